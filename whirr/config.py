@@ -1,0 +1,63 @@
+"""``.whirr/config.yaml``: validated project settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+DEFAULT_CONFIG_TEXT = """\
+# whirr project settings (seconds). See docs/configuration.md.
+heartbeat_interval: 30    # how often a worker renews its lease on a running job
+heartbeat_timeout: 120    # lease length: a job whose worker is silent this long is requeued
+kill_grace_period: 10     # SIGTERM -> SIGKILL delay when stopping a job's process group
+poll_interval: 5          # fallback re-check of the queue when file notifications are unavailable
+max_attempts: 3           # attempts a job may use when its worker is lost
+"""
+
+
+class ConfigError(Exception):
+    """config.yaml is unreadable or invalid."""
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Project settings, all in seconds except ``max_attempts``."""
+
+    heartbeat_interval: float = 30.0
+    heartbeat_timeout: float = 120.0
+    kill_grace_period: float = 10.0
+    poll_interval: float = 5.0
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        for field in ("heartbeat_interval", "heartbeat_timeout", "poll_interval"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"{field} must be positive")
+        if self.kill_grace_period < 0:
+            raise ValueError("kill_grace_period must not be negative")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.heartbeat_interval >= self.heartbeat_timeout:
+            raise ValueError("heartbeat_interval must be shorter than heartbeat_timeout")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; a missing file means defaults."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of settings")
+    try:
+        return msgspec.convert(raw, Config)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,53 @@
+"""Events: the facts whirr records. Pure data, no I/O."""
+
+from whirr.events.base import Event, Pending, Recorded, job_stream, run_stream, worker_stream
+from whirr.events.codec import EVENT_TYPES, TAGS, AnyEvent, decode, encode, tag_of
+from whirr.events.jobs import (
+    JobCancelRequested,
+    JobClaimed,
+    JobFinished,
+    JobHeartbeat,
+    JobRequeued,
+    JobStarted,
+    JobSubmitted,
+    Outcome,
+)
+from whirr.events.runs import (
+    RunArtifactSaved,
+    RunFinished,
+    RunOutcome,
+    RunStarted,
+    RunSummaryUpdated,
+)
+from whirr.events.workers import WorkerRegistered, WorkerSeen, WorkerStopped
+
+__all__ = [
+    "EVENT_TYPES",
+    "TAGS",
+    "AnyEvent",
+    "Event",
+    "JobCancelRequested",
+    "JobClaimed",
+    "JobFinished",
+    "JobHeartbeat",
+    "JobRequeued",
+    "JobStarted",
+    "JobSubmitted",
+    "Outcome",
+    "Pending",
+    "Recorded",
+    "RunArtifactSaved",
+    "RunFinished",
+    "RunOutcome",
+    "RunStarted",
+    "RunSummaryUpdated",
+    "WorkerRegistered",
+    "WorkerSeen",
+    "WorkerStopped",
+    "decode",
+    "encode",
+    "job_stream",
+    "run_stream",
+    "tag_of",
+    "worker_stream",
+]

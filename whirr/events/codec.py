@@ -1,0 +1,61 @@
+"""The one codec for events: encode to JSON bytes, decode back to the right Struct."""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+from whirr.events.base import Event
+from whirr.events.jobs import (
+    JobCancelRequested,
+    JobClaimed,
+    JobFinished,
+    JobHeartbeat,
+    JobRequeued,
+    JobStarted,
+    JobSubmitted,
+)
+from whirr.events.runs import RunArtifactSaved, RunFinished, RunStarted, RunSummaryUpdated
+from whirr.events.workers import WorkerRegistered, WorkerSeen, WorkerStopped
+
+#: Every event type, spelled out once. Add new ones here (and a golden fixture).
+EVENT_TYPES: tuple[type[Event], ...] = (
+    JobSubmitted,
+    JobClaimed,
+    JobStarted,
+    JobHeartbeat,
+    JobCancelRequested,
+    JobFinished,
+    JobRequeued,
+    RunStarted,
+    RunSummaryUpdated,
+    RunArtifactSaved,
+    RunFinished,
+    WorkerRegistered,
+    WorkerSeen,
+    WorkerStopped,
+)
+
+AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007
+
+_encoder = msgspec.json.Encoder()
+_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(AnyEvent)
+
+#: Tag of each event class, e.g. ``JobSubmitted -> "job.submitted"``.
+TAGS: dict[type[Event], str] = {cls: cls.__struct_config__.tag for cls in EVENT_TYPES}  # type: ignore[misc]
+
+
+def tag_of(event: Event) -> str:
+    """The stable type tag of ``event``."""
+    return TAGS[type(event)]
+
+
+def encode(event: Event) -> bytes:
+    """Encode one event (its ``type`` tag included) as compact JSON."""
+    return _encoder.encode(event)
+
+
+def decode(data: bytes | str) -> Event:
+    """Decode one event; raises ``msgspec.ValidationError`` on unknown tags or bad fields."""
+    return _decoder.decode(data)

@@ -1,0 +1,85 @@
+"""Events in a job's life: submitted, claimed, started, heartbeat, cancel, finished, requeued."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from whirr.events.base import Event
+
+#: How a job attempt can end.
+Outcome = Literal["completed", "failed", "cancelled", "timed_out"]
+
+
+class JobSubmitted(Event, frozen=True, tag="job.submitted"):
+    """A job entered the queue. ``job_id`` is assigned by the log, densely from 1."""
+
+    job_id: int
+    command_argv: list[str]
+    workdir: str
+    run_id: str
+    name: str | None = None
+    config: dict[str, Any] = {}
+    tags: list[str] = []
+    parent_job_id: int | None = None
+    #: The attempt number the job starts at (a retry continues its parent's count).
+    first_attempt: int = 1
+    #: How many attempts (first try included) worker loss may consume before the job fails.
+    max_attempts: int = 3
+    priority: int = 0
+    env: dict[str, str] = {}
+
+
+class JobClaimed(Event, frozen=True, tag="job.claimed"):
+    """A worker took a queued job and holds a lease on it until ``lease_expires_at``."""
+
+    job_id: int
+    worker_id: str
+    attempt: int
+    lease_expires_at: datetime
+    gpu_ids: list[int] = []
+
+
+class JobStarted(Event, frozen=True, tag="job.started"):
+    """The worker spawned the job's process."""
+
+    job_id: int
+    worker_id: str
+    attempt: int
+    pid: int
+
+
+class JobHeartbeat(Event, frozen=True, tag="job.heartbeat"):
+    """The worker renewed its lease on the job."""
+
+    job_id: int
+    worker_id: str
+    attempt: int
+    lease_expires_at: datetime
+
+
+class JobCancelRequested(Event, frozen=True, tag="job.cancel_requested"):
+    """Somebody asked for a running job to be cancelled; its worker will stop it."""
+
+    job_id: int
+    reason: str = ""
+
+
+class JobFinished(Event, frozen=True, tag="job.finished"):
+    """An attempt ended, or a queued job was cancelled (``worker_id`` empty then)."""
+
+    job_id: int
+    attempt: int
+    outcome: Outcome
+    worker_id: str = ""
+    exit_code: int | None = None
+    error: str | None = None
+
+
+class JobRequeued(Event, frozen=True, tag="job.requeued"):
+    """A running attempt was abandoned (lease expired: worker lost); the job is queued again."""
+
+    job_id: int
+    attempt: int
+    worker_id: str
+    reason: str

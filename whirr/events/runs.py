@@ -1,0 +1,48 @@
+"""Events in a run's life: started, summary, artifact saved, finished."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from whirr.events.base import Event
+
+#: How a run can end. ``killed`` is a run stopped by a signal it could not finish after.
+RunOutcome = Literal["completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
+
+
+class RunStarted(Event, frozen=True, tag="run.started"):
+    """A run began: a worker started a job, or a script called ``whirr.init()`` directly."""
+
+    run_id: str
+    run_dir: str
+    name: str | None = None
+    job_id: int | None = None
+    config: dict[str, Any] = {}
+    tags: list[str] = []
+    hostname: str = ""
+    pid: int | None = None
+    git: dict[str, Any] | None = None
+
+
+class RunSummaryUpdated(Event, frozen=True, tag="run.summary_updated"):
+    """Summary values were set; keys merge over earlier ones."""
+
+    run_id: str
+    summary: dict[str, Any]
+
+
+class RunArtifactSaved(Event, frozen=True, tag="run.artifact_saved"):
+    """A file was copied into the run's ``artifacts/`` directory."""
+
+    run_id: str
+    path: str
+    size: int
+
+
+class RunFinished(Event, frozen=True, tag="run.finished"):
+    """A run ended with ``status``."""
+
+    run_id: str
+    status: RunOutcome
+    exit_code: int | None = None
+    error: str | None = None

@@ -1,0 +1,28 @@
+"""Events in a worker's life: registered, seen, stopped."""
+
+from __future__ import annotations
+
+from whirr.events.base import Event
+
+
+class WorkerRegistered(Event, frozen=True, tag="worker.registered"):
+    """A worker came up and announced what it offers."""
+
+    worker_id: str
+    hostname: str
+    pid: int | None = None
+    gpu_ids: list[int] = []
+    slots: int = 1
+
+
+class WorkerSeen(Event, frozen=True, tag="worker.seen"):
+    """A worker is alive (idle heartbeat)."""
+
+    worker_id: str
+
+
+class WorkerStopped(Event, frozen=True, tag="worker.stopped"):
+    """A worker shut down (or was declared gone)."""
+
+    worker_id: str
+    reason: str = ""

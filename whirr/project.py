@@ -1,0 +1,75 @@
+"""Finding and creating a project: the nearest ``.whirr/`` walking up from the cwd."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from whirr.config import DEFAULT_CONFIG_TEXT, Config, load_config
+
+WHIRR_DIR = ".whirr"
+
+
+class ProjectNotFound(Exception):
+    """No ``.whirr/`` above the starting directory."""
+
+
+class Project:
+    """A project rooted at ``root`` (the directory holding ``.whirr/``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / WHIRR_DIR
+        self.db_path = self.dir / "whirr.db"
+        self.runs_dir = self.dir / "runs"
+        self.config_path = self.dir / "config.yaml"
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        """The validated settings (read once)."""
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def store_url(self) -> str:
+        """The URL of the project's event store."""
+        return f"sqlite://{self.db_path}"
+
+    def open_store(self):  # type: ignore[no-untyped-def]
+        """Open the project's SQLite store."""
+        from whirr.store.sqlite import SQLiteStore
+
+        return SQLiteStore(str(self.db_path))
+
+    def run_dir(self, run_id: str) -> Path:
+        """Where a run's files live."""
+        return self.runs_dir / run_id
+
+
+def find_project(start: Path | None = None) -> Project:
+    """The project containing ``start`` (default: the cwd). ``~/.whirr`` never counts."""
+    here = (start or Path.cwd()).resolve()
+    home = Path.home().resolve()
+    for candidate in (here, *here.parents):
+        if candidate == home:
+            continue  # ~/.whirr holds user settings, never a project
+        if (candidate / WHIRR_DIR).is_dir():
+            return Project(candidate)
+    raise ProjectNotFound(
+        f"no whirr project here ({here}); run `whirr init` first or cd into a project"
+    )
+
+
+def init_project(path: Path) -> tuple[Project, bool]:
+    """Create ``path/.whirr/{config.yaml, whirr.db, runs/}``; returns (project, created)."""
+    project = Project(path.resolve())
+    created = not project.dir.exists()
+    project.runs_dir.mkdir(parents=True, exist_ok=True)
+    if not project.config_path.exists():
+        fd = os.open(project.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(DEFAULT_CONFIG_TEXT)
+    project.open_store().close()
+    return project, created

@@ -1,0 +1,49 @@
+"""Projections: pure folds ``apply(view, event) -> view`` that rebuild queue, run and worker
+views from the log. Stores materialise them; nothing here does I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import msgspec
+
+from whirr.events import Event, Recorded
+from whirr.projections import jobs, runs, workers
+from whirr.projections.jobs import JobView
+from whirr.projections.runs import RunView
+from whirr.projections.workers import WorkerView
+
+
+class Projection(msgspec.Struct, frozen=True):
+    """One projection: its name, the key an event belongs to, and the fold."""
+
+    name: str
+    view_type: type
+    key: Callable[[Event], Hashable | None]
+    apply: Callable[[Any, Recorded], Any]
+
+
+JOBS = Projection("jobs", JobView, jobs.key, jobs.apply)
+RUNS = Projection("runs", RunView, runs.key, runs.apply)
+WORKERS = Projection("workers", WorkerView, workers.key, workers.apply)
+PROJECTIONS: tuple[Projection, ...] = (JOBS, RUNS, WORKERS)
+
+
+def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
+    """Replay ``records`` into fresh views: ``{projection name: {key: view}}``."""
+    views: dict[str, dict[Any, Any]] = {p.name: {} for p in PROJECTIONS}
+    for rec in records:
+        for projection in PROJECTIONS:
+            k = projection.key(rec.event)
+            if k is None:
+                continue
+            table = views[projection.name]
+            new = projection.apply(table.get(k), rec)
+            if new is not None:
+                table[k] = new
+    return views
+
+
+__all__ = ["JOBS", "PROJECTIONS", "RUNS", "WORKERS", "JobView", "Projection", "RunView",
+           "WorkerView", "fold"]

@@ -1,0 +1,201 @@
+"""The jobs projection: one ``JobView`` per job, folded from job events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from whirr.events import (
+    Event,
+    JobCancelRequested,
+    JobClaimed,
+    JobFinished,
+    JobHeartbeat,
+    JobRequeued,
+    JobStarted,
+    JobSubmitted,
+    Outcome,
+    Recorded,
+)
+
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled", "timed_out"]
+ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "running")
+FINISHED_STATUSES: tuple[JobStatus, ...] = ("completed", "failed", "cancelled", "timed_out")
+
+
+class Queued(msgspec.Struct, frozen=True, tag="queued"):
+    """Waiting for a worker."""
+
+    since: datetime
+
+
+class Running(msgspec.Struct, frozen=True, tag="running"):
+    """Held by ``worker_id`` under a lease; ``pid`` once the process was spawned."""
+
+    worker_id: str
+    claimed_at: datetime
+    lease_expires_at: datetime
+    gpu_ids: list[int] = []
+    started_at: datetime | None = None
+    pid: int | None = None
+
+
+class Ended(msgspec.Struct, frozen=True, tag="ended"):
+    """Finished for good with ``outcome``."""
+
+    outcome: Outcome
+    finished_at: datetime
+    worker_id: str | None = None
+    started_at: datetime | None = None
+    exit_code: int | None = None
+    error: str | None = None
+
+
+JobState = Queued | Running | Ended
+
+
+class JobView(msgspec.Struct, frozen=True, kw_only=True):
+    """What is known about one job now. ``state`` carries only the fields valid in it."""
+
+    id: int
+    name: str | None
+    command_argv: list[str]
+    workdir: str
+    config: dict[str, Any]
+    tags: list[str]
+    run_id: str
+    parent_job_id: int | None
+    created_at: datetime
+    attempt: int
+    first_attempt: int
+    max_attempts: int
+    priority: int
+    env: dict[str, str] = {}
+    state: JobState
+    cancel_requested: bool = False
+    #: Position of the last event that changed this view.
+    version: int = 0
+
+    @property
+    def status(self) -> JobStatus:
+        """The status word: queued, running or the outcome."""
+        state = self.state
+        if isinstance(state, Ended):
+            return state.outcome
+        return "running" if isinstance(state, Running) else "queued"
+
+    @property
+    def attempts_left(self) -> int:
+        """Attempts this job may still start after the current one."""
+        return self.first_attempt + self.max_attempts - 1 - self.attempt
+
+    @property
+    def worker_id(self) -> str | None:
+        """The worker holding or that last held the job."""
+        state = self.state
+        return None if isinstance(state, Queued) else state.worker_id
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the current or last attempt's process started."""
+        state = self.state
+        return None if isinstance(state, Queued) else state.started_at
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the job ended, if it did."""
+        return self.state.finished_at if isinstance(self.state, Ended) else None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of the last attempt (minus the signal number when signalled)."""
+        return self.state.exit_code if isinstance(self.state, Ended) else None
+
+    @property
+    def error(self) -> str | None:
+        """Why the job failed or was cancelled, if known."""
+        return self.state.error if isinstance(self.state, Ended) else None
+
+    @property
+    def lease_expires_at(self) -> datetime | None:
+        """When the running attempt's lease runs out."""
+        return self.state.lease_expires_at if isinstance(self.state, Running) else None
+
+
+def key(event: Event) -> int | None:
+    """The job an event belongs to, or None if it is not a job event."""
+    return getattr(event, "job_id", None) if type(event) in _HANDLED else None
+
+
+def apply(view: JobView | None, rec: Recorded) -> JobView | None:
+    """Fold one recorded event into the job's view (pure)."""
+    event = rec.event
+    at = rec.recorded_at
+    if isinstance(event, JobSubmitted):
+        return JobView(
+            id=event.job_id,
+            name=event.name,
+            command_argv=event.command_argv,
+            workdir=event.workdir,
+            config=event.config,
+            tags=event.tags,
+            run_id=event.run_id,
+            parent_job_id=event.parent_job_id,
+            created_at=at,
+            attempt=event.first_attempt,
+            first_attempt=event.first_attempt,
+            max_attempts=event.max_attempts,
+            priority=event.priority,
+            env=event.env,
+            state=Queued(since=at),
+            version=rec.position,
+        )
+    if view is None:
+        return None  # an event for a job we never saw submitted: ignore, never crash
+    state = view.state
+    new_state: JobState = state
+    changes: dict[str, Any] = {}
+    if isinstance(event, JobClaimed):
+        new_state = Running(
+            worker_id=event.worker_id,
+            claimed_at=at,
+            lease_expires_at=event.lease_expires_at,
+            gpu_ids=event.gpu_ids,
+        )
+        changes["attempt"] = event.attempt
+    elif isinstance(event, JobStarted):
+        if isinstance(state, Running) and event.attempt == view.attempt:
+            new_state = msgspec.structs.replace(state, started_at=at, pid=event.pid)
+    elif isinstance(event, JobHeartbeat):
+        if isinstance(state, Running) and event.attempt == view.attempt:
+            new_state = msgspec.structs.replace(state, lease_expires_at=event.lease_expires_at)
+    elif isinstance(event, JobCancelRequested):
+        changes["cancel_requested"] = True
+    elif isinstance(event, JobFinished):
+        new_state = Ended(
+            outcome=event.outcome,
+            finished_at=at,
+            worker_id=event.worker_id or None,
+            started_at=state.started_at if isinstance(state, Running) else None,
+            exit_code=event.exit_code,
+            error=event.error,
+        )
+    elif isinstance(event, JobRequeued):
+        new_state = Queued(since=at)
+        changes["attempt"] = event.attempt + 1
+    return msgspec.structs.replace(view, state=new_state, version=rec.position, **changes)
+
+
+_HANDLED = frozenset(
+    {
+        JobSubmitted,
+        JobClaimed,
+        JobStarted,
+        JobHeartbeat,
+        JobCancelRequested,
+        JobFinished,
+        JobRequeued,
+    }
+)

@@ -1,0 +1,119 @@
+"""The runs projection: one ``RunView`` per run, folded from run events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from whirr.events import (
+    Event,
+    Recorded,
+    RunArtifactSaved,
+    RunFinished,
+    RunStarted,
+    RunSummaryUpdated,
+)
+
+
+class Artifact(msgspec.Struct, frozen=True):
+    """A file saved into the run's artifacts directory."""
+
+    path: str
+    size: int
+    saved_at: datetime
+
+
+class RunView(msgspec.Struct, frozen=True, kw_only=True):
+    """What is known about one run now."""
+
+    id: str
+    job_id: int | None
+    name: str | None
+    config: dict[str, Any]
+    tags: list[str]
+    status: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    hostname: str = ""
+    pid: int | None = None
+    run_dir: str
+    summary: dict[str, Any] = {}
+    artifacts: list[Artifact] = []
+    git: dict[str, Any] | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    version: int = 0
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Wall time from start to finish, for finished runs."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def key(event: Event) -> str | None:
+    """The run an event belongs to, or None."""
+    return getattr(event, "run_id", None) if type(event) in _HANDLED else None
+
+
+def apply(view: RunView | None, rec: Recorded) -> RunView | None:
+    """Fold one recorded event into the run's view (pure)."""
+    event = rec.event
+    if isinstance(event, RunStarted):
+        if view is not None:
+            # A second start for the same run: a tracked script attaching to its job's run,
+            # or a resumed run. Keep what we had; fill in what the new start knows.
+            return msgspec.structs.replace(
+                view,
+                name=event.name or view.name,
+                config={**view.config, **event.config},
+                tags=event.tags or view.tags,
+                hostname=event.hostname or view.hostname,
+                pid=event.pid if event.pid is not None else view.pid,
+                git=event.git if event.git is not None else view.git,
+                status="running",
+                finished_at=None,
+                version=rec.position,
+            )
+        return RunView(
+            id=event.run_id,
+            job_id=event.job_id,
+            name=event.name,
+            config=event.config,
+            tags=event.tags,
+            status="running",
+            started_at=rec.recorded_at,
+            hostname=event.hostname,
+            pid=event.pid,
+            run_dir=event.run_dir,
+            git=event.git,
+            version=rec.position,
+        )
+    if view is None:
+        return None
+    if isinstance(event, RunSummaryUpdated):
+        return msgspec.structs.replace(
+            view, summary={**view.summary, **event.summary}, version=rec.position
+        )
+    if isinstance(event, RunArtifactSaved):
+        kept = [a for a in view.artifacts if a.path != event.path]
+        kept.append(Artifact(path=event.path, size=event.size, saved_at=rec.recorded_at))
+        return msgspec.structs.replace(view, artifacts=kept, version=rec.position)
+    if isinstance(event, RunFinished):
+        if view.finished_at is not None and view.status != "running":
+            return view  # the first true end wins (a worker and the script may both report)
+        return msgspec.structs.replace(
+            view,
+            status=event.status,
+            finished_at=rec.recorded_at,
+            exit_code=event.exit_code,
+            error=event.error,
+            version=rec.position,
+        )
+    return view
+
+
+_HANDLED = frozenset({RunStarted, RunSummaryUpdated, RunArtifactSaved, RunFinished})

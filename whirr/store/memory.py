@@ -1,0 +1,161 @@
+"""In-memory store: real code (the unit tests' backend), not a mock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from whirr.clock import utc_now
+from whirr.events import Pending, Recorded, tag_of
+from whirr.projections import PROJECTIONS, JobView, RunView, WorkerView, fold
+from whirr.projections.jobs import Queued, Running
+from whirr.projections.queue import claim_order
+from whirr.store.protocol import ConflictError, Decide
+
+
+class MemoryStore:
+    """The whole log and its views in this process, guarded by one lock."""
+
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
+        self._log: list[Recorded] = []
+        self._views: dict[str, dict[Any, Any]] = {p.name: {} for p in PROJECTIONS}
+        self._changed = threading.Condition(threading.RLock())
+
+    # -- writing -------------------------------------------------------------
+    def append(self, events: Sequence[Pending], expect: int | None = None) -> int:
+        def decide(reader: Any) -> Sequence[Pending]:
+            if expect is not None and reader.head() != expect:
+                raise ConflictError(expect, reader.head())
+            return events
+
+        recorded = self.transact(decide)
+        return recorded[-1].position if recorded else self.head()
+
+    def transact(self, decide: Decide) -> list[Recorded]:
+        with self._changed:
+            pending = decide(self)
+            now = self._clock()
+            recorded = [
+                Recorded(len(self._log) + i + 1, now, p.stream, p.event)
+                for i, p in enumerate(pending)
+            ]
+            for rec in recorded:
+                self._apply(rec)
+            self._log.extend(recorded)
+            if recorded:
+                self._changed.notify_all()
+            return recorded
+
+    def _apply(self, rec: Recorded) -> None:
+        for projection in PROJECTIONS:
+            k = projection.key(rec.event)
+            if k is None:
+                continue
+            table = self._views[projection.name]
+            new = projection.apply(table.get(k), rec)
+            if new is not None:
+                table[k] = new
+
+    def rebuild(self) -> int:
+        with self._changed:
+            self._views = fold(self._log)
+            return len(self._log)
+
+    # -- the log -------------------------------------------------------------
+    def head(self) -> int:
+        return len(self._log)
+
+    def read(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        stream: str | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[Recorded]:
+        with self._changed:
+            out = []
+            wanted = set(types) if types is not None else None
+            for rec in self._log[after:]:
+                if stream is not None and rec.stream != stream:
+                    continue
+                if wanted is not None and tag_of(rec.event) not in wanted:
+                    continue
+                out.append(rec)
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
+    def wait(self, after: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._log) > after, timeout)
+
+    def close(self) -> None:
+        pass
+
+    # -- views ---------------------------------------------------------------
+    def job(self, job_id: int) -> JobView | None:
+        return self._views["jobs"].get(job_id)
+
+    def jobs(self, statuses: Sequence[str] | None = None, limit: int | None = None) -> list[JobView]:
+        with self._changed:
+            found = [
+                j
+                for j in sorted(self._views["jobs"].values(), key=lambda j: -j.id)
+                if statuses is None or j.status in statuses
+            ]
+        return found[:limit] if limit is not None else found
+
+    def claimable_jobs(self, limit: int) -> list[JobView]:
+        with self._changed:
+            queued = [j for j in self._views["jobs"].values() if isinstance(j.state, Queued)]
+        return sorted(queued, key=claim_order)[:limit]
+
+    def expired_leases(self, now: datetime) -> list[JobView]:
+        with self._changed:
+            return [
+                j
+                for j in self._views["jobs"].values()
+                if isinstance(j.state, Running) and j.state.lease_expires_at < now
+            ]
+
+    def job_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._changed:
+            for j in self._views["jobs"].values():
+                counts[j.status] = counts.get(j.status, 0) + 1
+        return counts
+
+    def max_job_id(self) -> int:
+        return max(self._views["jobs"], default=0)
+
+    def run(self, run_id: str) -> RunView | None:
+        return self._views["runs"].get(run_id)
+
+    def runs(
+        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+    ) -> list[RunView]:
+        with self._changed:
+            found = [
+                r
+                for r in sorted(
+                    self._views["runs"].values(), key=lambda r: (r.started_at, r.version),
+                    reverse=True,
+                )
+                if (status is None or r.status == status) and (tag is None or tag in r.tags)
+            ]
+        return found[:limit] if limit is not None else found
+
+    def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
+        with self._changed:
+            items = sorted(self._views["runs"].items())
+        return [r for k, r in items if k.startswith(prefix)][:limit]
+
+    def worker(self, worker_id: str) -> WorkerView | None:
+        return self._views["workers"].get(worker_id)
+
+    def workers(self) -> list[WorkerView]:
+        with self._changed:
+            return sorted(self._views["workers"].values(), key=lambda w: w.id)

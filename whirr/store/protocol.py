@@ -1,0 +1,121 @@
+"""The store protocol: a position-ordered, append-only event log plus the views projected
+from it. Every backend (memory, SQLite, PostgreSQL) implements it and passes one contract
+test suite (``tests/store``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from whirr.events import Pending, Recorded
+from whirr.projections import JobView, RunView, WorkerView
+
+
+class StoreError(Exception):
+    """The store cannot be used (corrupt, wrong schema version, unreachable)."""
+
+
+class ConflictError(StoreError):
+    """A conditional append found the log at another position than expected."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"expected the log at position {expected}, found {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class ViewReader(Protocol):
+    """Read access to the projected views (and the log's head)."""
+
+    def head(self) -> int:
+        """Position of the newest event (0 for an empty log)."""
+        ...
+
+    def job(self, job_id: int) -> JobView | None:
+        """One job's view."""
+        ...
+
+    def jobs(
+        self, statuses: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[JobView]:
+        """Jobs with one of ``statuses`` (all when None), newest first."""
+        ...
+
+    def claimable_jobs(self, limit: int) -> list[JobView]:
+        """Up to ``limit`` queued jobs in claim order (priority desc, id asc)."""
+        ...
+
+    def expired_leases(self, now: datetime) -> list[JobView]:
+        """Running jobs whose lease ran out before ``now``."""
+        ...
+
+    def job_counts(self) -> dict[str, int]:
+        """Number of jobs per status."""
+        ...
+
+    def max_job_id(self) -> int:
+        """Largest job id so far (0 when none)."""
+        ...
+
+    def run(self, run_id: str) -> RunView | None:
+        """One run's view."""
+        ...
+
+    def runs(
+        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+    ) -> list[RunView]:
+        """Runs, newest first, optionally filtered by status and tag."""
+        ...
+
+    def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
+        """Runs whose id starts with ``prefix``."""
+        ...
+
+    def worker(self, worker_id: str) -> WorkerView | None:
+        """One worker's view."""
+        ...
+
+    def workers(self) -> list[WorkerView]:
+        """Every worker ever registered."""
+        ...
+
+
+#: A decision made inside the store's write transaction: read views, return events.
+Decide = Callable[[ViewReader], Sequence[Pending]]
+
+
+class EventStore(ViewReader, Protocol):
+    """An event log with projections kept in step with every append."""
+
+    def append(self, events: Sequence[Pending], expect: int | None = None) -> int:
+        """Append atomically; with ``expect``, only if the head is still there. Returns the
+        position of the last event (the head when ``events`` is empty)."""
+        ...
+
+    def transact(self, decide: Decide) -> list[Recorded]:
+        """Run ``decide`` under the write lock, append what it returns and update the
+        projections in the same transaction. Exceptions from ``decide`` roll back."""
+        ...
+
+    def read(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        stream: str | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[Recorded]:
+        """Events with position > ``after`` in position order, optionally filtered."""
+        ...
+
+    def wait(self, after: int, timeout: float) -> bool:
+        """Block until an event newer than ``after`` exists (True) or ``timeout`` passes."""
+        ...
+
+    def rebuild(self) -> int:
+        """Drop the projections and replay the whole log into them; returns events replayed."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and watchers."""
+        ...

@@ -1,0 +1,102 @@
+-- Queries of the SQLite backend. Each block is named by its "-- name:" line;
+-- whirr.store.sql loads them once. Python never builds SQL.
+
+-- name: schema_v1
+CREATE TABLE IF NOT EXISTS events (
+    position    INTEGER PRIMARY KEY,
+    stream      TEXT    NOT NULL,
+    type        TEXT    NOT NULL,
+    recorded_us INTEGER NOT NULL,
+    data        BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_stream ON events (stream, position);
+CREATE TABLE IF NOT EXISTS jobs (
+    id            INTEGER PRIMARY KEY,
+    status        TEXT    NOT NULL,
+    priority      INTEGER NOT NULL,
+    lease_expires REAL,
+    data          BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (status, priority DESC, id);
+CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (lease_expires) WHERE lease_expires IS NOT NULL;
+CREATE TABLE IF NOT EXISTS runs (
+    id         TEXT PRIMARY KEY,
+    status     TEXT NOT NULL,
+    started_us INTEGER NOT NULL,
+    version    INTEGER NOT NULL,
+    data       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_newest ON runs (started_us DESC, version DESC);
+CREATE TABLE IF NOT EXISTS workers (
+    id   TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
+
+-- name: drop_projections
+DELETE FROM jobs;
+DELETE FROM runs;
+DELETE FROM workers;
+
+-- name: head
+SELECT COALESCE(MAX(position), 0) FROM events;
+
+-- name: insert_event
+INSERT INTO events (stream, type, recorded_us, data) VALUES (?, ?, ?, ?);
+
+-- name: read_events
+SELECT position, recorded_us, stream, data FROM events
+WHERE position > :after
+  AND (:stream IS NULL OR stream = :stream)
+  AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
+ORDER BY position
+LIMIT :limit;
+
+-- name: upsert_job
+INSERT OR REPLACE INTO jobs (id, status, priority, lease_expires, data) VALUES (?, ?, ?, ?, ?);
+
+-- name: upsert_run
+INSERT OR REPLACE INTO runs (id, status, started_us, version, data) VALUES (?, ?, ?, ?, ?);
+
+-- name: upsert_worker
+INSERT OR REPLACE INTO workers (id, data) VALUES (?, ?);
+
+-- name: get_job
+SELECT data FROM jobs WHERE id = ?;
+
+-- name: jobs_all
+SELECT data FROM jobs ORDER BY id DESC LIMIT :limit;
+
+-- name: jobs_by_status
+SELECT data FROM jobs WHERE status IN (SELECT value FROM json_each(:statuses))
+ORDER BY id DESC LIMIT :limit;
+
+-- name: claimable_jobs
+SELECT data FROM jobs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT ?;
+
+-- name: expired_leases
+SELECT data FROM jobs WHERE lease_expires IS NOT NULL AND lease_expires < ? AND status = 'running';
+
+-- name: job_counts
+SELECT status, COUNT(*) FROM jobs GROUP BY status;
+
+-- name: max_job_id
+SELECT COALESCE(MAX(id), 0) FROM jobs;
+
+-- name: get_run
+SELECT data FROM runs WHERE id = ?;
+
+-- name: runs
+SELECT data FROM runs
+WHERE (:status IS NULL OR status = :status)
+  AND (:tag IS NULL OR EXISTS (SELECT 1 FROM json_each(data, '$.tags') WHERE value = :tag))
+ORDER BY started_us DESC, version DESC
+LIMIT :limit;
+
+-- name: runs_by_prefix
+SELECT data FROM runs WHERE id >= :prefix AND id < :prefix || char(1114111) ORDER BY id LIMIT :limit;
+
+-- name: get_worker
+SELECT data FROM workers WHERE id = ?;
+
+-- name: workers
+SELECT data FROM workers ORDER BY id;

@@ -1,0 +1,298 @@
+"""SQLite event store (apsw, WAL): the embedded default at ``.whirr/whirr.db``.
+
+Writers take ``BEGIN IMMEDIATE`` so two processes never both read-then-write the same
+views: the second waits on the busy timeout instead of failing at commit. The projection
+rows are written in the same transaction as the events, so a claim is atomic and a reader
+never sees an event without its effect on the views.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import apsw
+import msgspec
+
+from whirr.events import Pending, Recorded, decode, encode, tag_of
+from whirr.projections import PROJECTIONS, JobView, RunView, WorkerView, fold
+from whirr.projections.jobs import Running
+from whirr.clock import utc_now
+from whirr.store.protocol import ConflictError, Decide, StoreError
+from whirr.store.sql import load_queries
+from whirr.store.sqlite.notify import DirectoryWatcher
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+_Q = load_queries("whirr.store.sqlite", "queries.sql")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_encode_view = msgspec.json.Encoder().encode
+_decode_job = msgspec.json.Decoder(JobView).decode
+_decode_run = msgspec.json.Decoder(RunView).decode
+_decode_worker = msgspec.json.Decoder(WorkerView).decode
+_NO_LIMIT = -1
+
+
+def to_us(at: datetime) -> int:
+    """Microseconds since the epoch (exact, so a replayed envelope equals the original)."""
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    """Inverse of ``to_us``."""
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+class SQLiteStore:
+    """The event log and its views in one SQLite file; one connection per thread."""
+
+    def __init__(self, path: str, clock: Callable[[], datetime] = utc_now) -> None:
+        self.path = os.path.abspath(path)
+        self._clock = clock
+        self._local = threading.local()
+        self._connections: list[apsw.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate(self._conn())
+
+    # -- connections and schema ---------------------------------------------
+    def _conn(self) -> apsw.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _connect(self) -> apsw.Connection:
+        try:
+            conn = apsw.Connection(self.path)
+            conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a process crash; only an OS crash or
+            # power loss can lose the last transactions. Trading that for no fsync per event.
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {_reason(exc)}") from exc
+        return conn
+
+    def _migrate(self, conn: apsw.Connection) -> None:
+        try:
+            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this whirr "
+                    f"understands ({SCHEMA_VERSION}); upgrade whirr"
+                )
+            if version < SCHEMA_VERSION:
+                with conn:
+                    conn.execute(_Q["schema_v1"])
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except apsw.Error as exc:
+            raise StoreError(f"cannot use {self.path}: {_reason(exc)}") from exc
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the file."""
+        return int(self._conn().execute("PRAGMA user_version").fetchall()[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+        watcher = getattr(self, "_watcher", None)
+        if watcher is not None:
+            watcher.close()
+
+    # -- writing -------------------------------------------------------------
+    def append(self, events: Sequence[Pending], expect: int | None = None) -> int:
+        def decide(reader: Any) -> Sequence[Pending]:
+            if expect is not None:
+                head = reader.head()
+                if head != expect:
+                    raise ConflictError(expect, head)
+            return events
+
+        recorded = self.transact(decide)
+        return recorded[-1].position if recorded else self.head()
+
+    def transact(self, decide: Decide) -> list[Recorded]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except apsw.Error as exc:
+            raise StoreError(f"cannot write {self.path}: {_reason(exc)}") from exc
+        try:
+            pending = decide(self)
+            recorded = self._insert(conn, pending) if pending else []
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return recorded
+
+    def _insert(self, conn: apsw.Connection, pending: Sequence[Pending]) -> list[Recorded]:
+        now = self._clock()
+        now_us = to_us(now)
+        recorded: list[Recorded] = []
+        insert = _Q["insert_event"]
+        for p in pending:
+            conn.execute(insert, (p.stream, tag_of(p.event), now_us, encode(p.event)))
+            recorded.append(Recorded(conn.last_insert_rowid(), now, p.stream, p.event))
+        self._project(conn, recorded)
+        return recorded
+
+    def _project(self, conn: apsw.Connection, recorded: Sequence[Recorded]) -> None:
+        """Fold ``recorded`` into the view rows they touch (read, apply, write back)."""
+        touched: dict[tuple[str, Any], Any] = {}
+        getters = {"jobs": self.job, "runs": self.run, "workers": self.worker}
+        for rec in recorded:
+            for projection in PROJECTIONS:
+                k = projection.key(rec.event)
+                if k is None:
+                    continue
+                slot = (projection.name, k)
+                current = touched[slot] if slot in touched else getters[projection.name](k)
+                new = projection.apply(current, rec)
+                if new is not None:
+                    touched[slot] = new
+        for (name, _), view in touched.items():
+            self._write_view(conn, name, view)
+
+    @staticmethod
+    def _write_view(conn: apsw.Connection, name: str, view: Any) -> None:
+        data = _encode_view(view)
+        if name == "jobs":
+            lease = view.state.lease_expires_at if isinstance(view.state, Running) else None
+            lease_s = to_us(lease) / 1e6 if lease is not None else None
+            conn.execute(_Q["upsert_job"], (view.id, view.status, view.priority, lease_s, data))
+        elif name == "runs":
+            conn.execute(
+                _Q["upsert_run"],
+                (view.id, view.status, to_us(view.started_at), view.version, data),
+            )
+        else:
+            conn.execute(_Q["upsert_worker"], (view.id, data))
+
+    def rebuild(self) -> int:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            records = self.read()
+            views = fold(records)
+            conn.execute(_Q["drop_projections"])
+            for name, table in views.items():
+                for view in table.values():
+                    self._write_view(conn, name, view)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(records)
+
+    # -- the log -------------------------------------------------------------
+    def head(self) -> int:
+        return int(self._conn().execute(_Q["head"]).fetchall()[0][0])
+
+    def read(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        stream: str | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[Recorded]:
+        params = {
+            "after": after,
+            "limit": _NO_LIMIT if limit is None else limit,
+            "stream": stream,
+            "types": msgspec.json.encode(list(types)).decode() if types is not None else None,
+        }
+        try:
+            rows = self._conn().execute(_Q["read_events"], params).fetchall()
+        except apsw.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {_reason(exc)}") from exc
+        return [Recorded(pos, from_us(us), stream_, decode(data)) for pos, us, stream_, data in rows]
+
+    def wait(self, after: int, timeout: float) -> bool:
+        watcher = getattr(self._local, "watcher", None)
+        if watcher is None:
+            watcher = DirectoryWatcher(os.path.dirname(self.path))
+            self._local.watcher = watcher
+        deadline = _monotonic() + timeout
+        while True:
+            watcher.arm()
+            if self.head() > after:
+                return True
+            remaining = deadline - _monotonic()
+            if remaining <= 0:
+                return False
+            # Re-check at least every second: inotify misses writes made over some
+            # network filesystems, and this bounds the cost of such a miss.
+            watcher.wait(min(remaining, 1.0))
+
+    # -- views ---------------------------------------------------------------
+    def _one(self, query: str, key: Any, decoder: Callable[[bytes], Any]) -> Any:
+        rows = self._conn().execute(_Q[query], (key,)).fetchall()
+        return decoder(rows[0][0]) if rows else None
+
+    def _many(self, query: str, params: Any, decoder: Callable[[bytes], Any]) -> list[Any]:
+        return [decoder(row[0]) for row in self._conn().execute(_Q[query], params)]
+
+    def job(self, job_id: int) -> JobView | None:
+        return self._one("get_job", job_id, _decode_job)  # type: ignore[no-any-return]
+
+    def jobs(self, statuses: Sequence[str] | None = None, limit: int | None = None) -> list[JobView]:
+        lim = _NO_LIMIT if limit is None else limit
+        if statuses is None:
+            return self._many("jobs_all", {"limit": lim}, _decode_job)
+        encoded = msgspec.json.encode(list(statuses)).decode()
+        return self._many("jobs_by_status", {"statuses": encoded, "limit": lim}, _decode_job)
+
+    def claimable_jobs(self, limit: int) -> list[JobView]:
+        return self._many("claimable_jobs", (limit,), _decode_job)
+
+    def expired_leases(self, now: datetime) -> list[JobView]:
+        return self._many("expired_leases", (to_us(now) / 1e6,), _decode_job)
+
+    def job_counts(self) -> dict[str, int]:
+        return {status: n for status, n in self._conn().execute(_Q["job_counts"])}
+
+    def max_job_id(self) -> int:
+        return int(self._conn().execute(_Q["max_job_id"]).fetchall()[0][0])
+
+    def run(self, run_id: str) -> RunView | None:
+        return self._one("get_run", run_id, _decode_run)  # type: ignore[no-any-return]
+
+    def runs(
+        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+    ) -> list[RunView]:
+        params = {"status": status, "tag": tag, "limit": _NO_LIMIT if limit is None else limit}
+        return self._many("runs", params, _decode_run)
+
+    def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
+        return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _decode_run)
+
+    def worker(self, worker_id: str) -> WorkerView | None:
+        return self._one("get_worker", worker_id, _decode_worker)  # type: ignore[no-any-return]
+
+    def workers(self) -> list[WorkerView]:
+        return self._many("workers", (), _decode_worker)
+
+
+def _reason(exc: apsw.Error) -> str:
+    if isinstance(exc, apsw.NotADBError | apsw.CorruptError):
+        return "the file is corrupt or not a whirr database"
+    if isinstance(exc, apsw.BusyError):
+        return "the database stayed locked by another process"
+    return str(exc)
+
+
+def _monotonic() -> float:
+    import time
+
+    return time.monotonic()
