@@ -1,0 +1,75 @@
+"""The ``whirr`` command: a click group whose subcommands are imported only when used, so
+``whirr --help`` and ``whirr submit`` start fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+#: name -> (module, attribute, one-line help shown by ``whirr --help``).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("whirr.cli.project", "init_cmd", "Create a whirr project in PATH (default: here)."),
+    "doctor": ("whirr.cli.project", "doctor_cmd", "Check the project, database, workers and GPUs."),
+    "submit": ("whirr.cli.jobs", "submit_cmd", "Queue a command as a job."),
+    "status": ("whirr.cli.jobs", "status_cmd", "Show active jobs, all jobs, or one job."),
+    "cancel": ("whirr.cli.jobs", "cancel_cmd", "Cancel a job, or every queued job."),
+    "retry": ("whirr.cli.jobs", "retry_cmd", "Queue a failed or cancelled job again."),
+    "logs": ("whirr.cli.logs", "logs_cmd", "Print a job's output; -f follows until it ends."),
+    "worker": ("whirr.cli.worker", "worker_cmd", "Run a worker that claims and runs jobs."),
+    "runs": ("whirr.cli.runs", "runs_cmd", "List runs, newest first."),
+    "show": ("whirr.cli.runs", "show_cmd", "Show one run: config, summary, metrics, git."),
+    "events": ("whirr.cli.log", "events_cmd", "Print the event log (optionally following it)."),
+    "rebuild": ("whirr.cli.log", "rebuild_cmd", "Rebuild the views by replaying the event log."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attr, _ = entry
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "WHIRR"},
+    invoke_without_command=True,
+)
+@click.version_option(package_name="whirr", prog_name="whirr")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """whirr: queue experiments, run them on workers, track metrics, compare runs.
+
+    \b
+    Start here:
+      whirr init                       make the current directory a project
+      whirr submit -- python train.py  queue a job
+      whirr worker                     run queued jobs
+      whirr status / whirr runs        see what happened
+    """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="whirr")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
