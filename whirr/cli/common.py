@@ -87,3 +87,15 @@ def duration(seconds: float | None) -> str:
 def local_time(at: datetime | None) -> str:
     """A timestamp in local time, to the second."""
     return "-" if at is None else at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Print a plain aligned table (cheap: no rich import on the fast paths)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    click.echo("\n".join(lines))

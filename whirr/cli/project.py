@@ -1,0 +1,53 @@
+"""``whirr init`` and ``whirr doctor``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from whirr.cli.common import emit_json, user_errors
+
+
+@click.command("init")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
+@user_errors
+def init_cmd(path: Path) -> None:
+    """Create a whirr project in PATH (default: the current directory).
+
+    Makes PATH/.whirr/ with config.yaml, the event log whirr.db and runs/.
+    Running it again is harmless.
+
+    \b
+    Example:
+      whirr init            # this directory
+      whirr init ~/exp/cifar
+    """
+    from whirr.project import init_project
+
+    project, created = init_project(path)
+    if created:
+        click.echo(f"Initialized whirr project in {project.dir}")
+    else:
+        click.echo(f"whirr project already initialized in {project.dir} (nothing changed)")
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@user_errors
+def doctor_cmd(as_json: bool) -> None:
+    """Check the project, database, WAL mode, schema version, workers and GPUs.
+
+    Exits 1 when any check finds a problem.
+    """
+    from whirr.doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        emit_json([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        for check in checks:
+            mark = "ok " if check.ok else ("-- " if check.ok is None else "XX ")
+            click.echo(f"[{mark}] {check.name}: {check.detail}")
+    if any(c.ok is False for c in checks):
+        raise SystemExit(1)

@@ -1,0 +1,76 @@
+"""The files a worker keeps for a job's run: the directory, config.json and meta.json.
+
+A job that never imports whirr still gets a complete run directory; a job that does use
+the tracking library writes richer files itself, and the worker merges its final status
+into ``meta.json`` from the run's view, which holds the true end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from whirr.projections import JobView, RunView
+from whirr.run import write_meta
+
+
+def start_run_files(run_dir: Path, job: JobView) -> None:
+    """Create the run directory with config.json and an initial meta.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "artifacts").mkdir(exist_ok=True)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        config_path.write_text(json.dumps(job.config, indent=2, default=str))
+    write_meta(run_dir, {**_read_meta(run_dir), **_base_meta(run_dir, job.run_id, job.name,
+                                                               job.tags, job.id), "status": "running"})
+
+
+def finish_run_files(run_dir: Path, run: RunView | None) -> None:
+    """Merge the run's final state into meta.json."""
+    if run is None:
+        return
+    meta = _read_meta(run_dir)
+    meta.update(_base_meta(run_dir, run.id, run.name, run.tags, run.job_id))
+    meta.update(
+        status=run.status,
+        started_at=_iso(run.started_at),
+        finished_at=_iso(run.finished_at),
+        duration_seconds=run.duration_seconds,
+        summary={**meta.get("summary", {}), **run.summary},
+        git=meta.get("git", run.git),
+    )
+    write_meta(run_dir, meta)
+
+
+def fail_run_files(run_dir: Path, error: str) -> None:
+    """Record in output.log and meta.json that the job never started."""
+    with open(run_dir / "output.log", "a", encoding="utf-8") as log:
+        log.write(f"whirr: {error}\n")
+    write_meta(run_dir, {**_read_meta(run_dir), "status": "failed", "error": error})
+
+
+def _base_meta(
+    run_dir: Path, run_id: str, name: str | None, tags: list[str], job_id: int | None
+) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "name": name,
+        "tags": tags,
+        "config_file": str(run_dir / "config.json"),
+        "metrics_file": str(run_dir / "metrics.jsonl"),
+        "artifacts_dir": str(run_dir / "artifacts"),
+        "job_id": job_id,
+    }
+
+
+def _read_meta(run_dir: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((run_dir / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _iso(at: Any) -> str | None:
+    return None if at is None else at.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,209 @@
+"""Process safety for jobs: spawn in a new session, die with the worker, stop as a group.
+
+Used by every Python worker (local and remote). The guarantees:
+
+* A job runs in its own session and process group, so a terminal's Ctrl+C reaches the
+  worker (which drains) but not the job, and a stop can signal the job's whole tree.
+* ``PR_SET_PDEATHSIG`` kills the job's leader when the worker dies. The kernel sends it
+  when the *thread* that forked exits, so workers spawn from their long-lived main thread.
+* A ``Reaper`` process, forked once when a worker starts, holds a pipe from the worker and
+  a list of live job groups. When the pipe closes (the worker exited or was killed with
+  SIGKILL) it kills every listed group, catching the grandchildren PDEATHSIG cannot.
+* Stops are SIGTERM to the group, a grace period, then SIGKILL to the group.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+_PR_SET_PDEATHSIG = 1
+
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
+                                            use_errno=True)
+except OSError:  # pragma: no cover - non-glibc platforms
+    _libc = None
+
+
+class SpawnError(Exception):
+    """The job could not start; the message says why, for the job's error field."""
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    """What the forked child runs before exec: ask to die with the worker."""
+
+    def setup() -> None:
+        if _libc is not None:
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the worker died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return setup
+
+
+class JobProcess:
+    """A running job: its leader process and its process group."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], on_exit: Callable[[], None]) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.pgid = popen.pid  # start_new_session makes the leader its group's id
+        self.started = time.monotonic()
+        self.term_sent_at: float | None = None
+        self.killed = False
+        # Wait in a thread so the worker's loop wakes the moment the job exits, instead
+        # of polling the child on a timer.
+        self._waiter = threading.Thread(target=self._wait, args=(on_exit,), daemon=True)
+        self._waiter.start()
+
+    def _wait(self, on_exit: Callable[[], None]) -> None:
+        self.popen.wait()
+        on_exit()
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit status once ended: minus the signal number when signalled."""
+        return self.popen.returncode
+
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to every process of the job's group (gone already is fine)."""
+        try:
+            os.killpg(self.pgid, sig)
+        except ProcessLookupError:
+            pass
+
+    def terminate(self) -> None:
+        """Begin a graceful stop: SIGTERM to the group (once)."""
+        if self.term_sent_at is None:
+            self.term_sent_at = time.monotonic()
+            self.signal_group(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group."""
+        self.killed = True
+        self.signal_group(signal.SIGKILL)
+
+    def escalate(self, grace: float) -> float | None:
+        """SIGKILL the group once ``grace`` seconds passed since SIGTERM. Returns seconds
+        until that is due (None when no stop is in progress or it already happened)."""
+        if self.term_sent_at is None or self.killed:
+            return None
+        remaining = self.term_sent_at + grace - time.monotonic()
+        if remaining <= 0:
+            self.kill()
+            return None
+        return remaining
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the leader exits (or ``timeout``)."""
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def spawn(
+    argv: Sequence[str],
+    workdir: str,
+    env: Mapping[str, str],
+    log_path: str,
+    on_exit: Callable[[], None],
+) -> JobProcess:
+    """Start ``argv`` in ``workdir`` with stdout+stderr appended to ``log_path``.
+
+    Raises ``SpawnError`` with a clear reason when it cannot start."""
+    if not argv or not argv[0]:
+        raise SpawnError("empty command")
+    if not os.path.isdir(workdir):
+        raise SpawnError(f"working directory {workdir!r} does not exist")
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        popen = subprocess.Popen(
+            list(argv),
+            cwd=workdir,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_child_setup(os.getpid()),
+            close_fds=True,
+        )
+    except FileNotFoundError:
+        raise SpawnError(f"command not found: {argv[0]!r}") from None
+    except PermissionError:
+        raise SpawnError(f"permission denied: {argv[0]!r} is not executable") from None
+    except OSError as exc:
+        raise SpawnError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+    finally:
+        os.close(log_fd)
+    return JobProcess(popen, on_exit)
+
+
+class Reaper:
+    """A forked guard that kills registered job groups when the worker goes away."""
+
+    def __init__(self) -> None:
+        read_fd, self._write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the forked guard
+            os.close(self._write_fd)
+            _reap_forever(read_fd)
+        os.close(read_fd)
+        self.pid = pid
+        self._lock = threading.Lock()
+
+    def watch(self, pgid: int) -> None:
+        """Add a job group to kill if the worker dies."""
+        self._send(b"+%d\n" % pgid)
+
+    def forget(self, pgid: int) -> None:
+        """The job ended normally: stop tracking its group."""
+        self._send(b"-%d\n" % pgid)
+
+    def _send(self, line: bytes) -> None:
+        with self._lock:
+            os.write(self._write_fd, line)
+
+    def close(self) -> None:
+        """Normal shutdown: close the pipe and collect the guard."""
+        if self._write_fd >= 0:
+            os.close(self._write_fd)
+            self._write_fd = -1
+            os.waitpid(self.pid, 0)
+
+
+def _reap_forever(read_fd: int) -> None:  # pragma: no cover - runs in the forked guard
+    # A terminal's Ctrl+C and a `kill` of the worker's group must not take the guard
+    # with them before it has done its job.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    groups: set[int] = set()
+    buffer = b""
+    while True:
+        try:
+            chunk = os.read(read_fd, 4096)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.startswith(b"+"):
+                groups.add(int(line[1:]))
+            elif line.startswith(b"-"):
+                groups.discard(int(line[1:]))
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+    os._exit(0)
