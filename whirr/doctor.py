@@ -48,8 +48,13 @@ def run_checks() -> list[Check]:
         checks.append(Check("database", integrity == "ok", f"{project.db_path} ({integrity})"))
         checks.append(Check("WAL mode", mode == "wal", f"journal_mode={mode}"))
         version = store.schema_version()
-        checks.append(Check("schema version", version == SCHEMA_VERSION,
-                            f"{version} (this whirr: {SCHEMA_VERSION})"))
+        checks.append(
+            Check(
+                "schema version",
+                version == SCHEMA_VERSION,
+                f"{version} (this whirr: {SCHEMA_VERSION})",
+            )
+        )
         now = datetime.now(UTC)
         timeout = config.heartbeat_timeout if config else 120.0
         workers = [w for w in store.workers() if not w.stopped]
@@ -77,7 +82,10 @@ def _gpu_check() -> Check:
     try:
         out = subprocess.run(
             [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (subprocess.SubprocessError, OSError) as exc:
         return Check("GPUs", False, f"nvidia-smi failed: {exc}")

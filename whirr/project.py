@@ -37,7 +37,7 @@ class Project:
         """The URL of the project's event store."""
         return f"sqlite://{self.db_path}"
 
-    def open_store(self):  # type: ignore[no-untyped-def]
+    def open_store(self):
         """Open the project's SQLite store."""
         from whirr.store.sqlite import SQLiteStore
 

@@ -52,13 +52,18 @@ def job_json(job: Any) -> dict[str, Any]:
 )
 @click.option("-n", "--name", help="A name for the job (and its run).")
 @click.option("-t", "--tags", default="", help="Comma-separated tags, e.g. sweep,lr.")
-@click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
-              help="Attempts allowed when a worker is lost (default: config max_attempts).")
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Attempts allowed when a worker is lost (default: config max_attempts).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the queued job as JSON.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @user_errors
-def submit_cmd(name: str | None, tags: str, max_attempts: int | None, as_json: bool,
-               command: tuple[str, ...]) -> None:
+def submit_cmd(
+    name: str | None, tags: str, max_attempts: int | None, as_json: bool, command: tuple[str, ...]
+) -> None:
     """Queue COMMAND to run on a worker, from the current directory.
 
     \b
@@ -87,14 +92,26 @@ def submit_cmd(name: str | None, tags: str, max_attempts: int | None, as_json: b
 @click.command("status")
 @click.argument("job_id", type=int, required=False)
 @click.option("-a", "--all", "show_all", is_flag=True, help="Include finished jobs.")
-@click.option("-s", "--status", "status", type=click.Choice(STATUSES),
-              help="Only jobs with this status (`active` = queued + running).")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True,
-              help="At most this many jobs (newest first) with --all/--status.")
+@click.option(
+    "-s",
+    "--status",
+    "status",
+    type=click.Choice(STATUSES),
+    help="Only jobs with this status (`active` = queued + running).",
+)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most this many jobs (newest first) with --all/--status.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @user_errors
-def status_cmd(job_id: int | None, show_all: bool, status: str | None, limit: int,
-               as_json: bool) -> None:
+def status_cmd(
+    job_id: int | None, show_all: bool, status: str | None, limit: int, as_json: bool
+) -> None:
     """Show active jobs, or finished ones too, or one job in detail.
 
     \b
@@ -134,10 +151,20 @@ def status_cmd(job_id: int | None, show_all: bool, status: str | None, limit: in
                 when = ago(j.finished_at)
             else:
                 when = ago(j.created_at)
-            status_word = j.status + (" (cancelling)" if j.cancel_requested and
-                                      j.status == "running" else "")
-            rows.append([str(j.id), j.name or "-", status_word, str(j.attempt),
-                         j.worker_id or "-", when, _short(" ".join(j.command_argv))])
+            status_word = j.status + (
+                " (cancelling)" if j.cancel_requested and j.status == "running" else ""
+            )
+            rows.append(
+                [
+                    str(j.id),
+                    j.name or "-",
+                    status_word,
+                    str(j.attempt),
+                    j.worker_id or "-",
+                    when,
+                    _short(" ".join(j.command_argv)),
+                ]
+            )
         print_table(["ID", "NAME", "STATUS", "TRY", "WORKER", "TIME", "COMMAND"], rows)
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES[:-1] if counts.get(s))
     click.echo(f"\n{summary or 'queue empty'}")
@@ -146,8 +173,11 @@ def status_cmd(job_id: int | None, show_all: bool, status: str | None, limit: in
 def _print_job(job: Any) -> None:
     fields = [
         ("Job", f"#{job.id}" + (f" ({job.name})" if job.name else "")),
-        ("Status", job.status + (" (cancel requested)" if job.cancel_requested
-                                 and job.status == "running" else "")),
+        (
+            "Status",
+            job.status
+            + (" (cancel requested)" if job.cancel_requested and job.status == "running" else ""),
+        ),
         ("Command", " ".join(job.command_argv)),
         ("Workdir", job.workdir),
         ("Attempt", f"{job.attempt} (max {job.first_attempt + job.max_attempts - 1})"),
@@ -190,16 +220,20 @@ def cancel_cmd(job_id: int | None, all_queued: bool) -> None:
         jobs = Jobs(store)
         if all_queued:
             ids = jobs.cancel_all_queued()
-            click.echo(f"Cancelled {len(ids)} queued job(s)" +
-                       (f": {', '.join(f'#{i}' for i in ids)}" if ids else ""))
+            click.echo(
+                f"Cancelled {len(ids)} queued job(s)"
+                + (f": {', '.join(f'#{i}' for i in ids)}" if ids else "")
+            )
             return
         assert job_id is not None
         previous, job = jobs.cancel(job_id)
     if previous == "queued":
         click.echo(f"Cancelled job #{job_id} (was queued)")
     else:
-        click.echo(f"Cancel requested for job #{job_id} (running on {job.worker_id}); "
-                   "its worker is stopping it")
+        click.echo(
+            f"Cancel requested for job #{job_id} (running on {job.worker_id}); "
+            "its worker is stopping it"
+        )
 
 
 @click.command("retry")

@@ -14,14 +14,30 @@ from whirr.cli.common import local_time, project_store, user_errors
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events (Ctrl+C stops).")
 @click.option("--stream", default=None, help="Only this stream, e.g. job-42 or run-job-42.")
 @click.option("--type", "types", multiple=True, help="Only this event type (repeatable).")
-@click.option("--after", type=click.IntRange(min=0), default=None,
-              help="Start after this position (default: the last --limit events).")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True,
-              help="How many past events to print first.")
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Start after this position (default: the last --limit events).",
+)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="How many past events to print first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @user_errors
-def events_cmd(follow: bool, stream: str | None, types: tuple[str, ...], after: int | None,
-               limit: int, as_json: bool) -> None:
+def events_cmd(
+    follow: bool,
+    stream: str | None,
+    types: tuple[str, ...],
+    after: int | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Print the event log: every state change whirr recorded, in order.
 
     \b
@@ -34,8 +50,10 @@ def events_cmd(follow: bool, stream: str | None, types: tuple[str, ...], after: 
 
     unknown = sorted(set(types) - set(TAGS.values()))
     if unknown:
-        raise click.BadParameter(f"unknown type(s) {', '.join(unknown)}; known: "
-                                 + ", ".join(sorted(TAGS.values())), param_hint="--type")
+        raise click.BadParameter(
+            f"unknown type(s) {', '.join(unknown)}; known: " + ", ".join(sorted(TAGS.values())),
+            param_hint="--type",
+        )
     encoder = msgspec.json.Encoder()
     with project_store() as (_, store):
         if after is None:
@@ -52,8 +70,10 @@ def events_cmd(follow: bool, stream: str | None, types: tuple[str, ...], after: 
                         click.echo(encoder.encode(rec).decode())
                     else:
                         fields = msgspec.json.encode(rec.event).decode()
-                        click.echo(f"{rec.position:>7}  {local_time(rec.recorded_at)}  "
-                                   f"{rec.stream:<16} {fields}")
+                        click.echo(
+                            f"{rec.position:>7}  {local_time(rec.recorded_at)}  "
+                            f"{rec.stream:<16} {fields}"
+                        )
                 if not follow:
                     return
                 store.wait(cursor, timeout=1.0)

@@ -14,10 +14,17 @@ CHUNK = 1 << 16
 
 @click.command("logs")
 @click.argument("job_id", type=int)
-@click.option("-f", "--follow", is_flag=True,
-              help="Keep printing new output; stop when the job ends.")
-@click.option("-n", "--tail", "tail", type=click.IntRange(min=0), default=None,
-              help="Start with only the last N lines.")
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing new output; stop when the job ends."
+)
+@click.option(
+    "-n",
+    "--tail",
+    "tail",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Start with only the last N lines.",
+)
 @user_errors
 def logs_cmd(job_id: int, follow: bool, tail: int | None) -> None:
     """Print the output (stdout and stderr) of job JOB_ID.
@@ -69,8 +76,15 @@ def _follow(store: object, job_id: int, path: Path, tail: int | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # One watcher for the whole follow, so no change between two reads is missed: the
     # output file's directory (new output) and the database's (the job's status).
-    changes = watchfiles.watch(str(path.parent), db_dir, debounce=200, step=20,
-                               rust_timeout=1000, yield_on_timeout=True, recursive=False)
+    changes = watchfiles.watch(
+        str(path.parent),
+        db_dir,
+        debounce=200,
+        step=20,
+        rust_timeout=1000,
+        yield_on_timeout=True,
+        recursive=False,
+    )
     try:
         while True:
             job = store.job(job_id)  # type: ignore[attr-defined]

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
-
 import click
 
 #: name -> (module, attribute, one-line help shown by ``whirr --help``).
@@ -72,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

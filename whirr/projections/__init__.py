@@ -45,5 +45,14 @@ def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
     return views
 
 
-__all__ = ["JOBS", "PROJECTIONS", "RUNS", "WORKERS", "JobView", "Projection", "RunView",
-           "WorkerView", "fold"]
+__all__ = [
+    "JOBS",
+    "PROJECTIONS",
+    "RUNS",
+    "WORKERS",
+    "JobView",
+    "Projection",
+    "RunView",
+    "WorkerView",
+    "fold",
+]

@@ -4,4 +4,12 @@ from whirr.services.errors import InvalidRequest, InvalidState, LeaseLost, NotFo
 from whirr.services.jobs import Jobs
 from whirr.services.workers import Workers
 
-__all__ = ["InvalidRequest", "InvalidState", "Jobs", "LeaseLost", "NotFound", "WhirrError", "Workers"]
+__all__ = [
+    "InvalidRequest",
+    "InvalidState",
+    "Jobs",
+    "LeaseLost",
+    "NotFound",
+    "WhirrError",
+    "Workers",
+]

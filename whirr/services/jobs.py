@@ -170,8 +170,10 @@ class Jobs:
                 pid=pid,
             )
             return [
-                Pending(job_stream(job_id), JobStarted(
-                    job_id=job_id, worker_id=worker_id, attempt=attempt, pid=pid)),
+                Pending(
+                    job_stream(job_id),
+                    JobStarted(job_id=job_id, worker_id=worker_id, attempt=attempt, pid=pid),
+                ),
                 Pending(run_stream(job.run_id), run),
             ]
 
@@ -231,7 +233,9 @@ class Jobs:
             if isinstance(job.state, Running):
                 if job.cancel_requested:
                     return []
-                return [Pending(job_stream(job_id), JobCancelRequested(job_id=job_id, reason=reason))]
+                return [
+                    Pending(job_stream(job_id), JobCancelRequested(job_id=job_id, reason=reason))
+                ]
             raise InvalidState(f"job #{job_id} already ended ({job.status}); nothing to cancel")
 
         self.store.transact(decide)
@@ -253,8 +257,10 @@ class Jobs:
         """Queue a new job with the command of a failed, cancelled or timed-out one."""
         job = self.get(job_id)
         if job.status not in ("failed", "cancelled", "timed_out"):
-            raise InvalidState(f"job #{job_id} is {job.status}; only failed, cancelled or "
-                               "timed-out jobs can be retried")
+            raise InvalidState(
+                f"job #{job_id} is {job.status}; only failed, cancelled or "
+                "timed-out jobs can be retried"
+            )
         return self.submit(
             job.command_argv,
             job.workdir,
@@ -284,17 +290,29 @@ class Jobs:
                 if job.cancel_requested:
                     events += _end(job, "cancelled", worker_id=holder, error=lost)
                 elif job.attempts_left <= 0:
-                    events += _end(job, "failed", worker_id=holder, error=f"{lost}; no attempts left")
+                    events += _end(
+                        job, "failed", worker_id=holder, error=f"{lost}; no attempts left"
+                    )
                 else:
-                    events.append(Pending(job_stream(job.id), JobRequeued(
-                        job_id=job.id, attempt=job.attempt, worker_id=holder, reason=lost)))
+                    events.append(
+                        Pending(
+                            job_stream(job.id),
+                            JobRequeued(
+                                job_id=job.id, attempt=job.attempt, worker_id=holder, reason=lost
+                            ),
+                        )
+                    )
                     if job.started_at is not None:
-                        events.append(Pending(run_stream(job.run_id), RunFinished(
-                            run_id=job.run_id, status="crashed", error=lost)))
+                        events.append(
+                            Pending(
+                                run_stream(job.run_id),
+                                RunFinished(run_id=job.run_id, status="crashed", error=lost),
+                            )
+                        )
             return events
 
         recorded = self.store.transact(decide)
-        ids = sorted({r.event.job_id for r in recorded if hasattr(r.event, "job_id")})  # type: ignore[attr-defined]
+        ids = sorted({getattr(r.event, "job_id", 0) for r in recorded} - {0})
         return [self.get(i) for i in ids]
 
 
@@ -307,11 +325,25 @@ def _end(
     error: str | None = None,
 ) -> list[Pending]:
     """The events that end ``job`` with ``outcome`` (and its run, if it started)."""
-    events = [Pending(job_stream(job.id), JobFinished(
-        job_id=job.id, attempt=job.attempt, outcome=outcome, worker_id=worker_id,
-        exit_code=exit_code, error=error))]
+    events = [
+        Pending(
+            job_stream(job.id),
+            JobFinished(
+                job_id=job.id,
+                attempt=job.attempt,
+                outcome=outcome,
+                worker_id=worker_id,
+                exit_code=exit_code,
+                error=error,
+            ),
+        )
+    ]
     if isinstance(job.state, Running) and job.state.started_at is not None:
-        events.append(Pending(run_stream(job.run_id), RunFinished(
-            run_id=job.run_id, status=outcome, exit_code=exit_code, error=error)))
+        events.append(
+            Pending(
+                run_stream(job.run_id),
+                RunFinished(run_id=job.run_id, status=outcome, exit_code=exit_code, error=error),
+            )
+        )
     assert not isinstance(job.state, Ended)
     return events

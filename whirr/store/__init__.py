@@ -12,14 +12,16 @@ def open_store(url: str) -> EventStore:
 
         return SQLiteStore(url.removeprefix("sqlite://"))
     if url.startswith(("postgresql://", "postgres://")):
-        from whirr.store.postgres import PostgresStore  # type: ignore[import-not-found]
+        from whirr.store.postgres import PostgresStore
 
-        return PostgresStore(url)  # type: ignore[no-any-return]
+        return PostgresStore(url)
     if url == "memory://":
         from whirr.store.memory import MemoryStore
 
         return MemoryStore()
-    raise StoreError(f"unsupported store URL {url!r} (use sqlite:///..., postgresql://... or memory://)")
+    raise StoreError(
+        f"unsupported store URL {url!r} (use sqlite:///..., postgresql://... or memory://)"
+    )
 
 
 __all__ = ["ConflictError", "EventStore", "StoreError", "ViewReader", "open_store"]

@@ -99,7 +99,9 @@ class MemoryStore:
     def job(self, job_id: int) -> JobView | None:
         return self._views["jobs"].get(job_id)
 
-    def jobs(self, statuses: Sequence[str] | None = None, limit: int | None = None) -> list[JobView]:
+    def jobs(
+        self, statuses: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[JobView]:
         with self._changed:
             found = [
                 j
@@ -141,7 +143,8 @@ class MemoryStore:
             found = [
                 r
                 for r in sorted(
-                    self._views["runs"].values(), key=lambda r: (r.started_at, r.version),
+                    self._views["runs"].values(),
+                    key=lambda r: (r.started_at, r.version),
                     reverse=True,
                 )
                 if (status is None or r.status == status) and (tag is None or tag in r.tags)

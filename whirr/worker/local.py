@@ -135,9 +135,9 @@ class LocalWorker:
                     self.say(f"Job #{job.id}: worker lost; now {job.status}.")
                 next_sweep = now + LEASE_SWEEP_SECONDS
             if self.store.claimable_jobs(1):
-                job = self.jobs.claim(self.worker_id, self.config.heartbeat_timeout)
-                if job is not None:
-                    self._start(job, reaper)
+                claimed = self.jobs.claim(self.worker_id, self.config.heartbeat_timeout)
+                if claimed is not None:
+                    self._start(claimed, reaper)
                     continue
             elif self.exit_when_empty:
                 return "drained (queue empty)"
@@ -151,18 +151,30 @@ class LocalWorker:
         start_run_files(run_dir, job)
         env = self._job_env(job, run_dir)
         try:
-            process = spawn(job.command_argv, job.workdir, env, str(run_dir / "output.log"),
-                            on_exit=self.wake.set)
+            process = spawn(
+                job.command_argv,
+                job.workdir,
+                env,
+                str(run_dir / "output.log"),
+                on_exit=self.wake.set,
+            )
         except SpawnError as exc:
             self.say(f"Job #{job.id} could not start: {exc}")
-            self.jobs.finish(job.id, self.worker_id, job.attempt, None, error=str(exc),
-                             outcome="failed")
+            self.jobs.finish(
+                job.id, self.worker_id, job.attempt, None, error=str(exc), outcome="failed"
+            )
             fail_run_files(run_dir, f"could not start: {exc}")
             return
         reaper.watch(process.pgid)
         try:
-            job = self.jobs.started(job.id, self.worker_id, job.attempt, process.pid,
-                                    run_dir=str(run_dir), hostname=self.hostname)
+            job = self.jobs.started(
+                job.id,
+                self.worker_id,
+                job.attempt,
+                process.pid,
+                run_dir=str(run_dir),
+                hostname=self.hostname,
+            )
         except LeaseLost:
             process.kill()
             reaper.forget(process.pgid)
@@ -200,8 +212,12 @@ class LocalWorker:
             process.terminate()
         if now >= current.next_heartbeat:
             try:
-                self.jobs.heartbeat(current.job.id, self.worker_id, current.job.attempt,
-                                    self.config.heartbeat_timeout)
+                self.jobs.heartbeat(
+                    current.job.id,
+                    self.worker_id,
+                    current.job.attempt,
+                    self.config.heartbeat_timeout,
+                )
             except LeaseLost as exc:
                 self.say(f"Job #{current.job.id}: lease lost ({exc}); killing it.")
                 self._stop_current(reaper, kill=True, report=False)
@@ -234,4 +250,3 @@ class LocalWorker:
         else:
             reaper.forget(current.process.pgid)
             self.current = None
-

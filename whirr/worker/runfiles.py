@@ -22,8 +22,14 @@ def start_run_files(run_dir: Path, job: JobView) -> None:
     config_path = run_dir / "config.json"
     if not config_path.exists():
         config_path.write_text(json.dumps(job.config, indent=2, default=str))
-    write_meta(run_dir, {**_read_meta(run_dir), **_base_meta(run_dir, job.run_id, job.name,
-                                                               job.tags, job.id), "status": "running"})
+    write_meta(
+        run_dir,
+        {
+            **_read_meta(run_dir),
+            **_base_meta(run_dir, job.run_id, job.name, job.tags, job.id),
+            "status": "running",
+        },
+    )
 
 
 def finish_run_files(run_dir: Path, run: RunView | None) -> None:

@@ -14,6 +14,7 @@ Used by every Python worker (local and remote). The guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -26,8 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 _PR_SET_PDEATHSIG = 1
 
 try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
-                                            use_errno=True)
+    _libc: ctypes.CDLL | None = ctypes.CDLL(
+        ctypes.util.find_library("c") or "libc.so.6", use_errno=True
+    )
 except OSError:  # pragma: no cover - non-glibc platforms
     _libc = None
 
@@ -74,10 +76,8 @@ class JobProcess:
 
     def signal_group(self, sig: int) -> None:
         """Send ``sig`` to every process of the job's group (gone already is fine)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pgid, sig)
-        except ProcessLookupError:
-            pass
 
     def terminate(self) -> None:
         """Begin a graceful stop: SIGTERM to the group (once)."""
@@ -202,8 +202,6 @@ def _reap_forever(read_fd: int) -> None:  # pragma: no cover - runs in the forke
             elif line.startswith(b"-"):
                 groups.discard(int(line[1:]))
     for pgid in groups:
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
-        except OSError:
-            pass
     os._exit(0)

@@ -17,10 +17,10 @@ from typing import Any
 import apsw
 import msgspec
 
+from whirr.clock import utc_now
 from whirr.events import Pending, Recorded, decode, encode, tag_of
 from whirr.projections import PROJECTIONS, JobView, RunView, WorkerView, fold
 from whirr.projections.jobs import Running
-from whirr.clock import utc_now
 from whirr.store.protocol import ConflictError, Decide, StoreError
 from whirr.store.sql import load_queries
 from whirr.store.sqlite.notify import DirectoryWatcher
@@ -82,7 +82,7 @@ class SQLiteStore:
 
     def _migrate(self, conn: apsw.Connection) -> None:
         try:
-            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+            version: Any = conn.execute("PRAGMA user_version").fetchall()[0][0]
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path} has schema version {version}, newer than this whirr "
@@ -97,7 +97,7 @@ class SQLiteStore:
 
     def schema_version(self) -> int:
         """The schema version recorded in the file."""
-        return int(self._conn().execute("PRAGMA user_version").fetchall()[0][0])
+        return int(self._query("PRAGMA user_version")[0][0])
 
     def close(self) -> None:
         with self._lock:
@@ -150,7 +150,11 @@ class SQLiteStore:
     def _project(self, conn: apsw.Connection, recorded: Sequence[Recorded]) -> None:
         """Fold ``recorded`` into the view rows they touch (read, apply, write back)."""
         touched: dict[tuple[str, Any], Any] = {}
-        getters = {"jobs": self.job, "runs": self.run, "workers": self.worker}
+        getters: dict[str, Callable[[Any], Any]] = {
+            "jobs": self.job,
+            "runs": self.run,
+            "workers": self.worker,
+        }
         for rec in recorded:
             for projection in PROJECTIONS:
                 k = projection.key(rec.event)
@@ -197,7 +201,7 @@ class SQLiteStore:
 
     # -- the log -------------------------------------------------------------
     def head(self) -> int:
-        return int(self._conn().execute(_Q["head"]).fetchall()[0][0])
+        return int(self._query(_Q["head"])[0][0])
 
     def read(
         self,
@@ -213,10 +217,12 @@ class SQLiteStore:
             "types": msgspec.json.encode(list(types)).decode() if types is not None else None,
         }
         try:
-            rows = self._conn().execute(_Q["read_events"], params).fetchall()
+            rows = self._query(_Q["read_events"], params)
         except apsw.Error as exc:
             raise StoreError(f"cannot read {self.path}: {_reason(exc)}") from exc
-        return [Recorded(pos, from_us(us), stream_, decode(data)) for pos, us, stream_, data in rows]
+        return [
+            Recorded(pos, from_us(us), stream_, decode(data)) for pos, us, stream_, data in rows
+        ]
 
     def wait(self, after: int, timeout: float) -> bool:
         watcher = getattr(self._local, "watcher", None)
@@ -236,17 +242,23 @@ class SQLiteStore:
             watcher.wait(min(remaining, 1.0))
 
     # -- views ---------------------------------------------------------------
+    def _query(self, sql: str, params: Any = ()) -> list[Any]:
+        """Rows of a query on this thread's connection (apsw values, untyped)."""
+        return list(self._conn().execute(sql, params))
+
     def _one(self, query: str, key: Any, decoder: Callable[[bytes], Any]) -> Any:
-        rows = self._conn().execute(_Q[query], (key,)).fetchall()
+        rows = self._query(_Q[query], (key,))
         return decoder(rows[0][0]) if rows else None
 
     def _many(self, query: str, params: Any, decoder: Callable[[bytes], Any]) -> list[Any]:
-        return [decoder(row[0]) for row in self._conn().execute(_Q[query], params)]
+        return [decoder(row[0]) for row in self._query(_Q[query], params)]
 
     def job(self, job_id: int) -> JobView | None:
-        return self._one("get_job", job_id, _decode_job)  # type: ignore[no-any-return]
+        return self._one("get_job", job_id, _decode_job)
 
-    def jobs(self, statuses: Sequence[str] | None = None, limit: int | None = None) -> list[JobView]:
+    def jobs(
+        self, statuses: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[JobView]:
         lim = _NO_LIMIT if limit is None else limit
         if statuses is None:
             return self._many("jobs_all", {"limit": lim}, _decode_job)
@@ -260,13 +272,13 @@ class SQLiteStore:
         return self._many("expired_leases", (to_us(now) / 1e6,), _decode_job)
 
     def job_counts(self) -> dict[str, int]:
-        return {status: n for status, n in self._conn().execute(_Q["job_counts"])}
+        return {status: n for status, n in self._query(_Q["job_counts"])}
 
     def max_job_id(self) -> int:
-        return int(self._conn().execute(_Q["max_job_id"]).fetchall()[0][0])
+        return int(self._query(_Q["max_job_id"])[0][0])
 
     def run(self, run_id: str) -> RunView | None:
-        return self._one("get_run", run_id, _decode_run)  # type: ignore[no-any-return]
+        return self._one("get_run", run_id, _decode_run)
 
     def runs(
         self, status: str | None = None, tag: str | None = None, limit: int | None = None
@@ -278,7 +290,7 @@ class SQLiteStore:
         return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _decode_run)
 
     def worker(self, worker_id: str) -> WorkerView | None:
-        return self._one("get_worker", worker_id, _decode_worker)  # type: ignore[no-any-return]
+        return self._one("get_worker", worker_id, _decode_worker)
 
     def workers(self) -> list[WorkerView]:
         return self._many("workers", (), _decode_worker)
