@@ -1,4 +1,9 @@
-"""Reading and writing a run's files (``meta.json``, ``metrics.jsonl``)."""
+"""Reading and writing a run's files (``meta.json``, ``metrics.jsonl``, ``system.jsonl``).
+
+Readers tolerate a torn last line (a process killed mid-write) but raise
+``MetricsCorrupt`` for a bad line anywhere else: silently skipping data in the middle
+of a file would hide real damage.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,107 @@ from typing import Any
 import msgspec
 
 _json = msgspec.json.Encoder()
+_decode = msgspec.json.decode
+_TAIL_CHUNK = 64 * 1024
+
+
+class MetricsCorrupt(ValueError):
+    """A line other than the last one of a JSONL file cannot be decoded."""
+
+
+def _metrics_path(path: str | os.PathLike[str], name: str) -> Path:
+    p = Path(path)
+    return p / name if p.is_dir() else p
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every row of a ``metrics.jsonl`` (give the file or the run directory).
+
+    A missing file reads as no rows. A torn last line (no newline, not valid JSON) is
+    dropped; an undecodable line anywhere else raises ``MetricsCorrupt``."""
+    return read_jsonl(_metrics_path(path, "metrics.jsonl"))
+
+
+def read_system_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every sample of a ``system.jsonl`` (file or run directory), as ``read_metrics``."""
+    return read_jsonl(_metrics_path(path, "system.jsonl"))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file written by whirr, tolerant of a torn last line only."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    # After the final newline there is either nothing or a line whose write was cut short.
+    torn = lines.pop()
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(_decode(line))
+        except msgspec.DecodeError as exc:
+            raise MetricsCorrupt(f"{path}: line {number} is not valid JSON ({exc})") from None
+    if torn.strip():
+        try:
+            rows.append(_decode(torn))
+        except msgspec.DecodeError:
+            pass  # the last write was interrupted: that row was never acknowledged
+    return rows
+
+
+def last_rows(path: str | os.PathLike[str], max_bytes: int = _TAIL_CHUNK) -> list[dict[str, Any]]:
+    """The complete rows in the last ``max_bytes`` of a JSONL file (cheap on huge files)."""
+    p = _metrics_path(path, "metrics.jsonl")
+    try:
+        with open(p, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            start = max(0, size - max_bytes)
+            fh.seek(start)
+            tail = fh.read()
+    except FileNotFoundError:
+        return []
+    lines = tail.split(b"\n")
+    if start > 0:
+        lines = lines[1:]  # the first line is probably cut by the seek
+    rows = []
+    for line in lines:
+        if line.strip():
+            try:
+                rows.append(_decode(line))
+            except msgspec.DecodeError:
+                continue  # a torn line at either end of the window
+    return rows
+
+
+def read_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A run's ``meta.json`` as a dict, or None when the run has none yet."""
+    try:
+        data = (Path(run_dir) / "meta.json").read_bytes()
+    except FileNotFoundError:
+        return None
+    meta: dict[str, Any] = _decode(data)
+    return meta
 
 
 def write_meta(run_dir: str | os.PathLike[str], meta: dict[str, Any]) -> None:
-    """Write ``meta.json`` atomically (temp file + rename): readers never see half a file."""
+    """Write ``meta.json`` atomically (temp file + rename): readers never see half a file.
+
+    Keys already on disk that ``meta`` does not mention are kept, and ``summary`` merges,
+    so a worker recording a job's end keeps what the tracked script stored there."""
     path = Path(run_dir) / "meta.json"
-    tmp = path.with_name(f".meta.json.{os.getpid()}.tmp")
-    tmp.write_bytes(msgspec.json.format(_json.encode(meta), indent=2))
+    try:
+        current: dict[str, Any] = _decode(path.read_bytes())
+    except (FileNotFoundError, msgspec.DecodeError):
+        current = {}
+    merged = {**current, **meta}
+    old_summary, new_summary = current.get("summary"), meta.get("summary")
+    if isinstance(old_summary, dict) and isinstance(new_summary, dict):
+        merged["summary"] = {**old_summary, **new_summary}
+    elif old_summary and not new_summary:
+        merged["summary"] = old_summary
+    tmp = path.with_name(f".meta.json.{os.getpid()}.{id(meta)}.tmp")
+    tmp.write_bytes(msgspec.json.format(_json.encode(merged), indent=2))
     os.replace(tmp, path)

@@ -1,0 +1,173 @@
+"""Run decisions and queries: record a run's start, summary, artifacts and end; list and
+find runs, showing a direct run whose process is gone as ``crashed``.
+
+The ``crashed`` status of a direct run is computed when it is read (same host, pid no
+longer alive) and never written by a read: a read command must not change the log, and
+another host cannot know whether the process lives.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from whirr.events import (
+    Pending,
+    RunArtifactSaved,
+    RunFinished,
+    RunOutcome,
+    RunStarted,
+    RunSummaryUpdated,
+    run_stream,
+)
+from whirr.projections import RunView
+from whirr.services.errors import InvalidRequest, NotFound
+from whirr.store import EventStore
+
+#: How many candidates an ambiguous prefix error lists.
+_AMBIGUOUS_SHOWN = 5
+
+
+class Runs:
+    """Run events over one store, and the run views as users should see them."""
+
+    def __init__(self, store: EventStore, hostname: str | None = None) -> None:
+        self.store = store
+        self.hostname = hostname if hostname is not None else socket.gethostname()
+
+    # -- recording ------------------------------------------------------------
+    def start(
+        self,
+        run_id: str,
+        run_dir: str,
+        *,
+        name: str | None = None,
+        job_id: int | None = None,
+        config: dict[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        pid: int | None = None,
+        git: dict[str, Any] | None = None,
+    ) -> RunView:
+        """Record that a run started (or that a tracked script attached to its job's run)."""
+        event = RunStarted(
+            run_id=run_id,
+            run_dir=run_dir,
+            name=name,
+            job_id=job_id,
+            config=dict(config or {}),
+            tags=[t for t in tags if t],
+            hostname=self.hostname,
+            pid=pid,
+            git=git,
+        )
+        self.store.append([Pending(run_stream(run_id), event)])
+        return self.get(run_id)
+
+    def update_summary(self, run_id: str, summary: dict[str, Any]) -> None:
+        """Merge ``summary`` into the run's summary."""
+        self.store.append([Pending(run_stream(run_id), RunSummaryUpdated(
+            run_id=run_id, summary=summary))])
+
+    def artifact_saved(self, run_id: str, path: str, size: int) -> None:
+        """Record a file copied into the run's artifacts directory."""
+        self.store.append([Pending(run_stream(run_id), RunArtifactSaved(
+            run_id=run_id, path=path, size=size))])
+
+    def finish(
+        self,
+        run_id: str,
+        status: RunOutcome,
+        *,
+        exit_code: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record the run's end (the first end recorded wins in the view)."""
+        self.store.append([Pending(run_stream(run_id), RunFinished(
+            run_id=run_id, status=status, exit_code=exit_code, error=error))])
+
+    # -- reading ----------------------------------------------------------------
+    def get(self, run_id: str) -> RunView:
+        """One run by exact id, with its live status; ``NotFound`` otherwise."""
+        view = self.store.run(run_id)
+        if view is None:
+            raise NotFound(f"no run {run_id!r}")
+        return self.live(view)
+
+    def resolve(self, ref: str) -> RunView:
+        """A run by exact id or unique prefix. Unknown: ``NotFound``; a prefix several runs
+        share: ``InvalidRequest`` naming some of them."""
+        if not ref:
+            raise InvalidRequest("give a run id (or a unique prefix of one)")
+        exact = self.store.run(ref)
+        if exact is not None:
+            return self.live(exact)
+        matches = self.store.runs_by_prefix(ref, limit=_AMBIGUOUS_SHOWN + 1)
+        if not matches:
+            raise NotFound(f"no run matches {ref!r} (see `whirr runs`)")
+        if len(matches) > 1:
+            shown = ", ".join(m.id for m in matches[:_AMBIGUOUS_SHOWN])
+            more = ", ..." if len(matches) > _AMBIGUOUS_SHOWN else ""
+            raise InvalidRequest(f"{ref!r} matches several runs: {shown}{more}; give more of the id")
+        return self.live(matches[0])
+
+    def list(
+        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+    ) -> list[RunView]:
+        """Runs newest first, with live statuses, optionally by status and tag."""
+        if status in ("running", "crashed"):
+            # Which running runs are really crashed is only known here: filter after.
+            views = [self.live(v) for v in self.store.runs(status="running", tag=tag)]
+            views = [v for v in views if v.status == status]
+            return views if limit is None else views[:limit]
+        return [self.live(v) for v in self.store.runs(status=status, tag=tag, limit=limit)]
+
+    def live(self, view: RunView) -> RunView:
+        """``view`` with ``crashed`` status when it is a direct run on this host whose
+        process is gone (queued jobs' runs are ended truthfully by their worker)."""
+        if (
+            view.status != "running"
+            or view.job_id is not None
+            or view.pid is None
+            or view.hostname != self.hostname
+        ):
+            return view
+        if process_alive(view.pid, view.started_at):
+            return view
+        return msgspec.structs.replace(view, status="crashed",
+                                       error="its process is gone without recording an end")
+
+
+def process_alive(pid: int, started_before: datetime | None = None) -> bool:
+    """Whether ``pid`` lives (on this host). With ``started_before``, a process that began
+    after that time is a reused pid, not the one that started the run (Linux only)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    if started_before is None:
+        return True
+    began = process_start_time(pid)
+    # Two seconds of slack: /proc start times count in clock ticks from an estimated boot.
+    return began is None or began.timestamp() <= started_before.timestamp() + 2.0
+
+
+def process_start_time(pid: int) -> datetime | None:
+    """When ``pid`` started, from ``/proc`` (None where there is no ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        with open("/proc/stat", "rb") as fh:
+            btime = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    # Field 22 (starttime) counts after the parenthesised command, which may hold spaces.
+    fields = stat[stat.rindex(b")") + 2:].split()
+    ticks = int(fields[19])
+    return datetime.fromtimestamp(btime + ticks / os.sysconf("SC_CLK_TCK"), UTC)

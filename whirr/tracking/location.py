@@ -1,0 +1,100 @@
+"""Where a run lives and where its lifecycle is recorded.
+
+- Inside a job a worker runs (``WHIRR_RUN_DIR``, ``WHIRR_RUN_ID``, ``WHIRR_JOB_ID``): the
+  job's run, recorded in the project database that holds its run directory. Under a
+  remote worker (``WHIRR_SERVER_URL``) or away from any project database: files only.
+- A direct run (``python train.py``): a new ``local-YYYYMMDD-HHMMSS-<6 hex>`` run in the
+  project found from the cwd. With no project there, one is created in the cwd, exactly as
+  ``whirr init`` would (and said so on stderr), so the run shows in ``whirr runs`` at once.
+  The home directory is never made a project: runs started there are kept as files
+  under ``~/.whirr/runs/`` only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from whirr.project import Project, ProjectNotFound, find_project, init_project
+
+
+class Location(msgspec.Struct, kw_only=True):
+    """A run's identity, directory and (optional) event store."""
+
+    run_id: str
+    run_dir: Path
+    job_id: int | None = None
+    attached: bool = False  # a worker owns this run's start and end
+    store: Any = None  # an EventStore, or None: files only
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``local-YYYYMMDD-HHMMSS-<6 hex>`` (UTC, so ids sort by start across machines)."""
+    at = now or datetime.now(UTC)
+    return f"local-{at:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def locate(env: dict[str, str] | None = None, resume: str | None = None,
+           cwd: Path | None = None) -> Location:
+    """Decide where the run that ``init()`` starts lives (see the module docstring)."""
+    env = dict(os.environ) if env is None else env
+    env_dir, env_id = env.get("WHIRR_RUN_DIR"), env.get("WHIRR_RUN_ID")
+    if env_dir and env_id:
+        job = env.get("WHIRR_JOB_ID")
+        run_dir = Path(env_dir)
+        store = None if env.get("WHIRR_SERVER_URL") else _store_holding(run_dir)
+        return Location(run_id=env_id, run_dir=run_dir, attached=True, store=store,
+                        job_id=int(job) if job and job.isdigit() else None)
+    project = _project(cwd)
+    if resume is not None:
+        if not resume.startswith("local-") or "/" in resume or resume != Path(resume).name:
+            raise ValueError(f"resume= takes the id of a direct run (local-...), not {resume!r}")
+        runs_dir = project.runs_dir if project else _home_runs()
+        run_dir = runs_dir / resume
+        if not run_dir.is_dir():
+            raise ValueError(f"cannot resume {resume!r}: no run directory {run_dir}")
+        return Location(run_id=resume, run_dir=run_dir,
+                        store=project.open_store() if project else None)
+    run_id = new_run_id()
+    if project is None:
+        return Location(run_id=run_id, run_dir=_home_runs() / run_id)
+    return Location(run_id=run_id, run_dir=project.run_dir(run_id), store=project.open_store())
+
+
+def _project(cwd: Path | None) -> Project | None:
+    here = (cwd or Path.cwd()).resolve()
+    try:
+        return find_project(here)
+    except ProjectNotFound:
+        pass
+    if here == Path.home().resolve():
+        return None
+    project, _ = init_project(here)
+    print(f"whirr: no project found; created one in {project.dir} "
+          "(`whirr runs` there lists this run)", file=sys.stderr)
+    return project
+
+
+def _home_runs() -> Path:
+    return Path.home() / ".whirr" / "runs"
+
+
+def _store_holding(run_dir: Path) -> Any:
+    """The store of the project whose ``runs/`` holds ``run_dir``, if its database exists."""
+    try:
+        project = find_project(run_dir.parent)
+    except ProjectNotFound:
+        return None
+    try:
+        same = run_dir.resolve().parent == project.runs_dir.resolve()
+    except OSError:
+        return None
+    if not same or not project.db_path.exists():
+        return None
+    return project.open_store()

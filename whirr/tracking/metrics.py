@@ -1,0 +1,163 @@
+"""The metrics writer: one msgspec-encoded JSON line per ``run.log()``, appended to
+``metrics.jsonl`` with a single ``write`` on an ``O_APPEND`` descriptor.
+
+Why one ``write``: once it returns, the line is in the kernel's page cache, so it survives
+the process being killed the next instant (only an OS crash or power loss can lose it,
+as with any file that is not fsynced). A line is never split across two writes, so a
+reader sees whole lines, except for the last one of a file whose write was cut short
+(disk full), which the reader tolerates and the next writer trims.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+#: Keys the writer puts first on every line; a user key may not shadow them.
+RESERVED = ("_idx", "_timestamp")
+_TAIL = 64 * 1024
+
+
+def to_json_value(value: Any) -> Any:
+    """Turn a value msgspec cannot encode into one it can (numpy scalars, 0-d tensors,
+    anything with ``item()`` or ``__float__``); raise ``TypeError`` otherwise."""
+    item = getattr(value, "item", None)
+    if item is not None:
+        try:
+            out = item()
+        except (ValueError, RuntimeError) as exc:  # an array or tensor with many elements
+            raise TypeError(f"{type(value).__name__} is not a scalar ({exc})") from None
+        if type(out) in (float, int, bool, str) or out is None:
+            return out
+        value = out
+    if isinstance(value, float):  # float subclasses (numpy.float64)
+        return float(value)
+    if isinstance(value, int):  # int subclasses (enums aside, e.g. numpy ints via item())
+        return int(value)
+    if hasattr(value, "__float__"):
+        return float(value)
+    raise TypeError(f"cannot log a value of type {type(value).__name__}")
+
+
+class MetricsWriter:
+    """Appends metric rows to one file. Thread-safe; ``_idx`` continues an existing file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(self.path, flags, 0o644)
+        self._idx = _next_index(self._fd, self.path)
+        # Re-entrant: a SIGTERM handler runs on the main thread and may finish the run
+        # while the interrupted log() holds the lock.
+        self._lock = threading.RLock()
+        self._buf = bytearray()
+        self._encode_into = msgspec.json.Encoder(enc_hook=to_json_value).encode_into
+        self._closed = False
+
+    @property
+    def next_index(self) -> int:
+        """The ``_idx`` the next row will get."""
+        return self._idx
+
+    def write(self, data: dict[str, Any], step: int | None = None) -> None:
+        """Append one row: ``_idx``, ``_timestamp``, ``step`` (when given), then ``data``."""
+        if step is not None and type(step) is not int:
+            step = _as_step(step)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this run has finished; log() cannot write to it")
+            row: dict[str, Any] = {"_idx": self._idx, "_timestamp": datetime.now(UTC)}
+            if step is not None:
+                row["step"] = step
+            row.update(data)
+            if len(row) != len(data) + (2 if step is None else 3):
+                _reject_shadowed(data, step)
+            buf = self._buf
+            try:
+                self._encode_into(row, buf)
+            except TypeError:
+                raise _explain(data) from None
+            buf.extend(b"\n")
+            _write_all(self._fd, buf)
+            self._idx += 1
+
+    def close(self) -> None:
+        """Stop accepting rows and release the file (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                os.close(self._fd)
+
+    def seal(self) -> None:
+        """Stop accepting rows but keep the descriptor (safe inside a signal handler,
+        where an interrupted write on this thread may still be using it)."""
+        with self._lock:
+            self._closed = True
+
+
+def _as_step(step: Any) -> int:
+    if isinstance(step, bool):
+        raise TypeError("step must be an int, not bool")
+    try:
+        return operator.index(step)  # numpy integers and 0-d integer tensors
+    except TypeError:
+        raise TypeError(f"step must be an int, not {type(step).__name__}") from None
+
+
+def _reject_shadowed(data: dict[str, Any], step: int | None) -> None:
+    for key in RESERVED:
+        if key in data:
+            raise ValueError(f"metric key {key!r} is reserved by whirr")
+    if step is not None and "step" in data:
+        raise ValueError("step given twice: as step= and as a 'step' key")
+
+
+def _explain(data: dict[str, Any]) -> TypeError:
+    """Find which key could not be encoded, for a message that names it."""
+    for key, value in data.items():
+        if not isinstance(key, str):
+            return TypeError(f"metric keys must be strings, got {key!r}")
+        try:
+            msgspec.json.encode(value, enc_hook=to_json_value)
+        except TypeError as exc:
+            return TypeError(f"metric {key!r}: {exc}")
+    return TypeError("metrics could not be encoded")
+
+
+def _write_all(fd: int, buf: bytearray) -> None:
+    """One ``write`` in practice; loop only if the kernel took part of it."""
+    view = memoryview(buf)
+    written = os.write(fd, view)
+    while written < len(buf):  # rare: a short write (disk nearly full)
+        written += os.write(fd, view[written:])
+
+
+def _next_index(fd: int, path: str) -> int:
+    """The ``_idx`` after the last complete row of an existing file. A torn last line
+    (no newline: a crash mid-write) is trimmed so new rows do not glue onto it."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0
+    with open(path, "rb") as fh:
+        start = max(0, size - _TAIL)
+        fh.seek(start)
+        tail = fh.read()
+    if not tail.endswith(b"\n"):
+        cut = tail.rfind(b"\n")
+        keep = start + cut + 1 if cut >= 0 else start
+        if cut < 0 and start > 0:
+            raise ValueError(f"{path}: last line longer than {_TAIL} bytes")
+        os.truncate(path, keep)
+        tail = tail[: cut + 1] if cut >= 0 else b""
+    for line in reversed(tail.splitlines()):
+        if line.strip():
+            try:
+                return int(msgspec.json.decode(line)["_idx"]) + 1
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+                continue  # not ours (hand-edited); keep looking
+    return 0

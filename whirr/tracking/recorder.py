@@ -1,0 +1,76 @@
+"""The tracking library's link to the event log: run started, summary, artifact, finished.
+
+A training script must never die because the database is busy, locked or gone, so every
+call here is best effort: a failure is reported once on stderr and the run goes on with
+its files (which stay the source of truth for metrics). Without a store (a remote
+worker's job, a run outside any project) nothing is recorded centrally.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, get_args
+
+from whirr.events import RunOutcome
+from whirr.projections import RunView
+
+OUTCOMES: tuple[str, ...] = get_args(RunOutcome)
+
+
+class Recorder:
+    """Appends run events through ``whirr.services.runs.Runs``, never raising."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._runs: Any = None
+        self._warned = False
+        if store is not None:
+            from whirr.services.runs import Runs
+
+            self._runs = Runs(store)
+
+    def view(self, run_id: str) -> RunView | None:
+        """What the log knows of ``run_id`` (None without a store or when unknown)."""
+        if self._runs is None:
+            return None
+        view: RunView | None = self._call(self._store.run, run_id)
+        return view
+
+    def start(self, run_id: str, run_dir: str, **fields: Any) -> None:
+        """Record a RunStarted."""
+        if self._runs is not None:
+            self._call(self._runs.start, run_id, run_dir, **fields)
+
+    def summary(self, run_id: str, values: dict[str, Any]) -> None:
+        """Record a RunSummaryUpdated."""
+        if self._runs is not None:
+            self._call(self._runs.update_summary, run_id, values)
+
+    def artifact(self, run_id: str, path: str, size: int) -> None:
+        """Record a RunArtifactSaved."""
+        if self._runs is not None:
+            self._call(self._runs.artifact_saved, run_id, path, size)
+
+    def finish(self, run_id: str, status: str, error: str | None) -> None:
+        """Record a RunFinished."""
+        if self._runs is not None:
+            self._call(self._runs.finish, run_id, status, error=error)
+
+    def close(self) -> None:
+        """Release the store."""
+        if self._store is not None:
+            store, self._store, self._runs = self._store, None, None
+            try:
+                store.close()
+            except Exception:
+                pass
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if not self._warned:
+                self._warned = True
+                print(f"whirr: could not record to the project database ({exc}); "
+                      "the run's files are still written", file=sys.stderr)
+            return None

@@ -1,0 +1,346 @@
+"""``whirr.init()`` and ``Run``: what a training script holds while it runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from whirr.run import read_meta, write_meta
+from whirr.tracking import lifecycle
+from whirr.tracking.location import Location, locate
+from whirr.tracking.metrics import MetricsWriter, to_json_value
+from whirr.tracking.recorder import OUTCOMES, Recorder
+from whirr.tracking.repro import capture_git, requirements
+from whirr.tracking.system import DEFAULT_INTERVAL_S, SystemSampler
+
+_encode = msgspec.json.Encoder(enc_hook=to_json_value).encode
+_pretty = msgspec.json.format
+#: How long finish() waits for the background requirements capture.
+_PIP_WAIT_S = 10.0
+
+
+def plain(values: Any, what: str) -> dict[str, Any]:
+    """``values`` as a JSON-ready dict (numpy scalars and tensors become numbers)."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        if hasattr(values, "__dict__"):  # argparse.Namespace, simple objects
+            values = vars(values)
+        else:
+            raise TypeError(f"{what} must be a dict, not {type(values).__name__}")
+    try:
+        out: dict[str, Any] = msgspec.json.decode(_encode(dict(values)))
+    except TypeError as exc:
+        for key, value in values.items():
+            try:
+                _encode(value)
+            except TypeError as inner:
+                raise TypeError(f"{what} {key!r}: {inner}") from None
+        raise TypeError(f"{what}: {exc}") from None
+    return out
+
+
+class Run:
+    """A tracked run. Create it with ``whirr.init()``; see ``docs/python-api.md``."""
+
+    def __init__(
+        self,
+        location: Location,
+        *,
+        name: str | None = None,
+        config: Any = None,
+        tags: Iterable[str] | None = None,
+        system_metrics: bool = True,
+        system_metrics_interval: float = DEFAULT_INTERVAL_S,
+        capture_git: bool = True,
+        capture_pip: bool = True,
+    ) -> None:
+        self._loc = location
+        self._dir = location.run_dir
+        self._dir.mkdir(parents=True, exist_ok=True)
+        (self._dir / "artifacts").mkdir(exist_ok=True)
+        self._recorder = Recorder(location.store)
+        self._lock = threading.RLock()  # finish() may run inside a signal handler
+        self._finished = False
+        self._status = "running"
+        previous = read_meta(self._dir) or {}
+        known = self._recorder.view(location.run_id)
+
+        self._config = plain(config, "config")
+        self._tags = [str(t) for t in (tags or ())]
+        self._name = name
+        if location.attached:
+            # The job's run: its name wins, config and tags merge over the job's.
+            job_name = (known.name if known else None) or previous.get("name")
+            self._name = job_name or name
+            job_config = known.config if known else _read_json(self._dir / "config.json")
+            self._config = {**job_config, **self._config}
+            job_tags = known.tags if known else list(previous.get("tags") or [])
+            self._tags = list(dict.fromkeys([*job_tags, *self._tags]))
+        elif previous:  # resuming a direct run
+            self._name = name or previous.get("name")
+            self._tags = self._tags or list(previous.get("tags") or [])
+            self._config = {**_read_json(self._dir / "config.json"), **self._config}
+        self._summary: dict[str, Any] = dict(previous.get("summary") or {})
+        self._started_at = _parse_time(previous.get("started_at")) or datetime.now(UTC)
+
+        self._git: dict[str, Any] | None = None
+        if capture_git:
+            self._git, diff = _capture_git_safely()
+            if self._git is not None:
+                (self._dir / "git.json").write_bytes(_pretty(_encode(self._git), indent=2))
+                if diff:
+                    (self._dir / "diff.patch").write_bytes(diff)
+        self._pip_thread = _start_requirements(self._dir) if capture_pip else None
+        (self._dir / "config.json").write_bytes(_pretty(_encode(self._config), indent=2))
+
+        self._writer = MetricsWriter(self._dir / "metrics.jsonl")
+        # The hot path: run.log is the writer's method itself, no extra call layer.
+        self.log = self._writer.write  # type: ignore[method-assign]
+        self._write_meta()
+        self._recorder.start(
+            location.run_id, str(self._dir), name=self._name, job_id=location.job_id,
+            config=self._config, tags=self._tags, pid=os.getpid(), git=self._git,
+        )
+        self._sampler: SystemSampler | None = None
+        if system_metrics:
+            self._sampler = SystemSampler(self._dir / "system.jsonl", system_metrics_interval)
+            self._sampler.start()
+        lifecycle.track(self)
+
+    # -- properties -------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        """The run's id: ``job-<n>`` inside a queued job, ``local-...`` for a direct run."""
+        return self._loc.run_id
+
+    @property
+    def run_dir(self) -> Path:
+        """The directory holding the run's files."""
+        return self._dir
+
+    @property
+    def name(self) -> str:
+        """The run's name (its id when none was given)."""
+        return self._name or self.run_id
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's configuration (a copy)."""
+        return dict(self._config)
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags (a copy)."""
+        return list(self._tags)
+
+    @property
+    def job_id(self) -> int | None:
+        """The queued job this run belongs to, or None for a direct run."""
+        return self._loc.job_id
+
+    @property
+    def status(self) -> str:
+        """``running`` until finished, then how it ended."""
+        return self._status
+
+    # -- recording ----------------------------------------------------------------
+    def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        """Append one row to ``metrics.jsonl``; durable (against the process dying) when it
+        returns. Values: numbers, bools, strings, numpy scalars, 0-d tensors; NaN/inf are
+        written as null. ``step`` must be an int. Raises RuntimeError after ``finish()``."""
+        self._writer.write(metrics, step)  # replaced per instance by the writer's method
+
+    def summary(self, values: dict[str, Any]) -> None:
+        """Merge ``values`` into the run's summary (``meta.json`` and the run list)."""
+        clean = plain(values, "summary value")
+        with self._lock:
+            self._check_open("summary()")
+            self._summary.update(clean)
+            self._write_meta()
+        self._recorder.summary(self.run_id, clean)
+
+    def save_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
+        """Copy a file or directory into ``artifacts/`` as ``name`` (default: its own
+        name); returns where it now is. ``name`` may hold subdirectories but cannot leave
+        ``artifacts/``."""
+        source = Path(path)
+        if not source.exists():
+            raise FileNotFoundError(f"no file to save as an artifact: {source}")
+        rel = _artifact_name(name if name is not None else source.name)
+        with self._lock:
+            self._check_open("save_artifact()")
+        dest = self._dir / "artifacts" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        if source.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp)
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        else:
+            shutil.copy2(source, tmp)
+            size = tmp.stat().st_size
+        os.replace(tmp, dest)  # readers see the old artifact or the new one, never half
+        self._recorder.artifact(self.run_id, rel, size)
+        return dest
+
+    def finish(self, status: str = "completed", error: str | None = None) -> None:
+        """End the run (idempotent); later ``log()`` calls raise RuntimeError. ``status``:
+        completed (default), failed, killed, cancelled, timed_out or crashed."""
+        if status not in OUTCOMES:
+            raise ValueError(f"status must be one of {', '.join(OUTCOMES)}, not {status!r}")
+        self._end(status, error)
+
+    # -- ending --------------------------------------------------------------------
+    def _end(self, status: str, error: str | None, *, in_signal: bool = False) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            self._status = status
+            if in_signal:
+                self._writer.seal()  # an interrupted log() on this thread may hold the fd
+            else:
+                self._writer.close()
+            if self._sampler is not None:
+                self._sampler.stop(timeout=0.5 if in_signal else 2.0)
+            if self._pip_thread is not None and not in_signal:
+                self._pip_thread.join(_PIP_WAIT_S)
+            self._write_meta(finished_at=datetime.now(UTC), error=error)
+        lifecycle.untrack(self)
+        if not self._loc.attached:
+            # Inside a job the worker records the true end (exit code, cancel, timeout).
+            self._recorder.finish(self.run_id, status, error)
+        self._recorder.close()
+
+    def _check_open(self, what: str) -> None:
+        if self._finished:
+            raise RuntimeError(f"{what} on a finished run ({self.run_id})")
+
+    def _write_meta(self, finished_at: datetime | None = None, error: str | None = None) -> None:
+        meta: dict[str, Any] = {
+            "id": self.run_id,
+            "name": self.name,
+            "tags": self._tags,
+            "status": self._status,
+            "started_at": _iso(self._started_at),
+            "finished_at": _iso(finished_at) if finished_at else None,
+            "duration_seconds": (
+                round((finished_at - self._started_at).total_seconds(), 3)
+                if finished_at else None),
+            "summary": self._summary,
+            "config_file": "config.json",
+            "metrics_file": "metrics.jsonl",
+            "artifacts_dir": "artifacts",
+            "git": self._git,
+            "job_id": self._loc.job_id,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        if error is not None:
+            meta["error"] = error
+        write_meta(self._dir, meta)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        status, error = lifecycle.outcome_of(exc)
+        self._end(status, error)  # the exception, if any, propagates
+
+    def __repr__(self) -> str:
+        return f"<whirr.Run {self.run_id} {self._status}>"
+
+
+def init(
+    name: str | None = None,
+    config: Any = None,
+    tags: Iterable[str] | None = None,
+    system_metrics: bool = True,
+    capture_git: bool = True,
+    capture_pip: bool = True,
+    *,
+    system_metrics_interval: float = DEFAULT_INTERVAL_S,
+    resume: str | None = None,
+) -> Run:
+    """Start (or, inside a worker's job, attach to) a tracked run; see ``docs/python-api.md``.
+
+    ``resume`` continues an earlier direct run by id: its metrics keep counting from where
+    they stopped."""
+    return Run(
+        locate(resume=resume),
+        name=name, config=config, tags=[tags] if isinstance(tags, str) else tags,
+        system_metrics=system_metrics, system_metrics_interval=system_metrics_interval,
+        capture_git=capture_git, capture_pip=capture_pip,
+    )
+
+
+def _artifact_name(name: str) -> str:
+    """A relative POSIX path that stays inside ``artifacts/``, or ``ValueError``."""
+    text = str(name).replace("\\", "/")
+    parts = PurePosixPath(text).parts
+    if not text or text.startswith("/") or not parts or any(p in ("..", ".") for p in parts):
+        raise ValueError(f"artifact name {name!r} must be a relative path inside artifacts/")
+    return "/".join(parts)
+
+
+def _capture_git_safely() -> tuple[dict[str, Any] | None, bytes]:
+    try:
+        return capture_git(Path.cwd())
+    except Exception as exc:  # reproducibility is a bonus; never stop the run for it
+        print(f"whirr: git capture skipped: {exc}", file=sys.stderr)
+        return None, b""
+
+
+def _start_requirements(run_dir: Path) -> threading.Thread:
+    """Write ``requirements.txt`` on a thread: reading every distribution's metadata
+    takes about 0.1 s, which ``init()`` should not wait for."""
+
+    def work() -> None:
+        try:
+            text = requirements()
+            tmp = run_dir / ".requirements.txt.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, run_dir / "requirements.txt")
+        except Exception as exc:
+            print(f"whirr: requirements capture skipped: {exc}", file=sys.stderr)
+
+    thread = threading.Thread(target=work, name="whirr-requirements", daemon=True)
+    thread.start()
+    return thread
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = msgspec.json.decode(path.read_bytes())
+    except (FileNotFoundError, msgspec.DecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
