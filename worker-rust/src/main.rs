@@ -1,1 +1,53 @@
-fn main(){}
+//! `whirr-worker`: a small, safe worker for whirr servers.
+//!
+//! Unsafe code is denied crate-wide and forbidden in every module but `sys`, which
+//! holds the one `pre_exec` hook process isolation needs.
+#![deny(unsafe_code)]
+
+#[macro_use]
+mod log;
+mod cli;
+mod client;
+mod process;
+mod protocol;
+mod signals;
+mod sys;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::client::Client;
+use crate::signals::Shutdown;
+use crate::worker::{Settings, Worker};
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &cli::Args) -> Result<(), String> {
+    let settings = Settings::from_args(args)?;
+    let client = Client::new(&args.server, args.token())?;
+    let worker_id = settings.worker_id.clone();
+    let idle_client = client.clone();
+    // Second signal while idle: nothing to end, so unregister and leave at once.
+    let shutdown = Shutdown::install(move |signal| {
+        if let Err(e) = idle_client.unregister(&worker_id) {
+            say!("unregister failed: {e}");
+        }
+        std::process::exit(128 + signal);
+    })
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let worker = Worker::new(settings, client, shutdown);
+    let result = worker.run();
+    worker.unregister();
+    result
+}

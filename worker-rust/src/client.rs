@@ -1,0 +1,295 @@
+//! Blocking HTTP client for the server's `/api/v1` routes (ureq, explicit timeouts).
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::protocol::{
+    Ack, ClaimRequest, ClaimResponse, CompleteRequest, ErrorBody, FailRequest, HeartbeatRequest,
+    HeartbeatResponse, Job, RegisterRequest, StartedRequest, UnregisterRequest,
+};
+
+/// Time to open a TCP connection to the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole-request limit for ordinary calls.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Extra time a long-poll claim may take beyond the `wait` the server was asked to hold.
+const LONG_POLL_MARGIN: Duration = Duration::from_secs(10);
+/// Largest response body read (a job's config rides along in a claim).
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// A failed call, classified by what the worker should do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// 409: the lease or attempt is no longer ours.
+    Conflict(String),
+    /// 401/403: the token is missing or wrong; retrying will not help.
+    Auth(u16, String),
+    /// Another 4xx: the server rejected the request itself.
+    Rejected(u16, String),
+    /// 5xx: the server failed; worth retrying.
+    Server(u16, String),
+    /// No answer: refused, reset, timed out, DNS; worth retrying.
+    Transport(String),
+    /// A 2xx answer whose body did not decode.
+    Decode(String),
+}
+
+impl ApiError {
+    /// Whether a retry after a pause may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Server(..) | Self::Transport(_))
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Conflict(detail) => write!(f, "conflict (409): {detail}"),
+            Self::Auth(status, detail) => {
+                write!(
+                    f,
+                    "not authorised ({status}): {detail}; check --token/WHIRR_TOKEN"
+                )
+            }
+            Self::Rejected(status, detail) => write!(f, "rejected ({status}): {detail}"),
+            Self::Server(status, detail) => write!(f, "server error ({status}): {detail}"),
+            Self::Transport(e) => write!(f, "server unreachable: {e}"),
+            Self::Decode(e) => write!(f, "unexpected answer from server: {e}"),
+        }
+    }
+}
+
+/// The result of a claim whose job did not decode: enough to report it failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndecodableJob {
+    pub id: i64,
+    pub attempt: u32,
+    pub error: String,
+}
+
+/// What a claim brought back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claimed {
+    Job(Box<Job>),
+    Nothing,
+    /// The server handed us a job we cannot read; it must be failed, not dropped.
+    Undecodable(UndecodableJob),
+}
+
+/// Client for one server; cheap to clone (connections are pooled and shared).
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    auth: Option<String>,
+}
+
+impl Client {
+    /// A client for `server` (`http://host:port`, with or without `/api/v1`).
+    pub fn new(server: &str, token: Option<&str>) -> Result<Self, String> {
+        let base = api_base(server)?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .user_agent(concat!("whirr-worker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Self {
+            agent,
+            base,
+            auth: token.map(|t| format!("Bearer {t}")),
+        })
+    }
+
+    /// The API root every route hangs off, e.g. `http://h:8080/api/v1`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn register(&self, body: &RegisterRequest) -> Result<Ack, ApiError> {
+        self.post("/workers/register", body, REQUEST_TIMEOUT)
+    }
+
+    pub fn unregister(&self, worker_id: &str) -> Result<Ack, ApiError> {
+        let body = UnregisterRequest {
+            worker_id: worker_id.to_owned(),
+        };
+        self.post("/workers/unregister", &body, REQUEST_TIMEOUT)
+    }
+
+    /// `POST /jobs/claim`, held by the server up to `body.wait` seconds.
+    pub fn claim(&self, body: &ClaimRequest) -> Result<Claimed, ApiError> {
+        let timeout = Duration::from_secs_f64(body.wait.max(0.0)) + LONG_POLL_MARGIN;
+        let value: serde_json::Value = self.post("/jobs/claim", body, timeout)?;
+        match serde_json::from_value::<ClaimResponse>(value.clone()) {
+            Ok(ClaimResponse { job: Some(job) }) => Ok(Claimed::Job(Box::new(job))),
+            Ok(ClaimResponse { job: None }) => Ok(Claimed::Nothing),
+            Err(e) => {
+                let job = value.get("job");
+                let id = job.and_then(|j| j.get("id")).and_then(|v| v.as_i64());
+                let attempt = job
+                    .and_then(|j| j.get("attempt"))
+                    .and_then(|v| v.as_u64())
+                    .and_then(|a| u32::try_from(a).ok());
+                match (id, attempt) {
+                    (Some(id), Some(attempt)) => Ok(Claimed::Undecodable(UndecodableJob {
+                        id,
+                        attempt,
+                        error: format!("worker could not read the job: {e}"),
+                    })),
+                    _ => Err(ApiError::Decode(e.to_string())),
+                }
+            }
+        }
+    }
+
+    pub fn started(&self, job_id: i64, body: &StartedRequest) -> Result<Ack, ApiError> {
+        self.post(&format!("/jobs/{job_id}/started"), body, REQUEST_TIMEOUT)
+    }
+
+    pub fn heartbeat(
+        &self,
+        job_id: i64,
+        body: &HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, ApiError> {
+        self.post(&format!("/jobs/{job_id}/heartbeat"), body, REQUEST_TIMEOUT)
+    }
+
+    pub fn complete(&self, job_id: i64, body: &CompleteRequest) -> Result<Ack, ApiError> {
+        self.post(&format!("/jobs/{job_id}/complete"), body, REQUEST_TIMEOUT)
+    }
+
+    pub fn fail(&self, job_id: i64, body: &FailRequest) -> Result<Ack, ApiError> {
+        self.post(&format!("/jobs/{job_id}/fail"), body, REQUEST_TIMEOUT)
+    }
+
+    fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        route: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<R, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode(e.to_string()))?;
+        let mut req = self
+            .agent
+            .post(format!("{}{route}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(auth) = &self.auth {
+            req = req.header("Authorization", auth);
+        }
+        let response = req
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .send(&bytes[..])
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        read_answer(response)
+    }
+}
+
+/// Turns a response into the decoded body, or an [`ApiError`] by status.
+fn read_answer<R: DeserializeOwned>(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<R, ApiError> {
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_string()
+        .map_err(|e| ApiError::Transport(e.to_string()))?;
+    if (200..300).contains(&status) {
+        return serde_json::from_str(&text).map_err(|e| ApiError::Decode(e.to_string()));
+    }
+    let detail = match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => body.message(),
+        Err(_) => text.chars().take(300).collect::<String>().trim().to_owned(),
+    };
+    Err(match status {
+        409 => ApiError::Conflict(detail),
+        401 | 403 => ApiError::Auth(status, detail),
+        400..=499 => ApiError::Rejected(status, detail),
+        _ => ApiError::Server(status, detail),
+    })
+}
+
+/// `http://h:8080`, `http://h:8080/` and `http://h:8080/api/v1` all give
+/// `http://h:8080/api/v1`; a bare `h:8080` means `http://`.
+pub fn api_base(server: &str) -> Result<String, String> {
+    let server = server.trim();
+    if server.is_empty() {
+        return Err("the server URL is empty".into());
+    }
+    let with_scheme = if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    };
+    let scheme = with_scheme.split("://").next().unwrap_or_default();
+    match scheme {
+        "http" => {}
+        "https" if cfg!(feature = "tls") => {}
+        "https" => {
+            return Err(
+                "this whirr-worker was built without HTTPS support; rebuild with \
+                 `cargo build --release --features tls`"
+                    .into(),
+            )
+        }
+        other => return Err(format!("unsupported URL scheme {other:?} in {server:?}")),
+    }
+    let trimmed = with_scheme.trim_end_matches('/');
+    let root = trimmed.strip_suffix("/api/v1").unwrap_or(trimmed);
+    Ok(format!("{root}/api/v1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_base_normalises_urls() {
+        for url in [
+            "http://h:8080",
+            "http://h:8080/",
+            "http://h:8080/api/v1",
+            "http://h:8080/api/v1/",
+            " h:8080 ",
+        ] {
+            assert_eq!(
+                api_base(url).as_deref(),
+                Ok("http://h:8080/api/v1"),
+                "{url}"
+            );
+        }
+        assert!(api_base("").is_err());
+        assert!(api_base("ftp://h").is_err());
+    }
+
+    #[test]
+    fn https_needs_the_tls_feature() {
+        assert_eq!(api_base("https://h").is_ok(), cfg!(feature = "tls"));
+    }
+
+    #[test]
+    fn only_server_and_transport_errors_are_retried() {
+        assert!(ApiError::Server(503, "x".into()).is_retryable());
+        assert!(ApiError::Transport("refused".into()).is_retryable());
+        assert!(!ApiError::Conflict("x".into()).is_retryable());
+        assert!(!ApiError::Auth(401, "x".into()).is_retryable());
+        assert!(!ApiError::Rejected(422, "x".into()).is_retryable());
+    }
+
+    #[test]
+    fn unreachable_server_is_a_transport_error() {
+        // Port 9 (discard) on loopback is closed in any sane test environment.
+        let client = Client::new("http://127.0.0.1:9", None).expect("client");
+        let err = client.unregister("w").expect_err("no server there");
+        assert!(matches!(err, ApiError::Transport(_)), "{err}");
+    }
+}
