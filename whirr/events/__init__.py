@@ -1,5 +1,12 @@
 """Events: the facts whirr records. Pure data, no I/O."""
 
+from whirr.events.ablations import (
+    AblationBaselineSet,
+    AblationCreated,
+    AblationDeltaAdded,
+    AblationJobAdded,
+    AblationLaunched,
+)
 from whirr.events.base import Event, Pending, Recorded, job_stream, run_stream, worker_stream
 from whirr.events.codec import EVENT_TYPES, TAGS, AnyEvent, decode, encode, tag_of
 from whirr.events.jobs import (
@@ -19,13 +26,20 @@ from whirr.events.runs import (
     RunStarted,
     RunSummaryUpdated,
 )
+from whirr.events.sweeps import Goal, SweepCreated, SweepJobAdded
 from whirr.events.workers import WorkerRegistered, WorkerSeen, WorkerStopped
 
 __all__ = [
     "EVENT_TYPES",
     "TAGS",
+    "AblationBaselineSet",
+    "AblationCreated",
+    "AblationDeltaAdded",
+    "AblationJobAdded",
+    "AblationLaunched",
     "AnyEvent",
     "Event",
+    "Goal",
     "JobCancelRequested",
     "JobClaimed",
     "JobFinished",
@@ -41,6 +55,8 @@ __all__ = [
     "RunOutcome",
     "RunStarted",
     "RunSummaryUpdated",
+    "SweepCreated",
+    "SweepJobAdded",
     "WorkerRegistered",
     "WorkerSeen",
     "WorkerStopped",

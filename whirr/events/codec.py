@@ -6,6 +6,13 @@ from typing import Union
 
 import msgspec
 
+from whirr.events.ablations import (
+    AblationBaselineSet,
+    AblationCreated,
+    AblationDeltaAdded,
+    AblationJobAdded,
+    AblationLaunched,
+)
 from whirr.events.base import Event
 from whirr.events.jobs import (
     JobCancelRequested,
@@ -17,6 +24,7 @@ from whirr.events.jobs import (
     JobSubmitted,
 )
 from whirr.events.runs import RunArtifactSaved, RunFinished, RunStarted, RunSummaryUpdated
+from whirr.events.sweeps import SweepCreated, SweepJobAdded
 from whirr.events.workers import WorkerRegistered, WorkerSeen, WorkerStopped
 
 #: Every event type, spelled out once. Add new ones here (and a golden fixture).
@@ -35,6 +43,13 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     WorkerRegistered,
     WorkerSeen,
     WorkerStopped,
+    SweepCreated,
+    SweepJobAdded,
+    AblationCreated,
+    AblationBaselineSet,
+    AblationDeltaAdded,
+    AblationLaunched,
+    AblationJobAdded,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

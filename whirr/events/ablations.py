@@ -1,0 +1,55 @@
+"""Events of an ablation study: created, baseline set, delta added, launched, job queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whirr.events.base import Event
+
+
+class AblationCreated(Event, frozen=True, tag="ablation.created"):
+    """An ablation study began; replicate ``r`` of every condition runs with seed
+    ``seed_base + r`` (paired seeds)."""
+
+    ablation: str
+    metric: str
+    seed_base: int
+    replicates: int = 20
+
+
+class AblationBaselineSet(Event, frozen=True, tag="ablation.baseline_set"):
+    """Baseline values were set; keys merge over earlier ones. ``files`` maps a key whose
+    value came from ``@file`` to that file's path (the value holds its text)."""
+
+    ablation: str
+    values: dict[str, Any]
+    files: dict[str, str] = {}
+
+
+class AblationDeltaAdded(Event, frozen=True, tag="ablation.delta_added"):
+    """A delta (a change against the baseline) was added, or replaced under its name."""
+
+    ablation: str
+    delta: str
+    values: dict[str, Any]
+    files: dict[str, str] = {}
+
+
+class AblationLaunched(Event, frozen=True, tag="ablation.launched"):
+    """``ablate run`` started submitting ``command`` (with ``{{seed}}``/``{{cfg_path}}``)."""
+
+    ablation: str
+    command: list[str]
+    replicates: int
+    workdir: str
+
+
+class AblationJobAdded(Event, frozen=True, tag="ablation.job_added"):
+    """Job ``job_id`` runs ``condition`` for ``replicate`` (same transaction as its submit)."""
+
+    ablation: str
+    job_id: int
+    condition: str
+    replicate: int
+    seed: int
+    cfg_path: str = ""

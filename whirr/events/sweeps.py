@@ -1,0 +1,38 @@
+"""Events of a sweep: created (with its plan's inputs), and each job it queued."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from whirr.events.base import Event
+
+#: Which way a sweep's metric is better.
+Goal = Literal["minimize", "maximize"]
+
+
+class SweepCreated(Event, frozen=True, tag="sweep.created"):
+    """A sweep was planned: enough to expand it again exactly (``seed`` included).
+
+    ``sweep`` is its name, unique in the project; its jobs are named ``<sweep>-<i>``."""
+
+    sweep: str
+    program: str
+    method: Literal["grid", "random"]
+    parameters: dict[str, Any]
+    planned: int
+    workdir: str
+    seed: int | None = None
+    max_runs: int | None = None
+    metric: str | None = None
+    goal: Goal = "minimize"
+    source: str = ""
+    submit_options: dict[str, Any] = {}
+
+
+class SweepJobAdded(Event, frozen=True, tag="sweep.job_added"):
+    """Job ``job_id`` was queued as point ``index`` of the sweep (same transaction)."""
+
+    sweep: str
+    index: int
+    job_id: int
+    config: dict[str, Any] = {}
