@@ -1,0 +1,206 @@
+"""``whirr runs`` and ``whirr show``: runs from the store's view, metrics from the tail of
+each run's file (never the whole file, never one file per listed run)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from whirr.cli.common import ago, duration, emit_json, local_time, print_table, user_errors
+
+STATUSES = ["running", "completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
+#: Summary values shown in the runs table, at most.
+_SUMMARY_SHOWN = 3
+
+
+def run_json(run: Any) -> dict[str, Any]:
+    """The Run shape of the HTTP API (SPEC), shared by ``--json`` output."""
+    return {
+        "id": run.id,
+        "job_id": run.job_id,
+        "name": run.name,
+        "config": run.config,
+        "tags": run.tags,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_seconds": run.duration_seconds,
+        "summary": run.summary,
+        "hostname": run.hostname,
+        "run_dir": run.run_dir,
+        "pid": run.pid,
+        "git": run.git,
+        "artifacts": [{"path": a.path, "size": a.size, "saved_at": a.saved_at}
+                      for a in run.artifacts],
+        "exit_code": run.exit_code,
+        "error": run.error,
+    }
+
+
+@click.command("runs")
+@click.option("-s", "--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("-t", "--tag", help="Only runs with this tag.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="Print {runs: [...]} as JSON.")
+@user_errors
+def runs_cmd(status: str | None, tag: str | None, limit: int, as_json: bool) -> None:
+    """List runs, newest first, with full ids.
+
+    Direct runs (a script calling whirr.init()) show as soon as they start; one whose
+    process died without recording an end shows as `crashed`.
+
+    \b
+    Examples:
+      whirr runs                  # the 20 newest runs
+      whirr runs -s failed -n 5
+      whirr runs -t sweep:lr --json
+    """
+    from whirr.cli.common import project_store
+    from whirr.services.runs import Runs
+
+    with project_store() as (_, store):
+        runs = Runs(store).list(status=status, tag=tag, limit=limit)
+    if as_json:
+        emit_json({"runs": [run_json(r) for r in runs]})
+        return
+    if not runs:
+        click.echo("No runs" + (f" with status {status}" if status else "")
+                   + (f" tagged {tag}" if tag else "") + ".")
+        return
+    now = datetime.now(UTC)
+    rows = []
+    for r in runs:
+        took = r.duration_seconds
+        if took is None and r.status == "running":
+            took = (now - r.started_at).total_seconds()
+        rows.append([
+            r.id,
+            r.name or "-",
+            r.status,
+            ago(r.started_at, now),
+            duration(took),
+            ",".join(r.tags) or "-",
+            _short_summary(r.summary),
+        ])
+    print_table(["ID", "NAME", "STATUS", "STARTED", "DURATION", "TAGS", "SUMMARY"], rows)
+
+
+@click.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run (and last metrics) as JSON.")
+@user_errors
+def show_cmd(run_id: str, as_json: bool) -> None:
+    """Show one run: status, config, summary, last metrics, git, artifacts.
+
+    RUN_ID is a full id or any prefix that only one run has.
+
+    \b
+    Examples:
+      whirr show job-12
+      whirr show local-20250101-0930   # a unique prefix is enough
+      whirr show job-12 --json
+    """
+    from whirr.cli.common import project_store
+    from whirr.run import last_rows
+    from whirr.services.runs import Runs
+
+    with project_store() as (_, store):
+        run = Runs(store).resolve(run_id)
+    rows = last_rows(Path(run.run_dir) / "metrics.jsonl")
+    latest = latest_values(rows)
+    if as_json:
+        emit_json({**run_json(run), "last_metrics": latest,
+                   "metrics_rows": rows[-1]["_idx"] + 1 if rows and "_idx" in rows[-1] else 0})
+        return
+    _print_run(run, latest, rows)
+
+
+def latest_values(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The newest value of each metric key (and its step) among ``rows``."""
+    latest: dict[str, Any] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key not in ("_idx", "_timestamp"):
+                latest[key] = value
+    return latest
+
+
+def _print_run(run: Any, latest: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    took = run.duration_seconds
+    if took is None and run.status == "running":
+        took = (datetime.now(UTC) - run.started_at).total_seconds()
+    fields = [
+        ("Run", run.id),
+        ("Name", run.name or "-"),
+        ("Status", run.status + (f" (exit {run.exit_code})" if run.exit_code is not None else "")),
+        ("Job", f"#{run.job_id}" if run.job_id is not None else "- (direct run)"),
+        ("Started", f"{local_time(run.started_at)} ({ago(run.started_at)})"),
+        ("Finished", local_time(run.finished_at)),
+        ("Duration", duration(took)),
+        ("Host", f"{run.hostname or '-'}" + (f" (pid {run.pid})" if run.pid else "")),
+        ("Tags", ", ".join(run.tags) or "-"),
+        ("Directory", run.run_dir),
+    ]
+    if run.error:
+        fields.append(("Error", run.error))
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        click.echo(f"{key + ':':<{width + 1}} {value}")
+    _section("Config", run.config)
+    _section("Summary", run.summary)
+    count = rows[-1].get("_idx", -1) + 1 if rows else 0
+    _section(f"Last metrics ({count} rows)" if rows else "Last metrics", latest)
+    git = run.git
+    if git:
+        dirty = " (dirty: see diff.patch)" if git.get("dirty") else ""
+        _section("Git", {
+            "commit": f"{git.get('commit') or '-'}{dirty}",
+            "branch": git.get("branch") or "-",
+            "remote": git.get("remote") or "-",
+        })
+    else:
+        _section("Git", {})
+    click.echo("\nArtifacts:")
+    if not run.artifacts:
+        click.echo("  (none)")
+    for art in run.artifacts:
+        click.echo(f"  {art.path}  {_size(art.size)}")
+
+
+def _section(title: str, values: dict[str, Any]) -> None:
+    click.echo(f"\n{title}:")
+    if not values:
+        click.echo("  (none)")
+        return
+    width = max(len(str(k)) for k in values)
+    for key, value in values.items():
+        click.echo(f"  {str(key):<{width}}  {_fmt(value)}")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _short_summary(summary: dict[str, Any]) -> str:
+    if not summary:
+        return "-"
+    shown = [f"{k}={_fmt(v)}" for k, v in list(summary.items())[:_SUMMARY_SHOWN]]
+    more = len(summary) - _SUMMARY_SHOWN
+    return " ".join(shown) + (f" (+{more})" if more > 0 else "")
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
