@@ -1,0 +1,113 @@
+"""The sanic app factory: ``create_app(config)`` wires the route table, auth, errors, the
+backend's lifecycle and the lease reaper; ``serve`` runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from typing import Any
+
+from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import SanicException
+
+from whirr.api.auth import check_bearer
+from whirr.api.backend import Backend
+from whirr.api.config import ServerConfig
+from whirr.api.http import Unauthorized, error
+from whirr.api.openapi import document
+from whirr.api.routes import ROUTES
+from whirr.api.routing import API
+from whirr.services.errors import WhirrError
+from whirr.store.protocol import StoreError
+
+log = logging.getLogger("whirr.server")
+_names = itertools.count(1)
+#: Long-polls wait up to 60 s; the response timeout must outlast them.
+RESPONSE_TIMEOUT = 90
+
+
+def create_app(config: ServerConfig) -> Sanic:
+    """A sanic app serving ``/api/v1`` over the store ``config`` names."""
+    # Sanic keeps a registry of apps by name: a unique name lets one process build several.
+    app = Sanic(f"whirr_{os.getpid()}_{next(_names)}")
+    app.config.REQUEST_MAX_SIZE = config.request_max_size
+    app.config.RESPONSE_TIMEOUT = RESPONSE_TIMEOUT
+    app.config.KEEP_ALIVE_TIMEOUT = 75
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.NOISY_EXCEPTIONS = False
+    app.ctx.config = config
+    app.ctx.openapi = document(ROUTES)
+    public = {API + r.path for r in ROUTES if r.public}
+
+    for route in ROUTES:
+        app.add_route(route.handler, API + route.path,  # type: ignore[arg-type]
+                      methods=[route.method], name=route.name, strict_slashes=False)
+
+    @app.on_request
+    async def authenticate(request: Request) -> None:
+        if config.token is not None and request.path.rstrip("/") not in public:
+            check_bearer(request.headers.get("authorization"), config.token)
+
+    @app.exception(Exception)
+    async def handle(request: Request, exc: Exception) -> HTTPResponse:
+        return _error_response(exc)
+
+    @app.before_server_start
+    async def open_backend(app: Sanic, loop: Any = None) -> None:
+        app.ctx.backend = Backend(config, asyncio.get_running_loop())
+
+    @app.after_server_start
+    async def start_reaper(app: Sanic, loop: Any = None) -> None:
+        app.add_task(_reap_expired_leases(app.ctx.backend, config.requeue_interval),
+                     name="whirr-reaper")
+
+    @app.before_server_stop
+    async def stop_reaper(app: Sanic, loop: Any = None) -> None:
+        await app.cancel_task("whirr-reaper", raise_exception=False)
+
+    @app.after_server_stop
+    async def close_backend(app: Sanic, loop: Any = None) -> None:
+        app.ctx.backend.close()
+
+    return app
+
+
+def _error_response(exc: Exception) -> HTTPResponse:
+    """``{"detail": ...}`` with the status the error carries; 500 only for whirr's bugs."""
+    if isinstance(exc, WhirrError):
+        headers = {"WWW-Authenticate": 'Bearer realm="whirr"'} if isinstance(
+            exc, Unauthorized) else None
+        return error(exc.status, str(exc), headers)
+    if isinstance(exc, SanicException):
+        status = exc.status_code
+        return error(status, str(exc) or _PHRASES.get(status, "error"))
+    if isinstance(exc, StoreError):
+        log.error("store error: %s", exc)
+        return error(503, f"the event store is unavailable: {exc}")
+    log.exception("unhandled error", exc_info=exc)
+    return error(500, "internal server error (see the server's log)")
+
+
+_PHRASES = {404: "not found", 405: "method not allowed", 413: "request body too large"}
+
+
+async def _reap_expired_leases(backend: Backend, interval: float) -> None:
+    """Requeue (or end) jobs whose worker went silent, every ``interval`` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            changed = await backend.write_and_wake(backend.jobs.requeue_expired)
+        except Exception:  # keep reaping: one failed round must not stop the next
+            log.exception("requeueing expired leases failed")
+            continue
+        for job in changed:
+            log.warning("job #%d lease expired: now %s (attempt %d)", job.id, job.status,
+                        job.attempt)
+
+
+def serve(config: ServerConfig, host: str, port: int) -> None:
+    """Run the server in this process until SIGINT/SIGTERM."""
+    app = create_app(config)
+    app.run(host=host, port=port, single_process=True, access_log=False, motd=False)

@@ -1,0 +1,49 @@
+"""Settings of one API server (``whirr server`` builds them from its options)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+#: Largest request body accepted (bytes); bigger ones get 413 before any handler runs.
+REQUEST_MAX_SIZE = 1024 * 1024
+
+
+class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``create_app`` needs. ``token=None`` turns auth off (loopback only: the CLI
+    refuses ``--no-auth`` on other interfaces)."""
+
+    data_dir: str
+    database_url: str | None = None
+    token: str | None = None
+    #: How often the server requeues jobs whose lease ran out (seconds).
+    requeue_interval: float = 2.0
+    #: A worker not heard from for this long counts as offline (seconds).
+    worker_timeout: float = 120.0
+    #: Attempts a submitted job may use when its workers are lost.
+    max_attempts: int = 3
+    request_max_size: int = REQUEST_MAX_SIZE
+    #: Threads running store writes. SQLite serialises writers anyway, so one thread
+    #: avoids lock waits inside the process; PostgreSQL overlaps round trips with more.
+    writer_threads: int | None = None
+    reader_threads: int = 8
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where run files live (shared with remote workers' ``--data-dir``)."""
+        return Path(self.data_dir) / "runs"
+
+    @property
+    def store_url(self) -> str:
+        """The event store: ``database_url``, else SQLite under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{(Path(self.data_dir) / 'whirr.db').resolve()}"
+
+    @property
+    def writers(self) -> int:
+        """Number of writer threads for this store."""
+        if self.writer_threads is not None:
+            return max(1, self.writer_threads)
+        return 1 if self.store_url.startswith("sqlite") else 4

@@ -1,0 +1,77 @@
+"""Views (what the store projects) turned into API bodies (what clients read)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from whirr.api import schemas
+from whirr.projections import JobView, RunView, WorkerView
+
+
+def job_out(job: JobView) -> schemas.Job:
+    """The API shape of a job."""
+    return schemas.Job(
+        id=job.id,
+        name=job.name,
+        command_argv=job.command_argv,
+        workdir=job.workdir,
+        config=job.config,
+        tags=job.tags,
+        status=job.status,
+        attempt=job.attempt,
+        worker_id=job.worker_id,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        exit_code=job.exit_code,
+        run_id=job.run_id,
+        lease_expires_at=job.lease_expires_at,
+        env=job.env,
+        # Jobs carry no time limit yet; the key is part of the worker protocol already.
+        timeout_seconds=getattr(job, "timeout_seconds", None),
+        parent_job_id=job.parent_job_id,
+        priority=job.priority,
+        max_attempts=job.max_attempts,
+        cancel_requested=job.cancel_requested,
+        error=job.error,
+    )
+
+
+def run_out(run: RunView) -> schemas.Run:
+    """The API shape of a run."""
+    return schemas.Run(
+        id=run.id,
+        job_id=run.job_id,
+        name=run.name,
+        config=run.config,
+        tags=run.tags,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        duration_seconds=run.duration_seconds,
+        summary=run.summary,
+        hostname=run.hostname,
+        run_dir=run.run_dir,
+        exit_code=run.exit_code,
+        error=run.error,
+        git=run.git,
+    )
+
+
+def worker_out(worker: WorkerView, now: datetime, timeout: float) -> schemas.WorkerOut:
+    """The API shape of a worker; ``offline`` when not heard from within ``timeout``."""
+    online = worker.is_online(now, timeout)
+    status = worker.status if online or worker.stopped else "offline"
+    return schemas.WorkerOut(
+        id=worker.id,
+        hostname=worker.hostname,
+        gpu_id=worker.gpu_ids[0] if worker.gpu_ids else None,
+        status=status,
+        current_job_id=worker.current_job_ids[0] if worker.current_job_ids else None,
+        heartbeat_at=worker.heartbeat_at,
+        gpu_ids=worker.gpu_ids,
+        current_job_ids=worker.current_job_ids,
+        online=online,
+        registered_at=worker.registered_at,
+        pid=worker.pid,
+    )

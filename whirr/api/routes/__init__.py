@@ -1,0 +1,13 @@
+"""The routes of ``/api/v1``, one module per resource."""
+
+from __future__ import annotations
+
+from whirr.api.routes import jobs, runs, streams, system, workers
+from whirr.api.routing import Route
+
+#: Every route of the API, in the order the OpenAPI document lists them.
+ROUTES: list[Route] = [
+    *system.ROUTES, *workers.ROUTES, *jobs.ROUTES, *streams.ROUTES, *runs.ROUTES,
+]
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,287 @@
+"""``/jobs``: submit, list, claim (long-poll), started, heartbeat, complete, fail, cancel,
+cancel-all, retry.
+
+Fencing: every report a worker makes names the attempt it holds; the services reject a
+report for an attempt the worker no longer holds (409), so a worker that lost its lease
+can neither extend nor finish the job. Workers written for the original API omit
+``attempt``: they get the job's current attempt (still fenced by worker id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sanic import HTTPResponse, Request
+
+from whirr.api import files, schemas
+from whirr.api.backend import Backend
+from whirr.api.http import body, checked_id, query_int, query_str, respond
+from whirr.api.render import job_out
+from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.projections import JobView
+from whirr.projections.jobs import ACTIVE_STATUSES, FINISHED_STATUSES, Running
+from whirr.services.errors import InvalidRequest, LeaseLost
+
+#: An idle long-polling worker's liveness is recorded at most this often (seconds).
+IDLE_SEEN_EVERY = 10.0
+_STATUSES = (*ACTIVE_STATUSES, *FINISHED_STATUSES)
+
+
+# -- the user side ------------------------------------------------------------------------
+async def submit_job(request: Request) -> HTTPResponse:
+    """Queue a job. The workdir is checked by the worker that runs it, not here: it lives
+    on the worker's machine."""
+    req = body(request, schemas.SubmitRequest)
+    b = backend(request)
+    job = await b.write_and_wake(
+        b.jobs.submit,
+        req.command_argv,
+        req.workdir,
+        name=req.name,
+        config=req.config,
+        tags=req.tags or (),
+        env=req.env,
+        priority=req.priority,
+        max_attempts=req.max_attempts or b.config.max_attempts,
+        check=False,
+    )
+    return respond(_submitted(b, job, "Submitted"))
+
+
+def _submitted(b: Backend, job: JobView, verb: str) -> schemas.SubmitResponse:
+    return schemas.SubmitResponse(
+        job_id=job.id,
+        run_id=job.run_id,
+        run_dir=str(files.run_dir(b.config.runs_dir, job.run_id)),
+        message=f"{verb} job #{job.id}",
+    )
+
+
+async def list_jobs(request: Request) -> HTTPResponse:
+    """Jobs newest first; ``status=active`` means queued and running."""
+    raw = query_str(request, "status")
+    limit = query_int(request, "limit", 100, 1, 10_000)
+    statuses: list[str] | None = None
+    if raw and raw != "all":
+        statuses = []
+        for word in raw.split(","):
+            if word == "active":
+                statuses += ACTIVE_STATUSES
+            elif word in _STATUSES:
+                statuses.append(word)
+            else:
+                raise InvalidRequest(f"unknown status {word!r} (use active, all or one of "
+                                     f"{', '.join(_STATUSES)})")
+    b = backend(request)
+    jobs = await b.read(b.store.jobs, statuses, limit)
+    return respond(schemas.JobsResponse(jobs=[job_out(j) for j in jobs]))
+
+
+async def get_job(request: Request, job_id: int) -> HTTPResponse:
+    """One job."""
+    b = backend(request)
+    job = await b.read(b.jobs.get, checked_id(job_id))
+    return respond(job_out(job))
+
+
+async def cancel_job(request: Request, job_id: int) -> HTTPResponse:
+    """Cancel a queued job now; ask a running job's worker to stop it."""
+    b = backend(request)
+    previous, job = await b.write_and_wake(b.jobs.cancel, checked_id(job_id))
+    if job.status == "cancelled":
+        message = f"Cancelled job #{job.id}"
+    else:
+        message = f"Cancel requested for job #{job.id}; its worker stops it at its next heartbeat"
+    return respond(schemas.CancelResponse(message=message, previous_status=previous,
+                                          status=job.status))
+
+
+async def cancel_all(request: Request) -> HTTPResponse:
+    """Cancel every queued job."""
+    b = backend(request)
+    ids = await b.write_and_wake(b.jobs.cancel_all_queued)
+    return respond(schemas.CancelAllResponse(
+        message=f"Cancelled {len(ids)} queued job(s)", cancelled=ids, count=len(ids)))
+
+
+async def retry_job(request: Request, job_id: int) -> HTTPResponse:
+    """Queue a failed, cancelled or timed-out job again as a new job."""
+    b = backend(request)
+    job = await b.write_and_wake(b.jobs.retry, checked_id(job_id))
+    return respond(_submitted(b, job, "Retried as"))
+
+
+# -- the worker side ----------------------------------------------------------------------
+async def claim_job(request: Request) -> HTTPResponse:
+    """Hand out the next job with a lease; with ``wait``, hold the request until a job
+    arrives or ``wait`` seconds pass (an idle worker starts a new job at once)."""
+    req = body(request, schemas.ClaimRequest)
+    b = backend(request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + req.wait
+    first = True
+    while True:
+        # Snapshot the head *before* looking: whatever is committed after this wakes us.
+        head = b.heads.head
+        # After a wake-up, look with a cheap read first: most events are not submits, and
+        # a claim is a write that would queue every waiting worker behind the writer.
+        if first or bool(await b.read(b.store.claimable_jobs, 1)):
+            if _gone(request):
+                return respond(schemas.ClaimResponse(job=None))
+            job = await b.write(b.jobs.claim, req.worker_id, req.lease_seconds)
+            if job is not None:
+                return respond(schemas.ClaimResponse(job=job_out(job)))
+        first = False
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        await b.heads.wait_beyond(head, remaining)
+    await _note_idle(b, req.worker_id)
+    return respond(schemas.ClaimResponse(job=None))
+
+
+def _gone(request: Request) -> bool:
+    """True when the client hung up while waiting: claiming for it would strand the job
+    until its lease expired."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _note_idle(b: Backend, worker_id: str) -> None:
+    """Record that a registered idle worker is alive, at most every ``IDLE_SEEN_EVERY``."""
+    now = time.monotonic()
+    if now - b.seen_at.get(worker_id, 0.0) < IDLE_SEEN_EVERY:
+        return
+    b.seen_at[worker_id] = now
+    if await b.read(b.store.worker, worker_id) is not None:
+        await b.write(b.workers.seen, worker_id)
+
+
+async def job_started(request: Request, job_id: int) -> HTTPResponse:
+    """The worker spawned the job's process: the job's run starts."""
+    req = body(request, schemas.StartedRequest)
+    b = backend(request)
+
+    def started() -> JobView:
+        job = b.jobs.get(job_id)
+        attempt = req.attempt if req.attempt is not None else job.attempt
+        return _start(b, job, req.worker_id, attempt, req.pid)
+
+    await b.write_and_wake(started)
+    return respond(schemas.StartedResponse(success=True))
+
+
+def _start(b: Backend, job: JobView, worker_id: str, attempt: int, pid: int) -> JobView:
+    worker = b.store.worker(worker_id)
+    return b.jobs.started(
+        job.id, worker_id, attempt, pid,
+        run_dir=str(files.run_dir(b.config.runs_dir, job.run_id)),
+        hostname=worker.hostname if worker else "",
+    )
+
+
+def _current_attempt(b: Backend, job_id: int, worker_id: str) -> int:
+    """The attempt an old worker (which sends none) reports on. Such workers never call
+    ``started``, so their first report also starts the job's run."""
+    job = b.jobs.get(job_id)
+    state = job.state
+    if isinstance(state, Running) and state.worker_id == worker_id and state.started_at is None:
+        _start(b, job, worker_id, job.attempt, state.pid or 0)
+    return job.attempt
+
+
+async def heartbeat_job(request: Request, job_id: int) -> HTTPResponse:
+    """Renew the lease; 409 when the worker lost it (it must then kill the job)."""
+    req = body(request, schemas.HeartbeatRequest)
+    b = backend(request)
+    checked_id(job_id)
+
+    def beat() -> JobView:
+        attempt = req.attempt
+        if attempt is None:
+            attempt = _current_attempt(b, job_id, req.worker_id)
+        return b.jobs.heartbeat(job_id, req.worker_id, attempt, req.lease_seconds)
+
+    job = await b.write(beat)
+    return respond(schemas.HeartbeatResponse(
+        success=True, lease_expires_at=job.lease_expires_at,
+        cancel_requested=job.cancel_requested))
+
+
+async def complete_job(request: Request, job_id: int) -> HTTPResponse:
+    """The process exited: 0 completes the job, anything else fails it, and a pending
+    cancel makes it ``cancelled``. A stale attempt gets 409 and changes nothing."""
+    req = body(request, schemas.CompleteRequest)
+    b = backend(request)
+    checked_id(job_id)
+
+    def complete() -> JobView:
+        attempt = req.attempt
+        if attempt is None:
+            attempt = _current_attempt(b, job_id, req.worker_id)
+        return _finish(b, job_id, req.worker_id, attempt, req.exit_code, req.error_message)
+
+    job = await b.write_and_wake(complete)
+    return respond(schemas.Ack(message=f"Job #{job.id} {job.status}", success=True))
+
+
+async def fail_job(request: Request, job_id: int) -> HTTPResponse:
+    """The job could not start or ran out of time: it fails (or ends ``cancelled`` when a
+    cancel was pending)."""
+    req = body(request, schemas.FailRequest)
+    b = backend(request)
+    checked_id(job_id)
+    # An exit code of 0 must not turn a failure report into a completion.
+    exit_code = req.exit_code if req.exit_code else None
+
+    def fail() -> JobView:
+        attempt = req.attempt if req.attempt is not None else b.jobs.get(job_id).attempt
+        return _finish(b, job_id, req.worker_id, attempt, exit_code,
+                       req.error_message or "the worker reported a failure")
+
+    job = await b.write_and_wake(fail)
+    return respond(schemas.Ack(message=f"Job #{job.id} {job.status}", success=True))
+
+
+def _finish(
+    b: Backend, job_id: int, worker_id: str, attempt: int, exit_code: int | None,
+    error: str | None,
+) -> JobView:
+    try:
+        return b.jobs.finish(job_id, worker_id, attempt, exit_code, error=error)
+    except LeaseLost:
+        # A report sent twice (the first answer got lost on the network) is not an error.
+        job = b.jobs.get(job_id)
+        if job.finished_at is not None and job.worker_id == worker_id and job.attempt == attempt:
+            return job
+        raise
+
+
+_JOB = "/jobs/<job_id:int>"
+ROUTES = [
+    Route("POST", "/jobs", submit_job, "Queue a command as a job.",
+          body=schemas.SubmitRequest, response=schemas.SubmitResponse),
+    Route("GET", "/jobs", list_jobs, "List jobs, newest first.",
+          response=schemas.JobsResponse,
+          query=(Query("status", {"type": "string", "maxLength": 200},
+                       "active, all, or comma-separated statuses"),
+                 Query("limit", int_schema(1, 10_000, 100)))),
+    Route("POST", "/jobs/claim", claim_job, "Claim the next job (long-polls with wait).",
+          body=schemas.ClaimRequest, response=schemas.ClaimResponse),
+    Route("POST", "/jobs/cancel-all", cancel_all, "Cancel every queued job.",
+          response=schemas.CancelAllResponse),
+    Route("GET", _JOB, get_job, "One job.", response=schemas.Job),
+    Route("POST", f"{_JOB}/started", job_started, "The worker spawned the job's process.",
+          body=schemas.StartedRequest, response=schemas.StartedResponse),
+    Route("POST", f"{_JOB}/heartbeat", heartbeat_job, "Renew the lease; learn of cancels.",
+          body=schemas.HeartbeatRequest, response=schemas.HeartbeatResponse),
+    Route("POST", f"{_JOB}/complete", complete_job, "The job's process exited.",
+          body=schemas.CompleteRequest, response=schemas.Ack),
+    Route("POST", f"{_JOB}/fail", fail_job, "The job could not start or timed out.",
+          body=schemas.FailRequest, response=schemas.Ack),
+    Route("POST", f"{_JOB}/cancel", cancel_job, "Cancel a job.",
+          response=schemas.CancelResponse),
+    Route("POST", f"{_JOB}/retry", retry_job, "Queue a failed or cancelled job again.",
+          response=schemas.SubmitResponse),
+]

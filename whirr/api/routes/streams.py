@@ -1,0 +1,123 @@
+"""Streams: a job's output (``/jobs/{id}/logs``, optionally followed) and the event log as
+server-sent events (``/events``).
+
+The event stream waits on the shared ``HeadWatcher`` rather than a thread. A followed log
+polls its file, and ends when
+the job ends (after its last bytes), or after a quiet spell so that proxies and the
+server's response timeout never cut it mid-way; ``WhirrClient`` then reconnects from the
+offset it reached. The event stream sends a comment every ``KEEPALIVE`` seconds for the same
+reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from sanic import Request
+
+from whirr.api import files, schemas
+from whirr.api.http import checked_id, query_bool, query_int, query_str
+from whirr.api.routing import BOOL, Query, Route, backend, int_schema
+from whirr.events import tag_of
+
+CHUNK = 64 * 1024
+#: A followed log that stays silent this long is closed (the client reconnects).
+FOLLOW_QUIET_LIMIT = 30.0
+#: How often a followed log re-reads its file and its job's status.
+FOLLOW_POLL = 0.25
+KEEPALIVE = 15.0
+BATCH = 500
+_event_json = msgspec.json.Encoder()
+
+
+async def job_logs(request: Request, job_id: int) -> None:
+    """The job's ``output.log`` from ``offset``; ``follow`` keeps streaming until it ends."""
+    follow = query_bool(request, "follow", False)
+    offset = query_int(request, "offset", 0, 0, 2**62) or 0
+    b = backend(request)
+    job = await b.read(b.jobs.get, checked_id(job_id))
+    path = files.run_dir(b.config.runs_dir, job.run_id) / "output.log"
+    loop = asyncio.get_running_loop()
+    response = await request.respond(
+        content_type="text/plain; charset=utf-8", headers={"X-Whirr-Offset": str(offset)})
+    quiet_since = loop.time()
+    ended = job.finished_at is not None
+    while True:
+        chunk = await b.read(files.read_from, path, offset, CHUNK)
+        if chunk:
+            await response.send(chunk)
+            offset += len(chunk)
+            quiet_since = loop.time()
+            continue
+        if not follow or ended or loop.time() - quiet_since > FOLLOW_QUIET_LIMIT:
+            break
+        current = await b.read(b.store.job, job_id)
+        # Ended: loop once more to send what the process wrote before it exited.
+        ended = current is None or current.finished_at is not None
+        if not ended:
+            # Plain polling: output is a file, not an event, and a busy log would
+            # otherwise wake every follower on every heartbeat.
+            await asyncio.sleep(FOLLOW_POLL)
+    await response.eof()
+
+
+async def event_stream(request: Request) -> None:
+    """Events after ``after`` (or ``Last-Event-ID``) as server-sent events; with
+    ``follow`` (default) the stream stays open and sends new events as they happen."""
+    after = query_int(request, "after", 0, 0, 2**62) or 0
+    last_id = request.headers.get("last-event-id", "")
+    if last_id.isdigit() and len(last_id) < 19:
+        after = max(after, int(last_id))
+    follow = query_bool(request, "follow", True)
+    raw_types = query_str(request, "types", max_length=2000)
+    types = [t for t in raw_types.split(",") if t] if raw_types else None
+    b = backend(request)
+    response = await request.respond(
+        content_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    await response.send("retry: 2000\n\n")
+    position = after
+    while not _closing(request):
+        # Every event up to this head is visible to the read below (positions become
+        # visible in order), so a filtered stream can skip past it without missing any.
+        head = b.heads.head
+        batch = await b.read(b.store.read, after=position, limit=BATCH, types=types)
+        if batch:
+            frames = []
+            for rec in batch:
+                out = schemas.EventOut(
+                    position=rec.position, recorded_at=rec.recorded_at, stream=rec.stream,
+                    type=tag_of(rec.event), event=msgspec.to_builtins(rec.event))
+                frames.append(f"id: {rec.position}\nevent: {out.type}\n"
+                              f"data: {_event_json.encode(out).decode()}\n\n")
+            await response.send("".join(frames))
+            position = batch[-1].position
+            if len(batch) == BATCH:
+                continue
+        if types is not None:
+            position = max(position, head)
+        if not follow:
+            break
+        if not await b.heads.wait_beyond(position, KEEPALIVE):
+            await response.send(": keepalive\n\n")
+    await response.eof()
+
+
+def _closing(request: Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+ROUTES = [
+    Route("GET", "/jobs/<job_id:int>/logs", job_logs, "A job's output (follow: until it ends).",
+          content_type="text/plain", streams=True,
+          query=(Query("follow", BOOL, "keep streaming until the job ends"),
+                 Query("offset", int_schema(0, 2**62, 0), "byte offset to start from"))),
+    Route("GET", "/events", event_stream, "The event log as server-sent events.",
+          content_type="text/event-stream", streams=True,
+          query=(Query("after", int_schema(0, 2**62, 0), "position to start after"),
+                 Query("follow", BOOL, "stay open for new events (default true)"),
+                 Query("types", {"type": "string", "maxLength": 2000},
+                       "comma-separated event types, e.g. job.finished"))),
+]

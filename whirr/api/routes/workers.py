@@ -1,0 +1,46 @@
+"""``/workers``: register, unregister, list."""
+
+from __future__ import annotations
+
+from sanic import HTTPResponse, Request
+
+from whirr.api import schemas
+from whirr.api.http import body, respond
+from whirr.api.render import worker_out
+from whirr.api.routing import Route, backend
+from whirr.clock import utc_now
+
+
+async def register_worker(request: Request) -> HTTPResponse:
+    """Announce a worker (again after a restart)."""
+    req = body(request, schemas.RegisterRequest)
+    b = backend(request)
+    await b.write(b.workers.register, req.worker_id, req.hostname, gpu_ids=req.gpu_ids)
+    return respond(schemas.Ack(message=f"Worker {req.worker_id} registered", success=True))
+
+
+async def unregister_worker(request: Request) -> HTTPResponse:
+    """A worker shuts down; 404 for a worker that never registered."""
+    req = body(request, schemas.UnregisterRequest)
+    b = backend(request)
+    await b.read(b.workers.get, req.worker_id)
+    await b.write(b.workers.stopped, req.worker_id, "unregistered")
+    return respond(schemas.Ack(message=f"Worker {req.worker_id} unregistered", success=True))
+
+
+async def list_workers(request: Request) -> HTTPResponse:
+    """Every worker ever registered, with whether it is online now."""
+    b = backend(request)
+    workers = await b.read(b.store.workers)
+    now = utc_now()
+    timeout = b.config.worker_timeout
+    return respond(schemas.WorkersResponse(workers=[worker_out(w, now, timeout) for w in workers]))
+
+
+ROUTES = [
+    Route("POST", "/workers/register", register_worker, "Register a worker.",
+          body=schemas.RegisterRequest, response=schemas.Ack),
+    Route("POST", "/workers/unregister", unregister_worker, "Unregister a worker.",
+          body=schemas.UnregisterRequest, response=schemas.Ack),
+    Route("GET", "/workers", list_workers, "List workers.", response=schemas.WorkersResponse),
+]

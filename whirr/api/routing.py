@@ -1,0 +1,69 @@
+"""The route table: each route declared once, with its body and response types, so the
+app registers it and the OpenAPI document describes it from the same declaration."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sanic import Request
+
+from whirr.api.backend import Backend
+
+#: Every route lives under this prefix.
+API = "/api/v1"
+
+#: A sanic handler: returns a response, or None after streaming one with ``respond``.
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query parameter: its name, JSON schema and description."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: ``path`` in sanic syntax below ``/api/v1`` (``/jobs/<job_id:int>``)."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type | None = None
+    response: type | None = None
+    query: tuple[Query, ...] = ()
+    content_type: str = "application/json"
+    #: Reachable without a token (only ``/health``).
+    public: bool = False
+    #: Answers with a stream that a ``follow`` query parameter keeps open.
+    streams: bool = False
+    statuses: tuple[int, ...] = field(default=(400, 401, 403, 404, 409, 422))
+
+    @property
+    def name(self) -> str:
+        """The handler's name, used as the OpenAPI ``operationId``."""
+        return self.handler.__name__
+
+
+def backend(request: Request) -> Backend:
+    """The server's backend (store, services, thread pools)."""
+    value: Backend = request.app.ctx.backend
+    return value
+
+
+def int_schema(lo: int, hi: int, default: int | None = None) -> dict[str, Any]:
+    """JSON schema of a bounded integer query parameter."""
+    schema: dict[str, Any] = {"type": "integer", "minimum": lo, "maximum": hi}
+    if default is not None:
+        schema["default"] = default
+    return schema
+
+
+BOOL: dict[str, Any] = {"type": "boolean"}
+STRING: dict[str, Any] = {"type": "string", "maxLength": 200}

@@ -1,0 +1,335 @@
+"""Request and response bodies of the HTTP API (``/api/v1``), as msgspec Structs.
+
+These Structs are the protocol: the server decodes requests and encodes responses with
+them, ``whirr.client`` decodes responses with them, the OpenAPI document is generated
+from them, and ``tests/fixtures/protocol/`` (shared with the Rust worker) must decode with
+them. Imports nothing but msgspec, so the client stays light.
+
+Evolution rules: requests ignore unknown keys and new fields get defaults (old clients
+keep working); responses only gain keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+# -- bounded scalars: out-of-range input is a 422, never a 500 from deeper down ----------
+Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
+Attempt = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+Pid = Annotated[int, Meta(ge=0, le=2**31 - 1)]
+GpuId = Annotated[int, Meta(ge=0, le=4095)]
+LeaseSeconds = Annotated[float, Meta(ge=10, le=600)]
+WaitSeconds = Annotated[float, Meta(ge=0, le=60)]
+WorkerId = Annotated[str, Meta(min_length=1, max_length=200)]
+Text = Annotated[str, Meta(max_length=100_000)]
+ShortText = Annotated[str, Meta(max_length=1_000)]
+Arg = Annotated[str, Meta(max_length=100_000)]
+Argv = Annotated[list[Arg], Meta(min_length=1, max_length=10_000)]
+Tag = Annotated[str, Meta(max_length=200)]
+Priority = Annotated[int, Meta(ge=-1_000_000, le=1_000_000)]
+MaxAttempts = Annotated[int, Meta(ge=1, le=100)]
+
+
+class Body(msgspec.Struct, kw_only=True):
+    """Base of every body: keyword-only fields, unknown keys ignored."""
+
+
+# -- workers ------------------------------------------------------------------------------
+class RegisterRequest(Body):
+    """``POST /workers/register``."""
+
+    worker_id: WorkerId
+    hostname: ShortText = ""
+    gpu_ids: Annotated[list[GpuId], Meta(max_length=256)] = []
+
+
+class UnregisterRequest(Body):
+    """``POST /workers/unregister``."""
+
+    worker_id: WorkerId
+
+
+class Ack(Body):
+    """The ``{message, success}`` answer of most mutating routes."""
+
+    message: str | None = None
+    success: bool = True
+
+
+class WorkerOut(Body):
+    """One worker in ``GET /workers``. ``status`` is ``idle``, ``busy``, ``offline`` (not
+    heard from within the worker timeout) or ``stopped``."""
+
+    id: str
+    hostname: str
+    gpu_id: int | None
+    status: str
+    current_job_id: int | None
+    heartbeat_at: datetime
+    gpu_ids: list[int] = []
+    current_job_ids: list[int] = []
+    online: bool = False
+    registered_at: datetime | None = None
+    pid: int | None = None
+
+
+class WorkersResponse(Body):
+    """``GET /workers``."""
+
+    workers: list[WorkerOut]
+
+
+# -- jobs ---------------------------------------------------------------------------------
+class SubmitRequest(Body):
+    """``POST /jobs``: queue ``command_argv`` to run in ``workdir`` on a worker machine."""
+
+    command_argv: Argv
+    workdir: Annotated[str, Meta(min_length=1, max_length=4096)]
+    name: ShortText | None = None
+    config: dict[str, Any] | None = None
+    tags: Annotated[list[Tag], Meta(max_length=100)] | None = None
+    env: Annotated[dict[Annotated[str, Meta(min_length=1, max_length=1000)], Text],
+                   Meta(max_length=1000)] | None = None
+    priority: Priority = 0
+    max_attempts: MaxAttempts | None = None
+
+
+class SubmitResponse(Body):
+    """Answer to a submit (and a retry: ``job_id`` is the new job)."""
+
+    job_id: int
+    run_id: str
+    run_dir: str
+    message: str
+
+
+class Job(Body):
+    """A job as the API shows it (the SPEC keys first; more keys only get added)."""
+
+    id: int
+    name: str | None
+    command_argv: list[str]
+    workdir: str
+    config: dict[str, Any]
+    tags: list[str]
+    status: str
+    attempt: int
+    worker_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    run_id: str
+    lease_expires_at: datetime | None = None
+    env: dict[str, str] | None = None
+    timeout_seconds: float | None = None
+    parent_job_id: int | None = None
+    priority: int = 0
+    max_attempts: int = 3
+    cancel_requested: bool = False
+    error: str | None = None
+
+
+class JobsResponse(Body):
+    """``GET /jobs``."""
+
+    jobs: list[Job]
+
+
+class ClaimRequest(Body):
+    """``POST /jobs/claim``: ``wait`` > 0 holds the request (long-poll) until a job is
+    available or that many seconds pass."""
+
+    worker_id: WorkerId
+    gpu_id: GpuId | None = None
+    lease_seconds: LeaseSeconds = 60
+    wait: WaitSeconds = 0
+
+
+class ClaimResponse(Body):
+    """A claimed job, or ``null`` when the queue stayed empty."""
+
+    job: Job | None
+
+
+class StartedRequest(Body):
+    """``POST /jobs/{id}/started``: the worker spawned the job's process."""
+
+    worker_id: WorkerId
+    attempt: Attempt | None = None
+    pid: Pid = 0
+
+
+class StartedResponse(Body):
+    """Answer to ``started``."""
+
+    success: bool = True
+
+
+class HeartbeatRequest(Body):
+    """``POST /jobs/{id}/heartbeat``: renew the lease for ``lease_seconds`` from now."""
+
+    worker_id: WorkerId
+    lease_seconds: LeaseSeconds = 60
+    attempt: Attempt | None = None
+
+
+class HeartbeatResponse(Body):
+    """Answer to a heartbeat; a lost lease is a 409 ``ErrorBody`` instead."""
+
+    success: bool
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+
+
+class CompleteRequest(Body):
+    """``POST /jobs/{id}/complete``: the process exited (minus the signal number when a
+    signal ended it)."""
+
+    worker_id: WorkerId
+    exit_code: Int32
+    run_id: ShortText | None = None
+    error_message: Text | None = None
+    attempt: Attempt | None = None
+
+
+class FailRequest(Body):
+    """``POST /jobs/{id}/fail``: the job could not start or ran out of time."""
+
+    worker_id: WorkerId
+    error_message: Text = ""
+    attempt: Attempt | None = None
+    exit_code: Int32 | None = None
+
+
+class CancelResponse(Body):
+    """``POST /jobs/{id}/cancel``."""
+
+    message: str
+    previous_status: str
+    status: str = ""
+
+
+class CancelAllResponse(Body):
+    """``POST /jobs/cancel-all``: every queued job was cancelled."""
+
+    message: str
+    cancelled: list[int]
+    count: int
+
+
+# -- runs ---------------------------------------------------------------------------------
+class ArtifactOut(Body):
+    """A file under a run's ``artifacts/`` directory."""
+
+    path: str
+    size: int
+    modified: datetime
+
+
+class Run(Body):
+    """A run as the API shows it."""
+
+    id: str
+    job_id: int | None
+    name: str | None
+    config: dict[str, Any]
+    tags: list[str]
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    summary: dict[str, Any]
+    hostname: str
+    run_dir: str
+    exit_code: int | None = None
+    error: str | None = None
+    git: dict[str, Any] | None = None
+
+
+class RunsResponse(Body):
+    """``GET /runs``."""
+
+    runs: list[Run]
+
+
+class MetricsResponse(Body):
+    """``GET /runs/{id}/metrics``: the rows of ``metrics.jsonl``."""
+
+    metrics: list[dict[str, Any]]
+    count: int
+
+
+class ArtifactsResponse(Body):
+    """``GET /runs/{id}/artifacts``."""
+
+    artifacts: list[ArtifactOut]
+    count: int
+
+
+# -- the rest -----------------------------------------------------------------------------
+class StatusResponse(Body):
+    """``GET /status``: job counts per status and worker counts."""
+
+    queued: int
+    running: int
+    completed: int
+    failed: int
+    workers_online: int
+    workers_total: int
+    cancelled: int = 0
+    timed_out: int = 0
+    head: int = 0
+
+
+class HealthResponse(Body):
+    """``GET /health`` (no token needed)."""
+
+    status: str
+
+
+class EventOut(Body):
+    """One event of ``GET /events`` (the ``data:`` of a server-sent event)."""
+
+    position: int
+    recorded_at: datetime
+    stream: str
+    type: str
+    event: dict[str, Any]
+
+
+class ErrorBody(Body):
+    """Every 4xx/5xx answer. ``detail`` is normally a string."""
+
+    detail: Any
+
+
+#: Request bodies by route, for the OpenAPI document and the fixture test.
+REQUESTS: dict[str, type[Body]] = {
+    "RegisterRequest": RegisterRequest,
+    "UnregisterRequest": UnregisterRequest,
+    "SubmitRequest": SubmitRequest,
+    "ClaimRequest": ClaimRequest,
+    "StartedRequest": StartedRequest,
+    "HeartbeatRequest": HeartbeatRequest,
+    "CompleteRequest": CompleteRequest,
+    "FailRequest": FailRequest,
+}
+
+#: Every named body type (requests and responses).
+TYPES: dict[str, type[Body]] = {
+    **REQUESTS,
+    **{
+        cls.__name__: cls
+        for cls in (
+            Ack, WorkerOut, WorkersResponse, SubmitResponse, Job, JobsResponse, ClaimResponse,
+            StartedResponse, HeartbeatResponse, CancelResponse, CancelAllResponse, ArtifactOut,
+            Run, RunsResponse, MetricsResponse, ArtifactsResponse, StatusResponse,
+            HealthResponse, EventOut, ErrorBody,
+        )
+    },
+}
