@@ -1,0 +1,174 @@
+-- Queries of the PostgreSQL backend. Each block is named by its "-- name:" line;
+-- whirr.store.sql loads them once. Python never builds SQL: the one identifier that
+-- varies (a LISTEN channel) is filled in with psycopg.sql.Identifier, and every value
+-- travels as a bound parameter.
+
+-- name: configure_session
+SET TIME ZONE 'UTC';
+SET idle_in_transaction_session_timeout = '60s';
+
+-- name: current_schema
+SELECT current_schema();
+
+-- name: advisory_xact_lock
+SELECT pg_advisory_xact_lock(%(key)s);
+
+-- name: create_schema_version
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    integer     PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: schema_version
+SELECT COALESCE(MAX(version), 0) FROM schema_version;
+
+-- name: record_version
+INSERT INTO schema_version (version) VALUES (%(version)s);
+
+-- name: migrate_v1
+-- The log: positions are assigned under the append lock (see store.py), dense from 1.
+-- Event and view bodies are `json`, not `jsonb`: json keeps the encoded text exactly
+-- (jsonb would turn 1e20 into an integer and -0.0 into 0), so what decodes is what was
+-- appended.
+CREATE TABLE events (
+    position    bigint      PRIMARY KEY,
+    stream      text        NOT NULL,
+    type        text        NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    data        json        NOT NULL
+);
+CREATE INDEX events_stream ON events (stream, position);
+CREATE TABLE jobs (
+    id            bigint      PRIMARY KEY,
+    status        text        NOT NULL,
+    priority      bigint      NOT NULL,
+    lease_expires timestamptz,
+    data          json        NOT NULL
+);
+CREATE INDEX jobs_claim ON jobs (priority DESC, id) WHERE status = 'queued';
+CREATE INDEX jobs_status ON jobs (status, id);
+CREATE INDEX jobs_lease ON jobs (lease_expires) WHERE status = 'running';
+-- Text keys sort by code point ("C"), like the SQLite and memory backends.
+CREATE TABLE runs (
+    id         text COLLATE "C" PRIMARY KEY,
+    status     text        NOT NULL,
+    started_at timestamptz NOT NULL,
+    version    bigint      NOT NULL,
+    tags       text[]      NOT NULL,
+    data       json        NOT NULL
+);
+CREATE INDEX runs_newest ON runs (started_at DESC, version DESC);
+CREATE TABLE workers (
+    id   text COLLATE "C" PRIMARY KEY,
+    data json NOT NULL
+);
+
+-- name: head
+SELECT COALESCE(MAX(position), 0) FROM events;
+
+-- name: insert_event
+INSERT INTO events (position, stream, type, recorded_at, data)
+VALUES (%s, %s, %s, %s, %s::json);
+
+-- name: notify
+SELECT pg_notify(%(channel)s, %(payload)s);
+
+-- name: read_events
+SELECT position, recorded_at, stream, data::text FROM events
+WHERE position > %(after)s
+  AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
+ORDER BY position
+LIMIT %(limit)s;
+
+-- name: read_stream_events
+SELECT position, recorded_at, stream, data::text FROM events
+WHERE stream = %(stream)s AND position > %(after)s
+  AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
+ORDER BY position
+LIMIT %(limit)s;
+
+-- name: all_events
+SELECT position, recorded_at, stream, data::text FROM events ORDER BY position;
+
+-- name: upsert_job
+INSERT INTO jobs (id, status, priority, lease_expires, data)
+VALUES (%s, %s, %s, %s, %s::json)
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
+    lease_expires = EXCLUDED.lease_expires, data = EXCLUDED.data;
+
+-- name: upsert_run
+INSERT INTO runs (id, status, started_at, version, tags, data)
+VALUES (%s, %s, %s, %s, %s, %s::json)
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at,
+    version = EXCLUDED.version, tags = EXCLUDED.tags, data = EXCLUDED.data;
+
+-- name: upsert_worker
+INSERT INTO workers (id, data) VALUES (%s, %s::json)
+ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data;
+
+-- name: clear_projections
+DELETE FROM jobs;
+DELETE FROM runs;
+DELETE FROM workers;
+
+-- name: copy_jobs
+COPY jobs (id, status, priority, lease_expires, data) FROM STDIN;
+
+-- name: copy_runs
+COPY runs (id, status, started_at, version, tags, data) FROM STDIN;
+
+-- name: copy_workers
+COPY workers (id, data) FROM STDIN;
+
+-- name: get_job
+SELECT data::text FROM jobs WHERE id = %s;
+
+-- name: jobs_all
+SELECT data::text FROM jobs ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: jobs_by_status
+SELECT data::text FROM jobs WHERE status = ANY(%(statuses)s::text[])
+ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: claimable_jobs
+SELECT data::text FROM jobs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT %s;
+
+-- name: claimable_jobs_locked
+-- Inside a write transaction: lock the candidate rows, skipping any that another
+-- transaction holds (see PgViews.claimable_jobs for why both locks exist).
+SELECT data::text FROM jobs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT %s
+FOR UPDATE SKIP LOCKED;
+
+-- name: expired_leases
+SELECT data::text FROM jobs WHERE status = 'running' AND lease_expires < %s ORDER BY id;
+
+-- name: job_counts
+SELECT status, COUNT(*) FROM jobs GROUP BY status;
+
+-- name: max_job_id
+SELECT COALESCE(MAX(id), 0) FROM jobs;
+
+-- name: get_run
+SELECT data::text FROM runs WHERE id = %s;
+
+-- name: runs
+SELECT data::text FROM runs
+WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(tag)s::text IS NULL OR %(tag)s::text = ANY(tags))
+ORDER BY started_at DESC, version DESC
+LIMIT %(limit)s;
+
+-- name: runs_by_prefix
+SELECT data::text FROM runs WHERE starts_with(id, %(prefix)s) ORDER BY id LIMIT %(limit)s;
+
+-- name: get_worker
+SELECT data::text FROM workers WHERE id = %s;
+
+-- name: workers
+SELECT data::text FROM workers ORDER BY id;
+
+-- name: listen
+LISTEN {channel};
+
+-- name: keepalive
+SELECT 1;

@@ -1,0 +1,139 @@
+"""Reading the projected views (and the log's head) over one PostgreSQL connection.
+
+The same reader serves plain reads on a pooled connection and the decisions that run
+inside a write transaction (``PostgresStore.transact``), where it sees the transaction's
+own uncommitted writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import psycopg
+
+from whirr.projections import JobView, RunView, WorkerView
+from whirr.projections.jobs import Running
+from whirr.store.postgres.schema import Q
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+_encode_view = msgspec.json.Encoder().encode
+_decode_job = msgspec.json.Decoder(JobView).decode
+_decode_run = msgspec.json.Decoder(RunView).decode
+_decode_worker = msgspec.json.Decoder(WorkerView).decode
+
+
+def job_row(view: JobView) -> tuple[Any, ...]:
+    """The ``jobs`` row of a job view: the columns queries filter on, then the whole view."""
+    lease = view.state.lease_expires_at if isinstance(view.state, Running) else None
+    return (view.id, view.status, view.priority, lease, _encode_view(view).decode())
+
+
+def run_row(view: RunView) -> tuple[Any, ...]:
+    """The ``runs`` row of a run view."""
+    return (view.id, view.status, view.started_at, view.version, list(view.tags),
+            _encode_view(view).decode())
+
+
+def worker_row(view: WorkerView) -> tuple[Any, ...]:
+    """The ``workers`` row of a worker view."""
+    return (view.id, _encode_view(view).decode())
+
+
+#: Per projection: the upsert block, the bulk-load block and the row builder.
+VIEW_TABLES: dict[str, tuple[str, str, Callable[[Any], tuple[Any, ...]]]] = {
+    "jobs": ("upsert_job", "copy_jobs", job_row),
+    "runs": ("upsert_run", "copy_runs", run_row),
+    "workers": ("upsert_worker", "copy_workers", worker_row),
+}
+
+
+class PgViews:
+    """The ``ViewReader`` protocol over one connection.
+
+    ``locking`` is set inside write transactions: claim candidates are then read with
+    ``FOR UPDATE SKIP LOCKED``.
+    """
+
+    def __init__(self, conn: Conn, *, locking: bool = False) -> None:
+        self.conn = conn
+        self.locking = locking
+
+    def _one(self, query: str, key: Any, decoder: Callable[[str], Any]) -> Any:
+        row = self.conn.execute(Q[query], (key,)).fetchone()
+        return decoder(row[0]) if row else None
+
+    def _many(self, query: str, params: Any, decoder: Callable[[str], Any]) -> list[Any]:
+        return [decoder(row[0]) for row in self.conn.execute(Q[query], params)]
+
+    def _scalar(self, query: str) -> int:
+        row = self.conn.execute(Q[query]).fetchone()
+        return int(row[0]) if row else 0
+
+    def head(self) -> int:
+        """Position of the newest event (0 for an empty log)."""
+        return self._scalar("head")
+
+    def job(self, job_id: int) -> JobView | None:
+        """One job's view."""
+        return self._one("get_job", job_id, _decode_job)
+
+    def jobs(
+        self, statuses: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[JobView]:
+        """Jobs with one of ``statuses`` (all when None), newest first."""
+        if statuses is None:
+            return self._many("jobs_all", {"limit": limit}, _decode_job)
+        params = {"statuses": list(statuses), "limit": limit}
+        return self._many("jobs_by_status", params, _decode_job)
+
+    def claimable_jobs(self, limit: int) -> list[JobView]:
+        """Up to ``limit`` queued jobs in claim order (priority desc, id asc).
+
+        In a write transaction the rows are also locked ``FOR UPDATE SKIP LOCKED``. Every
+        whirr writer already holds the append lock there, so today no candidate is ever
+        skipped; the row locks make the claim safe on its own terms as well (a repair
+        script or a future writer that updates jobs without the append lock can neither
+        be handed a row a claim is deciding on nor make a claimer wait), at the cost of
+        locking at most ``limit`` rows that the transaction may rewrite anyway.
+        """
+        query = "claimable_jobs_locked" if self.locking else "claimable_jobs"
+        return self._many(query, (limit,), _decode_job)
+
+    def expired_leases(self, now: datetime) -> list[JobView]:
+        """Running jobs whose lease ran out before ``now``."""
+        return self._many("expired_leases", (now,), _decode_job)
+
+    def job_counts(self) -> dict[str, int]:
+        """Number of jobs per status."""
+        return {str(status): int(n) for status, n in self.conn.execute(Q["job_counts"])}
+
+    def max_job_id(self) -> int:
+        """Largest job id so far (0 when none)."""
+        return self._scalar("max_job_id")
+
+    def run(self, run_id: str) -> RunView | None:
+        """One run's view."""
+        return self._one("get_run", run_id, _decode_run)
+
+    def runs(
+        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+    ) -> list[RunView]:
+        """Runs, newest first, optionally filtered by status and tag."""
+        params = {"status": status, "tag": tag, "limit": limit}
+        return self._many("runs", params, _decode_run)
+
+    def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
+        """Runs whose id starts with ``prefix``."""
+        return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _decode_run)
+
+    def worker(self, worker_id: str) -> WorkerView | None:
+        """One worker's view."""
+        return self._one("get_worker", worker_id, _decode_worker)
+
+    def workers(self) -> list[WorkerView]:
+        """Every worker ever registered."""
+        return self._many("workers", (), _decode_worker)
