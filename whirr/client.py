@@ -1,0 +1,358 @@
+"""``WhirrClient``: the Python client of a whirr server's HTTP API (``/api/v1``).
+
+    from whirr.client import WhirrClient
+    with WhirrClient("http://head-node:8080") as client:      # token from WHIRR_TOKEN
+        job = client.submit_and_wait(["python", "train.py", "--lr", "0.1"], timeout=3600)
+        print(job.status, client.metrics(job.run_id)[-1])
+
+Every route has a method; answers are the msgspec Structs of ``whirr.api.schemas``.
+Errors raise ``whirr.services.errors`` types (``NotFound``, ``InvalidState``/``LeaseLost``,
+``InvalidRequest``) or ``AuthError``/``ServerUnreachable``/``ServerError`` from here, all
+``WhirrError``s with a message fit for a user.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from whirr.api import schemas
+from whirr.services.errors import (
+    InvalidRequest,
+    InvalidState,
+    LeaseLost,
+    NotFound,
+    WhirrError,
+)
+
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+_decode_error = msgspec.json.Decoder(schemas.ErrorBody).decode
+_decode_event = msgspec.json.Decoder(schemas.EventOut).decode
+_FINISHED = ("completed", "failed", "cancelled", "timed_out")
+
+
+class AuthError(WhirrError):
+    """The server wants a (different) token: set WHIRR_TOKEN."""
+
+    status = 401
+
+
+class ServerUnreachable(WhirrError):
+    """No answer from the server (down, wrong URL, network)."""
+
+    status = 503
+
+
+class ServerError(WhirrError):
+    """The server failed (5xx) or answered something unexpected."""
+
+    status = 500
+
+
+def api_base(url: str) -> str:
+    """``http://host:8080`` or ``.../api/v1`` -> ``http://host:8080/api/v1``."""
+    url = url.rstrip("/")
+    return url if url.endswith("/api/v1") else f"{url}/api/v1"
+
+
+class WhirrClient:
+    """A blocking client for one server. ``url`` defaults to ``WHIRR_SERVER_URL`` and
+    ``token`` to ``WHIRR_TOKEN``; ``timeout`` bounds each request (long-polls get more)."""
+
+    def __init__(self, url: str | None = None, token: str | None = None,
+                 timeout: float = 30.0) -> None:
+        url = url or os.environ.get("WHIRR_SERVER_URL")
+        if not url:
+            raise InvalidRequest("no server URL: pass one or set WHIRR_SERVER_URL")
+        token = token if token is not None else os.environ.get("WHIRR_TOKEN")
+        self.url = api_base(url)
+        headers = {"User-Agent": "whirr-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    # -- plumbing -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> WhirrClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, method: str, path: str, *, body: Any = None,
+              params: dict[str, Any] | None = None, timeout: float | None = None,
+              conflict: type[WhirrError] = InvalidState) -> httpx.Response:
+        content = None if body is None else _encoder.encode(body)
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        try:
+            resp = self._http.request(
+                method, path, content=content, headers=headers, params=_clean(params),
+                timeout=timeout if timeout is not None else self.timeout)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"cannot reach the whirr server at {self.url}: {exc}") from exc
+        if resp.status_code >= 400:
+            raise _error(resp, conflict)
+        return resp
+
+    def _call(self, method: str, path: str, kind: type[T], **kwargs: Any) -> T:
+        resp = self._send(method, path, **kwargs)
+        try:
+            return msgspec.json.decode(resp.content, type=kind)
+        except msgspec.DecodeError as exc:
+            raise ServerError(f"unexpected answer from {method} {path}: {exc}") from exc
+
+    # -- system -------------------------------------------------------------------------
+    def health(self) -> schemas.HealthResponse:
+        """``GET /health``."""
+        return self._call("GET", "/health", schemas.HealthResponse)
+
+    def status(self) -> schemas.StatusResponse:
+        """Job counts per status and worker counts."""
+        return self._call("GET", "/status", schemas.StatusResponse)
+
+    def openapi(self) -> dict[str, Any]:
+        """The server's OpenAPI document."""
+        return self._call("GET", "/openapi.json", dict[str, Any])
+
+    # -- jobs ---------------------------------------------------------------------------
+    def submit(self, command_argv: Sequence[str], workdir: str | None = None, *,
+               name: str | None = None, config: dict[str, Any] | None = None,
+               tags: Sequence[str] = (), env: dict[str, str] | None = None,
+               priority: int = 0, max_attempts: int | None = None) -> schemas.SubmitResponse:
+        """Queue ``command_argv`` to run in ``workdir`` (default: the cwd) on a worker."""
+        req = schemas.SubmitRequest(
+            command_argv=list(command_argv), workdir=workdir or os.getcwd(), name=name,
+            config=config, tags=list(tags), env=env, priority=priority,
+            max_attempts=max_attempts)
+        return self._call("POST", "/jobs", schemas.SubmitResponse, body=req)
+
+    def get_job(self, job_id: int) -> schemas.Job:
+        """One job."""
+        return self._call("GET", f"/jobs/{job_id}", schemas.Job)
+
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[schemas.Job]:
+        """Jobs newest first; ``status`` is ``active``, ``all`` or comma-separated."""
+        params = {"status": status, "limit": limit}
+        return self._call("GET", "/jobs", schemas.JobsResponse, params=params).jobs
+
+    def cancel(self, job_id: int) -> schemas.CancelResponse:
+        """Cancel a job (a running one stops at its worker's next heartbeat)."""
+        return self._call("POST", f"/jobs/{job_id}/cancel", schemas.CancelResponse)
+
+    def cancel_all_queued(self) -> schemas.CancelAllResponse:
+        """Cancel every queued job."""
+        return self._call("POST", "/jobs/cancel-all", schemas.CancelAllResponse)
+
+    def retry(self, job_id: int) -> schemas.SubmitResponse:
+        """Queue a failed or cancelled job again (a new job)."""
+        return self._call("POST", f"/jobs/{job_id}/retry", schemas.SubmitResponse)
+
+    def wait_for_job(self, job_id: int, timeout: float | None = None) -> schemas.Job:
+        """Block until the job ends; returns it. Raises ``TimeoutError`` after ``timeout``.
+        Follows the server's event stream, so it returns as soon as the job ends."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            head = self.status().head
+            job = self.get_job(job_id)
+            if job.status in _FINISHED:
+                return job
+            try:
+                for event in self.events(after=head, types=["job.finished"], deadline=deadline):
+                    if event.event.get("job_id") == job_id:
+                        return self.get_job(job_id)
+            except ServerUnreachable:
+                time.sleep(0.5)  # a restarting server: look again
+            if deadline is not None and time.monotonic() >= deadline:
+                job = self.get_job(job_id)
+                if job.status in _FINISHED:
+                    return job
+                raise TimeoutError(f"job #{job_id} still {job.status} after {timeout} s")
+
+    def submit_and_wait(self, command_argv: Sequence[str], workdir: str | None = None, *,
+                        timeout: float | None = None, **options: Any) -> schemas.Job:
+        """``submit`` then ``wait_for_job``: the finished job."""
+        submitted = self.submit(command_argv, workdir, **options)
+        return self.wait_for_job(submitted.job_id, timeout=timeout)
+
+    def logs(self, job_id: int, offset: int = 0) -> bytes:
+        """The job's output so far, from byte ``offset``."""
+        params = {"offset": offset}
+        return self._send("GET", f"/jobs/{job_id}/logs", params=params).content
+
+    def follow_logs(self, job_id: int, offset: int = 0) -> Iterator[bytes]:
+        """The job's output as it is written, until the job ends (chunks of bytes)."""
+        while True:
+            params = {"offset": offset, "follow": "true"}
+            try:
+                with self._http.stream("GET", f"/jobs/{job_id}/logs", params=params,
+                                       timeout=httpx.Timeout(self.timeout, read=120)) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        raise _error(resp, InvalidState)
+                    for chunk in resp.iter_bytes():
+                        offset += len(chunk)
+                        yield chunk
+            except httpx.TransportError as exc:
+                raise ServerUnreachable(f"lost the log stream from {self.url}: {exc}") from exc
+            # The server closes a quiet stream now and then; go on unless the job ended.
+            if self.get_job(job_id).status in _FINISHED:
+                tail = self.logs(job_id, offset)
+                if tail:
+                    yield tail
+                return
+
+    # -- the worker side ----------------------------------------------------------------
+    def register_worker(self, worker_id: str, hostname: str,
+                        gpu_ids: Sequence[int] = ()) -> schemas.Ack:
+        """Announce a worker."""
+        req = schemas.RegisterRequest(worker_id=worker_id, hostname=hostname,
+                                      gpu_ids=list(gpu_ids))
+        return self._call("POST", "/workers/register", schemas.Ack, body=req)
+
+    def unregister_worker(self, worker_id: str) -> schemas.Ack:
+        """A worker shuts down."""
+        req = schemas.UnregisterRequest(worker_id=worker_id)
+        return self._call("POST", "/workers/unregister", schemas.Ack, body=req)
+
+    def list_workers(self) -> list[schemas.WorkerOut]:
+        """Every registered worker."""
+        return self._call("GET", "/workers", schemas.WorkersResponse).workers
+
+    def claim(self, worker_id: str, *, gpu_id: int | None = None, lease_seconds: float = 60,
+              wait: float = 0) -> schemas.Job | None:
+        """The next job with a lease, or None; ``wait`` long-polls up to that many seconds."""
+        req = schemas.ClaimRequest(worker_id=worker_id, gpu_id=gpu_id,
+                                   lease_seconds=lease_seconds, wait=wait)
+        return self._call("POST", "/jobs/claim", schemas.ClaimResponse, body=req,
+                          timeout=self.timeout + wait).job
+
+    def started(self, job_id: int, worker_id: str, attempt: int, pid: int) -> None:
+        """The job's process runs (``LeaseLost`` if the worker no longer holds it)."""
+        req = schemas.StartedRequest(worker_id=worker_id, attempt=attempt, pid=pid)
+        self._call("POST", f"/jobs/{job_id}/started", schemas.StartedResponse, body=req,
+                   conflict=LeaseLost)
+
+    def heartbeat(self, job_id: int, worker_id: str, attempt: int,
+                  lease_seconds: float = 60) -> schemas.HeartbeatResponse:
+        """Renew the lease; ``LeaseLost`` when it was lost (kill the job then)."""
+        req = schemas.HeartbeatRequest(worker_id=worker_id, lease_seconds=lease_seconds,
+                                       attempt=attempt)
+        return self._call("POST", f"/jobs/{job_id}/heartbeat", schemas.HeartbeatResponse,
+                          body=req, conflict=LeaseLost)
+
+    def complete(self, job_id: int, worker_id: str, attempt: int, exit_code: int, *,
+                 run_id: str | None = None, error_message: str | None = None) -> schemas.Ack:
+        """The job's process exited with ``exit_code`` (``LeaseLost`` for a stale attempt)."""
+        req = schemas.CompleteRequest(worker_id=worker_id, exit_code=exit_code, run_id=run_id,
+                                      error_message=error_message, attempt=attempt)
+        return self._call("POST", f"/jobs/{job_id}/complete", schemas.Ack, body=req,
+                          conflict=LeaseLost)
+
+    def fail(self, job_id: int, worker_id: str, attempt: int, error_message: str,
+             exit_code: int | None = None) -> schemas.Ack:
+        """The job could not start or ran out of time."""
+        req = schemas.FailRequest(worker_id=worker_id, error_message=error_message,
+                                  attempt=attempt, exit_code=exit_code)
+        return self._call("POST", f"/jobs/{job_id}/fail", schemas.Ack, body=req,
+                          conflict=LeaseLost)
+
+    # -- runs ---------------------------------------------------------------------------
+    def runs(self, status: str | None = None, tag: str | None = None,
+             limit: int = 100) -> list[schemas.Run]:
+        """Runs newest first."""
+        params = {"status": status, "tag": tag, "limit": limit}
+        return self._call("GET", "/runs", schemas.RunsResponse, params=params).runs
+
+    def get_run(self, run_id: str) -> schemas.Run:
+        """One run, by id or unique prefix."""
+        return self._call("GET", f"/runs/{run_id}", schemas.Run)
+
+    def metrics(self, run_id: str, since: int = 0) -> list[dict[str, Any]]:
+        """The run's logged metrics rows (``_idx >= since``)."""
+        return self._call("GET", f"/runs/{run_id}/metrics", schemas.MetricsResponse,
+                          params={"since": since}).metrics
+
+    def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
+        """The run's artifact files."""
+        return self._call("GET", f"/runs/{run_id}/artifacts", schemas.ArtifactsResponse).artifacts
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        """One artifact's bytes."""
+        return self._send("GET", f"/runs/{run_id}/artifacts/{path}").content
+
+    def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
+        """Stream one artifact into ``dest`` (a file, or a directory to put it in)."""
+        target = Path(dest)
+        if target.is_dir():
+            target = target / Path(path).name
+        try:
+            with self._http.stream("GET", f"/runs/{run_id}/artifacts/{path}") as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise _error(resp, InvalidState)
+                tmp = target.with_name(f".{target.name}.part")
+                with tmp.open("wb") as fh:
+                    for chunk in resp.iter_bytes():
+                        fh.write(chunk)
+                tmp.replace(target)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"download from {self.url} failed: {exc}") from exc
+        return target
+
+    # -- the event stream ---------------------------------------------------------------
+    def events(self, after: int = 0, *, follow: bool = True, types: Sequence[str] | None = None,
+               deadline: float | None = None) -> Iterator[schemas.EventOut]:
+        """Events after position ``after`` (server-sent events), optionally only some types.
+        With ``follow`` it goes on until the caller stops or ``deadline`` (monotonic) passes."""
+        params = {"after": after, "follow": "true" if follow else "false",
+                  "types": ",".join(types) if types else None}
+        try:
+            with self._http.stream("GET", "/events", params=_clean(params),
+                                   timeout=httpx.Timeout(self.timeout, read=60)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise _error(resp, InvalidState)
+                data: list[str] = []
+                for line in resp.iter_lines():
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:
+                        yield _decode_event("\n".join(data))
+                        data = []
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"lost the event stream from {self.url}: {exc}") from exc
+
+
+def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if params is None else {k: v for k, v in params.items() if v is not None}
+
+
+def _error(resp: httpx.Response, conflict: type[WhirrError]) -> WhirrError:
+    """The ``WhirrError`` for an error answer, carrying the server's ``detail``."""
+    try:
+        detail = _decode_error(resp.content).detail
+    except msgspec.DecodeError:
+        detail = resp.text[:500] or resp.reason_phrase
+    message = detail if isinstance(detail, str) else msgspec.json.encode(detail).decode()
+    status = resp.status_code
+    kinds: dict[int, type[WhirrError]] = {
+        400: InvalidRequest, 401: AuthError, 403: AuthError, 404: NotFound, 409: conflict,
+        413: InvalidRequest, 422: InvalidRequest,
+    }
+    kind = kinds.get(status, ServerError if status >= 500 else InvalidRequest)
+    if kind is AuthError:
+        message = f"{message} (HTTP {status}; set WHIRR_TOKEN to the server's token)"
+    return kind(message)
