@@ -31,6 +31,7 @@ from whirr.store import EventStore
 
 #: How many candidates an ambiguous prefix error lists.
 _AMBIGUOUS_SHOWN = 5
+_PID_REUSE_SLACK_S = 300.0
 
 
 class Runs:
@@ -143,31 +144,43 @@ class Runs:
 
 
 def process_alive(pid: int, started_before: datetime | None = None) -> bool:
-    """Whether ``pid`` lives (on this host). With ``started_before``, a process that began
-    after that time is a reused pid, not the one that started the run (Linux only)."""
+    """Whether ``pid`` lives on this host (a zombie does not). With ``started_before``, a
+    process that began after that time is a reused pid, not the run's (Linux only)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # exists, owned by someone else
-    if started_before is None:
+        pass  # exists, owned by someone else
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc: existence is all we can know
+    state, began = stat
+    if state == "Z":
+        return False  # exited; its parent has not reaped it yet
+    if started_before is None or began is None:
         return True
-    began = process_start_time(pid)
-    # Two seconds of slack: /proc start times count in clock ticks from an estimated boot.
-    return began is None or began.timestamp() <= started_before.timestamp() + 2.0
+    # Generous slack: /proc start times count clock ticks from an estimated boot time that
+    # drifts from the wall clock (NTP steps, suspend). A reused pid is one that began long
+    # after the run started, so minutes of slack lose nothing.
+    return began.timestamp() <= started_before.timestamp() + _PID_REUSE_SLACK_S
 
 
-def process_start_time(pid: int) -> datetime | None:
-    """When ``pid`` started, from ``/proc`` (None where there is no ``/proc``)."""
+def _proc_stat(pid: int) -> tuple[str, datetime | None] | None:
+    """``(state, start time)`` of ``pid`` from ``/proc`` (None where there is no ``/proc``)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read()
+    except OSError:
+        return None
+    # Fields after the parenthesised command (which may hold spaces): state is first,
+    # starttime (field 22 of the whole line) is the 20th.
+    fields = stat[stat.rindex(b")") + 2:].split()
+    state = fields[0].decode()
+    try:
         with open("/proc/stat", "rb") as fh:
             btime = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
     except (OSError, StopIteration, ValueError):
-        return None
-    # Field 22 (starttime) counts after the parenthesised command, which may hold spaces.
-    fields = stat[stat.rindex(b")") + 2:].split()
-    ticks = int(fields[19])
-    return datetime.fromtimestamp(btime + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+        return state, None
+    began = datetime.fromtimestamp(btime + int(fields[19]) / os.sysconf("SC_CLK_TCK"), UTC)
+    return state, began

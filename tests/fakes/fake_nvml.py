@@ -1,0 +1,99 @@
+"""FAKE NVML for tests: a stand-in for ``pynvml`` (nvidia-ml-py) on machines without a GPU.
+
+It answers the handful of NVML calls whirr's GPU reader makes, for a configurable set of
+pretend GPUs. It is a test double, never used by whirr itself; tests inject it (by
+argument, or as ``sys.modules["pynvml"]`` in a child process).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+NVML_TEMPERATURE_GPU = 0
+_MIB = 1024**2
+
+
+class NVMLError(Exception):
+    """Base of the fake's errors, as in pynvml."""
+
+
+class NVMLError_NotSupported(NVMLError):  # noqa: N801  (pynvml's spelling)
+    """A query the pretend device does not support."""
+
+
+class FakeGpu(SimpleNamespace):
+    """One pretend GPU."""
+
+
+#: The pretend machine: four GPUs with distinct, recognisable readings. GPU 3 has no
+#: power sensor (NVML answers NotSupported, as real consumer cards sometimes do).
+GPUS = [
+    FakeGpu(index=i, uuid=f"GPU-fake-{i}", name=f"Fake GPU {i}", util=10 * (i + 1),
+            mem_used=(i + 1) * 1024 * _MIB, mem_total=80 * 1024 * _MIB, temp=40 + i,
+            power_mw=None if i == 3 else 100_000 + i * 1000)
+    for i in range(4)
+]
+calls: list[str] = []
+initialised = False
+
+
+def nvmlInit() -> None:  # noqa: N802
+    global initialised
+    calls.append("init")
+    initialised = True
+
+
+def nvmlShutdown() -> None:  # noqa: N802
+    global initialised
+    calls.append("shutdown")
+    initialised = False
+
+
+def _check() -> None:
+    if not initialised:
+        raise NVMLError("NVML not initialised")
+
+
+def nvmlDeviceGetCount() -> int:  # noqa: N802
+    _check()
+    return len(GPUS)
+
+
+def nvmlDeviceGetHandleByIndex(index: int) -> FakeGpu:  # noqa: N802
+    _check()
+    if not 0 <= index < len(GPUS):
+        raise NVMLError(f"invalid index {index}")
+    return GPUS[index]
+
+
+def nvmlDeviceGetHandleByUUID(uuid: str) -> FakeGpu:  # noqa: N802
+    _check()
+    for gpu in GPUS:
+        if gpu.uuid == uuid:
+            return gpu
+    raise NVMLError(f"no GPU {uuid}")
+
+
+def nvmlDeviceGetName(handle: FakeGpu) -> bytes:  # noqa: N802
+    return handle.name.encode()  # older pynvml versions return bytes
+
+
+def nvmlDeviceGetUtilizationRates(handle: FakeGpu) -> Any:  # noqa: N802
+    return SimpleNamespace(gpu=handle.util, memory=handle.util // 2)
+
+
+def nvmlDeviceGetMemoryInfo(handle: FakeGpu) -> Any:  # noqa: N802
+    return SimpleNamespace(used=handle.mem_used, total=handle.mem_total,
+                           free=handle.mem_total - handle.mem_used)
+
+
+def nvmlDeviceGetTemperature(handle: FakeGpu, sensor: int) -> int:  # noqa: N802
+    assert sensor == NVML_TEMPERATURE_GPU
+    return int(handle.temp)
+
+
+def nvmlDeviceGetPowerUsage(handle: FakeGpu) -> int:  # noqa: N802
+    if handle.power_mw is None:
+        raise NVMLError_NotSupported("power readings not supported")
+    return int(handle.power_mw)
