@@ -11,7 +11,7 @@ use clap::Parser;
 ///
 /// Ctrl+C or SIGTERM once: finish the current job, then exit. Twice: end the job now.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "whirr-worker", version)]
+#[command(name = "whirr-worker", version, args_override_self = true)]
 pub struct Args {
     /// Server URL, e.g. http://head-node:8080
     #[arg(short = 's', long, env = "WHIRR_SERVER_URL")]
