@@ -85,11 +85,11 @@ class LocalWorker:
         finally:
             self._watching = False
             if self.current is not None:  # a second stop request, or an unexpected error
-                self.current.process.terminate()
-                self.current.process.escalate(0)
                 self.current.process.kill()
             reaper.close()
+            # This append also wakes the watcher thread, which then sees _watching is off.
             self.workers.stopped(self.worker_id, reason)
+            watcher.join()
         self.say(f"Worker {self.worker_id} {reason}.")
         return 0
 
@@ -104,7 +104,7 @@ class LocalWorker:
     def _watch_store(self) -> None:
         # A dedicated thread (and so its own SQLite connection) blocks on the log.
         while self._watching:
-            if self.store.wait(self._cursor, timeout=1.0):
+            if self.store.wait(self._cursor, timeout=0.5):
                 self._cursor = self.store.head()
                 self.wake.set()
 
@@ -139,7 +139,9 @@ class LocalWorker:
                 if claimed is not None:
                     self._start(claimed, reaper)
                     continue
-            elif self.exit_when_empty:
+            elif self.exit_when_empty and not self.store.jobs(["running"], limit=1):
+                # Nothing queued and nothing running anywhere (a running job of a lost
+                # worker may still come back to the queue, so wait for those too).
                 return "drained (queue empty)"
             if now >= next_seen:
                 self.workers.seen(self.worker_id)
