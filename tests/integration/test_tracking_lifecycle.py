@@ -1,0 +1,284 @@
+"""Tracked scripts in real child processes: what they record, and truthful ends on
+exceptions, SIGTERM, SIGKILL and normal exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from whirr.project import Project
+from whirr.run import read_meta, read_metrics
+from whirr.services import Jobs
+from whirr.services.runs import Runs
+
+TESTS = Path(__file__).resolve().parents[1]
+META_KEYS = {"id", "name", "tags", "status", "started_at", "finished_at", "duration_seconds",
+             "summary", "config_file", "metrics_file", "artifacts_dir", "git", "job_id"}
+
+
+def script(body: str) -> str:
+    return "import sys, os, time, whirr\n" + textwrap.dedent(body)
+
+
+def run_child(code: str, cwd: Path, env: dict[str, str] | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start child scripts with piped stdio; their pipes are closed after the test."""
+    children: list[subprocess.Popen[str]] = []
+
+    def start(code: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        child = subprocess.Popen([sys.executable, "-u", "-c", code], cwd=cwd, text=True,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+
+
+def only_run(project: Project):  # type: ignore[no-untyped-def]
+    store = project.open_store()
+    try:
+        runs = Runs(store).list()
+    finally:
+        store.close()
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_direct_run_records_events_and_files(project: Project, tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=project.root, check=True)
+    (project.root / "model.bin").write_bytes(b"\0" * 100)
+    result = run_child(script("""
+        with whirr.init(name="base", config={"lr": 0.1}, tags=["a", "b"],
+                        system_metrics_interval=0.1) as run:
+            assert run.run_id.startswith("local-") and run.job_id is None
+            for i in range(3):
+                run.log({"loss": 1.0 / (i + 1)}, step=i)
+            run.summary({"best": 0.33})
+            run.save_artifact("model.bin", "ckpt/best.bin")
+            time.sleep(0.3)
+        print(run.run_id)
+    """), project.root)
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.strip()
+    view = only_run(project)
+    assert (view.id, view.name, view.status, view.tags) == (run_id, "base", "completed", ["a", "b"])
+    assert view.config == {"lr": 0.1} and view.summary == {"best": 0.33}
+    assert view.pid is not None and view.git is not None and view.git["dirty"] is True
+    assert [(a.path, a.size) for a in view.artifacts] == [("ckpt/best.bin", 100)]
+    run_dir = project.run_dir(run_id)
+    meta = read_meta(run_dir)
+    assert meta is not None and META_KEYS <= set(meta)
+    assert meta["status"] == "completed" and meta["summary"] == {"best": 0.33}
+    assert meta["finished_at"].endswith("Z") and meta["duration_seconds"] > 0
+    assert [r["step"] for r in read_metrics(run_dir)] == [0, 1, 2]
+    assert (run_dir / "artifacts" / "ckpt" / "best.bin").stat().st_size == 100
+    assert "msgspec==" in (run_dir / "requirements.txt").read_text()
+    assert set(read_meta(run_dir) or {}) >= {"git"}
+    assert (run_dir / "git.json").exists() and (run_dir / "system.jsonl").exists()
+
+
+def test_capture_can_be_turned_off(project: Project) -> None:
+    result = run_child(script("""
+        run = whirr.init(capture_git=False, capture_pip=False, system_metrics=False)
+        run.finish()
+        print(run.run_dir)
+    """), project.root)
+    run_dir = Path(result.stdout.strip())
+    assert not (run_dir / "git.json").exists() and not (run_dir / "requirements.txt").exists()
+    assert not (run_dir / "system.jsonl").exists()
+
+
+def test_exception_in_context_manager_fails_and_propagates(project: Project) -> None:
+    result = run_child(script("""
+        with whirr.init(system_metrics=False, capture_pip=False) as run:
+            run.log({"x": 1})
+            raise ValueError("bad batch")
+    """), project.root)
+    assert result.returncode == 1 and "ValueError: bad batch" in result.stderr
+    view = only_run(project)
+    assert view.status == "failed" and "bad batch" in (view.error or "")
+    assert (read_meta(view.run_dir) or {})["status"] == "failed"
+
+
+@pytest.mark.parametrize(("ending", "status"), [
+    ("raise RuntimeError('uncaught')", "failed"),
+    ("pass", "completed"),
+    ("raise KeyboardInterrupt", "killed"),
+])
+def test_ends_without_finish(project: Project, ending: str, status: str) -> None:
+    run_child(script(f"""
+        run = whirr.init(system_metrics=False, capture_pip=False)
+        run.log({{"x": 1}})
+        {ending}
+    """), project.root)
+    assert only_run(project).status == status
+
+
+def test_log_after_finish_raises_and_finish_is_idempotent(project: Project) -> None:
+    result = run_child(script("""
+        run = whirr.init(system_metrics=False, capture_pip=False)
+        run.finish(); run.finish()
+        try:
+            run.log({"x": 1})
+        except RuntimeError as exc:
+            print("refused:", exc)
+    """), project.root)
+    assert "refused:" in result.stdout and only_run(project).status == "completed"
+
+
+def test_sigterm_ends_the_run_killed_and_the_process_by_the_signal(project: Project, spawn: Callable[..., subprocess.Popen[str]]) -> None:
+    child = spawn(script("""
+        run = whirr.init(system_metrics=False, capture_pip=False)
+        print("ready", flush=True)
+        i = 0
+        while True:
+            run.log({"i": i}); i += 1; time.sleep(0.001)
+    """), project.root)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == -signal.SIGTERM
+    view = only_run(project)
+    assert view.status == "killed" and "SIGTERM" in (view.error or "")
+    assert (read_meta(view.run_dir) or {})["status"] == "killed"
+    read_metrics(view.run_dir)  # whole and readable
+
+
+def test_sigterm_chains_to_the_scripts_own_handler(project: Project, tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]) -> None:
+    flag = tmp_path / "handled"
+    child = spawn(script(f"""
+        import signal
+        def handler(signum, frame):
+            open({str(flag)!r}, "w").write("yes")
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, handler)
+        run = whirr.init(system_metrics=False, capture_pip=False)
+        print("ready", flush=True)
+        time.sleep(60)
+    """), project.root)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 3
+    assert flag.read_text() == "yes" and only_run(project).status == "killed"
+
+
+def test_sigkill_loses_no_acknowledged_row(project: Project, spawn: Callable[..., subprocess.Popen[str]]) -> None:
+    child = spawn(script("""
+        run = whirr.init(system_metrics=False, capture_pip=False)
+        print(run.run_id, flush=True)
+        i = 0
+        while True:
+            run.log({"loss": 1.0 / (i + 1), "pad": "x" * (i % 50)}, step=i)
+            print(i, flush=True)  # acknowledged: log() returned
+            i += 1
+    """), project.root)
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    acknowledged = -1
+    while acknowledged < 2000:
+        acknowledged = int(child.stdout.readline())
+    child.kill()
+    # Rows acknowledged after we stopped reading are still in the pipe.
+    for line in child.stdout.read().split():
+        acknowledged = int(line)
+    child.wait(timeout=30)
+    rows = read_metrics(project.run_dir(run_id))
+    assert len(rows) >= acknowledged + 1
+    assert [r["step"] for r in rows] == list(range(len(rows)))
+    assert [r["_idx"] for r in rows] == list(range(len(rows)))
+    assert only_run(project).status == "crashed"  # the pid is gone; nothing else was written
+
+
+def test_resume_continues_the_metrics(project: Project) -> None:
+    first = run_child(script("""
+        run = whirr.init(name="long", config={"lr": 1}, system_metrics=False, capture_pip=False)
+        for i in range(3):
+            run.log({"x": i}, step=i)
+        os._exit(0)  # dies without finishing
+    """), project.root)
+    run_id = only_run(project).id
+    assert first.returncode == 0 and only_run(project).status == "crashed"
+    second = run_child(script(f"""
+        run = whirr.init(resume={run_id!r}, system_metrics=False, capture_pip=False)
+        assert run.name == "long" and run.config == {{"lr": 1}}, (run.name, run.config)
+        run.log({{"x": 3}}, step=3)
+        run.finish()
+    """), project.root)
+    assert second.returncode == 0, second.stderr
+    rows = read_metrics(project.run_dir(run_id))
+    assert [(r["_idx"], r["x"]) for r in rows] == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert only_run(project).status == "completed"
+
+
+def test_inside_a_worker_job_the_run_is_the_jobs(project: Project, spawn: Callable[..., subprocess.Popen[str]]) -> None:
+    store = project.open_store()
+    jobs = Jobs(store)
+    job = jobs.submit(["python", "x.py"], str(project.root), name="sweep-3",
+                      config={"lr": 0.1, "layers": 2}, tags=["sweep"])
+    jobs.claim("w1", 60)
+    run_dir = project.run_dir(job.run_id)
+    run_dir.mkdir(parents=True)
+    env = {"WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id,
+           "WHIRR_RUN_DIR": str(run_dir)}
+    child = spawn(script("""
+        run = whirr.init(name="ignored", config={"lr": 0.2}, tags=["mine"],
+                         system_metrics=False, capture_pip=False)
+        print(run.run_id, run.job_id, run.name, flush=True)
+        sys.stdin.readline()
+        run.log({"x": 1}); run.summary({"best": 1}); run.finish()
+    """), project.root, env)
+    jobs.started(job.id, "w1", job.attempt, child.pid, run_dir=str(run_dir), hostname="h")
+    assert child.stdout is not None
+    assert child.stdout.readline().split() == [job.run_id, str(job.id), "sweep-3"]
+    child.communicate("go\n", timeout=30)
+    view = store.run(job.run_id)
+    assert view is not None and view.name == "sweep-3" and view.job_id == job.id
+    assert view.config == {"lr": 0.2, "layers": 2} and view.tags == ["sweep", "mine"]
+    assert view.summary == {"best": 1} and view.pid == child.pid
+    assert view.status == "running"  # the worker, not the script, records the job's end
+    jobs.finish(job.id, "w1", job.attempt, 0)
+    assert store.run(job.run_id).status == "completed"  # type: ignore[union-attr]
+    store.close()
+
+
+def test_under_a_remote_worker_only_files_are_written(tmp_path: Path) -> None:
+    run_dir = tmp_path / "data" / "runs" / "job-9"
+    run_dir.mkdir(parents=True)
+    env = {"WHIRR_JOB_ID": "9", "WHIRR_RUN_ID": "job-9", "WHIRR_RUN_DIR": str(run_dir),
+           "WHIRR_SERVER_URL": "http://127.0.0.1:9"}
+    result = run_child(script("""
+        with whirr.init(name="remote", system_metrics=False, capture_pip=False) as run:
+            run.log({"x": 1})
+    """), tmp_path, env)
+    assert result.returncode == 0 and result.stderr == ""
+    assert (read_meta(run_dir) or {})["status"] == "completed"
+    assert len(read_metrics(run_dir)) == 1
+    assert not (tmp_path / ".whirr").exists()
+
+
+def test_without_a_project_one_is_created_here(tmp_path: Path) -> None:
+    work = tmp_path / "scratch"
+    work.mkdir()
+    result = run_child(script("""
+        with whirr.init(system_metrics=False, capture_pip=False) as run:
+            run.log({"x": 1})
+    """), work, {"HOME": str(tmp_path / "home")})
+    assert result.returncode == 0 and "created one in" in result.stderr
+    assert only_run(Project(work)).status == "completed"
