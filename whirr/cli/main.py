@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("whirr.cli.runs", "show_cmd", "Show one run: config, summary, metrics, git."),
     "events": ("whirr.cli.log", "events_cmd", "Print the event log (optionally following it)."),
     "rebuild": ("whirr.cli.log", "rebuild_cmd", "Rebuild the views by replaying the event log."),
+    "sweep": ("whirr.cli.sweep", "sweep_cmd", "Run a parameter sweep (YAML); report on one."),
+    "sweeps": ("whirr.cli.sweep", "sweeps_cmd", "List sweeps with their progress."),
     "server": ("whirr.cli.server", "server_cmd", "Serve the HTTP API for remote workers."),
 }
 

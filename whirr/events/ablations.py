@@ -53,3 +53,8 @@ class AblationJobAdded(Event, frozen=True, tag="ablation.job_added"):
     replicate: int
     seed: int
     cfg_path: str = ""
+
+
+def ablation_stream(name: str) -> str:
+    """The stream name of an ablation study's events."""
+    return f"ablation-{name}"

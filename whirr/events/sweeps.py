@@ -27,6 +27,8 @@ class SweepCreated(Event, frozen=True, tag="sweep.created"):
     goal: Goal = "minimize"
     source: str = ""
     submit_options: dict[str, Any] = {}
+    #: Tags every job gets besides ``sweep:<sweep>``.
+    tags: list[str] = []
 
 
 class SweepJobAdded(Event, frozen=True, tag="sweep.job_added"):
@@ -36,3 +38,8 @@ class SweepJobAdded(Event, frozen=True, tag="sweep.job_added"):
     index: int
     job_id: int
     config: dict[str, Any] = {}
+
+
+def sweep_stream(name: str) -> str:
+    """The stream name of a sweep's events."""
+    return f"sweep-{name}"

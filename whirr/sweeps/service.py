@@ -1,0 +1,205 @@
+"""Sweep decisions: create a sweep (record it, queue its jobs), resume, list, report, cancel.
+
+A sweep's state is its own stream (``sweep-<name>``) folded with the jobs' views; each
+job joins the sweep in the same transaction that queues it (see ``whirr.studies.linking``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from whirr.events import JobSubmitted, Pending, SweepCreated, SweepJobAdded
+from whirr.events.sweeps import sweep_stream
+from whirr.projections import JobView
+from whirr.services.errors import InvalidRequest, InvalidState, NotFound
+from whirr.services.jobs import Jobs, check_runnable
+from whirr.store import ConflictError, EventStore
+from whirr.studies.linking import check_submit_options, submit_linked
+from whirr.studies.results import metric_value
+from whirr.sweeps import expand
+from whirr.sweeps.progress import Member, Progress, SweepRecord, best, fold, progress
+from whirr.sweeps.spec import SweepSpec
+
+#: How often creating a sweep retries when another writer moved the log meanwhile.
+_APPEND_RETRIES = 50
+
+
+class Row(msgspec.Struct, frozen=True):
+    """One job of a sweep in a report: its view and its value on the chosen metric."""
+
+    member: Member
+    job: JobView | None
+    value: float | None = None
+
+
+class SweepReport(msgspec.Struct, frozen=True):
+    """A sweep's progress and, given a metric, its best run so far."""
+
+    record: SweepRecord
+    progress: Progress
+    rows: list[Row]
+    metric: str | None
+    goal: str
+    best: Row | None
+
+
+def new_seed() -> int:
+    """A seed for a random sweep given none; it is recorded, so the sweep can be redone."""
+    return secrets.randbelow(2**31)
+
+
+class Sweeps:
+    """The sweep decisions over one store."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def get(self, name: str) -> SweepRecord:
+        """One sweep, or ``NotFound``."""
+        record = fold(self.store.read(stream=sweep_stream(name)))
+        if record is None:
+            raise NotFound(f"no sweep named {name!r} (see `whirr sweeps`)")
+        return record
+
+    def all(self) -> list[SweepRecord]:
+        """Every sweep, oldest first."""
+        created = self.store.read(types=["sweep.created"])
+        return [self.get(rec.event.sweep) for rec in created]  # type: ignore[attr-defined]
+
+    def create(
+        self,
+        spec: SweepSpec,
+        name: str,
+        workdir: str,
+        *,
+        seed: int | None = None,
+        source: str = "",
+        options: dict[str, Any] | None = None,
+        check: bool = True,
+    ) -> tuple[SweepRecord, list[JobView]]:
+        """Record sweep ``name`` and queue its jobs. A random sweep without a seed gets one.
+
+        The name must be new: its jobs are ``<name>-<i>`` and tagged ``sweep:<name>``."""
+        if spec.method == "random" and seed is None:
+            seed = spec.seed if spec.seed is not None else new_seed()
+        planned = expand.plan(spec, name, seed)
+        submit_options = check_submit_options({**spec.submit, **(options or {})})
+        if check and planned:
+            check_runnable(planned[0].argv, workdir)
+        created = SweepCreated(
+            sweep=name,
+            program=spec.program,
+            method=spec.method,
+            parameters=spec.raw_parameters,
+            planned=len(planned),
+            workdir=workdir,
+            seed=seed if spec.method == "random" else None,
+            max_runs=spec.max_runs,
+            metric=spec.metric,
+            goal=spec.goal,
+            source=source,
+            submit_options=submit_options,
+            tags=spec.tags,
+        )
+        self._create_once(created)
+        return self._submit(self.get(name), planned)
+
+    def resume(self, name: str) -> tuple[SweepRecord, list[JobView]]:
+        """Queue the jobs of an interrupted sweep that were never queued (same plan)."""
+        record = self.get(name)
+        return self._submit(record, expand.plan(_spec_of(record.created), name,
+                                                record.created.seed))
+
+    def report(self, name: str, metric: str | None = None, goal: str | None = None) -> SweepReport:
+        """Progress, every job with its metric value, and the best run on ``metric``
+        (default: the sweep file's ``metric``)."""
+        record = self.get(name)
+        metric = metric or record.created.metric
+        goal = goal or record.created.goal
+        rows = []
+        for member in record.members:
+            job = self.store.job(member.job_id)
+            value = None
+            if metric is not None and job is not None and job.started_at is not None:
+                value = metric_value(self.store.run(job.run_id), metric)
+            rows.append(Row(member, job, value))
+        statuses = {r.member.job_id: r.job.status for r in rows if r.job is not None}
+        winner = best([(r.member, r.value) for r in rows], goal)
+        best_row = next((r for r in rows if winner and r.member == winner[0]), None)
+        return SweepReport(record, progress(record, statuses), rows, metric, goal, best_row)
+
+    def cancel(self, name: str) -> list[int]:
+        """Cancel the sweep's queued and running jobs; returns their ids."""
+        jobs = Jobs(self.store)
+        cancelled = []
+        for member in self.get(name).members:
+            job = self.store.job(member.job_id)
+            if job is not None and job.status in ("queued", "running"):
+                try:
+                    jobs.cancel(member.job_id, reason=f"sweep {name} cancelled")
+                except InvalidState:
+                    continue  # it ended meanwhile
+                cancelled.append(member.job_id)
+        return cancelled
+
+    # -- internals ------------------------------------------------------------
+    def _create_once(self, created: SweepCreated) -> None:
+        """Append ``sweep.created`` only if the name is unused: a conditional append at
+        the head we read, retried when some other writer got in between."""
+        stream = sweep_stream(created.sweep)
+        for _ in range(_APPEND_RETRIES):
+            head = self.store.head()
+            if self.store.read(stream=stream, limit=1):
+                raise InvalidState(
+                    f"a sweep named {created.sweep!r} already exists; give this one another "
+                    "name with -p/--prefix (or `name:` in the file)"
+                )
+            try:
+                self.store.append([Pending(stream, created)], expect=head)
+                return
+            except ConflictError:
+                continue
+        raise InvalidState("the event log is too busy to record the sweep; try again")
+
+    def _submit(
+        self, record: SweepRecord, planned: Sequence[expand.PlannedJob]
+    ) -> tuple[SweepRecord, list[JobView]]:
+        created = record.created
+        done = {m.index for m in record.members}
+        options = created.submit_options
+        stream = sweep_stream(created.sweep)
+        queued = []
+        for job in planned:
+            if job.index in done:
+                continue
+
+            def link(event: JobSubmitted, job: expand.PlannedJob = job) -> list[Pending]:
+                added = SweepJobAdded(sweep=created.sweep, index=job.index,
+                                      job_id=event.job_id, config=job.config)
+                return [Pending(stream, added)]
+
+            queued.append(submit_linked(
+                self.store, link, job.argv, created.workdir, name=job.name, config=job.config,
+                tags=[f"sweep:{created.sweep}", *created.tags], check=False, **options,
+            ))
+        return self.get(created.sweep), queued
+
+
+def _spec_of(created: SweepCreated) -> SweepSpec:
+    """The spec a recorded sweep was created from (to plan it again on resume)."""
+    from whirr.sweeps.spec import parse_spec
+
+    text = msgspec.json.encode({
+        "program": created.program,
+        "method": created.method,
+        "parameters": created.parameters,
+        **({"max_runs": created.max_runs} if created.max_runs is not None else {}),
+    }).decode()
+    try:
+        return parse_spec(text, source=f"sweep {created.sweep}")
+    except InvalidRequest as exc:  # recorded by another version with other rules
+        raise InvalidState(f"cannot plan sweep {created.sweep} again: {exc}") from None
