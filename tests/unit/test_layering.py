@@ -16,8 +16,24 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "whirr"
 LAYERS = ["events", "projections", "store", "services"]
 EDGES = {"cli", "api", "worker", "tracking", "analytics"}
-IO_MODULES = {"apsw", "psycopg", "psycopg_pool", "sanic", "click", "duckdb", "polars", "httpx",
-              "os", "socket", "subprocess", "sqlite3", "watchfiles", "pathlib", "shutil", "io"}
+IO_MODULES = {
+    "apsw",
+    "psycopg",
+    "psycopg_pool",
+    "sanic",
+    "click",
+    "duckdb",
+    "polars",
+    "httpx",
+    "os",
+    "socket",
+    "subprocess",
+    "sqlite3",
+    "watchfiles",
+    "pathlib",
+    "shutil",
+    "io",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -45,18 +61,22 @@ def test_pure_layers_do_no_io(layer: str) -> None:
 @pytest.mark.parametrize("index", range(len(LAYERS)))
 def test_lower_layers_never_import_higher(index: int) -> None:
     layer = LAYERS[index]
-    forbidden = set(LAYERS[index + 1:]) | EDGES
+    forbidden = set(LAYERS[index + 1 :]) | EDGES
     for path in files_of(layer):
         for module in imported_modules(path):
             parts = module.split(".")
             if parts[0] == "whirr" and len(parts) > 1:
                 assert parts[1] not in forbidden, (
-                    f"{path.relative_to(PACKAGE)} (layer {layer}) imports {module}")
+                    f"{path.relative_to(PACKAGE)} (layer {layer}) imports {module}"
+                )
 
 
 def test_import_whirr_is_light() -> None:
-    code = ("import sys, whirr; heavy = {'duckdb', 'polars', 'sanic', 'psycopg', 'numpy', "
-            "'httpx'} & set(sys.modules); print(sorted(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, whirr; heavy = {'duckdb', 'polars', 'sanic', 'psycopg', 'numpy', "
+        "'httpx'} & set(sys.modules); print(sorted(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"

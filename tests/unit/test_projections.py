@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from whirr.events import JobClaimed, JobFinished, Pending, Recorded, WorkerRegistered
 from whirr.projections import fold
 from whirr.projections.workers import WorkerView
-from whirr.services import Jobs, Workers, WhirrError
+from whirr.services import Jobs, WhirrError, Workers
 from whirr.store.memory import MemoryStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -18,9 +18,24 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # One step of a random history: (operation, job index, worker index, exit code).
 steps = st.lists(
     st.tuples(
-        st.sampled_from(["submit", "claim", "start", "heartbeat", "finish", "cancel",
-                         "expire", "retry", "register", "stop"]),
-        st.integers(0, 5), st.integers(0, 2), st.sampled_from([0, 1, -9, -15])),
+        st.sampled_from(
+            [
+                "submit",
+                "claim",
+                "start",
+                "heartbeat",
+                "finish",
+                "cancel",
+                "expire",
+                "retry",
+                "register",
+                "stop",
+            ]
+        ),
+        st.integers(0, 5),
+        st.integers(0, 2),
+        st.sampled_from([0, 1, -9, -15]),
+    ),
     max_size=60,
 )
 
@@ -42,8 +57,14 @@ def test_replay_equals_incremental(history) -> None:
                 jobs.claim(worker, 3)
             elif op == "start":
                 job = jobs.get(job_id)
-                jobs.started(job_id, job.worker_id or worker, job.attempt, 100 + j,
-                             run_dir="/r", hostname="h")
+                jobs.started(
+                    job_id,
+                    job.worker_id or worker,
+                    job.attempt,
+                    100 + j,
+                    run_dir="/r",
+                    hostname="h",
+                )
             elif op == "heartbeat":
                 job = jobs.get(job_id)
                 jobs.heartbeat(job_id, job.worker_id or worker, job.attempt, 3)
@@ -76,15 +97,25 @@ def test_replay_equals_incremental(history) -> None:
 def test_worker_view_tracks_current_job_and_liveness() -> None:
     recs = [
         Recorded(1, T0, "worker-a", WorkerRegistered(worker_id="a", hostname="h")),
-        Recorded(2, T0 + timedelta(seconds=5), "job-1", JobClaimed(
-            job_id=1, worker_id="a", attempt=1, lease_expires_at=T0)),
+        Recorded(
+            2,
+            T0 + timedelta(seconds=5),
+            "job-1",
+            JobClaimed(job_id=1, worker_id="a", attempt=1, lease_expires_at=T0),
+        ),
     ]
     view: WorkerView = fold(recs)["workers"]["a"]
     assert (view.status, view.current_job_ids) == ("busy", [1])
     assert view.is_online(T0 + timedelta(seconds=10), timeout_seconds=30)
     assert not view.is_online(T0 + timedelta(seconds=60), timeout_seconds=30)
-    recs.append(Recorded(3, T0 + timedelta(seconds=6), "job-1", JobFinished(
-        job_id=1, attempt=1, outcome="completed", worker_id="a", exit_code=0)))
+    recs.append(
+        Recorded(
+            3,
+            T0 + timedelta(seconds=6),
+            "job-1",
+            JobFinished(job_id=1, attempt=1, outcome="completed", worker_id="a", exit_code=0),
+        )
+    )
     assert fold(recs)["workers"]["a"].status == "idle"
 
 

@@ -49,8 +49,12 @@ def test_submit_assigns_dense_ids_and_run_ids(jobs: Jobs, tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [([], "empty command"), ([""], "empty command"), (["no-such-program-xyz"], "not found"),
-     (["./missing.sh"], "not an executable")],
+    [
+        ([], "empty command"),
+        ([""], "empty command"),
+        (["no-such-program-xyz"], "not found"),
+        (["./missing.sh"], "not an executable"),
+    ],
 )
 def test_submit_rejects_what_cannot_run(jobs: Jobs, tmp_path, argv, message) -> None:
     with pytest.raises(InvalidRequest, match=message):
@@ -150,13 +154,19 @@ def test_retry_links_parent_and_continues_attempts(jobs: Jobs, tmp_path) -> None
     jobs.finish(start(jobs), "w1", 1, 3)
     retry = jobs.retry(1)
     assert (retry.id, retry.parent_job_id, retry.attempt, retry.name, retry.tags) == (
-        2, 1, 2, "x", ["t"])
+        2,
+        1,
+        2,
+        "x",
+        ["t"],
+    )
     with pytest.raises(InvalidState):
         jobs.retry(2)
 
 
 def test_expired_lease_with_cancel_pending_ends_cancelled(
-        jobs: Jobs, clock: FakeClock, tmp_path) -> None:
+    jobs: Jobs, clock: FakeClock, tmp_path
+) -> None:
     jobs.submit(["true"], str(tmp_path))
     job_id = start(jobs, lease=1)
     jobs.cancel(job_id)

@@ -1,0 +1,40 @@
+# whirr developer commands. `make demo` and `make test` work on a fresh machine:
+# each creates the virtual environment it needs first.
+
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+
+.PHONY: setup demo test lint docs bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[all]"
+	touch $@
+
+## Run the main job end to end on the embedded default (SQLite): a scratch project,
+## example training jobs queued, a worker draining them, the results listed.
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash tools/demo.sh
+
+## Run the whole test suite (lint, types, Python tests incl. PostgreSQL, Rust worker).
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash tools/test.sh
+
+lint: setup
+	$(BIN)/ruff check whirr tests tools
+	$(BIN)/ruff format --check whirr tests tools
+	$(BIN)/mypy
+
+## Regenerate docs/cli.md from the commands' --help.
+docs: setup
+	$(BIN)/python tools/gen_cli_docs.py
+
+bench: setup
+	$(BIN)/python tools/bench/queue.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
