@@ -34,6 +34,7 @@ def job_out(job: JobView) -> schemas.Job:
         max_attempts=job.max_attempts,
         cancel_requested=job.cancel_requested,
         error=job.error,
+        first_attempt=job.first_attempt,
     )
 
 

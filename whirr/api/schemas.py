@@ -132,6 +132,7 @@ class Job(Body):
     max_attempts: int = 3
     cancel_requested: bool = False
     error: str | None = None
+    first_attempt: int = 1
 
 
 class JobsResponse(Body):

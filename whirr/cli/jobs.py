@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from whirr.cli import remote
 from whirr.cli.common import (
     ago,
     duration,
@@ -16,6 +17,7 @@ from whirr.cli.common import (
     project_store,
     user_errors,
 )
+from whirr.cli.remote import server_option
 
 STATUSES = ["queued", "running", "completed", "failed", "cancelled", "timed_out", "active"]
 
@@ -59,10 +61,12 @@ def job_json(job: Any) -> dict[str, Any]:
     help="Attempts allowed when a worker is lost (default: config max_attempts).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the queued job as JSON.")
+@server_option()
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @user_errors
 def submit_cmd(
-    name: str | None, tags: str, max_attempts: int | None, as_json: bool, command: tuple[str, ...]
+    name: str | None, tags: str, max_attempts: int | None, as_json: bool, server: str | None,
+    command: tuple[str, ...],
 ) -> None:
     """Queue COMMAND to run on a worker, from the current directory.
 
@@ -73,6 +77,9 @@ def submit_cmd(
 
     Everything after the options (or after `--`) is the command, passed as-is.
     """
+    if server:
+        return remote.submit(server, command, name=name, tags=tags.split(","),
+                             max_attempts=max_attempts, as_json=as_json)
     from whirr.services import Jobs
 
     with project_store() as (project, store):
@@ -108,9 +115,11 @@ def submit_cmd(
     help="At most this many jobs (newest first) with --all/--status.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option(short=False)
 @user_errors
 def status_cmd(
-    job_id: int | None, show_all: bool, status: str | None, limit: int, as_json: bool
+    job_id: int | None, show_all: bool, status: str | None, limit: int, as_json: bool,
+    server: str | None,
 ) -> None:
     """Show active jobs, or finished ones too, or one job in detail.
 
@@ -121,6 +130,9 @@ def status_cmd(
       whirr status -s failed
       whirr status 42           # everything about job 42
     """
+    if server:
+        return remote.status(server, job_id, show_all=show_all, status=status, limit=limit,
+                             as_json=as_json)
     from whirr.services import Jobs
 
     with project_store() as (_, store):
@@ -203,8 +215,9 @@ def _print_job(job: Any) -> None:
 @click.command("cancel")
 @click.argument("job_id", type=int, required=False)
 @click.option("--all-queued", is_flag=True, help="Cancel every queued job.")
+@server_option()
 @user_errors
-def cancel_cmd(job_id: int | None, all_queued: bool) -> None:
+def cancel_cmd(job_id: int | None, all_queued: bool, server: str | None) -> None:
     """Cancel a job: a queued one at once, a running one by stopping its process group.
 
     \b
@@ -216,6 +229,8 @@ def cancel_cmd(job_id: int | None, all_queued: bool) -> None:
 
     if (job_id is None) == (not all_queued):
         raise click.UsageError("give a JOB_ID or --all-queued (not both)")
+    if server:
+        return remote.cancel(server, job_id, all_queued)
     with project_store() as (_, store):
         jobs = Jobs(store)
         if all_queued:
@@ -238,9 +253,12 @@ def cancel_cmd(job_id: int | None, all_queued: bool) -> None:
 
 @click.command("retry")
 @click.argument("job_id", type=int)
+@server_option()
 @user_errors
-def retry_cmd(job_id: int) -> None:
+def retry_cmd(job_id: int, server: str | None) -> None:
     """Queue a new job with the command of failed, cancelled or timed-out JOB_ID."""
+    if server:
+        return remote.retry(server, job_id)
     from whirr.services import Jobs
 
     with project_store() as (_, store):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from whirr.cli import remote
 from whirr.cli.common import project_store, user_errors
+from whirr.cli.remote import server_option
 
 CHUNK = 1 << 16
 
@@ -25,8 +27,9 @@ CHUNK = 1 << 16
     default=None,
     help="Start with only the last N lines.",
 )
+@server_option()
 @user_errors
-def logs_cmd(job_id: int, follow: bool, tail: int | None) -> None:
+def logs_cmd(job_id: int, follow: bool, tail: int | None, server: str | None) -> None:
     """Print the output (stdout and stderr) of job JOB_ID.
 
     \b
@@ -35,6 +38,8 @@ def logs_cmd(job_id: int, follow: bool, tail: int | None) -> None:
       whirr logs 42 -f        # follow until the job finishes
       whirr logs 42 -n 20 -f
     """
+    if server:
+        return remote.logs(server, job_id, follow=follow, tail=tail)
     from whirr.services import Jobs
 
     with project_store() as (project, store):

@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
+from whirr.cli import remote
 from whirr.cli.common import ago, duration, emit_json, local_time, print_table, user_errors
+from whirr.cli.remote import server_option
 
 STATUSES = ["running", "completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
 #: Summary values shown in the runs table, at most.
@@ -46,8 +48,10 @@ def run_json(run: Any) -> dict[str, Any]:
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many runs (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print {runs: [...]} as JSON.")
+@server_option(short=False)
 @user_errors
-def runs_cmd(status: str | None, tag: str | None, limit: int, as_json: bool) -> None:
+def runs_cmd(status: str | None, tag: str | None, limit: int, as_json: bool,
+             server: str | None) -> None:
     """List runs, newest first, with full ids.
 
     Direct runs (a script calling whirr.init()) show as soon as they start; one whose
@@ -59,6 +63,8 @@ def runs_cmd(status: str | None, tag: str | None, limit: int, as_json: bool) -> 
       whirr runs -s failed -n 5
       whirr runs -t sweep:lr --json
     """
+    if server:
+        return remote.runs(server, status=status, tag=tag, limit=limit, as_json=as_json)
     from whirr.cli.common import project_store
     from whirr.services.runs import Runs
 
@@ -92,8 +98,9 @@ def runs_cmd(status: str | None, tag: str | None, limit: int, as_json: bool) -> 
 @click.command("show")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the run (and last metrics) as JSON.")
+@server_option()
 @user_errors
-def show_cmd(run_id: str, as_json: bool) -> None:
+def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
     """Show one run: status, config, summary, last metrics, git, artifacts.
 
     RUN_ID is a full id or any prefix that only one run has.
@@ -104,6 +111,8 @@ def show_cmd(run_id: str, as_json: bool) -> None:
       whirr show local-20250101-0930   # a unique prefix is enough
       whirr show job-12 --json
     """
+    if server:
+        return remote.show(server, run_id, as_json=as_json)
     from whirr.cli.common import project_store
     from whirr.run import last_rows
     from whirr.services.runs import Runs
@@ -178,7 +187,7 @@ def _section(title: str, values: dict[str, Any]) -> None:
         return
     width = max(len(str(k)) for k in values)
     for key, value in values.items():
-        click.echo(f"  {str(key):<{width}}  {_fmt(value)}")
+        click.echo(f"  {key!s:<{width}}  {_fmt(value)}")
 
 
 def _fmt(value: Any) -> str:
