@@ -7,6 +7,7 @@ of a file would hide real damage.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         except msgspec.DecodeError as exc:
             raise MetricsCorrupt(f"{path}: line {number} is not valid JSON ({exc})") from None
     if torn.strip():
-        try:
+        # Undecodable: the last write was interrupted, and that row was never acknowledged.
+        with contextlib.suppress(msgspec.DecodeError):
             rows.append(_decode(torn))
-        except msgspec.DecodeError:
-            pass  # the last write was interrupted: that row was never acknowledged
     return rows
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from whirr.project import Project
+from whirr.projections import RunView
 from whirr.run import read_meta, read_metrics
 from whirr.services import Jobs
 from whirr.services.runs import Runs
@@ -33,8 +34,11 @@ def run_child(code: str, cwd: Path, env: dict[str, str] | None = None,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+Spawn = Callable[..., subprocess.Popen[str]]
+
+
 @pytest.fixture
-def spawn() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+def spawn() -> Iterator[Spawn]:
     """Start child scripts with piped stdio; their pipes are closed after the test."""
     children: list[subprocess.Popen[str]] = []
 
@@ -52,7 +56,7 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen[str]]]:
         child.communicate()
 
 
-def only_run(project: Project):  # type: ignore[no-untyped-def]
+def only_run(project: Project) -> RunView:
     store = project.open_store()
     try:
         runs = Runs(store).list()
@@ -85,7 +89,7 @@ def test_direct_run_records_events_and_files(project: Project, tmp_path: Path) -
     assert [(a.path, a.size) for a in view.artifacts] == [("ckpt/best.bin", 100)]
     run_dir = project.run_dir(run_id)
     meta = read_meta(run_dir)
-    assert meta is not None and META_KEYS <= set(meta)
+    assert meta is not None and set(meta) >= META_KEYS
     assert meta["status"] == "completed" and meta["summary"] == {"best": 0.33}
     assert meta["finished_at"].endswith("Z") and meta["duration_seconds"] > 0
     assert [r["step"] for r in read_metrics(run_dir)] == [0, 1, 2]
@@ -144,7 +148,9 @@ def test_log_after_finish_raises_and_finish_is_idempotent(project: Project) -> N
     assert "refused:" in result.stdout and only_run(project).status == "completed"
 
 
-def test_sigterm_ends_the_run_killed_and_the_process_by_the_signal(project: Project, spawn: Callable[..., subprocess.Popen[str]]) -> None:
+def test_sigterm_ends_the_run_killed_and_the_process_by_the_signal(
+    project: Project, spawn: Spawn
+) -> None:
     child = spawn(script("""
         run = whirr.init(system_metrics=False, capture_pip=False)
         print("ready", flush=True)
@@ -161,7 +167,9 @@ def test_sigterm_ends_the_run_killed_and_the_process_by_the_signal(project: Proj
     read_metrics(view.run_dir)  # whole and readable
 
 
-def test_sigterm_chains_to_the_scripts_own_handler(project: Project, tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]) -> None:
+def test_sigterm_chains_to_the_scripts_own_handler(
+    project: Project, tmp_path: Path, spawn: Spawn
+) -> None:
     flag = tmp_path / "handled"
     child = spawn(script(f"""
         import signal
@@ -179,7 +187,7 @@ def test_sigterm_chains_to_the_scripts_own_handler(project: Project, tmp_path: P
     assert flag.read_text() == "yes" and only_run(project).status == "killed"
 
 
-def test_sigkill_loses_no_acknowledged_row(project: Project, spawn: Callable[..., subprocess.Popen[str]]) -> None:
+def test_sigkill_loses_no_acknowledged_row(project: Project, spawn: Spawn) -> None:
     child = spawn(script("""
         run = whirr.init(system_metrics=False, capture_pip=False)
         print(run.run_id, flush=True)
@@ -227,7 +235,7 @@ def test_resume_continues_the_metrics(project: Project) -> None:
     assert only_run(project).status == "completed"
 
 
-def test_inside_a_worker_job_the_run_is_the_jobs(project: Project, spawn: Callable[..., subprocess.Popen[str]]) -> None:
+def test_inside_a_worker_job_the_run_is_the_jobs(project: Project, spawn: Spawn) -> None:
     store = project.open_store()
     jobs = Jobs(store)
     job = jobs.submit(["python", "x.py"], str(project.root), name="sweep-3",
@@ -254,7 +262,7 @@ def test_inside_a_worker_job_the_run_is_the_jobs(project: Project, spawn: Callab
     assert view.summary == {"best": 1} and view.pid == child.pid
     assert view.status == "running"  # the worker, not the script, records the job's end
     jobs.finish(job.id, "w1", job.attempt, 0)
-    assert store.run(job.run_id).status == "completed"  # type: ignore[union-attr]
+    assert store.run(job.run_id).status == "completed"
     store.close()
 
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fakes import fake_nvml
+
 from whirr.run import read_system_metrics
 from whirr.tracking.gpus import NvmlGpus, SmiGpus, open_gpus, visible_devices
 from whirr.tracking.system import SystemSampler, gpu_fields, memory_gb, process_tree_rss_gb

@@ -113,7 +113,8 @@ class Runs:
         if len(matches) > 1:
             shown = ", ".join(m.id for m in matches[:_AMBIGUOUS_SHOWN])
             more = ", ..." if len(matches) > _AMBIGUOUS_SHOWN else ""
-            raise InvalidRequest(f"{ref!r} matches several runs: {shown}{more}; give more of the id")
+            raise InvalidRequest(
+                f"{ref!r} matches several runs: {shown}{more}; give more of the id")
         return self.live(matches[0])
 
     def list(

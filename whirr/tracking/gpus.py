@@ -8,6 +8,7 @@ UUIDs) picks and orders them, and ``gpu_<i>`` is the ordinal the job itself sees
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -97,10 +98,8 @@ class NvmlGpus:
 
     def close(self) -> None:
         """Release NVML."""
-        try:
+        with contextlib.suppress(self.nvml.NVMLError):
             self.nvml.nvmlShutdown()
-        except self.nvml.NVMLError:
-            pass
 
 
 class SmiGpus:

@@ -8,6 +8,7 @@ worker's job, a run outside any project) nothing is recorded centrally.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any, get_args
 
@@ -60,10 +61,8 @@ class Recorder:
         """Release the store."""
         if self._store is not None:
             store, self._store, self._runs = self._store, None, None
-            try:
+            with contextlib.suppress(Exception):
                 store.close()
-            except Exception:
-                pass
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:

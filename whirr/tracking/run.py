@@ -106,7 +106,7 @@ class Run:
 
         self._writer = MetricsWriter(self._dir / "metrics.jsonl")
         # The hot path: run.log is the writer's method itself, no extra call layer.
-        self.log = self._writer.write  # type: ignore[method-assign]
+        self.log = self._writer.write  # type: ignore[method-assign,assignment]
         self._write_meta()
         self._recorder.start(
             location.run_id, str(self._dir), name=self._name, job_id=location.job_id,
