@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod process;
 mod protocol;
+mod reaper;
 mod signals;
 mod sys;
 mod worker;
@@ -19,10 +20,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::client::Client;
+use crate::reaper::Reaper;
 use crate::signals::Shutdown;
 use crate::worker::{Settings, Worker};
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == reaper::REAPER_ARG)
+    {
+        return reaper::run();
+    }
     let args = cli::Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,8 +54,19 @@ fn run(args: &cli::Args) -> Result<(), String> {
         std::process::exit(128 + signal);
     })
     .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let worker = Worker::new(settings, client, shutdown);
+    // Started before any job; without it, PDEATHSIG still ends each job's leader.
+    let reaper = match Reaper::start() {
+        Ok(reaper) => Some(reaper),
+        Err(e) => {
+            say!("cannot start the reaper process ({e}); grandchildren of jobs may outlive a killed worker");
+            None
+        }
+    };
+    let worker = Worker::new(settings, client, shutdown, reaper.as_ref());
     let result = worker.run();
     worker.unregister();
+    if let Some(reaper) = reaper {
+        reaper.close();
+    }
     result
 }

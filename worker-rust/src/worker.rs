@@ -15,6 +15,7 @@ use crate::protocol::{
     ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, Job, RegisterRequest,
     StartedRequest,
 };
+use crate::reaper::Reaper;
 use crate::signals::Shutdown;
 
 /// Longest pause between two looks at a running job (exit, cancel flag, deadlines).
@@ -125,19 +126,26 @@ impl Settings {
     }
 }
 
-/// A worker: settings, a server connection and the shutdown state.
-pub struct Worker {
+/// A worker: settings, a server connection, the shutdown state and the reaper.
+pub struct Worker<'a> {
     settings: Settings,
     client: Client,
     shutdown: Shutdown,
+    reaper: Option<&'a Reaper>,
 }
 
-impl Worker {
-    pub fn new(settings: Settings, client: Client, shutdown: Shutdown) -> Self {
+impl<'a> Worker<'a> {
+    pub fn new(
+        settings: Settings,
+        client: Client,
+        shutdown: Shutdown,
+        reaper: Option<&'a Reaper>,
+    ) -> Self {
         Self {
             settings,
             client,
             shutdown,
+            reaper,
         }
     }
 
@@ -304,6 +312,10 @@ impl Worker {
                 return;
             }
         };
+        let pgid = process.pid();
+        if let Some(reaper) = self.reaper {
+            reaper.watch(pgid);
+        }
         let started = StartedRequest {
             worker_id: s.worker_id.clone(),
             attempt: job.attempt,
@@ -327,6 +339,9 @@ impl Worker {
         };
         if let Err(e) = process.end_leftovers(s.grace) {
             say!("job {}: could not end leftover processes: {e}", job.id);
+        }
+        if let Some(reaper) = self.reaper {
+            reaper.forget(pgid);
         }
         self.report(job, &run_id, outcome);
     }

@@ -470,16 +470,26 @@ fn second_signal_while_idle_exits_at_once() {
 }
 
 #[test]
-fn killing_the_worker_kills_its_job() {
+fn killing_the_worker_kills_its_job_and_grandchildren() {
     let server = FakeServer::start();
     let workdir = tempdir("wd-kill9");
-    server.push_job(1, &["sleep", "300"], &workdir, json!({}));
+    // The grandchild ignores SIGTERM too: only the reaper's SIGKILL can end it.
+    server.push_job(
+        1,
+        &["sh", "-c", "trap '' TERM; sleep 300 & echo $!; wait"],
+        &workdir,
+        json!({}),
+    );
     let worker = Worker::start(&server, "kill9", &[]);
     let pid = server.wait_for_request("/api/v1/jobs/1/started", T)["pid"]
         .as_i64()
         .expect("pid");
+    let grandchild: i64 = wait_until(T, || worker.log_of("job-1").trim().parse().ok())
+        .expect("grandchild pid in the log");
+    assert!(pid_alive(grandchild));
     worker.signal(Signal::SIGKILL);
     assert_gone(pid);
+    assert_gone(grandchild);
     let _ = worker.finish(T);
 }
 
