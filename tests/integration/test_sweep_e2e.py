@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import run_cli
+from conftest import run_cli
+
 from whirr.project import Project
 
 TRAIN = """\
