@@ -1,0 +1,12 @@
+"""Analytics: read-only questions over runs and their metrics (``compare``, ``export``,
+``sql``, ``runs --where``).
+
+DuckDB reads the per-run ``metrics.jsonl``/``system.jsonl`` files (through a Parquet cache
+for finished runs) and the runs/jobs views; nothing here appends to the event log. DuckDB
+is imported inside the functions that need it, never at module level, so ``import whirr``
+and the other commands stay fast.
+
+Entry points: :func:`whirr.analytics.compare.compare_runs`,
+:func:`whirr.analytics.export.export_runs`, :func:`whirr.analytics.export.export_metrics`,
+:func:`whirr.analytics.query.run_sql`, :func:`whirr.analytics.filters.filter_runs`.
+"""

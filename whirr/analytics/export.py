@@ -1,0 +1,130 @@
+"""``whirr export``: runs (with flattened ``config.*``/``summary.*`` columns) or every
+logged metric row, to CSV, JSON, JSON lines or Parquet. DuckDB writes the file itself
+(``COPY``), so a million metric rows never pass through Python."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from whirr.analytics.errors import AnalyticsError
+from whirr.analytics.schema import NUMERIC, Type, leaves, quote_ident, quote_str
+from whirr.analytics.session import Session
+from whirr.projections import RunView
+
+FORMATS = ("csv", "json", "jsonl", "parquet")
+SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+            ".parquet": "parquet", ".pq": "parquet"}
+_COPY_OPTIONS = {
+    "csv": "FORMAT csv, HEADER true",
+    "json": "FORMAT json, ARRAY true",
+    "jsonl": "FORMAT json",
+    "parquet": "FORMAT parquet",
+}
+#: Timestamps as the files write them; Parquet keeps a real timestamp type instead.
+_ISO = "'%Y-%m-%dT%H:%M:%S.%fZ'"
+
+
+def format_for(path: str | None, fmt: str | None) -> str:
+    """The output format: ``fmt`` when given, else from the path's suffix, else CSV."""
+    if fmt:
+        return fmt
+    if path:
+        found = SUFFIXES.get(Path(path).suffix.lower())
+        if found is None:
+            known = ", ".join(sorted(SUFFIXES))
+            raise AnalyticsError(f"cannot tell the format of {path!r} ({known}); give -f")
+        return found
+    return "csv"
+
+
+def export_runs(session: Session, runs: Sequence[RunView], fmt: str, target: Path) -> int:
+    """Write ``runs`` (in the given order) to ``target``; returns the row count."""
+    info = session.runs_table(list(runs))
+    timestamp = (lambda c: c) if fmt == "parquet" else (lambda c: f"strftime({c}, {_ISO})")
+    tags = "tags" if fmt != "csv" else "array_to_string(tags, ',')"
+    columns = [
+        "id", "name", "job_id", "status", f"{tags} AS tags", "hostname",
+        f"{timestamp('started_at')} AS started_at", f"{timestamp('finished_at')} AS finished_at",
+        "duration_seconds", "exit_code", "error",
+        *_flat_columns("config", info.config), *_flat_columns("summary", info.summary),
+    ]
+    query = (
+        f"SELECT {', '.join(columns)} FROM runs ORDER BY list_position(?, id)"
+    )
+    return _copy(session, query, [[r.id for r in runs]], fmt, target)
+
+
+def _flat_columns(name: str, t: Type) -> list[str]:
+    out = []
+    for path, _ in leaves(t):
+        access = name + "".join(f"[{quote_str(p)}]" for p in path)
+        out.append(f"{access} AS {quote_ident('.'.join((name, *path)))}")
+    return out
+
+
+def export_metrics(
+    session: Session,
+    runs: Sequence[RunView],
+    fmt: str,
+    target: Path,
+    wide: bool = False,
+    metrics: Sequence[str] = (),
+) -> int:
+    """Write every metric row of ``runs`` to ``target``, run by run in ``_idx`` order.
+
+    Long (default): ``run_id, _idx, _timestamp, step, metric, value``, one row per numeric
+    value (nulls, i.e. NaN/inf as logged, and text values are left out). Wide
+    (``wide=True``): ``run_id, _idx, _timestamp, step`` then one column per key.
+    """
+    table = session.segments(list(runs))
+    if metrics:
+        unknown = [m for m in metrics if m not in table.columns]
+        if unknown:
+            logged = ", ".join(table.columns) or "none"
+            raise AnalyticsError(
+                f"no exported run logged {', '.join(map(repr, unknown))} (logged: {logged})"
+            )
+        chosen = list(dict.fromkeys(metrics))
+    else:
+        chosen = list(table.columns)
+    ts = "TRY_CAST(_timestamp AS TIMESTAMPTZ)" if fmt == "parquet" else "_timestamp"
+    head = f"run_id, _idx, {ts} AS _timestamp, step"
+    if wide:
+        cols = "".join(f", {quote_ident(m)}" for m in chosen)
+        query = f"SELECT {head}{cols} FROM _metrics ORDER BY _run_pos, _idx"
+        return _copy(session, query, None, fmt, target)
+    numeric = [m for m in chosen if table.columns[m] in NUMERIC]
+    if metrics and len(numeric) < len(chosen):
+        text = [m for m in chosen if m not in numeric]
+        raise AnalyticsError(f"{', '.join(text)} are not numbers; export them with --wide")
+    if not numeric:
+        query = (f"SELECT {head}, NULL::VARCHAR AS metric, NULL::DOUBLE AS value "
+                 "FROM _metrics WHERE false")
+        return _copy(session, query, None, fmt, target)
+    casts = ", ".join(f"CAST({quote_ident(m)} AS DOUBLE) AS {quote_ident(m)}" for m in numeric)
+    on = ", ".join(quote_ident(m) for m in numeric)
+    query = (
+        f"SELECT {head}, metric, value FROM (UNPIVOT (SELECT run_id, _run_pos, _idx, "
+        f"_timestamp, step, {casts} FROM _metrics) ON {on} INTO NAME metric VALUE value) "
+        "ORDER BY _run_pos, _idx, list_position(?, metric)"
+    )
+    return _copy(session, query, [numeric], fmt, target)
+
+
+def _copy(session: Session, query: str, params: list | None, fmt: str, target: Path) -> int:
+    """COPY ``query`` into ``target`` through a temporary name, so a reader never sees a
+    half-written file and a failed export leaves the old one in place."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        # COPY takes its path as a literal only; quote_str escapes it.
+        result = session.execute(
+            f"COPY ({query}) TO {quote_str(str(tmp))} ({_COPY_OPTIONS[fmt]})", params
+        )
+        count = result.fetchone()
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return int(count[0]) if count else 0

@@ -1,0 +1,179 @@
+"""``whirr compare``, ``whirr export`` and ``whirr sql``: thin skins over
+``whirr.analytics`` (which imports DuckDB only when one of them runs)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Container
+from pathlib import Path
+from typing import Any
+
+import click
+
+from whirr.cli.common import fail, user_errors
+
+_EXPORT_FORMATS = ["csv", "json", "jsonl", "parquet"]
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    """Repeatable options that also take comma-separated lists (``-m loss,acc``)."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@click.command("compare")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("-m", "--metric", "metrics", multiple=True,
+              help="Metric to compare (repeat or comma-separate); default: every numeric one.")
+@click.option("--at", default="last", show_default=True,
+              help="Which value of each metric: last, min, max or step=N.")
+@click.option("--goal", "goals", multiple=True,
+              help="min or max for every row, or NAME=min|max for one (default: min for "
+                   "loss/error-like names, max otherwise).")
+@click.option("-o", "--output", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--json", "as_json", is_flag=True, help="Same as -o json.")
+@user_errors
+def compare_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], at: str,
+                goals: tuple[str, ...], output: str, as_json: bool) -> None:
+    """Compare runs side by side: status, duration, config, summary and metrics.
+
+    RUNS are full ids or prefixes only one run has. Config keys that differ between the
+    runs come first, marked ≠; the best value of each summary and metric row is marked *.
+
+    \b
+    Examples:
+      whirr compare job-1 job-2 job-3
+      whirr compare job-1 job-2 -m loss -m acc --at min
+      whirr compare job-1 job-2 -m loss --at step=1000 -o csv
+      whirr compare job-1 job-2 -m reward --goal reward=min --json
+    """
+    from whirr.analytics.compare import compare_runs
+    from whirr.analytics.report import comparison_csv, comparison_json, comparison_table
+    from whirr.project import find_project
+
+    comparison = compare_runs(find_project(), runs, _split(metrics), at, goals)
+    output = "json" if as_json else output
+    if output == "json":
+        click.echo(comparison_json(comparison))
+    elif output == "csv":
+        click.echo(comparison_csv(comparison), nl=False)
+    else:
+        click.echo(comparison_table(comparison))
+
+
+@click.command("export")
+@click.argument("runs", nargs=-1)
+@click.option("-s", "--status", help="Only runs with this status.")
+@click.option("-t", "--tag", help="Only runs with this tag.")
+@click.option("--metrics", "with_metrics", is_flag=True,
+              help="Export every logged metric row instead of one row per run.")
+@click.option("--wide", is_flag=True,
+              help="With --metrics: one column per metric instead of (metric, value) rows.")
+@click.option("-m", "--metric", "metric_keys", multiple=True,
+              help="With --metrics: only these metrics (repeat or comma-separate).")
+@click.option("-f", "--format", "fmt", type=click.Choice(_EXPORT_FORMATS),
+              help="Output format (default: from the -o suffix, else csv).")
+@click.option("-o", "--output", "path", type=click.Path(dir_okay=False),
+              help="File to write (default: stdout).")
+@user_errors
+def export_cmd(runs: tuple[str, ...], status: str | None, tag: str | None,
+               with_metrics: bool, wide: bool, metric_keys: tuple[str, ...],
+               fmt: str | None, path: str | None) -> None:
+    """Export runs (config.* and summary.* flattened into columns) or their metrics.
+
+    RUNS are ids or unique prefixes; none means every run (newest first), narrowed by
+    --status and --tag. The original form `whirr export OUTPUT.csv` also works.
+
+    \b
+    Examples:
+      whirr export -o runs.csv                     # every run, one row each
+      whirr export runs.json                       # the original form
+      whirr export -s completed -t sweep:lr -f parquet -o sweep.parquet
+      whirr export job-12 --metrics > job-12.csv   # run_id,_idx,_timestamp,step,metric,value
+      whirr export job-12 job-13 --metrics --wide -m loss,acc -o curves.parquet
+    """
+    from whirr.analytics.export import SUFFIXES, export_metrics, export_runs, format_for
+    from whirr.analytics.selection import select_runs
+    from whirr.analytics.session import Session
+    from whirr.project import find_project
+
+    if (wide or metric_keys) and not with_metrics:
+        raise click.UsageError("--wide and -m go with --metrics")
+    refs = list(runs)
+    with Session(find_project()) as session:
+        if path is None and refs and _is_output(session.store, refs[-1], SUFFIXES):
+            path = refs.pop()  # `whirr export OUTPUT.csv`: the original form
+        fmt = format_for(path, fmt)
+        if path is None and fmt == "parquet" and sys.stdout.isatty():
+            fail("Parquet is binary: give -o FILE or redirect stdout")
+        chosen = select_runs(session.store, refs, status, tag)
+        target = Path(path) if path else session.tmpdir / f"export.{fmt}"
+        if with_metrics:
+            count = export_metrics(session, chosen, fmt, target, wide, _split(metric_keys))
+            what = "metric rows"
+        else:
+            count = export_runs(session, chosen, fmt, target)
+            what = "runs"
+        if path is None:
+            out = click.get_binary_stream("stdout")
+            with open(target, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    out.write(chunk)
+            out.flush()
+            return
+    click.echo(f"Wrote {count} {what} to {path}", err=True)
+
+
+def _is_output(store: Any, arg: str, suffixes: Container[str]) -> bool:
+    """Whether a last argument like ``runs.csv`` is an output file, not a run id."""
+    if Path(arg).suffix.lower() not in suffixes:
+        return False
+    return store.run(arg) is None and not store.runs_by_prefix(arg)
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option("-o", "--output", type=click.Choice(["table", "csv", "json", "jsonl"]),
+              default="table", show_default=True, help="Output format.")
+@click.option("--json", "as_json", is_flag=True, help="Same as -o json.")
+@user_errors
+def sql_cmd(query: str, output: str, as_json: bool) -> None:
+    """Query runs, jobs and metrics with DuckDB SQL (read-only; `-` reads the query
+    from stdin).
+
+    \b
+    Views:
+      runs     id, name, job_id, status, tags, hostname, pid, started_at, finished_at,
+               duration_seconds, exit_code, error, run_dir, config, summary, git
+               (config and summary are structs: config.lr, summary.best_loss)
+      jobs     id, name, status, command_argv, workdir, tags, run_id, attempt, worker_id,
+               created_at, started_at, finished_at, exit_code, error, config, ...
+      metrics  run_id, _idx, _timestamp, step, then one column per logged key
+      system   run_id, _timestamp, cpu_percent, memory_used_gb, gpu_util, ...
+
+    \b
+    Examples:
+      whirr sql "SELECT id, config.lr, summary.best_loss FROM runs ORDER BY 3 LIMIT 5"
+      whirr sql "SELECT run_id, min(loss) FROM metrics GROUP BY run_id" -o csv
+      whirr sql "SELECT r.name, max(m.acc) FROM runs r JOIN metrics m ON m.run_id = r.id
+                 WHERE r.status = 'completed' GROUP BY ALL" --json
+    """
+    from whirr.analytics.query import run_sql
+    from whirr.analytics.render import csv_text, json_text, records, table_text, text
+    from whirr.project import find_project
+
+    if query == "-":
+        query = sys.stdin.read()
+    result = run_sql(find_project(), query)
+    output = "json" if as_json else output
+    if output == "json":
+        click.echo(json_text(records(result.columns, result.rows)))
+    elif output == "jsonl":
+        for record in records(result.columns, result.rows):
+            click.echo(json_text(record))
+    elif output == "csv":
+        click.echo(csv_text(result.columns, result.rows), nl=False)
+    else:
+        rows = [[("NULL" if v is None else text(v)) for v in row] for row in result.rows]
+        click.echo(table_text(result.columns, rows))
+        click.echo(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
