@@ -115,7 +115,7 @@ def export_cmd(runs: tuple[str, ...], status: str | None, tag: str | None,
             count = export_runs(session, chosen, fmt, target)
             what = "runs"
         if path is None:
-            out = click.get_binary_stream("stdout")
+            out = sys.stdout.buffer
             with open(target, "rb") as fh:
                 while chunk := fh.read(1 << 20):
                     out.write(chunk)
