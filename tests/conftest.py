@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli  # noqa: F401  (re-exported for older tests)
 
 from whirr.project import Project, init_project
-
-WHIRR = [sys.executable, "-m", "whirr.cli.main"]
 
 
 @pytest.fixture
@@ -32,20 +28,3 @@ def store(project: Project) -> Iterator[object]:
     s = project.open_store()
     yield s
     s.close()
-
-
-def run_cli(
-    *args: str,
-    cwd: Path,
-    env: dict[str, str] | None = None,
-    check: bool = False,
-    timeout: float = 60,
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``whirr`` CLI in a subprocess."""
-    full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(
-        [*WHIRR, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"whirr {' '.join(args)} failed: {result.stderr}")
-    return result
