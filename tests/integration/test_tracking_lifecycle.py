@@ -290,3 +290,25 @@ def test_without_a_project_one_is_created_here(tmp_path: Path) -> None:
     """), work, {"HOME": str(tmp_path / "home")})
     assert result.returncode == 0 and "created one in" in result.stderr
     assert only_run(Project(work)).status == "completed"
+
+
+def test_a_forked_child_never_ends_its_parents_run(project: Project, spawn: Spawn) -> None:
+    child = spawn(script("""
+        run = whirr.init(system_metrics=False, capture_pip=False)
+        pid = os.fork()
+        if pid == 0:  # like a DataLoader worker: inherits whirr's hooks
+            time.sleep(60)
+            os._exit(0)
+        print(pid, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(os.WIFSIGNALED(status) and os.WTERMSIG(status), flush=True)
+        run.log({"after": 1})
+    """), project.root)
+    assert child.stdout is not None
+    forked = int(child.stdout.readline())
+    os.kill(forked, signal.SIGTERM)
+    assert int(child.stdout.readline()) == signal.SIGTERM  # it died by the signal as usual
+    assert child.wait(timeout=30) == 0
+    view = only_run(project)
+    assert view.status == "completed"  # not "killed": the child's SIGTERM was not the run's
+    assert read_metrics(view.run_dir)[-1]["after"] == 1

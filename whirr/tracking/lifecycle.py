@@ -9,6 +9,8 @@
 - A hard death (SIGKILL, ``os._exit``, a segfault) runs none of this: a worker records
   the job's end, and ``whirr runs`` shows a direct run whose pid is gone as ``crashed``.
 
+Forked children forget the open runs: only the process that started a run ends it.
+
 The SIGTERM handler is installed only from the main thread (Python allows no other) and
 only over the default handler or a Python one; a handler set by C code or ``SIG_IGN`` is
 left alone.
@@ -59,6 +61,10 @@ def _install() -> None:
         return
     _installed = True
     atexit.register(_at_exit)
+    # A forked child (a DataLoader worker) inherits these hooks and the list of open runs,
+    # but the runs are its parent's: the child must never end them (a SIGTERM sent to the
+    # whole process group reaches every child too).
+    os.register_at_fork(after_in_child=_open.clear)
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     if threading.current_thread() is not threading.main_thread():

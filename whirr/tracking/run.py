@@ -66,6 +66,7 @@ class Run:
         capture_pip: bool = True,
     ) -> None:
         self._loc = location
+        self._pid = os.getpid()
         self._dir = location.run_dir
         self._dir.mkdir(parents=True, exist_ok=True)
         (self._dir / "artifacts").mkdir(exist_ok=True)
@@ -106,7 +107,7 @@ class Run:
 
         self._writer = MetricsWriter(self._dir / "metrics.jsonl")
         # The hot path: run.log is the writer's method itself, no extra call layer.
-        self.log = self._writer.write  # type: ignore[method-assign,assignment]
+        self.log = self._writer.write  # type: ignore[method-assign]
         self._write_meta()
         self._recorder.start(
             location.run_id, str(self._dir), name=self._name, job_id=location.job_id,
@@ -205,6 +206,8 @@ class Run:
 
     # -- ending --------------------------------------------------------------------
     def _end(self, status: str, error: str | None, *, in_signal: bool = False) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked child (DataLoader worker): the run belongs to its parent
         with self._lock:
             if self._finished:
                 return
