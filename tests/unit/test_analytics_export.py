@@ -1,0 +1,219 @@
+"""`whirr export`: runs and metrics in every format, exact; the Parquet cache."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+from test_analytics_support import metric_lines, new_project, sweep
+
+from whirr.analytics.export import export_metrics
+from whirr.analytics.session import Session
+from whirr.cli.main import cli
+from whirr.project import Project
+
+RUN_HEADER = ("id,name,job_id,status,tags,hostname,started_at,finished_at,duration_seconds,"
+              "exit_code,error,config.lr,config.bs,config.opt,summary.best_loss")
+
+
+@pytest.fixture
+def swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    project, builder = new_project(tmp_path / "proj")
+    sweep(builder)
+    monkeypatch.chdir(project.root)
+    return project
+
+
+def whirr(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def read(path: Path) -> list[tuple]:
+    return duckdb.sql(f"SELECT * FROM '{path}'").fetchall()
+
+
+def test_runs_csv_to_stdout_is_exact(swept: Project) -> None:
+    code, out, err = whirr("export")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == RUN_HEADER
+    assert lines[1] == ("ünï-run,ünïcødé ✓,,completed,\"sweep,ü\",testhost,"
+                        "2024-05-01T12:05:00.000000Z,2024-05-01T12:05:10.000000Z,10.0,,,"
+                        "0.2,16,sgd,0.125")
+    assert lines[5] == ("job-2,lr-0.01,2,completed,sweep,testhost,2024-05-01T12:01:00.000000Z,"
+                        "2024-05-01T12:03:00.250000Z,120.25,,,0.01,32,sgd,0.25")
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        "ünï-run", "empty", "local-run", "job-3", "job-2", "job-1"]
+
+
+def test_runs_filters_and_named_runs_keep_their_order(swept: Project) -> None:
+    code, out, _ = whirr("export", "-s", "completed", "-t", "sweep")
+    assert code == 0
+    assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ["ünï-run", "job-2", "job-1"]
+    code, out, _ = whirr("export", "job-1", "job-3", "job-2")
+    assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ["job-1", "job-3", "job-2"]
+
+
+def test_runs_json_jsonl_and_the_original_form(swept: Project) -> None:
+    code, _, err = whirr("export", "all.json")  # `whirr export OUTPUT.json`
+    assert code == 0 and "Wrote 6 runs to all.json" in err
+    rows = json.loads((swept.root / "all.json").read_text())
+    job1 = next(r for r in rows if r["id"] == "job-1")
+    assert job1["config.lr"] == 0.1 and job1["config.bs"] == 32
+    assert job1["summary.best_loss"] == 0.5
+    assert job1["tags"] == ["sweep"]
+    assert job1["duration_seconds"] == 90.5
+    assert job1["finished_at"] == "2024-05-01T12:01:30.500000Z"
+    code, out, _ = whirr("export", "job-2", "-f", "jsonl")
+    (line,) = out.splitlines()
+    assert json.loads(line)["summary.best_loss"] == 0.25
+
+
+def test_runs_parquet_keeps_types(swept: Project) -> None:
+    code, _, _ = whirr("export", "job-1", "job-2", "-o", "runs.parquet")
+    assert code == 0
+    con = duckdb.connect()
+    rows = con.execute(
+        "SELECT id, \"config.lr\", \"config.bs\", tags, duration_seconds, "
+        "epoch_us(started_at) FROM 'runs.parquet'").fetchall()
+    assert rows == [("job-1", 0.1, 32, ["sweep"], 90.5, 1714564800000000),
+                    ("job-2", 0.01, 32, ["sweep"], 120.25, 1714564860000000)]
+
+
+def test_metrics_long_csv_exact(swept: Project) -> None:
+    code, out, _ = whirr("export", "job-3", "job-1", "--metrics")
+    assert code == 0
+    assert out.splitlines() == [
+        "run_id,_idx,_timestamp,step,metric,value",
+        "job-3,0,2024-05-01T12:02:00.000000Z,0,loss,2.0",
+        "job-3,1,2024-05-01T12:02:01.000000Z,1,loss,1.5",
+        "job-3,1,2024-05-01T12:02:01.000000Z,1,val_loss,1.25",
+        "job-1,0,2024-05-01T12:00:00.000000Z,0,loss,1.0",
+        "job-1,0,2024-05-01T12:00:00.000000Z,0,acc,0.1",
+        "job-1,1,2024-05-01T12:00:01.000000Z,1,loss,0.75",
+        "job-1,1,2024-05-01T12:00:01.000000Z,1,acc,0.25",
+        "job-1,2,2024-05-01T12:00:02.000000Z,2,loss,0.5",
+        "job-1,2,2024-05-01T12:00:02.000000Z,2,acc,0.5",
+    ]
+
+
+def test_metrics_wide_json_and_selected_keys(swept: Project) -> None:
+    code, out, _ = whirr("export", "job-3", "ünï", "--metrics", "--wide", "-f", "json")
+    assert code == 0
+    assert json.loads(out) == [
+        {"run_id": "job-3", "_idx": 0, "_timestamp": "2024-05-01T12:02:00.000000Z", "step": 0,
+         "loss": 2.0, "val_loss": None, "acc": None},
+        {"run_id": "job-3", "_idx": 1, "_timestamp": "2024-05-01T12:02:01.000000Z", "step": 1,
+         "loss": 1.5, "val_loss": 1.25, "acc": None},
+        {"run_id": "ünï-run", "_idx": 0, "_timestamp": "2024-05-01T12:05:00.000000Z",
+         "step": 0, "loss": 0.5, "val_loss": None, "acc": 0.9},
+    ]
+    code, out, _ = whirr("export", "job-1", "--metrics", "--wide", "-m", "acc")
+    assert out.splitlines()[:2] == ["run_id,_idx,_timestamp,step,acc",
+                                    "job-1,0,2024-05-01T12:00:00.000000Z,0,0.1"]
+
+
+def test_metrics_parquet_of_every_run(swept: Project) -> None:
+    code, _, err = whirr("export", "--metrics", "-o", "m.parquet")
+    assert code == 0 and "Wrote 19 metric rows" in err
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    rows = con.execute("SELECT run_id, metric, count(*), sum(value) FROM 'm.parquet' "
+                       "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert rows == [("job-1", "acc", 3, 0.85), ("job-1", "loss", 3, 2.25),
+                    ("job-2", "acc", 3, 1.575), ("job-2", "loss", 3, 1.525),
+                    ("job-3", "loss", 2, 3.5), ("job-3", "val_loss", 1, 1.25),
+                    ("local-run", "loss", 2, 1.4),
+                    ("ünï-run", "acc", 1, 0.9), ("ünï-run", "loss", 1, 0.5)]
+    ts = con.execute("SELECT typeof(_timestamp), min(epoch_us(_timestamp)) FROM 'm.parquet'")
+    assert ts.fetchall() == [("TIMESTAMP WITH TIME ZONE", 1714564800000000)]
+
+
+def test_nan_text_and_int_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, b = new_project(tmp_path / "p")
+    # NaN is written as null; a text metric stays in --wide only; ints stay ints there.
+    b.run("r", metrics=[{"step": 0, "loss": float("nan"), "phase": "warmup", "epoch": 1},
+                        {"step": 1, "loss": 0.5, "phase": "train", "epoch": 2}])
+    monkeypatch.chdir(project.root)
+    _, out, _ = whirr("export", "r", "--metrics")
+    assert out.splitlines()[1:] == [
+        "r,0,2024-05-01T12:00:00.000000Z,0,epoch,1.0",
+        "r,1,2024-05-01T12:00:01.000000Z,1,loss,0.5",
+        "r,1,2024-05-01T12:00:01.000000Z,1,epoch,2.0",
+    ]
+    _, out, _ = whirr("export", "r", "--metrics", "--wide")
+    assert out.splitlines() == ["run_id,_idx,_timestamp,step,loss,phase,epoch",
+                                "r,0,2024-05-01T12:00:00.000000Z,0,,warmup,1",
+                                "r,1,2024-05-01T12:00:01.000000Z,1,0.5,train,2"]
+    code, _, err = whirr("export", "r", "--metrics", "-m", "phase")
+    assert code == 1 and "phase are not numbers; export them with --wide" in err
+
+
+def test_bad_arguments_are_clear(swept: Project) -> None:
+    code, _, err = whirr("export", "-o", "runs.xlsx")
+    assert code == 1 and "cannot tell the format of 'runs.xlsx'" in err
+    code, _, err = whirr("export", "--wide")
+    assert code == 2 and "--wide and -m go with --metrics" in err
+    code, _, err = whirr("export", "job")
+    assert code == 1 and "ambiguous" in err
+    code, _, err = whirr("export", "job-1", "--metrics", "-m", "nope")
+    assert code == 1 and "no exported run logged 'nope'" in err
+    assert not list(swept.root.glob(".*.tmp"))
+
+
+def test_empty_selection_writes_only_a_header(swept: Project) -> None:
+    code, out, _ = whirr("export", "-s", "cancelled")
+    assert code == 0
+    assert out.splitlines()[0].startswith("id,name,job_id,status")
+    code, out, _ = whirr("export", "empty", "--metrics")
+    assert out.splitlines() == ["run_id,_idx,_timestamp,step,metric,value"]
+
+
+def test_cache_is_built_for_finished_runs_and_rebuilt_when_stale(swept: Project) -> None:
+    cache = swept.dir / "cache" / "metrics"
+    whirr("export", "--metrics")
+    names = sorted(os.listdir(cache))
+    assert [n.split(".")[0] for n in names] == ["job-1", "job-2", "job-3", "ünï-run"]
+    # The running run is never cached; the empty run has nothing to cache.
+    with Session(swept) as session:
+        runs = [session.store.run("job-1")]
+        first = session.segments(runs)
+        before = session.con.execute("SELECT * FROM _metrics ORDER BY _idx").fetchall()
+    # The JSONL changes (a resumed run appended): the copy no longer matches, is rebuilt.
+    path = swept.run_dir("job-1") / "metrics.jsonl"
+    with open(path, "ab") as fh:
+        fh.write(metric_lines([{"step": 3, "loss": 0.125}]).replace(b'"_idx":0', b'"_idx":3'))
+    with Session(swept) as session:
+        table = session.segments([session.store.run("job-1")])
+        after = session.con.execute("SELECT _idx, loss FROM _metrics ORDER BY _idx").fetchall()
+    assert table.columns == first.columns
+    assert len(before) == 3 and after[-1] == (3, 0.125)
+    job1 = [n for n in os.listdir(cache) if n.startswith("job-1.")]
+    assert len(job1) == 1 and job1[0] not in names
+
+
+def test_cached_and_uncached_reads_agree(swept: Project, tmp_path: Path) -> None:
+    with Session(swept) as session:
+        runs = session.store.runs()
+        cold = tmp_path / "cold.csv"
+        export_metrics(session, runs, "csv", cold, wide=True)
+    assert (swept.dir / "cache" / "metrics").is_dir()
+    with Session(swept) as session:
+        warm = tmp_path / "warm.csv"
+        export_metrics(session, session.store.runs(), "csv", warm, wide=True)
+    assert cold.read_text() == warm.read_text()
+
+
+def test_unwritable_cache_falls_back_to_the_jsonl(swept: Project, tmp_path: Path) -> None:
+    (swept.dir / "cache").write_text("not a directory")
+    with Session(swept) as session:
+        out = tmp_path / "m.csv"
+        count = export_metrics(session, session.store.runs(), "csv", out)
+    assert count == 19
