@@ -132,7 +132,8 @@ def test_metrics_parquet_of_every_run(swept: Project) -> None:
                     ("job-3", "loss", 2, 3.5), ("job-3", "val_loss", 1, 1.25),
                     ("local-run", "loss", 2, 1.4),
                     ("ünï-run", "acc", 1, 0.9), ("ünï-run", "loss", 1, 0.5)]
-    ts = con.execute("SELECT typeof(_timestamp), min(epoch_us(_timestamp)) FROM 'm.parquet'")
+    ts = con.execute("SELECT any_value(typeof(_timestamp)), min(epoch_us(_timestamp)) "
+                     "FROM 'm.parquet'")
     assert ts.fetchall() == [("TIMESTAMP WITH TIME ZONE", 1714564800000000)]
 
 
