@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rebuild": ("whirr.cli.log", "rebuild_cmd", "Rebuild the views by replaying the event log."),
     "sweep": ("whirr.cli.sweep", "sweep_cmd", "Run a parameter sweep (YAML); report on one."),
     "sweeps": ("whirr.cli.sweep", "sweeps_cmd", "List sweeps with their progress."),
+    "ablate": ("whirr.cli.ablate", "ablate_cmd", "Ablation studies with paired seeds."),
     "server": ("whirr.cli.server", "server_cmd", "Serve the HTTP API for remote workers."),
 }
 

@@ -23,7 +23,7 @@ class SweepGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _submit_options(priority: int | None, max_attempts: int | None,
+def collect_submit_options(priority: int | None, max_attempts: int | None,
                     options: tuple[str, ...]) -> dict[str, Any]:
     from whirr.studies.linking import check_submit_options
     from whirr.studies.values import parse_scalar, split_assignment
@@ -109,7 +109,7 @@ def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
     if not NAME_PATTERN.fullmatch(name):
         raise click.BadParameter(f"{name!r} is not a usable sweep name (letters, digits, "
                                  "'.', '_', '-')", param_hint="'-p/--prefix'")
-    submit_options = _submit_options(priority, max_attempts, options)
+    submit_options = collect_submit_options(priority, max_attempts, options)
     if spec.method == "random" and seed is None:
         seed = spec.seed if spec.seed is not None else new_seed()
     if dry_run:

@@ -17,15 +17,13 @@ from whirr.events.sweeps import sweep_stream
 from whirr.projections import JobView
 from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.services.jobs import Jobs, check_runnable
-from whirr.store import ConflictError, EventStore
+from whirr.store import EventStore
 from whirr.studies.linking import check_submit_options, submit_linked
 from whirr.studies.results import metric_value
+from whirr.studies.streams import create_stream
 from whirr.sweeps import expand
 from whirr.sweeps.progress import Member, Progress, SweepRecord, best, fold, progress
 from whirr.sweeps.spec import SweepSpec
-
-#: How often creating a sweep retries when another writer moved the log meanwhile.
-_APPEND_RETRIES = 50
 
 
 class Row(msgspec.Struct, frozen=True):
@@ -105,7 +103,11 @@ class Sweeps:
             submit_options=submit_options,
             tags=spec.tags,
         )
-        self._create_once(created)
+        create_stream(
+            self.store, sweep_stream(name), created,
+            taken=f"a sweep named {name!r} already exists; give this one another name with "
+                  "-p/--prefix (or `name:` in the file)",
+        )
         return self._submit(self.get(name), planned)
 
     def resume(self, name: str) -> tuple[SweepRecord, list[JobView]]:
@@ -147,24 +149,6 @@ class Sweeps:
         return cancelled
 
     # -- internals ------------------------------------------------------------
-    def _create_once(self, created: SweepCreated) -> None:
-        """Append ``sweep.created`` only if the name is unused: a conditional append at
-        the head we read, retried when some other writer got in between."""
-        stream = sweep_stream(created.sweep)
-        for _ in range(_APPEND_RETRIES):
-            head = self.store.head()
-            if self.store.read(stream=stream, limit=1):
-                raise InvalidState(
-                    f"a sweep named {created.sweep!r} already exists; give this one another "
-                    "name with -p/--prefix (or `name:` in the file)"
-                )
-            try:
-                self.store.append([Pending(stream, created)], expect=head)
-                return
-            except ConflictError:
-                continue
-        raise InvalidState("the event log is too busy to record the sweep; try again")
-
     def _submit(
         self, record: SweepRecord, planned: Sequence[expand.PlannedJob]
     ) -> tuple[SweepRecord, list[JobView]]:
