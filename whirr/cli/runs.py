@@ -47,11 +47,17 @@ def run_json(run: Any) -> dict[str, Any]:
 @click.option("-t", "--tag", help="Only runs with this tag.")
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many runs (newest first).")
+@click.option("-w", "--where", multiple=True,
+              help="Only runs where this SQL condition holds, e.g. 'config.lr < 0.01' "
+                   "(repeatable; all must hold).")
+@click.option("--sort", multiple=True,
+              help="Order by this value, e.g. summary.best_loss; -KEY or 'KEY desc' for "
+                   "descending (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print {runs: [...]} as JSON.")
 @server_option(short=False)
 @user_errors
-def runs_cmd(status: str | None, tag: str | None, limit: int, as_json: bool,
-             server: str | None) -> None:
+def runs_cmd(status: str | None, tag: str | None, limit: int, where: tuple[str, ...],
+             sort: tuple[str, ...], as_json: bool, server: str | None) -> None:
     """List runs, newest first, with full ids.
 
     Direct runs (a script calling whirr.init()) show as soon as they start; one whose
@@ -62,14 +68,21 @@ def runs_cmd(status: str | None, tag: str | None, limit: int, as_json: bool,
       whirr runs                  # the 20 newest runs
       whirr runs -s failed -n 5
       whirr runs -t sweep:lr --json
+      whirr runs --where 'config.lr < 0.01' --sort summary.best_loss
     """
     if server:
+        if where or sort:
+            raise click.UsageError("--where and --sort work on a local project only")
         return remote.runs(server, status=status, tag=tag, limit=limit, as_json=as_json)
     from whirr.cli.common import project_store
     from whirr.services.runs import Runs
 
     with project_store() as (_, store):
-        runs = Runs(store).list(status=status, tag=tag, limit=limit)
+        runs = Runs(store).list(status=status, tag=tag, limit=None if where or sort else limit)
+    if where or sort:
+        from whirr.analytics.filters import filter_runs  # DuckDB: imported only when asked
+
+        runs = filter_runs(runs, where, sort, limit)
     if as_json:
         emit_json({"runs": [run_json(r) for r in runs]})
         return
