@@ -142,7 +142,7 @@ def test_exact_id_beats_longer_ids_with_that_prefix(tmp_path: Path) -> None:
 
 
 def test_unknown_metric_and_bad_at(swept: Project) -> None:
-    with pytest.raises(AnalyticsError, match="no compared run logged 'nope'.*loss, acc"):
+    with pytest.raises(AnalyticsError, match=r"no compared run logged 'nope'.*loss, acc"):
         compare_runs(swept, ["job-1", "job-2"], ["nope"])
     code, _, err = whirr("compare", "job-1", "--at", "median")
     assert code == 1 and "expected last, min, max or step=N" in err

@@ -146,7 +146,7 @@ def test_where_errors(swept: Project) -> None:
         store.close()
     with pytest.raises(AnalyticsError, match='Could not find key "nope"'):
         filter_runs(runs, ["config.nope > 1"])
-    with pytest.raises(AnalyticsError, match="one expression each|Parser Error"):
+    with pytest.raises(AnalyticsError, match=r"one expression each|Parser Error"):
         filter_runs(runs, ["true); DROP TABLE runs; SELECT (1"])
     # A filter reads the runs table and nothing else.
     with pytest.raises(AnalyticsError, match="disabled"):
