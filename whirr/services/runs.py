@@ -8,6 +8,7 @@ another host cannot know whether the process lives.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Sequence
@@ -167,6 +168,16 @@ def process_alive(pid: int, started_before: datetime | None = None) -> bool:
     return began.timestamp() <= started_before.timestamp() + _PID_REUSE_SLACK_S
 
 
+@functools.cache
+def _boot_time() -> int | None:
+    """Boot time in epoch seconds (``/proc/stat`` btime), read once per process."""
+    try:
+        with open("/proc/stat", "rb") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
 def _proc_stat(pid: int) -> tuple[str, datetime | None] | None:
     """``(state, start time)`` of ``pid`` from ``/proc`` (None where there is no ``/proc``)."""
     try:
@@ -178,10 +189,8 @@ def _proc_stat(pid: int) -> tuple[str, datetime | None] | None:
     # starttime (field 22 of the whole line) is the 20th.
     fields = stat[stat.rindex(b")") + 2:].split()
     state = fields[0].decode()
-    try:
-        with open("/proc/stat", "rb") as fh:
-            btime = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
-    except (OSError, StopIteration, ValueError):
+    btime = _boot_time()
+    if btime is None:
         return state, None
     began = datetime.fromtimestamp(btime + int(fields[19]) / os.sysconf("SC_CLK_TCK"), UTC)
     return state, began
