@@ -193,7 +193,7 @@ class WhirrClient:
     def follow_logs(self, job_id: int, offset: int = 0) -> Iterator[bytes]:
         """The job's output as it is written, until the job ends (chunks of bytes)."""
         while True:
-            params = {"offset": offset, "follow": "true"}
+            params: dict[str, Any] = {"offset": offset, "follow": "true"}
             try:
                 with self._http.stream("GET", f"/jobs/{job_id}/logs", params=params,
                                        timeout=httpx.Timeout(self.timeout, read=120)) as resp:

@@ -1,0 +1,83 @@
+"""Streams against a real server: a job's log (followed until the job ends), server-sent
+events, ``wait_for_job``."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from server_process import ServerProcess
+
+from whirr.client import WhirrClient
+
+
+def running_job(client: WhirrClient, server: ServerProcess, worker: str) -> tuple[int, int]:
+    client.cancel_all_queued()
+    job_id = client.submit(["true"], "/tmp").job_id
+    job = client.claim(worker)
+    assert job is not None and job.id == job_id
+    client.started(job_id, worker, job.attempt, 1)
+    (server.data_dir / "runs" / job.run_id).mkdir(parents=True, exist_ok=True)
+    return job_id, job.attempt
+
+
+def test_logs_and_follow_until_the_job_ends(client: WhirrClient, server: ServerProcess) -> None:
+    job_id, attempt = running_job(client, server, "w-logs")
+    log = server.data_dir / "runs" / f"job-{job_id}" / "output.log"
+    log.write_bytes(b"line 1\n")
+    assert client.logs(job_id) == b"line 1\n"
+    assert client.logs(job_id, offset=5) == b"1\n"
+    received: list[bytes] = []
+    follower = threading.Thread(target=lambda: received.extend(client.follow_logs(job_id)))
+    follower.start()
+    time.sleep(0.5)
+    with log.open("ab") as fh:
+        fh.write(b"line 2\n")
+    time.sleep(0.5)
+    with log.open("ab") as fh:
+        fh.write(b"last line\n")
+    client.complete(job_id, "w-logs", attempt, 0)
+    follower.join(timeout=30)
+    assert not follower.is_alive()  # following stops when the job ends
+    assert b"".join(received) == b"line 1\nline 2\nlast line\n"
+
+
+def test_events_stream_replays_and_follows(client: WhirrClient, server: ServerProcess) -> None:
+    head = client.status().head
+    events = list(client.events(after=0, follow=False))
+    assert [e.position for e in events] == sorted(e.position for e in events)
+    assert events[-1].position == head and events[0].position == 1
+    assert all(e.type == e.event["type"] for e in events)
+    only = list(client.events(after=0, follow=False, types=["job.submitted"]))
+    assert only and {e.type for e in only} == {"job.submitted"}
+    seen: list[str] = []
+
+    def listen() -> None:
+        for event in client.events(after=head, types=["job.submitted"]):
+            seen.append(event.type)
+            return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(0.3)
+    client.submit(["true"], "/tmp")
+    listener.join(timeout=30)
+    assert seen == ["job.submitted"]
+    status, body = server.raw("GET", f"/api/v1/events?after={head}&follow=false",
+                              headers={"Last-Event-ID": str(head + 1)})
+    assert status == 200 and f"id: {head + 1}\n".encode() not in body
+
+
+def test_wait_for_job_returns_when_it_ends(client: WhirrClient, server: ServerProcess) -> None:
+    job_id, attempt = running_job(client, server, "w-wait")
+    timer = threading.Timer(0.5, lambda: client.complete(job_id, "w-wait", attempt, 0))
+    timer.start()
+    job = client.wait_for_job(job_id, timeout=30)
+    assert job.status == "completed"
+    other, _ = running_job(client, server, "w-wait")
+    try:
+        client.wait_for_job(other, timeout=0.5)
+    except TimeoutError as exc:
+        assert "still running" in str(exc)
+    else:
+        raise AssertionError("wait_for_job should have timed out")
