@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+from cli_runner import run_cli
 
 from whirr.project import Project
 
