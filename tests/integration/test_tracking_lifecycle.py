@@ -246,23 +246,23 @@ def test_inside_a_worker_job_the_run_is_the_jobs(project: Project, spawn: Spawn)
     env = {"WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id,
            "WHIRR_RUN_DIR": str(run_dir)}
     child = spawn(script("""
+        sys.stdin.readline()  # as under a worker: the job's run has started
         run = whirr.init(name="ignored", config={"lr": 0.2}, tags=["mine"],
                          system_metrics=False, capture_pip=False)
         print(run.run_id, run.job_id, run.name, flush=True)
-        sys.stdin.readline()
         run.log({"x": 1}); run.summary({"best": 1}); run.finish()
     """), project.root, env)
     jobs.started(job.id, "w1", job.attempt, child.pid, run_dir=str(run_dir), hostname="h")
-    assert child.stdout is not None
-    assert child.stdout.readline().split() == [job.run_id, str(job.id), "sweep-3"]
-    child.communicate("go\n", timeout=30)
+    out, _ = child.communicate("go\n", timeout=30)
+    assert out.split() == [job.run_id, str(job.id), "sweep-3"]
     view = store.run(job.run_id)
     assert view is not None and view.name == "sweep-3" and view.job_id == job.id
     assert view.config == {"lr": 0.2, "layers": 2} and view.tags == ["sweep", "mine"]
     assert view.summary == {"best": 1} and view.pid == child.pid
     assert view.status == "running"  # the worker, not the script, records the job's end
+    assert (read_meta(run_dir) or {})["status"] == "completed"
     jobs.finish(job.id, "w1", job.attempt, 0)
-    assert store.run(job.run_id).status == "completed"
+    assert store.run(job.run_id).status == "completed"  # type: ignore[union-attr]
     store.close()
 
 
@@ -312,3 +312,22 @@ def test_a_forked_child_never_ends_its_parents_run(project: Project, spawn: Spaw
     view = only_run(project)
     assert view.status == "completed"  # not "killed": the child's SIGTERM was not the run's
     assert read_metrics(view.run_dir)[-1]["after"] == 1
+
+
+def test_attaching_before_the_worker_records_the_start_takes_the_jobs_name(
+    project: Project,
+) -> None:
+    store = project.open_store()
+    jobs = Jobs(store)
+    job = jobs.submit(["python", "x.py"], str(project.root), name="early", tags=["t"])
+    run_dir = project.run_dir(job.run_id)
+    run_dir.mkdir(parents=True)
+    env = {"WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id,
+           "WHIRR_RUN_DIR": str(run_dir)}
+    result = run_child(script("""
+        run = whirr.init(system_metrics=False, capture_pip=False)
+        print(run.name, run.tags)
+        run.finish()
+    """), project.root, env)
+    store.close()
+    assert result.stdout.strip() == "early ['t']"

@@ -37,6 +37,12 @@ class Recorder:
         view: RunView | None = self._call(self._store.run, run_id)
         return view
 
+    def job(self, job_id: int) -> Any:
+        """The job a worker runs this script for (None without a store or when unknown)."""
+        if self._runs is None:
+            return None
+        return self._call(self._store.job, job_id)
+
     def start(self, run_id: str, run_dir: str, **fields: Any) -> None:
         """Record a RunStarted."""
         if self._runs is not None:

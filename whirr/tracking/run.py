@@ -75,7 +75,11 @@ class Run:
         self._finished = False
         self._status = "running"
         previous = read_meta(self._dir) or {}
-        known = self._recorder.view(location.run_id)
+        known: Any = self._recorder.view(location.run_id)
+        if known is None and location.attached and location.job_id is not None:
+            # The worker records the run's start just after spawning us; should we be
+            # quicker, the job itself has the same name, config and tags.
+            known = self._recorder.job(location.job_id)
 
         self._config = plain(config, "config")
         self._tags = [str(t) for t in (tags or ())]
