@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sweeps": ("whirr.cli.sweep", "sweeps_cmd", "List sweeps with their progress."),
     "ablate": ("whirr.cli.ablate", "ablate_cmd", "Ablation studies with paired seeds."),
     "server": ("whirr.cli.server", "server_cmd", "Serve the HTTP API for remote workers."),
+    "dashboard": ("whirr.cli.dashboard", "dashboard_cmd", "Web UI: queue, runs, live charts."),
 }
 
 

@@ -1,0 +1,44 @@
+"""The web dashboard: pages for the queue, runs, one run and comparisons, live over
+server-sent events, charts drawn by plotly.js from the installed ``plotly`` package.
+
+It mounts into any sanic app with ``mount``: ``whirr server`` mounts it beside
+``/api/v1`` (reading the server's own store), and ``whirr dashboard`` builds a small app
+of its own (``app.create_dashboard_app``) over a local project or a remote server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sanic import Sanic
+
+from whirr.api.dashboard.security import Settings
+from whirr.api.dashboard.source import Source
+
+__all__ = ["Settings", "Source", "mount"]
+
+
+def mount(app: Sanic, settings: Settings,
+          make_source: Callable[[Sanic], Source] | None = None) -> None:
+    """Serve the dashboard from ``app``. ``make_source`` builds its data source when the
+    server starts; by default the store of the app's ``Backend`` (``app.ctx.backend``,
+    opened by a listener registered before this call)."""
+    from whirr.api.dashboard.routes import blueprint
+
+    app.ctx.dashboard_settings = settings
+    app.blueprint(blueprint())
+
+    @app.before_server_start
+    async def open_source(app: Sanic, loop: Any = None) -> None:
+        if make_source is not None:
+            app.ctx.dashboard_source = make_source(app)
+        else:
+            from whirr.api.dashboard.source import StoreSource
+
+            backend = app.ctx.backend
+            app.ctx.dashboard_source = StoreSource(backend, "server", backend.config.data_dir)
+
+    @app.after_server_stop
+    async def close_source(app: Sanic, loop: Any = None) -> None:
+        app.ctx.dashboard_source.close()

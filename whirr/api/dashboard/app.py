@@ -1,0 +1,85 @@
+"""The app ``whirr dashboard`` serves: the dashboard alone (no ``/api/v1``, no lease
+reaper), over a local project's store and run files or over a remote server's API."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import SanicException
+
+from whirr.api.backend import Backend
+from whirr.api.config import ServerConfig
+from whirr.api.dashboard import mount
+from whirr.api.dashboard.security import Settings
+from whirr.api.dashboard.source import Source, StoreSource
+from whirr.api.http import error
+from whirr.services.errors import WhirrError
+from whirr.store.protocol import StoreError
+
+log = logging.getLogger("whirr.dashboard")
+_names = itertools.count(1)
+
+
+def _app(settings: Settings) -> Sanic:
+    # Sanic keeps a registry of apps by name: a unique name lets one process build several.
+    app = Sanic(f"whirr_dashboard_{os.getpid()}_{next(_names)}")
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.NOISY_EXCEPTIONS = False
+    app.config.RESPONSE_TIMEOUT = 90
+    app.config.KEEP_ALIVE_TIMEOUT = 75
+
+    @app.exception(Exception)
+    async def handle(request: Request, exc: Exception) -> HTTPResponse:
+        if isinstance(exc, WhirrError):
+            return error(exc.status, str(exc))
+        if isinstance(exc, SanicException):
+            return error(exc.status_code, str(exc) or "error")
+        if isinstance(exc, StoreError):
+            return error(503, f"the event store is unavailable: {exc}")
+        log.exception("unhandled error", exc_info=exc)
+        return error(500, "internal server error (see the dashboard's log)")
+
+    return app
+
+
+def create_local_app(whirr_dir: Path, settings: Settings, worker_timeout: float = 120.0) -> Sanic:
+    """The dashboard of the project whose ``.whirr`` directory is ``whirr_dir``: its
+    SQLite log and run files, read-only but for cancel and retry."""
+    # The project's layout is a server data dir's: whirr.db and runs/ side by side.
+    config = ServerConfig(data_dir=str(whirr_dir), worker_timeout=worker_timeout)
+    app = _app(settings)
+
+    @app.before_server_start
+    async def open_backend(app: Sanic, loop: Any = None) -> None:
+        app.ctx.backend = Backend(config, asyncio.get_running_loop())
+
+    @app.after_server_stop
+    async def close_backend(app: Sanic, loop: Any = None) -> None:
+        app.ctx.backend.close()
+
+    label = str(whirr_dir.parent)
+    mount(app, settings, lambda app: StoreSource(app.ctx.backend, "local", label))
+    return app
+
+
+def create_remote_app(make_source: Any, settings: Settings) -> Sanic:
+    """The dashboard of a whirr server; ``make_source()`` returns its ``RemoteSource``."""
+    app = _app(settings)
+
+    def build(app: Sanic) -> Source:
+        source: Source = make_source()
+        return source
+
+    mount(app, settings, build)
+    return app
+
+
+def serve(app: Sanic, host: str, port: int) -> None:
+    """Run ``app`` in this process until SIGINT/SIGTERM."""
+    app.run(host=host, port=port, single_process=True, access_log=False, motd=False)

@@ -1,0 +1,152 @@
+"""The dashboard's guards: who may look (a session cookie derived from the server's token),
+where requests may come from (Host and Origin checks), and proof that a state-changing
+POST came from a dashboard page (a CSRF token).
+
+- Session: logging in with the server's token sets ``whirr_session`` =
+  HMAC(token, "dashboard-session"), HttpOnly and SameSite=Strict. The cookie never holds
+  the token itself, and needs no server-side state; changing the token logs everyone out.
+- CSRF: every page carries HMAC(secret, session) in a ``<meta>`` tag; POSTs must send it
+  back in ``X-CSRF-Token``. A page on another origin cannot read it, and a custom header
+  makes its browser ask first (a CORS preflight this server never grants). Requests whose
+  ``Origin`` or ``Sec-Fetch-Site`` says they come from elsewhere are refused anyway.
+- Host: without a token, only ``localhost``-style Host headers are served, so a hostile
+  web page cannot reach the dashboard by pointing a DNS name at 127.0.0.1 (rebinding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+from sanic import Request
+
+from whirr.api.http import Forbidden, Unauthorized
+
+COOKIE = "whirr_session"
+CSRF_HEADER = "x-csrf-token"
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one dashboard guards itself."""
+
+    #: The server's token; None serves without login (loopback binds only).
+    token: str | None = None
+    #: Refuse Host headers other than loopback names (on when there is no token).
+    check_host: bool = True
+    #: Keys CSRF tokens; random per process (a restart asks pages to reload).
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def session_value(self) -> str | None:
+        """The cookie value a logged-in browser holds (None when auth is off)."""
+        if self.token is None:
+            return None
+        return hmac.new(self.token.encode(), b"dashboard-session", hashlib.sha256).hexdigest()
+
+    def csrf_token(self, request: Request) -> str:
+        """The CSRF token for this browser (bound to its session when there is one)."""
+        session = request.cookies.get(COOKIE, "") if self.token else "anonymous"
+        return hmac.new(self.secret, f"csrf:{session}".encode(), hashlib.sha256).hexdigest()
+
+    def signed_in(self, request: Request) -> bool:
+        """True when the request carries a valid session cookie or bearer token."""
+        if self.token is None:
+            return True
+        cookie = request.cookies.get(COOKIE)
+        expected = self.session_value or ""
+        if cookie and hmac.compare_digest(cookie.encode(), expected.encode()):
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self.token.encode())
+
+    def check_token(self, given: str) -> bool:
+        """True when ``given`` is the server's token (constant time)."""
+        return self.token is not None and hmac.compare_digest(
+            given.strip().encode(), self.token.encode())
+
+
+def host_name(host_header: str) -> str:
+    """``127.0.0.1:8265`` -> ``127.0.0.1``; ``[::1]:8265`` -> ``::1``."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_loopback_name(name: str) -> bool:
+    """True for localhost and loopback addresses."""
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(request: Request) -> None:
+    """Refuse a Host header that is not a loopback name (DNS rebinding)."""
+    if not is_loopback_name(host_name(request.headers.get("host", ""))):
+        raise Forbidden("this dashboard answers only to localhost; open it as "
+                        "http://127.0.0.1:<port>/ (or run it with a token)")
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse a request that says it comes from another site."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise Forbidden("cross-site request refused")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        host = request.headers.get("host", "")
+        if urlsplit(origin).netloc.lower() != host.lower():
+            raise Forbidden("cross-origin request refused")
+    elif origin == "null":
+        raise Forbidden("cross-origin request refused")
+
+
+def check_csrf(request: Request, settings: Settings) -> None:
+    """A state-changing request must come from our page: same origin and CSRF token."""
+    check_same_origin(request)
+    given = request.headers.get(CSRF_HEADER, "")
+    if not given or not hmac.compare_digest(given.encode(), settings.csrf_token(request).encode()):
+        raise Forbidden("missing or stale CSRF token: reload the page and try again")
+
+
+def require_login(request: Request, settings: Settings) -> None:
+    """401 when auth is on and the request is not signed in."""
+    if not settings.signed_in(request):
+        raise Unauthorized("sign in to the dashboard first")
+
+
+def session_cookie(settings: Settings, secure: bool) -> str:
+    """The ``Set-Cookie`` value that signs a browser in."""
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[COOKIE] = settings.session_value or ""
+    morsel = cookie[COOKIE]
+    morsel["path"] = "/"
+    morsel["httponly"] = True
+    morsel["samesite"] = "Strict"
+    morsel["max-age"] = str(30 * 24 * 3600)
+    if secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
+
+
+def cleared_cookie() -> str:
+    """The ``Set-Cookie`` value that signs a browser out."""
+    return f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: a path on this site only (never ``//evil`` or a URL)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

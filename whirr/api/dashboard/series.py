@@ -1,0 +1,232 @@
+"""Metric series of runs as numpy columns, read incrementally from JSONL and drawn small.
+
+A run's ``metrics.jsonl`` (or ``system.jsonl``) only grows, so a ``Columns`` remembers how
+many bytes it has parsed and reads just the new whole lines on the next look: a live chart
+of a million-point run costs one full parse, then a few lines per refresh. Rows come
+from files (a local project) or from the HTTP API (``extend`` with decoded rows).
+"""
+
+from __future__ import annotations
+
+import threading
+from itertools import repeat
+from collections import OrderedDict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from whirr.analytics.downsample import Array, Method, downsample
+
+_decode_rows = msgspec.json.Decoder(list[dict[str, Any]]).decode
+#: Bytes parsed per step: bounds the memory one parse holds as Python objects.
+CHUNK = 8 * 1024 * 1024
+#: Keys that describe a row rather than measure something.
+META_KEYS = frozenset({"_idx", "_timestamp", "step"})
+EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
+
+
+class Columns:
+    """The numeric columns of one JSONL series, growing as rows arrive."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.offset = 0  # bytes of the file parsed so far (whole lines only)
+        self._stamp: tuple[int, int] = (-1, -1)
+        self._chunks: dict[str, list[Array]] = {}
+        self._pending: dict[str, list[Any]] = {}
+        self._cache: dict[str, Array] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def keys(self) -> list[str]:
+        """Metric names with at least one numeric value, sorted (meta keys excluded)."""
+        return sorted(k for k in self._chunks if k not in META_KEYS and k != "_time")
+
+    def extend(self, rows: list[dict[str, Any]]) -> None:
+        """Append decoded rows; a key missing from a row is NaN there."""
+        if not rows:
+            return
+        count = len(rows)
+        keys: set[str] = set().union(*rows)
+        added: set[str] = set()
+        for key in keys:
+            values = list(map(dict.get, rows, repeat(key)))
+            column = _times(values) if key == "_timestamp" else _numbers(values)
+            if column is not None:
+                name = "_time" if key == "_timestamp" else key
+                self._add(name, column)
+                added.add(name)
+        # Columns not seen in this batch still need their NaNs, so all stay aligned.
+        for key, chunks in self._chunks.items():
+            if key not in added:
+                chunks.append(np.full(count, np.nan))
+        self.rows += count
+        self._cache.clear()
+
+    def _add(self, key: str, column: Array) -> None:
+        chunks = self._chunks.get(key)
+        if chunks is None:
+            chunks = self._chunks[key] = [np.full(self.rows, np.nan)] if self.rows else []
+        chunks.append(column)
+
+    def column(self, key: str) -> Array:
+        """One column as a single array (NaN where the key was absent)."""
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        chunks = self._chunks.get(key)
+        joined = np.concatenate(chunks) if chunks else np.full(self.rows, np.nan)
+        self._chunks[key] = [joined] if chunks else []
+        self._cache[key] = joined
+        return joined
+
+    def x_axis(self, kind: str) -> Array:
+        """The x values: ``step`` (falling back to ``_idx``), ``time`` (seconds since the
+        first row) or ``index``."""
+        if kind == "time":
+            t = self.column("_time")
+            first = t[np.isfinite(t)]
+            return t - first[0] if len(first) else np.arange(self.rows, dtype=np.float64)
+        if kind == "step" and "step" in self._chunks:
+            step = self.column("step")
+            if not np.isnan(step).any():
+                return step
+            # Rows logged without a step fall back to their index.
+            return np.where(np.isnan(step), self.column("_idx"), step)
+        if "_idx" in self._chunks:
+            return self.column("_idx")
+        return np.arange(self.rows, dtype=np.float64)
+
+    def series(self, key: str, x: str, points: int, method: Method = "minmax",
+               since: int = 0) -> dict[str, Any]:
+        """``{key, x, y, total}``: the key's points (rows ``since`` on) drawn down to
+        about ``points``; rows without a value for the key are left out."""
+        xs = self.x_axis(x)[since:]
+        ys = self.column(key)[since:]
+        present = ~np.isnan(ys) if key in self._chunks else np.zeros(len(ys), dtype=bool)
+        xs, ys = xs[present], ys[present]
+        total = len(xs)
+        dx, dy = downsample(xs, ys, points, method)
+        return {"key": key, "x": dx.tolist(), "y": dy.tolist(), "total": total,
+                "rows": self.rows}
+
+    def last(self) -> dict[str, float]:
+        """The last logged value of every metric."""
+        out: dict[str, float] = {}
+        for key in self.keys:
+            col = self.column(key)
+            finite = np.flatnonzero(~np.isnan(col))
+            if len(finite):
+                out[key] = float(col[finite[-1]])
+        return out
+
+
+_NUMERIC_TYPES = frozenset({int, float, type(None)})
+
+
+def _numbers(values: list[Any]) -> Array | None:
+    """A float column of ``values``, or None when none of them is a number."""
+    kinds = set(map(type, values))
+    if kinds <= _NUMERIC_TYPES:
+        # The common case, converted in C: None becomes NaN.
+        return None if kinds == {type(None)} else np.array(values, dtype=np.float64)
+    numeric = False
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values):
+        # bool is an int subclass, but True is not a measurement worth a chart.
+        if type(value) is float or type(value) is int:
+            out[i] = value
+            numeric = True
+    return out if numeric else None
+
+
+def _times(values: list[Any]) -> Array:
+    """Epoch seconds of ISO-8601 timestamps (NaN where missing or unreadable)."""
+    try:
+        # whirr writes UTC with a ``Z``; numpy parses the naive part in C.
+        if all(map(str.endswith, values, repeat("Z"))):
+            stamps = np.array([v[:-1] for v in values], dtype="datetime64[us]")
+            result: Array = (stamps - EPOCH) / np.timedelta64(1, "s")
+            return result
+    except (TypeError, ValueError):
+        pass  # a missing or odd timestamp: the careful path below
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            try:
+                out[i] = datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                continue
+    return out
+
+
+def read_new_lines(path: Path, columns: Columns) -> bool:
+    """Parse the whole lines appended to ``path`` since ``columns`` last looked; True when
+    rows were added. A torn last line waits for its newline; a garbled line is skipped."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    stamp = (st.st_size, st.st_mtime_ns)
+    if stamp == columns._stamp:
+        return False
+    added = False
+    with path.open("rb") as fh:
+        fh.seek(columns.offset)
+        while True:
+            data = fh.read(CHUNK)
+            if not data:
+                break
+            end = data.rfind(b"\n")
+            if end < 0:
+                if len(data) < CHUNK:
+                    break  # a torn last line: wait for the rest
+                continue  # one huge line: keep reading (rare; never split a line)
+            whole = data[: end + 1]
+            fh.seek(columns.offset + end + 1)
+            columns.offset += end + 1
+            columns.extend(_parse(whole))
+            added = True
+    columns._stamp = stamp
+    return added
+
+
+def _parse(block: bytes) -> list[dict[str, Any]]:
+    """Rows of a block of whole JSONL lines; one bad line costs only itself."""
+    body = block.rstrip(b"\n").replace(b"\n", b",")
+    try:
+        return _decode_rows(b"[" + body + b"]")
+    except msgspec.DecodeError:
+        rows = []
+        for line in block.split(b"\n"):
+            if line.strip():
+                try:
+                    rows.append(msgspec.json.decode(line, type=dict[str, Any]))
+                except msgspec.DecodeError:
+                    continue
+        return rows
+
+
+class SeriesCache:
+    """The ``Columns`` of recently viewed runs, least recently used dropped first."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, str], Columns] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str, kind: str) -> Columns:
+        """The columns for (run, kind), created empty on first use."""
+        with self._lock:
+            key = (run_id, kind)
+            columns = self._items.get(key)
+            if columns is None:
+                columns = self._items[key] = Columns()
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+            else:
+                self._items.move_to_end(key)
+            return columns

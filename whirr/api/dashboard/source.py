@@ -1,0 +1,251 @@
+"""Where the dashboard's data comes from: a store it can read directly (a local project,
+or the server it is mounted in) or a whirr server over HTTP (``remote.py``).
+
+Every method is async; the store-backed source runs the synchronous core on the
+``Backend``'s thread pools, never on the event loop. Writes are limited to what a person
+does from the dashboard: cancel and retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from sanic import HTTPResponse
+from sanic.response import file_stream
+
+from whirr.api import files, schemas
+from whirr.api.backend import Backend
+from whirr.api.render import job_out, run_out, worker_out
+from whirr.api.routes.runs import find_run
+from whirr.api.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
+from whirr.api.dashboard.series import Columns, SeriesCache, read_new_lines
+from whirr.clock import utc_now
+from whirr.projections import RunView
+from whirr.services.errors import NotFound
+from whirr.store import EventStore
+
+#: Bytes of ``output.log`` a page shows at first (its tail).
+LOG_TAIL = 64 * 1024
+FILES = {"metrics": "metrics.jsonl", "system": "system.jsonl"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event of the log, as the browser hears of it (no payload: pages refetch)."""
+
+    position: int
+    type: str
+    stream: str
+
+
+class Source(ABC):
+    """The dashboard's view of one whirr installation."""
+
+    #: ``local`` (a project), ``server`` (mounted in ``whirr server``) or ``remote``.
+    kind: str = "local"
+    #: What the header says this dashboard shows (a project path or a server URL).
+    label: str = ""
+
+    def __init__(self) -> None:
+        self.series = SeriesCache()
+
+    @abstractmethod
+    async def head(self) -> int:
+        """The log's newest position."""
+
+    @abstractmethod
+    async def status(self) -> schemas.StatusResponse:
+        """Job counts per status and worker counts."""
+
+    @abstractmethod
+    async def workers(self) -> list[schemas.WorkerOut]:
+        """Every known worker."""
+
+    @abstractmethod
+    async def jobs(self, statuses: list[str] | None, limit: int) -> list[schemas.Job]:
+        """Jobs newest first, optionally only some statuses."""
+
+    @abstractmethod
+    async def job(self, job_id: int) -> schemas.Job:
+        """One job (NotFound when absent)."""
+
+    @abstractmethod
+    async def run(self, run_id: str) -> schemas.Run:
+        """One run by id or unique prefix (NotFound when absent)."""
+
+    @abstractmethod
+    async def runs_index(self) -> RunsIndex:
+        """Every run, kept current."""
+
+    @abstractmethod
+    async def columns(self, run_id: str, kind: str) -> Columns:
+        """The run's metrics (``kind="metrics"``) or system samples, refreshed."""
+
+    @abstractmethod
+    async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
+        """The run's artifact files."""
+
+    @abstractmethod
+    async def artifact(self, run_id: str, path: str) -> HTTPResponse:
+        """One artifact as a download response."""
+
+    @abstractmethod
+    async def log(self, run: schemas.Run, offset: int | None) -> tuple[bytes, int]:
+        """``output.log`` from ``offset`` (its tail when None): (bytes, offset after)."""
+
+    @abstractmethod
+    async def cancel(self, job_id: int) -> str:
+        """Cancel a job; returns a message for the person who asked."""
+
+    @abstractmethod
+    async def retry(self, job_id: int) -> int:
+        """Queue a failed/cancelled job again; returns the new job's id."""
+
+    @abstractmethod
+    async def changes(self, after: int, timeout: float) -> list[Change]:
+        """Events after ``after``, waiting up to ``timeout`` for the first one."""
+
+    def close(self) -> None:
+        """Release what the source holds."""
+
+
+class StoreSource(Source):
+    """A store read in-process through a ``Backend`` (its thread pools and head watcher)."""
+
+    def __init__(self, backend: Backend, kind: str, label: str) -> None:
+        super().__init__()
+        self.b = backend
+        self.kind = kind
+        self.label = label
+        self._index = RunsIndex()
+        self._index_lock = asyncio.Lock()
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where run files live."""
+        return self.b.config.runs_dir
+
+    async def head(self) -> int:
+        return self.b.heads.head
+
+    async def status(self) -> schemas.StatusResponse:
+        store, timeout = self.b.store, self.b.config.worker_timeout
+
+        def gather() -> schemas.StatusResponse:
+            counts = store.job_counts()
+            workers = store.workers()
+            now = utc_now()
+            online = sum(1 for w in workers if w.is_online(now, timeout))
+            return schemas.StatusResponse(
+                queued=counts.get("queued", 0), running=counts.get("running", 0),
+                completed=counts.get("completed", 0), failed=counts.get("failed", 0),
+                cancelled=counts.get("cancelled", 0), timed_out=counts.get("timed_out", 0),
+                workers_online=online, workers_total=len(workers), head=store.head())
+
+        return await self.b.read(gather)
+
+    async def workers(self) -> list[schemas.WorkerOut]:
+        found = await self.b.read(self.b.store.workers)
+        now, timeout = utc_now(), self.b.config.worker_timeout
+        return [worker_out(w, now, timeout) for w in found]
+
+    async def jobs(self, statuses: list[str] | None, limit: int) -> list[schemas.Job]:
+        found = await self.b.read(self.b.store.jobs, statuses, limit)
+        return [job_out(j) for j in found]
+
+    async def job(self, job_id: int) -> schemas.Job:
+        return job_out(await self.b.read(self.b.jobs.get, job_id))
+
+    async def run(self, run_id: str) -> schemas.Run:
+        return run_out(await self.b.read(find_run, self.b.store, run_id))
+
+    async def runs_index(self) -> RunsIndex:
+        # One refresh at a time: concurrent page loads share it instead of racing.
+        async with self._index_lock:
+            await self.b.read(_refresh_index, self.b.store, self._index)
+        return self._index
+
+    async def columns(self, run_id: str, kind: str) -> Columns:
+        path = files.run_dir(self.runs_dir, run_id) / FILES[kind]
+        columns = self.series.get(run_id, kind)
+
+        def refresh() -> None:
+            with columns.lock:
+                read_new_lines(path, columns)
+
+        await self.b.read(refresh)
+        return columns
+
+    async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
+        return await self.b.read(files.list_artifacts, self.runs_dir, run_id)
+
+    async def artifact(self, run_id: str, path: str) -> HTTPResponse:
+        full = await self.b.read(files.artifact_file, self.runs_dir, run_id, path)
+        return await file_stream(full, mime_type="application/octet-stream",  # type: ignore[return-value]
+                                 filename=full.name, chunk_size=256 * 1024)
+
+    async def log(self, run: schemas.Run, offset: int | None) -> tuple[bytes, int]:
+        path = files.run_dir(self.runs_dir, run.id) / "output.log"
+
+        def read() -> tuple[bytes, int]:
+            start = offset
+            if start is None:
+                try:
+                    start = max(0, path.stat().st_size - LOG_TAIL)
+                except FileNotFoundError:
+                    return b"", 0
+            data = files.read_from(path, start, 4 * LOG_TAIL)
+            return data, start + len(data)
+
+        return await self.b.read(read)
+
+    async def cancel(self, job_id: int) -> str:
+        previous, job = await self.b.write_and_wake(self.b.jobs.cancel, job_id)
+        if previous == "queued":
+            return f"Cancelled job #{job_id}"
+        return f"Asked the worker to stop job #{job_id}"
+
+    async def retry(self, job_id: int) -> int:
+        job = await self.b.write_and_wake(self.b.jobs.retry, job_id)
+        return job.id
+
+    async def changes(self, after: int, timeout: float) -> list[Change]:
+        if not await self.b.heads.wait_beyond(after, timeout):
+            return []
+        recorded = await self.b.read(self.b.store.read, after, 500)
+        return [Change(r.position, _tag(r.event), r.stream) for r in recorded]
+
+
+def _tag(event: object) -> str:
+    from whirr.events import tag_of
+
+    return tag_of(event)  # type: ignore[arg-type]
+
+
+def _refresh_index(store: EventStore, index: RunsIndex) -> None:
+    """Bring ``index`` up to the store's head, re-reading only runs that changed."""
+    head = store.head()
+    if index.head == head and index.loaded:
+        return
+    if not index.loaded:
+        index.load([run_out(r) for r in store.runs(None, None, None)], head)
+        return
+    events = store.read(after=index.head, limit=2001, types=RUN_EVENT_TYPES)
+    if len(events) > 2000:  # a flood (a sweep finishing): reading everything is cheaper
+        index.load([run_out(r) for r in store.runs(None, None, None)], head)
+        return
+    changed: dict[str, RunView | None] = {}
+    for rec in events:
+        run_id = getattr(rec.event, "run_id", None)
+        if isinstance(run_id, str) and run_id not in changed:
+            changed[run_id] = store.run(run_id)
+    index.update([run_out(r) for r in changed.values() if r is not None],
+                 max(head, events[-1].position if events else head))
+
+
+def not_found(what: str) -> NotFound:
+    """The error for something a page asked about that does not exist."""
+    return NotFound(what)

@@ -1,0 +1,243 @@
+"""The dashboard's JSON endpoints (under ``/ui``): what each page fetches, already shaped
+for drawing (tables paged and sorted, metric series downsampled on the server)."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sanic import HTTPResponse, Request
+
+from whirr.analytics.downsample import METHODS, Method
+from whirr.api import files, schemas
+from whirr.api.dashboard.runs_index import Query, flatten
+from whirr.api.dashboard.source import Source
+from whirr.api.http import checked_id, query_int, query_str
+from whirr.clock import utc_now
+from whirr.projections.jobs import FINISHED_STATUSES
+from whirr.services.errors import InvalidRequest
+
+_json = msgspec.json.Encoder()
+#: Answers larger than this are gzipped when the browser accepts it.
+GZIP_OVER = 2048
+MAX_COMPARE = 50
+X_AXES = ("step", "time", "index")
+
+
+def source_of(request: Request) -> Source:
+    """The dashboard's data source."""
+    value: Source = request.app.ctx.dashboard_source
+    return value
+
+
+def reply(request: Request, value: Any, status: int = 200) -> HTTPResponse:
+    """JSON (msgspec-encoded), gzipped when large and accepted; never cached."""
+    body = _json.encode(value)
+    headers = {"Cache-Control": "no-store"}
+    if len(body) > GZIP_OVER and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, 5)
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] = "Accept-Encoding"
+    return HTTPResponse(body, status=status, headers=headers, content_type="application/json")
+
+
+async def overview(request: Request) -> HTTPResponse:
+    """Counts, workers, running and queued jobs, the latest runs."""
+    src = source_of(request)
+    status = await src.status()
+    workers = await src.workers()
+    running = await src.jobs(["running"], 200)
+    queued = await src.jobs(["queued"], 10)
+    index = await src.runs_index()
+    recent = [row.to_json() for row in index.ordered()[:12]]
+    return reply(request, {"status": status, "workers": workers, "running": running,
+                           "queued": queued, "recent_runs": recent, "now": utc_now(),
+                           "head": status.head})
+
+
+async def queue(request: Request) -> HTTPResponse:
+    """Active jobs (running first, then queued in claim order) and recently ended ones."""
+    limit = query_int(request, "limit", 100, 1, 1000) or 100
+    src = source_of(request)
+    head = await src.head()
+    active = await src.jobs(["queued", "running"], 1000)
+    # What runs now first, then what a worker will take next (priority, then age).
+    active.sort(key=lambda j: (j.status != "running", -_priority(j), j.id))
+    ended = await src.jobs(list(FINISHED_STATUSES), limit)
+    return reply(request, {"active": active, "ended": ended, "now": utc_now(), "head": head})
+
+
+def _priority(job: schemas.Job) -> int:
+    return getattr(job, "priority", 0) or 0
+
+
+async def runs_table(request: Request) -> HTTPResponse:
+    """One page of the runs table (filter, sort, offset)."""
+    order = query_str(request, "order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("order must be asc or desc")
+    query = Query(
+        text=query_str(request, "q") or "",
+        status=query_str(request, "status"),
+        tag=query_str(request, "tag"),
+        sort=query_str(request, "sort", 500) or "started_at",
+        descending=order == "desc",
+        offset=query_int(request, "offset", 0, 0, 10**9) or 0,
+        limit=query_int(request, "limit", 100, 1, 1000) or 100,
+    )
+    index = await source_of(request).runs_index()
+    return reply(request, index.query(query))
+
+
+async def run_detail(request: Request, run_id: str) -> HTTPResponse:
+    """A run with its job, artifacts and which metric series it has."""
+    src = source_of(request)
+    run = await src.run(run_id)
+    job = await src.job(run.job_id) if run.job_id is not None else None
+    artifacts = await src.artifacts(run.id)
+    metrics = await src.columns(run.id, "metrics")
+    system = await src.columns(run.id, "system")
+    return reply(request, {
+        "run": run, "job": job, "artifacts": artifacts, "config_flat": flatten(run.config),
+        "metrics": {"keys": metrics.keys, "rows": metrics.rows, "last": metrics.last()},
+        "system": {"keys": system.keys, "rows": system.rows},
+        "kind": src.kind, "now": utc_now(), "head": await src.head()})
+
+
+def _series_args(request: Request) -> tuple[str, int, Method]:
+    x = query_str(request, "x") or "step"
+    if x not in X_AXES:
+        raise InvalidRequest(f"x must be one of {', '.join(X_AXES)}")
+    points = query_int(request, "points", 1000, 10, 10_000) or 1000
+    method = query_str(request, "method") or "minmax"
+    if method not in METHODS:
+        raise InvalidRequest(f"method must be one of {', '.join(METHODS)}")
+    return x, points, method  # type: ignore[return-value]
+
+
+async def run_series(request: Request, run_id: str) -> HTTPResponse:
+    """Every (or the chosen) metric of a run, each drawn down to about ``points``."""
+    x, points, method = _series_args(request)
+    kind = query_str(request, "kind") or "metrics"
+    if kind not in ("metrics", "system"):
+        raise InvalidRequest("kind must be metrics or system")
+    wanted = query_str(request, "keys", 5000)
+    src = source_of(request)
+    run = await src.run(run_id)
+    columns = await src.columns(run.id, kind)
+    keys = columns.keys if wanted is None else [k for k in wanted.split(",") if k]
+    with columns.lock:
+        series = [columns.series(k, x, points, method) for k in keys]
+    return reply(request, {"run": run.id, "kind": kind, "x": x, "rows": columns.rows,
+                           "series": series})
+
+
+async def run_log(request: Request, run_id: str) -> HTTPResponse:
+    """``output.log``: its tail, or what follows ``offset``."""
+    raw = request.args.get("offset")
+    offset = query_int(request, "offset", 0, 0, 2**62) if raw not in (None, "") else None
+    src = source_of(request)
+    run = await src.run(run_id)
+    data, end = await src.log(run, offset)
+    whole = _utf8_prefix(data)
+    # A multi-byte character cut at the chunk's end is sent with the next chunk.
+    end -= len(data) - whole
+    return reply(request, {"text": data[:whole].decode("utf-8", "replace"), "offset": end,
+                           "ended": run.finished_at is not None})
+
+
+def _utf8_prefix(data: bytes) -> int:
+    """Length of the longest prefix of ``data`` that does not end mid-character."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # the start of the last character
+            need = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else \
+                3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+            return len(data) if back >= need else len(data) - back
+    return len(data)
+
+
+async def run_artifact(request: Request, run_id: str, path: str) -> HTTPResponse:
+    """Download one artifact."""
+    src = source_of(request)
+    run = await src.run(run_id)
+    return await src.artifact(run.id, path)
+
+
+def _run_ids(request: Request) -> list[str]:
+    raw = query_str(request, "runs", 20_000) or ""
+    ids = list(dict.fromkeys(r for r in raw.split(",") if r))
+    if len(ids) > MAX_COMPARE:
+        raise InvalidRequest(f"compare at most {MAX_COMPARE} runs at once")
+    return [files.check_run_id(r) for r in ids]
+
+
+async def compare(request: Request) -> HTTPResponse:
+    """The chosen runs side by side: config differences, summaries, shared metrics."""
+    src = source_of(request)
+    runs = [await src.run(r) for r in _run_ids(request)]
+    metric_keys: set[str] = set()
+    for run in runs:
+        metric_keys.update((await src.columns(run.id, "metrics")).keys)
+    configs = [flatten(r.config) for r in runs]
+    summaries = [flatten(r.summary) for r in runs]
+    return reply(request, {
+        "runs": [{"id": r.id, "name": r.name, "status": r.status, "tags": r.tags,
+                  "started_at": r.started_at, "duration": r.duration_seconds,
+                  "config": c, "summary": s} for r, c, s in zip(runs, configs, summaries,
+                                                                strict=True)],
+        "config_diff": diff_table(configs), "summary_keys": _keys(summaries),
+        "metric_keys": sorted(metric_keys), "head": await src.head()})
+
+
+def diff_table(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per config key: each run's value and whether they differ (differing
+    keys first, so what changed between runs is what one reads first)."""
+    rows = []
+    for key in _keys(configs):
+        values = [c.get(key) for c in configs]
+        differs = len({_json.encode(v) for v in values}) > 1
+        rows.append({"key": key, "values": values, "differs": differs})
+    rows.sort(key=lambda r: not r["differs"])
+    return rows
+
+
+def _keys(dicts: list[dict[str, Any]]) -> list[str]:
+    return sorted({k for d in dicts for k in d})
+
+
+async def compare_series(request: Request) -> HTTPResponse:
+    """One metric of several runs, each drawn down to about ``points``."""
+    x, points, method = _series_args(request)
+    key = query_str(request, "key", 1000)
+    if not key:
+        raise InvalidRequest("query parameter 'key' (the metric) is required")
+    src = source_of(request)
+    out = []
+    for run_id in _run_ids(request):
+        run = await src.run(run_id)
+        columns = await src.columns(run.id, "metrics")
+        with columns.lock:
+            series = columns.series(key, x, points, method)
+        out.append({**series, "run": run.id, "name": run.name, "status": run.status})
+    return reply(request, {"key": key, "x": x, "series": out})
+
+
+async def cancel_job(request: Request, job_id: int) -> HTTPResponse:
+    """Cancel a job (a POST with a CSRF token; see ``security``)."""
+    message = await source_of(request).cancel(checked_id(job_id))
+    return reply(request, {"message": message, "job_id": job_id})
+
+
+async def retry_job(request: Request, job_id: int) -> HTTPResponse:
+    """Queue a failed or cancelled job again."""
+    new_id = await source_of(request).retry(checked_id(job_id))
+    return reply(request, {"message": f"Queued job #{new_id} (retry of #{job_id})",
+                           "job_id": new_id})
+
+
+def iso(value: datetime | None) -> str | None:
+    """A datetime as ISO-8601 (None stays None)."""
+    return None if value is None else value.isoformat()
