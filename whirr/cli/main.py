@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sweep": ("whirr.cli.sweep", "sweep_cmd", "Run a parameter sweep (YAML); report on one."),
     "sweeps": ("whirr.cli.sweep", "sweeps_cmd", "List sweeps with their progress."),
     "ablate": ("whirr.cli.ablate", "ablate_cmd", "Ablation studies with paired seeds."),
+    "watch": ("whirr.cli.watch", "watch_cmd", "Live full-screen view of jobs and workers."),
     "server": ("whirr.cli.server", "server_cmd", "Serve the HTTP API for remote workers."),
     "dashboard": ("whirr.cli.dashboard", "dashboard_cmd", "Web UI: queue, runs, live charts."),
 }

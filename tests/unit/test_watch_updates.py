@@ -1,0 +1,84 @@
+"""``whirr watch`` over a real project: the view follows new events, files and keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cli_runner import run_cli
+
+from whirr.project import Project
+from whirr.services import Jobs, Workers
+from whirr.watch import render_text
+from whirr.watch.app import Watcher
+from whirr.watch.sources import LocalSource
+
+
+def watcher_for(project: Project, store: Any, **kwargs: Any) -> Watcher:
+    source = LocalSource(store, project.runs_dir, label="proj",
+                         heartbeat_timeout=project.config.heartbeat_timeout, **kwargs)
+    return Watcher(source)
+
+
+def test_view_updates_on_a_new_event(project: Project, store: Any) -> None:
+    watcher = watcher_for(project, store)
+    assert watcher.state.jobs == []
+    assert not watcher.poll()  # nothing happened: no redraw
+
+    job = Jobs(store).submit(["python", "train.py"], str(project.root), name="first",
+                             check=False)
+    assert watcher.poll()
+    assert [(j.id, j.status) for j in watcher.state.jobs] == [(job.id, "queued")]
+    assert watcher.state.selected == job.id
+    assert "first" in render_text(watcher.state)
+
+    Workers(store).register("w1", "box")
+    Jobs(store).claim("w1", 60)
+    assert watcher.poll()
+    text = render_text(watcher.state, width=100)
+    assert next(line for line in text.splitlines() if "first" in line).split()[3:6] == [
+        "running", "1", "w1"]
+    assert "workers 1/1 online" in text
+
+
+def test_selected_job_shows_its_log_tail_and_metric_sparkline(
+    project: Project, store: Any
+) -> None:
+    jobs = Jobs(store)
+    first = jobs.submit(["a"], str(project.root), name="a", check=False)
+    second = jobs.submit(["b"], str(project.root), name="b", check=False)
+    run_dir = project.runs_dir / second.run_id
+    run_dir.mkdir(parents=True)
+    (run_dir / "output.log").write_text("".join(f"line {i}\n" for i in range(30)))
+    with (run_dir / "metrics.jsonl").open("w") as out:
+        for i, loss in enumerate([4.0, 3.0, 2.0, 1.0]):
+            out.write(json.dumps({"_idx": i, "_timestamp": "t", "step": i, "loss": loss}) + "\n")
+    watcher = watcher_for(project, store)
+    assert watcher.selected == first.id  # no job runs: the first listed
+    assert watcher.handle("j")  # down
+    assert watcher.selected == second.id
+    text = render_text(watcher.state, width=100, log_lines=5)
+    assert "Job #2 b · queued" in text
+    assert "loss █▆▃▁  last 1  min 1  max 4  (4 points)" in text
+    assert "line 29" in text and "line 25" in text and "line 24" not in text
+    assert watcher.handle("\x1b[A")  # up arrow
+    assert watcher.selected == first.id
+    assert not watcher.handle("q")
+
+
+def test_a_named_metric_is_charted(project: Project, store: Any) -> None:
+    job = Jobs(store).submit(["a"], str(project.root), check=False)
+    run_dir = project.runs_dir / job.run_id
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text(
+        '{"_idx":0,"loss":1,"acc":0.1}\n{"_idx":1,"loss":0.5,"acc":0.9}\n{"_idx":2,"lo')
+    watcher = watcher_for(project, store, metric="acc")
+    detail = watcher.state.detail
+    assert detail is not None and (detail.metric, detail.values) == ("acc", [0.1, 0.9])
+
+
+def test_watch_once_prints_a_frame(project: Project, store: Any) -> None:
+    Jobs(store).submit(["python", "x.py"], str(project.root), name="solo", check=False)
+    result = run_cli("watch", "--once", cwd=project.root, env={"COLUMNS": "100"}, check=True)
+    assert result.stdout.startswith(f"whirr watch  {project.root}  1 queued")
+    assert "solo" in result.stdout and "Job #1 solo · queued" in result.stdout

@@ -1,0 +1,111 @@
+"""The state ``whirr watch`` shows: plain rows built from local views or API answers. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+ACTIVE = ("running", "queued")
+
+
+class JobRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One job line."""
+
+    id: int
+    name: str | None
+    status: str
+    attempt: int
+    worker_id: str | None
+    command: list[str]
+    run_id: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    cancel_requested: bool = False
+
+
+class WorkerRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One worker line; ``status`` is idle, busy, offline or stopped."""
+
+    id: str
+    hostname: str
+    status: str
+    job_ids: list[int]
+    heartbeat_at: datetime
+    gpu_ids: list[int] = []
+
+
+class Detail(msgspec.Struct, frozen=True, kw_only=True):
+    """The selected job's last log lines and its main metric's values."""
+
+    job_id: int
+    log_lines: list[str] = []
+    metric: str | None = None
+    values: list[float] = []
+
+
+class WatchState(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one frame shows; rendering is a function of this alone."""
+
+    source: str
+    now: datetime
+    jobs: list[JobRow]
+    workers: list[WorkerRow]
+    counts: dict[str, int]
+    selected: int | None = None
+    detail: Detail | None = None
+    position: int = 0
+
+
+def order_jobs(jobs: list[JobRow], finished_limit: int) -> list[JobRow]:
+    """Running jobs, then queued ones (oldest first), then the newest finished ones."""
+    running = sorted((j for j in jobs if j.status == "running"), key=lambda j: j.id)
+    queued = sorted((j for j in jobs if j.status == "queued"), key=lambda j: j.id)
+    finished = sorted((j for j in jobs if j.status not in ACTIVE), key=lambda j: -j.id)
+    return running + queued + finished[:finished_limit]
+
+
+def job_row(job: Any) -> JobRow:
+    """A row from a ``JobView`` or an API ``Job`` (same attribute names)."""
+    return JobRow(
+        id=job.id,
+        name=job.name,
+        status=job.status,
+        attempt=job.attempt,
+        worker_id=job.worker_id,
+        command=list(job.command_argv),
+        run_id=job.run_id,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        cancel_requested=bool(getattr(job, "cancel_requested", False)),
+    )
+
+
+def worker_row(worker: Any, online: bool) -> WorkerRow:
+    """A row from a ``WorkerView`` or an API ``WorkerOut``; ``online`` as judged by the
+    caller (it depends on the clock and the heartbeat timeout)."""
+    status = worker.status
+    if status != "stopped" and not online:
+        status = "offline"
+    return WorkerRow(
+        id=worker.id,
+        hostname=worker.hostname,
+        status=status,
+        job_ids=list(worker.current_job_ids),
+        heartbeat_at=worker.heartbeat_at,
+        gpu_ids=list(worker.gpu_ids),
+    )
+
+
+def main_metric(rows: list[dict[str, Any]]) -> str | None:
+    """The metric to chart when none was named: the first numeric key the run logged."""
+    for row in rows:
+        for key, value in row.items():
+            if key.startswith("_") or key == "step":
+                continue
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return key
+    return None
