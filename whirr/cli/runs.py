@@ -134,11 +134,16 @@ def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
         run = Runs(store).resolve(run_id)
     rows = last_rows(Path(run.run_dir) / "metrics.jsonl")
     latest = latest_values(rows)
+    samples = last_rows(Path(run.run_dir) / "system.jsonl", max_bytes=8192)
+    system = samples[-1] if samples else {}
     if as_json:
         emit_json({**run_json(run), "last_metrics": latest,
-                   "metrics_rows": rows[-1]["_idx"] + 1 if rows and "_idx" in rows[-1] else 0})
+                   "metrics_rows": rows[-1]["_idx"] + 1 if rows and "_idx" in rows[-1] else 0,
+                   "last_system": system})
         return
     _print_run(run, latest, rows)
+    if system:
+        _section(f"System (sampled {system.pop('_timestamp', '?')})", system)
 
 
 def latest_values(rows: list[dict[str, Any]]) -> dict[str, Any]:

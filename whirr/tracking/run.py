@@ -255,9 +255,8 @@ class Run:
             "job_id": self._loc.job_id,
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
+            "error": error,
         }
-        if error is not None:
-            meta["error"] = error
         write_meta(self._dir, meta)
 
     def __enter__(self) -> Run:
@@ -289,12 +288,18 @@ def init(
 
     ``resume`` continues an earlier direct run by id: its metrics keep counting from where
     they stopped."""
-    return Run(
-        locate(resume=resume),
-        name=name, config=config, tags=[tags] if isinstance(tags, str) else tags,
-        system_metrics=system_metrics, system_metrics_interval=system_metrics_interval,
-        capture_git=capture_git, capture_pip=capture_pip,
-    )
+    location = locate(resume=resume)
+    try:
+        return Run(
+            location,
+            name=name, config=config, tags=[tags] if isinstance(tags, str) else tags,
+            system_metrics=system_metrics, system_metrics_interval=system_metrics_interval,
+            capture_git=capture_git, capture_pip=capture_pip,
+        )
+    except BaseException:
+        if location.store is not None:
+            location.store.close()
+        raise
 
 
 def _artifact_name(name: str) -> str:
