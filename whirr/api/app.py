@@ -47,7 +47,9 @@ def create_app(config: ServerConfig) -> Sanic:
 
     @app.on_request
     async def authenticate(request: Request) -> None:
-        if config.token is not None and request.path.rstrip("/") not in public:
+        # Only /api/v1 takes bearer tokens; the dashboard's pages check their own session.
+        if (config.token is not None and request.path.startswith(API)
+                and request.path.rstrip("/") not in public):
             check_bearer(request.headers.get("authorization"), config.token)
 
     @app.exception(Exception)
@@ -71,6 +73,10 @@ def create_app(config: ServerConfig) -> Sanic:
     async def close_backend(app: Sanic, loop: Any = None) -> None:
         app.ctx.backend.close()
 
+    if config.dashboard:
+        from whirr.api.dashboard import mount_in_server
+
+        mount_in_server(app, config.token)
     return app
 
 

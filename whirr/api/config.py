@@ -28,6 +28,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     #: avoids lock waits inside the process; PostgreSQL overlaps round trips with more.
     writer_threads: int | None = None
     reader_threads: int = 8
+    #: Serve the web dashboard at ``/`` beside the API (needs the ``dashboard`` extra).
+    dashboard: bool = True
 
     @property
     def runs_dir(self) -> Path:

@@ -8,6 +8,7 @@ of its own (``app.create_dashboard_app``) over a local project or a remote serve
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,19 @@ from sanic import Sanic
 from whirr.api.dashboard.security import Settings
 from whirr.api.dashboard.source import Source
 
-__all__ = ["Settings", "Source", "mount"]
+__all__ = ["Settings", "Source", "mount", "mount_in_server"]
+log = logging.getLogger("whirr.dashboard")
+
+
+def mount_in_server(app: Sanic, token: str | None) -> None:
+    """Mount the dashboard in ``whirr server``'s app, behind the server's token (a sign-in
+    page turns it into a session cookie). Without the dashboard extra, log why not."""
+    try:
+        import numpy  # noqa: F401  (the dashboard's downsampling needs it)
+    except ImportError:
+        log.warning("the web dashboard is off: pip install 'whirr[dashboard]' to serve it")
+        return
+    mount(app, Settings(token=token, check_host=token is None))
 
 
 def mount(app: Sanic, settings: Settings,

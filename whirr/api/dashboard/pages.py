@@ -27,7 +27,8 @@ PAGE_SCRIPTS = {"overview": "lists.js", "queue": "lists.js", "runs": "runs.js",
 SHORTCUTS = [
     ("/", "Search (runs page) or filter"), ("g o", "Overview"), ("g q", "Queue"),
     ("g r", "Runs"), ("g c", "Compare"), ("t", "Switch dark / light theme"),
-    ("c", "Compare the selected runs"), ("j / k", "Next / previous row"),
+    ("c", "Compare the selected runs"), ("x", "Select the focused run"),
+    ("j / k", "Next / previous row"),
     ("Enter", "Open the focused row"), ("?", "This help"), ("Esc", "Close, clear"),
 ]
 

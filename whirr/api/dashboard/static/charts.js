@@ -24,6 +24,7 @@ const Charts = (() => {
       hovermode: "x unified",
       hoverlabel: { bgcolor: css("--surface"), bordercolor: grid, font: { color: css("--text") } },
       uirevision: opts.uirevision || "keep",   // keep zoom across live updates
+      modebar: { bgcolor: "rgba(0,0,0,0)", color: css("--faint"), activecolor: css("--accent") },
     };
   }
   const CONFIG = { displaylogo: false, responsive: true,

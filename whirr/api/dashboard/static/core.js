@@ -34,7 +34,7 @@ const W = (() => {
 
   // -- formatting ----------------------------------------------------------------------
   const GLYPHS = { queued: "◷", running: "●", completed: "✓", failed: "✕", cancelled: "⊘",
-                   timed_out: "⧗", idle: "○", busy: "●", offline: "◌", stopped: "■" };
+                   timed_out: "◔", idle: "○", busy: "●", offline: "◌", stopped: "■" };
   const WORDS = { timed_out: "timed out" };
   function badge(status, extra) {
     return h("span", { class: `badge st-${status}`, title: extra || null },
@@ -248,7 +248,8 @@ const W = (() => {
   function table(cols, rows, opts) {
     opts = opts || {};
     const head = h("tr", {}, cols.map(c => {
-      const th = h("th", { class: [c.class, c.sort ? "sortable" : "", c.thClass].filter(Boolean).join(" "),
+      const align = c.class && c.class.includes("num") ? "num" : "";
+      const th = h("th", { class: [align, c.sort ? "sortable" : "", c.thClass].filter(Boolean).join(" "),
                            scope: "col", title: c.title || null }, c.label);
       if (c.sort) {
         if (opts.sort && opts.sort.key === c.sort) th.setAttribute("aria-sort", opts.sort.desc ? "descending" : "ascending");
