@@ -12,7 +12,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[all]"
+	# compat mode: a plain path entry, no import-hook finder to load at every start-up
+	$(BIN)/pip install -q -e ".[all]" --config-settings editable_mode=compat
 	touch $@
 
 ## Run the main job end to end on the embedded default (SQLite): a scratch project,
@@ -32,6 +33,7 @@ lint: setup
 ## Regenerate docs/cli.md from the commands' --help.
 docs: setup
 	$(BIN)/python tools/gen_cli_docs.py
+	$(BIN)/python tools/gen_event_docs.py
 
 bench: setup
 	$(BIN)/python tools/bench/queue.py
