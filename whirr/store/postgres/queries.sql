@@ -63,6 +63,18 @@ CREATE TABLE workers (
     data json NOT NULL
 );
 
+-- name: migrate_v2
+-- Scheduling: jobs waiting on a dependency (blocked) or a retry backoff (not_before) stay
+-- out of the claim query, so they never fill the claim window; the queue's pause state.
+ALTER TABLE jobs ADD COLUMN blocked boolean NOT NULL DEFAULT false;
+ALTER TABLE jobs ADD COLUMN not_before timestamptz;
+DROP INDEX IF EXISTS jobs_claim;
+CREATE INDEX jobs_ready ON jobs (priority DESC, id) WHERE status = 'queued' AND NOT blocked;
+CREATE TABLE queue_state (
+    id   text COLLATE "C" PRIMARY KEY,
+    data json NOT NULL
+);
+
 -- name: head
 SELECT COALESCE(MAX(position), 0) FROM events;
 
@@ -91,10 +103,11 @@ LIMIT %(limit)s;
 SELECT position, recorded_at, stream, data::text FROM events ORDER BY position;
 
 -- name: upsert_job
-INSERT INTO jobs (id, status, priority, lease_expires, data)
-VALUES (%s, %s, %s, %s, %s::json)
+INSERT INTO jobs (id, status, priority, lease_expires, blocked, not_before, data)
+VALUES (%s, %s, %s, %s, %s, %s, %s::json)
 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
-    lease_expires = EXCLUDED.lease_expires, data = EXCLUDED.data;
+    lease_expires = EXCLUDED.lease_expires, blocked = EXCLUDED.blocked,
+    not_before = EXCLUDED.not_before, data = EXCLUDED.data;
 
 -- name: upsert_run
 INSERT INTO runs (id, status, started_at, version, tags, data)
@@ -106,19 +119,27 @@ ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.s
 INSERT INTO workers (id, data) VALUES (%s, %s::json)
 ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data;
 
+-- name: upsert_queue_state
+INSERT INTO queue_state (id, data) VALUES (%s, %s::json)
+ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data;
+
 -- name: clear_projections
 DELETE FROM jobs;
 DELETE FROM runs;
 DELETE FROM workers;
+DELETE FROM queue_state;
 
 -- name: copy_jobs
-COPY jobs (id, status, priority, lease_expires, data) FROM STDIN;
+COPY jobs (id, status, priority, lease_expires, blocked, not_before, data) FROM STDIN;
 
 -- name: copy_runs
 COPY runs (id, status, started_at, version, tags, data) FROM STDIN;
 
 -- name: copy_workers
 COPY workers (id, data) FROM STDIN;
+
+-- name: copy_queue_state
+COPY queue_state (id, data) FROM STDIN;
 
 -- name: get_job
 SELECT data::text FROM jobs WHERE id = %s;
@@ -131,12 +152,20 @@ SELECT data::text FROM jobs WHERE status = ANY(%(statuses)s::text[])
 ORDER BY id DESC LIMIT %(limit)s;
 
 -- name: claimable_jobs
-SELECT data::text FROM jobs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT %s;
+SELECT data::text FROM jobs
+WHERE status = 'queued' AND NOT blocked
+  AND (%(now)s::timestamptz IS NULL OR not_before IS NULL OR not_before <= %(now)s::timestamptz)
+ORDER BY priority DESC, id
+LIMIT %(limit)s;
 
 -- name: claimable_jobs_locked
 -- Inside a write transaction: lock the candidate rows, skipping any that another
 -- transaction holds (see PgViews.claimable_jobs for why both locks exist).
-SELECT data::text FROM jobs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT %s
+SELECT data::text FROM jobs
+WHERE status = 'queued' AND NOT blocked
+  AND (%(now)s::timestamptz IS NULL OR not_before IS NULL OR not_before <= %(now)s::timestamptz)
+ORDER BY priority DESC, id
+LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: expired_leases
@@ -166,6 +195,9 @@ SELECT data::text FROM workers WHERE id = %s;
 
 -- name: workers
 SELECT data::text FROM workers ORDER BY id;
+
+-- name: get_queue_state
+SELECT data::text FROM queue_state WHERE id = %s;
 
 -- name: listen
 LISTEN {channel};

@@ -56,7 +56,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from whirr.clock import utc_now
 from whirr.events import Pending, Recorded, decode, encode, tag_of
-from whirr.projections import PROJECTIONS, JobView, RunView, WorkerView, fold
+from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold
 from whirr.store.postgres import schema
 from whirr.store.postgres.listener import Listener
 from whirr.store.postgres.schema import Q
@@ -183,16 +183,16 @@ class PostgresStore:
     def _project(reader: PgViews, recorded: Sequence[Recorded]) -> None:
         """Fold ``recorded`` into the view rows they touch (read, apply, write back)."""
         touched: dict[tuple[str, Any], Any] = {}
-        getters: dict[str, Callable[[Any], Any]] = {
-            "jobs": reader.job, "runs": reader.run, "workers": reader.worker,
-        }
         for rec in recorded:
             for projection in PROJECTIONS:
                 k = projection.key(rec.event)
                 if k is None:
                     continue
                 slot = (projection.name, k)
-                current = touched[slot] if slot in touched else getters[projection.name](k)
+                if slot in touched:
+                    current = touched[slot]
+                else:
+                    current = reader.view_by_key(projection.name, k)
                 new = projection.apply(current, rec)
                 if new is not None:
                     touched[slot] = new
@@ -258,8 +258,8 @@ class PostgresStore:
     ) -> list[JobView]:
         return self._read(lambda v: v.jobs(statuses, limit))
 
-    def claimable_jobs(self, limit: int) -> list[JobView]:
-        return self._read(lambda v: v.claimable_jobs(limit))
+    def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
+        return self._read(lambda v: v.claimable_jobs(limit, now))
 
     def expired_leases(self, now: datetime) -> list[JobView]:
         return self._read(lambda v: v.expired_leases(now))
@@ -286,6 +286,9 @@ class PostgresStore:
 
     def workers(self) -> list[WorkerView]:
         return self._read(PgViews.workers)
+
+    def queue_state(self) -> QueueView:
+        return self._read(PgViews.queue_state)
 
 
 def _recorded(row: tuple[Any, ...]) -> Recorded:

@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 import psycopg
 
-from whirr.projections import JobView, RunView, WorkerView
-from whirr.projections.jobs import Running
+from whirr.projections import JobView, QueueView, RunView, WorkerView
+from whirr.projections.jobs import Queued, Running
+from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store.postgres.schema import Q
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -24,12 +25,19 @@ _encode_view = msgspec.json.Encoder().encode
 _decode_job = msgspec.json.Decoder(JobView).decode
 _decode_run = msgspec.json.Decoder(RunView).decode
 _decode_worker = msgspec.json.Decoder(WorkerView).decode
+_decode_queue = msgspec.json.Decoder(QueueView).decode
 
 
 def job_row(view: JobView) -> tuple[Any, ...]:
     """The ``jobs`` row of a job view: the columns queries filter on, then the whole view."""
-    lease = view.state.lease_expires_at if isinstance(view.state, Running) else None
-    return (view.id, view.status, view.priority, lease, _encode_view(view).decode())
+    state = view.state
+    lease = state.lease_expires_at if isinstance(state, Running) else None
+    # Blocked (waiting on a dependency) and backing off (not_before) are columns so that
+    # the claim query leaves such jobs out rather than letting them fill the claim window.
+    blocked = isinstance(state, Queued) and bool(view.waiting_on)
+    not_before = state.not_before if isinstance(state, Queued) else None
+    return (view.id, view.status, view.priority, lease, blocked, not_before,
+            _encode_view(view).decode())
 
 
 def run_row(view: RunView) -> tuple[Any, ...]:
@@ -43,11 +51,17 @@ def worker_row(view: WorkerView) -> tuple[Any, ...]:
     return (view.id, _encode_view(view).decode())
 
 
+def queue_row(view: QueueView) -> tuple[Any, ...]:
+    """The ``queue_state`` row of the queue view."""
+    return (view.id, _encode_view(view).decode())
+
+
 #: Per projection: the upsert block, the bulk-load block and the row builder.
 VIEW_TABLES: dict[str, tuple[str, str, Callable[[Any], tuple[Any, ...]]]] = {
     "jobs": ("upsert_job", "copy_jobs", job_row),
     "runs": ("upsert_run", "copy_runs", run_row),
     "workers": ("upsert_worker", "copy_workers", worker_row),
+    "queue": ("upsert_queue_state", "copy_queue_state", queue_row),
 }
 
 
@@ -90,8 +104,9 @@ class PgViews:
         params = {"statuses": list(statuses), "limit": limit}
         return self._many("jobs_by_status", params, _decode_job)
 
-    def claimable_jobs(self, limit: int) -> list[JobView]:
-        """Up to ``limit`` queued jobs in claim order (priority desc, id asc).
+    def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
+        """Up to ``limit`` queued jobs in claim order (priority desc, id asc), leaving out
+        jobs blocked on a dependency and, given ``now``, jobs still backing off.
 
         In a write transaction the rows are also locked ``FOR UPDATE SKIP LOCKED``. Every
         whirr writer already holds the append lock there, so today no candidate is ever
@@ -101,7 +116,7 @@ class PgViews:
         locking at most ``limit`` rows that the transaction may rewrite anyway.
         """
         query = "claimable_jobs_locked" if self.locking else "claimable_jobs"
-        return self._many(query, (limit,), _decode_job)
+        return self._many(query, {"limit": limit, "now": now}, _decode_job)
 
     def expired_leases(self, now: datetime) -> list[JobView]:
         """Running jobs whose lease ran out before ``now``."""
@@ -137,3 +152,17 @@ class PgViews:
     def workers(self) -> list[WorkerView]:
         """Every worker ever registered."""
         return self._many("workers", (), _decode_worker)
+
+    def queue_state(self) -> QueueView:
+        """The queue's one view (``QueueView()`` before any pause or resume)."""
+        view: QueueView | None = self._one("get_queue_state", QUEUE_KEY, _decode_queue)
+        return view if view is not None else QueueView()
+
+    def view_by_key(self, projection: str, key: Any) -> Any:
+        """The current view of ``projection`` under ``key`` (None when there is none)."""
+        if projection == "queue":
+            return self._one("get_queue_state", key, _decode_queue)
+        readers: dict[str, Callable[[Any], Any]] = {
+            "jobs": self.job, "runs": self.run, "workers": self.worker,
+        }
+        return readers[projection](key)
