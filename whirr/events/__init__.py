@@ -12,13 +12,18 @@ from whirr.events.codec import EVENT_TYPES, TAGS, AnyEvent, decode, encode, tag_
 from whirr.events.jobs import (
     JobCancelRequested,
     JobClaimed,
+    JobDependencyEnded,
+    JobDependentAdded,
     JobFinished,
     JobHeartbeat,
+    JobPriorityChanged,
     JobRequeued,
+    JobRetryScheduled,
     JobStarted,
     JobSubmitted,
     Outcome,
 )
+from whirr.events.queue import QUEUE_STREAM, QueuePaused, QueueResumed
 from whirr.events.runs import (
     RunArtifactSaved,
     RunFinished,
@@ -27,10 +32,16 @@ from whirr.events.runs import (
     RunSummaryUpdated,
 )
 from whirr.events.sweeps import Goal, SweepCreated, SweepJobAdded
-from whirr.events.workers import WorkerRegistered, WorkerSeen, WorkerStopped
+from whirr.events.workers import (
+    WorkerDrainRequested,
+    WorkerRegistered,
+    WorkerSeen,
+    WorkerStopped,
+)
 
 __all__ = [
     "EVENT_TYPES",
+    "QUEUE_STREAM",
     "TAGS",
     "AblationBaselineSet",
     "AblationCreated",
@@ -42,13 +53,19 @@ __all__ = [
     "Goal",
     "JobCancelRequested",
     "JobClaimed",
+    "JobDependencyEnded",
+    "JobDependentAdded",
     "JobFinished",
     "JobHeartbeat",
+    "JobPriorityChanged",
     "JobRequeued",
+    "JobRetryScheduled",
     "JobStarted",
     "JobSubmitted",
     "Outcome",
     "Pending",
+    "QueuePaused",
+    "QueueResumed",
     "Recorded",
     "RunArtifactSaved",
     "RunFinished",
@@ -57,6 +74,7 @@ __all__ = [
     "RunSummaryUpdated",
     "SweepCreated",
     "SweepJobAdded",
+    "WorkerDrainRequested",
     "WorkerRegistered",
     "WorkerSeen",
     "WorkerStopped",

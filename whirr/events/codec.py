@@ -17,15 +17,25 @@ from whirr.events.base import Event
 from whirr.events.jobs import (
     JobCancelRequested,
     JobClaimed,
+    JobDependencyEnded,
+    JobDependentAdded,
     JobFinished,
     JobHeartbeat,
+    JobPriorityChanged,
     JobRequeued,
+    JobRetryScheduled,
     JobStarted,
     JobSubmitted,
 )
+from whirr.events.queue import QueuePaused, QueueResumed
 from whirr.events.runs import RunArtifactSaved, RunFinished, RunStarted, RunSummaryUpdated
 from whirr.events.sweeps import SweepCreated, SweepJobAdded
-from whirr.events.workers import WorkerRegistered, WorkerSeen, WorkerStopped
+from whirr.events.workers import (
+    WorkerDrainRequested,
+    WorkerRegistered,
+    WorkerSeen,
+    WorkerStopped,
+)
 
 #: Every event type, spelled out once. Add new ones here (and a golden fixture).
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -50,6 +60,13 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AblationDeltaAdded,
     AblationLaunched,
     AblationJobAdded,
+    JobRetryScheduled,
+    JobPriorityChanged,
+    JobDependencyEnded,
+    JobDependentAdded,
+    WorkerDrainRequested,
+    QueuePaused,
+    QueueResumed,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

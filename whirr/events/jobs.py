@@ -1,4 +1,5 @@
-"""Events in a job's life: submitted, claimed, started, heartbeat, cancel, finished, requeued."""
+"""Events in a job's life: submitted, claimed, started, heartbeat, cancel, finished, requeued,
+retry scheduled, priority changed, dependency ended."""
 
 from __future__ import annotations
 
@@ -28,6 +29,20 @@ class JobSubmitted(Event, frozen=True, tag="job.submitted"):
     max_attempts: int = 3
     priority: int = 0
     env: dict[str, str] = {}
+    #: GPUs the job needs; None: the worker's default (1 on a GPU worker, 0 elsewhere).
+    gpus: int | None = None
+    #: Jobs that must end first (they existed at submit, so no cycle can form).
+    after: list[int] = []
+    #: Run once ``after`` ended in any way (else a failed dependency cancels this job).
+    after_any: bool = False
+    #: Failed attempts retried (same job id, next attempt) after an exponential backoff.
+    retries: int = 0
+    #: Backoff before the first retry in seconds; it doubles with each further one.
+    retry_delay: float = 10.0
+    #: Seconds an attempt may run before its process group is killed (``timed_out``).
+    timeout_seconds: float | None = None
+    #: Content digest of the code snapshot ``workdir`` points into, when one was taken.
+    snapshot: str | None = None
 
 
 class JobClaimed(Event, frozen=True, tag="job.claimed"):
@@ -83,3 +98,38 @@ class JobRequeued(Event, frozen=True, tag="job.requeued"):
     attempt: int
     worker_id: str
     reason: str
+
+
+class JobRetryScheduled(Event, frozen=True, tag="job.retry_scheduled"):
+    """A failed attempt will be retried: the job is queued again, claimable from
+    ``not_before`` (exponential backoff), as attempt ``attempt + 1``."""
+
+    job_id: int
+    attempt: int
+    worker_id: str
+    not_before: datetime
+    exit_code: int | None = None
+    error: str | None = None
+
+
+class JobPriorityChanged(Event, frozen=True, tag="job.priority_changed"):
+    """Somebody changed a queued job's priority (higher runs first)."""
+
+    job_id: int
+    priority: int
+
+
+class JobDependencyEnded(Event, frozen=True, tag="job.dependency_ended"):
+    """Job ``dependency_id``, which ``job_id`` waits for, ended with ``outcome``."""
+
+    job_id: int
+    dependency_id: int
+    outcome: Outcome
+
+
+class JobDependentAdded(Event, frozen=True, tag="job.dependent_added"):
+    """Job ``dependent_id`` was submitted to run after ``job_id``: when ``job_id`` ends, it is
+    told (recorded on the dependency's stream so its view knows whom to tell)."""
+
+    job_id: int
+    dependent_id: int

@@ -1,4 +1,4 @@
-"""Events in a worker's life: registered, seen, stopped."""
+"""Events in a worker's life: registered, seen, drain requested, stopped."""
 
 from __future__ import annotations
 
@@ -26,3 +26,9 @@ class WorkerStopped(Event, frozen=True, tag="worker.stopped"):
 
     worker_id: str
     reason: str = ""
+
+
+class WorkerDrainRequested(Event, frozen=True, tag="worker.drain_requested"):
+    """Somebody asked the worker to finish its running jobs, take no new one, and exit."""
+
+    worker_id: str

@@ -9,8 +9,9 @@ from typing import Any
 import msgspec
 
 from whirr.events import Event, Recorded
-from whirr.projections import jobs, runs, workers
+from whirr.projections import jobs, queue_state, runs, workers
 from whirr.projections.jobs import JobView
+from whirr.projections.queue_state import QueueView
 from whirr.projections.runs import RunView
 from whirr.projections.workers import WorkerView
 
@@ -27,7 +28,8 @@ class Projection(msgspec.Struct, frozen=True):
 JOBS = Projection("jobs", JobView, jobs.key, jobs.apply)
 RUNS = Projection("runs", RunView, runs.key, runs.apply)
 WORKERS = Projection("workers", WorkerView, workers.key, workers.apply)
-PROJECTIONS: tuple[Projection, ...] = (JOBS, RUNS, WORKERS)
+QUEUE = Projection("queue", QueueView, queue_state.key, queue_state.apply)
+PROJECTIONS: tuple[Projection, ...] = (JOBS, RUNS, WORKERS, QUEUE)
 
 
 def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
@@ -48,10 +50,12 @@ def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
 __all__ = [
     "JOBS",
     "PROJECTIONS",
+    "QUEUE",
     "RUNS",
     "WORKERS",
     "JobView",
     "Projection",
+    "QueueView",
     "RunView",
     "WorkerView",
     "fold",

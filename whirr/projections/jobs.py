@@ -11,9 +11,13 @@ from whirr.events import (
     Event,
     JobCancelRequested,
     JobClaimed,
+    JobDependencyEnded,
+    JobDependentAdded,
     JobFinished,
     JobHeartbeat,
+    JobPriorityChanged,
     JobRequeued,
+    JobRetryScheduled,
     JobStarted,
     JobSubmitted,
     Outcome,
@@ -26,9 +30,10 @@ FINISHED_STATUSES: tuple[JobStatus, ...] = ("completed", "failed", "cancelled", 
 
 
 class Queued(msgspec.Struct, frozen=True, tag="queued"):
-    """Waiting for a worker."""
+    """Waiting for a worker (from ``not_before`` on, when a retry backs off)."""
 
     since: datetime
+    not_before: datetime | None = None
 
 
 class Running(msgspec.Struct, frozen=True, tag="running"):
@@ -77,6 +82,20 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     cancel_requested: bool = False
     #: Position of the last event that changed this view.
     version: int = 0
+    #: GPUs asked for (None: the worker's default, 1 on a GPU worker, 0 elsewhere).
+    gpus: int | None = None
+    after: list[int] = []
+    after_any: bool = False
+    #: Dependencies (from ``after``) that have not ended yet: the job cannot start before.
+    waiting_on: list[int] = []
+    #: Jobs that named this one in ``after`` (told when this job ends).
+    dependents: list[int] = []
+    retries: int = 0
+    retry_delay: float = 10.0
+    #: Failed attempts retried so far (each one also extends the attempt limit).
+    failed_attempts: int = 0
+    timeout_seconds: float | None = None
+    snapshot: str | None = None
 
     @property
     def status(self) -> JobStatus:
@@ -88,8 +107,9 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def attempts_left(self) -> int:
-        """Attempts this job may still start after the current one."""
-        return self.first_attempt + self.max_attempts - 1 - self.attempt
+        """Attempts worker loss may still consume after the current one (retried failures
+        do not eat into them)."""
+        return self.first_attempt + self.max_attempts - 1 + self.failed_attempts - self.attempt
 
     @property
     def worker_id(self) -> str | None:
@@ -151,6 +171,14 @@ def apply(view: JobView | None, rec: Recorded) -> JobView | None:
             env=event.env,
             state=Queued(since=at),
             version=rec.position,
+            gpus=event.gpus,
+            after=event.after,
+            after_any=event.after_any,
+            waiting_on=sorted(set(event.after)),
+            retries=event.retries,
+            retry_delay=event.retry_delay,
+            timeout_seconds=event.timeout_seconds,
+            snapshot=event.snapshot,
         )
     if view is None:
         return None  # an event for a job we never saw submitted: ignore, never crash
@@ -185,6 +213,16 @@ def apply(view: JobView | None, rec: Recorded) -> JobView | None:
     elif isinstance(event, JobRequeued):
         new_state = Queued(since=at)
         changes["attempt"] = event.attempt + 1
+    elif isinstance(event, JobRetryScheduled):
+        new_state = Queued(since=at, not_before=event.not_before)
+        changes["attempt"] = event.attempt + 1
+        changes["failed_attempts"] = view.failed_attempts + 1
+    elif isinstance(event, JobPriorityChanged):
+        changes["priority"] = event.priority
+    elif isinstance(event, JobDependencyEnded):
+        changes["waiting_on"] = [j for j in view.waiting_on if j != event.dependency_id]
+    elif isinstance(event, JobDependentAdded):
+        changes["dependents"] = sorted({*view.dependents, event.dependent_id})
     return msgspec.structs.replace(view, state=new_state, version=rec.position, **changes)
 
 
@@ -197,5 +235,9 @@ _HANDLED = frozenset(
         JobCancelRequested,
         JobFinished,
         JobRequeued,
+        JobRetryScheduled,
+        JobPriorityChanged,
+        JobDependencyEnded,
+        JobDependentAdded,
     }
 )

@@ -12,7 +12,9 @@ from whirr.events import (
     JobFinished,
     JobHeartbeat,
     JobRequeued,
+    JobRetryScheduled,
     Recorded,
+    WorkerDrainRequested,
     WorkerRegistered,
     WorkerSeen,
     WorkerStopped,
@@ -33,12 +35,16 @@ class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_at: datetime
     current_job_ids: list[int] = []
     version: int = 0
+    #: Asked to finish its jobs, claim nothing new and exit (``whirr drain``).
+    draining: bool = False
 
     @property
     def status(self) -> str:
-        """``stopped``, ``busy`` or ``idle`` (as recorded; see ``is_online``)."""
+        """``stopped``, ``draining``, ``busy`` or ``idle`` (as recorded; see ``is_online``)."""
         if self.stopped:
             return "stopped"
+        if self.draining:
+            return "draining"
         return "busy" if self.current_job_ids else "idle"
 
     def is_online(self, now: datetime, timeout_seconds: float) -> bool:
@@ -74,18 +80,22 @@ def apply(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
     jobs = view.current_job_ids
     if isinstance(event, JobClaimed) and event.job_id not in jobs:
         jobs = [*jobs, event.job_id]
-    elif isinstance(event, JobFinished | JobRequeued):
+    elif isinstance(event, JobFinished | JobRequeued | JobRetryScheduled):
         jobs = [j for j in jobs if j != event.job_id]
     stopped = isinstance(event, WorkerStopped) or (
         view.stopped and not isinstance(event, WorkerSeen | JobClaimed | JobHeartbeat)
     )
     return msgspec.structs.replace(
         view,
-        # A requeue is recorded by whoever noticed the lost lease, not by this worker.
-        heartbeat_at=view.heartbeat_at if isinstance(event, JobRequeued) else at,
+        # A requeue is recorded by whoever noticed the lost lease, a drain request by the
+        # user: neither says the worker is alive.
+        heartbeat_at=(
+            view.heartbeat_at if isinstance(event, JobRequeued | WorkerDrainRequested) else at
+        ),
         current_job_ids=[] if isinstance(event, WorkerStopped) else jobs,
         stopped=stopped,
         version=rec.position,
+        draining=view.draining or isinstance(event, WorkerDrainRequested),
     )
 
 
@@ -98,5 +108,7 @@ _HANDLED = frozenset(
         JobHeartbeat,
         JobFinished,
         JobRequeued,
+        JobRetryScheduled,
+        WorkerDrainRequested,
     }
 )

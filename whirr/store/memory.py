@@ -9,9 +9,10 @@ from typing import Any
 
 from whirr.clock import utc_now
 from whirr.events import Pending, Recorded, tag_of
-from whirr.projections import PROJECTIONS, JobView, RunView, WorkerView, fold
+from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import claim_order
+from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store.protocol import ConflictError, Decide
 
 
@@ -110,9 +111,15 @@ class MemoryStore:
             ]
         return found[:limit] if limit is not None else found
 
-    def claimable_jobs(self, limit: int) -> list[JobView]:
+    def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
         with self._changed:
-            queued = [j for j in self._views["jobs"].values() if isinstance(j.state, Queued)]
+            queued = [
+                j
+                for j in self._views["jobs"].values()
+                if isinstance(j.state, Queued)
+                and not j.waiting_on
+                and (now is None or j.state.not_before is None or j.state.not_before <= now)
+            ]
         return sorted(queued, key=claim_order)[:limit]
 
     def expired_leases(self, now: datetime) -> list[JobView]:
@@ -162,3 +169,7 @@ class MemoryStore:
     def workers(self) -> list[WorkerView]:
         with self._changed:
             return sorted(self._views["workers"].values(), key=lambda w: w.id)
+
+    def queue_state(self) -> QueueView:
+        view: QueueView | None = self._views["queue"].get(QUEUE_KEY)
+        return view if view is not None else QueueView()
