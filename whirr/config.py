@@ -13,11 +13,39 @@ heartbeat_timeout: 120    # lease length: a job whose worker is silent this long
 kill_grace_period: 10     # SIGTERM -> SIGKILL delay when stopping a job's process group
 poll_interval: 5          # fallback re-check of the queue when file notifications are unavailable
 max_attempts: 3           # attempts a job may use when its worker is lost
+retry_delay: 10           # backoff before the first retry of `submit --retries`; doubles each time
+snapshot: false           # `submit` runs jobs from a snapshot of the code (see docs/scheduling.md)
+reserve_after: 300        # a job that does not fit waits this long, then keeps GPUs free for itself
+# notify:                 # hooks when jobs finish, fail or get stuck (see docs/scheduling.md)
+#   command: "notify-send whirr \"$WHIRR_JOB_NAME $WHIRR_EVENT\""
+#   webhook: https://hooks.example.com/whirr
+#   on: [finished, failed, stuck]
+#   stuck_after: 1800     # no new metric row for this long while running: stuck
 """
 
 
 class ConfigError(Exception):
     """config.yaml is unreadable or invalid."""
+
+
+class NotifyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Notification hooks: a shell command and/or a webhook URL, on some job events."""
+
+    command: str | None = None
+    webhook: str | None = None
+    #: Which events fire: finished (completed), failed (failed or timed out), stuck.
+    on: tuple[str, ...] = ("finished", "failed", "stuck")
+    #: Seconds without a new metric row before a running job counts as stuck (0: never).
+    stuck_after: float = 0.0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.on) - {"finished", "failed", "stuck"}
+        if unknown:
+            raise ValueError(f"notify.on: unknown events {sorted(unknown)}")
+        if self.stuck_after < 0:
+            raise ValueError("notify.stuck_after must not be negative")
+        if self.webhook is not None and not self.webhook.startswith(("http://", "https://")):
+            raise ValueError("notify.webhook must be an http:// or https:// URL")
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -28,6 +56,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     kill_grace_period: float = 10.0
     poll_interval: float = 5.0
     max_attempts: int = 3
+    retry_delay: float = 10.0
+    snapshot: bool = False
+    reserve_after: float = 300.0
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
 
     def __post_init__(self) -> None:
         for field in ("heartbeat_interval", "heartbeat_timeout", "poll_interval"):
@@ -37,6 +69,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ValueError("kill_grace_period must not be negative")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if self.retry_delay < 0 or self.reserve_after < 0:
+            raise ValueError("retry_delay and reserve_after must not be negative")
         if self.heartbeat_interval >= self.heartbeat_timeout:
             raise ValueError("heartbeat_interval must be shorter than heartbeat_timeout")
 

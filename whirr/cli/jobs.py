@@ -18,6 +18,14 @@ from whirr.cli.common import (
     user_errors,
 )
 from whirr.cli.remote import server_option
+from whirr.cli.scheduling import (
+    live_workers,
+    parse_duration,
+    parse_ids,
+    scheduling_options,
+    waiting_note,
+)
+from whirr.projections.jobs import Queued, Running
 
 STATUSES = ["queued", "running", "completed", "failed", "cancelled", "timed_out", "active"]
 
@@ -45,6 +53,16 @@ def job_json(job: Any) -> dict[str, Any]:
         "parent_job_id": job.parent_job_id,
         "cancel_requested": job.cancel_requested,
         "lease_expires_at": job.lease_expires_at,
+        "gpus": job.gpus,
+        "gpu_ids": job.state.gpu_ids if isinstance(job.state, Running) else [],
+        "after": job.after,
+        "after_any": job.after_any,
+        "waiting_on": job.waiting_on,
+        "retries": job.retries,
+        "failed_attempts": job.failed_attempts,
+        "not_before": job.state.not_before if isinstance(job.state, Queued) else None,
+        "timeout_seconds": job.timeout_seconds,
+        "snapshot": job.snapshot,
     }
 
 
@@ -60,12 +78,24 @@ def job_json(job: Any) -> dict[str, Any]:
     default=None,
     help="Attempts allowed when a worker is lost (default: config max_attempts).",
 )
+@scheduling_options
 @click.option("--json", "as_json", is_flag=True, help="Print the queued job as JSON.")
 @server_option()
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @user_errors
 def submit_cmd(
-    name: str | None, tags: str, max_attempts: int | None, as_json: bool, server: str | None,
+    name: str | None,
+    tags: str,
+    max_attempts: int | None,
+    gpus: int | None,
+    priority: int,
+    after: str,
+    after_any: bool,
+    retries: int,
+    timeout: str | None,
+    snapshot: bool | None,
+    as_json: bool,
+    server: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Queue COMMAND to run on a worker, from the current directory.
@@ -74,21 +104,63 @@ def submit_cmd(
     Examples:
       whirr submit -- python train.py --lr 0.01
       whirr submit -n baseline -t sweep,lr python train.py --lr 0.001
+      whirr submit --gpus 2 -p 10 --retries 2 --timeout 6h -- python big.py
+      whirr submit --after 41,42 -- python evaluate.py   # once 41 and 42 completed
+      whirr submit --gpus 0 -- python preprocess.py      # CPU-only
 
     Everything after the options (or after `--`) is the command, passed as-is.
+    See docs/scheduling.md for GPUs, priorities, dependencies, retries and timeouts.
     """
+    deps = parse_ids(after)
+    if after_any and not deps:
+        raise click.UsageError("--after-any needs --after ID[,ID...]")
+    timeout_s = parse_duration(timeout) if timeout else None
     if server:
-        return remote.submit(server, command, name=name, tags=tags.split(","),
-                             max_attempts=max_attempts, as_json=as_json)
+        used = [
+            flag
+            for flag, on in [
+                ("--gpus", gpus is not None),
+                ("--priority", priority != 0),
+                ("--after", bool(deps)),
+                ("--retries", retries > 0),
+                ("--timeout", timeout_s is not None),
+                ("--snapshot", bool(snapshot)),
+            ]
+            if on
+        ]
+        if used:
+            raise click.UsageError(f"{', '.join(used)}: not available with --server yet")
+        return remote.submit(
+            server,
+            command,
+            name=name,
+            tags=tags.split(","),
+            max_attempts=max_attempts,
+            as_json=as_json,
+        )
     from whirr.services import Jobs
 
     with project_store() as (project, store):
+        config = project.config
+        workdir, digest = os.getcwd(), None
+        if snapshot if snapshot is not None else config.snapshot:
+            from whirr.snapshot import take_snapshot
+
+            workdir, digest = take_snapshot(workdir, project.dir / "snapshots")
         job = Jobs(store).submit(
             list(command),
-            os.getcwd(),
+            workdir,
             name=name,
             tags=[t.strip() for t in tags.split(",")],
-            max_attempts=max_attempts or project.config.max_attempts,
+            max_attempts=max_attempts or config.max_attempts,
+            gpus=gpus,
+            priority=priority,
+            after=deps,
+            after_any=after_any,
+            retries=retries,
+            retry_delay=config.retry_delay,
+            timeout_seconds=timeout_s,
+            snapshot=digest,
         )
     if as_json:
         emit_json(job_json(job))
@@ -118,7 +190,11 @@ def submit_cmd(
 @server_option(short=False)
 @user_errors
 def status_cmd(
-    job_id: int | None, show_all: bool, status: str | None, limit: int, as_json: bool,
+    job_id: int | None,
+    show_all: bool,
+    status: str | None,
+    limit: int,
+    as_json: bool,
     server: str | None,
 ) -> None:
     """Show active jobs, or finished ones too, or one job in detail.
@@ -131,25 +207,31 @@ def status_cmd(
       whirr status 42           # everything about job 42
     """
     if server:
-        return remote.status(server, job_id, show_all=show_all, status=status, limit=limit,
-                             as_json=as_json)
+        return remote.status(
+            server, job_id, show_all=show_all, status=status, limit=limit, as_json=as_json
+        )
     from whirr.services import Jobs
 
-    with project_store() as (_, store):
+    with project_store() as (project, store):
         if job_id is not None:
             job = Jobs(store).get(job_id)
+            live = live_workers(store, project.config.heartbeat_timeout, _now())
+            note = waiting_note(job, _now(), live)
             if as_json:
-                emit_json(job_json(job))
+                emit_json({**job_json(job), "waiting": note or None})
             else:
-                _print_job(job)
+                _print_job(job, note)
             return
         if status == "active" or (status is None and not show_all):
             jobs = store.jobs(["queued", "running"])
         else:
             jobs = store.jobs([status] if status else None, limit=limit)
         counts = store.job_counts()
+        now = _now()
+        live = live_workers(store, project.config.heartbeat_timeout, now)
+    notes = {j.id: waiting_note(j, now, live) for j in jobs}
     if as_json:
-        emit_json({"jobs": [job_json(j) for j in jobs]})
+        emit_json({"jobs": [{**job_json(j), "waiting": notes[j.id] or None} for j in jobs]})
         return
     if not jobs:
         queued_hint = "" if show_all or status else " (use --all to include finished jobs)"
@@ -166,6 +248,8 @@ def status_cmd(
             status_word = j.status + (
                 " (cancelling)" if j.cancel_requested and j.status == "running" else ""
             )
+            if notes[j.id]:
+                status_word += f" ({notes[j.id]})"
             rows.append(
                 [
                     str(j.id),
@@ -182,7 +266,7 @@ def status_cmd(
     click.echo(f"\n{summary or 'queue empty'}")
 
 
-def _print_job(job: Any) -> None:
+def _print_job(job: Any, note: str = "") -> None:
     fields = [
         ("Job", f"#{job.id}" + (f" ({job.name})" if job.name else "")),
         (
@@ -192,7 +276,7 @@ def _print_job(job: Any) -> None:
         ),
         ("Command", " ".join(job.command_argv)),
         ("Workdir", job.workdir),
-        ("Attempt", f"{job.attempt} (max {job.first_attempt + job.max_attempts - 1})"),
+        ("Attempt", f"{job.attempt} (max {_last_attempt(job)})"),
         ("Worker", job.worker_id or "-"),
         ("Run", job.run_id),
         ("Tags", ", ".join(job.tags) or "-"),
@@ -208,6 +292,7 @@ def _print_job(job: Any) -> None:
         fields.append(("Error", job.error))
     if job.parent_job_id:
         fields.append(("Retry of", f"#{job.parent_job_id}"))
+    fields += _scheduling_fields(job, note)
     for label, value in fields:
         click.echo(f"{label + ':':<11}{value}")
 
@@ -264,6 +349,36 @@ def retry_cmd(job_id: int, server: str | None) -> None:
     with project_store() as (_, store):
         job = Jobs(store).retry(job_id)
     click.echo(f"Submitted job #{job.id} (retry of #{job_id}, attempt {job.attempt})")
+
+
+def _last_attempt(job: Any) -> int:
+    """The highest attempt number worker loss can reach (retried failures extend it)."""
+    extra = getattr(job, "failed_attempts", 0)
+    return int(getattr(job, "first_attempt", 1) + job.max_attempts - 1 + extra)
+
+
+def _scheduling_fields(job: Any, note: str) -> list[tuple[str, str]]:
+    """The scheduling lines of ``whirr status ID`` (only those that say something)."""
+    fields = []
+    if note:
+        fields.append(("Waiting", note))
+    if getattr(job, "priority", 0):
+        fields.append(("Priority", str(job.priority)))
+    gpu_ids = job.state.gpu_ids if isinstance(getattr(job, "state", None), Running) else []
+    if gpu_ids or getattr(job, "gpus", None) is not None:
+        wanted = "default" if job.gpus is None else str(job.gpus)
+        held = f", holds {','.join(map(str, gpu_ids))}" if gpu_ids else ""
+        fields.append(("GPUs", f"{wanted}{held}"))
+    if getattr(job, "after", None):
+        kind = "ended" if job.after_any else "completed"
+        fields.append(("After", f"{', '.join(f'#{d}' for d in job.after)} ({kind})"))
+    if getattr(job, "retries", 0):
+        fields.append(("Retries", f"{job.failed_attempts} of {job.retries} used"))
+    if getattr(job, "timeout_seconds", None):
+        fields.append(("Timeout", duration(job.timeout_seconds)))
+    if getattr(job, "snapshot", None):
+        fields.append(("Snapshot", job.snapshot[:12]))
+    return fields
 
 
 def _short(text: str, width: int = 60) -> str:

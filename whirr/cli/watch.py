@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import click
 
@@ -36,35 +37,34 @@ def watch_cmd(interval: float, job_id: int | None, metric: str | None, lines: in
       whirr watch --server http://head-node:8080
       whirr watch --once          # one frame, e.g. in a script
     """
-    from rich.console import Console
-
-    from whirr.watch import app
-    from whirr.watch.render import render_text
-
-    console = Console()
     if server:
         from whirr.client import WhirrClient
         from whirr.watch.sources import ServerSource
 
         with WhirrClient(server) as client:
-            source = ServerSource(client, metric=metric)
-            watcher = app.Watcher(source, job_id)
-            if once:
-                click.echo(render_text(watcher.state, console.width, lines), nl=False)
-                return
-            with contextlib.suppress(KeyboardInterrupt):
-                app.run(watcher, console, interval, lines)
+            _show(ServerSource(client, metric=metric), job_id, interval, lines, once)
         return
 
     from whirr.cli.common import project_store
     from whirr.watch.sources import LocalSource
 
     with project_store() as (project, store):
-        source = LocalSource(store, project.runs_dir, label=str(project.root),
-                             heartbeat_timeout=project.config.heartbeat_timeout, metric=metric)
-        watcher = app.Watcher(source, job_id)
-        if once:
-            click.echo(render_text(watcher.state, console.width, lines), nl=False)
-            return
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is a way to quit too
-            app.run(watcher, console, interval, lines)
+        local = LocalSource(store, project.runs_dir, label=str(project.root),
+                            heartbeat_timeout=project.config.heartbeat_timeout, metric=metric)
+        _show(local, job_id, interval, lines, once)
+
+
+def _show(source: Any, job_id: int | None, interval: float, lines: int, once: bool) -> None:
+    """One frame (``--once``), or the live view until q or Ctrl+C."""
+    from rich.console import Console
+
+    from whirr.watch import app
+    from whirr.watch.render import render_text
+
+    console = Console()
+    watcher = app.Watcher(source, job_id)
+    if once:
+        click.echo(render_text(watcher.state, console.width, lines), nl=False)
+        return
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is a way to quit too
+        app.run(watcher, console, interval, lines)

@@ -16,43 +16,109 @@ from whirr.cli.remote import server_option
     default=None,
     help="GPU index for this worker's jobs (sets CUDA_VISIBLE_DEVICES).",
 )
+@click.option(
+    "--gpus",
+    "gpus_spec",
+    default=None,
+    metavar="IDS|all",
+    help="GPUs to run jobs on, one job per free GPU set: 0,1,2,3 or `all` (detected).",
+)
+@click.option(
+    "--slots",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="CPU-only jobs (submit --gpus 0, or any job on a GPU-less worker) run at once.",
+)
 @click.option("--id", "worker_id", default=None, help="Worker id (default: HOSTNAME-PID).")
 @click.option(
     "--exit-when-empty", is_flag=True, help="Exit once no job is queued (for scripts and CI)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @server_option()
-@click.option("-d", "--data-dir", envvar="WHIRR_DATA_DIR", show_envvar=True,
-              help="With --server: where run files go (the server's data dir, shared).")
-@click.option("--lease-seconds", type=click.FloatRange(10, 600), default=60.0,
-              show_default=True, help="With --server: lease length; heartbeats renew it.")
-@click.option("--heartbeat-interval", type=click.FloatRange(min=0.1), default=None,
-              help="With --server: seconds between heartbeats [default: lease / 3].")
-@click.option("--kill-grace-period", type=click.FloatRange(min=0), default=10.0,
-              show_default=True, help="With --server: SIGTERM -> SIGKILL delay.")
+@click.option(
+    "-d",
+    "--data-dir",
+    envvar="WHIRR_DATA_DIR",
+    show_envvar=True,
+    help="With --server: where run files go (the server's data dir, shared).",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(10, 600),
+    default=60.0,
+    show_default=True,
+    help="With --server: lease length; heartbeats renew it.",
+)
+@click.option(
+    "--heartbeat-interval",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="With --server: seconds between heartbeats [default: lease / 3].",
+)
+@click.option(
+    "--kill-grace-period",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="With --server: SIGTERM -> SIGKILL delay.",
+)
 @user_errors
-def worker_cmd(gpu: int | None, worker_id: str | None, exit_when_empty: bool, quiet: bool,
-               server: str | None, data_dir: str | None, lease_seconds: float,
-               heartbeat_interval: float | None, kill_grace_period: float) -> None:
-    """Claim queued jobs and run them, one at a time, until stopped.
+def worker_cmd(
+    gpu: int | None,
+    gpus_spec: str | None,
+    slots: int,
+    worker_id: str | None,
+    exit_when_empty: bool,
+    quiet: bool,
+    server: str | None,
+    data_dir: str | None,
+    lease_seconds: float,
+    heartbeat_interval: float | None,
+    kill_grace_period: float,
+) -> None:
+    """Claim queued jobs and run them until stopped: one at a time by default,
+    several at once with --gpus (one job per free GPU set, each job sees only
+    its GPUs in CUDA_VISIBLE_DEVICES) and --slots (CPU-only jobs).
 
     Each job runs in its own process group with its output in
-    .whirr/runs/job-N/output.log. Ctrl+C (or SIGTERM) once: finish the
-    current job and exit; twice: kill it and exit. For several GPUs, start
-    one worker per GPU.
+    .whirr/runs/job-N/output.log. Ctrl+C (or SIGTERM, or `whirr drain ID`)
+    once: finish the running jobs and exit; twice: kill them and exit.
 
     \b
     Examples:
       whirr worker
-      whirr worker --gpu 1
-      whirr worker --exit-when-empty   # drain the queue, then exit
+      whirr worker --gpus all            # every GPU NVML/nvidia-smi finds
+      whirr worker --gpus 0,1 --slots 4  # 2 GPUs + 4 CPU-only jobs at once
+      whirr worker --gpu 1               # one GPU (same as --gpus 1)
+      whirr worker --exit-when-empty     # drain the queue, then exit
       whirr worker --server http://head:8080 -d /shared/whirr --gpu 0
     """
+    from whirr.gpus import GpuSpecError, parse_gpus
+
+    try:
+        gpu_ids = parse_gpus(gpus_spec) if gpus_spec is not None else []
+    except GpuSpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="--gpus") from None
+    if gpus_spec is not None and gpus_spec.strip().lower() == "all" and not gpu_ids:
+        raise click.UsageError("--gpus all: no GPU found (NVML and nvidia-smi found none)")
     if server:
-        return remote.worker(server, data_dir, gpu=gpu, worker_id=worker_id,
-                             exit_when_empty=exit_when_empty, quiet=quiet,
-                             lease_seconds=lease_seconds, heartbeat_interval=heartbeat_interval,
-                             kill_grace_period=kill_grace_period)
+        if gpu_ids or slots != 1:
+            raise click.UsageError(
+                "--gpus/--slots are not available with --server yet; "
+                "use --gpu N (one job at a time)"
+            )
+        return remote.worker(
+            server,
+            data_dir,
+            gpu=gpu,
+            worker_id=worker_id,
+            exit_when_empty=exit_when_empty,
+            quiet=quiet,
+            lease_seconds=lease_seconds,
+            heartbeat_interval=heartbeat_interval,
+            kill_grace_period=kill_grace_period,
+        )
     from whirr.worker.local import LocalWorker
 
     def say(message: str) -> None:
@@ -66,6 +132,8 @@ def worker_cmd(gpu: int | None, worker_id: str | None, exit_when_empty: bool, qu
             project.config,
             worker_id=worker_id,
             gpu=gpu,
+            gpus=gpu_ids,
+            slots=slots,
             exit_when_empty=exit_when_empty,
             say=say,
         )

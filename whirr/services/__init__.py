@@ -2,6 +2,7 @@
 
 from whirr.services.errors import InvalidRequest, InvalidState, LeaseLost, NotFound, WhirrError
 from whirr.services.jobs import Jobs
+from whirr.services.queue import Queue
 from whirr.services.workers import Workers
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "Jobs",
     "LeaseLost",
     "NotFound",
+    "Queue",
     "WhirrError",
     "Workers",
 ]

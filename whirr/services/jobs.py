@@ -7,8 +7,6 @@ job whose lease it lost.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,29 +28,20 @@ from whirr.events import (
     run_stream,
 )
 from whirr.projections import JobView
-from whirr.projections.jobs import Ended, Queued, Running
-from whirr.projections.queue import pick
+from whirr.projections.jobs import Queued, Running
+from whirr.projections.queue import RESERVE_AFTER, Capacity, free_capacity, pick
+from whirr.services.checks import check_runnable, check_scheduling
 from whirr.services.errors import InvalidRequest, InvalidState, LeaseLost, NotFound
+from whirr.services.outcomes import end, link_dependencies, retry_due, schedule_retry
 from whirr.store import EventStore, ViewReader
 
-#: How many queued jobs the claim policy looks at (the head of the claim order).
+#: How many ready jobs the claim policy looks at (the head of the claim order). Jobs
+#: waiting on a dependency or a retry backoff are left out by the store's query, so they
+#: never fill this window; jobs too big for the claiming worker can, which only matters
+#: with more than this many of them ahead of everything that fits.
 CLAIM_WINDOW = 64
 DEFAULT_MAX_ATTEMPTS = 3
-
-
-def check_runnable(argv: Sequence[str], workdir: str) -> None:
-    """Reject what cannot start: an empty command, a missing workdir or executable."""
-    if not argv or not argv[0]:
-        raise InvalidRequest("empty command: give the program to run, e.g. `python train.py`")
-    if not os.path.isdir(workdir):
-        raise InvalidRequest(f"working directory {workdir!r} does not exist")
-    program = argv[0]
-    if os.sep in program:
-        path = program if os.path.isabs(program) else os.path.join(workdir, program)
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            raise InvalidRequest(f"{program!r} is not an executable file (from {workdir})")
-    elif shutil.which(program) is None:
-        raise InvalidRequest(f"command not found: {program!r}")
+DEFAULT_RETRY_DELAY = 10.0
 
 
 def outcome_for(job: JobView, exit_code: int | None) -> Outcome:
@@ -65,9 +54,16 @@ def outcome_for(job: JobView, exit_code: int | None) -> Outcome:
 class Jobs:
     """The job decisions over one store."""
 
-    def __init__(self, store: EventStore, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        reserve_after: float = RESERVE_AFTER,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.reserve_after = reserve_after
 
     def get(self, job_id: int) -> JobView:
         """One job, or ``NotFound``."""
@@ -91,17 +87,33 @@ class Jobs:
         priority: int = 0,
         env: dict[str, str] | None = None,
         check: bool = True,
+        gpus: int | None = None,
+        after: Sequence[int] = (),
+        after_any: bool = False,
+        retries: int = 0,
+        retry_delay: float = DEFAULT_RETRY_DELAY,
+        timeout_seconds: float | None = None,
+        snapshot: str | None = None,
     ) -> JobView:
-        """Queue a command. ``check`` verifies here that it can start (local submits)."""
+        """Queue a command. ``check`` verifies here that it can start (local submits).
+
+        ``after`` names jobs that must end first (completed, or in any way with
+        ``after_any``); they must exist already, so dependencies can never form a cycle.
+        A dependency that already failed or was cancelled ends the new job ``cancelled``
+        at once (unless ``after_any``)."""
         if check:
             check_runnable(argv, workdir)
         elif not argv or not argv[0]:
             raise InvalidRequest("empty command")
-        if max_attempts < 1:
-            raise InvalidRequest("max_attempts must be at least 1")
+        check_scheduling(max_attempts, gpus, retries, retry_delay, timeout_seconds)
+        deps = sorted(set(after))
 
         def decide(reader: ViewReader) -> list[Pending]:
             job_id = reader.max_job_id() + 1
+            found = [reader.job(d) for d in deps]
+            missing = [f"#{d}" for d, j in zip(deps, found, strict=True) if j is None]
+            if missing:
+                raise InvalidRequest(f"--after names no such job: {', '.join(missing)}")
             event = JobSubmitted(
                 job_id=job_id,
                 command_argv=list(argv),
@@ -115,24 +127,68 @@ class Jobs:
                 max_attempts=max_attempts,
                 priority=priority,
                 env=dict(env or {}),
+                gpus=gpus,
+                after=deps,
+                after_any=after_any,
+                retries=retries,
+                retry_delay=retry_delay,
+                timeout_seconds=timeout_seconds,
+                snapshot=snapshot,
             )
-            return [Pending(job_stream(job_id), event)]
+            return [
+                Pending(job_stream(job_id), event),
+                *link_dependencies(job_id, found, after_any, first_attempt),
+            ]
 
-        (rec,) = self.store.transact(decide)
-        return self.get(rec.event.job_id)  # type: ignore[attr-defined]
+        recorded = self.store.transact(decide)
+        return self.get(recorded[0].event.job_id)  # type: ignore[attr-defined]
 
-    def claim(self, worker_id: str, lease_seconds: float) -> JobView | None:
-        """Hand the next queued job to ``worker_id`` with a fresh lease, or None."""
+    def claim(
+        self, worker_id: str, lease_seconds: float, capacity: Capacity | None = None
+    ) -> JobView | None:
+        """Hand the next job that fits to ``worker_id`` with a fresh lease, or None.
+
+        ``capacity`` is what the worker offers; by default what it registered (a worker
+        that never registered: one CPU slot). What it already runs is taken off, so the
+        answer is the same whichever process asks for it (local worker or HTTP claim).
+        Nothing is handed out while the queue is paused or the worker is draining."""
 
         def decide(reader: ViewReader) -> list[Pending]:
-            job = pick(reader.claimable_jobs(CLAIM_WINDOW))
-            if job is None:
+            if reader.queue_state().paused:
                 return []
+            worker = reader.worker(worker_id)
+            if worker is not None and worker.draining:
+                return []
+            offer = capacity
+            if offer is None:
+                offer = (
+                    Capacity(tuple(worker.gpu_ids), worker.slots)
+                    if worker is not None
+                    else Capacity()
+                )
+            held = [reader.job(j) for j in worker.current_job_ids] if worker else []
+            mine = [
+                j
+                for j in held
+                if j is not None and isinstance(j.state, Running) and j.state.worker_id == worker_id
+            ]
+            now = self.clock()
+            choice = pick(
+                reader.claimable_jobs(CLAIM_WINDOW, now),
+                offer,
+                free_capacity(offer, mine),
+                now,
+                self.reserve_after,
+            )
+            if choice is None:
+                return []
+            job = choice.job
             event = JobClaimed(
                 job_id=job.id,
                 worker_id=worker_id,
                 attempt=job.attempt,
-                lease_expires_at=self.clock() + timedelta(seconds=lease_seconds),
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                gpu_ids=list(choice.gpu_ids),
             )
             return [Pending(job_stream(job.id), event)]
 
@@ -206,12 +262,19 @@ class Jobs:
     ) -> JobView:
         """End the attempt ``worker_id`` holds. The outcome follows from the exit code and a
         pending cancel unless given (``timed_out``, or ``failed`` for a job that could not
-        start). A stale attempt raises ``LeaseLost`` and changes nothing."""
+        start). A failed exit with retries left queues the job again (same id, next
+        attempt) after a backoff. A stale attempt raises ``LeaseLost`` and changes nothing."""
 
         def decide(reader: ViewReader) -> list[Pending]:
             job = self._held(reader, job_id, worker_id, attempt)
             final = outcome or outcome_for(job, exit_code)
-            return _end(job, final, worker_id=worker_id, exit_code=exit_code, error=error)
+            # An explicit outcome (a timeout, a job that could not start) is final; a
+            # failed exit is retried while the job has retries left.
+            if outcome is None and retry_due(job, final):
+                return schedule_retry(
+                    job, self.clock(), worker_id=worker_id, exit_code=exit_code, error=error
+                )
+            return end(reader, job, final, worker_id=worker_id, exit_code=exit_code, error=error)
 
         self.store.transact(decide)
         return self.get(job_id)
@@ -229,7 +292,7 @@ class Jobs:
                 raise NotFound(f"no job #{job_id}")
             previous.append(job.status)
             if isinstance(job.state, Queued):
-                return _end(job, "cancelled", error=reason)
+                return end(reader, job, "cancelled", error=reason)
             if isinstance(job.state, Running):
                 if job.cancel_requested:
                     return []
@@ -246,8 +309,10 @@ class Jobs:
 
         def decide(reader: ViewReader) -> list[Pending]:
             events: list[Pending] = []
+            ended: set[int] = set()
             for job in reader.jobs(["queued"]):
-                events += _end(job, "cancelled", error=reason)
+                if job.id not in ended:
+                    events += end(reader, job, "cancelled", error=reason, ended=ended)
             return events
 
         recorded = self.store.transact(decide)
@@ -273,6 +338,11 @@ class Jobs:
             priority=job.priority,
             env=job.env,
             check=False,
+            gpus=job.gpus,
+            retries=job.retries,
+            retry_delay=job.retry_delay,
+            timeout_seconds=job.timeout_seconds,
+            snapshot=job.snapshot,
         )
 
     def requeue_expired(self) -> list[JobView]:
@@ -284,15 +354,17 @@ class Jobs:
 
         def decide(reader: ViewReader) -> list[Pending]:
             events: list[Pending] = []
+            ended: set[int] = set()
             for job in reader.expired_leases(now):
                 holder = job.worker_id or ""
                 lost = f"worker {holder} lost (lease expired) during attempt {job.attempt}"
                 if job.cancel_requested:
-                    events += _end(job, "cancelled", worker_id=holder, error=lost)
-                elif job.attempts_left <= 0:
-                    events += _end(
-                        job, "failed", worker_id=holder, error=f"{lost}; no attempts left"
+                    events += end(
+                        reader, job, "cancelled", worker_id=holder, error=lost, ended=ended
                     )
+                elif job.attempts_left <= 0:
+                    error = f"{lost}; no attempts left"
+                    events += end(reader, job, "failed", worker_id=holder, error=error, ended=ended)
                 else:
                     events.append(
                         Pending(
@@ -314,36 +386,3 @@ class Jobs:
         recorded = self.store.transact(decide)
         ids = sorted({getattr(r.event, "job_id", 0) for r in recorded} - {0})
         return [self.get(i) for i in ids]
-
-
-def _end(
-    job: JobView,
-    outcome: Outcome,
-    *,
-    worker_id: str = "",
-    exit_code: int | None = None,
-    error: str | None = None,
-) -> list[Pending]:
-    """The events that end ``job`` with ``outcome`` (and its run, if it started)."""
-    events = [
-        Pending(
-            job_stream(job.id),
-            JobFinished(
-                job_id=job.id,
-                attempt=job.attempt,
-                outcome=outcome,
-                worker_id=worker_id,
-                exit_code=exit_code,
-                error=error,
-            ),
-        )
-    ]
-    if isinstance(job.state, Running) and job.state.started_at is not None:
-        events.append(
-            Pending(
-                run_stream(job.run_id),
-                RunFinished(run_id=job.run_id, status=outcome, exit_code=exit_code, error=error),
-            )
-        )
-    assert not isinstance(job.state, Ended)
-    return events

@@ -1,13 +1,20 @@
-"""Worker decisions: register, seen, stopped."""
+"""Worker decisions: register, seen, drain, stopped."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from whirr.events import Pending, WorkerRegistered, WorkerSeen, WorkerStopped, worker_stream
+from whirr.events import (
+    Pending,
+    WorkerDrainRequested,
+    WorkerRegistered,
+    WorkerSeen,
+    WorkerStopped,
+    worker_stream,
+)
 from whirr.projections import WorkerView
-from whirr.services.errors import NotFound
-from whirr.store import EventStore
+from whirr.services.errors import InvalidState, NotFound
+from whirr.store import EventStore, ViewReader
 
 
 class Workers:
@@ -35,6 +42,22 @@ class Workers:
     def seen(self, worker_id: str) -> None:
         """Record that an idle worker is alive."""
         self.store.append([Pending(worker_stream(worker_id), WorkerSeen(worker_id=worker_id))])
+
+    def drain(self, worker_id: str) -> WorkerView:
+        """Ask a worker to finish its running jobs, claim nothing new, and exit."""
+
+        def decide(reader: ViewReader) -> list[Pending]:
+            worker = reader.worker(worker_id)
+            if worker is None:
+                raise NotFound(f"no worker {worker_id!r} (see `whirr workers`)")
+            if worker.stopped:
+                raise InvalidState(f"worker {worker_id!r} has stopped already")
+            if worker.draining:
+                return []
+            return [Pending(worker_stream(worker_id), WorkerDrainRequested(worker_id=worker_id))]
+
+        self.store.transact(decide)
+        return self.get(worker_id)
 
     def stopped(self, worker_id: str, reason: str = "") -> None:
         """Record that a worker shut down."""

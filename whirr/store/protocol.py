@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from whirr.events import Pending, Recorded
-from whirr.projections import JobView, RunView, WorkerView
+from whirr.projections import JobView, QueueView, RunView, WorkerView
 
 
 class StoreError(Exception):
@@ -42,8 +42,16 @@ class ViewReader(Protocol):
         """Jobs with one of ``statuses`` (all when None), newest first."""
         ...
 
-    def claimable_jobs(self, limit: int) -> list[JobView]:
-        """Up to ``limit`` queued jobs in claim order (priority desc, id asc)."""
+    def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
+        """Up to ``limit`` queued jobs in claim order (priority desc, id asc), leaving out
+        jobs still waiting on a dependency (``JobView.waiting_on`` not empty) and, when
+        ``now`` is given, jobs whose retry backoff (``Queued.not_before``) is after ``now``.
+
+        Both are left out *by the query*, not after it: the claim policy only looks at the
+        first ``CLAIM_WINDOW`` rows, and blocked jobs at the head of the order must not
+        fill that window and starve ready jobs behind them. SQLite keeps two indexed
+        columns for it (``blocked``: 1 while ``waiting_on`` is not empty, ``not_before``:
+        the backoff end, NULL when none), written from the view on every upsert."""
         ...
 
     def expired_leases(self, now: datetime) -> list[JobView]:
@@ -78,6 +86,11 @@ class ViewReader(Protocol):
 
     def workers(self) -> list[WorkerView]:
         """Every worker ever registered."""
+        ...
+
+    def queue_state(self) -> QueueView:
+        """The queue projection's one view (key ``"queue"``; ``QueueView()`` when no pause or
+        resume was ever recorded): is claiming paused?"""
         ...
 
 

@@ -1,9 +1,17 @@
-"""The local worker: claims jobs from the project's store and runs them one at a time.
+"""The local worker: claims jobs from the project's store and runs them, several at once
+when it offers several GPUs or CPU slots.
 
 The loop sleeps on one ``threading.Event`` that three things set: a store watcher thread
-(any commit to the log: a submit, a cancel request), the job's waiter thread (the child
-exited) and the signal handlers. So an idle worker costs nothing, a submit starts within
-milliseconds, a cancel lands within one wake-up, and a finished job is reported at once.
+(any commit to the log: a submit, a cancel request, a drain request), each job's waiter
+thread (the child exited) and the signal handlers. So an idle worker costs nothing, a
+submit starts within milliseconds, a cancel lands within one wake-up, and a finished job
+is reported at once. Timed duties (heartbeats, grace-period kills, timeouts, stuck-run
+checks) set the sleep's timeout instead of a polling interval.
+
+Which job runs where is not decided here: ``Jobs.claim`` applies the claim policy of
+``whirr.projections.queue`` (the same for remote workers), and hands back the GPU set.
+The worker only uses that pure function read-only, to skip a claim transaction when
+nothing it could take is queued.
 """
 
 from __future__ import annotations
@@ -13,33 +21,29 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+from whirr.clock import utc_now
 from whirr.config import Config
 from whirr.projections import JobView
+from whirr.projections.jobs import Running
+from whirr.projections.queue import Capacity, fits, free_capacity, pick
 from whirr.services import Jobs, LeaseLost, Workers
+from whirr.services.jobs import CLAIM_WINDOW
 from whirr.store import EventStore
+from whirr.worker.attempt import Attempt
+from whirr.worker.notify import Notifier, event_for
 from whirr.worker.runfiles import fail_run_files, finish_run_files, start_run_files
-from whirr.worker.supervisor import JobProcess, Reaper, SpawnError, spawn
+from whirr.worker.supervisor import Reaper, SpawnError, spawn
 
 #: How often an idle worker checks for expired leases of other (lost) workers.
 LEASE_SWEEP_SECONDS = 1.0
 
 
-class Current:
-    """The job a worker is running now."""
-
-    def __init__(self, job: JobView, process: JobProcess, run_dir: Path) -> None:
-        self.job = job
-        self.process = process
-        self.run_dir = run_dir
-        self.next_heartbeat = 0.0
-
-
 class LocalWorker:
-    """Runs queued jobs of one project until stopped (or until the queue is empty)."""
+    """Runs queued jobs of one project until stopped, drained, or the queue is empty."""
 
     def __init__(
         self,
@@ -49,6 +53,8 @@ class LocalWorker:
         *,
         worker_id: str | None = None,
         gpu: int | None = None,
+        gpus: Sequence[int] | None = None,
+        slots: int = 1,
         exit_when_empty: bool = False,
         say: Callable[[str], None] = lambda message: None,
     ) -> None:
@@ -57,14 +63,16 @@ class LocalWorker:
         self.config = config
         self.hostname = socket.gethostname()
         self.worker_id = worker_id or f"{self.hostname}-{os.getpid()}"
-        self.gpu = gpu
+        gpu_ids = list(gpus or []) + ([gpu] if gpu is not None and gpu not in (gpus or []) else [])
+        self.capacity = Capacity(tuple(gpu_ids), slots)
         self.exit_when_empty = exit_when_empty
         self.say = say
-        self.jobs = Jobs(store)
+        self.jobs = Jobs(store, reserve_after=config.reserve_after)
         self.workers = Workers(store)
+        self.notifier = Notifier(config.notify, say)
         self.wake = threading.Event()
         self.stop_requests = 0
-        self.current: Current | None = None
+        self.running: dict[int, Attempt] = {}
         self._watching = True
         self._cursor = 0
 
@@ -76,20 +84,32 @@ class LocalWorker:
         self._cursor = self.store.head()
         watcher = threading.Thread(target=self._watch_store, name="store-watch", daemon=True)
         watcher.start()
-        gpus = [self.gpu] if self.gpu is not None else []
-        self.workers.register(self.worker_id, self.hostname, pid=os.getpid(), gpu_ids=gpus)
-        self.say(f"Worker {self.worker_id} started (pid {os.getpid()}); waiting for jobs.")
+        self.workers.register(
+            self.worker_id,
+            self.hostname,
+            pid=os.getpid(),
+            gpu_ids=self.capacity.gpu_ids,
+            slots=self.capacity.slots,
+        )
+        offer = (
+            f"GPUs {','.join(map(str, self.capacity.gpu_ids))}, " if self.capacity.gpu_ids else ""
+        )
+        self.say(
+            f"Worker {self.worker_id} started (pid {os.getpid()}; {offer}"
+            f"{self.capacity.slots} CPU slot(s)); waiting for jobs."
+        )
         reason = "stopped"
         try:
             reason = self._loop(reaper)
         finally:
             self._watching = False
-            if self.current is not None:  # a second stop request, or an unexpected error
-                self.current.process.kill()
+            for attempt in self.running.values():  # a second stop request, or an error
+                attempt.process.kill()
             reaper.close()
             # This append also wakes the watcher thread, which then sees _watching is off.
             self.workers.stopped(self.worker_id, reason)
             watcher.join()
+            self.notifier.close()
         self.say(f"Worker {self.worker_id} {reason}.")
         return 0
 
@@ -115,43 +135,87 @@ class LocalWorker:
         announced_drain = False
         while True:
             self.wake.clear()
-            if self.stop_requests >= 2 and self.current is not None:
-                self.say("Second stop request: killing the running job.")
-                self._stop_current(reaper, kill=True)
-                return "stopped (job killed)"
-            if self.stop_requests and not announced_drain:
+            if self.stop_requests >= 2 and self.running:
+                self.say("Second stop request: killing the running job(s).")
+                for attempt in list(self.running.values()):
+                    self._stop(attempt, reaper, kill=True)
+                return "stopped (jobs killed)"
+            draining = bool(self.stop_requests) or self._drain_requested()
+            if draining and not announced_drain:
                 announced_drain = True
-                if self.current is not None:
-                    self.say("Draining: finishing the current job (stop again to kill it).")
-            if self.current is not None:
-                timeout = self._tend(reaper)
-                self.wake.wait(timeout)
+                if self.running:
+                    self.say("Draining: finishing the running job(s) (stop again to kill).")
+            sleep = min(LEASE_SWEEP_SECONDS, self.config.poll_interval)
+            for attempt in list(self.running.values()):
+                sleep = min(sleep, self._tend(attempt, reaper))
+            if draining:
+                if not self.running:
+                    return "drained"
+                self.wake.wait(sleep)
                 continue
-            if self.stop_requests:
-                return "drained"
             now = time.monotonic()
             if now >= next_sweep:
                 for job in self.jobs.requeue_expired():
                     self.say(f"Job #{job.id}: worker lost; now {job.status}.")
                 next_sweep = now + LEASE_SWEEP_SECONDS
-            if self.store.claimable_jobs(1):
-                claimed = self.jobs.claim(self.worker_id, self.config.heartbeat_timeout)
-                if claimed is not None:
-                    self._start(claimed, reaper)
-                    continue
-            elif self.exit_when_empty and not self.store.jobs(["running"], limit=1):
-                # Nothing queued and nothing running anywhere (a running job of a lost
-                # worker may still come back to the queue, so wait for those too).
-                return "drained (queue empty)"
-            if now >= next_seen:
-                self.workers.seen(self.worker_id)
-                next_seen = now + self.config.heartbeat_interval
-            self.wake.wait(min(LEASE_SWEEP_SECONDS, self.config.poll_interval))
+            if self._claim_what_fits(reaper):
+                continue  # look again at once: a started job may already have ended
+            if not self.running:
+                if self.exit_when_empty and self._nothing_left():
+                    return "drained (queue empty)"
+                if now >= next_seen:
+                    self.workers.seen(self.worker_id)
+                    next_seen = now + self.config.heartbeat_interval
+            self.wake.wait(sleep)
 
+    def _drain_requested(self) -> bool:
+        view = self.store.worker(self.worker_id)
+        return view is not None and view.draining
+
+    def _free(self) -> Capacity:
+        return free_capacity(self.capacity, (a.job for a in self.running.values()))
+
+    def _claim_what_fits(self, reaper: Reaper) -> bool:
+        """Claim and start jobs while some fit what is free; True if any started."""
+        started = False
+        while True:
+            free = self._free()
+            if not free.gpu_ids and free.slots <= 0:
+                return started
+            if not self._worth_claiming(free):
+                return started
+            job = self.jobs.claim(self.worker_id, self.config.heartbeat_timeout)
+            if job is None:
+                return started
+            self._start(job, reaper)
+            started = True
+
+    def _worth_claiming(self, free: Capacity) -> bool:
+        """A cheap read-only look (the same policy as the claim) before a write transaction."""
+        now = utc_now()
+        head = self.store.claimable_jobs(1, now)
+        if not head:
+            return False
+        if self.store.queue_state().paused:
+            return False
+        args = (self.capacity, free, now, self.config.reserve_after)
+        if pick(head, *args) is not None:
+            return True
+        return pick(self.store.claimable_jobs(CLAIM_WINDOW, now), *args) is not None
+
+    def _nothing_left(self) -> bool:
+        """Nothing this worker could run is queued, and nothing runs anywhere (a running
+        job of a lost worker may still come back to the queue)."""
+        if self.store.jobs(["running"], limit=1):
+            return False
+        return not any(fits(job, self.capacity) for job in self.store.jobs(["queued"]))
+
+    # -- one job -------------------------------------------------------------
     def _start(self, job: JobView, reaper: Reaper) -> None:
+        gpu_ids = tuple(job.state.gpu_ids) if isinstance(job.state, Running) else ()
         run_dir = self.runs_dir / job.run_id
         start_run_files(run_dir, job)
-        env = self._job_env(job, run_dir)
+        env = self._job_env(job, run_dir, gpu_ids)
         try:
             process = spawn(
                 job.command_argv,
@@ -181,11 +245,13 @@ class LocalWorker:
             process.kill()
             reaper.forget(process.pgid)
             return
-        self.current = Current(job, process, run_dir)
-        self.current.next_heartbeat = time.monotonic() + self.config.heartbeat_interval
-        self.say(f"Job #{job.id} started: {' '.join(job.command_argv)}")
+        self.running[job.id] = Attempt(
+            job, process, run_dir, gpu_ids, self.config.heartbeat_interval
+        )
+        where = f" on GPU {','.join(map(str, gpu_ids))}" if gpu_ids else ""
+        self.say(f"Job #{job.id} started{where}: {' '.join(job.command_argv)}")
 
-    def _job_env(self, job: JobView, run_dir: Path) -> dict[str, str]:
+    def _job_env(self, job: JobView, run_dir: Path, gpu_ids: tuple[int, ...]) -> dict[str, str]:
         env = dict(os.environ)
         env.update(job.env)
         env.update(
@@ -194,61 +260,90 @@ class LocalWorker:
             WHIRR_RUN_DIR=str(run_dir),
             PYTHONUNBUFFERED="1",
         )
-        if self.gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
+        if self.capacity.gpu_ids:
+            # Exactly the GPUs the claim assigned; none at all for a CPU-only job.
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
         return env
 
-    def _tend(self, reaper: Reaper) -> float:
-        """Look after the running job; returns how long the loop may sleep."""
-        current = self.current
-        assert current is not None
-        process = current.process
+    def _tend(self, attempt: Attempt, reaper: Reaper) -> float:
+        """Look after one running job; returns how long the loop may sleep."""
+        process = attempt.process
         code = process.exit_code
         if code is not None:
-            self._report_exit(current, code, reaper)
+            self._report_exit(attempt, code, reaper)
             return 0.0
         now = time.monotonic()
-        job = self.store.job(current.job.id)
+        job = self.store.job(attempt.id)
         if job is not None and job.cancel_requested and process.term_sent_at is None:
-            self.say(f"Job #{job.id}: cancel requested; stopping its process group.")
+            self.say(f"Job #{attempt.id}: cancel requested; stopping its process group.")
             process.terminate()
-        if now >= current.next_heartbeat:
+        if attempt.timeout_due(now):
+            self.say(f"Job #{attempt.id}: timed out after {attempt.job.timeout_seconds:g}s.")
+            attempt.timed_out = True
+            process.terminate()
+        if now >= attempt.next_heartbeat:
             try:
                 self.jobs.heartbeat(
-                    current.job.id,
-                    self.worker_id,
-                    current.job.attempt,
-                    self.config.heartbeat_timeout,
+                    attempt.id, self.worker_id, attempt.job.attempt, self.config.heartbeat_timeout
                 )
             except LeaseLost as exc:
-                self.say(f"Job #{current.job.id}: lease lost ({exc}); killing it.")
-                self._stop_current(reaper, kill=True, report=False)
+                self.say(f"Job #{attempt.id}: lease lost ({exc}); killing it.")
+                self._stop(attempt, reaper, kill=True, report=False)
                 return 0.0
-            current.next_heartbeat = now + self.config.heartbeat_interval
+            attempt.next_heartbeat = now + self.config.heartbeat_interval
+        waits = [attempt.next_heartbeat - now]
         until_kill = process.escalate(self.config.kill_grace_period)
-        waits = [current.next_heartbeat - now]
         if until_kill is not None:
             waits.append(until_kill)
+        if attempt.deadline is not None and not attempt.timed_out:
+            waits.append(attempt.deadline - now)
+        stuck_after = self.config.notify.stuck_after
+        if stuck_after > 0 and self.notifier.enabled:
+            quiet = attempt.quiet_for(now)
+            if quiet >= stuck_after and not attempt.stuck_reported:
+                attempt.stuck_reported = True
+                detail = f"no new metric row for {quiet:.0f}s"
+                self.say(f"Job #{attempt.id} looks stuck: {detail}.")
+                self.notifier.fire("stuck", attempt.job, str(attempt.run_dir), detail)
+            waits.append(stuck_after - quiet if quiet < stuck_after else stuck_after)
         return max(0.0, min(waits))
 
-    def _report_exit(self, current: Current, code: int, reaper: Reaper) -> None:
-        reaper.forget(current.process.pgid)
-        self.current = None
+    def _report_exit(self, attempt: Attempt, code: int, reaper: Reaper) -> None:
+        reaper.forget(attempt.process.pgid)
+        del self.running[attempt.id]
+        timeout = attempt.job.timeout_seconds
         try:
-            job = self.jobs.finish(current.job.id, self.worker_id, current.job.attempt, code)
+            if attempt.timed_out:
+                job = self.jobs.finish(
+                    attempt.id,
+                    self.worker_id,
+                    attempt.job.attempt,
+                    code,
+                    error=f"timed out after {timeout:g}s",
+                    outcome="timed_out",
+                )
+            else:
+                job = self.jobs.finish(attempt.id, self.worker_id, attempt.job.attempt, code)
         except LeaseLost as exc:
-            self.say(f"Job #{current.job.id} exited {code} but its lease was lost: {exc}")
+            self.say(f"Job #{attempt.id} exited {code} but its lease was lost: {exc}")
             return
-        finish_run_files(current.run_dir, self.store.run(job.run_id))
+        finish_run_files(attempt.run_dir, self.store.run(job.run_id))
+        if job.status == "queued":
+            self.say(
+                f"Job #{job.id} failed (exit {code}); retry {job.failed_attempts} of "
+                f"{job.retries} as attempt {job.attempt}."
+            )
+            return
         self.say(f"Job #{job.id} {job.status} (exit {code}).")
+        event = event_for(job.status)
+        if event is not None:
+            self.notifier.fire(event, job, str(attempt.run_dir))
 
-    def _stop_current(self, reaper: Reaper, *, kill: bool, report: bool = True) -> None:
-        current = self.current
-        assert current is not None
-        current.process.kill() if kill else current.process.terminate()
-        code = current.process.wait(timeout=5.0)
+    def _stop(self, attempt: Attempt, reaper: Reaper, *, kill: bool, report: bool = True) -> None:
+        attempt.process.kill() if kill else attempt.process.terminate()
+        code = attempt.process.wait(timeout=5.0)
         if report and code is not None:
-            self._report_exit(current, code, reaper)
+            self._report_exit(attempt, code, reaper)
         else:
-            reaper.forget(current.process.pgid)
-            self.current = None
+            reaper.forget(attempt.process.pgid)
+            self.running.pop(attempt.id, None)

@@ -32,10 +32,23 @@ CREATE TABLE IF NOT EXISTS workers (
     data BLOB NOT NULL
 );
 
+-- name: schema_v2
+-- Scheduling: jobs waiting on a dependency (blocked) or a retry backoff (not_before) stay
+-- out of the claim query, so they never fill the claim window; the queue's pause state.
+ALTER TABLE jobs ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN not_before REAL;
+DROP INDEX IF EXISTS jobs_claim;
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, blocked, priority DESC, id);
+CREATE TABLE IF NOT EXISTS queue_state (
+    id   TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
+
 -- name: drop_projections
 DELETE FROM jobs;
 DELETE FROM runs;
 DELETE FROM workers;
+DELETE FROM queue_state;
 
 -- name: head
 SELECT COALESCE(MAX(position), 0) FROM events;
@@ -52,7 +65,14 @@ ORDER BY position
 LIMIT :limit;
 
 -- name: upsert_job
-INSERT OR REPLACE INTO jobs (id, status, priority, lease_expires, data) VALUES (?, ?, ?, ?, ?);
+INSERT OR REPLACE INTO jobs (id, status, priority, lease_expires, blocked, not_before, data)
+VALUES (?, ?, ?, ?, ?, ?, ?);
+
+-- name: upsert_queue_state
+INSERT OR REPLACE INTO queue_state (id, data) VALUES (?, ?);
+
+-- name: get_queue_state
+SELECT data FROM queue_state WHERE id = ?;
 
 -- name: upsert_run
 INSERT OR REPLACE INTO runs (id, status, started_us, version, data) VALUES (?, ?, ?, ?, ?);
@@ -71,7 +91,11 @@ SELECT data FROM jobs WHERE status IN (SELECT value FROM json_each(:statuses))
 ORDER BY id DESC LIMIT :limit;
 
 -- name: claimable_jobs
-SELECT data FROM jobs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT ?;
+SELECT data FROM jobs
+WHERE status = 'queued' AND blocked = 0
+  AND (:now IS NULL OR not_before IS NULL OR not_before <= :now)
+ORDER BY priority DESC, id
+LIMIT :limit;
 
 -- name: expired_leases
 SELECT data FROM jobs WHERE lease_expires IS NOT NULL AND lease_expires < ? AND status = 'running';

@@ -19,13 +19,14 @@ import msgspec
 
 from whirr.clock import utc_now
 from whirr.events import Pending, Recorded, decode, encode, tag_of
-from whirr.projections import PROJECTIONS, JobView, RunView, WorkerView, fold
-from whirr.projections.jobs import Running
+from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold
+from whirr.projections.jobs import Queued, Running
+from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store.protocol import ConflictError, Decide, StoreError
 from whirr.store.sql import load_queries
 from whirr.store.sqlite.notify import DirectoryWatcher
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 _Q = load_queries("whirr.store.sqlite", "queries.sql")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,6 +34,7 @@ _encode_view = msgspec.json.Encoder().encode
 _decode_job = msgspec.json.Decoder(JobView).decode
 _decode_run = msgspec.json.Decoder(RunView).decode
 _decode_worker = msgspec.json.Decoder(WorkerView).decode
+_decode_queue = msgspec.json.Decoder(QueueView).decode
 _NO_LIMIT = -1
 
 
@@ -90,7 +92,11 @@ class SQLiteStore:
                 )
             if version < SCHEMA_VERSION:
                 with conn:
-                    conn.execute(_Q["schema_v1"])
+                    # Each step upgrades from the version before it, in one transaction.
+                    if version < 1:
+                        conn.execute(_Q["schema_v1"])
+                    if version < 2:
+                        conn.execute(_Q["schema_v2"])
                     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except apsw.Error as exc:
             raise StoreError(f"cannot use {self.path}: {_reason(exc)}") from exc
@@ -154,6 +160,7 @@ class SQLiteStore:
             "jobs": self.job,
             "runs": self.run,
             "workers": self.worker,
+            "queue": lambda _key: self.queue_state(),
         }
         for rec in recorded:
             for projection in PROJECTIONS:
@@ -174,12 +181,21 @@ class SQLiteStore:
         if name == "jobs":
             lease = view.state.lease_expires_at if isinstance(view.state, Running) else None
             lease_s = to_us(lease) / 1e6 if lease is not None else None
-            conn.execute(_Q["upsert_job"], (view.id, view.status, view.priority, lease_s, data))
+            state = view.state
+            blocked = 1 if isinstance(state, Queued) and view.waiting_on else 0
+            after = state.not_before if isinstance(state, Queued) else None
+            after_s = to_us(after) / 1e6 if after is not None else None
+            conn.execute(
+                _Q["upsert_job"],
+                (view.id, view.status, view.priority, lease_s, blocked, after_s, data),
+            )
         elif name == "runs":
             conn.execute(
                 _Q["upsert_run"],
                 (view.id, view.status, to_us(view.started_at), view.version, data),
             )
+        elif name == "queue":
+            conn.execute(_Q["upsert_queue_state"], (view.id, data))
         else:
             conn.execute(_Q["upsert_worker"], (view.id, data))
 
@@ -265,8 +281,9 @@ class SQLiteStore:
         encoded = msgspec.json.encode(list(statuses)).decode()
         return self._many("jobs_by_status", {"statuses": encoded, "limit": lim}, _decode_job)
 
-    def claimable_jobs(self, limit: int) -> list[JobView]:
-        return self._many("claimable_jobs", (limit,), _decode_job)
+    def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
+        params = {"limit": limit, "now": None if now is None else to_us(now) / 1e6}
+        return self._many("claimable_jobs", params, _decode_job)
 
     def expired_leases(self, now: datetime) -> list[JobView]:
         return self._many("expired_leases", (to_us(now) / 1e6,), _decode_job)
@@ -294,6 +311,10 @@ class SQLiteStore:
 
     def workers(self) -> list[WorkerView]:
         return self._many("workers", (), _decode_worker)
+
+    def queue_state(self) -> QueueView:
+        view: QueueView | None = self._one("get_queue_state", QUEUE_KEY, _decode_queue)
+        return view if view is not None else QueueView()
 
 
 def _reason(exc: apsw.Error) -> str:
