@@ -295,10 +295,14 @@ def test_without_a_project_one_is_created_here(tmp_path: Path) -> None:
 def test_a_forked_child_never_ends_its_parents_run(project: Project, spawn: Spawn) -> None:
     child = spawn(script("""
         run = whirr.init(system_metrics=False, capture_pip=False)
+        r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # like a DataLoader worker: inherits whirr's hooks
+            os.write(w, b"up")
             time.sleep(60)
             os._exit(0)
+        # Python drops a signal that reaches a child before its after-fork setup ends.
+        os.read(r, 2)
         print(pid, flush=True)
         _, status = os.waitpid(pid, 0)
         print(os.WIFSIGNALED(status) and os.WTERMSIG(status), flush=True)

@@ -19,6 +19,7 @@ left alone.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -56,23 +57,34 @@ def untrack(run: Finishable) -> None:
 
 
 def _install() -> None:
+    """Install the hooks that are not in place yet (idempotent; again after a fork)."""
     global _installed, _previous_excepthook, _previous_sigterm
-    if _installed:
-        return
-    _installed = True
-    atexit.register(_at_exit)
-    # A forked child (a DataLoader worker) inherits these hooks and the list of open runs,
-    # but the runs are its parent's: the child must never end them (a SIGTERM sent to the
-    # whole process group reaches every child too).
-    os.register_at_fork(after_in_child=_open.clear)
-    _previous_excepthook = sys.excepthook
-    sys.excepthook = _excepthook
+    if not _installed:  # atexit and fork hooks survive a fork: register them once
+        _installed = True
+        atexit.register(_at_exit)
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+    if sys.excepthook is not _excepthook:
+        _previous_excepthook = sys.excepthook
+        sys.excepthook = _excepthook
     if threading.current_thread() is not threading.main_thread():
         return
     current = signal.getsignal(signal.SIGTERM)
     if current is signal.SIG_DFL or (callable(current) and current is not _on_sigterm):
         _previous_sigterm = current
         signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a DataLoader worker) inherits the open runs, but they are its
+    parent's: forget them, and give SIGTERM back its previous handler so the child
+    behaves exactly as it would without whirr (a SIGTERM sent to the whole process group
+    reaches every child too). A run the child starts itself installs the hooks again."""
+    _open.clear()
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        previous = signal.SIG_DFL if _previous_sigterm is None else _previous_sigterm
+        # ValueError: forked from a thread other than the main one, where signal() is refused.
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _end_all(status: str, error: str | None, *, in_signal: bool = False) -> None:
