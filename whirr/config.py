@@ -19,7 +19,7 @@ reserve_after: 300        # a job that does not fit waits this long, then keeps 
 # notify:                 # hooks when jobs finish, fail or get stuck (see docs/scheduling.md)
 #   command: "notify-send whirr \"$WHIRR_JOB_NAME $WHIRR_EVENT\""
 #   webhook: https://hooks.example.com/whirr
-#   on: [finished, failed, stuck]
+#   events: [finished, failed, stuck]
 #   stuck_after: 1800     # no new metric row for this long while running: stuck
 """
 
@@ -34,14 +34,14 @@ class NotifyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     command: str | None = None
     webhook: str | None = None
     #: Which events fire: finished (completed), failed (failed or timed out), stuck.
-    on: tuple[str, ...] = ("finished", "failed", "stuck")
+    events: tuple[str, ...] = ("finished", "failed", "stuck")
     #: Seconds without a new metric row before a running job counts as stuck (0: never).
     stuck_after: float = 0.0
 
     def __post_init__(self) -> None:
-        unknown = set(self.on) - {"finished", "failed", "stuck"}
+        unknown = set(self.events) - {"finished", "failed", "stuck"}
         if unknown:
-            raise ValueError(f"notify.on: unknown events {sorted(unknown)}")
+            raise ValueError(f"notify.events: unknown events {sorted(unknown)}")
         if self.stuck_after < 0:
             raise ValueError("notify.stuck_after must not be negative")
         if self.webhook is not None and not self.webhook.startswith(("http://", "https://")):

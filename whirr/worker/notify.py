@@ -72,7 +72,7 @@ class Notifier:
 
     def fire(self, event: str, job: JobView, run_dir: str, detail: str = "") -> None:
         """Queue ``event`` for ``job`` if it is configured; returns at once."""
-        if not self.enabled or event not in self.config.on:
+        if not self.enabled or event not in self.config.events:
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
