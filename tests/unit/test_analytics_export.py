@@ -177,44 +177,62 @@ def test_empty_selection_writes_only_a_header(swept: Project) -> None:
     assert out.splitlines() == ["run_id,_idx,_timestamp,step,metric,value"]
 
 
-def test_cache_is_built_for_finished_runs_and_rebuilt_when_stale(swept: Project) -> None:
-    cache = swept.dir / "cache" / "metrics"
-    whirr("export", "--metrics")
+def long_runs(tmp_path: Path) -> Project:
+    """Two finished runs big enough to be cached, a small one and a running one."""
+    project, b = new_project(tmp_path / "long")
+    curve = [{"step": i, "loss": 1 / (i + 1), "acc": i / 1000} for i in range(1000)]
+    b.run("big-a", metrics=curve)
+    b.run("big-b", metrics=curve[:900])
+    b.run("small", metrics=curve[:3])
+    b.run("live", metrics=curve, status="running")
+    return project
+
+
+def test_cache_is_built_for_finished_runs_and_rebuilt_when_stale(tmp_path: Path) -> None:
+    project = long_runs(tmp_path)
+    cache = project.dir / "cache" / "metrics"
+    with Session(project) as session:
+        first = session.segments(session.store.runs())
+        before = session.con.execute("SELECT run_id, count(*), sum(loss) FROM _metrics "
+                                     "GROUP BY ALL ORDER BY ALL").fetchall()
     names = sorted(os.listdir(cache))
-    assert [n.split(".")[0] for n in names] == ["job-1", "job-2", "job-3", "ünï-run"]
-    # The running run is never cached; the empty run has nothing to cache.
-    with Session(swept) as session:
-        runs = [session.store.run("job-1")]
-        first = session.segments(runs)
-        before = session.con.execute("SELECT * FROM _metrics ORDER BY _idx").fetchall()
+    # Only big finished runs are copied: a running run's file grows, a small one is cheap.
+    assert [n.split(".")[0] for n in names] == ["big-a", "big-b"]
+    with Session(project) as session:
+        session.segments(session.store.runs())
+        again = session.con.execute("SELECT run_id, count(*), sum(loss) FROM _metrics "
+                                    "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert again == before and [r[1] for r in before] == [1000, 900, 1000, 3]
     # The JSONL changes (a resumed run appended): the copy no longer matches, is rebuilt.
-    path = swept.run_dir("job-1") / "metrics.jsonl"
+    path = project.run_dir("big-a") / "metrics.jsonl"
     with open(path, "ab") as fh:
-        fh.write(metric_lines([{"step": 3, "loss": 0.125}]).replace(b'"_idx":0', b'"_idx":3'))
-    with Session(swept) as session:
-        table = session.segments([session.store.run("job-1")])
-        after = session.con.execute("SELECT _idx, loss FROM _metrics ORDER BY _idx").fetchall()
+        fh.write(metric_lines([{"step": 1000, "loss": 0.125}]).replace(b'"_idx":0', b'"_idx":1000'))
+    with Session(project) as session:
+        table = session.segments([session.store.run("big-a")])
+        last = session.con.execute("SELECT _idx, loss FROM _metrics ORDER BY _idx DESC LIMIT 1")
+        assert last.fetchall() == [(1000, 0.125)]
     assert table.columns == first.columns
-    assert len(before) == 3 and after[-1] == (3, 0.125)
-    job1 = [n for n in os.listdir(cache) if n.startswith("job-1.")]
-    assert len(job1) == 1 and job1[0] not in names
+    big_a = [n for n in os.listdir(cache) if n.startswith("big-a.")]
+    assert len(big_a) == 1 and big_a[0] not in names
 
 
-def test_cached_and_uncached_reads_agree(swept: Project, tmp_path: Path) -> None:
-    with Session(swept) as session:
+def test_cached_and_uncached_reads_agree(tmp_path: Path) -> None:
+    project = long_runs(tmp_path)
+    with Session(project) as session:
         runs = session.store.runs()
         cold = tmp_path / "cold.csv"
         export_metrics(session, runs, "csv", cold, wide=True)
-    assert (swept.dir / "cache" / "metrics").is_dir()
-    with Session(swept) as session:
+    assert len(os.listdir(project.dir / "cache" / "metrics")) == 2
+    with Session(project) as session:
         warm = tmp_path / "warm.csv"
         export_metrics(session, session.store.runs(), "csv", warm, wide=True)
     assert cold.read_text() == warm.read_text()
 
 
-def test_unwritable_cache_falls_back_to_the_jsonl(swept: Project, tmp_path: Path) -> None:
-    (swept.dir / "cache").write_text("not a directory")
-    with Session(swept) as session:
+def test_unwritable_cache_falls_back_to_the_jsonl(tmp_path: Path) -> None:
+    project = long_runs(tmp_path)
+    (project.dir / "cache").write_text("not a directory")
+    with Session(project) as session:
         out = tmp_path / "m.csv"
         count = export_metrics(session, session.store.runs(), "csv", out)
-    assert count == 19
+    assert count == 2 * (1000 + 900 + 1000 + 3)

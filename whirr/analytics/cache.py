@@ -81,16 +81,23 @@ class SegmentCache:
         files = [str(seg.path) for seg in group]
         key = group[0].key
         # COPY ... TO takes its path as a literal, never a parameter; quote_str escapes it.
+        # A join, not list_position(files, filename): that would scan the file list once
+        # per row, a million rows times two thousand files.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _cache_parts AS SELECT unnest(?::VARCHAR[]) AS "
+            "filename, unnest(range(1, ?::BIGINT + 1)) AS _part",
+            [files, len(files)],
+        )
         source = (
-            f"SELECT * EXCLUDE (filename), list_position(?, filename) AS _part "
-            f"FROM read_json(?, columns=?, {json_options()}, filename=true) "
-            f"WHERE {key} IS NOT NULL"
+            f"SELECT j.* EXCLUDE (filename), p._part FROM read_json(?, columns=?, "
+            f"{json_options()}, filename=true) j JOIN _cache_parts p USING (filename) "
+            f"WHERE j.{key} IS NOT NULL"
         )
         try:
             con.execute(
                 f"COPY ({source}) TO {quote_str(str(tmp))} "
                 "(FORMAT parquet, PARTITION_BY (_part), OVERWRITE_OR_IGNORE)",
-                [files, files, cols],
+                [files, cols],
             )
             made: dict[str, Path] = {}
             for number, seg in enumerate(group, 1):

@@ -38,6 +38,9 @@ _encode = msgspec.json.Encoder().encode
 #: whirr's own columns of a metrics row, in output order.
 FIXED = {"metrics": ("_idx", "_timestamp", "step"), "system": ("_timestamp",)}
 _FIXED_TYPES = {"_idx": "BIGINT", "_timestamp": "VARCHAR", "step": "BIGINT"}
+#: Smaller files are read from the JSONL every time: writing thousands of tiny Parquet
+#: copies costs more than it saves (measured: tools/bench/analytics.py).
+CACHE_MIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,8 @@ def register_segments(
         else:
             pending.append(seg)
     detected = detect_columns(con, pending)
-    parquet.update(cache.fill(con, [s for s in pending if s.finished], detected))
+    worth = [s for s in pending if s.finished and s.size >= CACHE_MIN_BYTES]
+    parquet.update(cache.fill(con, worth, detected))
     jsonl = [s for s in pending if s.run_id not in parquet]
     json_cols = merge_columns(detected.get(s.path, {}) for s in jsonl)
     all_cols = merge_columns([_parquet_columns(con, list(parquet.values())), json_cols])
