@@ -6,11 +6,13 @@
 
 #[macro_use]
 mod log;
+mod backoff;
 mod cli;
 mod client;
 mod process;
 mod protocol;
 mod reaper;
+mod settings;
 mod signals;
 mod sys;
 mod worker;
@@ -21,8 +23,9 @@ use clap::Parser;
 
 use crate::client::Client;
 use crate::reaper::Reaper;
+use crate::settings::Settings;
 use crate::signals::Shutdown;
-use crate::worker::{Settings, Worker};
+use crate::worker::Worker;
 
 fn main() -> ExitCode {
     if std::env::args_os()

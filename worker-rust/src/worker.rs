@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::cli::Args;
+use crate::backoff::{pause_until, Backoff};
 use crate::client::{ApiError, Claimed, Client};
 use crate::process::{JobProcess, JobSpec};
 use crate::protocol::{
@@ -16,6 +16,7 @@ use crate::protocol::{
     StartedRequest,
 };
 use crate::reaper::Reaper;
+use crate::settings::Settings;
 use crate::signals::Shutdown;
 
 /// Longest pause between two looks at a running job (exit, cancel flag, deadlines).
@@ -41,89 +42,6 @@ pub enum Outcome {
     LeaseLost,
     /// Waiting on the process failed; the group was ended.
     Lost(String),
-}
-
-/// Exponential backoff with jitter for retries against the server.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(500);
-    const MAX: Duration = Duration::from_secs(30);
-
-    pub fn new() -> Self {
-        Self { next: Self::FIRST }
-    }
-
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
-    /// The next delay: doubles up to 30 s, with up to 25% random jitter so that many
-    /// workers do not hit a restarting server in lockstep.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Fixed settings of one worker process.
-pub struct Settings {
-    pub worker_id: String,
-    pub hostname: String,
-    pub gpu: Option<u32>,
-    /// Absolute; run files go under `<data_dir>/runs/<run_id>/`.
-    pub data_dir: PathBuf,
-    pub poll: Duration,
-    pub lease_seconds: u32,
-    pub heartbeat: Duration,
-    pub grace: Duration,
-}
-
-impl Settings {
-    /// Settings from the command line; creates the data directory if needed.
-    pub fn from_args(args: &Args) -> Result<Self, String> {
-        let hostname = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown-host".to_owned());
-        let worker_id = match (&args.worker_id, args.gpu) {
-            (Some(id), _) if !id.trim().is_empty() => id.trim().to_owned(),
-            (_, Some(gpu)) => format!("{hostname}-gpu{gpu}"),
-            (_, None) => format!("{hostname}-{}", std::process::id()),
-        };
-        let runs = args.data_dir.join("runs");
-        std::fs::create_dir_all(&runs)
-            .map_err(|e| format!("cannot create {}: {e}", runs.display()))?;
-        let data_dir = args
-            .data_dir
-            .canonicalize()
-            .map_err(|e| format!("cannot resolve {}: {e}", args.data_dir.display()))?;
-        Ok(Self {
-            worker_id,
-            hostname,
-            gpu: args.gpu,
-            data_dir,
-            poll: args.poll(),
-            lease_seconds: args.lease_seconds,
-            heartbeat: args.heartbeat(),
-            grace: args.grace(),
-        })
-    }
 }
 
 /// A worker: settings, a server connection, the shutdown state and the reaper.
@@ -502,18 +420,6 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// Sleeps `total`, waking every 100 ms to return early once `stop()` holds.
-fn pause_until(total: Duration, stop: impl Fn() -> bool) {
-    let end = Instant::now() + total;
-    while !stop() {
-        let now = Instant::now();
-        if now >= end {
-            return;
-        }
-        thread::sleep((end - now).min(Duration::from_millis(100)));
-    }
-}
-
 /// A run id must name exactly one directory under `runs/`.
 pub fn is_safe_path_component(name: &str) -> bool {
     !name.is_empty()
@@ -534,26 +440,5 @@ mod tests {
         for bad in ["", ".", "..", "../x", "a/b", "/abs", "a\\b", "a\0b"] {
             assert!(!is_safe_path_component(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn backoff_grows_to_a_cap_and_resets() {
-        let mut b = Backoff::new();
-        let first = b.next_delay();
-        assert!(first >= Backoff::FIRST && first <= Backoff::FIRST.mul_f64(1.25));
-        for _ in 0..20 {
-            let d = b.next_delay();
-            assert!(d <= Backoff::MAX.mul_f64(1.25));
-        }
-        assert!(b.next_delay() >= Backoff::MAX);
-        b.reset();
-        assert!(b.next_delay() <= Backoff::FIRST.mul_f64(1.25));
-    }
-
-    #[test]
-    fn pause_returns_early_when_asked() {
-        let started = Instant::now();
-        pause_until(Duration::from_secs(10), || true);
-        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }
