@@ -5,7 +5,7 @@ Prints, measured in this same run:
   calls (100 batches of 1,000; the median of the batch means), next to a reference: a bare
   msgspec encode of the same row plus one ``os.write`` on an O_APPEND descriptor. Both as
   wall time and as this thread's CPU time (user + system), which other processes on a
-  busy machine disturb far less;
+  busy machine disturb less, with the best batch (least disturbed) beside each median;
 - ``whirr.init()`` with and without git/pip capture (median of several, in a git repo);
 - ``import whirr`` (``python -X importtime``, cumulative, median of several).
 
@@ -124,8 +124,11 @@ def main() -> None:
     for kind in ("wall", "cpu"):
         log, ref = results[kind]["log"], results[kind]["ref"]
         print(f"run.log() median over {len(log) * BATCH:,} calls ({kind} time): "
-              f"{statistics.median(log):.2f} us/call; reference (msgspec encode + os.write, "
-              f"same rows): {statistics.median(ref):.2f} us/call")
+              f"{statistics.median(log):.2f} us/call (best batch {min(log):.2f}); "
+              f"reference, msgspec encode + os.write of the same rows: "
+              f"{statistics.median(ref):.2f} us/call (best batch {min(ref):.2f})")
+    print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs (figures above 1 per CPU are inflated by other work)")
     print(f"whirr.init(): {statistics.median(plain):.1f} ms without git/pip capture, "
           f"{statistics.median(git):.1f} ms with git, {statistics.median(full):.1f} ms with "
           "git + pip (requirements.txt is written on a background thread)")

@@ -74,6 +74,7 @@ class Run:
         self._lock = threading.RLock()  # finish() may run inside a signal handler
         self._finished = False
         self._status = "running"
+        self._pip_thread: threading.Thread | None = None
         previous = read_meta(self._dir) or {}
         known: Any = self._recorder.view(location.run_id)
         if known is None and location.attached and location.job_id is not None:
@@ -106,7 +107,6 @@ class Run:
                 (self._dir / "git.json").write_bytes(_pretty(_encode(self._git), indent=2))
                 if diff:
                     (self._dir / "diff.patch").write_bytes(diff)
-        self._pip_thread = _start_requirements(self._dir) if capture_pip else None
         (self._dir / "config.json").write_bytes(_pretty(_encode(self._config), indent=2))
 
         self._writer = MetricsWriter(self._dir / "metrics.jsonl")
@@ -122,6 +122,8 @@ class Run:
             self._sampler = SystemSampler(self._dir / "system.jsonl", system_metrics_interval)
             self._sampler.start()
         lifecycle.track(self)
+        # Last, so its ~0.1 s of metadata reading does not compete with init() for the GIL.
+        self._pip_thread = _start_requirements(self._dir) if capture_pip else None
 
     # -- properties -------------------------------------------------------------
     @property
