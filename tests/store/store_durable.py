@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from subprocess import PIPE, Popen
 from typing import Any
 
 import pytest
@@ -24,25 +25,31 @@ PROCESSES = 4
 JOBS_PER_PROCESS = 25
 
 
-def start_writers(url: str, mode: str, count: int, go: Path, n: int) -> list[subprocess.Popen[str]]:
-    """Start ``n`` writer processes that begin once ``go`` exists."""
-    return [
-        subprocess.Popen(
-            [sys.executable, str(WRITER), url, mode, str(count), str(go)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+@contextmanager
+def writers(url: str, mode: str, count: int, go: Path, n: int) -> Iterator[list[Popen[str]]]:
+    """``n`` writer processes that begin once ``go`` exists; killed if still running after."""
+    procs = [
+        Popen([sys.executable, str(WRITER), url, mode, str(count), str(go)],
+              stdout=PIPE, stderr=PIPE, text=True)
         for _ in range(n)
     ]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
 
 
-def finish(procs: list[subprocess.Popen[str]]) -> list[dict[str, list[int]]]:
+def reports(procs: list[Popen[str]]) -> list[dict[str, list[int]]]:
     """Wait for the writers; their JSON reports (fails on a non-zero exit)."""
-    reports = []
+    found = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-        reports.append(json.loads(out))
-    return reports
+        found.append(json.loads(out))
+    return found
 
 
 def wait_until_ready(go: Path, n: int) -> None:
@@ -87,26 +94,26 @@ class DurableStoreContract(StoreContract):
     def test_writer_processes_claim_each_job_once(self, backend: Any, tmp_path: Path) -> None:
         """4 processes submit and claim at once; a reader tails the log meanwhile."""
         go = tmp_path / "go"
-        procs = start_writers(backend.url, "jobs", JOBS_PER_PROCESS, go, PROCESSES)
         reader = backend.open()
-        wait_until_ready(go, PROCESSES)
         cursor, gaps = 0, []
-        while any(p.poll() is None for p in procs) or reader.head() > cursor:
-            batch = reader.read(after=cursor)
-            for rec in batch:
-                if rec.position != cursor + 1:
-                    gaps.append((cursor, rec.position))
-                cursor = rec.position
-            if not batch:
-                reader.wait(cursor, 0.05)
-        reports = finish(procs)
+        with writers(backend.url, "jobs", JOBS_PER_PROCESS, go, PROCESSES) as procs:
+            wait_until_ready(go, PROCESSES)
+            while any(p.poll() is None for p in procs) or reader.head() > cursor:
+                batch = reader.read(after=cursor)
+                for rec in batch:
+                    if rec.position != cursor + 1:
+                        gaps.append((cursor, rec.position))
+                    cursor = rec.position
+                if not batch:
+                    reader.wait(cursor, 0.05)
+            done = reports(procs)
 
         total = PROCESSES * JOBS_PER_PROCESS
         assert gaps == [], "a tailing reader skipped positions"
         assert cursor == reader.head() == 2 * total  # one submit and one claim per job
         assert [r.position for r in reader.read()] == list(range(1, 2 * total + 1))
-        submitted = sorted(j for r in reports for j in r["submitted"])
-        claimed = sorted(j for r in reports for j in r["claimed"])
+        submitted = sorted(j for r in done for j in r["submitted"])
+        claimed = sorted(j for r in done for j in r["claimed"])
         assert submitted == list(range(1, total + 1))
         assert claimed == list(range(1, total + 1)), "a job was claimed twice or never"
         claims = reader.read(types=["job.claimed"])
@@ -121,7 +128,8 @@ class DurableStoreContract(StoreContract):
         thread.start()
         go = tmp_path / "go"
         go.touch()
-        (report,) = finish(start_writers(backend.url, "append", 1, go, 1))
+        with writers(backend.url, "append", 1, go, 1) as procs:
+            (report,) = reports(procs)
         thread.join(WAIT_LONG + 10)
         assert woke == [True]
         assert report["positions"] == [after + 1]

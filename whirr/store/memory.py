@@ -67,7 +67,8 @@ class MemoryStore:
 
     # -- the log -------------------------------------------------------------
     def head(self) -> int:
-        return len(self._log)
+        with self._changed:  # never mid-transaction: views and log move together
+            return len(self._log)
 
     def read(
         self,
@@ -80,13 +81,13 @@ class MemoryStore:
             out = []
             wanted = set(types) if types is not None else None
             for rec in self._log[after:]:
+                if limit is not None and len(out) >= limit:
+                    break
                 if stream is not None and rec.stream != stream:
                     continue
                 if wanted is not None and tag_of(rec.event) not in wanted:
                     continue
                 out.append(rec)
-                if limit is not None and len(out) >= limit:
-                    break
             return out
 
     def wait(self, after: int, timeout: float) -> bool:
@@ -98,7 +99,8 @@ class MemoryStore:
 
     # -- views ---------------------------------------------------------------
     def job(self, job_id: int) -> JobView | None:
-        return self._views["jobs"].get(job_id)
+        with self._changed:
+            return self._views["jobs"].get(job_id)
 
     def jobs(
         self, statuses: Sequence[str] | None = None, limit: int | None = None
@@ -138,10 +140,12 @@ class MemoryStore:
         return counts
 
     def max_job_id(self) -> int:
-        return max(self._views["jobs"], default=0)
+        with self._changed:
+            return max(self._views["jobs"], default=0)
 
     def run(self, run_id: str) -> RunView | None:
-        return self._views["runs"].get(run_id)
+        with self._changed:
+            return self._views["runs"].get(run_id)
 
     def runs(
         self, status: str | None = None, tag: str | None = None, limit: int | None = None
@@ -164,7 +168,8 @@ class MemoryStore:
         return [r for k, r in items if k.startswith(prefix)][:limit]
 
     def worker(self, worker_id: str) -> WorkerView | None:
-        return self._views["workers"].get(worker_id)
+        with self._changed:
+            return self._views["workers"].get(worker_id)
 
     def workers(self) -> list[WorkerView]:
         with self._changed:

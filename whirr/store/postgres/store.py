@@ -171,17 +171,23 @@ class PostgresStore:
             (rec.position, rec.stream, tag_of(rec.event), now, encode(rec.event).decode())
             for rec in recorded
         ]
-        with conn.cursor() as cur:
+        view_rows = self._fold_touched(reader, recorded)
+        # All the writes in one round trip (pipeline mode): the events, the view rows they
+        # change and the notification. Any error surfaces before COMMIT and rolls back all.
+        with conn.pipeline(), conn.cursor() as cur:
             cur.executemany(Q["insert_event"], rows)
-        self._project(reader, recorded)
-        conn.execute(
-            Q["notify"], {"channel": self.names.channel, "payload": str(recorded[-1].position)}
-        )
+            for name, table_rows in view_rows.items():
+                cur.executemany(Q[VIEW_TABLES[name][0]], table_rows)
+            cur.execute(
+                Q["notify"], {"channel": self.names.channel, "payload": str(recorded[-1].position)}
+            )
         return recorded
 
     @staticmethod
-    def _project(reader: PgViews, recorded: Sequence[Recorded]) -> None:
-        """Fold ``recorded`` into the view rows they touch (read, apply, write back)."""
+    def _fold_touched(
+        reader: PgViews, recorded: Sequence[Recorded]
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """Fold ``recorded`` into the views they touch; the rows to write, per projection."""
         touched: dict[tuple[str, Any], Any] = {}
         for rec in recorded:
             for projection in PROJECTIONS:
@@ -199,9 +205,7 @@ class PostgresStore:
         by_table: dict[str, list[tuple[Any, ...]]] = {}
         for (name, _), view in touched.items():
             by_table.setdefault(name, []).append(VIEW_TABLES[name][2](view))
-        with reader.conn.cursor() as cur:
-            for name, rows in by_table.items():
-                cur.executemany(Q[VIEW_TABLES[name][0]], rows)
+        return by_table
 
     def rebuild(self) -> int:
         def work(conn: Conn) -> int:
