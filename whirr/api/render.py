@@ -6,6 +6,7 @@ from datetime import datetime
 
 from whirr.api import schemas
 from whirr.projections import JobView, RunView, WorkerView
+from whirr.projections.jobs import Running
 
 
 def job_out(job: JobView) -> schemas.Job:
@@ -27,14 +28,17 @@ def job_out(job: JobView) -> schemas.Job:
         run_id=job.run_id,
         lease_expires_at=job.lease_expires_at,
         env=job.env,
-        # Jobs carry no time limit yet; the key is part of the worker protocol already.
-        timeout_seconds=getattr(job, "timeout_seconds", None),
+        timeout_seconds=job.timeout_seconds,
         parent_job_id=job.parent_job_id,
         priority=job.priority,
         max_attempts=job.max_attempts,
         cancel_requested=job.cancel_requested,
         error=job.error,
         first_attempt=job.first_attempt,
+        gpu_ids=job.state.gpu_ids if isinstance(job.state, Running) else [],
+        gpus=job.gpus,
+        after=job.after,
+        retries=job.retries,
     )
 
 

@@ -96,6 +96,16 @@ class SubmitRequest(Body):
                    Meta(max_length=1000)] | None = None
     priority: Priority = 0
     max_attempts: MaxAttempts | None = None
+    #: GPUs the job needs (None: one on a GPU worker, none elsewhere).
+    gpus: Annotated[int, Meta(ge=0, le=64)] | None = None
+    #: Jobs that must end first (completed, or in any way with ``after_any``).
+    after: Annotated[list[Annotated[int, Meta(ge=1, le=2**63 - 1)]], Meta(max_length=1000)] = []
+    after_any: bool = False
+    #: Failed attempts to retry, ``retry_delay`` seconds apart (growing).
+    retries: Annotated[int, Meta(ge=0, le=100)] = 0
+    retry_delay: Annotated[float, Meta(ge=0, le=86_400)] | None = None
+    #: Wall-clock limit; the worker stops the job after it (``timed_out``).
+    timeout_seconds: Annotated[float, Meta(gt=0, le=10_000_000)] | None = None
 
 
 class SubmitResponse(Body):
@@ -133,6 +143,11 @@ class Job(Body):
     cancel_requested: bool = False
     error: str | None = None
     first_attempt: int = 1
+    #: GPUs the running attempt was given (its worker sets CUDA_VISIBLE_DEVICES to them).
+    gpu_ids: list[int] = []
+    gpus: int | None = None
+    after: list[int] = []
+    retries: int = 0
 
 
 class JobsResponse(Body):
@@ -205,6 +220,8 @@ class FailRequest(Body):
     error_message: Text = ""
     attempt: Attempt | None = None
     exit_code: Int32 | None = None
+    #: The job ran past its ``timeout_seconds`` (it ends ``timed_out``).
+    timed_out: bool = False
 
 
 class CancelResponse(Body):

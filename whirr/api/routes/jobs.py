@@ -19,9 +19,13 @@ from whirr.api.backend import Backend
 from whirr.api.http import body, checked_id, query_int, query_str, respond
 from whirr.api.render import job_out
 from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.clock import utc_now
+from whirr.events import Outcome
 from whirr.projections import JobView
 from whirr.projections.jobs import ACTIVE_STATUSES, FINISHED_STATUSES, Running
+from whirr.projections.queue import Capacity
 from whirr.services.errors import InvalidRequest, LeaseLost
+from whirr.services.jobs import DEFAULT_RETRY_DELAY
 
 #: An idle long-polling worker's liveness is recorded at most this often (seconds).
 IDLE_SEEN_EVERY = 10.0
@@ -45,6 +49,12 @@ async def submit_job(request: Request) -> HTTPResponse:
         priority=req.priority,
         max_attempts=req.max_attempts or b.config.max_attempts,
         check=False,
+        gpus=req.gpus,
+        after=req.after,
+        after_any=req.after_any,
+        retries=req.retries,
+        retry_delay=DEFAULT_RETRY_DELAY if req.retry_delay is None else req.retry_delay,
+        timeout_seconds=req.timeout_seconds,
     )
     return respond(_submitted(b, job, "Submitted"))
 
@@ -129,7 +139,7 @@ async def claim_job(request: Request) -> HTTPResponse:
         if first or bool(await b.read(b.store.claimable_jobs, 1)):
             if _gone(request):
                 return respond(schemas.ClaimResponse(job=None))
-            job = await b.write(b.jobs.claim, req.worker_id, req.lease_seconds)
+            job = await b.write(_claim, b, req)
             if job is not None:
                 return respond(schemas.ClaimResponse(job=job_out(job)))
         first = False
@@ -139,6 +149,15 @@ async def claim_job(request: Request) -> HTTPResponse:
         await b.heads.wait_beyond(head, remaining)
     await _note_idle(b, req.worker_id)
     return respond(schemas.ClaimResponse(job=None))
+
+
+def _claim(b: Backend, req: schemas.ClaimRequest) -> JobView | None:
+    """Claim with the capacity the worker registered; a worker that never registered
+    (written for the original API) offers the GPU it names, or one CPU slot."""
+    capacity = None
+    if req.gpu_id is not None and b.store.worker(req.worker_id) is None:
+        capacity = Capacity(gpu_ids=(req.gpu_id,), slots=0)
+    return b.jobs.claim(req.worker_id, req.lease_seconds, capacity)
 
 
 def _gone(request: Request) -> bool:
@@ -236,20 +255,34 @@ async def fail_job(request: Request, job_id: int) -> HTTPResponse:
     exit_code = req.exit_code if req.exit_code else None
 
     def fail() -> JobView:
-        attempt = req.attempt if req.attempt is not None else b.jobs.get(job_id).attempt
+        job = b.jobs.get(job_id)
+        attempt = req.attempt if req.attempt is not None else job.attempt
+        outcome: Outcome = "timed_out" if req.timed_out or _past_timeout(job) else "failed"
+        if job.cancel_requested:
+            outcome = "cancelled"
         return _finish(b, job_id, req.worker_id, attempt, exit_code,
-                       req.error_message or "the worker reported a failure")
+                       req.error_message or "the worker reported a failure", outcome)
 
     job = await b.write_and_wake(fail)
     return respond(schemas.Ack(message=f"Job #{job.id} {job.status}", success=True))
 
 
+def _past_timeout(job: JobView) -> bool:
+    """True when a running job has used up its time limit: a worker that reports a failure
+    then (the Rust worker says so only in words) stopped it for running too long."""
+    started = job.started_at
+    if job.timeout_seconds is None or started is None:
+        return False
+    return (utc_now() - started).total_seconds() >= job.timeout_seconds * 0.99
+
+
 def _finish(
     b: Backend, job_id: int, worker_id: str, attempt: int, exit_code: int | None,
-    error: str | None,
+    error: str | None, outcome: Outcome | None = None,
 ) -> JobView:
     try:
-        return b.jobs.finish(job_id, worker_id, attempt, exit_code, error=error)
+        return b.jobs.finish(job_id, worker_id, attempt, exit_code, error=error,
+                             outcome=outcome)
     except LeaseLost:
         # A report sent twice (the first answer got lost on the network) is not an error.
         job = b.jobs.get(job_id)
