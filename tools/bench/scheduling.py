@@ -81,9 +81,20 @@ def run_once(jobs: list[tuple[int, float]]) -> dict[str, float]:
             service.submit(["sleep", str(seconds)], str(project.root), gpus=gpus)
         env = {**os.environ, "WHIRR_FAKE_GPUS": str(GPUS)}
         worker = subprocess.Popen(
-            [PY, "-m", "whirr.cli.main", "worker", "-q", "--gpus", "all", "--slots", "4",
-             "--exit-when-empty"],
-            cwd=project.root, env=env,
+            [
+                PY,
+                "-m",
+                "whirr.cli.main",
+                "worker",
+                "-q",
+                "--gpus",
+                "all",
+                "--slots",
+                "4",
+                "--exit-when-empty",
+            ],
+            cwd=project.root,
+            env=env,
         )
         if worker.wait(timeout=600) != 0:
             raise RuntimeError("worker failed")
@@ -110,13 +121,17 @@ def main() -> None:
     bound, offline = ideal(jobs)
     ideal_util = work / (GPUS * offline)
     print(f"workload: {len(jobs)} jobs, {work:.1f} GPU-seconds of sleeps on {GPUS} fake GPUs")
-    print(f"ideal (offline, knows durations): makespan {offline:.2f}s "
-          f"(lower bound {bound:.2f}s), utilisation {ideal_util:.1%}")
+    print(
+        f"ideal (offline, knows durations): makespan {offline:.2f}s "
+        f"(lower bound {bound:.2f}s), utilisation {ideal_util:.1%}"
+    )
     runs = [run_once(jobs) for _ in range(args.repeat)]
     util = statistics.median(r["utilisation"] for r in runs)
     span = statistics.median(r["makespan"] for r in runs)
-    print(f"whirr worker --gpus all: makespan {span:.2f}s, utilisation {util:.1%} "
-          f"(median of {args.repeat})")
+    print(
+        f"whirr worker --gpus all: makespan {span:.2f}s, utilisation {util:.1%} "
+        f"(median of {args.repeat})"
+    )
     print(f"achieved / ideal: {util / ideal_util:.1%} (target >= 90%)")
 
 
