@@ -18,7 +18,7 @@ class NVMLError(Exception):
     """Base of the fake's errors, as in pynvml."""
 
 
-class NVMLError_NotSupported(NVMLError):  # noqa: N801  (pynvml's spelling)
+class NVMLError_NotSupported(NVMLError):
     """A query the pretend device does not support."""
 
 
@@ -38,13 +38,13 @@ calls: list[str] = []
 initialised = False
 
 
-def nvmlInit() -> None:  # noqa: N802
+def nvmlInit() -> None:
     global initialised
     calls.append("init")
     initialised = True
 
 
-def nvmlShutdown() -> None:  # noqa: N802
+def nvmlShutdown() -> None:
     global initialised
     calls.append("shutdown")
     initialised = False
@@ -55,19 +55,19 @@ def _check() -> None:
         raise NVMLError("NVML not initialised")
 
 
-def nvmlDeviceGetCount() -> int:  # noqa: N802
+def nvmlDeviceGetCount() -> int:
     _check()
     return len(GPUS)
 
 
-def nvmlDeviceGetHandleByIndex(index: int) -> FakeGpu:  # noqa: N802
+def nvmlDeviceGetHandleByIndex(index: int) -> FakeGpu:
     _check()
     if not 0 <= index < len(GPUS):
         raise NVMLError(f"invalid index {index}")
     return GPUS[index]
 
 
-def nvmlDeviceGetHandleByUUID(uuid: str) -> FakeGpu:  # noqa: N802
+def nvmlDeviceGetHandleByUUID(uuid: str) -> FakeGpu:
     _check()
     for gpu in GPUS:
         if gpu.uuid == uuid:
@@ -75,25 +75,25 @@ def nvmlDeviceGetHandleByUUID(uuid: str) -> FakeGpu:  # noqa: N802
     raise NVMLError(f"no GPU {uuid}")
 
 
-def nvmlDeviceGetName(handle: FakeGpu) -> bytes:  # noqa: N802
+def nvmlDeviceGetName(handle: FakeGpu) -> bytes:
     return handle.name.encode()  # older pynvml versions return bytes
 
 
-def nvmlDeviceGetUtilizationRates(handle: FakeGpu) -> Any:  # noqa: N802
+def nvmlDeviceGetUtilizationRates(handle: FakeGpu) -> Any:
     return SimpleNamespace(gpu=handle.util, memory=handle.util // 2)
 
 
-def nvmlDeviceGetMemoryInfo(handle: FakeGpu) -> Any:  # noqa: N802
+def nvmlDeviceGetMemoryInfo(handle: FakeGpu) -> Any:
     return SimpleNamespace(used=handle.mem_used, total=handle.mem_total,
                            free=handle.mem_total - handle.mem_used)
 
 
-def nvmlDeviceGetTemperature(handle: FakeGpu, sensor: int) -> int:  # noqa: N802
+def nvmlDeviceGetTemperature(handle: FakeGpu, sensor: int) -> int:
     assert sensor == NVML_TEMPERATURE_GPU
     return int(handle.temp)
 
 
-def nvmlDeviceGetPowerUsage(handle: FakeGpu) -> int:  # noqa: N802
+def nvmlDeviceGetPowerUsage(handle: FakeGpu) -> int:
     if handle.power_mw is None:
         raise NVMLError_NotSupported("power readings not supported")
     return int(handle.power_mw)
