@@ -129,12 +129,17 @@ class WhirrClient:
     def submit(self, command_argv: Sequence[str], workdir: str | None = None, *,
                name: str | None = None, config: dict[str, Any] | None = None,
                tags: Sequence[str] = (), env: dict[str, str] | None = None,
-               priority: int = 0, max_attempts: int | None = None) -> schemas.SubmitResponse:
-        """Queue ``command_argv`` to run in ``workdir`` (default: the cwd) on a worker."""
+               priority: int = 0, max_attempts: int | None = None, gpus: int | None = None,
+               after: Sequence[int] = (), after_any: bool = False, retries: int = 0,
+               retry_delay: float | None = None,
+               timeout_seconds: float | None = None) -> schemas.SubmitResponse:
+        """Queue ``command_argv`` to run in ``workdir`` (default: the cwd) on a worker.
+        The scheduling options are those of ``whirr submit`` (see ``SubmitRequest``)."""
         req = schemas.SubmitRequest(
             command_argv=list(command_argv), workdir=workdir or os.getcwd(), name=name,
             config=config, tags=list(tags), env=env, priority=priority,
-            max_attempts=max_attempts)
+            max_attempts=max_attempts, gpus=gpus, after=list(after), after_any=after_any,
+            retries=retries, retry_delay=retry_delay, timeout_seconds=timeout_seconds)
         return self._call("POST", "/jobs", schemas.SubmitResponse, body=req)
 
     def get_job(self, job_id: int) -> schemas.Job:
@@ -260,10 +265,10 @@ class WhirrClient:
                           conflict=LeaseLost)
 
     def fail(self, job_id: int, worker_id: str, attempt: int, error_message: str,
-             exit_code: int | None = None) -> schemas.Ack:
-        """The job could not start or ran out of time."""
+             exit_code: int | None = None, *, timed_out: bool = False) -> schemas.Ack:
+        """The job could not start, or (``timed_out``) was stopped for running too long."""
         req = schemas.FailRequest(worker_id=worker_id, error_message=error_message,
-                                  attempt=attempt, exit_code=exit_code)
+                                  attempt=attempt, exit_code=exit_code, timed_out=timed_out)
         return self._call("POST", f"/jobs/{job_id}/fail", schemas.Ack, body=req,
                           conflict=LeaseLost)
 

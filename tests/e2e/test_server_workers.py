@@ -103,3 +103,14 @@ def test_cancel_from_the_cli_stops_a_remote_job(server: ServerProcess, tmp_path:
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0, worker_output(server)
+
+
+def test_a_remote_job_past_its_timeout_ends_timed_out(server: ServerProcess,
+                                                      tmp_path: Path) -> None:
+    with client_for(server) as client:
+        job_id = client.submit(["sleep", "600"], str(tmp_path), timeout_seconds=1).job_id
+        worker = start_remote_worker(server, "--exit-when-empty", "--kill-grace-period", "1")
+        assert worker.wait(timeout=60) == 0, worker_output(server)
+        job = client.get_job(job_id)
+        assert (job.status, job.exit_code) == ("timed_out", -signal.SIGTERM)
+        assert job.error == "timed out after 1s"

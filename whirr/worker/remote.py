@@ -68,6 +68,10 @@ class Current:
         self.next_heartbeat = 0.0
         #: When the lease was last renewed (monotonic): the job must die once it lapses.
         self.renewed = time.monotonic()
+        limit = job.timeout_seconds
+        #: When the job's time limit runs out (monotonic), if it has one.
+        self.deadline = None if limit is None else process.started + limit
+        self.timed_out = False
 
 
 class RemoteWorker:
@@ -213,7 +217,9 @@ class RemoteWorker:
         env.update(job.env or {})
         env.update(WHIRR_JOB_ID=str(job.id), WHIRR_RUN_ID=job.run_id,
                    WHIRR_RUN_DIR=str(run_dir), PYTHONUNBUFFERED="1")
-        if self.gpu is not None:
+        if job.gpu_ids:  # the GPUs the server gave this attempt
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.gpu_ids))
+        elif self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
         return env
 
@@ -234,10 +240,18 @@ class RemoteWorker:
                      "the server has requeued it. Killing it.")
             self._stop_current(reaper, kill=True, report=False)
             return 0.0
+        deadline = current.deadline
+        if deadline is not None and not current.timed_out and now >= deadline:
+            self.say(f"Job #{current.job.id}: timed out after "
+                     f"{current.job.timeout_seconds:g}s; stopping its process group.")
+            current.timed_out = True
+            process.terminate()
         until_kill = process.escalate(self.settings.kill_grace_period)
         waits = [current.next_heartbeat - now]
         if until_kill is not None:
             waits.append(until_kill)
+        if current.deadline is not None and not current.timed_out:
+            waits.append(current.deadline - now)
         return max(0.0, min(waits))
 
     def _heartbeat(self, current: Current, reaper: Reaper, now: float) -> bool:
@@ -265,8 +279,14 @@ class RemoteWorker:
         reaper.forget(current.process.pgid)
         self.current = None
         job = current.job
-        if not self._report(lambda: self.client.complete(
-                job.id, self.worker_id, job.attempt, code, run_id=job.run_id)):
+        if current.timed_out:
+            reason = f"timed out after {job.timeout_seconds:g}s"
+            sent = self._report(lambda: self.client.fail(
+                job.id, self.worker_id, job.attempt, reason, code, timed_out=True))
+        else:
+            sent = self._report(lambda: self.client.complete(
+                job.id, self.worker_id, job.attempt, code, run_id=job.run_id))
+        if not sent:
             return
         try:
             run = self.client.get_run(job.run_id)
