@@ -149,6 +149,9 @@ pub struct FailRequest {
     pub error_message: String,
     pub attempt: u32,
     pub exit_code: Option<i32>,
+    /// The job ran past its `timeout_seconds` (the server records `timed_out`).
+    #[serde(default)]
+    pub timed_out: bool,
 }
 
 /// `GET /health` (no auth). The worker does not call it; it is here so the fixture

@@ -99,7 +99,7 @@ impl<'a> Worker<'a> {
                     backoff.reset();
                     say!("job {}: {}", bad.id, bad.error);
                     let _busy = self.shutdown.job_in_hand();
-                    self.report_fail(bad.id, bad.attempt, bad.error, None);
+                    self.report_fail(bad.id, bad.attempt, bad.error, None, false);
                 }
                 Ok(Claimed::Nothing) => {
                     backoff.reset();
@@ -194,7 +194,7 @@ impl<'a> Worker<'a> {
         if !is_safe_path_component(&run_id) {
             let error = format!("refusing unsafe run id {run_id:?}");
             say!("job {}: {error}", job.id);
-            self.report_fail(job.id, job.attempt, error, None);
+            self.report_fail(job.id, job.attempt, error, None, false);
             return;
         }
         let run_dir = s.data_dir.join("runs").join(&run_id);
@@ -226,7 +226,7 @@ impl<'a> Worker<'a> {
             Ok(process) => process,
             Err(e) => {
                 say!("job {} did not start: {e}", job.id);
-                self.report_fail(job.id, job.attempt, e.to_string(), None);
+                self.report_fail(job.id, job.attempt, e.to_string(), None, false);
                 return;
             }
         };
@@ -361,19 +361,28 @@ impl<'a> Worker<'a> {
                 limit_seconds,
             } => {
                 let error = format!("timed out after {limit_seconds}s");
-                self.report_fail(job.id, job.attempt, error, Some(code));
+                self.report_fail(job.id, job.attempt, error, Some(code), true);
             }
-            Outcome::Lost(error) => self.report_fail(job.id, job.attempt, error, None),
+            Outcome::Lost(error) => self.report_fail(job.id, job.attempt, error, None, false),
             Outcome::LeaseLost => say!("job {}: not reported (lease lost)", job.id),
         }
     }
 
-    fn report_fail(&self, job_id: i64, attempt: u32, error: String, exit_code: Option<i32>) {
+    /// Reports a job that could not start (or, with `timed_out`, ran out of time).
+    fn report_fail(
+        &self,
+        job_id: i64,
+        attempt: u32,
+        error: String,
+        exit_code: Option<i32>,
+        timed_out: bool,
+    ) {
         let body = FailRequest {
             worker_id: self.settings.worker_id.clone(),
             error_message: error,
             attempt,
             exit_code,
+            timed_out,
         };
         self.deliver(job_id, "fail", || self.client.fail(job_id, &body));
     }

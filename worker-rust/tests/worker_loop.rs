@@ -429,6 +429,7 @@ fn timeout_ends_the_job_and_reports_a_failure() {
     let fail = server.wait_for_request("/api/v1/jobs/1/fail", T);
     assert_eq!(fail["error_message"], "timed out after 0.5s");
     assert_eq!(fail["exit_code"], -15);
+    assert_eq!(fail["timed_out"], true);
     worker.signal(Signal::SIGINT);
     assert_eq!(worker.finish(T).0, Some(0));
 }
