@@ -20,7 +20,7 @@ from whirr.tracking import lifecycle
 from whirr.tracking.location import Location, locate
 from whirr.tracking.metrics import MetricsWriter, to_json_value
 from whirr.tracking.recorder import OUTCOMES, Recorder
-from whirr.tracking.repro import capture_git, requirements
+from whirr.tracking.repro import GitCapture, requirements
 from whirr.tracking.system import DEFAULT_INTERVAL_S, SystemSampler
 
 _encode = msgspec.json.Encoder(enc_hook=to_json_value).encode
@@ -62,8 +62,8 @@ class Run:
         tags: Iterable[str] | None = None,
         system_metrics: bool = True,
         system_metrics_interval: float = DEFAULT_INTERVAL_S,
-        capture_git: bool = True,
         capture_pip: bool = True,
+        git_capture: GitCapture | None = None,
     ) -> None:
         self._loc = location
         self._pid = os.getpid()
@@ -101,8 +101,8 @@ class Run:
         self._started_at = _parse_time(previous.get("started_at")) or datetime.now(UTC)
 
         self._git: dict[str, Any] | None = None
-        if capture_git:
-            self._git, diff = _capture_git_safely()
+        if git_capture is not None:
+            self._git, diff = _collect_git(git_capture)
             if self._git is not None:
                 (self._dir / "git.json").write_bytes(_pretty(_encode(self._git), indent=2))
                 if diff:
@@ -290,17 +290,22 @@ def init(
 
     ``resume`` continues an earlier direct run by id: its metrics keep counting from where
     they stopped."""
-    location = locate(resume=resume)
+    # Started first: the git commands run while the project and its store are opened.
+    git = _start_git() if capture_git else None
+    location = None
     try:
+        location = locate(resume=resume)
         return Run(
             location,
             name=name, config=config, tags=[tags] if isinstance(tags, str) else tags,
             system_metrics=system_metrics, system_metrics_interval=system_metrics_interval,
-            capture_git=capture_git, capture_pip=capture_pip,
+            capture_pip=capture_pip, git_capture=git,
         )
     except BaseException:
-        if location.store is not None:
+        if location is not None and location.store is not None:
             location.store.close()
+        if git is not None:
+            git.result()  # reap the git processes
         raise
 
 
@@ -313,10 +318,18 @@ def _artifact_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _capture_git_safely() -> tuple[dict[str, Any] | None, bytes]:
+def _start_git() -> GitCapture | None:
     try:
-        return capture_git(Path.cwd())
+        return GitCapture(Path.cwd())
     except Exception as exc:  # reproducibility is a bonus; never stop the run for it
+        print(f"whirr: git capture skipped: {exc}", file=sys.stderr)
+        return None
+
+
+def _collect_git(capture: GitCapture) -> tuple[dict[str, Any] | None, bytes]:
+    try:
+        return capture.result()
+    except Exception as exc:
         print(f"whirr: git capture skipped: {exc}", file=sys.stderr)
         return None, b""
 
