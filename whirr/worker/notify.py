@@ -16,7 +16,6 @@ import os
 import queue
 import subprocess
 import threading
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -120,6 +119,8 @@ class Notifier:
             self.say(f"notify command exited {done.returncode}: {err}")
 
     def _webhook(self, url: str, item: dict[str, Any]) -> None:
+        import urllib.request  # only when a webhook is configured: it costs megabytes
+
         request = urllib.request.Request(
             url,
             data=_encode(item),
