@@ -29,7 +29,7 @@ SHORTCUTS = [
     ("g r", "Runs"), ("g c", "Compare"), ("t", "Switch dark / light theme"),
     ("c", "Compare the selected runs"), ("x", "Select the focused run"),
     ("j / k", "Next / previous row"),
-    ("Enter", "Open the focused row"), ("?", "This help"), ("Esc", "Close, clear"),
+    ("Enter", "Open the focused row"), ("?", "This help"), ("Esc", "Leave the search box, close this help"),
 ]
 
 

@@ -212,7 +212,7 @@ const W = (() => {
     const t = ev.target;
     const typing = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
     if (ev.key === "Escape") {
-      if (typing) { t.blur(); if (t.type === "search" && t.value) { t.value = ""; t.dispatchEvent(new Event("input")); } }
+      if (typing) t.blur();
       return;
     }
     if (typing) return;
