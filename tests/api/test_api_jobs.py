@@ -156,3 +156,14 @@ def test_old_workers_without_attempt_or_started_still_work(server: ServerProcess
         assert (workers["old"]["gpu_id"], workers["old"]["status"]) == (0, "idle")
         assert http.post("/workers/unregister", json={"worker_id": "old"}).status_code == 200
         assert http.post("/workers/unregister", json={"worker_id": "never"}).status_code == 404
+
+
+def test_a_long_poll_picks_up_a_retry_once_its_backoff_ends(client: WhirrClient) -> None:
+    drain(client)
+    job_id = client.submit(["false"], "/tmp", retries=1, retry_delay=1).job_id
+    first = client.claim("w-retry")
+    assert first is not None and first.id == job_id
+    client.complete(job_id, "w-retry", first.attempt, 1)
+    assert client.get_job(job_id).status == "queued"  # backing off: no event will announce it
+    again = client.claim("w-retry", wait=20)
+    assert again is not None and (again.id, again.attempt) == (job_id, first.attempt + 1)

@@ -29,6 +29,9 @@ from whirr.services.jobs import DEFAULT_RETRY_DELAY
 
 #: An idle long-polling worker's liveness is recorded at most this often (seconds).
 IDLE_SEEN_EVERY = 10.0
+#: A long-poll looks at the queue at least this often even without new events: a retry's
+#: backoff running out makes a job claimable without any event announcing it.
+RECHECK_EVERY = 1.0
 _STATUSES = (*ACTIVE_STATUSES, *FINISHED_STATUSES)
 
 
@@ -136,7 +139,7 @@ async def claim_job(request: Request) -> HTTPResponse:
         head = b.heads.head
         # After a wake-up, look with a cheap read first: most events are not submits, and
         # a claim is a write that would queue every waiting worker behind the writer.
-        if first or bool(await b.read(b.store.claimable_jobs, 1)):
+        if first or bool(await b.read(b.store.claimable_jobs, 1, utc_now())):
             if _gone(request):
                 return respond(schemas.ClaimResponse(job=None))
             job = await b.write(_claim, b, req)
@@ -146,7 +149,7 @@ async def claim_job(request: Request) -> HTTPResponse:
         remaining = deadline - loop.time()
         if remaining <= 0:
             break
-        await b.heads.wait_beyond(head, remaining)
+        await b.heads.wait_beyond(head, min(remaining, RECHECK_EVERY))
     await _note_idle(b, req.worker_id)
     return respond(schemas.ClaimResponse(job=None))
 
@@ -172,9 +175,10 @@ async def _note_idle(b: Backend, worker_id: str) -> None:
     now = time.monotonic()
     if now - b.seen_at.get(worker_id, 0.0) < IDLE_SEEN_EVERY:
         return
+    if await b.read(b.store.worker, worker_id) is None:
+        return  # unregistered (an old client): nothing to record, nothing to remember
     b.seen_at[worker_id] = now
-    if await b.read(b.store.worker, worker_id) is not None:
-        await b.write(b.workers.seen, worker_id)
+    await b.write(b.workers.seen, worker_id)
 
 
 async def job_started(request: Request, job_id: int) -> HTTPResponse:
