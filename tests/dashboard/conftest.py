@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from dashboard import demo
 from dashboard.process import DashboardProcess
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from dashboard.browser import available, chromium, console_errors, wait_for
 from dashboard.demo import write_metrics
 from dashboard.process import DashboardProcess
-
 from whirr.project import Project
 
 if not available():
@@ -37,7 +37,8 @@ def loaded(driver: Any) -> bool:
 
 @pytest.mark.parametrize("path, marker", [
     ("/", "[data-count=running]"), ("/queue", "table.data"), ("/runs", "table.nav tbody tr"),
-    ("/runs/job-2", "#metric-charts .js-plotly-plot"), ("/compare?runs=job-1,job-2", "#compare-chart.js-plotly-plot"),
+    ("/runs/job-2", "#metric-charts .js-plotly-plot"),
+    ("/compare?runs=job-1,job-2", "#compare-chart.js-plotly-plot"),
 ])
 def test_each_page_renders_without_script_errors(browser: Any, dashboard: DashboardProcess,
                                                  path: str, marker: str) -> None:
@@ -55,13 +56,16 @@ def test_values_are_text_never_markup(browser: Any, dashboard: DashboardProcess)
     assert not browser.find_elements(CSS, "table.nav b")
 
 
-def test_cancel_from_the_queue_page(browser: Any, dashboard: DashboardProcess, project: Ids) -> None:
+def test_cancel_from_the_queue_page(browser: Any, dashboard: DashboardProcess,
+                                    project: Ids) -> None:
     job = project[1]["queued_jobs"][2]
     browser.get(dashboard.url + "/queue")
-    button = wait_for(browser, lambda d: d.find_elements(CSS, f"button[data-action=cancel][data-job='{job}']"))
+    selector = f"button[data-action=cancel][data-job='{job}']"
+    button = wait_for(browser, lambda d: d.find_elements(CSS, selector))
     button[0].click()
     # The job leaves the active table and shows up as cancelled, without a reload.
-    wait_for(browser, lambda d: d.find_elements(CSS, f"tr[data-job='{job}'][data-status=cancelled]"),
+    ended = f"tr[data-job='{job}'][data-status=cancelled]"
+    wait_for(browser, lambda d: d.find_elements(CSS, ended),
              message="the cancelled job is listed as ended")
     assert "Cancelled job" in browser.find_element(CSS, "#toast").text
     with dashboard.client() as c:
@@ -101,7 +105,8 @@ def test_a_new_metric_point_appears_live(browser: Any, dashboard: DashboardProce
     wait_for(browser, lambda d: d.execute_script(f"const el = document.querySelector(\"{chart}\");"
                                                  "return el && el.data && el.data.length;"))
     wait_for(browser, lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "live")
-    last_x = f"const el = document.querySelector(\"{chart}\"); const x = el.data[0].x; return x[x.length - 1];"
+    last_x = (f"const el = document.querySelector(\"{chart}\");"
+              "const x = el.data[0].x; return x[x.length - 1];")
     before = browser.execute_script(last_x)
     columns = Project(root).run_dir(run_id) / "metrics.jsonl"
     rows = columns.read_bytes().count(b"\n")
@@ -118,7 +123,8 @@ def test_pages_fall_back_to_polling_without_a_stream(browser: Any, dashboard: Da
                             {"source": "delete window.EventSource;"})
     try:
         browser.get(dashboard.url + "/")
-        wait_for(browser, lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "polling")
+        wait_for(browser,
+                 lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "polling")
         count = lambda d: d.find_element(CSS, "[data-count=queued]").text  # noqa: E731
         before = int(wait_for(browser, count))
         with dashboard.client() as c:

@@ -45,7 +45,7 @@ def test_a_one_point_spike_survives(method: str) -> None:
 
 def test_minmax_keeps_every_bucket_extreme() -> None:
     x, y = series(10_000, seed=2)
-    dx, dy = minmax(x, y, 100)
+    _, dy = minmax(x, y, 100)
     for start in range(0, 10_000, 100):
         chunk = y[start:start + 100]
         assert chunk.max() in dy and chunk.min() in dy

@@ -13,7 +13,8 @@ T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 def run(i: int, **kw: Any) -> schemas.Run:
     base: dict[str, Any] = dict(
-        id=f"job-{i}", job_id=i, name=f"run-{i}", config={"lr": 0.1 * (i % 4), "opt": {"name": "adam" if i % 2 else "sgd"}},
+        id=f"job-{i}", job_id=i, name=f"run-{i}",
+        config={"lr": 0.1 * (i % 4), "opt": {"name": "adam" if i % 2 else "sgd"}},
         tags=["even" if i % 2 == 0 else "odd"], status="completed" if i % 3 else "failed",
         started_at=T0 + timedelta(minutes=i), finished_at=T0 + timedelta(minutes=i, seconds=i),
         duration_seconds=float(i), summary={"loss": 1.0 / (i + 1)} if i % 5 else {},

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from dashboard.demo import write_metrics
 
+from dashboard.demo import write_metrics
 from whirr.api.dashboard.series import Columns, SeriesCache, read_new_lines
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dashboard.demo import write_metrics
-from dashboard.process import DashboardProcess
 from server_process import WHIRR, ServerProcess, free_port
 
+from dashboard.demo import write_metrics
+from dashboard.process import DashboardProcess
 from whirr.client import WhirrClient
 
 
@@ -48,7 +48,8 @@ def test_pages_redirect_to_sign_in_and_json_needs_a_session(server: ServerProces
         assert c.get("/static/dashboard.css").status_code == 200  # the sign-in page needs it
 
 
-def test_a_wrong_token_is_refused_and_the_right_one_sets_a_safe_cookie(server: ServerProcess) -> None:
+def test_a_wrong_token_is_refused_and_the_right_one_sets_a_safe_cookie(
+        server: ServerProcess) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as c:
         wrong = c.post("/login", data={"token": "nope"})
         assert wrong.status_code == 401 and "not the token" in wrong.text

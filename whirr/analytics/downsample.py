@@ -58,9 +58,9 @@ def minmax(x: Array, y: Array, buckets: int) -> tuple[Array, Array]:
     # column, and it needs no assumption that x is sorted (steps may restart).
     size = -(-n // buckets)
     padded = size * buckets
-    grid = np.full(padded, np.nan)
-    grid[:n] = y
-    grid = grid.reshape(buckets, size)
+    flat = np.full(padded, np.nan)
+    flat[:n] = y
+    grid = flat.reshape(buckets, size)
     nan = np.isnan(grid)
     lo = np.argmin(np.where(nan, np.inf, grid), axis=1)
     hi = np.argmax(np.where(nan, -np.inf, grid), axis=1)

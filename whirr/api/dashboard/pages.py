@@ -29,7 +29,8 @@ SHORTCUTS = [
     ("g r", "Runs"), ("g c", "Compare"), ("t", "Switch dark / light theme"),
     ("c", "Compare the selected runs"), ("x", "Select the focused run"),
     ("j / k", "Next / previous row"),
-    ("Enter", "Open the focused row"), ("?", "This help"), ("Esc", "Leave the search box, close this help"),
+    ("Enter", "Open the focused row"), ("?", "This help"),
+    ("Esc", "Leave the search box, close this help"),
 ]
 
 
@@ -70,7 +71,8 @@ def page(name: str, *, csrf: str, head: int, label: str, kind: str, signed_in: b
       data-kind="{escape(kind)}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="topbar">
-  <a class="brand" href="/" aria-label="whirr home"><span class="logo" aria-hidden="true"></span>whirr</a>
+  <a class="brand" href="/" aria-label="whirr home"
+     ><span class="logo" aria-hidden="true"></span>whirr</a>
   <nav aria-label="Pages">{nav}</nav>
   <div class="topbar-right">
     <span class="source" title="What this dashboard shows">{escape(label)}</span>

@@ -237,6 +237,6 @@ def blueprint() -> Blueprint:
     for method, path, handler in routes:
         name = f"{handler.__name__}_{method.lower()}"
         bp.add_route(handler, path, methods=[method], name=name, strict_slashes=False)
-    bp.on_request(guard)  # type: ignore[arg-type]
-    bp.on_response(add_headers)  # type: ignore[arg-type]
+    bp.on_request(guard)
+    bp.on_response(add_headers)
     return bp

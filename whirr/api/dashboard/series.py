@@ -9,9 +9,9 @@ from files (a local project) or from the HTTP API (``extend`` with decoded rows)
 from __future__ import annotations
 
 import threading
-from itertools import repeat
 from collections import OrderedDict
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 

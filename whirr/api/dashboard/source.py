@@ -18,13 +18,12 @@ from sanic.response import file_stream
 
 from whirr.api import files, schemas
 from whirr.api.backend import Backend
-from whirr.api.render import job_out, run_out, worker_out
-from whirr.api.routes.runs import find_run
 from whirr.api.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
 from whirr.api.dashboard.series import Columns, SeriesCache, read_new_lines
+from whirr.api.render import job_out, run_out, worker_out
+from whirr.api.routes.runs import find_run
 from whirr.clock import utc_now
 from whirr.projections import RunView
-from whirr.services.errors import NotFound
 from whirr.store import EventStore
 
 #: Bytes of ``output.log`` a page shows at first (its tail).
@@ -108,7 +107,7 @@ class Source(ABC):
     async def changes(self, after: int, timeout: float) -> list[Change]:
         """Events after ``after``, waiting up to ``timeout`` for the first one."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (most sources hold nothing of their own)
         """Release what the source holds."""
 
 
@@ -203,7 +202,7 @@ class StoreSource(Source):
         return await self.b.read(read)
 
     async def cancel(self, job_id: int) -> str:
-        previous, job = await self.b.write_and_wake(self.b.jobs.cancel, job_id)
+        previous, _ = await self.b.write_and_wake(self.b.jobs.cancel, job_id)
         if previous == "queued":
             return f"Cancelled job #{job_id}"
         return f"Asked the worker to stop job #{job_id}"
@@ -244,8 +243,3 @@ def _refresh_index(store: EventStore, index: RunsIndex) -> None:
             changed[run_id] = store.run(run_id)
     index.update([run_out(r) for r in changed.values() if r is not None],
                  max(head, events[-1].position if events else head))
-
-
-def not_found(what: str) -> NotFound:
-    """The error for something a page asked about that does not exist."""
-    return NotFound(what)

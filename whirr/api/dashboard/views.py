@@ -4,7 +4,6 @@ for drawing (tables paged and sorted, metric series downsampled on the server)."
 from __future__ import annotations
 
 import gzip
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -114,7 +113,7 @@ def _series_args(request: Request) -> tuple[str, int, Method]:
     method = query_str(request, "method") or "minmax"
     if method not in METHODS:
         raise InvalidRequest(f"method must be one of {', '.join(METHODS)}")
-    return x, points, method  # type: ignore[return-value]
+    return x, points, method
 
 
 async def run_series(request: Request, run_id: str) -> HTTPResponse:
@@ -236,8 +235,3 @@ async def retry_job(request: Request, job_id: int) -> HTTPResponse:
     new_id = await source_of(request).retry(checked_id(job_id))
     return reply(request, {"message": f"Queued job #{new_id} (retry of #{job_id})",
                            "job_id": new_id})
-
-
-def iso(value: datetime | None) -> str | None:
-    """A datetime as ISO-8601 (None stays None)."""
-    return None if value is None else value.isoformat()
