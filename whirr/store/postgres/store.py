@@ -152,7 +152,10 @@ class PostgresStore:
 
     def transact(self, decide: Decide) -> list[Recorded]:
         def work(conn: Conn) -> list[Recorded]:
-            with conn.transaction():
+            # Pipeline mode: statements whose results are not needed yet (BEGIN, the lock,
+            # the writes, COMMIT) travel with the next one that is, so an append costs two
+            # round trips and a claim one more per read its decision makes.
+            with conn.pipeline(), conn.transaction():
                 # The append lock comes first, in a statement of its own: see the module
                 # docstring for why positions then become visible in commit order.
                 conn.execute(Q["advisory_xact_lock"], {"key": self.names.append_lock})
@@ -165,47 +168,35 @@ class PostgresStore:
     def _insert(self, reader: PgViews, pending: Sequence[Pending]) -> list[Recorded]:
         conn = reader.conn
         now = self._clock()
-        head = reader.head()
+        rows = [(p.stream, tag_of(p.event), now, encode(p.event).decode()) for p in pending]
+        slots = list(dict.fromkeys(
+            (projection.name, k)
+            for p in pending
+            for projection in PROJECTIONS
+            if (k := projection.key(p.event)) is not None
+        ))
+        # The head (read after the lock: a later statement, so a fresh snapshot) and the
+        # current views the events touch, fetched together in one round trip.
+        head_cursor = conn.execute(Q["head"])
+        current = reader.views_by_keys(slots)
+        head_row = head_cursor.fetchone()
+        head = int(head_row[0]) if head_row else 0
         recorded = [Recorded(head + i, now, p.stream, p.event) for i, p in enumerate(pending, 1)]
-        rows = [
-            (rec.position, rec.stream, tag_of(rec.event), now, encode(rec.event).decode())
-            for rec in recorded
-        ]
-        view_rows = self._fold_touched(reader, recorded)
-        # All the writes in one round trip (pipeline mode): the events, the view rows they
-        # change and the notification. Any error surfaces before COMMIT and rolls back all.
-        with conn.pipeline(), conn.cursor() as cur:
-            cur.executemany(Q["insert_event"], rows)
+        view_rows = _fold_touched(current, recorded)
+        # The writes are not waited for: they go with COMMIT, and any error they raise
+        # surfaces there and rolls the whole transaction back.
+        # (Plain ``execute`` per row: ``executemany`` would open a nested pipeline and wait
+        # for its results, a round trip of its own.)
+        with conn.cursor() as cur:
+            for rec, row in zip(recorded, rows, strict=True):
+                cur.execute(Q["insert_event"], (rec.position, *row))
             for name, table_rows in view_rows.items():
-                cur.executemany(Q[VIEW_TABLES[name][0]], table_rows)
+                for view_row in table_rows:
+                    cur.execute(Q[VIEW_TABLES[name][0]], view_row)
             cur.execute(
                 Q["notify"], {"channel": self.names.channel, "payload": str(recorded[-1].position)}
             )
         return recorded
-
-    @staticmethod
-    def _fold_touched(
-        reader: PgViews, recorded: Sequence[Recorded]
-    ) -> dict[str, list[tuple[Any, ...]]]:
-        """Fold ``recorded`` into the views they touch; the rows to write, per projection."""
-        touched: dict[tuple[str, Any], Any] = {}
-        for rec in recorded:
-            for projection in PROJECTIONS:
-                k = projection.key(rec.event)
-                if k is None:
-                    continue
-                slot = (projection.name, k)
-                if slot in touched:
-                    current = touched[slot]
-                else:
-                    current = reader.view_by_key(projection.name, k)
-                new = projection.apply(current, rec)
-                if new is not None:
-                    touched[slot] = new
-        by_table: dict[str, list[tuple[Any, ...]]] = {}
-        for (name, _), view in touched.items():
-            by_table.setdefault(name, []).append(VIEW_TABLES[name][2](view))
-        return by_table
 
     def rebuild(self) -> int:
         def work(conn: Conn) -> int:
@@ -293,6 +284,29 @@ class PostgresStore:
 
     def queue_state(self) -> QueueView:
         return self._read(PgViews.queue_state)
+
+
+def _fold_touched(
+    current: dict[tuple[str, Any], Any], recorded: Sequence[Recorded]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Fold ``recorded`` into the ``current`` views they touch; the rows to write, per table."""
+    touched = dict(current)
+    changed: set[tuple[str, Any]] = set()
+    for rec in recorded:
+        for projection in PROJECTIONS:
+            k = projection.key(rec.event)
+            if k is None:
+                continue
+            slot = (projection.name, k)
+            new = projection.apply(touched.get(slot), rec)
+            if new is not None:
+                touched[slot] = new
+                changed.add(slot)
+    by_table: dict[str, list[tuple[Any, ...]]] = {}
+    for slot in touched:
+        if slot in changed:
+            by_table.setdefault(slot[0], []).append(VIEW_TABLES[slot[0]][2](touched[slot]))
+    return by_table
 
 
 def _recorded(row: tuple[Any, ...]) -> Recorded:

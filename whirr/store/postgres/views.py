@@ -158,11 +158,26 @@ class PgViews:
         view: QueueView | None = self._one("get_queue_state", QUEUE_KEY, _decode_queue)
         return view if view is not None else QueueView()
 
-    def view_by_key(self, projection: str, key: Any) -> Any:
-        """The current view of ``projection`` under ``key`` (None when there is none)."""
-        if projection == "queue":
-            return self._one("get_queue_state", key, _decode_queue)
-        readers: dict[str, Callable[[Any], Any]] = {
-            "jobs": self.job, "runs": self.run, "workers": self.worker,
-        }
-        return readers[projection](key)
+    def views_by_keys(self, slots: Sequence[tuple[str, Any]]) -> dict[tuple[str, Any], Any]:
+        """The current views under ``(projection, key)`` slots (absent ones left out).
+
+        All the queries are sent before any result is read, so in pipeline mode they
+        share one round trip."""
+        cursors = [
+            (slot, self.conn.execute(Q[_GET_VIEW[slot[0]][0]], (slot[1],))) for slot in slots
+        ]
+        found: dict[tuple[str, Any], Any] = {}
+        for slot, cursor in cursors:
+            row = cursor.fetchone()
+            if row is not None:
+                found[slot] = _GET_VIEW[slot[0]][1](row[0])
+        return found
+
+
+#: Per projection: the query that reads one view by key, and its decoder.
+_GET_VIEW: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "jobs": ("get_job", _decode_job),
+    "runs": ("get_run", _decode_run),
+    "workers": ("get_worker", _decode_worker),
+    "queue": ("get_queue_state", _decode_queue),
+}
