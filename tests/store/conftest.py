@@ -101,8 +101,7 @@ def postgres_url() -> str:
     url = os.environ.get(POSTGRES_URL_VAR, "").strip()
     if not url:
         message = (
-            f"{POSTGRES_URL_VAR} is not set; start a server with "
-            f"`eval \"$(tools/ci/postgres.sh)\"`"
+            f'{POSTGRES_URL_VAR} is not set; start a server with `eval "$(tools/ci/postgres.sh)"`'
         )
         if _ci():
             pytest.fail(f"CI must run the PostgreSQL tests: {message}", pytrace=False)

@@ -79,7 +79,12 @@ class StoreContract:
         assert [r.position for r in store.read(stream="worker-a")] == [2, 4]
         assert [r.position for r in store.read(types=["job.submitted"])] == [1, 3]
         assert [r.position for r in store.read(types=["worker.seen", "job.submitted"])] == [
-            1, 2, 3, 4, 5]
+            1,
+            2,
+            3,
+            4,
+            5,
+        ]
         assert store.read(types=[]) == []
         assert [r.position for r in store.read(stream="worker-a", after=2)] == [4]
         assert [r.position for r in store.read(types=["worker.seen"], limit=2)] == [2, 4]
@@ -88,13 +93,24 @@ class StoreContract:
 
     def test_events_round_trip_exactly(self, store: EventStore) -> None:
         config = {
-            "lr": 0.1, "huge": 1e300, "tiny": 5e-324, "neg_zero": -0.0, "big_int": 2**62,
-            "text": "ünïcödé 😀 'quotes' \"double\" \\ back\nslash", "nul": "a\x00b",
-            "nested": [1, [2, {"k": None, "t": True}]], "empty": {},
+            "lr": 0.1,
+            "huge": 1e300,
+            "tiny": 5e-324,
+            "neg_zero": -0.0,
+            "big_int": 2**62,
+            "text": "ünïcödé 😀 'quotes' \"double\" \\ back\nslash",
+            "nul": "a\x00b",
+            "nested": [1, [2, {"k": None, "t": True}]],
+            "empty": {},
         }
         event = JobSubmitted(
-            job_id=1, command_argv=["python", "-c", "print('hi')"], workdir="/tmp/ü",
-            run_id="job-1", name="name\twith\ttabs", config=config, tags=["ä", "b c"],
+            job_id=1,
+            command_argv=["python", "-c", "print('hi')"],
+            workdir="/tmp/ü",
+            run_id="job-1",
+            name="name\twith\ttabs",
+            config=config,
+            tags=["ä", "b c"],
             env={"K": "v=1"},
         )
         store.append([Pending("job-1", event)])
@@ -116,8 +132,10 @@ class StoreContract:
         with pytest.raises(ConflictError):
             store.append([], expect=5)
         assert store.head() == 2
-        assert [r.event for r in store.read()] == [WorkerSeen(worker_id="a"),
-                                                    WorkerSeen(worker_id="b")]
+        assert [r.event for r in store.read()] == [
+            WorkerSeen(worker_id="a"),
+            WorkerSeen(worker_id="b"),
+        ]
 
     def test_transact_rolls_back_when_decide_raises(self, store: EventStore) -> None:
         jobs = Jobs(store)
@@ -190,8 +208,7 @@ class StoreContract:
         assert store.job(99) is None
         assert store.expired_leases(clock.now) == []
         assert [j.id for j in store.expired_leases(clock.now + timedelta(seconds=11))] == [2]
-        assert sorted(j.id for j in store.expired_leases(clock.now + timedelta(hours=1))) == [
-            2, 4]
+        assert sorted(j.id for j in store.expired_leases(clock.now + timedelta(hours=1))) == [2, 4]
 
     def test_claimable_jobs_leave_out_blocked_and_backing_off(self, store: EventStore) -> None:
         clock = Clock()

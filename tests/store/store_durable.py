@@ -29,8 +29,12 @@ JOBS_PER_PROCESS = 25
 def writers(url: str, mode: str, count: int, go: Path, n: int) -> Iterator[list[Popen[str]]]:
     """``n`` writer processes that begin once ``go`` exists; killed if still running after."""
     procs = [
-        Popen([sys.executable, str(WRITER), url, mode, str(count), str(go)],
-              stdout=PIPE, stderr=PIPE, text=True)
+        Popen(
+            [sys.executable, str(WRITER), url, mode, str(count), str(go)],
+            stdout=PIPE,
+            stderr=PIPE,
+            text=True,
+        )
         for _ in range(n)
     ]
     try:

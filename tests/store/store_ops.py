@@ -25,9 +25,14 @@ _worker = st.sampled_from(WORKERS)
 _number = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 OPERATIONS = st.one_of(
-    st.tuples(st.just("submit"), st.integers(-2, 2),
-              st.lists(st.sampled_from(["a", "b", "ü"]), max_size=2, unique=True),
-              st.lists(_job, max_size=2), st.booleans(), st.integers(0, 2)),
+    st.tuples(
+        st.just("submit"),
+        st.integers(-2, 2),
+        st.lists(st.sampled_from(["a", "b", "ü"]), max_size=2, unique=True),
+        st.lists(_job, max_size=2),
+        st.booleans(),
+        st.integers(0, 2),
+    ),
     st.tuples(st.just("priority"), _job, st.integers(-3, 3)),
     st.tuples(st.just("pause")),
     st.tuples(st.just("resume")),
@@ -43,10 +48,14 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("register"), _worker),
     st.tuples(st.just("seen"), _worker),
     st.tuples(st.just("stopped"), _worker),
-    st.tuples(st.just("summary"), _job,
-              st.dictionaries(st.sampled_from(["loss", "acc"]), _number, max_size=2)),
-    st.tuples(st.just("artifact"), _job, st.sampled_from(["model.pt", "a/b.txt"]),
-              st.integers(0, 10**9)),
+    st.tuples(
+        st.just("summary"),
+        _job,
+        st.dictionaries(st.sampled_from(["loss", "acc"]), _number, max_size=2),
+    ),
+    st.tuples(
+        st.just("artifact"), _job, st.sampled_from(["model.pt", "a/b.txt"]), st.integers(0, 10**9)
+    ),
 )
 
 
@@ -61,8 +70,17 @@ def apply_op(store: EventStore, jobs: Jobs, clock: Clock, op: tuple[Any, ...]) -
     try:
         if kind == "submit":
             after = sorted({i % top + 1 for i in op[3]}) if top else []
-            jobs.submit(["true"], "/", check=False, priority=op[1], tags=op[2], after=after,
-                        after_any=op[4], retries=op[5], retry_delay=5.0)
+            jobs.submit(
+                ["true"],
+                "/",
+                check=False,
+                priority=op[1],
+                tags=op[2],
+                after=after,
+                after_any=op[4],
+                retries=op[5],
+                retry_delay=5.0,
+            )
         elif kind == "pause":
             Queue(store).pause("test")
         elif kind == "resume":
@@ -89,16 +107,33 @@ def apply_op(store: EventStore, jobs: Jobs, clock: Clock, op: tuple[Any, ...]) -
         elif kind == "priority":
             Queue(store).set_priority(job.id, op[2])
         elif kind == "summary":
-            store.append([Pending(run_stream(job.run_id),
-                                  RunSummaryUpdated(run_id=job.run_id, summary=op[2]))])
+            store.append(
+                [
+                    Pending(
+                        run_stream(job.run_id), RunSummaryUpdated(run_id=job.run_id, summary=op[2])
+                    )
+                ]
+            )
         elif kind == "artifact":
-            store.append([Pending(run_stream(job.run_id),
-                                  RunArtifactSaved(run_id=job.run_id, path=op[2], size=op[3]))])
+            store.append(
+                [
+                    Pending(
+                        run_stream(job.run_id),
+                        RunArtifactSaved(run_id=job.run_id, path=op[2], size=op[3]),
+                    )
+                ]
+            )
         elif held:
             worker = job.worker_id or ""
             if kind == "start":
-                jobs.started(job.id, worker, job.attempt, pid=1000 + job.id,
-                             run_dir=f"/runs/{job.run_id}", hostname="host")
+                jobs.started(
+                    job.id,
+                    worker,
+                    job.attempt,
+                    pid=1000 + job.id,
+                    run_dir=f"/runs/{job.run_id}",
+                    hostname="host",
+                )
             elif kind == "heartbeat":
                 jobs.heartbeat(job.id, worker, job.attempt, lease_seconds=30)
             elif kind == "finish":

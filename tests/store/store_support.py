@@ -90,4 +90,8 @@ def snapshot_matches_fold(store: EventStore) -> bool:
     workers = sorted(folded["workers"].values(), key=lambda w: w.id)
     queue = folded["queue"].get(QUEUE_KEY, QueueView())
     return (store.jobs(), store.runs(), store.workers(), store.queue_state()) == (
-        jobs, runs, workers, queue)
+        jobs,
+        runs,
+        workers,
+        queue,
+    )

@@ -186,4 +186,3 @@ def test_separate_schemas_are_separate_logs(postgres_database: str) -> None:
         b.close()
         remove_a()
         remove_b()
-

@@ -143,8 +143,9 @@ def rebuild_seconds(store: EventStore, events: int, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(name: str, log: Callable[[], Iterator[Callable[[], EventStore]]],
-            events: int, repeats: int) -> None:
+def measure(
+    name: str, log: Callable[[], Iterator[Callable[[], EventStore]]], events: int, repeats: int
+) -> None:
     """Print one backend's figures."""
     with log() as open_handle:  # type: ignore[attr-defined]
         handles = [open_handle() for _ in range(4)]
@@ -157,9 +158,11 @@ def measure(name: str, log: Callable[[], Iterator[Callable[[], EventStore]]],
         finally:
             for h in {id(h): h for h in handles}.values():
                 h.close()
-    print(f"{name:<10} append {append * 1e3:7.2f} ms   cycles/s 1 thread {one:7.0f}   "
-          f"4 threads {four:7.0f}   wake-up {wake * 1e3:6.2f} ms   "
-          f"rebuild {events} events {rebuild:6.2f} s")
+    print(
+        f"{name:<10} append {append * 1e3:7.2f} ms   cycles/s 1 thread {one:7.0f}   "
+        f"4 threads {four:7.0f}   wake-up {wake * 1e3:6.2f} ms   "
+        f"rebuild {events} events {rebuild:6.2f} s"
+    )
 
 
 def main() -> None:

@@ -24,7 +24,8 @@ Three details keep that true:
   READ COMMITTED each statement takes a fresh snapshot when it *starts*; a statement that
   both waited for the lock and read the head would read it in a snapshot taken before the
   wait, missing the commit it waited for. (For the same reason the transactions must not
-  run at REPEATABLE READ or above: their snapshot would predate the lock.)
+  run at REPEATABLE READ or above: their snapshot would predate the lock.) Pipeline mode
+  may send the two in one network message; they remain two statements, executed in turn.
 * A session-level lock released with ``pg_advisory_unlock`` before COMMIT would reopen
   the window the lock closes; only the transaction-level form is released after the
   commit is visible.
@@ -169,12 +170,14 @@ class PostgresStore:
         conn = reader.conn
         now = self._clock()
         rows = [(p.stream, tag_of(p.event), now, encode(p.event).decode()) for p in pending]
-        slots = list(dict.fromkeys(
-            (projection.name, k)
-            for p in pending
-            for projection in PROJECTIONS
-            if (k := projection.key(p.event)) is not None
-        ))
+        slots = list(
+            dict.fromkeys(
+                (projection.name, k)
+                for p in pending
+                for projection in PROJECTIONS
+                if (k := projection.key(p.event)) is not None
+            )
+        )
         # The head (read after the lock: a later statement, so a fresh snapshot) and the
         # current views the events touch, fetched together in one round trip.
         head_cursor = conn.execute(Q["head"])
@@ -233,9 +236,7 @@ class PostgresStore:
             "types": list(types) if types is not None else None,
         }
         query = Q["read_events"] if stream is None else Q["read_stream_events"]
-        return self._with_conn(
-            lambda conn: [_recorded(row) for row in conn.execute(query, params)]
-        )
+        return self._with_conn(lambda conn: [_recorded(row) for row in conn.execute(query, params)])
 
     def wait(self, after: int, timeout: float) -> bool:
         with self._listener_lock:
@@ -312,4 +313,3 @@ def _fold_touched(
 def _recorded(row: tuple[Any, ...]) -> Recorded:
     position, recorded_at, stream, data = row
     return Recorded(int(position), recorded_at.astimezone(UTC), stream, decode(data))
-

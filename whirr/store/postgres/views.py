@@ -36,14 +36,27 @@ def job_row(view: JobView) -> tuple[Any, ...]:
     # the claim query leaves such jobs out rather than letting them fill the claim window.
     blocked = isinstance(state, Queued) and bool(view.waiting_on)
     not_before = state.not_before if isinstance(state, Queued) else None
-    return (view.id, view.status, view.priority, lease, blocked, not_before,
-            _encode_view(view).decode())
+    return (
+        view.id,
+        view.status,
+        view.priority,
+        lease,
+        blocked,
+        not_before,
+        _encode_view(view).decode(),
+    )
 
 
 def run_row(view: RunView) -> tuple[Any, ...]:
     """The ``runs`` row of a run view."""
-    return (view.id, view.status, view.started_at, view.version, list(view.tags),
-            _encode_view(view).decode())
+    return (
+        view.id,
+        view.status,
+        view.started_at,
+        view.version,
+        list(view.tags),
+        _encode_view(view).decode(),
+    )
 
 
 def worker_row(view: WorkerView) -> tuple[Any, ...]:
