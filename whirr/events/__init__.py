@@ -8,7 +8,7 @@ from whirr.events.ablations import (
     AblationLaunched,
 )
 from whirr.events.base import Event, Pending, Recorded, job_stream, run_stream, worker_stream
-from whirr.events.codec import EVENT_TYPES, TAGS, AnyEvent, decode, encode, tag_of
+from whirr.events.codec import EVENT_TYPES, TAGS, AnyEvent, decode, decode_many, encode, tag_of
 from whirr.events.jobs import (
     JobCancelRequested,
     JobClaimed,
@@ -79,6 +79,7 @@ __all__ = [
     "WorkerSeen",
     "WorkerStopped",
     "decode",
+    "decode_many",
     "encode",
     "job_stream",
     "run_stream",

@@ -73,6 +73,7 @@ AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(AnyEvent)
+_many_decoder: msgspec.json.Decoder[list[Event]] = msgspec.json.Decoder(list[AnyEvent])
 
 #: Tag of each event class, e.g. ``JobSubmitted -> "job.submitted"``.
 TAGS: dict[type[Event], str] = {cls: cls.__struct_config__.tag for cls in EVENT_TYPES}  # type: ignore[misc]
@@ -86,6 +87,11 @@ def tag_of(event: Event) -> str:
 def encode(event: Event) -> bytes:
     """Encode one event (its ``type`` tag included) as compact JSON."""
     return _encoder.encode(event)
+
+
+def decode_many(datas: list[bytes]) -> list[Event]:
+    """Decode many encoded events at once (one call into msgspec instead of one each)."""
+    return _many_decoder.decode(b"[" + b",".join(datas) + b"]")
 
 
 def decode(data: bytes | str) -> Event:

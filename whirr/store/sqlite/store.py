@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import apsw
 import msgspec
 
 from whirr.clock import utc_now
-from whirr.events import Pending, Recorded, decode, encode, tag_of
+from whirr.events import Pending, Recorded, decode_many, encode, tag_of
 from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue_state import QUEUE_KEY
@@ -46,7 +46,7 @@ def to_us(at: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     """Inverse of ``to_us``."""
-    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return _EPOCH + timedelta(microseconds=us)
 
 
 class SQLiteStore:
@@ -236,9 +236,15 @@ class SQLiteStore:
             rows = self._query(_Q["read_events"], params)
         except apsw.Error as exc:
             raise StoreError(f"cannot read {self.path}: {_reason(exc)}") from exc
-        return [
-            Recorded(pos, from_us(us), stream_, decode(data)) for pos, us, stream_, data in rows
-        ]
+        events = decode_many([row[3] for row in rows])
+        times: dict[int, datetime] = {}  # events appended together share one timestamp
+        recorded = []
+        for (pos, us, stream_, _), event in zip(rows, events, strict=True):
+            at = times.get(us)
+            if at is None:
+                at = times[us] = from_us(us)
+            recorded.append(Recorded(pos, at, stream_, event))
+        return recorded
 
     def wait(self, after: int, timeout: float) -> bool:
         watcher = getattr(self._local, "watcher", None)
