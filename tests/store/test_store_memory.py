@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Backend
+from store_backends import Backend
 from store_contract import StoreContract
 
 

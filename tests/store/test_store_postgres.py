@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Backend, new_schema
+from store_backends import Backend, new_schema
 from store_durable import DurableStoreContract
 from store_support import seen
 

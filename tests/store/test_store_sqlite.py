@@ -6,7 +6,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from conftest import Backend
+from store_backends import Backend
 from store_durable import DurableStoreContract
 from store_support import seen
 
