@@ -104,6 +104,9 @@ async def run_page(request: Request, run_id: str) -> HTTPResponse:
     except WhirrError as exc:
         return HTTPResponse(pages.error_page(exc.status, str(exc)), status=exc.status,
                             content_type="text/html; charset=utf-8")
+    # Start reading the run's metrics now: a long file then parses while the browser is
+    # still loading the page's scripts, and the chart's request finds it (nearly) ready.
+    source.prefetch(run.id)
     return _render(request, "run", subject=run.id, title=run.name or run.id,
                    head=await source.head())
 

@@ -9,6 +9,7 @@ does from the dashboard: cancel and retry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ class Source(ABC):
 
     def __init__(self) -> None:
         self.series = SeriesCache()
+        self._prefetching: set[asyncio.Task[None]] = set()
 
     @abstractmethod
     async def head(self) -> int:
@@ -106,6 +108,18 @@ class Source(ABC):
     @abstractmethod
     async def changes(self, after: int, timeout: float) -> list[Change]:
         """Events after ``after``, waiting up to ``timeout`` for the first one."""
+
+    def prefetch(self, run_id: str) -> None:
+        """Begin reading a run's metrics in the background (errors are the page's to
+        report when it asks for them)."""
+
+        async def load() -> None:
+            with contextlib.suppress(Exception):
+                await self.columns(run_id, "metrics")
+
+        task = asyncio.get_running_loop().create_task(load())
+        self._prefetching.add(task)  # a reference, so the task is not collected mid-way
+        task.add_done_callback(self._prefetching.discard)
 
     def close(self) -> None:  # noqa: B027  (most sources hold nothing of their own)
         """Release what the source holds."""

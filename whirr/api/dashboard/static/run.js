@@ -24,12 +24,15 @@
     },
     async refresh() {
       const before = this.detail && this.detail.run.status;
+      // The first load asks for the charts' data at once, beside the run's details.
+      const early = this.built ? null : this.fetchSeries("metrics");
       const d = this.detail = await api(`/ui/runs/${enc}`);
       W.setNow(d.now);
       if (!this.built) { this.build(); this.built = true; }
       this.renderHead(); this.renderInfo();
       if (before && before !== d.run.status) W.live.restart();  // watch (or stop watching) its files
-      await Promise.all([this.loadSeries("metrics"), this.loadSeries("system"), this.tail()]);
+      await Promise.all([early ? early.then(s => this.showSeries("metrics", s)) : this.loadSeries("metrics"),
+                         this.loadSeries("system"), this.tail()]);
     },
     build() {
       this.head = h("div", { class: "page-head" });
@@ -100,12 +103,12 @@
         card("Artifacts", d.artifacts.length, artifacts));
     },
     series: { metrics: null, system: null },
-    async loadSeries(kind) {
+    fetchSeries(kind) {
       const q = new URLSearchParams({ kind, x: kind === "system" ? "time" : this.x, points: POINTS() });
-      const d = await api(`/ui/runs/${enc}/series?${q}`);
-      this.series[kind] = d;
-      this.redraw(kind);
+      return api(`/ui/runs/${enc}/series?${q}`);
     },
+    showSeries(kind, d) { this.series[kind] = d; this.redraw(kind); },
+    async loadSeries(kind) { this.showSeries(kind, await this.fetchSeries(kind)); },
     redraw(kind) {
       const d = this.series[kind];
       if (!d) return;

@@ -1,0 +1,190 @@
+"""Benchmark of the web dashboard.
+
+Creates a project with 10,000 runs (config and summary each) and one run of 1,000,000
+metric rows, serves it with ``whirr dashboard`` and prints medians for:
+
+- the runs page and its JSON (default order, sorted by a summary column, text-filtered)
+  with 10,000 runs, timed over loopback, next to the reference measured in the same run:
+  decoding those 10,000 runs from the store, what each request would cost without the
+  dashboard's index;
+- time to first chart in headless Chromium for the 1,000,000-point run (navigation start
+  to the first chart drawn), cold (the server parses the file) and warm;
+- the bytes sent for that chart (gzipped and raw) next to the size of the metrics file.
+
+Targets (issue 7): runs page under 200 ms on the server, first chart under 1.5 s.
+
+    .venv/bin/python tools/bench/dashboard.py [--repeat 15] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+# This directory holds queue.py, which would shadow the standard library's queue module.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+import httpx  # noqa: E402
+import msgspec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from dashboard.browser import available, chromium, wait_for  # noqa: E402
+from dashboard.process import DashboardProcess  # noqa: E402
+
+from whirr.events import Pending, RunFinished, RunStarted, RunSummaryUpdated, run_stream  # noqa: E402
+from whirr.project import init_project  # noqa: E402
+
+RUNS, POINTS = 10_000, 1_000_000
+BIG = "local-20240101-000000-b16b16"
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def build(root: Path) -> None:
+    """The project: 10,000 finished runs, then one run with a million metric rows."""
+    project, _ = init_project(root)
+    store = project.open_store()
+    try:
+        for start in range(0, RUNS, 1000):
+            events: list[Pending] = []
+            for i in range(start, start + 1000):
+                run_id = f"local-20240101-{i:06d}-{i:06x}"
+                config = {"lr": 10 ** -(1 + i % 4), "depth": [18, 34, 50][i % 3],
+                          "optimizer": ["sgd", "adam", "adamw"][i % 3], "seed": i}
+                events += [
+                    Pending(run_stream(run_id), RunStarted(
+                        run_id=run_id, run_dir=str(project.run_dir(run_id)),
+                        name=f"sweep-{i}", config=config, tags=[f"group-{i % 20}"])),
+                    Pending(run_stream(run_id), RunSummaryUpdated(
+                        run_id=run_id, summary={"best_loss": 1 / (i + 1), "acc": i / RUNS})),
+                    Pending(run_stream(run_id), RunFinished(run_id=run_id, status="completed",
+                                                            exit_code=0)),
+                ]
+            store.append(events)
+        run_dir = project.run_dir(BIG)
+        run_dir.mkdir(parents=True)
+        store.append([Pending(run_stream(BIG), RunStarted(
+            run_id=BIG, run_dir=str(run_dir), name="a million points", config={"lr": 0.1}))])
+    finally:
+        store.close()
+    encode = msgspec.json.Encoder().encode
+    with (run_dir / "metrics.jsonl").open("wb") as fh:
+        for i in range(POINTS):
+            at = (T0 + timedelta(milliseconds=10 * i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            loss = math.exp(-i / 300_000) + 0.05 * math.sin(i / 50) + (3.0 if i == 654_321 else 0)
+            fh.write(encode({"_idx": i, "_timestamp": at, "step": i, "loss": loss,
+                             "acc": 1 - loss / 2}) + b"\n")
+
+
+def timed(client: httpx.Client, path: str, repeat: int) -> float:
+    """Median milliseconds of ``repeat`` GETs of ``path``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        resp = client.get(path)
+        times.append((time.perf_counter() - start) * 1000)
+        resp.raise_for_status()
+    return statistics.median(times)
+
+
+def reference(root: Path, repeat: int) -> float:
+    """Median milliseconds to read every run from the store (the work the index saves)."""
+    from whirr.project import Project
+
+    store = Project(root).open_store()
+    try:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            assert len(store.runs(None, None, None)) == RUNS + 1
+            times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+    finally:
+        store.close()
+
+
+def first_chart(url: str, driver: object = None) -> float:
+    """Milliseconds from navigation start to the first metric chart drawn; a fresh
+    browser profile (nothing cached) unless ``driver`` is given."""
+    if driver is None:
+        with chromium() as fresh:
+            return first_chart(url, fresh)
+    d: Any = driver
+    d.get("about:blank")
+    d.get(f"{url}/runs/{BIG}")
+    wait_for(d, lambda d: d.find_elements("css selector", "#metric-charts .main-svg"),
+             timeout=120)
+    return float(d.execute_script("return performance.now()"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--dir", type=Path, default=None, help="keep the project here")
+    args = parser.parse_args()
+    base = args.dir or Path(tempfile.mkdtemp(prefix="whirr-bench-dash-"))
+    root = base / "project"
+    if not (root / ".whirr").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        build(root)
+        print(f"built {RUNS:,} runs and a {POINTS:,}-point run in "
+              f"{time.perf_counter() - start:.1f} s")
+    dash = DashboardProcess(root)
+    try:
+        with httpx.Client(base_url=dash.url, timeout=120) as c:
+            start = time.perf_counter()
+            c.get("/ui/runs").raise_for_status()
+            cold = (time.perf_counter() - start) * 1000
+            print(f"\nruns with {RUNS:,} runs (median of {args.repeat}, ms)")
+            print(f"  first /ui/runs after start (loads the index)   {cold:8.1f}")
+            print(f"  runs page (HTML)                                {timed(c, '/runs', args.repeat):8.1f}")
+            print(f"  /ui/runs, newest first, 100 rows                {timed(c, '/ui/runs', args.repeat):8.1f}")
+            print(f"  /ui/runs sorted by summary.best_loss            "
+                  f"{timed(c, '/ui/runs?sort=summary.best_loss&order=asc', args.repeat):8.1f}")
+            print(f"  /ui/runs filtered by text 'sweep-99'            "
+                  f"{timed(c, '/ui/runs?q=sweep-99', args.repeat):8.1f}")
+            print(f"  reference: decode all runs from the store       "
+                  f"{reference(root, max(3, args.repeat // 3)):8.1f}")
+            if available():
+                n = max(3, args.repeat // 3)
+                print(f"\nfirst chart of a {POINTS:,}-point run in headless Chromium (ms)")
+                print(f"  cold server (parses the file), fresh browser    "
+                      f"{first_chart(dash.url):8.1f}")
+                fresh = statistics.median(first_chart(dash.url) for _ in range(n))
+                print(f"  warm server, fresh browser (median of {n})       {fresh:8.1f}")
+                with chromium() as browser:
+                    first_chart(dash.url, browser)  # plotly.js now in its cache
+                    back = statistics.median(first_chart(dash.url, browser) for _ in range(n))
+                print(f"  warm server, returning browser (median of {n})   {back:8.1f}")
+            else:
+                print("\n(chromium/selenium missing: the browser figure is skipped)")
+            path = f"/ui/runs/{BIG}/series?x=step&points=720"
+            raw = c.get(path, headers={"Accept-Encoding": "identity"})
+            zipped = c.get(path, headers={"Accept-Encoding": "gzip"})
+            size = (root / ".whirr" / "runs" / BIG / "metrics.jsonl").stat().st_size
+            wire = zipped.num_bytes_downloaded
+            points = sum(len(s["x"]) for s in raw.json()["series"])
+            print(f"\nbytes for that run's charts (2 metrics, {points:,} points drawn)")
+            print(f"  gzipped on the wire          {wire:>12,}")
+            print(f"  uncompressed JSON            {len(raw.content):>12,}")
+            print(f"  reference: metrics.jsonl     {size:>12,}")
+    finally:
+        dash.stop()
+        if args.dir is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
