@@ -12,16 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from store_ops import OPERATIONS, apply_op
+from store_rebuild import RebuildContract
 from store_support import (
     Clock,
     job_submitted,
     run_threads,
     seen,
-    snapshot_matches_fold,
-    views,
 )
 
 from whirr.events import JobSubmitted, Pending, Recorded, WorkerSeen
@@ -33,7 +29,7 @@ from whirr.store import ConflictError, EventStore, ViewReader
 WAIT_LONG = 60.0  # a waiter that is woken returns long before this
 
 
-class StoreContract:
+class StoreContract(RebuildContract):
     """Behaviour every store must have."""
 
     @pytest.fixture
@@ -363,44 +359,3 @@ class StoreContract:
         store.append([seen("a")])
         assert store.wait(1, 0.2) is False
         assert store.wait(5, 0.0) is False
-
-    # -- rebuild -------------------------------------------------------------
-    def test_rebuild_replays_into_the_same_views(self, store: EventStore) -> None:
-        jobs = Jobs(store)
-        for _ in range(3):
-            jobs.submit(["true"], "/", check=False)
-        jobs.claim("w", 60)
-        jobs.cancel(2)
-        before = (store.jobs(), store.runs(), store.workers(), store.job_counts())
-        assert store.rebuild() == store.head() == 5
-        assert (store.jobs(), store.runs(), store.workers(), store.job_counts()) == before
-        assert snapshot_matches_fold(store)
-
-    def test_rebuild_of_an_empty_log(self, store: EventStore) -> None:
-        assert store.rebuild() == 0
-        assert store.jobs() == []
-
-    # Every backend's class runs this one method, which hypothesis flags as "differing
-    # executors"; that matters only for replaying from its example database, which is off.
-    @settings(
-        max_examples=20,
-        deadline=None,
-        database=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.differing_executors,
-        ],
-    )
-    @given(ops=st.lists(OPERATIONS, min_size=1, max_size=30))
-    def test_rebuild_equals_incremental(self, backend: Any, ops: list[tuple[Any, ...]]) -> None:
-        """Random use through the services: views kept incrementally == a replay of the log."""
-        with backend.fresh() as store:
-            clock = Clock()
-            jobs = Jobs(store, clock=clock)
-            for op in ops:
-                apply_op(store, jobs, clock, op)
-            incremental = views(store)
-            assert snapshot_matches_fold(store)
-            assert store.rebuild() == incremental["head"]
-            assert views(store) == incremental
