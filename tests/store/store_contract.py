@@ -7,6 +7,7 @@ processes can open the same log) and provides a ``backend`` fixture (see conftes
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -300,6 +301,40 @@ class StoreContract(RebuildContract):
         positions = sorted(p for r in results for p in r)
         assert positions == list(range(1, 101))
         assert [r.position for r in handles[0].read()] == list(range(1, 101))
+
+    def test_a_tailing_reader_never_skips_a_slow_commit(self, backend: Any) -> None:
+        """Writers that dawdle inside their transaction still become visible in order."""
+        handles = [backend.open() for _ in range(4)]
+        reader = backend.open()
+        done = threading.Event()
+
+        def slow(reader_view: ViewReader, delay: float) -> Sequence[Pending]:
+            time.sleep(delay)  # between taking the write lock and committing
+            return [seen("slow")]
+
+        def write(store: EventStore, i: int) -> None:
+            for n in range(15):
+                store.transact(lambda r, d=((i * 7 + n) % 4) / 1000: slow(r, d))
+
+        def tail() -> list[tuple[int, int]]:
+            cursor, gaps = 0, []
+            while not done.is_set() or reader.head() > cursor:
+                for rec in reader.read(after=cursor):
+                    if rec.position != cursor + 1:
+                        gaps.append((cursor, rec.position))
+                    cursor = rec.position
+            return gaps
+
+        tailer = threading.Thread(target=lambda: gaps.extend(tail()))
+        gaps: list[tuple[int, int]] = []
+        tailer.start()
+        try:
+            run_threads([lambda s=s, i=i: write(s, i) for i, s in enumerate(handles)])
+        finally:
+            done.set()
+            tailer.join(60)
+        assert gaps == []
+        assert reader.head() == 60
 
     def test_concurrent_conditional_appends_lose_nothing(self, backend: Any) -> None:
         def writer(store: EventStore) -> int:
