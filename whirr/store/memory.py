@@ -78,7 +78,7 @@ class MemoryStore:
         types: Sequence[str] | None = None,
     ) -> list[Recorded]:
         with self._changed:
-            out = []
+            out: list[Recorded] = []
             wanted = set(types) if types is not None else None
             for rec in self._log[after:]:
                 if limit is not None and len(out) >= limit:
