@@ -35,8 +35,9 @@ def available() -> bool:
 
 
 @contextmanager
-def chromium(width: int = 1440, height: int = 900, dark: bool = False) -> Iterator[Any]:
-    """A fresh headless Chromium (its own profile directory), closed afterwards."""
+def chromium(width: int = 1440, height: int = 900, webgl: bool = False) -> Iterator[Any]:
+    """A fresh headless Chromium (its own profile directory), closed afterwards; ``webgl``
+    turns on software WebGL (parallel coordinates need it)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -44,12 +45,13 @@ def chromium(width: int = 1440, height: int = 900, dark: bool = False) -> Iterat
     options = webdriver.ChromeOptions()
     options.binary_location = find(CHROMIUM, "chromium") or "chromium"
     for flag in FLAGS:
-        options.add_argument(flag)
+        if not (webgl and flag == "--disable-gpu"):
+            options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={width},{height}")
-    if dark:
-        options.add_argument("--force-dark-mode")
-        options.add_argument("--blink-settings=preferredColorScheme=0")
+    if webgl:
+        options.add_argument("--enable-unsafe-swiftshader")
+        options.add_argument("--use-angle=swiftshader")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=find(DRIVER, "chromedriver") or "chromedriver")
     driver = webdriver.Chrome(options=options, service=service)

@@ -150,6 +150,7 @@
       const values = d.runs.map(r => (typeof r.summary[target] === "number" ? r.summary[target] : null));
       if (target && values.some(v => v !== null)) dims.push(dimension(target, values));
       if (!dims.length) { replace(this.parcoords, empty("These runs share one config", "Nothing to relate to results.")); return; }
+      if (!hasWebGL()) { replace(this.parcoords, empty("This view needs WebGL", "Enable hardware acceleration in the browser to see it.")); return; }
       if (this.parcoords.querySelector(".empty")) this.parcoords.replaceChildren();
       const colourBy = values.some(v => v !== null) ? values.map(v => (v === null ? NaN : v)) : d.runs.map((_, i) => i);
       const text = getComputedStyle(document.documentElement).getPropertyValue("--text").trim();
@@ -170,6 +171,9 @@
     const names = [...new Set(values.map(v => W.value(v)))].sort();
     return { label, values: values.map(v => names.indexOf(W.value(v))), tickvals: names.map((_, i) => i), ticktext: names,
              range: [0, Math.max(1, names.length - 1)] };
+  }
+  function hasWebGL() {
+    try { return !!document.createElement("canvas").getContext("webgl"); } catch (e) { return false; }
   }
   function pickDefault(keys) {
     return keys.find(k => /(^|\/|_)loss$/.test(k) && !/val/.test(k)) || keys.find(k => /loss|acc/.test(k)) || keys[0] || "";

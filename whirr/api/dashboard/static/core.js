@@ -124,7 +124,7 @@ const W = (() => {
   }
   // A button that POSTs, disables itself meanwhile and reports the outcome.
   function action(label, path, opts) {
-    const btn = h("button", { class: `small ${(opts && opts.kind) || ""}`, type: "button",
+    const btn = h("button", { class: `${opts && opts.big ? "" : "small"} ${(opts && opts.kind) || ""}`, type: "button",
                               title: (opts && opts.title) || null,
                               dataset: (opts && opts.data) || {} }, label);
     btn.addEventListener("click", async ev => {

@@ -57,11 +57,11 @@
       const { run, job } = this.detail;
       const actions = [];
       if (job && (job.status === "queued" || job.status === "running") && !job.cancel_requested) {
-        actions.push(action("Cancel job", `/ui/jobs/${job.id}/cancel`, { kind: "danger", data: { action: "cancel", job: job.id },
+        actions.push(action("Cancel job", `/ui/jobs/${job.id}/cancel`, { kind: "danger", big: true, data: { action: "cancel", job: job.id },
                                                                         done: () => this.refresh() }));
       }
       if (job && ["failed", "cancelled", "timed_out"].includes(job.status)) {
-        actions.push(action("Retry", `/ui/jobs/${job.id}/retry`, { data: { action: "retry", job: job.id },
+        actions.push(action("Retry", `/ui/jobs/${job.id}/retry`, { big: true, data: { action: "retry", job: job.id },
                                                                    done: res => { location.href = "/queue"; return res; } }));
       }
       actions.push(h("a", { href: `/compare?runs=${enc}` }, h("button", { type: "button", tabindex: -1 }, "Compare…")));
