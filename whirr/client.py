@@ -5,7 +5,8 @@
         job = client.submit_and_wait(["python", "train.py", "--lr", "0.1"], timeout=3600)
         print(job.status, client.metrics(job.run_id)[-1])
 
-Every route has a method; answers are the msgspec Structs of ``whirr.api.schemas``.
+Every route has a method (those of sweeps and ablations are in ``whirr.client_studies``);
+answers are the msgspec Structs of ``whirr.api.schemas``.
 Errors raise ``whirr.services.errors`` types (``NotFound``, ``InvalidState``/``LeaseLost``,
 ``InvalidRequest``) or ``AuthError``/``ServerUnreachable``/``ServerError`` from here, all
 ``WhirrError``s with a message fit for a user.
@@ -23,6 +24,7 @@ import httpx
 import msgspec
 
 from whirr.api import schemas
+from whirr.client_studies import StudyCalls
 from whirr.services.errors import (
     InvalidRequest,
     InvalidState,
@@ -62,7 +64,7 @@ def api_base(url: str) -> str:
     return url if url.endswith("/api/v1") else f"{url}/api/v1"
 
 
-class WhirrClient:
+class WhirrClient(StudyCalls):
     """A blocking client for one server. ``url`` defaults to ``WHIRR_SERVER_URL`` and
     ``token`` to ``WHIRR_TOKEN``; ``timeout`` bounds each request (long-polls get more)."""
 

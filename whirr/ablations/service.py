@@ -33,7 +33,7 @@ from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.services.jobs import check_runnable
 from whirr.store import EventStore
 from whirr.studies.linking import check_submit_options, submit_linked
-from whirr.studies.results import metric_value
+from whirr.studies.results import Results, StoreResults
 from whirr.studies.streams import create_stream
 from whirr.sweeps.spec import NAME_PATTERN
 
@@ -148,9 +148,10 @@ class Ablations:
 
     def run(self, name: str, command: Sequence[str], workdir: str, *,
             replicates: int | None = None, options: dict[str, Any] | None = None,
-            force: bool = False) -> list[JobView]:
+            force: bool = False, check: bool = True) -> list[JobView]:
         """Queue every missing cell: write its config file, then submit its job, which
-        joins the study in the same transaction."""
+        joins the study in the same transaction. ``check``: verify here that the command
+        can start (not on a server: the workdir lives on the workers' machines)."""
         study, cells = self.plan(name, command, replicates)
         options = check_submit_options(dict(options or {}))
         previous = study.launches[-1].command if study.launches else None
@@ -161,7 +162,8 @@ class Ablations:
             )
         if not cells:
             return []
-        check_runnable(cells[0].argv, workdir)
+        if check:
+            check_runnable(cells[0].argv, workdir)
         stream = ablation_stream(name)
         launched = AblationLaunched(ablation=name, command=list(command),
                                     replicates=replicates or study.replicates, workdir=workdir)
@@ -186,37 +188,42 @@ class Ablations:
 
     def rank(self, name: str, *, level: float = 0.95) -> Ranking:
         """Each delta's paired effect on the metric against the baseline, strongest first."""
-        study = self.get(name)
-        values: dict[str, dict[int, float]] = {c: {} for c in study.conditions}
-        pending = failed = no_metric = 0
-        for (condition, replicate), member in sorted(study.latest().items()):
-            status, value = self._outcome(member, study.metric)
-            if status in ("queued", "running"):
-                pending += 1
-            elif status in RETRYABLE:
-                failed += 1
-            elif value is None:
-                no_metric += 1
-            elif condition in values:
-                values[condition][replicate] = value
-        baseline = values.pop(planning.BASELINE)
-        effects, unpaired = [], {}
-        for delta, by_replicate in values.items():
-            pairs = [Pair(r, baseline[r], v) for r, v in sorted(by_replicate.items())
-                     if r in baseline]
-            unpaired[delta] = len(by_replicate) - len(pairs)
-            if pairs:
-                effects.append(paired_effect(delta, pairs, level=level))
-        return Ranking(study=study, baseline_values=baseline, effects=rank(effects),
-                       pending=pending, failed=failed, no_metric=no_metric, unpaired=unpaired)
+        return rank_study(self.get(name), StoreResults(self.store), level=level)
 
-    def _outcome(self, member: Member, metric: str) -> tuple[str, float | None]:
-        job = self.store.job(member.job_id)
-        if job is None:
-            return "missing", None
-        if job.status != "completed":
-            return job.status, None
-        return job.status, metric_value(self.store.run(job.run_id), metric)
+
+def rank_study(study: Ablation, results: Results, *, level: float = 0.95) -> Ranking:
+    """Rank ``study``'s deltas, reading its jobs' outcomes and values from ``results``."""
+    values: dict[str, dict[int, float]] = {c: {} for c in study.conditions}
+    pending = failed = no_metric = 0
+    for (condition, replicate), member in sorted(study.latest().items()):
+        status, value = _outcome(results, member, study.metric)
+        if status in ("queued", "running"):
+            pending += 1
+        elif status in RETRYABLE:
+            failed += 1
+        elif value is None:
+            no_metric += 1
+        elif condition in values:
+            values[condition][replicate] = value
+    baseline = values.pop(planning.BASELINE)
+    effects, unpaired = [], {}
+    for delta, by_replicate in values.items():
+        pairs = [Pair(r, baseline[r], v) for r, v in sorted(by_replicate.items())
+                 if r in baseline]
+        unpaired[delta] = len(by_replicate) - len(pairs)
+        if pairs:
+            effects.append(paired_effect(delta, pairs, level=level))
+    return Ranking(study=study, baseline_values=baseline, effects=rank(effects),
+                   pending=pending, failed=failed, no_metric=no_metric, unpaired=unpaired)
+
+
+def _outcome(results: Results, member: Member, metric: str) -> tuple[str, float | None]:
+    job = results.outcome(member.job_id)
+    if job is None:
+        return "missing", None
+    if job.status != "completed":
+        return job.status, None
+    return job.status, results.metric(job.run_id, metric)
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:

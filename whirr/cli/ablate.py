@@ -12,11 +12,20 @@ from typing import Any
 import click
 
 from whirr.cli.common import emit_json, local_time, print_table, project_store, user_errors
+from whirr.cli.remote import server_option
 from whirr.cli.sweep import collect_submit_options, submit_option_flags
 
 
 @contextmanager
-def _studies() -> Iterator[Any]:
+def _studies(server: str | None) -> Iterator[Any]:
+    """The ablation operations of the local project, or of ``server`` (same methods)."""
+    if server:
+        from whirr.ablations.remote import RemoteAblations
+        from whirr.cli.remote import client
+
+        with client(server) as c:
+            yield RemoteAblations(c)
+        return
     from whirr.ablations.service import Ablations
 
     with project_store() as (project, store):
@@ -40,7 +49,9 @@ def ablate_cmd() -> None:
       whirr worker --exit-when-empty
       whirr ablate rank prompts
 
-    See docs/ablations.md.
+    Every subcommand takes -s/--server URL (or WHIRR_SERVER_URL): the study then
+    lives on that server and its jobs run on the server's workers. See
+    docs/ablations.md.
     """
 
 
@@ -52,15 +63,17 @@ def ablate_cmd() -> None:
               help="Replicates per condition when `run` is not told otherwise.")
 @click.option("--seed-base", type=click.IntRange(min=0), default=None,
               help="Replicate r uses seed SEED_BASE + r (default: a random base, recorded).")
+@server_option()
 @user_errors
-def init_cmd(name: str, metric: str, replicates: int, seed_base: int | None) -> None:
+def init_cmd(name: str, metric: str, replicates: int, seed_base: int | None,
+             server: str | None) -> None:
     """Create ablation study NAME, compared on METRIC.
 
     \b
     Example:
       whirr ablate init lr-study -m val_loss -r 10
     """
-    with _studies() as studies:
+    with _studies(server) as studies:
         study = studies.create(name, metric, replicates=replicates, seed_base=seed_base)
     click.echo(f"Created ablation study {name}: metric {metric}, {replicates} replicates, "
                f"seeds {study.seed_base}..{study.seed_base + replicates - 1}")
@@ -79,8 +92,9 @@ def _echo_values(values: dict[str, Any], files: dict[str, str]) -> None:
 @ablate_cmd.command("baseline")
 @click.argument("name")
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@server_option()
 @user_errors
-def baseline_cmd(name: str, assignments: tuple[str, ...]) -> None:
+def baseline_cmd(name: str, assignments: tuple[str, ...], server: str | None) -> None:
     """Set baseline values of study NAME (merged over earlier ones).
 
     Values: 3 (int), 1e-3 or 0.5 (float), true/false, [1,2] (JSON), '3' (a
@@ -93,7 +107,7 @@ def baseline_cmd(name: str, assignments: tuple[str, ...]) -> None:
     from whirr.ablations.values import parse_assignments
 
     values, files = parse_assignments(assignments, Path.cwd())
-    with _studies() as studies:
+    with _studies(server) as studies:
         studies.set_baseline(name, values, files)
     click.echo(f"Baseline of {name}:")
     _echo_values(values, files)
@@ -103,8 +117,10 @@ def baseline_cmd(name: str, assignments: tuple[str, ...]) -> None:
 @click.argument("name")
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 @click.option("-n", "--name", "delta", help="Name of the delta (default: its first key).")
+@server_option()
 @user_errors
-def add_cmd(name: str, assignments: tuple[str, ...], delta: str | None) -> None:
+def add_cmd(name: str, assignments: tuple[str, ...], delta: str | None,
+            server: str | None) -> None:
     """Add a delta to study NAME: values that replace the baseline's.
 
     Values are typed as for `baseline`. Adding a delta under an existing name
@@ -119,7 +135,7 @@ def add_cmd(name: str, assignments: tuple[str, ...], delta: str | None) -> None:
     from whirr.ablations.values import parse_assignments
 
     values, files = parse_assignments(assignments, Path.cwd())
-    with _studies() as studies:
+    with _studies(server) as studies:
         study, replaced = studies.add_delta(name, values, delta=delta, files=files)
     added = study.deltas[-1].name if not replaced else (delta or next(iter(values)))
     click.echo(f"{'Replaced' if replaced else 'Added'} delta {added} of {name}:")
@@ -145,11 +161,12 @@ class CommandAfterDashes(click.Command):
 @click.option("-n", "--dry-run", is_flag=True, help="Print the jobs; queue nothing.")
 @click.option("--force", is_flag=True, help="Run even if the command differs from last time.")
 @submit_option_flags
+@server_option()
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @user_errors
 def run_cmd(replicates: int | None, dry_run: bool, force: bool, priority: int | None,
-            max_attempts: int | None, options: tuple[str, ...], name: str,
+            max_attempts: int | None, options: tuple[str, ...], server: str | None, name: str,
             command: tuple[str, ...]) -> None:
     """Queue every condition of study NAME for each replicate, with paired seeds.
 
@@ -159,16 +176,18 @@ def run_cmd(replicates: int | None, dry_run: bool, force: bool, priority: int | 
     queues only the cells not yet queued (or whose job failed), so a larger -r
     adds replicates and a new delta gets the same seeds as the baseline.
 
+    With --server, the config files are written under the server's data dir
+    (which its workers share) and the jobs run in this directory on the
+    server's workers.
+
     \b
-    Example:
+    Examples:
       whirr ablate run prompts -r 10 -- python eval.py --seed {{seed}} --cfg {{cfg_path}}
+      whirr ablate run prompts -s http://head-node:8080 -- python eval.py --seed {{seed}}
     """
     argv = list(command)  # click consumed the `--`
     submit_options = collect_submit_options(priority, max_attempts, options)
-    with project_store() as (project, store):
-        from whirr.ablations.service import Ablations
-
-        studies = Ablations(store, project.dir / "ablations")
+    with _studies(server) as studies:
         if dry_run:
             _, cells = studies.plan(name, argv, replicates)
             print_table(["CONDITION", "REPLICATE", "SEED", "COMMAND"],
@@ -176,7 +195,8 @@ def run_cmd(replicates: int | None, dry_run: bool, force: bool, priority: int | 
                          for c in cells])
             click.echo(f"\nDry run: {len(cells)} job(s) of study {name}; nothing queued.")
             return
-        submit_options.setdefault("max_attempts", project.config.max_attempts)
+        if not server:  # a server applies its own default
+            submit_options.setdefault("max_attempts", _project_max_attempts())
         jobs = studies.run(name, argv, os.getcwd(), replicates=replicates,
                            options=submit_options, force=force)
     if not jobs:
@@ -188,6 +208,13 @@ def run_cmd(replicates: int | None, dry_run: bool, force: bool, priority: int | 
     click.echo(f"Rank: whirr ablate rank {name}")
 
 
+def _project_max_attempts() -> int:
+    from whirr.project import find_project
+
+    attempts: int = find_project().config.max_attempts
+    return attempts
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:+.4g}"
 
@@ -196,16 +223,18 @@ def _fmt(value: float | None) -> str:
 @click.argument("name")
 @click.option("-v", "--verbose", is_flag=True, help="Also print every pair's values.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option()
 @user_errors
-def rank_cmd(name: str, verbose: bool, as_json: bool) -> None:
+def rank_cmd(name: str, verbose: bool, as_json: bool, server: str | None) -> None:
     """Rank the deltas of study NAME by effect on its metric, strongest first.
 
     effect = mean over replicates of (delta - baseline) on the same seed, i.e.
     mean(delta) - mean(baseline) over complete pairs; 95% CI by bootstrap
     (10,000 resamples, fixed seed); AGREE counts pairs whose difference has the
-    effect's sign. A * marks an interval that excludes zero.
+    effect's sign. A * marks an interval that excludes zero. With --server,
+    the runs' values are read through the server's API.
     """
-    with _studies() as studies:
+    with _studies(server) as studies:
         ranking = studies.rank(name)
     study = ranking.study
     if as_json:
@@ -257,10 +286,11 @@ def msgspec_to_dict(value: Any) -> dict[str, Any]:
 
 @ablate_cmd.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option()
 @user_errors
-def list_cmd(as_json: bool) -> None:
+def list_cmd(as_json: bool, server: str | None) -> None:
     """List ablation studies with their deltas and jobs."""
-    with _studies() as studies:
+    with _studies(server) as studies:
         found = studies.all()
     if as_json:
         emit_json({"studies": [

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from whirr.cli.common import emit_json, local_time, print_table, project_store, user_errors
+from whirr.cli.remote import server_option
+
+
+@contextmanager
+def _sweeps(server: str | None) -> Iterator[Any]:
+    """The sweep operations of the local project, or of ``server`` (same methods)."""
+    if server:
+        from whirr.cli.remote import client
+        from whirr.sweeps.remote import RemoteSweeps
+
+        with client(server) as c:
+            yield RemoteSweeps(c)
+        return
+    from whirr.sweeps.service import Sweeps
+
+    with project_store() as (_, store):
+        yield Sweeps(store)
 
 
 class SweepGroup(click.Group):
@@ -65,8 +84,11 @@ def sweep_cmd() -> None:
       whirr sweep -n sweep.yaml           dry run: print the jobs, queue nothing
       whirr sweep status lr-sweep -m val_loss
       whirr sweeps                        every sweep with its progress
+      whirr sweep sweep.yaml -s http://head-node:8080   queue it on a server
 
-    See docs/sweeps.md for the file format.
+    With -s/--server (or WHIRR_SERVER_URL) the sweep is recorded and its jobs
+    queued on that server, where any machine sees it. See docs/sweeps.md for
+    the file format.
     """
 
 
@@ -80,10 +102,11 @@ def sweep_cmd() -> None:
                    "which is printed and recorded).")
 @submit_option_flags
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep's jobs as JSON.")
+@server_option()
 @user_errors
 def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
             priority: int | None, max_attempts: int | None, options: tuple[str, ...],
-            as_json: bool) -> None:
+            as_json: bool, server: str | None) -> None:
     """Queue one job per point of the sweep in FILE.
 
     Each job runs `program --key value ...`, is named <name>-<i>, is tagged
@@ -94,6 +117,7 @@ def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
       whirr sweep sweep.yaml
       whirr sweep sweep.yaml -p lr-v2 --priority 5
       whirr sweep sweep.yaml --seed 7 -n
+      whirr sweep sweep.yaml --server http://head-node:8080
     """
     from whirr.studies.linking import submit_option_names
     from whirr.sweeps import expand
@@ -123,10 +147,17 @@ def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
         click.echo(f"\nDry run: {len(planned)} job(s) of sweep {name} ({spec.method}{seeded}); "
                    "nothing queued.")
         return
-    with project_store() as (project, store):
-        submit_options.setdefault("max_attempts", project.config.max_attempts)
-        record, jobs = Sweeps(store).create(spec, name, os.getcwd(), seed=seed,
-                                            source=str(file), options=submit_options)
+    if server:
+        # The server parses the file again (it records the sweep) and applies its own
+        # max_attempts default; the workers run the jobs in this directory.
+        with _sweeps(server) as remote:
+            record, jobs = remote.create(text, name, os.getcwd(), seed=seed,
+                                         source=str(file), options=submit_options)
+    else:
+        with project_store() as (project, store):
+            submit_options.setdefault("max_attempts", project.config.max_attempts)
+            record, jobs = Sweeps(store).create(spec, name, os.getcwd(), seed=seed,
+                                                source=str(file), options=submit_options)
     if as_json:
         emit_json({"sweep": name, "seed": record.created.seed,
                    "jobs": [{"index": m.index, "job_id": m.job_id, "config": m.config}
@@ -145,8 +176,10 @@ def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
 @click.option("--max", "goal", flag_value="maximize", help="Higher is better.")
 @click.option("--min", "goal", flag_value="minimize", help="Lower is better (the default).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option()
 @user_errors
-def status_cmd(name: str, metric: str | None, goal: str | None, as_json: bool) -> None:
+def status_cmd(name: str, metric: str | None, goal: str | None, as_json: bool,
+               server: str | None) -> None:
     """Show a sweep's progress, its jobs and the best run so far on a metric.
 
     A run's value is its summary[METRIC] if set, else the last METRIC it logged.
@@ -155,11 +188,10 @@ def status_cmd(name: str, metric: str | None, goal: str | None, as_json: bool) -
     Examples:
       whirr sweep status lr-sweep
       whirr sweep status lr-sweep -m accuracy --max
+      whirr sweep status lr-sweep --server http://head-node:8080
     """
-    from whirr.sweeps.service import Sweeps
-
-    with project_store() as (_, store):
-        report = Sweeps(store).report(name, metric, goal)
+    with _sweeps(server) as sweeps:
+        report = sweeps.report(name, metric, goal)
     if as_json:
         emit_json(_report_json(report))
         return
@@ -202,52 +234,42 @@ def status_cmd(name: str, metric: str | None, goal: str | None, as_json: bool) -
 
 @sweep_cmd.command("resume")
 @click.argument("name")
+@server_option()
 @user_errors
-def resume_cmd(name: str) -> None:
+def resume_cmd(name: str, server: str | None) -> None:
     """Queue the jobs of an interrupted sweep that were never queued."""
-    from whirr.sweeps.service import Sweeps
-
-    with project_store() as (_, store):
-        _, jobs = Sweeps(store).resume(name)
+    with _sweeps(server) as sweeps:
+        _, jobs = sweeps.resume(name)
     click.echo(f"Sweep {name}: queued {len(jobs)} more job(s)" if jobs
                else f"Sweep {name}: every job was already queued")
 
 
 @sweep_cmd.command("cancel")
 @click.argument("name")
+@server_option()
 @user_errors
-def cancel_cmd(name: str) -> None:
+def cancel_cmd(name: str, server: str | None) -> None:
     """Cancel a sweep's queued and running jobs."""
-    from whirr.sweeps.service import Sweeps
-
-    with project_store() as (_, store):
-        ids = Sweeps(store).cancel(name)
+    with _sweeps(server) as sweeps:
+        ids = sweeps.cancel(name)
     click.echo(f"Sweep {name}: cancelled {len(ids)} job(s)")
 
 
 @click.command("sweeps")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option()
 @user_errors
-def sweeps_cmd(as_json: bool) -> None:
+def sweeps_cmd(as_json: bool, server: str | None) -> None:
     """List sweeps with their progress (queued/running/done/failed).
 
     \b
     Examples:
       whirr sweeps
       whirr sweeps --json
+      whirr sweeps --server http://head-node:8080
     """
-    from whirr.sweeps.progress import progress
-    from whirr.sweeps.service import Sweeps
-
-    with project_store() as (_, store):
-        listed = []
-        for record in Sweeps(store).all():
-            statuses = {}
-            for member in record.members:
-                job = store.job(member.job_id)
-                if job is not None:
-                    statuses[member.job_id] = job.status
-            listed.append((record, progress(record, statuses)))
+    with _sweeps(server) as sweeps:
+        listed = sweeps.overview()
     if as_json:
         emit_json({"sweeps": [
             {"name": r.name, "method": r.created.method, "created_at": r.created_at,

@@ -19,7 +19,7 @@ from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.services.jobs import Jobs, check_runnable
 from whirr.store import EventStore
 from whirr.studies.linking import check_submit_options, submit_linked
-from whirr.studies.results import metric_value
+from whirr.studies.results import JobOutcome, Results, StoreResults
 from whirr.studies.streams import create_stream
 from whirr.sweeps import expand
 from whirr.sweeps.progress import Member, Progress, SweepRecord, best, fold, progress
@@ -27,10 +27,10 @@ from whirr.sweeps.spec import SweepSpec
 
 
 class Row(msgspec.Struct, frozen=True):
-    """One job of a sweep in a report: its view and its value on the chosen metric."""
+    """One job of a sweep in a report: its outcome and its value on the chosen metric."""
 
     member: Member
-    job: JobView | None
+    job: JobOutcome | None
     value: float | None = None
 
 
@@ -119,20 +119,19 @@ class Sweeps:
     def report(self, name: str, metric: str | None = None, goal: str | None = None) -> SweepReport:
         """Progress, every job with its metric value, and the best run on ``metric``
         (default: the sweep file's ``metric``)."""
-        record = self.get(name)
-        metric = metric or record.created.metric
-        goal = goal or record.created.goal
-        rows = []
-        for member in record.members:
-            job = self.store.job(member.job_id)
-            value = None
-            if metric is not None and job is not None and job.started_at is not None:
-                value = metric_value(self.store.run(job.run_id), metric)
-            rows.append(Row(member, job, value))
-        statuses = {r.member.job_id: r.job.status for r in rows if r.job is not None}
-        winner = best([(r.member, r.value) for r in rows], goal)
-        best_row = next((r for r in rows if winner and r.member == winner[0]), None)
-        return SweepReport(record, progress(record, statuses), rows, metric, goal, best_row)
+        return report(self.get(name), StoreResults(self.store), metric, goal)
+
+    def overview(self) -> list[tuple[SweepRecord, Progress]]:
+        """Every sweep with its progress, oldest first."""
+        found = []
+        for record in self.all():
+            statuses = {}
+            for member in record.members:
+                job = self.store.job(member.job_id)
+                if job is not None:
+                    statuses[member.job_id] = job.status
+            found.append((record, progress(record, statuses)))
+        return found
 
     def cancel(self, name: str) -> list[int]:
         """Cancel the sweep's queued and running jobs; returns their ids."""
@@ -171,6 +170,26 @@ class Sweeps:
                 tags=[f"sweep:{created.sweep}", *created.tags], check=False, **options,
             ))
         return self.get(created.sweep), queued
+
+
+def report(
+    record: SweepRecord, results: Results, metric: str | None = None, goal: str | None = None
+) -> SweepReport:
+    """A sweep's progress, every job with its value on ``metric`` (default: the file's)
+    read from ``results``, and the best run so far."""
+    metric = metric or record.created.metric
+    goal = goal or record.created.goal
+    rows = []
+    for member in record.members:
+        job = results.outcome(member.job_id)
+        value = None
+        if metric is not None and job is not None and job.started:
+            value = results.metric(job.run_id, metric)
+        rows.append(Row(member, job, value))
+    statuses = {r.member.job_id: r.job.status for r in rows if r.job is not None}
+    winner = best([(r.member, r.value) for r in rows], goal)
+    best_row = next((r for r in rows if winner and r.member == winner[0]), None)
+    return SweepReport(record, progress(record, statuses), rows, metric, goal, best_row)
 
 
 def _spec_of(created: SweepCreated) -> SweepSpec:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from whirr.api.routes import jobs, runs, streams, system, workers
+from whirr.api.routes import ablations, jobs, runs, streams, sweeps, system, workers
 from whirr.api.routing import Route
 
 #: Every route of the API, in the order the OpenAPI document lists them.
 ROUTES: list[Route] = [
     *system.ROUTES, *workers.ROUTES, *jobs.ROUTES, *streams.ROUTES, *runs.ROUTES,
+    *sweeps.ROUTES, *ablations.ROUTES,
 ]
 
 __all__ = ["ROUTES"]
