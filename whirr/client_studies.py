@@ -21,16 +21,25 @@ class StudyCalls:
     """Sweeps and ablation studies on a server (mixed into ``WhirrClient``)."""
 
     if TYPE_CHECKING:
+
         def _call(self, method: str, path: str, kind: type[T], **kwargs: Any) -> T: ...
 
     # -- sweeps -------------------------------------------------------------------------
-    def create_sweep(self, spec: str | dict[str, Any], workdir: str, *, name: str | None = None,
-                     seed: int | None = None, source: str = "",
-                     options: dict[str, Any] | None = None) -> schemas.SweepQueuedResponse:
+    def create_sweep(
+        self,
+        spec: str | dict[str, Any],
+        workdir: str,
+        *,
+        name: str | None = None,
+        seed: int | None = None,
+        source: str = "",
+        options: dict[str, Any] | None = None,
+    ) -> schemas.SweepQueuedResponse:
         """Record a sweep (``spec``: the file's YAML text, or its keys) and queue its jobs
         to run in ``workdir`` on the workers; ``options``: submit options for every job."""
-        req = schemas.SweepCreateRequest(spec=spec, workdir=workdir, name=name, seed=seed,
-                                         source=source, options=options or {})
+        req = schemas.SweepCreateRequest(
+            spec=spec, workdir=workdir, name=name, seed=seed, source=source, options=options or {}
+        )
         return self._call("POST", "/sweeps", schemas.SweepQueuedResponse, body=req)
 
     def sweeps(self) -> list[schemas.SweepOut]:
@@ -50,11 +59,13 @@ class StudyCalls:
         return self._call("POST", f"/sweeps/{name}/cancel", schemas.SweepCancelResponse)
 
     # -- ablation studies ---------------------------------------------------------------
-    def create_ablation(self, name: str, metric: str, *, replicates: int = 20,
-                        seed_base: int | None = None) -> schemas.AblationOut:
+    def create_ablation(
+        self, name: str, metric: str, *, replicates: int = 20, seed_base: int | None = None
+    ) -> schemas.AblationOut:
         """Start an ablation study compared on ``metric``."""
-        req = schemas.AblationCreateRequest(name=name, metric=metric, replicates=replicates,
-                                            seed_base=seed_base)
+        req = schemas.AblationCreateRequest(
+            name=name, metric=metric, replicates=replicates, seed_base=seed_base
+        )
         return self._call("POST", "/ablations", schemas.AblationOut, body=req)
 
     def ablations(self) -> list[schemas.AblationOut]:
@@ -65,32 +76,52 @@ class StudyCalls:
         """One study with its jobs' statuses and runs."""
         return self._call("GET", f"/ablations/{name}", schemas.AblationOut)
 
-    def set_ablation_baseline(self, name: str, values: dict[str, Any],
-                              files: dict[str, str] | None = None) -> schemas.AblationOut:
+    def set_ablation_baseline(
+        self, name: str, values: dict[str, Any], files: dict[str, str] | None = None
+    ) -> schemas.AblationOut:
         """Merge ``values`` into the study's baseline."""
         req = schemas.AblationValuesRequest(values=values, files=files or {})
         return self._call("POST", f"/ablations/{name}/baseline", schemas.AblationOut, body=req)
 
-    def add_ablation_delta(self, name: str, values: dict[str, Any], *, delta: str | None = None,
-                           files: dict[str, str] | None = None) -> schemas.AblationDeltaResponse:
+    def add_ablation_delta(
+        self,
+        name: str,
+        values: dict[str, Any],
+        *,
+        delta: str | None = None,
+        files: dict[str, str] | None = None,
+    ) -> schemas.AblationDeltaResponse:
         """Add (or replace) a delta of the study."""
         req = schemas.AblationValuesRequest(values=values, files=files or {}, delta=delta)
-        return self._call("POST", f"/ablations/{name}/deltas", schemas.AblationDeltaResponse,
-                          body=req)
+        return self._call(
+            "POST", f"/ablations/{name}/deltas", schemas.AblationDeltaResponse, body=req
+        )
 
-    def plan_ablation(self, name: str, command: Sequence[str], *,
-                      replicates: int | None = None) -> list[schemas.AblationCellOut]:
+    def plan_ablation(
+        self, name: str, command: Sequence[str], *, replicates: int | None = None
+    ) -> list[schemas.AblationCellOut]:
         """The cells ``run_ablation`` would queue now."""
         req = schemas.AblationPlanRequest(command=list(command), replicates=replicates)
-        return self._call("POST", f"/ablations/{name}/plan", schemas.AblationPlanResponse,
-                          body=req).cells
+        return self._call(
+            "POST", f"/ablations/{name}/plan", schemas.AblationPlanResponse, body=req
+        ).cells
 
-    def run_ablation(self, name: str, command: Sequence[str], workdir: str, *,
-                     replicates: int | None = None, options: dict[str, Any] | None = None,
-                     force: bool = False) -> schemas.AblationRunResponse:
+    def run_ablation(
+        self,
+        name: str,
+        command: Sequence[str],
+        workdir: str,
+        *,
+        replicates: int | None = None,
+        options: dict[str, Any] | None = None,
+        force: bool = False,
+    ) -> schemas.AblationRunResponse:
         """Queue every cell of the study not yet queued (or whose job failed)."""
-        req = schemas.AblationRunRequest(command=list(command), workdir=workdir,
-                                         replicates=replicates, options=options or {},
-                                         force=force)
-        return self._call("POST", f"/ablations/{name}/run", schemas.AblationRunResponse,
-                          body=req)
+        req = schemas.AblationRunRequest(
+            command=list(command),
+            workdir=workdir,
+            replicates=replicates,
+            options=options or {},
+            force=force,
+        )
+        return self._call("POST", f"/ablations/{name}/run", schemas.AblationRunResponse, body=req)

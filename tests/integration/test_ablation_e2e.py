@@ -31,8 +31,20 @@ def test_ablation_ranks_known_effects_with_intervals_covering_the_truth(
     ):
         run_cli("ablate", *args, cwd=root, check=True)
 
-    queued = run_cli("ablate", "run", "toy", "--", sys.executable, str(TOY), "--seed",
-                     "{{seed}}", "--cfg", "{{cfg_path}}", cwd=root, check=True)
+    queued = run_cli(
+        "ablate",
+        "run",
+        "toy",
+        "--",
+        sys.executable,
+        str(TOY),
+        "--seed",
+        "{{seed}}",
+        "--cfg",
+        "{{cfg_path}}",
+        cwd=root,
+        check=True,
+    )
     assert "Study toy: queued 32 job(s) #1-#32" in queued.stdout
     job = json.loads(run_cli("status", "2", "--json", cwd=root, check=True).stdout)
     cfg = root / ".whirr" / "ablations" / "toy" / "configs" / "augment-0.json"
@@ -40,12 +52,12 @@ def test_ablation_ranks_known_effects_with_intervals_covering_the_truth(
     assert json.loads(cfg.read_text())["notes"] == "baseline notes\n"
 
     # Two workers drain the queue together (the machine has two cores).
-    workers = [subprocess.Popen([*WHIRR, "worker", "--exit-when-empty", "-q"], cwd=root)
-               for _ in range(2)]
+    workers = [
+        subprocess.Popen([*WHIRR, "worker", "--exit-when-empty", "-q"], cwd=root) for _ in range(2)
+    ]
     assert [w.wait(timeout=240) for w in workers] == [0, 0]
 
-    ranking = json.loads(run_cli("ablate", "rank", "toy", "--json", cwd=root,
-                                 check=True).stdout)
+    ranking = json.loads(run_cli("ablate", "rank", "toy", "--json", cwd=root, check=True).stdout)
     assert (ranking["pending"], ranking["failed"], ranking["no_metric"]) == (0, 0, 0)
     assert [e["delta"] for e in ranking["effects"]] == ["augment", "narrow", "dropout"]
     for effect in ranking["effects"]:
@@ -63,8 +75,20 @@ def test_ablation_ranks_known_effects_with_intervals_covering_the_truth(
     assert text.index("augment") < text.index("narrow") < text.index("dropout")
 
     # Everything ran: running again has nothing left to do.
-    again = run_cli("ablate", "run", "toy", "--", sys.executable, str(TOY), "--seed",
-                    "{{seed}}", "--cfg", "{{cfg_path}}", cwd=root, check=True)
+    again = run_cli(
+        "ablate",
+        "run",
+        "toy",
+        "--",
+        sys.executable,
+        str(TOY),
+        "--seed",
+        "{{seed}}",
+        "--cfg",
+        "{{cfg_path}}",
+        cwd=root,
+        check=True,
+    )
     assert "every cell is already queued or done" in again.stdout
 
 
@@ -79,7 +103,8 @@ def test_ablate_errors_are_messages_not_tracebacks(project: Project) -> None:
     no_deltas = run_cli("ablate", "run", "s", "--", "true", cwd=root)
     assert no_deltas.returncode == 1 and "has no deltas yet" in no_deltas.stderr
     run_cli("ablate", "add", "s", "lr=1e-3", cwd=root, check=True)
-    dry = run_cli("ablate", "run", "s", "-n", "-r", "1", "--", "echo", "{{seed}}", cwd=root,
-                  check=True)
+    dry = run_cli(
+        "ablate", "run", "s", "-n", "-r", "1", "--", "echo", "{{seed}}", cwd=root, check=True
+    )
     assert "Dry run: 2 job(s) of study s; nothing queued." in dry.stdout
     assert "Traceback" not in missing.stderr + bad.stderr + no_deltas.stderr

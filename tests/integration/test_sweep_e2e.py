@@ -45,14 +45,23 @@ def test_sweep_runs_end_to_end_with_progress_and_best_run(project: Project) -> N
     jobs = json.loads(run_cli("status", "--all", "--json", cwd=root, check=True).stdout)["jobs"]
     by_name = {j["name"]: j for j in jobs}
     assert sorted(by_name) == [f"lr-{i}" for i in range(6)]
-    assert by_name["lr-3"]["command_argv"] == ["python", "train.py", "--lr", "0.1", "--bs",
-                                               "64", "--amp", "true"]
+    assert by_name["lr-3"]["command_argv"] == [
+        "python",
+        "train.py",
+        "--lr",
+        "0.1",
+        "--bs",
+        "64",
+        "--amp",
+        "true",
+    ]
     assert by_name["lr-3"]["config"] == {"lr": 0.1, "bs": 64, "amp": True}
     assert all(j["tags"] == ["sweep:lr"] and j["priority"] == 2 for j in jobs)
 
     listed = json.loads(run_cli("sweeps", "--json", cwd=root, check=True).stdout)["sweeps"]
     assert [(s["name"], s["state"], s["progress"]["queued"]) for s in listed] == [
-        ("lr", "active", 6)]
+        ("lr", "active", 6)
+    ]
 
     run_cli("worker", "--exit-when-empty", "-q", cwd=root, check=True, timeout=120)
 
@@ -69,8 +78,11 @@ def test_sweep_runs_end_to_end_with_progress_and_best_run(project: Project) -> N
     assert "Progress: 6/6 finished - 0 queued, 0 running, 4 done, 2 failed, 0 cancelled" in text
     assert "Best loss (minimize): 0.032 - lr-4 (job #5, run job-5)" in text
     # A named metric and goal override the file's.
-    report = json.loads(run_cli("sweep", "status", "lr", "-m", "loss", "--max", "--json",
-                                cwd=root, check=True).stdout)
+    report = json.loads(
+        run_cli(
+            "sweep", "status", "lr", "-m", "loss", "--max", "--json", cwd=root, check=True
+        ).stdout
+    )
     assert report["best"]["index"] == 3  # lr=0.1, bs=64: the worst loss
 
 
@@ -90,15 +102,18 @@ def test_dry_run_queues_nothing_and_random_seed_is_printed(project: Project) -> 
 
 def test_bad_file_gives_a_located_error_and_no_traceback(project: Project) -> None:
     root = project.root
-    (root / "bad.yaml").write_text("program: python train.py\nparameters:\n  lr:\n"
-                                   "    values: [0.1]\n    step: 2\n")
+    (root / "bad.yaml").write_text(
+        "program: python train.py\nparameters:\n  lr:\n    values: [0.1]\n    step: 2\n"
+    )
     result = run_cli("sweep", "bad.yaml", cwd=root)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: bad.yaml, line 5: parameters.lr.step: unknown key")
     assert "Traceback" not in result.stderr
     missing = run_cli("sweep", "nope.yaml", cwd=root)
     assert (missing.returncode, missing.stderr.strip()) == (
-        1, "Error: cannot read nope.yaml: No such file or directory")
+        1,
+        "Error: cannot read nope.yaml: No such file or directory",
+    )
     bad_option = run_cli("sweep", "bad.yaml", "-o", "gpu_count=2", cwd=root)
     assert bad_option.returncode == 1
 

@@ -33,8 +33,11 @@ def test_state_is_folded_from_the_log(studies: Ablations) -> None:
     assert replaced
     assert study.baseline == {"t": 0.7, "k": 6}
     assert [d.name for d in study.deltas] == ["cold", "k"]  # replaced in place
-    assert study.conditions == {"baseline": {"t": 0.7, "k": 6}, "cold": {"t": 0.1, "k": 6},
-                                "k": {"t": 0.7, "k": 1}}
+    assert study.conditions == {
+        "baseline": {"t": 0.7, "k": 6},
+        "cold": {"t": 0.1, "k": 6},
+        "k": {"t": 0.7, "k": 1},
+    }
 
 
 def test_names_and_deltas_are_checked(studies: Ablations) -> None:
@@ -52,15 +55,23 @@ def test_run_queues_paired_cells_writes_configs_and_links_each_job(
     studies: Ablations, tmp_path: Path
 ) -> None:
     jobs = studies.run("s", CMD, str(tmp_path))
-    assert [j.name for j in jobs] == ["s-baseline-0", "s-cold-0", "s-baseline-1", "s-cold-1",
-                                      "s-baseline-2", "s-cold-2"]
+    assert [j.name for j in jobs] == [
+        "s-baseline-0",
+        "s-cold-0",
+        "s-baseline-1",
+        "s-cold-1",
+        "s-baseline-2",
+        "s-cold-2",
+    ]
     cold1 = jobs[3]
     cfg = tmp_path / "ablations" / "s" / "configs" / "cold-1.json"
     assert cold1.command_argv == ["python", "eval.py", "--seed", "101", "--cfg", str(cfg)]
     assert cold1.tags == ["ablate:s", "condition:cold"]
     assert json.loads(cfg.read_text()) == {
-        "t": 0.0, "k": 5,
-        "__ablate__": {"ablation": "s", "condition": "cold", "replicate": 1, "seed": 101}}
+        "t": 0.0,
+        "k": 5,
+        "__ablate__": {"ablation": "s", "condition": "cold", "replicate": 1, "seed": 101},
+    }
     events = [r.event for r in studies.store.read()]
     for i, event in enumerate(events):
         if isinstance(event, JobSubmitted):  # its study link follows in the same append
@@ -91,16 +102,24 @@ def test_run_needs_deltas_and_a_command(tmp_path: Path) -> None:
         service.run("e", [], str(tmp_path))
 
 
-def finish(store: MemoryStore, job_id: int, run_dir: Path, score: float | None,
-           exit_code: int = 0) -> None:
+def finish(
+    store: MemoryStore, job_id: int, run_dir: Path, score: float | None, exit_code: int = 0
+) -> None:
     jobs = Jobs(store)
     claimed = jobs.claim("w", 60)
     assert claimed is not None and claimed.id == job_id
-    job = jobs.started(job_id, "w", claimed.attempt, pid=1, run_dir=str(run_dir / str(job_id)),
-                       hostname="h")
+    job = jobs.started(
+        job_id, "w", claimed.attempt, pid=1, run_dir=str(run_dir / str(job_id)), hostname="h"
+    )
     if score is not None:
-        store.append([Pending(run_stream(job.run_id), RunSummaryUpdated(
-            run_id=job.run_id, summary={"score": score}))])
+        store.append(
+            [
+                Pending(
+                    run_stream(job.run_id),
+                    RunSummaryUpdated(run_id=job.run_id, summary={"score": score}),
+                )
+            ]
+        )
     jobs.finish(job_id, "w", claimed.attempt, exit_code)
 
 

@@ -52,7 +52,9 @@ def test_excludes_zero_only_when_the_whole_interval_is_on_one_side() -> None:
 
 
 def test_rank_puts_the_strongest_effect_first_whatever_its_sign() -> None:
-    effects = [paired_effect("small", pairs([0.1, 0.2])),
-               paired_effect("negative", pairs([-3.0, -2.0])),
-               paired_effect("big", pairs([2.0, 2.2]))]
+    effects = [
+        paired_effect("small", pairs([0.1, 0.2])),
+        paired_effect("negative", pairs([-3.0, -2.0])),
+        paired_effect("big", pairs([2.0, 2.2])),
+    ]
     assert [e.delta for e in rank(effects)] == ["negative", "big", "small"]

@@ -29,8 +29,18 @@ def test_grid_expands_every_combination_last_parameter_fastest() -> None:
         {"lr": 1e-05, "batch_size": 32, "amp": True},
         {"lr": 1e-05, "batch_size": 64, "amp": True},
     ]
-    assert jobs[2].argv == ["python", "train.py", "--epochs", "3",
-                            "--lr", "1e-05", "--batch_size", "32", "--amp", "true"]
+    assert jobs[2].argv == [
+        "python",
+        "train.py",
+        "--epochs",
+        "3",
+        "--lr",
+        "1e-05",
+        "--batch_size",
+        "32",
+        "--amp",
+        "true",
+    ]
 
 
 def test_grid_is_capped_by_max_runs() -> None:
@@ -91,8 +101,18 @@ def test_random_sweep_exact_values_for_a_seed() -> None:
     # Pinned: changing how draws are made would silently change everyone's sweeps.
     jobs = plan(parse_spec(RANDOM), "r", seed=0)
     assert jobs[0].config == {"lr": 0.0238609, "dropout": 0.378977, "layers": 4, "opt": "adam"}
-    assert jobs[0].argv == ["python", "train.py", "--lr", "0.0238609", "--dropout",
-                            "0.378977", "--layers", "4", "--opt", "adam"]
+    assert jobs[0].argv == [
+        "python",
+        "train.py",
+        "--lr",
+        "0.0238609",
+        "--dropout",
+        "0.378977",
+        "--layers",
+        "4",
+        "--opt",
+        "adam",
+    ]
 
 
 def test_random_draws_stay_in_range_and_keep_six_significant_digits() -> None:

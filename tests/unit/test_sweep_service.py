@@ -36,8 +36,13 @@ def test_each_job_joins_the_sweep_in_the_transaction_that_queues_it(tmp_path: Pa
     Sweeps(store).create(SPEC, "lr", str(tmp_path))
     events = [r.event for r in store.read()]
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["SweepCreated", "JobSubmitted", "SweepJobAdded", "JobSubmitted",
-                     "SweepJobAdded"]
+    assert kinds == [
+        "SweepCreated",
+        "JobSubmitted",
+        "SweepJobAdded",
+        "JobSubmitted",
+        "SweepJobAdded",
+    ]
     for submitted, added in zip(events[1::2], events[2::2], strict=True):
         assert isinstance(submitted, JobSubmitted) and isinstance(added, SweepJobAdded)
         assert added.job_id == submitted.job_id
@@ -66,8 +71,10 @@ def test_a_program_that_cannot_run_is_refused(tmp_path: Path) -> None:
 
 def test_resume_queues_only_what_an_interrupted_sweep_missed(tmp_path: Path) -> None:
     store = MemoryStore()
-    spec = parse_spec("program: python t.py\nmethod: random\nmax_runs: 4\n"
-                      "parameters:\n  lr: {distribution: log_uniform, min: 1.0e-4, max: 1}\n")
+    spec = parse_spec(
+        "program: python t.py\nmethod: random\nmax_runs: 4\n"
+        "parameters:\n  lr: {distribution: log_uniform, min: 1.0e-4, max: 1}\n"
+    )
     sweeps = Sweeps(store)
     _, jobs = sweeps.create(spec, "r", str(tmp_path), seed=11)
     expected = [j.config for j in jobs]
@@ -90,8 +97,14 @@ def test_report_counts_progress_and_picks_the_best_run(tmp_path: Path) -> None:
     for job, acc in zip(jobs, [0.7, 0.9], strict=True):
         service.claim("w", 60)
         service.started(job.id, "w", 1, pid=1, run_dir=str(tmp_path / job.run_id), hostname="h")
-        store.append([Pending(run_stream(job.run_id),
-                              RunSummaryUpdated(run_id=job.run_id, summary={"acc": acc}))])
+        store.append(
+            [
+                Pending(
+                    run_stream(job.run_id),
+                    RunSummaryUpdated(run_id=job.run_id, summary={"acc": acc}),
+                )
+            ]
+        )
     service.finish(jobs[0].id, "w", 1, 0)
     report = Sweeps(store).report("lr")
     assert (report.progress.done, report.progress.running, report.progress.finished) == (1, 1, 1)

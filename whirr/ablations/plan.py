@@ -60,14 +60,20 @@ def cells(
             if (condition, replicate) in skip:
                 continue
             path = str(cfg_path(condition, replicate))
-            meta = {"ablation": ablation, "condition": condition, "replicate": replicate,
-                    "seed": seed}
-            planned.append(Cell(
-                condition=condition,
-                replicate=replicate,
-                seed=seed,
-                cfg_path=path,
-                argv=render(template, seed, path),
-                config={**values, "__ablate__": meta},
-            ))
+            meta = {
+                "ablation": ablation,
+                "condition": condition,
+                "replicate": replicate,
+                "seed": seed,
+            }
+            planned.append(
+                Cell(
+                    condition=condition,
+                    replicate=replicate,
+                    seed=seed,
+                    cfg_path=path,
+                    argv=render(template, seed, path),
+                    config={**values, "__ablate__": meta},
+                )
+            )
     return planned

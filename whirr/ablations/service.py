@@ -55,8 +55,10 @@ class Ranking(msgspec.Struct, frozen=True, kw_only=True):
 
 def _check_name(kind: str, name: str) -> None:
     if not NAME_PATTERN.fullmatch(name):
-        raise InvalidRequest(f"{name!r} is not a usable {kind} name (letters, digits, "
-                             "'.', '_', '-'; starting with a letter or digit)")
+        raise InvalidRequest(
+            f"{name!r} is not a usable {kind} name (letters, digits, "
+            "'.', '_', '-'; starting with a letter or digit)"
+        )
 
 
 class Ablations:
@@ -71,8 +73,10 @@ class Ablations:
         """One study, or ``NotFound``."""
         study = fold(self.store.read(stream=ablation_stream(name)))
         if study is None:
-            raise NotFound(f"no ablation study named {name!r} (create it with "
-                           f"`whirr ablate init {name} -m METRIC`)")
+            raise NotFound(
+                f"no ablation study named {name!r} (create it with "
+                f"`whirr ablate init {name} -m METRIC`)"
+            )
         return study
 
     def all(self) -> list[Ablation]:
@@ -80,8 +84,9 @@ class Ablations:
         created = self.store.read(types=["ablation.created"])
         return [self.get(r.event.ablation) for r in created]  # type: ignore[attr-defined]
 
-    def create(self, name: str, metric: str, *, replicates: int = 20,
-               seed_base: int | None = None) -> Ablation:
+    def create(
+        self, name: str, metric: str, *, replicates: int = 20, seed_base: int | None = None
+    ) -> Ablation:
         """Start study ``name`` ranking deltas by ``metric``."""
         _check_name("study", name)
         if not metric:
@@ -89,14 +94,18 @@ class Ablations:
         if replicates < 1:
             raise InvalidRequest("replicates must be at least 1")
         base = seed_base if seed_base is not None else secrets.randbelow(1_000_000)
-        event = AblationCreated(ablation=name, metric=metric, seed_base=base,
-                                replicates=replicates)
-        create_stream(self.store, ablation_stream(name), event,
-                      taken=f"an ablation study named {name!r} already exists")
+        event = AblationCreated(ablation=name, metric=metric, seed_base=base, replicates=replicates)
+        create_stream(
+            self.store,
+            ablation_stream(name),
+            event,
+            taken=f"an ablation study named {name!r} already exists",
+        )
         return self.get(name)
 
-    def set_baseline(self, name: str, values: dict[str, Any],
-                     files: dict[str, str] | None = None) -> Ablation:
+    def set_baseline(
+        self, name: str, values: dict[str, Any], files: dict[str, str] | None = None
+    ) -> Ablation:
         """Merge ``values`` into the baseline every condition starts from."""
         self.get(name)
         if not values:
@@ -105,8 +114,14 @@ class Ablations:
         self.store.append([Pending(ablation_stream(name), event)])
         return self.get(name)
 
-    def add_delta(self, name: str, values: dict[str, Any], *, delta: str | None = None,
-                  files: dict[str, str] | None = None) -> tuple[Ablation, bool]:
+    def add_delta(
+        self,
+        name: str,
+        values: dict[str, Any],
+        *,
+        delta: str | None = None,
+        files: dict[str, str] | None = None,
+    ) -> tuple[Ablation, bool]:
         """Add (or replace) a delta; its name defaults to its first key. Returns the study
         and whether an existing delta was replaced."""
         study = self.get(name)
@@ -115,40 +130,57 @@ class Ablations:
         delta = delta or next(iter(values))
         _check_name("delta", delta)
         if delta == planning.BASELINE:
-            raise InvalidRequest("`baseline` names the baseline itself; set it with "
-                                 f"`whirr ablate baseline {name} key=value`")
+            raise InvalidRequest(
+                "`baseline` names the baseline itself; set it with "
+                f"`whirr ablate baseline {name} key=value`"
+            )
         replaced = any(d.name == delta for d in study.deltas)
         event = AblationDeltaAdded(ablation=name, delta=delta, values=values, files=files or {})
         self.store.append([Pending(ablation_stream(name), event)])
         return self.get(name), replaced
 
-    def plan(self, name: str, command: Sequence[str], replicates: int | None = None
-             ) -> tuple[Ablation, list[planning.Cell]]:
+    def plan(
+        self, name: str, command: Sequence[str], replicates: int | None = None
+    ) -> tuple[Ablation, list[planning.Cell]]:
         """The cells ``run`` would queue now: those never queued, or whose job failed,
         was cancelled or timed out."""
         study = self.get(name)
         if not study.deltas:
-            raise InvalidState(f"study {name} has no deltas yet; add one with "
-                               f"`whirr ablate add {name} key=value`")
+            raise InvalidState(
+                f"study {name} has no deltas yet; add one with `whirr ablate add {name} key=value`"
+            )
         if not command:
-            raise InvalidRequest("give the command after --, e.g. `whirr ablate run "
-                                 f"{name} -- python eval.py --seed {{{{seed}}}}`")
+            raise InvalidRequest(
+                "give the command after --, e.g. `whirr ablate run "
+                f"{name} -- python eval.py --seed {{{{seed}}}}`"
+            )
         skip = set()
         for key, member in study.latest().items():
             job = self.store.job(member.job_id)
             if job is not None and job.status not in RETRYABLE:
                 skip.add(key)
         cells = planning.cells(
-            ablation=name, conditions=study.conditions, seed_base=study.seed_base,
-            replicates=replicates or study.replicates, template=list(command),
+            ablation=name,
+            conditions=study.conditions,
+            seed_base=study.seed_base,
+            replicates=replicates or study.replicates,
+            template=list(command),
             cfg_path=lambda c, r: self.home / name / "configs" / f"{c}-{r}.json",
             skip=frozenset(skip),
         )
         return study, cells
 
-    def run(self, name: str, command: Sequence[str], workdir: str, *,
-            replicates: int | None = None, options: dict[str, Any] | None = None,
-            force: bool = False, check: bool = True) -> list[JobView]:
+    def run(
+        self,
+        name: str,
+        command: Sequence[str],
+        workdir: str,
+        *,
+        replicates: int | None = None,
+        options: dict[str, Any] | None = None,
+        force: bool = False,
+        check: bool = True,
+    ) -> list[JobView]:
         """Queue every missing cell: write its config file, then submit its job, which
         joins the study in the same transaction. ``check``: verify here that the command
         can start (not on a server: the workdir lives on the workers' machines)."""
@@ -165,25 +197,41 @@ class Ablations:
         if check:
             check_runnable(cells[0].argv, workdir)
         stream = ablation_stream(name)
-        launched = AblationLaunched(ablation=name, command=list(command),
-                                    replicates=replicates or study.replicates, workdir=workdir)
+        launched = AblationLaunched(
+            ablation=name,
+            command=list(command),
+            replicates=replicates or study.replicates,
+            workdir=workdir,
+        )
         self.store.append([Pending(stream, launched)])
         queued = []
         for cell in cells:
             _write_config(Path(cell.cfg_path), cell.config)
 
             def link(event: JobSubmitted, cell: planning.Cell = cell) -> list[Pending]:
-                added = AblationJobAdded(ablation=name, job_id=event.job_id,
-                                         condition=cell.condition, replicate=cell.replicate,
-                                         seed=cell.seed, cfg_path=cell.cfg_path)
+                added = AblationJobAdded(
+                    ablation=name,
+                    job_id=event.job_id,
+                    condition=cell.condition,
+                    replicate=cell.replicate,
+                    seed=cell.seed,
+                    cfg_path=cell.cfg_path,
+                )
                 return [Pending(stream, added)]
 
-            queued.append(submit_linked(
-                self.store, link, cell.argv, workdir,
-                name=f"{name}-{cell.condition}-{cell.replicate}", config=cell.config,
-                tags=[f"ablate:{name}", f"condition:{cell.condition}"], check=False,
-                **options,
-            ))
+            queued.append(
+                submit_linked(
+                    self.store,
+                    link,
+                    cell.argv,
+                    workdir,
+                    name=f"{name}-{cell.condition}-{cell.replicate}",
+                    config=cell.config,
+                    tags=[f"ablate:{name}", f"condition:{cell.condition}"],
+                    check=False,
+                    **options,
+                )
+            )
         return queued
 
     def rank(self, name: str, *, level: float = 0.95) -> Ranking:
@@ -208,13 +256,19 @@ def rank_study(study: Ablation, results: Results, *, level: float = 0.95) -> Ran
     baseline = values.pop(planning.BASELINE)
     effects, unpaired = [], {}
     for delta, by_replicate in values.items():
-        pairs = [Pair(r, baseline[r], v) for r, v in sorted(by_replicate.items())
-                 if r in baseline]
+        pairs = [Pair(r, baseline[r], v) for r, v in sorted(by_replicate.items()) if r in baseline]
         unpaired[delta] = len(by_replicate) - len(pairs)
         if pairs:
             effects.append(paired_effect(delta, pairs, level=level))
-    return Ranking(study=study, baseline_values=baseline, effects=rank(effects),
-                   pending=pending, failed=failed, no_metric=no_metric, unpaired=unpaired)
+    return Ranking(
+        study=study,
+        baseline_values=baseline,
+        effects=rank(effects),
+        pending=pending,
+        failed=failed,
+        no_metric=no_metric,
+        unpaired=unpaired,
+    )
 
 
 def _outcome(results: Results, member: Member, metric: str) -> tuple[str, float | None]:

@@ -71,13 +71,21 @@ def fold(records: Sequence[Recorded]) -> Ablation | None:
     for rec in records:
         event = rec.event
         if isinstance(event, AblationCreated):
-            study = Ablation(name=event.ablation, metric=event.metric, seed_base=event.seed_base,
-                             replicates=event.replicates, created_at=rec.recorded_at)
+            study = Ablation(
+                name=event.ablation,
+                metric=event.metric,
+                seed_base=event.seed_base,
+                replicates=event.replicates,
+                created_at=rec.recorded_at,
+            )
         elif study is None:
             continue
         elif isinstance(event, AblationBaselineSet):
-            study = replace(study, baseline={**study.baseline, **event.values},
-                            baseline_files=_files(study.baseline_files, event.values, event.files))
+            study = replace(
+                study,
+                baseline={**study.baseline, **event.values},
+                baseline_files=_files(study.baseline_files, event.values, event.files),
+            )
         elif isinstance(event, AblationDeltaAdded):
             delta = Delta(event.delta, event.values, event.files)
             if any(d.name == event.delta for d in study.deltas):  # replaced in place
@@ -88,8 +96,9 @@ def fold(records: Sequence[Recorded]) -> Ablation | None:
         elif isinstance(event, AblationLaunched):
             study = replace(study, launches=[*study.launches, event])
         elif isinstance(event, AblationJobAdded):
-            member = Member(event.job_id, event.condition, event.replicate, event.seed,
-                            event.cfg_path)
+            member = Member(
+                event.job_id, event.condition, event.replicate, event.seed, event.cfg_path
+            )
             study = replace(study, members=[*study.members, member])
     return study
 

@@ -62,7 +62,10 @@ def _sign(value: float) -> int:
 
 
 def bootstrap_interval(
-    values: Sequence[float], *, level: float = 0.95, resamples: int = RESAMPLES,
+    values: Sequence[float],
+    *,
+    level: float = 0.95,
+    resamples: int = RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
 ) -> tuple[float, float] | None:
     """Percentile bootstrap interval of the mean of ``values`` (None for fewer than 2)."""
@@ -77,8 +80,14 @@ def bootstrap_interval(
     return low, high
 
 
-def paired_effect(delta: str, pairs: Sequence[Pair], *, level: float = 0.95,
-                  resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Effect:
+def paired_effect(
+    delta: str,
+    pairs: Sequence[Pair],
+    *,
+    level: float = 0.95,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> Effect:
     """The effect of ``delta`` from its pairs (at least one)."""
     diffs = [p.difference for p in pairs]
     effect = _mean(diffs)

@@ -11,9 +11,7 @@ from whirr.services.errors import InvalidRequest
 from whirr.studies.values import parse_scalar, split_assignment
 
 
-def parse_assignments(
-    texts: Sequence[str], base: Path
-) -> tuple[dict[str, Any], dict[str, str]]:
+def parse_assignments(texts: Sequence[str], base: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """``["lr=1e-3", "prompt=@p.txt"]`` -> ({lr: 0.001, prompt: <text of p.txt>},
     {prompt: "p.txt"}). Relative paths start at ``base``."""
     values: dict[str, Any] = {}

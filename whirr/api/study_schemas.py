@@ -26,13 +26,18 @@ class SubmitOptions(Body, forbid_unknown_fields=True):
     """Submit options every job of a study gets (as in ``POST /jobs``); an unknown key is
     a 422, so a misspelt option never goes unnoticed."""
 
-    env: Annotated[dict[Annotated[str, Meta(min_length=1, max_length=1000)], Text],
-                   Meta(max_length=1000)] | None = None
+    env: (
+        Annotated[
+            dict[Annotated[str, Meta(min_length=1, max_length=1000)], Text], Meta(max_length=1000)
+        ]
+        | None
+    ) = None
     priority: Priority | None = None
     max_attempts: MaxAttempts | None = None
     gpus: Annotated[int, Meta(ge=0, le=64)] | None = None
-    after: Annotated[list[Annotated[int, Meta(ge=1, le=2**63 - 1)]],
-                     Meta(max_length=1000)] | None = None
+    after: (
+        Annotated[list[Annotated[int, Meta(ge=1, le=2**63 - 1)]], Meta(max_length=1000)] | None
+    ) = None
     after_any: bool | None = None
     retries: Annotated[int, Meta(ge=0, le=100)] | None = None
     retry_delay: Annotated[float, Meta(ge=0, le=86_400)] | None = None

@@ -13,7 +13,7 @@ import click
 
 from whirr.cli.common import emit_json, local_time, print_table, project_store, user_errors
 from whirr.cli.remote import server_option
-from whirr.cli.sweep import collect_submit_options, submit_option_flags
+from whirr.cli.study_options import collect_submit_options, submit_option_flags
 
 
 @contextmanager
@@ -57,16 +57,31 @@ def ablate_cmd() -> None:
 
 @ablate_cmd.command("init")
 @click.argument("name")
-@click.option("-m", "--metric", required=True, help="The metric to compare (summary value, "
-                                                     "else the last value logged).")
-@click.option("-r", "--replicates", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Replicates per condition when `run` is not told otherwise.")
-@click.option("--seed-base", type=click.IntRange(min=0), default=None,
-              help="Replicate r uses seed SEED_BASE + r (default: a random base, recorded).")
+@click.option(
+    "-m",
+    "--metric",
+    required=True,
+    help="The metric to compare (summary value, else the last value logged).",
+)
+@click.option(
+    "-r",
+    "--replicates",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Replicates per condition when `run` is not told otherwise.",
+)
+@click.option(
+    "--seed-base",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Replicate r uses seed SEED_BASE + r (default: a random base, recorded).",
+)
 @server_option()
 @user_errors
-def init_cmd(name: str, metric: str, replicates: int, seed_base: int | None,
-             server: str | None) -> None:
+def init_cmd(
+    name: str, metric: str, replicates: int, seed_base: int | None, server: str | None
+) -> None:
     """Create ablation study NAME, compared on METRIC.
 
     \b
@@ -75,10 +90,14 @@ def init_cmd(name: str, metric: str, replicates: int, seed_base: int | None,
     """
     with _studies(server) as studies:
         study = studies.create(name, metric, replicates=replicates, seed_base=seed_base)
-    click.echo(f"Created ablation study {name}: metric {metric}, {replicates} replicates, "
-               f"seeds {study.seed_base}..{study.seed_base + replicates - 1}")
-    click.echo("Next: whirr ablate baseline / add, then "
-               f"whirr ablate run {name} -- CMD --seed {{{{seed}}}} --cfg {{{{cfg_path}}}}")
+    click.echo(
+        f"Created ablation study {name}: metric {metric}, {replicates} replicates, "
+        f"seeds {study.seed_base}..{study.seed_base + replicates - 1}"
+    )
+    click.echo(
+        "Next: whirr ablate baseline / add, then "
+        f"whirr ablate run {name} -- CMD --seed {{{{seed}}}} --cfg {{{{cfg_path}}}}"
+    )
 
 
 def _echo_values(values: dict[str, Any], files: dict[str, str]) -> None:
@@ -119,8 +138,7 @@ def baseline_cmd(name: str, assignments: tuple[str, ...], server: str | None) ->
 @click.option("-n", "--name", "delta", help="Name of the delta (default: its first key).")
 @server_option()
 @user_errors
-def add_cmd(name: str, assignments: tuple[str, ...], delta: str | None,
-            server: str | None) -> None:
+def add_cmd(name: str, assignments: tuple[str, ...], delta: str | None, server: str | None) -> None:
     """Add a delta to study NAME: values that replace the baseline's.
 
     Values are typed as for `baseline`. Adding a delta under an existing name
@@ -156,8 +174,13 @@ class CommandAfterDashes(click.Command):
 
 
 @ablate_cmd.command("run", cls=CommandAfterDashes)
-@click.option("-r", "--replicates", type=click.IntRange(min=1), default=None,
-              help="Replicates per condition (default: the study's).")
+@click.option(
+    "-r",
+    "--replicates",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Replicates per condition (default: the study's).",
+)
 @click.option("-n", "--dry-run", is_flag=True, help="Print the jobs; queue nothing.")
 @click.option("--force", is_flag=True, help="Run even if the command differs from last time.")
 @submit_option_flags
@@ -165,9 +188,17 @@ class CommandAfterDashes(click.Command):
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @user_errors
-def run_cmd(replicates: int | None, dry_run: bool, force: bool, priority: int | None,
-            max_attempts: int | None, options: tuple[str, ...], server: str | None, name: str,
-            command: tuple[str, ...]) -> None:
+def run_cmd(
+    replicates: int | None,
+    dry_run: bool,
+    force: bool,
+    priority: int | None,
+    max_attempts: int | None,
+    options: tuple[str, ...],
+    server: str | None,
+    name: str,
+    command: tuple[str, ...],
+) -> None:
     """Queue every condition of study NAME for each replicate, with paired seeds.
 
     In COMMAND, {{seed}} becomes the replicate's seed and {{cfg_path}} the path
@@ -190,15 +221,17 @@ def run_cmd(replicates: int | None, dry_run: bool, force: bool, priority: int | 
     with _studies(server) as studies:
         if dry_run:
             _, cells = studies.plan(name, argv, replicates)
-            print_table(["CONDITION", "REPLICATE", "SEED", "COMMAND"],
-                        [[c.condition, str(c.replicate), str(c.seed), shlex.join(c.argv)]
-                         for c in cells])
+            print_table(
+                ["CONDITION", "REPLICATE", "SEED", "COMMAND"],
+                [[c.condition, str(c.replicate), str(c.seed), shlex.join(c.argv)] for c in cells],
+            )
             click.echo(f"\nDry run: {len(cells)} job(s) of study {name}; nothing queued.")
             return
         if not server:  # a server applies its own default
             submit_options.setdefault("max_attempts", _project_max_attempts())
-        jobs = studies.run(name, argv, os.getcwd(), replicates=replicates,
-                           options=submit_options, force=force)
+        jobs = studies.run(
+            name, argv, os.getcwd(), replicates=replicates, options=submit_options, force=force
+        )
     if not jobs:
         click.echo(f"Study {name}: every cell is already queued or done; nothing to run.")
         return
@@ -238,22 +271,31 @@ def rank_cmd(name: str, verbose: bool, as_json: bool, server: str | None) -> Non
         ranking = studies.rank(name)
     study = ranking.study
     if as_json:
-        emit_json({
-            "name": study.name, "metric": study.metric, "seed_base": study.seed_base,
-            "baseline": {"n": len(ranking.baseline_values),
-                         "values": ranking.baseline_values},
-            "effects": [{**msgspec_to_dict(e), "excludes_zero": e.excludes_zero}
-                        for e in ranking.effects],
-            "pending": ranking.pending, "failed": ranking.failed,
-            "no_metric": ranking.no_metric, "unpaired": ranking.unpaired,
-        })
+        emit_json(
+            {
+                "name": study.name,
+                "metric": study.metric,
+                "seed_base": study.seed_base,
+                "baseline": {"n": len(ranking.baseline_values), "values": ranking.baseline_values},
+                "effects": [
+                    {**msgspec_to_dict(e), "excludes_zero": e.excludes_zero}
+                    for e in ranking.effects
+                ],
+                "pending": ranking.pending,
+                "failed": ranking.failed,
+                "no_metric": ranking.no_metric,
+                "unpaired": ranking.unpaired,
+            }
+        )
         return
     base = ranking.baseline_values
     mean = f"{sum(base.values()) / len(base):.4g}" if base else "-"
     click.echo(f"Study {name}: metric {study.metric}, baseline mean {mean} (n={len(base)})")
-    notes = [f"{ranking.pending} pending" if ranking.pending else "",
-             f"{ranking.failed} failed" if ranking.failed else "",
-             f"{ranking.no_metric} without {study.metric}" if ranking.no_metric else ""]
+    notes = [
+        f"{ranking.pending} pending" if ranking.pending else "",
+        f"{ranking.failed} failed" if ranking.failed else "",
+        f"{ranking.no_metric} without {study.metric}" if ranking.no_metric else "",
+    ]
     if any(notes):
         click.echo("  jobs: " + ", ".join(n for n in notes if n))
     if not ranking.effects:
@@ -263,12 +305,15 @@ def rank_cmd(name: str, verbose: bool, as_json: bool, server: str | None) -> Non
     rows = []
     for i, e in enumerate(ranking.effects, 1):
         ci = f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]" + (" *" if e.excludes_zero else "")
-        rows.append([str(i), e.delta, _fmt(e.effect), ci, f"{e.agree}/{e.n}",
-                     f"{e.mean_delta:.4g}"])
+        rows.append(
+            [str(i), e.delta, _fmt(e.effect), ci, f"{e.agree}/{e.n}", f"{e.mean_delta:.4g}"]
+        )
     print_table(["RANK", "DELTA", "EFFECT", "95% CI", "AGREE", "MEAN"], rows)
     strongest = ranking.effects[0]
-    click.echo(f"\nStrongest effect: {strongest.delta} ({_fmt(strongest.effect)} "
-               f"{study.metric} against baseline)")
+    click.echo(
+        f"\nStrongest effect: {strongest.delta} ({_fmt(strongest.effect)} "
+        f"{study.metric} against baseline)"
+    )
     if verbose:
         click.echo("\nPairs (replicate: baseline -> delta):")
         for e in ranking.effects:
@@ -293,16 +338,37 @@ def list_cmd(as_json: bool, server: str | None) -> None:
     with _studies(server) as studies:
         found = studies.all()
     if as_json:
-        emit_json({"studies": [
-            {"name": s.name, "metric": s.metric, "seed_base": s.seed_base,
-             "replicates": s.replicates, "created_at": s.created_at,
-             "baseline": s.baseline, "deltas": [msgspec_to_dict(d) for d in s.deltas],
-             "jobs": len(s.latest())} for s in found
-        ]})
+        emit_json(
+            {
+                "studies": [
+                    {
+                        "name": s.name,
+                        "metric": s.metric,
+                        "seed_base": s.seed_base,
+                        "replicates": s.replicates,
+                        "created_at": s.created_at,
+                        "baseline": s.baseline,
+                        "deltas": [msgspec_to_dict(d) for d in s.deltas],
+                        "jobs": len(s.latest()),
+                    }
+                    for s in found
+                ]
+            }
+        )
         return
     if not found:
         click.echo("No ablation studies yet. Start one with `whirr ablate init NAME -m METRIC`.")
         return
-    print_table(["NAME", "METRIC", "DELTAS", "JOBS", "CREATED"],
-                [[s.name, s.metric, ", ".join(d.name for d in s.deltas) or "-",
-                  str(len(s.latest())), local_time(s.created_at)] for s in found])
+    print_table(
+        ["NAME", "METRIC", "DELTAS", "JOBS", "CREATED"],
+        [
+            [
+                s.name,
+                s.metric,
+                ", ".join(d.name for d in s.deltas) or "-",
+                str(len(s.latest())),
+                local_time(s.created_at),
+            ]
+            for s in found
+        ],
+    )

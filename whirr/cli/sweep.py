@@ -13,6 +13,7 @@ import click
 
 from whirr.cli.common import emit_json, local_time, print_table, project_store, user_errors
 from whirr.cli.remote import server_option
+from whirr.cli.study_options import collect_submit_options, submit_option_flags
 
 
 @contextmanager
@@ -42,38 +43,6 @@ class SweepGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def collect_submit_options(priority: int | None, max_attempts: int | None,
-                    options: tuple[str, ...]) -> dict[str, Any]:
-    from whirr.studies.linking import check_submit_options
-    from whirr.studies.values import parse_scalar, split_assignment
-
-    parsed: dict[str, Any] = {}
-    for text in options:
-        try:
-            key, value = split_assignment(text)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="'-o/--option'") from None
-        parsed[key.replace("-", "_")] = parse_scalar(value)
-    if priority is not None:
-        parsed["priority"] = priority
-    if max_attempts is not None:
-        parsed["max_attempts"] = max_attempts
-    return check_submit_options(parsed)
-
-
-def submit_option_flags(func: Any) -> Any:
-    """``--priority``, ``--max-attempts`` and ``-o KEY=VALUE``: options passed to submit."""
-    func = click.option(
-        "-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-        help="Any other submit option for every job, e.g. -o max_attempts=1 (repeatable).",
-    )(func)
-    func = click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
-                        help="Attempts each job may use when its worker is lost.")(func)
-    func = click.option("--priority", type=int, default=None,
-                        help="Queue priority of every job (higher runs first).")(func)
-    return func
-
-
 @click.group("sweep", cls=SweepGroup)
 def sweep_cmd() -> None:
     """Run a parameter sweep from a YAML file, or report on one.
@@ -94,19 +63,34 @@ def sweep_cmd() -> None:
 
 @sweep_cmd.command("run")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-p", "--prefix", help="Name of the sweep and its jobs (default: `name` in the "
-                                     "file, else the file's name).")
+@click.option(
+    "-p",
+    "--prefix",
+    help="Name of the sweep and its jobs (default: `name` in the file, else the file's name).",
+)
 @click.option("-n", "--dry-run", is_flag=True, help="Print the jobs; queue nothing.")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Seed of a random sweep (default: `seed` in the file, else a new one, "
-                   "which is printed and recorded).")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed of a random sweep (default: `seed` in the file, else a new one, "
+    "which is printed and recorded).",
+)
 @submit_option_flags
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep's jobs as JSON.")
 @server_option()
 @user_errors
-def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
-            priority: int | None, max_attempts: int | None, options: tuple[str, ...],
-            as_json: bool, server: str | None) -> None:
+def run_cmd(
+    file: Path,
+    prefix: str | None,
+    dry_run: bool,
+    seed: int | None,
+    priority: int | None,
+    max_attempts: int | None,
+    options: tuple[str, ...],
+    as_json: bool,
+    server: str | None,
+) -> None:
     """Queue one job per point of the sweep in FILE.
 
     Each job runs `program --key value ...`, is named <name>-<i>, is tagged
@@ -131,8 +115,10 @@ def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
     spec = parse_spec(text, source=str(file), submit_options=submit_option_names())
     name = prefix or spec.name or file.stem
     if not NAME_PATTERN.fullmatch(name):
-        raise click.BadParameter(f"{name!r} is not a usable sweep name (letters, digits, "
-                                 "'.', '_', '-')", param_hint="'-p/--prefix'")
+        raise click.BadParameter(
+            f"{name!r} is not a usable sweep name (letters, digits, '.', '_', '-')",
+            param_hint="'-p/--prefix'",
+        )
     submit_options = collect_submit_options(priority, max_attempts, options)
     if spec.method == "random" and seed is None:
         seed = spec.seed if spec.seed is not None else new_seed()
@@ -141,27 +127,39 @@ def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
         if as_json:
             emit_json({"sweep": name, "seed": seed, "jobs": planned})
             return
-        print_table(["#", "NAME", "COMMAND"],
-                    [[str(j.index), j.name, shlex.join(j.argv)] for j in planned])
+        print_table(
+            ["#", "NAME", "COMMAND"], [[str(j.index), j.name, shlex.join(j.argv)] for j in planned]
+        )
         seeded = f", seed {seed}" if seed is not None else ""
-        click.echo(f"\nDry run: {len(planned)} job(s) of sweep {name} ({spec.method}{seeded}); "
-                   "nothing queued.")
+        click.echo(
+            f"\nDry run: {len(planned)} job(s) of sweep {name} ({spec.method}{seeded}); "
+            "nothing queued."
+        )
         return
     if server:
         # The server parses the file again (it records the sweep) and applies its own
         # max_attempts default; the workers run the jobs in this directory.
         with _sweeps(server) as remote:
-            record, jobs = remote.create(text, name, os.getcwd(), seed=seed,
-                                         source=str(file), options=submit_options)
+            record, jobs = remote.create(
+                text, name, os.getcwd(), seed=seed, source=str(file), options=submit_options
+            )
     else:
         with project_store() as (project, store):
             submit_options.setdefault("max_attempts", project.config.max_attempts)
-            record, jobs = Sweeps(store).create(spec, name, os.getcwd(), seed=seed,
-                                                source=str(file), options=submit_options)
+            record, jobs = Sweeps(store).create(
+                spec, name, os.getcwd(), seed=seed, source=str(file), options=submit_options
+            )
     if as_json:
-        emit_json({"sweep": name, "seed": record.created.seed,
-                   "jobs": [{"index": m.index, "job_id": m.job_id, "config": m.config}
-                            for m in record.members]})
+        emit_json(
+            {
+                "sweep": name,
+                "seed": record.created.seed,
+                "jobs": [
+                    {"index": m.index, "job_id": m.job_id, "config": m.config}
+                    for m in record.members
+                ],
+            }
+        )
         return
     ids = [j.id for j in jobs]
     span = f"#{ids[0]}-#{ids[-1]}" if len(ids) > 1 else f"#{ids[0]}"
@@ -178,8 +176,9 @@ def run_cmd(file: Path, prefix: str | None, dry_run: bool, seed: int | None,
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option()
 @user_errors
-def status_cmd(name: str, metric: str | None, goal: str | None, as_json: bool,
-               server: str | None) -> None:
+def status_cmd(
+    name: str, metric: str | None, goal: str | None, as_json: bool, server: str | None
+) -> None:
     """Show a sweep's progress, its jobs and the best run so far on a metric.
 
     A run's value is its summary[METRIC] if set, else the last METRIC it logged.
@@ -197,23 +196,36 @@ def status_cmd(name: str, metric: str | None, goal: str | None, as_json: bool,
         return
     created, progress = report.record.created, report.progress
     seeded = f", seed {created.seed}" if created.seed is not None else ""
-    click.echo(f"Sweep {created.sweep}: {created.method}{seeded}, {progress.planned} job(s), "
-               f"created {local_time(report.record.created_at)}")
+    click.echo(
+        f"Sweep {created.sweep}: {created.method}{seeded}, {progress.planned} job(s), "
+        f"created {local_time(report.record.created_at)}"
+    )
     click.echo(f"Program: {created.program}")
-    click.echo(f"Progress: {progress.finished}/{progress.planned} finished - "
-               f"{progress.queued} queued, {progress.running} running, {progress.done} done, "
-               f"{progress.failed} failed, {progress.cancelled} cancelled"
-               + (" (incomplete: `whirr sweep resume` queues the rest)"
-                  if progress.state == "incomplete" else ""))
+    click.echo(
+        f"Progress: {progress.finished}/{progress.planned} finished - "
+        f"{progress.queued} queued, {progress.running} running, {progress.done} done, "
+        f"{progress.failed} failed, {progress.cancelled} cancelled"
+        + (
+            " (incomplete: `whirr sweep resume` queues the rest)"
+            if progress.state == "incomplete"
+            else ""
+        )
+    )
     keys = list(created.parameters)
     headers = ["#", "JOB", "STATUS", *keys] + ([report.metric.upper()] if report.metric else [])
     rows = []
     for row in report.rows:
         value = [] if not report.metric else ["-" if row.value is None else f"{row.value:.6g}"]
         mark = " *" if report.best is not None and row.member == report.best.member else ""
-        rows.append([str(row.member.index), f"#{row.member.job_id}",
-                     row.job.status if row.job else "?",
-                     *[_cell(row.member.config.get(k)) for k in keys], *value])
+        rows.append(
+            [
+                str(row.member.index),
+                f"#{row.member.job_id}",
+                row.job.status if row.job else "?",
+                *[_cell(row.member.config.get(k)) for k in keys],
+                *value,
+            ]
+        )
         rows[-1][-1] += mark
     click.echo("")
     print_table(headers, rows)
@@ -227,8 +239,10 @@ def status_cmd(name: str, metric: str | None, goal: str | None, as_json: bool,
         assert best.value is not None
         config = " ".join(f"{k}={_cell(v)}" for k, v in best.member.config.items())
         run = best.job.run_id if best.job else "?"
-        click.echo(f"Best {report.metric} ({report.goal}): {best.value:.6g} - "
-                   f"{created.sweep}-{best.member.index} (job #{best.member.job_id}, run {run})")
+        click.echo(
+            f"Best {report.metric} ({report.goal}): {best.value:.6g} - "
+            f"{created.sweep}-{best.member.index} (job #{best.member.job_id}, run {run})"
+        )
         click.echo(f"  {config}")
 
 
@@ -240,8 +254,11 @@ def resume_cmd(name: str, server: str | None) -> None:
     """Queue the jobs of an interrupted sweep that were never queued."""
     with _sweeps(server) as sweeps:
         _, jobs = sweeps.resume(name)
-    click.echo(f"Sweep {name}: queued {len(jobs)} more job(s)" if jobs
-               else f"Sweep {name}: every job was already queued")
+    click.echo(
+        f"Sweep {name}: queued {len(jobs)} more job(s)"
+        if jobs
+        else f"Sweep {name}: every job was already queued"
+    )
 
 
 @sweep_cmd.command("cancel")
@@ -271,21 +288,54 @@ def sweeps_cmd(as_json: bool, server: str | None) -> None:
     with _sweeps(server) as sweeps:
         listed = sweeps.overview()
     if as_json:
-        emit_json({"sweeps": [
-            {"name": r.name, "method": r.created.method, "created_at": r.created_at,
-             "metric": r.created.metric, "seed": r.created.seed, "state": p.state,
-             "progress": p} for r, p in listed
-        ]})
+        emit_json(
+            {
+                "sweeps": [
+                    {
+                        "name": r.name,
+                        "method": r.created.method,
+                        "created_at": r.created_at,
+                        "metric": r.created.metric,
+                        "seed": r.created.seed,
+                        "state": p.state,
+                        "progress": p,
+                    }
+                    for r, p in listed
+                ]
+            }
+        )
         return
     if not listed:
         click.echo("No sweeps yet. Start one with `whirr sweep FILE`.")
         return
     print_table(
-        ["NAME", "METHOD", "JOBS", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED", "STATE",
-         "CREATED"],
-        [[r.name, r.created.method, f"{p.submitted}/{p.planned}", str(p.queued), str(p.running),
-          str(p.done), str(p.failed), str(p.cancelled), p.state, local_time(r.created_at)]
-         for r, p in listed],
+        [
+            "NAME",
+            "METHOD",
+            "JOBS",
+            "QUEUED",
+            "RUNNING",
+            "DONE",
+            "FAILED",
+            "CANCELLED",
+            "STATE",
+            "CREATED",
+        ],
+        [
+            [
+                r.name,
+                r.created.method,
+                f"{p.submitted}/{p.planned}",
+                str(p.queued),
+                str(p.running),
+                str(p.done),
+                str(p.failed),
+                str(p.cancelled),
+                p.state,
+                local_time(r.created_at),
+            ]
+            for r, p in listed
+        ],
     )
 
 
@@ -297,10 +347,14 @@ def _cell(value: Any) -> str:
 
 def _report_json(report: Any) -> dict[str, Any]:
     def row(r: Any) -> dict[str, Any]:
-        return {"index": r.member.index, "job_id": r.member.job_id,
-                "status": r.job.status if r.job else None,
-                "run_id": r.job.run_id if r.job else None,
-                "config": r.member.config, "value": r.value}
+        return {
+            "index": r.member.index,
+            "job_id": r.member.job_id,
+            "status": r.job.status if r.job else None,
+            "run_id": r.job.run_id if r.job else None,
+            "config": r.member.config,
+            "value": r.value,
+        }
 
     return {
         "name": report.record.name,

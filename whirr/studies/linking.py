@@ -21,8 +21,9 @@ from whirr.services.errors import InvalidRequest
 from whirr.store import EventStore, ViewReader
 
 #: ``Jobs.submit`` arguments a study sets itself, so they cannot be passed through.
-_RESERVED = frozenset({"argv", "workdir", "name", "config", "tags", "parent_job_id",
-                       "first_attempt", "check", "self"})
+_RESERVED = frozenset(
+    {"argv", "workdir", "name", "config", "tags", "parent_job_id", "first_attempt", "check", "self"}
+)
 
 Link = Callable[[JobSubmitted], Sequence[Pending]]
 
@@ -33,7 +34,8 @@ def submit_option_names() -> list[str]:
     Read from the signature, so options added to ``Jobs.submit`` work here unchanged."""
     params = inspect.signature(Jobs.submit).parameters
     return sorted(
-        name for name, p in params.items()
+        name
+        for name, p in params.items()
         if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _RESERVED
     )
 
@@ -44,9 +46,7 @@ def check_submit_options(options: dict[str, Any]) -> dict[str, Any]:
     allowed = submit_option_names()
     for key in options:
         if key not in allowed:
-            raise InvalidRequest(
-                f"unknown submit option {key!r} (available: {', '.join(allowed)})"
-            )
+            raise InvalidRequest(f"unknown submit option {key!r} (available: {', '.join(allowed)})")
     return options
 
 
@@ -66,7 +66,9 @@ class _LinkingStore:
             pending = list(decide(reader))
             asked.append(len(pending))
             extra = [
-                p2 for p in pending if isinstance(p.event, JobSubmitted)
+                p2
+                for p in pending
+                if isinstance(p.event, JobSubmitted)
                 for p2 in self._link(p.event)
             ]
             return pending + extra

@@ -25,10 +25,19 @@ if TYPE_CHECKING:
 def record_of(out: SweepOut) -> SweepRecord:
     """The sweep record an API answer describes."""
     created = SweepCreated(
-        sweep=out.name, program=out.program, method=cast(Any, out.method),
-        parameters=out.parameters, planned=out.planned, workdir=out.workdir, seed=out.seed,
-        max_runs=out.max_runs, metric=out.metric, goal=cast(Any, out.goal), source=out.source,
-        submit_options=out.submit_options, tags=out.tags,
+        sweep=out.name,
+        program=out.program,
+        method=cast(Any, out.method),
+        parameters=out.parameters,
+        planned=out.planned,
+        workdir=out.workdir,
+        seed=out.seed,
+        max_runs=out.max_runs,
+        metric=out.metric,
+        goal=cast(Any, out.goal),
+        source=out.source,
+        submit_options=out.submit_options,
+        tags=out.tags,
     )
     members = [Member(j.index, j.job_id, j.config) for j in out.jobs]
     # The log position of `sweep.created` stays on the server; nothing here orders by it.
@@ -37,8 +46,11 @@ def record_of(out: SweepOut) -> SweepRecord:
 
 def outcomes_of(out: SweepOut) -> dict[int, JobOutcome]:
     """Job id -> outcome, for the sweep's jobs the server knows."""
-    return {j.job_id: JobOutcome(j.status, j.run_id or "", j.started)
-            for j in out.jobs if j.status is not None}
+    return {
+        j.job_id: JobOutcome(j.status, j.run_id or "", j.started)
+        for j in out.jobs
+        if j.status is not None
+    }
 
 
 class RemoteSweeps:
@@ -51,12 +63,20 @@ class RemoteSweeps:
         """One sweep, or ``NotFound``."""
         return record_of(self.client.get_sweep(name))
 
-    def create(self, text: str, name: str, workdir: str, *, seed: int | None = None,
-               source: str = "", options: dict[str, Any] | None = None
-               ) -> tuple[SweepRecord, list[Job]]:
+    def create(
+        self,
+        text: str,
+        name: str,
+        workdir: str,
+        *,
+        seed: int | None = None,
+        source: str = "",
+        options: dict[str, Any] | None = None,
+    ) -> tuple[SweepRecord, list[Job]]:
         """Record sweep ``name`` from a file's ``text`` on the server and queue its jobs."""
-        queued = self.client.create_sweep(text, workdir, name=name, seed=seed, source=source,
-                                          options=options)
+        queued = self.client.create_sweep(
+            text, workdir, name=name, seed=seed, source=source, options=options
+        )
         return record_of(queued.sweep), queued.jobs
 
     def resume(self, name: str) -> tuple[SweepRecord, list[Job]]:
@@ -70,8 +90,10 @@ class RemoteSweeps:
 
     def overview(self) -> list[tuple[SweepRecord, Progress]]:
         """Every sweep with its progress, oldest first."""
-        return [(record_of(out), Progress(**msgspec.structs.asdict(out.progress)))
-                for out in self.client.sweeps()]
+        return [
+            (record_of(out), Progress(**msgspec.structs.asdict(out.progress)))
+            for out in self.client.sweeps()
+        ]
 
     def report(self, name: str, metric: str | None = None, goal: str | None = None) -> SweepReport:
         """Progress, every job with its metric value, and the best run on ``metric``."""

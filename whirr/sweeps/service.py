@@ -104,17 +104,20 @@ class Sweeps:
             tags=spec.tags,
         )
         create_stream(
-            self.store, sweep_stream(name), created,
+            self.store,
+            sweep_stream(name),
+            created,
             taken=f"a sweep named {name!r} already exists; give this one another name with "
-                  "-p/--prefix (or `name:` in the file)",
+            "-p/--prefix (or `name:` in the file)",
         )
         return self._submit(self.get(name), planned)
 
     def resume(self, name: str) -> tuple[SweepRecord, list[JobView]]:
         """Queue the jobs of an interrupted sweep that were never queued (same plan)."""
         record = self.get(name)
-        return self._submit(record, expand.plan(_spec_of(record.created), name,
-                                                record.created.seed))
+        return self._submit(
+            record, expand.plan(_spec_of(record.created), name, record.created.seed)
+        )
 
     def report(self, name: str, metric: str | None = None, goal: str | None = None) -> SweepReport:
         """Progress, every job with its metric value, and the best run on ``metric``
@@ -161,14 +164,24 @@ class Sweeps:
                 continue
 
             def link(event: JobSubmitted, job: expand.PlannedJob = job) -> list[Pending]:
-                added = SweepJobAdded(sweep=created.sweep, index=job.index,
-                                      job_id=event.job_id, config=job.config)
+                added = SweepJobAdded(
+                    sweep=created.sweep, index=job.index, job_id=event.job_id, config=job.config
+                )
                 return [Pending(stream, added)]
 
-            queued.append(submit_linked(
-                self.store, link, job.argv, created.workdir, name=job.name, config=job.config,
-                tags=[f"sweep:{created.sweep}", *created.tags], check=False, **options,
-            ))
+            queued.append(
+                submit_linked(
+                    self.store,
+                    link,
+                    job.argv,
+                    created.workdir,
+                    name=job.name,
+                    config=job.config,
+                    tags=[f"sweep:{created.sweep}", *created.tags],
+                    check=False,
+                    **options,
+                )
+            )
         return self.get(created.sweep), queued
 
 
@@ -196,12 +209,14 @@ def _spec_of(created: SweepCreated) -> SweepSpec:
     """The spec a recorded sweep was created from (to plan it again on resume)."""
     from whirr.sweeps.spec import parse_spec
 
-    text = msgspec.json.encode({
-        "program": created.program,
-        "method": created.method,
-        "parameters": created.parameters,
-        **({"max_runs": created.max_runs} if created.max_runs is not None else {}),
-    }).decode()
+    text = msgspec.json.encode(
+        {
+            "program": created.program,
+            "method": created.method,
+            "parameters": created.parameters,
+            **({"max_runs": created.max_runs} if created.max_runs is not None else {}),
+        }
+    ).decode()
     try:
         return parse_spec(text, source=f"sweep {created.sweep}")
     except InvalidRequest as exc:  # recorded by another version with other rules

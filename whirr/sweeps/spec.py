@@ -35,8 +35,18 @@ from whirr.services.errors import InvalidRequest
 Method = Literal["grid", "random"]
 METHODS = ("grid", "random")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
-TOP_KEYS = ("name", "program", "method", "max_runs", "seed", "metric", "tags", "submit",
-            "parameters", "description")
+TOP_KEYS = (
+    "name",
+    "program",
+    "method",
+    "max_runs",
+    "seed",
+    "metric",
+    "tags",
+    "submit",
+    "parameters",
+    "description",
+)
 PARAM_KEYS = ("values", "value", "distribution", "min", "max")
 GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 #: Names become job names, tags and stream names: keep them to safe characters.
@@ -184,7 +194,8 @@ def _parameter(reader: _Reader, name: str, node: yaml.Node) -> Parameter:
     distribution = reader.value(dist_node, f"{path}.distribution")
     if distribution not in DISTRIBUTIONS:
         raise reader.error(
-            dist_node, f"{path}.distribution",
+            dist_node,
+            f"{path}.distribution",
             f"unknown distribution {distribution!r}{_suggest(str(distribution), DISTRIBUTIONS)}",
         )
     bounds: dict[str, float] = {}
@@ -199,19 +210,29 @@ def _parameter(reader: _Reader, name: str, node: yaml.Node) -> Parameter:
             raise reader.error(bound_node, f"{path}.{bound}", f"must be an integer, not {value!r}")
         bounds[bound] = value
     if bounds["min"] > bounds["max"]:
-        raise reader.error(entries["min"][1], f"{path}.min",
-                           f"min ({bounds['min']}) is above max ({bounds['max']})")
+        raise reader.error(
+            entries["min"][1],
+            f"{path}.min",
+            f"min ({bounds['min']}) is above max ({bounds['max']})",
+        )
     if distribution == "log_uniform" and bounds["min"] <= 0:
-        raise reader.error(entries["min"][1], f"{path}.min",
-                           "log_uniform needs min > 0 (it draws the logarithm uniformly)")
+        raise reader.error(
+            entries["min"][1],
+            f"{path}.min",
+            "log_uniform needs min > 0 (it draws the logarithm uniformly)",
+        )
     return Parameter(name, distribution=distribution, min=bounds["min"], max=bounds["max"])
 
 
 def _name(reader: _Reader, node: yaml.Node, path: str) -> str:
     value = reader.value(node, path)
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        raise reader.error(node, path, f"{value!r} is not a usable name (letters, digits, "
-                                       "'.', '_', '-'; starting with a letter or digit)")
+        raise reader.error(
+            node,
+            path,
+            f"{value!r} is not a usable name (letters, digits, "
+            "'.', '_', '-'; starting with a letter or digit)",
+        )
     return value
 
 
@@ -227,8 +248,7 @@ def _program(reader: _Reader, node: yaml.Node) -> tuple[str, list[str]]:
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return shlex.join(value), list(value)
     if not isinstance(value, str) or not value.strip():
-        raise reader.error(node, "program", "must be the command to run, e.g. "
-                                            "`python train.py`")
+        raise reader.error(node, "program", "must be the command to run, e.g. `python train.py`")
     try:
         argv = shlex.split(value)
     except ValueError as exc:
@@ -253,8 +273,9 @@ def _metric(reader: _Reader, node: yaml.Node) -> tuple[str, str]:
         goal_node = entries["goal"][1]
         word = reader.value(goal_node, "metric.goal")
         if word not in GOALS:
-            raise reader.error(goal_node, "metric.goal",
-                               f"must be minimize or maximize, not {word!r}")
+            raise reader.error(
+                goal_node, "metric.goal", f"must be minimize or maximize, not {word!r}"
+            )
         goal = GOALS[word]
     return name, goal
 
@@ -287,8 +308,9 @@ def _parse(reader: _Reader, submit_options: Collection[str] | None) -> SweepSpec
     if method_node is not None:
         method = reader.value(method_node, "method")
         if method not in METHODS:
-            raise reader.error(method_node, "method",
-                               f"unknown method {method!r}{_suggest(str(method), METHODS)}")
+            raise reader.error(
+                method_node, "method", f"unknown method {method!r}{_suggest(str(method), METHODS)}"
+            )
         fields["method"] = method
     if "max_runs" in top:
         fields["max_runs"] = _int(reader, top["max_runs"][1], "max_runs", 1)
@@ -312,8 +334,9 @@ def _parse(reader: _Reader, submit_options: Collection[str] | None) -> SweepSpec
     parameters = []
     for name, (key_node, value_node) in entries.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
-            raise reader.error(key_node, f"parameters.{name}",
-                               "is not a usable option name (it becomes --NAME)")
+            raise reader.error(
+                key_node, f"parameters.{name}", "is not a usable option name (it becomes --NAME)"
+            )
         parameters.append(_parameter(reader, name, value_node))
     fields["parameters"] = parameters
     fields["raw_parameters"] = reader.value(params_node, "parameters")
@@ -323,7 +346,8 @@ def _parse(reader: _Reader, submit_options: Collection[str] | None) -> SweepSpec
         for param, (_, value_node) in zip(parameters, entries.values(), strict=True):
             if param.distribution is not None:
                 raise reader.error(
-                    value_node, f"parameters.{param.name}",
+                    value_node,
+                    f"parameters.{param.name}",
                     "a grid sweep needs a list of `values` (use `method: random` to draw "
                     "from a distribution)",
                 )

@@ -31,21 +31,33 @@ def ablation_out(store: EventStore, study: Ablation) -> schemas.AblationOut:
     members = []
     for m in study.members:
         outcome = outcome_of(store.job(m.job_id))
-        members.append(schemas.AblationMemberOut(
-            job_id=m.job_id, condition=m.condition, replicate=m.replicate, seed=m.seed,
-            cfg_path=m.cfg_path, status=outcome.status if outcome else None,
-            run_id=outcome.run_id if outcome else None,
-            started=outcome.started if outcome else False,
-        ))
+        members.append(
+            schemas.AblationMemberOut(
+                job_id=m.job_id,
+                condition=m.condition,
+                replicate=m.replicate,
+                seed=m.seed,
+                cfg_path=m.cfg_path,
+                status=outcome.status if outcome else None,
+                run_id=outcome.run_id if outcome else None,
+                started=outcome.started if outcome else False,
+            )
+        )
     return schemas.AblationOut(
-        name=study.name, metric=study.metric, seed_base=study.seed_base,
-        replicates=study.replicates, created_at=study.created_at, baseline=study.baseline,
+        name=study.name,
+        metric=study.metric,
+        seed_base=study.seed_base,
+        replicates=study.replicates,
+        created_at=study.created_at,
+        baseline=study.baseline,
         baseline_files=study.baseline_files,
         deltas=[schemas.AblationDeltaOut(d.name, d.values, d.files) for d in study.deltas],
-        launches=[schemas.AblationLaunchOut(command=launch.command,
-                                            replicates=launch.replicates,
-                                            workdir=launch.workdir)
-                  for launch in study.launches],
+        launches=[
+            schemas.AblationLaunchOut(
+                command=launch.command, replicates=launch.replicates, workdir=launch.workdir
+            )
+            for launch in study.launches
+        ],
         members=members,
     )
 
@@ -61,8 +73,9 @@ async def create_ablation(request: Request) -> HTTPResponse:
     b = backend(request)
 
     def create() -> schemas.AblationOut:
-        study = _studies(b).create(req.name, req.metric, replicates=req.replicates,
-                                   seed_base=req.seed_base)
+        study = _studies(b).create(
+            req.name, req.metric, replicates=req.replicates, seed_base=req.seed_base
+        )
         return ablation_out(b.store, study)
 
     return respond(await b.write(create))
@@ -74,7 +87,8 @@ async def list_ablations(request: Request) -> HTTPResponse:
 
     def listing() -> schemas.AblationsResponse:
         return schemas.AblationsResponse(
-            ablations=[ablation_out(b.store, s) for s in _studies(b).all()])
+            ablations=[ablation_out(b.store, s) for s in _studies(b).all()]
+        )
 
     return respond(await b.read(listing))
 
@@ -102,10 +116,10 @@ async def add_delta(request: Request, name: str) -> HTTPResponse:
     b = backend(request)
 
     def add() -> schemas.AblationDeltaResponse:
-        study, replaced = _studies(b).add_delta(name, req.values, delta=req.delta,
-                                                files=req.files)
-        return schemas.AblationDeltaResponse(ablation=ablation_out(b.store, study),
-                                             replaced=replaced)
+        study, replaced = _studies(b).add_delta(name, req.values, delta=req.delta, files=req.files)
+        return schemas.AblationDeltaResponse(
+            ablation=ablation_out(b.store, study), replaced=replaced
+        )
 
     return respond(await b.write(add))
 
@@ -117,10 +131,19 @@ async def plan_ablation(request: Request, name: str) -> HTTPResponse:
 
     def plan() -> schemas.AblationPlanResponse:
         _, cells = _studies(b).plan(name, req.command, req.replicates)
-        return schemas.AblationPlanResponse(cells=[
-            schemas.AblationCellOut(condition=c.condition, replicate=c.replicate, seed=c.seed,
-                                    cfg_path=c.cfg_path, argv=c.argv, config=c.config)
-            for c in cells])
+        return schemas.AblationPlanResponse(
+            cells=[
+                schemas.AblationCellOut(
+                    condition=c.condition,
+                    replicate=c.replicate,
+                    seed=c.seed,
+                    cfg_path=c.cfg_path,
+                    argv=c.argv,
+                    config=c.config,
+                )
+                for c in cells
+            ]
+        )
 
     return respond(await b.read(plan))
 
@@ -132,33 +155,78 @@ async def run_ablation(request: Request, name: str) -> HTTPResponse:
     options = submit_options(req.options, max_attempts=b.config.max_attempts)
 
     def run() -> schemas.AblationRunResponse:
-        jobs: list[Any] = _studies(b).run(name, req.command, req.workdir,
-                                          replicates=req.replicates, options=options,
-                                          force=req.force, check=False)
+        jobs: list[Any] = _studies(b).run(
+            name,
+            req.command,
+            req.workdir,
+            replicates=req.replicates,
+            options=options,
+            force=req.force,
+            check=False,
+        )
         ids = [j.id for j in jobs]
         span = f" #{ids[0]}-#{ids[-1]}" if len(ids) > 1 else "".join(f" #{i}" for i in ids)
         return schemas.AblationRunResponse(
-            jobs=[job_out(j) for j in jobs],
-            message=f"Study {name}: queued {len(ids)} job(s){span}")
+            jobs=[job_out(j) for j in jobs], message=f"Study {name}: queued {len(ids)} job(s){span}"
+        )
 
     return respond(await b.write_and_wake(run))
 
 
 _STUDY = "/ablations/<name:str>"
 ROUTES = [
-    Route("POST", "/ablations", create_ablation, "Start an ablation study.",
-          body=schemas.AblationCreateRequest, response=schemas.AblationOut),
-    Route("GET", "/ablations", list_ablations, "List ablation studies.",
-          response=schemas.AblationsResponse),
-    Route("GET", _STUDY, get_ablation, "One ablation study with its jobs.",
-          response=schemas.AblationOut),
-    Route("POST", f"{_STUDY}/baseline", set_baseline, "Set baseline values of a study.",
-          body=schemas.AblationValuesRequest, response=schemas.AblationOut),
-    Route("POST", f"{_STUDY}/deltas", add_delta, "Add (or replace) a delta of a study.",
-          body=schemas.AblationValuesRequest, response=schemas.AblationDeltaResponse),
-    Route("POST", f"{_STUDY}/plan", plan_ablation, "The jobs `run` would queue now.",
-          body=schemas.AblationPlanRequest, response=schemas.AblationPlanResponse),
-    Route("POST", f"{_STUDY}/run", run_ablation,
-          "Queue every missing cell of a study, with paired seeds.",
-          body=schemas.AblationRunRequest, response=schemas.AblationRunResponse),
+    Route(
+        "POST",
+        "/ablations",
+        create_ablation,
+        "Start an ablation study.",
+        body=schemas.AblationCreateRequest,
+        response=schemas.AblationOut,
+    ),
+    Route(
+        "GET",
+        "/ablations",
+        list_ablations,
+        "List ablation studies.",
+        response=schemas.AblationsResponse,
+    ),
+    Route(
+        "GET",
+        _STUDY,
+        get_ablation,
+        "One ablation study with its jobs.",
+        response=schemas.AblationOut,
+    ),
+    Route(
+        "POST",
+        f"{_STUDY}/baseline",
+        set_baseline,
+        "Set baseline values of a study.",
+        body=schemas.AblationValuesRequest,
+        response=schemas.AblationOut,
+    ),
+    Route(
+        "POST",
+        f"{_STUDY}/deltas",
+        add_delta,
+        "Add (or replace) a delta of a study.",
+        body=schemas.AblationValuesRequest,
+        response=schemas.AblationDeltaResponse,
+    ),
+    Route(
+        "POST",
+        f"{_STUDY}/plan",
+        plan_ablation,
+        "The jobs `run` would queue now.",
+        body=schemas.AblationPlanRequest,
+        response=schemas.AblationPlanResponse,
+    ),
+    Route(
+        "POST",
+        f"{_STUDY}/run",
+        run_ablation,
+        "Queue every missing cell of a study, with paired seeds.",
+        body=schemas.AblationRunRequest,
+        response=schemas.AblationRunResponse,
+    ),
 ]

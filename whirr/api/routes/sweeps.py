@@ -32,21 +32,35 @@ def sweep_out(store: EventStore, record: SweepRecord) -> schemas.SweepOut:
     jobs = []
     for member in record.members:
         outcome = outcome_of(store.job(member.job_id))
-        jobs.append(schemas.SweepJobOut(
-            index=member.index, job_id=member.job_id, config=member.config,
-            status=outcome.status if outcome else None,
-            run_id=outcome.run_id if outcome else None,
-            started=outcome.started if outcome else False,
-        ))
+        jobs.append(
+            schemas.SweepJobOut(
+                index=member.index,
+                job_id=member.job_id,
+                config=member.config,
+                status=outcome.status if outcome else None,
+                run_id=outcome.run_id if outcome else None,
+                started=outcome.started if outcome else False,
+            )
+        )
     counted = progress(record, {j.job_id: j.status for j in jobs if j.status is not None})
     created = record.created
     return schemas.SweepOut(
-        name=created.sweep, program=created.program, method=created.method,
-        parameters=created.parameters, planned=created.planned, workdir=created.workdir,
-        created_at=record.created_at, state=counted.state,
-        progress=schemas.SweepProgressOut(**msgspec.structs.asdict(counted)), jobs=jobs,
-        seed=created.seed, max_runs=created.max_runs, metric=created.metric,
-        goal=created.goal, source=created.source, submit_options=created.submit_options,
+        name=created.sweep,
+        program=created.program,
+        method=created.method,
+        parameters=created.parameters,
+        planned=created.planned,
+        workdir=created.workdir,
+        created_at=record.created_at,
+        state=counted.state,
+        progress=schemas.SweepProgressOut(**msgspec.structs.asdict(counted)),
+        jobs=jobs,
+        seed=created.seed,
+        max_runs=created.max_runs,
+        metric=created.metric,
+        goal=created.goal,
+        source=created.source,
+        submit_options=created.submit_options,
         tags=created.tags,
     )
 
@@ -55,8 +69,9 @@ def submit_options(*layers: dict[str, Any], max_attempts: int) -> dict[str, Any]
     """The study's submit options (later layers win), typed and checked; the server's
     ``max_attempts`` unless one is given."""
     try:
-        typed = msgspec.convert({k: v for layer in layers for k, v in layer.items()},
-                                schemas.SubmitOptions)
+        typed = msgspec.convert(
+            {k: v for layer in layers for k, v in layer.items()}, schemas.SubmitOptions
+        )
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"invalid submit options: {exc}") from None
     options = {k: v for k, v in msgspec.structs.asdict(typed).items() if v is not None}
@@ -81,8 +96,9 @@ async def create_sweep(request: Request) -> HTTPResponse:
     options = submit_options(spec.submit, req.options, max_attempts=b.config.max_attempts)
 
     def create() -> schemas.SweepQueuedResponse:
-        record, jobs = Sweeps(b.store).create(spec, name, req.workdir, seed=req.seed,
-                                              source=req.source, options=options, check=False)
+        record, jobs = Sweeps(b.store).create(
+            spec, name, req.workdir, seed=req.seed, source=req.source, options=options, check=False
+        )
         return _queued(b.store, record, jobs)
 
     return respond(await b.write_and_wake(create))
@@ -92,8 +108,10 @@ def _queued(store: EventStore, record: SweepRecord, jobs: list[Any]) -> schemas.
     ids = [j.id for j in jobs]
     span = f"#{ids[0]}-#{ids[-1]}" if len(ids) > 1 else "".join(f"#{i}" for i in ids)
     return schemas.SweepQueuedResponse(
-        sweep=sweep_out(store, record), jobs=[job_out(j) for j in jobs],
-        message=f"Sweep {record.name}: queued {len(ids)} job(s) {span}".rstrip())
+        sweep=sweep_out(store, record),
+        jobs=[job_out(j) for j in jobs],
+        message=f"Sweep {record.name}: queued {len(ids)} job(s) {span}".rstrip(),
+    )
 
 
 async def list_sweeps(request: Request) -> HTTPResponse:
@@ -101,8 +119,7 @@ async def list_sweeps(request: Request) -> HTTPResponse:
     b = backend(request)
 
     def listing() -> schemas.SweepsResponse:
-        return schemas.SweepsResponse(
-            sweeps=[sweep_out(b.store, r) for r in Sweeps(b.store).all()])
+        return schemas.SweepsResponse(sweeps=[sweep_out(b.store, r) for r in Sweeps(b.store).all()])
 
     return respond(await b.read(listing))
 
@@ -128,20 +145,43 @@ async def cancel_sweep(request: Request, name: str) -> HTTPResponse:
     """Cancel the sweep's queued jobs now and ask its running ones to stop."""
     b = backend(request)
     ids = await b.write_and_wake(Sweeps(b.store).cancel, name)
-    return respond(schemas.SweepCancelResponse(
-        message=f"Sweep {name}: cancelled {len(ids)} job(s)", cancelled=ids, count=len(ids)))
+    return respond(
+        schemas.SweepCancelResponse(
+            message=f"Sweep {name}: cancelled {len(ids)} job(s)", cancelled=ids, count=len(ids)
+        )
+    )
 
 
 _SWEEP = "/sweeps/<name:str>"
 ROUTES = [
-    Route("POST", "/sweeps", create_sweep, "Record a sweep and queue its jobs.",
-          body=schemas.SweepCreateRequest, response=schemas.SweepQueuedResponse),
-    Route("GET", "/sweeps", list_sweeps, "List sweeps with their progress.",
-          response=schemas.SweepsResponse),
+    Route(
+        "POST",
+        "/sweeps",
+        create_sweep,
+        "Record a sweep and queue its jobs.",
+        body=schemas.SweepCreateRequest,
+        response=schemas.SweepQueuedResponse,
+    ),
+    Route(
+        "GET",
+        "/sweeps",
+        list_sweeps,
+        "List sweeps with their progress.",
+        response=schemas.SweepsResponse,
+    ),
     Route("GET", _SWEEP, get_sweep, "One sweep with its jobs.", response=schemas.SweepOut),
-    Route("POST", f"{_SWEEP}/resume", resume_sweep,
-          "Queue the jobs an interrupted sweep never queued.",
-          response=schemas.SweepQueuedResponse),
-    Route("POST", f"{_SWEEP}/cancel", cancel_sweep, "Cancel a sweep's queued and running jobs.",
-          response=schemas.SweepCancelResponse),
+    Route(
+        "POST",
+        f"{_SWEEP}/resume",
+        resume_sweep,
+        "Queue the jobs an interrupted sweep never queued.",
+        response=schemas.SweepQueuedResponse,
+    ),
+    Route(
+        "POST",
+        f"{_SWEEP}/cancel",
+        cancel_sweep,
+        "Cancel a sweep's queued and running jobs.",
+        response=schemas.SweepCancelResponse,
+    ),
 ]

@@ -1,0 +1,141 @@
+"""Sweeps and ablation studies on a real server, run by real remote workers, reported
+through the API: no local project anywhere (the CLI talks to the server only)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from server_process import ServerProcess, run_cli, start_remote_worker, worker_output
+
+from whirr.client import WhirrClient
+
+TOY = Path(__file__).resolve().parents[2] / "examples" / "ablate_toy.py"
+
+# Logs its loss to metrics.jsonl only (no summary): the report must read the metric rows.
+TRAIN = """\
+import argparse, json, os, sys
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--bs", type=int)
+args = parser.parse_args()
+if args.lr > 0.2:
+    sys.exit("diverged")
+loss = abs(args.lr - 0.01) * 10 + args.bs / 1000
+with open(os.path.join(os.environ["WHIRR_RUN_DIR"], "metrics.jsonl"), "a") as out:
+    for step, value in enumerate([1.0, loss]):
+        out.write(json.dumps({"_idx": step, "step": step, "loss": value}) + "\\n")
+"""
+
+SWEEP = """\
+name: lr
+program: python train.py
+metric: loss
+parameters:
+  lr: [0.5, 0.1, 0.01]
+  bs: [32, 64]
+"""
+
+
+def cli(server: ServerProcess, cwd: Path, *args: str) -> str:
+    """The CLI against ``server`` (WHIRR_SERVER_URL set); fails the test on an error."""
+    result = run_cli(*args, server=server, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def cli_json(server: ServerProcess, cwd: Path, *args: str) -> Any:
+    return json.loads(cli(server, cwd, *args, "--json"))
+
+
+def test_sweep_and_ablation_run_on_a_server_and_report_through_it(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "train.py").write_text(TRAIN)
+    (work / "sweep.yaml").write_text(SWEEP)
+
+    # -- queue a sweep -----------------------------------------------------------------------
+    queued = cli(
+        server,
+        work,
+        "sweep",
+        "sweep.yaml",
+        "--priority",
+        "2",
+        "-o",
+        "retries=0",
+        "--server",
+        server.url,
+    )
+    assert "Sweep lr: queued 6 job(s) #1-#6 (grid)" in queued
+    with WhirrClient(server.url, token=server.token) as client:
+        jobs = {j.name: j for j in client.list_jobs("all", limit=100)}
+    assert jobs["lr-3"].command_argv == ["python", "train.py", "--lr", "0.1", "--bs", "64"]
+    assert jobs["lr-3"].config == {"lr": 0.1, "bs": 64}
+    assert jobs["lr-3"].workdir == str(work)
+    assert (jobs["lr-3"].tags, jobs["lr-3"].priority) == (["sweep:lr"], 2)
+    listed = cli_json(server, work, "sweeps")["sweeps"]
+    assert [(s["name"], s["state"], s["progress"]["queued"]) for s in listed] == [
+        ("lr", "active", 6)
+    ]
+
+    # -- an ablation study with the toy experiment ----------------------------------------
+    for args in (
+        ["init", "toy", "-m", "score", "-r", "3", "--seed-base", "100"],
+        ["baseline", "toy", "augment=false", "width=64", "dropout=0.1"],
+        ["add", "toy", "augment=true", "-n", "augment"],
+        ["add", "toy", "width=32", "-n", "narrow"],
+    ):
+        cli(server, work, "ablate", *args)
+    command = ["--", sys.executable, str(TOY), "--seed", "{{seed}}", "--cfg", "{{cfg_path}}"]
+    dry = cli(server, work, "ablate", "run", "-n", "toy", *command)
+    assert "Dry run: 9 job(s) of study toy; nothing queued." in dry
+    ran = cli(server, work, "ablate", "run", "toy", "-s", server.url, *command)
+    assert "Study toy: queued 9 job(s) #7-#15" in ran
+    # Config files live on the data dir the server shares with its workers.
+    cfg = server.data_dir / "ablations" / "toy" / "configs" / "narrow-2.json"
+    assert json.loads(cfg.read_text())["width"] == 32
+
+    # -- two remote workers drain the queue ------------------------------------------------
+    workers = [start_remote_worker(server, "--exit-when-empty", "-q") for _ in range(2)]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0], worker_output(server)
+
+    # -- progress and best run, from any machine -------------------------------------------
+    listed = cli_json(server, work, "sweeps")["sweeps"]
+    progress = listed[0]["progress"]
+    assert (listed[0]["state"], progress["done"], progress["failed"]) == ("finished", 4, 2)
+    report = cli_json(server, work, "sweep", "status", "lr")
+    assert (report["best"]["index"], report["best"]["value"]) == (4, 0.032)
+    assert [j["status"] for j in report["jobs"]] == ["failed"] * 2 + ["completed"] * 4
+    text = cli(server, work, "sweep", "status", "lr")
+    assert "Progress: 6/6 finished - 0 queued, 0 running, 4 done, 2 failed, 0 cancelled" in text
+    assert "Best loss (minimize): 0.032 - lr-4 (job #5, run job-5)" in text
+
+    # -- the ranking, from the runs read through the API --------------------------------------
+    ranking = cli_json(server, work, "ablate", "rank", "toy")
+    assert (ranking["pending"], ranking["failed"], ranking["no_metric"]) == (0, 0, 0)
+    assert [e["delta"] for e in ranking["effects"]] == ["augment", "narrow"]
+    augment, narrow = ranking["effects"]
+    assert (augment["n"], augment["agree"], narrow["agree"]) == (3, 3, 3)
+    assert 1.5 < augment["effect"] < 2.5 and -1.0 < narrow["effect"] < 0.0
+    # Remote jobs' values reach the server as their metrics files (a run's summary stays
+    # in its meta.json): the pairs hold each run's last logged score.
+    with WhirrClient(server.url, token=server.token) as client:
+        scores = {r.name: client.metrics(r.id)[-1]["score"] for r in client.runs(tag="ablate:toy")}
+    assert augment["pairs"][0] == {
+        "replicate": 0,
+        "baseline": scores["toy-baseline-0"],
+        "delta": scores["toy-augment-0"],
+    }
+    missing = run_cli("sweep", "status", "nope", server=server, cwd=work)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        1,
+        "Error: no sweep named 'nope' (see `whirr sweeps`)",
+    )
+
+    # Nothing was written to a local project.
+    assert not (work / ".whirr").exists()
