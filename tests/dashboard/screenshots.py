@@ -21,7 +21,7 @@ SHOTS = [
     ("queue", "/queue", "light", 900),
     ("runs", "/runs", "light", 760),
     ("run", "/runs/job-5", "light", 1300),
-    ("compare", "/compare?runs=job-1,job-2,job-3,job-5&metric=train/loss&smooth=0.6", "dark", 1500),
+    ("compare", "/compare?runs=job-1,job-2,job-3,job-5&metric=train/loss&smooth=0.6", "dark", 1780),
     ("run-dark", "/runs/job-6", "dark", 1000),
 ]
 

@@ -128,7 +128,9 @@ def test_pages_fall_back_to_polling_without_a_stream(browser: Any, dashboard: Da
         browser.get(dashboard.url + "/")
         wait_for(browser,
                  lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "polling")
-        count = lambda d: d.find_element(CSS, "[data-count=queued]").text  # noqa: E731
+        # Read in one step: the page re-renders, so a held element can go stale.
+        count = lambda d: d.execute_script(  # noqa: E731
+            "const e = document.querySelector('[data-count=queued]'); return e && e.textContent;")
         before = int(wait_for(browser, count))
         with dashboard.client() as c:
             token = dashboard.csrf(c)
