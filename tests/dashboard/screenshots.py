@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import demo  # noqa: E402
-from dashboard.browser import chromium, wait_for  # noqa: E402
-from dashboard.process import DashboardProcess  # noqa: E402
+from dashboard import demo
+from dashboard.browser import chromium, wait_for
+from dashboard.process import DashboardProcess
 
 SHOTS = [
     ("overview", "/", "light", 1000),
