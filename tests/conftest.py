@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_runner import run_cli  # noqa: F401  (re-exported for older tests)
 
 from whirr.project import Project, init_project
 

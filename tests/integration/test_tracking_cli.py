@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import run_cli
+from cli_runner import run_cli
 
 from whirr.project import Project
 from whirr.run import read_meta, read_metrics, read_system_metrics
