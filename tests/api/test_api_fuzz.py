@@ -30,7 +30,7 @@ JSON = st.recursive(
 
 #: Path values that exist on the seeded server, so handlers get past their lookups.
 KNOWN: dict[str, list[Any]] = {"job_id": [1, 2, 3], "run_id": ["job-1", "job"],
-                               "path": ["model.bin", "sub/x"]}
+                               "path": ["model.bin", "sub/x"], "name": ["lr", "toy"]}
 #: Operations every run must get a 2xx from (the worker reports need a held lease; a
 #: cancel needs a job still active, and cancel-all may have ended them all before).
 MUST_SUCCEED = {"submit_job", "list_jobs", "claim_job", "get_job", "cancel_all",

@@ -85,6 +85,9 @@ def test_sweep_mistakes_are_4xx_with_a_message(client: WhirrClient, tmp_path: Pa
         client.create_sweep(SWEEP, str(tmp_path))
     with pytest.raises(InvalidRequest, match=r"\$\.name"):
         client.create_sweep(SWEEP, str(tmp_path), name="no spaces")
+    huge = "program: x\nmethod: random\nmax_runs: 10001\nparameters: {a: [1]}\n"
+    with pytest.raises(InvalidRequest, match="plans 10001 jobs; a server queues at most"):
+        client.create_sweep(huge, str(tmp_path), name="api-bad")
     with pytest.raises(NotFound, match="no sweep named 'api-bad'"):
         client.get_sweep("api-bad")  # nothing was recorded by the refused requests
     client.create_sweep(SWEEP, str(tmp_path), name="api-twice")

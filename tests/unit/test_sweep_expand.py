@@ -7,7 +7,7 @@ import math
 import pytest
 
 from whirr.sweeps import format_value, parse_spec, plan
-from whirr.sweeps.expand import random_points
+from whirr.sweeps.expand import random_points, size
 from whirr.sweeps.spec import Parameter
 
 GRID = """\
@@ -130,3 +130,17 @@ def test_random_draws_stay_in_range_and_keep_six_significant_digits() -> None:
     logs = sorted(math.log10(p["lr"]) for p in points)
     # Log-uniform: about as many draws per decade (median near 1e-4).
     assert -4.5 < logs[len(logs) // 2] < -3.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "program: x\nparameters: {a: [1, 2, 3], b: [1, 2], c: 5}\n",
+        "program: x\nmax_runs: 4\nparameters: {a: [1, 2, 3], b: [1, 2]}\n",
+        "program: x\nmax_runs: 9\nparameters: {a: [1, 2, 3], b: [1, 2]}\n",
+        "program: x\nmethod: random\nmax_runs: 7\nparameters: {a: [1, 2]}\n",
+    ],
+)
+def test_size_counts_the_jobs_without_expanding(text: str) -> None:
+    spec = parse_spec(text)
+    assert size(spec) == len(plan(spec, "s", seed=0))

@@ -137,7 +137,7 @@ class AblationCreateRequest(Body):
 
     name: Name
     metric: Annotated[str, Meta(min_length=1, max_length=1000)]
-    replicates: Annotated[int, Meta(ge=1, le=100_000)] = 20
+    replicates: Annotated[int, Meta(ge=1, le=10_000)] = 20
     seed_base: Annotated[int, Meta(ge=0, le=2**62)] | None = None
 
 
@@ -155,7 +155,7 @@ class AblationPlanRequest(Body):
     ``{{cfg_path}}``) and the replicates per condition (default: the study's)."""
 
     command: Argv
-    replicates: Annotated[int, Meta(ge=1, le=100_000)] | None = None
+    replicates: Annotated[int, Meta(ge=1, le=10_000)] | None = None
 
 
 class AblationRunRequest(Body):
@@ -164,7 +164,7 @@ class AblationRunRequest(Body):
 
     command: Argv
     workdir: Workdir
-    replicates: Annotated[int, Meta(ge=1, le=100_000)] | None = None
+    replicates: Annotated[int, Meta(ge=1, le=10_000)] | None = None
     options: dict[str, Any] = {}
     #: Run even if the command differs from the study's last one.
     force: bool = False

@@ -71,6 +71,15 @@ def random_points(parameters: list[Parameter], count: int, seed: int) -> list[di
     return [{p.name: draw(p, rng) for p in parameters} for _ in range(count)]
 
 
+def size(spec: SweepSpec) -> int:
+    """How many jobs the sweep plans, without expanding it."""
+    if spec.method == "random":
+        assert spec.max_runs is not None
+        return spec.max_runs
+    combos = math.prod(len(p.values or []) for p in spec.parameters)
+    return combos if spec.max_runs is None else min(combos, spec.max_runs)
+
+
 def points(spec: SweepSpec, seed: int | None = None) -> list[dict[str, Any]]:
     """The sweep's parameter combinations, in order (a grid capped by ``max_runs``)."""
     if spec.method == "random":

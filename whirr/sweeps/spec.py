@@ -89,7 +89,10 @@ class _Reader:
 
     def __init__(self, text: str, source: str) -> None:
         self.source = source
-        self.loader = yaml.SafeLoader(text)
+        try:
+            self.loader = yaml.SafeLoader(text)
+        except yaml.YAMLError as exc:  # the reader refuses control characters at once
+            raise SweepFileError(f"{source}: not valid YAML: {exc}") from None
 
     def close(self) -> None:
         self.loader.dispose()

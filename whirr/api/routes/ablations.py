@@ -20,8 +20,9 @@ from whirr.api import study_schemas as schemas
 from whirr.api.backend import Backend
 from whirr.api.http import body, respond
 from whirr.api.render import job_out
-from whirr.api.routes.sweeps import submit_options
+from whirr.api.routes.sweeps import MAX_SWEEP_JOBS, submit_options
 from whirr.api.routing import Route, backend
+from whirr.services.errors import InvalidRequest
 from whirr.store import EventStore
 from whirr.studies.results import outcome_of
 
@@ -155,7 +156,14 @@ async def run_ablation(request: Request, name: str) -> HTTPResponse:
     options = submit_options(req.options, max_attempts=b.config.max_attempts)
 
     def run() -> schemas.AblationRunResponse:
-        jobs: list[Any] = _studies(b).run(
+        studies = _studies(b)
+        _, cells = studies.plan(name, req.command, req.replicates)
+        if len(cells) > MAX_SWEEP_JOBS:
+            raise InvalidRequest(
+                f"this run would queue {len(cells)} jobs; a server queues "
+                f"at most {MAX_SWEEP_JOBS} at once (run fewer replicates)"
+            )
+        jobs: list[Any] = studies.run(
             name,
             req.command,
             req.workdir,

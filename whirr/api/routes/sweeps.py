@@ -22,6 +22,7 @@ from whirr.services.errors import InvalidRequest
 from whirr.store import EventStore
 from whirr.studies.linking import submit_option_names
 from whirr.studies.results import outcome_of
+from whirr.sweeps.expand import size
 from whirr.sweeps.progress import SweepRecord, progress
 from whirr.sweeps.service import Sweeps
 from whirr.sweeps.spec import SweepSpec, parse_spec
@@ -79,10 +80,22 @@ def submit_options(*layers: dict[str, Any], max_attempts: int) -> dict[str, Any]
     return options
 
 
+#: The most jobs one request may queue: a typo in a grid (or in `max_runs`) must not
+#: keep the server's single writer busy for hours.
+MAX_SWEEP_JOBS = 10_000
+
+
 def _spec(req: schemas.SweepCreateRequest) -> SweepSpec:
     # JSON is YAML: an object spec is read by the same parser as a file.
     text = req.spec if isinstance(req.spec, str) else msgspec.json.encode(req.spec).decode()
-    return parse_spec(text, source=req.source or "<sweep>", submit_options=submit_option_names())
+    spec = parse_spec(text, source=req.source or "<sweep>", submit_options=submit_option_names())
+    planned = size(spec)
+    if planned > MAX_SWEEP_JOBS:
+        raise InvalidRequest(
+            f"this sweep plans {planned} jobs; a server queues at most "
+            f"{MAX_SWEEP_JOBS} per sweep (lower max_runs or the grid)"
+        )
+    return spec
 
 
 async def create_sweep(request: Request) -> HTTPResponse:
