@@ -64,12 +64,8 @@ def test_sweep_and_ablation_run_on_a_server_and_report_through_it(
         work,
         "sweep",
         "sweep.yaml",
-        "--priority",
-        "2",
-        "-o",
-        "retries=0",
-        "--server",
-        server.url,
+        *("--priority", "2", "--timeout", "10m", "--gpus", "0", "-o", "max_attempts=2"),
+        *("--server", server.url),
     )
     assert "Sweep lr: queued 6 job(s) #1-#6 (grid)" in queued
     with WhirrClient(server.url, token=server.token) as client:
@@ -78,6 +74,8 @@ def test_sweep_and_ablation_run_on_a_server_and_report_through_it(
     assert jobs["lr-3"].config == {"lr": 0.1, "bs": 64}
     assert jobs["lr-3"].workdir == str(work)
     assert (jobs["lr-3"].tags, jobs["lr-3"].priority) == (["sweep:lr"], 2)
+    lr3 = jobs["lr-3"]
+    assert (lr3.timeout_seconds, lr3.gpus, lr3.max_attempts) == (600, 0, 2)
     listed = cli_json(server, work, "sweeps")["sweeps"]
     assert [(s["name"], s["state"], s["progress"]["queued"]) for s in listed] == [
         ("lr", "active", 6)

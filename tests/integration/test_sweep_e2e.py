@@ -118,6 +118,19 @@ def test_bad_file_gives_a_located_error_and_no_traceback(project: Project) -> No
     assert bad_option.returncode == 1
 
 
+def test_submit_flags_reach_every_job(project: Project) -> None:
+    root = project.root
+    (root / "train.py").write_text(TRAIN)
+    (root / "sweep.yaml").write_text(SWEEP)
+    flags = ["--gpus", "0", "--retries", "2", "--timeout", "1h30m", "-o", "retries=5"]
+    run_cli("sweep", "sweep.yaml", *flags, "-o", "after_any=true", cwd=root, check=True)
+    jobs = json.loads(run_cli("status", "--all", "--json", cwd=root, check=True).stdout)["jobs"]
+    # Named flags win over -o.
+    assert {(j["gpus"], j["retries"], j["timeout_seconds"]) for j in jobs} == {(0, 2, 5400)}
+    bad = run_cli("sweep", "sweep.yaml", "-p", "x", "--timeout", "soon", cwd=root)
+    assert bad.returncode == 2 and "is not a duration" in bad.stderr
+
+
 def test_rerunning_a_sweep_needs_a_new_name(project: Project, tmp_path: Path) -> None:
     root = project.root
     (root / "train.py").write_text(TRAIN)

@@ -192,9 +192,6 @@ def run_cmd(
     replicates: int | None,
     dry_run: bool,
     force: bool,
-    priority: int | None,
-    max_attempts: int | None,
-    options: tuple[str, ...],
     server: str | None,
     name: str,
     command: tuple[str, ...],
@@ -217,7 +214,7 @@ def run_cmd(
       whirr ablate run prompts -s http://head-node:8080 -- python eval.py --seed {{seed}}
     """
     argv = list(command)  # click consumed the `--`
-    submit_options = collect_submit_options(priority, max_attempts, options)
+    submit_options = collect_submit_options()
     with _studies(server) as studies:
         if dry_run:
             _, cells = studies.plan(name, argv, replicates)

@@ -1,5 +1,10 @@
-"""Options every job of a study gets (``whirr sweep``, ``whirr ablate run``): ``--priority``,
-``--max-attempts`` and ``-o KEY=VALUE`` for any other submit option."""
+"""Submit options every job of a study gets (``whirr sweep``, ``whirr ablate run``): the
+scheduling flags of ``whirr submit`` (``--priority``, ``--gpus``, ``--retries``,
+``--timeout``, ``--max-attempts``) and ``-o KEY=VALUE`` for any other submit option.
+
+The flags are not passed to the command as arguments: their callbacks note them on the
+click context, and ``collect_submit_options`` turns them into ``Jobs.submit`` keywords
+inside the command (where a bad key becomes ``Error: ...``)."""
 
 from __future__ import annotations
 
@@ -7,49 +12,90 @@ from typing import Any
 
 import click
 
+_NOTED = "whirr.submit_options"
 
-def collect_submit_options(
-    priority: int | None, max_attempts: int | None, options: tuple[str, ...]
-) -> dict[str, Any]:
-    """The submit options the flags give, typed (``-o retries=2`` is the int 2) and
-    checked against what ``Jobs.submit`` takes."""
+
+def _note(key: str, convert: Any = None) -> Any:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None and value != ():
+            ctx.meta.setdefault(_NOTED, {})[key] = convert(value) if convert else value
+        return value
+
+    return callback
+
+
+def _duration(text: str) -> float:
+    from whirr.cli.scheduling import parse_duration
+
+    return parse_duration(text)
+
+
+def collect_submit_options() -> dict[str, Any]:
+    """The submit options the flags gave, typed (``-o retries=2`` is the int 2) and
+    checked against what ``Jobs.submit`` takes; named flags win over ``-o``."""
     from whirr.studies.linking import check_submit_options
     from whirr.studies.values import parse_scalar, split_assignment
 
+    noted = dict(click.get_current_context().meta.get(_NOTED, {}))
     parsed: dict[str, Any] = {}
-    for text in options:
+    for text in noted.pop("options", ()):
         try:
             key, value = split_assignment(text)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="'-o/--option'") from None
         parsed[key.replace("-", "_")] = parse_scalar(value)
-    if priority is not None:
-        parsed["priority"] = priority
-    if max_attempts is not None:
-        parsed["max_attempts"] = max_attempts
-    return check_submit_options(parsed)
+    return check_submit_options({**parsed, **noted})
 
 
 def submit_option_flags(func: Any) -> Any:
-    """``--priority``, ``--max-attempts`` and ``-o KEY=VALUE``: options passed to submit."""
-    func = click.option(
-        "-o",
-        "--option",
-        "options",
-        multiple=True,
-        metavar="KEY=VALUE",
-        help="Any other submit option for every job, e.g. -o max_attempts=1 (repeatable).",
-    )(func)
-    func = click.option(
-        "--max-attempts",
-        type=click.IntRange(1, 100),
-        default=None,
-        help="Attempts each job may use when its worker is lost.",
-    )(func)
-    func = click.option(
-        "--priority",
-        type=int,
-        default=None,
-        help="Queue priority of every job (higher runs first).",
-    )(func)
+    """Add the submit flags to a command (see the module's docstring)."""
+    flags = [
+        click.option(
+            "--priority",
+            type=int,
+            callback=_note("priority"),
+            expose_value=False,
+            help="Queue priority of every job (higher runs first).",
+        ),
+        click.option(
+            "--gpus",
+            type=click.IntRange(0, 64),
+            callback=_note("gpus"),
+            expose_value=False,
+            help="GPUs each job needs (0: CPU only).",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 100),
+            callback=_note("retries"),
+            expose_value=False,
+            help="Retry a failed attempt this often.",
+        ),
+        click.option(
+            "--timeout",
+            metavar="DURATION",
+            expose_value=False,
+            callback=_note("timeout_seconds", _duration),
+            help="Stop each job after this long (90s, 15m, 2h): timed_out.",
+        ),
+        click.option(
+            "--max-attempts",
+            type=click.IntRange(1, 100),
+            callback=_note("max_attempts"),
+            expose_value=False,
+            help="Attempts each job may use when its worker is lost.",
+        ),
+        click.option(
+            "-o",
+            "--option",
+            "options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            callback=_note("options"),
+            expose_value=False,
+            help="Any other submit option for every job, e.g. -o after_any=true (repeatable).",
+        ),
+    ]
+    for flag in reversed(flags):
+        func = flag(func)
     return func

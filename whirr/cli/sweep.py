@@ -85,9 +85,6 @@ def run_cmd(
     prefix: str | None,
     dry_run: bool,
     seed: int | None,
-    priority: int | None,
-    max_attempts: int | None,
-    options: tuple[str, ...],
     as_json: bool,
     server: str | None,
 ) -> None:
@@ -119,7 +116,7 @@ def run_cmd(
             f"{name!r} is not a usable sweep name (letters, digits, '.', '_', '-')",
             param_hint="'-p/--prefix'",
         )
-    submit_options = collect_submit_options(priority, max_attempts, options)
+    submit_options = collect_submit_options()
     if spec.method == "random" and seed is None:
         seed = spec.seed if spec.seed is not None else new_seed()
     if dry_run:
