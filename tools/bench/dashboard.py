@@ -149,8 +149,10 @@ def main() -> None:
             cold = (time.perf_counter() - start) * 1000
             print(f"\nruns with {RUNS:,} runs (median of {args.repeat}, ms)")
             print(f"  first /ui/runs after start (loads the index)   {cold:8.1f}")
-            print(f"  runs page (HTML)                                {timed(c, '/runs', args.repeat):8.1f}")
-            print(f"  /ui/runs, newest first, 100 rows                {timed(c, '/ui/runs', args.repeat):8.1f}")
+            page = timed(c, "/runs", args.repeat)
+            print(f"  runs page (HTML)                                {page:8.1f}")
+            newest = timed(c, "/ui/runs", args.repeat)
+            print(f"  /ui/runs, newest first, 100 rows                {newest:8.1f}")
             print(f"  /ui/runs sorted by summary.best_loss            "
                   f"{timed(c, '/ui/runs?sort=summary.best_loss&order=asc', args.repeat):8.1f}")
             print(f"  /ui/runs filtered by text 'sweep-99'            "

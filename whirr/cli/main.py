@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+
 import click
 
 #: name -> (module, attribute, one-line help shown by ``whirr --help``).
