@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import msgspec
@@ -77,12 +78,38 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 def load_config(path: Path) -> Config:
     """Read and validate ``path``; a missing file means defaults."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    stamp = [stat.st_mtime_ns, stat.st_size]
+    cache = path.with_name(".config-cache.json")
+    # Every command reads the config; importing a YAML parser costs more than the rest of
+    # a quick command like `whirr submit`. So the validated settings are kept beside the
+    # file as JSON, keyed by its mtime and size, and YAML is parsed only after an edit.
+    try:
+        cached = msgspec.json.decode(cache.read_bytes())
+        if cached["stamp"] == stamp:
+            return msgspec.convert(cached["config"], Config)
+    except (OSError, ValueError, KeyError, TypeError, msgspec.ValidationError):
+        pass
+    config = _parse(path)
+    try:
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(msgspec.json.encode({"stamp": stamp, "config": config}))
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only project still works, just without the shortcut
+    return config
+
+
+def _parse(path: Path) -> Config:
     import yaml
 
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Config()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     try:

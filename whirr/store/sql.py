@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from importlib import resources
+import importlib
+from pathlib import Path
 
 
 def load_queries(package: str, filename: str) -> dict[str, str]:
     """Parse ``filename`` in ``package`` into ``{name: sql}``."""
-    text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
+    # A plain file read beside the package's __init__: importlib.resources would pull in
+    # zipfile and tempfile on every start-up for packages that are never zipped here.
+    module = importlib.import_module(package)
+    text = (Path(module.__file__ or "").parent / filename).read_text(encoding="utf-8")
     queries: dict[str, str] = {}
     name: str | None = None
     lines: list[str] = []

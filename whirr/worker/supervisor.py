@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -27,9 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 _PR_SET_PDEATHSIG = 1
 
 try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(
-        ctypes.util.find_library("c") or "libc.so.6", use_errno=True
-    )
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)  # our own symbols include libc's
 except OSError:  # pragma: no cover - non-glibc platforms
     _libc = None
 

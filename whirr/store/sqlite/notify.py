@@ -11,7 +11,6 @@ inotify is not available the waiter falls back to short sleeps and the caller re
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import select
 import time
@@ -30,7 +29,7 @@ class DirectoryWatcher:
     def __init__(self, directory: str) -> None:
         self._fd = -1
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc = ctypes.CDLL(None, use_errno=True)  # our own symbols include libc's
             fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
             if fd >= 0:
                 mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
