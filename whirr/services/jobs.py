@@ -22,7 +22,6 @@ from whirr.events import (
     JobSubmitted,
     Outcome,
     Pending,
-    RunFinished,
     RunStarted,
     job_stream,
     run_stream,
@@ -32,7 +31,13 @@ from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import RESERVE_AFTER, Capacity, free_capacity, pick
 from whirr.services.checks import check_runnable, check_scheduling
 from whirr.services.errors import InvalidRequest, InvalidState, LeaseLost, NotFound
-from whirr.services.outcomes import end, link_dependencies, retry_due, schedule_retry
+from whirr.services.outcomes import (
+    end,
+    link_dependencies,
+    retry_due,
+    run_ended,
+    schedule_retry,
+)
 from whirr.store import EventStore, ViewReader
 
 #: How many ready jobs the claim policy looks at (the head of the claim order). Jobs
@@ -374,13 +379,7 @@ class Jobs:
                             ),
                         )
                     )
-                    if job.started_at is not None:
-                        events.append(
-                            Pending(
-                                run_stream(job.run_id),
-                                RunFinished(run_id=job.run_id, status="crashed", error=lost),
-                            )
-                        )
+                    events += run_ended(job, "crashed", error=lost)
             return events
 
         recorded = self.store.transact(decide)

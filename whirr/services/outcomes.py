@@ -15,6 +15,7 @@ from whirr.events import (
     Outcome,
     Pending,
     RunFinished,
+    RunOutcome,
     job_stream,
     run_stream,
 )
@@ -36,6 +37,17 @@ def retry_delay(job: JobView) -> float:
     return min(MAX_RETRY_DELAY, job.retry_delay * 2**job.failed_attempts)
 
 
+def run_ended(
+    job: JobView, status: RunOutcome, *, exit_code: int | None = None, error: str | None = None
+) -> list[Pending]:
+    """The event that ends the job's run, if the current attempt's process had started
+    (a job cancelled while queued, or one that never started, has no run to end)."""
+    if not (isinstance(job.state, Running) and job.state.started_at is not None):
+        return []
+    event = RunFinished(run_id=job.run_id, status=status, exit_code=exit_code, error=error)
+    return [Pending(run_stream(job.run_id), event)]
+
+
 def schedule_retry(
     job: JobView, now: datetime, *, worker_id: str, exit_code: int | None, error: str | None
 ) -> list[Pending]:
@@ -54,14 +66,7 @@ def schedule_retry(
             ),
         )
     ]
-    if isinstance(job.state, Running) and job.state.started_at is not None:
-        events.append(
-            Pending(
-                run_stream(job.run_id),
-                RunFinished(run_id=job.run_id, status="failed", exit_code=exit_code, error=error),
-            )
-        )
-    return events
+    return events + run_ended(job, "failed", exit_code=exit_code, error=error)
 
 
 def end(
@@ -96,13 +101,7 @@ def end(
             ),
         )
     ]
-    if isinstance(job.state, Running) and job.state.started_at is not None:
-        events.append(
-            Pending(
-                run_stream(job.run_id),
-                RunFinished(run_id=job.run_id, status=outcome, exit_code=exit_code, error=error),
-            )
-        )
+    events += run_ended(job, outcome, exit_code=exit_code, error=error)
     for dependent_id in job.dependents:
         dependent = reader.job(dependent_id)
         if (
