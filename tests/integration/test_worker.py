@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from server_process import alive, wait_for
+
 from whirr.events import JobStarted
 from whirr.project import Project
 from whirr.services import Jobs
@@ -34,29 +36,6 @@ def start_worker(
 
 def worker_output(project: Project) -> str:
     return "\n".join(p.read_text() for p in sorted(project.root.glob("worker-*.log")))
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes (nobody reaped it yet).
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def read_pid(path: Path) -> int:
