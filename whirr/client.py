@@ -24,6 +24,7 @@ import httpx
 import msgspec
 
 from whirr.api import schemas
+from whirr.api.run_event_schemas import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
 from whirr.client_studies import StudyCalls
 from whirr.services.errors import (
     InvalidRequest,
@@ -75,6 +76,8 @@ class WhirrClient(StudyCalls):
             raise InvalidRequest("no server URL: pass one or set WHIRR_SERVER_URL")
         token = token if token is not None else os.environ.get("WHIRR_TOKEN")
         self.url = api_base(url)
+        #: The bearer token sent (a remote worker hands it to its jobs).
+        self.token = token or None
         headers = {"User-Agent": "whirr-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -316,6 +319,28 @@ class WhirrClient(StudyCalls):
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"download from {self.url} failed: {exc}") from exc
         return target
+
+    # -- what a tracked script records (whirr.init() under a remote worker) --------------
+    def attach_run(self, run_id: str, *, name: str | None = None,
+                   config: dict[str, Any] | None = None, tags: Sequence[str] = (),
+                   hostname: str = "", pid: int | None = None,
+                   git: dict[str, Any] | None = None) -> schemas.Run:
+        """Record that a script attached to its job's run (``NotFound`` while the worker
+        has not reported the start yet; ``InvalidState`` once the run ended)."""
+        req = RunAttachRequest(name=name, config=config or {}, tags=list(tags),
+                               hostname=hostname, pid=pid, git=git)
+        return self._call("POST", f"/runs/{run_id}/attach", schemas.Run, body=req)
+
+    def update_summary(self, run_id: str, summary: dict[str, Any]) -> None:
+        """Merge ``summary`` into the run's summary."""
+        self._call("POST", f"/runs/{run_id}/summary", schemas.Ack,
+                   body=RunSummaryRequest(summary=summary))
+
+    def record_artifact(self, run_id: str, path: str, size: int) -> None:
+        """Record an artifact already under the run's ``artifacts/`` on the data dir
+        (``NotFound`` when the server does not see it there)."""
+        self._call("POST", f"/runs/{run_id}/artifacts", schemas.Ack,
+                   body=RunArtifactRequest(path=path, size=size))
 
     # -- the event stream ---------------------------------------------------------------
     def events(self, after: int = 0, *, follow: bool = True, types: Sequence[str] | None = None,

@@ -2,7 +2,8 @@
 
 - Inside a job a worker runs (``WHIRR_RUN_DIR``, ``WHIRR_RUN_ID``, ``WHIRR_JOB_ID``): the
   job's run, recorded in the project database that holds its run directory. Under a
-  remote worker (``WHIRR_SERVER_URL``) or away from any project database: files only.
+  remote worker (``WHIRR_SERVER_URL``, with the ``WHIRR_TOKEN`` the worker hands over):
+  recorded through the server's HTTP API. Away from both: files only.
 - A direct run (``python train.py``): a new ``local-YYYYMMDD-HHMMSS-<6 hex>`` run in the
   project found from the cwd. With no project there, one is created in the cwd, exactly as
   ``whirr init`` would (and said so on stderr), so the run shows in ``whirr runs`` at once.
@@ -31,7 +32,10 @@ class Location(msgspec.Struct, kw_only=True):
     run_dir: Path
     job_id: int | None = None
     attached: bool = False  # a worker owns this run's start and end
-    store: Any = None  # an EventStore, or None: files only
+    store: Any = None  # an EventStore, or None: files only (or the server's)
+    #: The server recording this run (a remote worker's job), and its bearer token.
+    server_url: str | None = None
+    token: str | None = None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -48,9 +52,11 @@ def locate(env: dict[str, str] | None = None, resume: str | None = None,
     if env_dir and env_id:
         job = env.get("WHIRR_JOB_ID")
         run_dir = Path(env_dir)
-        store = None if env.get("WHIRR_SERVER_URL") else _store_holding(run_dir)
+        server = env.get("WHIRR_SERVER_URL") or None
+        store = None if server else _store_holding(run_dir)
         return Location(run_id=env_id, run_dir=run_dir, attached=True, store=store,
-                        job_id=int(job) if job and job.isdigit() else None)
+                        job_id=int(job) if job and job.isdigit() else None,
+                        server_url=server, token=env.get("WHIRR_TOKEN") or None)
     project = _project(cwd)
     if resume is not None:
         if not resume.startswith("local-") or "/" in resume or resume != Path(resume).name:

@@ -2,20 +2,34 @@
 
 A training script must never die because the database is busy, locked or gone, so every
 call here is best effort: a failure is reported once on stderr and the run goes on with
-its files (which stay the source of truth for metrics). Without a store (a remote
-worker's job, a run outside any project) nothing is recorded centrally.
+its files (which stay the source of truth for metrics). Without a store (a run outside
+any project) nothing is recorded centrally; a remote worker's job records through the
+server's HTTP API instead (``whirr.tracking.remote``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from whirr.events import RunOutcome
 from whirr.projections import RunView
 
+if TYPE_CHECKING:
+    from whirr.tracking.location import Location
+    from whirr.tracking.remote import RemoteRecorder
+
 OUTCOMES: tuple[str, ...] = get_args(RunOutcome)
+
+
+def recorder_for(location: Location) -> Recorder | RemoteRecorder:
+    """Where the run's events go: the server that runs its job, else its project's store."""
+    if location.server_url:
+        from whirr.tracking.remote import RemoteRecorder
+
+        return RemoteRecorder(location.server_url, location.token)
+    return Recorder(location.store)
 
 
 class Recorder:
@@ -63,7 +77,7 @@ class Recorder:
         if self._runs is not None:
             self._call(self._runs.finish, run_id, status, error=error)
 
-    def close(self) -> None:
+    def close(self, *, in_signal: bool = False) -> None:
         """Release the store."""
         if self._store is not None:
             store, self._store, self._runs = self._store, None, None

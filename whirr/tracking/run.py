@@ -19,7 +19,7 @@ from whirr.run import read_meta, write_meta
 from whirr.tracking import lifecycle
 from whirr.tracking.location import Location, locate
 from whirr.tracking.metrics import MetricsWriter, to_json_value
-from whirr.tracking.recorder import OUTCOMES, Recorder
+from whirr.tracking.recorder import OUTCOMES, recorder_for
 from whirr.tracking.repro import GitCapture, requirements
 from whirr.tracking.system import DEFAULT_INTERVAL_S, SystemSampler
 
@@ -70,7 +70,7 @@ class Run:
         self._dir = location.run_dir
         self._dir.mkdir(parents=True, exist_ok=True)
         (self._dir / "artifacts").mkdir(exist_ok=True)
-        self._recorder = Recorder(location.store)
+        self._recorder = recorder_for(location)
         self._lock = threading.RLock()  # finish() may run inside a signal handler
         self._finished = False
         self._status = "running"
@@ -232,7 +232,7 @@ class Run:
         if not self._loc.attached:
             # Inside a job the worker records the true end (exit code, cancel, timeout).
             self._recorder.finish(self.run_id, status, error)
-        self._recorder.close()
+        self._recorder.close(in_signal=in_signal)
 
     def _check_open(self, what: str) -> None:
         if self._finished:

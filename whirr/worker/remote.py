@@ -213,10 +213,16 @@ class RemoteWorker:
 
     def _job_env(self, job: schemas.Job, run_dir: Path) -> dict[str, str]:
         env = dict(os.environ)
-        env.pop("WHIRR_TOKEN", None)  # the job is user code: it gets no server credentials
+        # whirr.init() in the job records its run through this server, with this worker's
+        # token (whoever can submit a job holds it already); a token in the job's own env
+        # wins, and an empty one withholds it (docs/server-setup.md: "Jobs and the token").
+        env.pop("WHIRR_TOKEN", None)
+        if self.client.token:
+            env["WHIRR_TOKEN"] = self.client.token
         env.update(job.env or {})
         env.update(WHIRR_JOB_ID=str(job.id), WHIRR_RUN_ID=job.run_id,
-                   WHIRR_RUN_DIR=str(run_dir), PYTHONUNBUFFERED="1")
+                   WHIRR_RUN_DIR=str(run_dir), WHIRR_SERVER_URL=self.client.url,
+                   PYTHONUNBUFFERED="1")
         if job.gpu_ids:  # the GPUs the server gave this attempt
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.gpu_ids))
         elif self.gpu is not None:

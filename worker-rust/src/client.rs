@@ -111,6 +111,11 @@ impl Client {
         &self.base
     }
 
+    /// The bearer token this client sends, if any (handed to jobs, see `job_env`).
+    pub fn token(&self) -> Option<&str> {
+        self.auth.as_deref().and_then(|a| a.strip_prefix("Bearer "))
+    }
+
     pub fn register(&self, body: &RegisterRequest) -> Result<Ack, ApiError> {
         self.post("/workers/register", body, REQUEST_TIMEOUT)
     }
@@ -283,6 +288,14 @@ mod tests {
         assert!(!ApiError::Conflict("x".into()).is_retryable());
         assert!(!ApiError::Auth(401, "x".into()).is_retryable());
         assert!(!ApiError::Rejected(422, "x".into()).is_retryable());
+    }
+
+    #[test]
+    fn token_is_handed_back_as_given() {
+        let client = Client::new("http://127.0.0.1:9", Some("s3cret")).expect("client");
+        assert_eq!(client.token(), Some("s3cret"));
+        let anonymous = Client::new("http://127.0.0.1:9", None).expect("client");
+        assert_eq!(anonymous.token(), None);
     }
 
     #[test]

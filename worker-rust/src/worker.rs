@@ -170,10 +170,17 @@ impl<'a> Worker<'a> {
     /// The environment a job runs with, on top of the worker's own.
     fn job_env(&self, job: &Job, run_id: &str, run_dir: &Path) -> Vec<(String, String)> {
         let mut env = vec![("PYTHONUNBUFFERED".to_owned(), "1".to_owned())];
+        // whirr.init() in the job records its run through this server with the worker's
+        // token (whoever can submit a job holds it already); a token in the job's own env
+        // comes after, so it wins, and an empty one withholds it.
+        if let Some(token) = self.client.token() {
+            env.push(("WHIRR_TOKEN".to_owned(), token.to_owned()));
+        }
         if let Some(extra) = &job.env {
             env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        // Set last, so a job's own env cannot pretend to be another run or GPU.
+        // Set last, so a job's own env cannot pretend to be another run, server or GPU.
+        env.push(("WHIRR_SERVER_URL".to_owned(), self.client.base().to_owned()));
         env.push(("WHIRR_JOB_ID".to_owned(), job.id.to_string()));
         env.push(("WHIRR_RUN_ID".to_owned(), run_id.to_owned()));
         env.push((
@@ -198,20 +205,13 @@ impl<'a> Worker<'a> {
             return;
         }
         let run_dir = s.data_dir.join("runs").join(&run_id);
-        // The worker's token is for talking to the server, not for the job.
-        let passes_token = job
-            .env
-            .as_ref()
-            .is_some_and(|env| env.contains_key("WHIRR_TOKEN"));
+        // The job gets the token `job_env` sets, never one merely inherited (a worker
+        // started without a token must not leak a stray WHIRR_TOKEN of its own env).
         let spec = JobSpec {
             argv: job.command_argv.clone(),
             workdir: PathBuf::from(&job.workdir),
             env: self.job_env(job, &run_id, &run_dir),
-            env_remove: if passes_token {
-                vec![]
-            } else {
-                vec!["WHIRR_TOKEN".to_owned()]
-            },
+            env_remove: vec!["WHIRR_TOKEN".to_owned()],
             log_path: run_dir.join("output.log"),
         };
         say!(

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from whirr.api.routes import ablations, jobs, runs, streams, sweeps, system, workers
+from whirr.api.routes import (
+    ablations,
+    jobs,
+    run_events,
+    runs,
+    streams,
+    sweeps,
+    system,
+    workers,
+)
 from whirr.api.routing import Route
 
 #: Every route of the API, in the order the OpenAPI document lists them.
 ROUTES: list[Route] = [
     *system.ROUTES, *workers.ROUTES, *jobs.ROUTES, *streams.ROUTES, *runs.ROUTES,
-    *sweeps.ROUTES, *ablations.ROUTES,
+    *run_events.ROUTES, *sweeps.ROUTES, *ablations.ROUTES,
 ]
 
 __all__ = ["ROUTES"]

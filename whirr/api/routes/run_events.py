@@ -1,0 +1,123 @@
+"""``/runs/{id}/attach``, ``/summary``, ``/artifacts`` (POST): what a tracked script
+records about its run when a remote worker runs it.
+
+Locally ``whirr.init()`` appends these events to the project's database itself; under a
+remote worker it has no database, so it sends them here and the server appends the same
+events (a second ``run.started``, ``run.summary_updated``, ``run.artifact_saved``).
+
+Only runs the log already knows take events (a worker's ``started`` report creates a
+job's run): a script cannot invent runs. Ids are exact, never prefixes: a write must not
+land on whichever run a prefix happens to match.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sanic import HTTPResponse, Request
+
+from whirr.api import files, schemas
+from whirr.api.http import body, respond
+from whirr.api.render import run_out
+from whirr.api.routing import Route, backend
+from whirr.api.run_event_schemas import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
+from whirr.projections import RunView
+from whirr.services.errors import InvalidRequest, InvalidState, NotFound
+from whirr.services.runs import Runs
+from whirr.store import EventStore
+
+
+def known_run(store: EventStore, run_id: str) -> RunView:
+    """The run with exactly this id (422 for a malformed id, 404 for an unknown one)."""
+    files.check_run_id(run_id)
+    run = store.run(run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id!r}")
+    return run
+
+
+def attach(store: EventStore, run_id: str, req: RunAttachRequest) -> RunView:
+    """Record the script's start on its run, merged as the local library merges it."""
+    run = known_run(store, run_id)
+    if run.finished_at is not None:
+        # A late attach must not make an ended run look ``running`` again.
+        raise InvalidState(f"run {run_id} has already ended ({run.status})")
+    runs = Runs(store, hostname=req.hostname or run.hostname)
+    return runs.start(
+        run_id, run.run_dir, name=run.name or req.name, job_id=run.job_id,
+        config=req.config, tags=list(dict.fromkeys([*run.tags, *req.tags])),
+        pid=req.pid, git=req.git,
+    )
+
+
+def update_summary(store: EventStore, run_id: str, req: RunSummaryRequest) -> None:
+    """Merge the values into the run's summary."""
+    known_run(store, run_id)
+    Runs(store, hostname="").update_summary(run_id, req.summary)
+
+
+def artifact_saved(store: EventStore, runs_dir: Path, run_id: str,
+                   req: RunArtifactRequest) -> str:
+    """Record an artifact that exists under the run's ``artifacts/``; its checked path."""
+    known_run(store, run_id)
+    rel = saved_artifact(runs_dir, run_id, req.path)
+    Runs(store, hostname="").artifact_saved(run_id, rel, req.size)
+    return rel
+
+
+def saved_artifact(runs_dir: Path, run_id: str, path: str) -> str:
+    """``path`` normalised, when it names a file or directory inside the run's
+    ``artifacts/`` (422 for a path that tries to leave it, 404 when nothing is there)."""
+    parts = path.replace("\\", "/").split("/")
+    if "." in parts:
+        raise InvalidRequest(f"invalid artifact path {path!r}")
+    rel = "/".join(parts)
+    try:
+        files.artifact_file(runs_dir, run_id, rel)  # checks the shape, the disk, symlinks
+        return rel
+    except NotFound:
+        base = files.run_dir(runs_dir, run_id) / "artifacts"
+        folder = base.joinpath(*parts)
+        # A saved directory: real, not a symlink, and (resolved) still inside artifacts/.
+        if folder.is_dir() and not folder.is_symlink() and folder.resolve().is_relative_to(
+                base.resolve()):
+            return rel
+        raise
+
+
+async def attach_run(request: Request, run_id: str) -> HTTPResponse:
+    """A tracked script attached to its job's run: record its config, tags, host, pid, git."""
+    req = body(request, RunAttachRequest)
+    b = backend(request)
+    run = await b.write_and_wake(attach, b.store, run_id, req)
+    return respond(run_out(run))
+
+
+async def run_summary(request: Request, run_id: str) -> HTTPResponse:
+    """Merge values into the run's summary."""
+    req = body(request, RunSummaryRequest)
+    b = backend(request)
+    await b.write_and_wake(update_summary, b.store, run_id, req)
+    return respond(schemas.Ack(message=f"Summary of run {run_id} updated", success=True))
+
+
+async def run_artifact_saved(request: Request, run_id: str) -> HTTPResponse:
+    """Record an artifact the script saved (it must be on the server's data dir)."""
+    req = body(request, RunArtifactRequest)
+    b = backend(request)
+    rel = await b.write_and_wake(artifact_saved, b.store, b.config.runs_dir, run_id, req)
+    return respond(schemas.Ack(message=f"Artifact {rel} of run {run_id} recorded",
+                               success=True))
+
+
+_RUN = "/runs/<run_id:str>"
+ROUTES = [
+    Route("POST", f"{_RUN}/attach", attach_run,
+          "A tracked script attached to its job's run (config, tags, host, pid, git).",
+          body=RunAttachRequest, response=schemas.Run),
+    Route("POST", f"{_RUN}/summary", run_summary, "Merge values into a run's summary.",
+          body=RunSummaryRequest, response=schemas.Ack),
+    Route("POST", f"{_RUN}/artifacts", run_artifact_saved,
+          "Record an artifact saved under the run's artifacts/ on the data dir.",
+          body=RunArtifactRequest, response=schemas.Ack),
+]

@@ -1,0 +1,47 @@
+"""Bodies of the routes a tracked script uses to record its run on a server:
+``POST /runs/{id}/attach``, ``/summary`` and ``/artifacts`` (see ``routes/run_events``).
+
+Kept apart from ``schemas`` so that module stays about jobs, workers and run reads;
+like it, this imports nothing but msgspec (the client and the tracking library load it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import Meta
+
+from whirr.api.schemas import Body, Pid, ShortText, Tag
+
+#: An artifact's path below the run's ``artifacts/`` (checked again against the disk).
+ArtifactPath = Annotated[str, Meta(min_length=1, max_length=4096)]
+Size = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+
+
+class RunAttachRequest(Body):
+    """``POST /runs/{id}/attach``: a tracked script (``whirr.init()``) attached to its
+    job's run. Its config merges over the job's, its tags join the job's, its name only
+    fills in a job that has none (as for a local run)."""
+
+    name: ShortText | None = None
+    config: dict[str, Any] = {}
+    tags: Annotated[list[Tag], Meta(max_length=100)] = []
+    hostname: ShortText = ""
+    pid: Pid | None = None
+    #: ``git.json``'s keys (commit, short_hash, branch, dirty, remote).
+    git: dict[str, Any] | None = None
+
+
+class RunSummaryRequest(Body):
+    """``POST /runs/{id}/summary``: values merged over the run's summary."""
+
+    summary: dict[str, Any]
+
+
+class RunArtifactRequest(Body):
+    """``POST /runs/{id}/artifacts``: a file (or directory) now under the run's
+    ``artifacts/`` on the data dir the server shares with its workers."""
+
+    path: ArtifactPath
+    size: Size
+

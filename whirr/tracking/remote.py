@@ -1,0 +1,177 @@
+"""Recording a run's lifecycle on a whirr server, for scripts a remote worker runs.
+
+A remote worker's job has no project database; it has ``WHIRR_SERVER_URL`` and
+``WHIRR_TOKEN`` (handed over by the worker), so the attach, summaries and artifacts go to
+the server's ``/runs/{id}/...`` routes, which append the same events the local library
+appends.
+
+It must cost the training loop nothing, network or not: calls only queue the event, one
+background thread sends them in order (the HTTP client, httpx, is imported there, on the
+first send, so ``import whirr`` stays light). Each request has a short timeout and a few
+retries; a failure is reported once on stderr and the run goes on with its files. The
+queue is flushed when the run ends, for a bounded time, so a summary set just before the
+script exits is recorded before the worker reports the job's end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+#: Seconds one request may take (the server appends one event: milliseconds).
+REQUEST_TIMEOUT_S = 5.0
+#: Tries per event when the server is unreachable or failing (5xx).
+TRIES = 3
+#: A script may attach before its worker's ``started`` report lands: retry a 404 this long.
+ATTACH_PATIENCE_S = 10.0
+#: Longest the end of a run waits for queued events to be sent (in a SIGTERM handler: less,
+#: the worker kills the job after its grace period).
+FLUSH_S = 10.0
+FLUSH_IN_SIGNAL_S = 2.0
+_PAUSE_S = 0.25
+
+
+class RemoteRecorder:
+    """``Recorder``'s interface over the HTTP API; never raises, never blocks the caller
+    (except ``close``, bounded)."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self._url = url
+        self._token = token
+        self._client: Any = None
+        self._lock = threading.RLock()  # reentrant: close() may run in a signal handler
+        self._ready = threading.Condition(self._lock)
+        self._queue: deque[tuple[str, str, Callable[[Any], object]]] = deque()
+        self._sending = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._warned = False
+        self._pid = os.getpid()
+
+    # -- Recorder's interface -------------------------------------------------------------
+    def view(self, run_id: str) -> None:
+        """Nothing is read back from the server (``init()`` must not wait on it)."""
+        return None
+
+    def job(self, job_id: int) -> None:
+        """As ``view``: the worker's ``config.json`` and ``meta.json`` hold the job's."""
+        return None
+
+    def start(self, run_id: str, run_dir: str, **fields: Any) -> None:
+        """Queue the attach (the server knows the run's directory and job)."""
+        fields.pop("job_id", None)
+        fields.setdefault("hostname", socket.gethostname())
+        self._put("attach", run_id, lambda c: c.attach_run(run_id, **fields))
+
+    def summary(self, run_id: str, values: dict[str, Any]) -> None:
+        """Queue a summary update."""
+        self._put("summary", run_id, lambda c: c.update_summary(run_id, values))
+
+    def artifact(self, run_id: str, path: str, size: int) -> None:
+        """Queue an artifact record (the file is already on the shared data dir)."""
+        self._put("artifact", run_id, lambda c: c.record_artifact(run_id, path, size))
+
+    def finish(self, run_id: str, status: str, error: str | None) -> None:
+        """Nothing: the remote worker records the job's true end."""
+
+    def close(self, *, in_signal: bool = False) -> None:
+        """Send what is queued (for a bounded time), then stop the sender."""
+        wait = FLUSH_IN_SIGNAL_S if in_signal else FLUSH_S
+        with self._lock:
+            self._closed = True
+            self._ready.notify_all()
+            deadline = time.monotonic() + wait
+            while (self._queue or self._sending) and self._alive():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._ready.wait(remaining)
+            dropped = len(self._queue)
+            self._queue.clear()
+        if dropped:
+            self._warn(f"{dropped} run event(s) not sent in time")
+
+    # -- the sender ---------------------------------------------------------------------
+    def _alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _put(self, what: str, run_id: str, send: Callable[[Any], object]) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if os.getpid() != self._pid:  # a forked child: its parent sends its own events
+                self._pid = os.getpid()
+                self._queue.clear()
+            self._queue.append((what, run_id, send))
+            if not self._alive():  # first event, or a forked child (threads do not fork)
+                self._sending = False
+                self._thread = threading.Thread(target=self._work, name="whirr-remote",
+                                                daemon=True)
+                self._thread.start()
+            self._ready.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if not self._queue:
+                    break
+                what, run_id, send = self._queue.popleft()
+                self._sending = True
+            try:
+                self._deliver(what, run_id, send)
+            finally:
+                with self._lock:
+                    self._sending = False
+                    self._ready.notify_all()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+
+    def _deliver(self, what: str, run_id: str, send: Callable[[Any], object]) -> None:
+        try:
+            from whirr.client import ServerError, ServerUnreachable, WhirrClient
+            from whirr.services.errors import NotFound
+
+            if self._client is None:
+                self._client = WhirrClient(self._url, token=self._token or "",
+                                           timeout=REQUEST_TIMEOUT_S)
+        except Exception as exc:  # a broken install must not stop the run either
+            self._warn(f"cannot reach the server: {exc}")
+            return
+        tries = 0
+        started = time.monotonic()
+        while True:
+            tries += 1
+            try:
+                send(self._client)
+                return
+            except NotFound as exc:
+                # The worker reports the run's start just after spawning us: wait for it.
+                waited = time.monotonic() - started
+                if what != "attach" or waited >= ATTACH_PATIENCE_S:
+                    self._warn(f"{what} of run {run_id}: {exc}")
+                    return
+            except (ServerUnreachable, ServerError) as exc:
+                if tries >= TRIES:
+                    self._warn(f"{what} of run {run_id}: {exc}")
+                    return
+            except Exception as exc:  # 401/403/409/422: retrying will not help
+                self._warn(f"{what} of run {run_id}: {exc}")
+                return
+            time.sleep(_PAUSE_S * tries)
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            print(f"whirr: could not record the run on the server {self._url} ({message}); "
+                  "the run's files are still written", file=sys.stderr, flush=True)
+
