@@ -10,6 +10,15 @@ SET idle_in_transaction_session_timeout = '60s';
 -- name: current_schema
 SELECT current_schema();
 
+-- name: begin
+BEGIN;
+
+-- name: commit
+COMMIT;
+
+-- name: rollback
+ROLLBACK;
+
 -- name: advisory_xact_lock
 SELECT pg_advisory_xact_lock(%(key)s);
 
@@ -75,8 +84,25 @@ CREATE TABLE queue_state (
     data json NOT NULL
 );
 
+-- name: migrate_v3
+-- The views' epoch, bumped by every rebuild: a store's writer caches the views it wrote
+-- while the head stays where it left it, and a rebuild rewrites views without moving the
+-- head (view_cache.py).
+CREATE TABLE views_epoch (
+    id    boolean PRIMARY KEY DEFAULT true CHECK (id),
+    epoch bigint  NOT NULL
+);
+INSERT INTO views_epoch (epoch) VALUES (0);
+
 -- name: head
 SELECT COALESCE(MAX(position), 0) FROM events;
+
+-- name: batch_start
+-- Read after the append lock, in a statement of its own (store.py says why).
+SELECT (SELECT COALESCE(MAX(position), 0) FROM events), (SELECT epoch FROM views_epoch);
+
+-- name: bump_views_epoch
+UPDATE views_epoch SET epoch = epoch + 1;
 
 -- name: insert_event
 INSERT INTO events (position, stream, type, recorded_at, data)
@@ -101,27 +127,6 @@ LIMIT %(limit)s;
 
 -- name: all_events
 SELECT position, recorded_at, stream, data::text FROM events ORDER BY position;
-
--- name: upsert_job
-INSERT INTO jobs (id, status, priority, lease_expires, blocked, not_before, data)
-VALUES (%s, %s, %s, %s, %s, %s, %s::json)
-ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
-    lease_expires = EXCLUDED.lease_expires, blocked = EXCLUDED.blocked,
-    not_before = EXCLUDED.not_before, data = EXCLUDED.data;
-
--- name: upsert_run
-INSERT INTO runs (id, status, started_at, version, tags, data)
-VALUES (%s, %s, %s, %s, %s, %s::json)
-ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at,
-    version = EXCLUDED.version, tags = EXCLUDED.tags, data = EXCLUDED.data;
-
--- name: upsert_worker
-INSERT INTO workers (id, data) VALUES (%s, %s::json)
-ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data;
-
--- name: upsert_queue_state
-INSERT INTO queue_state (id, data) VALUES (%s, %s::json)
-ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data;
 
 -- name: clear_projections
 DELETE FROM jobs;
@@ -203,4 +208,45 @@ SELECT data::text FROM queue_state WHERE id = %s;
 LISTEN {channel};
 
 -- name: keepalive
+SELECT 1;
+
+-- name: write_decision
+-- Everything one decision appends, in one statement: its events and the view rows they
+-- changed, each table's rows as one JSON array of objects (empty arrays write nothing;
+-- one JSON text per table costs the client far less than an array parameter per
+-- column). One statement is atomic by itself, so a decision of a group-committed batch
+-- needs no savepoint: it wrote all of this or nothing (writer.py says why that matters).
+-- Event and view bodies travel as JSON strings and are cast to json here, so the text
+-- stored is exactly the text encoded.
+WITH new_events AS (
+    INSERT INTO events (position, stream, type, recorded_at, data)
+    SELECT position, stream, type, recorded_at, data::json
+    FROM json_to_recordset(%(events)s::json)
+         AS e(position bigint, stream text, type text, recorded_at timestamptz, data text)
+), new_jobs AS (
+    INSERT INTO jobs (id, status, priority, lease_expires, blocked, not_before, data)
+    SELECT id, status, priority, lease_expires, blocked, not_before, data::json
+    FROM json_to_recordset(%(jobs)s::json)
+         AS j(id bigint, status text, priority bigint, lease_expires timestamptz,
+              blocked boolean, not_before timestamptz, data text)
+    ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
+        lease_expires = EXCLUDED.lease_expires, blocked = EXCLUDED.blocked,
+        not_before = EXCLUDED.not_before, data = EXCLUDED.data
+), new_runs AS (
+    INSERT INTO runs (id, status, started_at, version, tags, data)
+    SELECT id, status, started_at, version, tags, data::json
+    FROM json_to_recordset(%(runs)s::json)
+         AS r(id text, status text, started_at timestamptz, version bigint, tags text[],
+              data text)
+    ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at,
+        version = EXCLUDED.version, tags = EXCLUDED.tags, data = EXCLUDED.data
+), new_workers AS (
+    INSERT INTO workers (id, data)
+    SELECT id, data::json FROM json_to_recordset(%(workers)s::json) AS w(id text, data text)
+    ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data
+), new_queue_state AS (
+    INSERT INTO queue_state (id, data)
+    SELECT id, data::json FROM json_to_recordset(%(queue)s::json) AS q(id text, data text)
+    ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data
+)
 SELECT 1;

@@ -33,15 +33,23 @@ Three details keep that true:
   heartbeat, a cancel) runs after the lock is taken, so every decision reads views that
   include every earlier event: two claims cannot both see a job as queued.
 
-The cost is that writes to one log are serial: throughput is bounded by one transaction
-at a time (a few round trips plus the commit's WAL flush). whirr's events are coarse
-(a few per job, never metrics), so that bound is far above what a lab's queue needs; the
-eventsourcing library makes the same trade with ``LOCK TABLE ... IN EXCLUSIVE MODE``. The
-lock key is derived from the schema name, so separate whirr logs in one database do not
-contend, and advisory locks are per database anyway.
+The cost is that writes to one log are serial: one transaction at a time, each holding
+the lock across its COMMIT's WAL flush. So a store does not give each decision a
+transaction of its own: its writer thread (writer.py) group-commits whatever decisions
+are waiting, each under a savepoint, in one transaction under this same lock, and pays one
+flush per batch instead of one per decision. The argument above holds for a batch as for
+any transaction; writer.py explains the rest (and why not ``synchronous_commit = off``).
+The eventsourcing library makes the same serial trade with ``LOCK TABLE ... IN EXCLUSIVE
+MODE``. The lock key is derived from the schema name, so separate whirr logs in one
+database do not contend, and advisory locks are per database anyway.
 
-``pg_notify`` is called inside the same transaction; PostgreSQL delivers it on commit
-and drops it on rollback, so a listener is woken exactly when there is something new.
+``pg_notify`` is called inside the same transaction (once per batch); PostgreSQL delivers
+it on commit and drops it on rollback, so a listener is woken exactly when there is
+something new.
+
+Pooled connections that died (the server restarted) are noticed by the first read that
+uses one: the pool then checks all its idle connections, replacing the dead ones, and the
+read (idempotent) runs once more, so a restart costs no caller an error.
 """
 
 from __future__ import annotations
@@ -56,12 +64,13 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from whirr.clock import utc_now
-from whirr.events import Pending, Recorded, decode, encode, tag_of
-from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold
+from whirr.events import Pending, Recorded, decode
+from whirr.projections import JobView, QueueView, RunView, WorkerView, fold
 from whirr.store.postgres import schema
 from whirr.store.postgres.listener import Listener
 from whirr.store.postgres.schema import Q
 from whirr.store.postgres.views import VIEW_TABLES, Conn, PgViews
+from whirr.store.postgres.writer import Writer
 from whirr.store.protocol import ConflictError, Decide, StoreError
 
 T = TypeVar("T")
@@ -113,12 +122,27 @@ class PostgresStore:
         )
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
+        # The writer thread starts with the first write: a store that only reads (most
+        # CLI commands) never opens its connection.
+        self._writer: Writer | None = None
+        self._writer_lock = threading.Lock()
+        self._closed = False
 
     # -- connections and schema ---------------------------------------------
     def _with_conn(self, work: Callable[[Conn], T]) -> T:
+        """Run ``work`` (idempotent) on a pooled connection. A connection found dead (the
+        server restarted since it was pooled) makes the pool check all its idle ones,
+        and ``work`` runs once more on a live one."""
         try:
-            with self._pool.connection() as conn:
-                return work(conn)
+            for attempt in (1, 2):
+                with self._pool.connection() as conn:
+                    try:
+                        return work(conn)
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
+                self._pool.check()
+            raise AssertionError("unreachable")
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"PostgreSQL store at {self.where}: {exc}") from exc
 
@@ -130,6 +154,10 @@ class PostgresStore:
         return self._with_conn(schema.schema_version)
 
     def close(self) -> None:
+        with self._writer_lock:
+            writer, self._writer, self._closed = self._writer, None, True
+        if writer is not None:
+            writer.close()  # runs what is queued first
         with self._listener_lock:
             listener, self._listener = self._listener, None
         if listener is not None:
@@ -141,65 +169,36 @@ class PostgresStore:
 
     # -- writing -------------------------------------------------------------
     def append(self, events: Sequence[Pending], expect: int | None = None) -> int:
+        heads: list[int] = []
+
         def decide(reader: Any) -> Sequence[Pending]:
-            if expect is not None:
-                head = reader.head()
-                if head != expect:
-                    raise ConflictError(expect, head)
+            heads.append(reader.head())  # known to a batch without a query
+            if expect is not None and heads[-1] != expect:
+                raise ConflictError(expect, heads[-1])
             return events
 
         recorded = self.transact(decide)
-        return recorded[-1].position if recorded else self.head()
+        return recorded[-1].position if recorded else heads[-1]
 
     def transact(self, decide: Decide) -> list[Recorded]:
-        def work(conn: Conn) -> list[Recorded]:
-            # Pipeline mode: statements whose results are not needed yet (BEGIN, the lock,
-            # the writes, COMMIT) travel with the next one that is, so an append costs two
-            # round trips and a claim one more per read its decision makes.
-            with conn.pipeline(), conn.transaction():
-                # The append lock comes first, in a statement of its own: see the module
-                # docstring for why positions then become visible in commit order.
-                conn.execute(Q["advisory_xact_lock"], {"key": self.names.append_lock})
-                reader = PgViews(conn, locking=True)
-                pending = decide(reader)
-                return self._insert(reader, pending) if pending else []
+        # Group commit: the decision joins the writer thread's next batch (writer.py).
+        with self._writer_lock:
+            if self._writer is None:
+                if self._closed:
+                    raise StoreError(f"PostgreSQL store at {self.where}: the store is closed")
+                self._writer = Writer(self._connect_writer, self.names, self._clock, self.where)
+            writer = self._writer
+        return writer.transact(decide)
 
-        return self._with_conn(work)
-
-    def _insert(self, reader: PgViews, pending: Sequence[Pending]) -> list[Recorded]:
-        conn = reader.conn
-        now = self._clock()
-        rows = [(p.stream, tag_of(p.event), now, encode(p.event).decode()) for p in pending]
-        slots = list(
-            dict.fromkeys(
-                (projection.name, k)
-                for p in pending
-                for projection in PROJECTIONS
-                if (k := projection.key(p.event)) is not None
-            )
+    def _connect_writer(self) -> Conn:
+        conn: Conn = psycopg.connect(
+            self.url,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="whirr-write",
         )
-        # The head (read after the lock: a later statement, so a fresh snapshot) and the
-        # current views the events touch, fetched together in one round trip.
-        head_cursor = conn.execute(Q["head"])
-        current = reader.views_by_keys(slots)
-        head_row = head_cursor.fetchone()
-        head = int(head_row[0]) if head_row else 0
-        recorded = [Recorded(head + i, now, p.stream, p.event) for i, p in enumerate(pending, 1)]
-        view_rows = _fold_touched(current, recorded)
-        # The writes are not waited for: they go with COMMIT, and any error they raise
-        # surfaces there and rolls the whole transaction back.
-        # (Plain ``execute`` per row: ``executemany`` would open a nested pipeline and wait
-        # for its results, a round trip of its own.)
-        with conn.cursor() as cur:
-            for rec, row in zip(recorded, rows, strict=True):
-                cur.execute(Q["insert_event"], (rec.position, *row))
-            for name, table_rows in view_rows.items():
-                for view_row in table_rows:
-                    cur.execute(Q[VIEW_TABLES[name][0]], view_row)
-            cur.execute(
-                Q["notify"], {"channel": self.names.channel, "payload": str(recorded[-1].position)}
-            )
-        return recorded
+        _configure(conn)
+        return conn
 
     def rebuild(self) -> int:
         def work(conn: Conn) -> int:
@@ -208,6 +207,8 @@ class PostgresStore:
                 records = [_recorded(row) for row in conn.execute(Q["all_events"])]
                 views = fold(records)
                 conn.execute(Q["clear_projections"])
+                # Writers that cache views (view_cache.py) must not trust them after this.
+                conn.execute(Q["bump_views_epoch"])
                 with conn.cursor() as cur:
                     for name, table in views.items():
                         _, copy_block, to_row = VIEW_TABLES[name]
@@ -285,29 +286,6 @@ class PostgresStore:
 
     def queue_state(self) -> QueueView:
         return self._read(PgViews.queue_state)
-
-
-def _fold_touched(
-    current: dict[tuple[str, Any], Any], recorded: Sequence[Recorded]
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Fold ``recorded`` into the ``current`` views they touch; the rows to write, per table."""
-    touched = dict(current)
-    changed: set[tuple[str, Any]] = set()
-    for rec in recorded:
-        for projection in PROJECTIONS:
-            k = projection.key(rec.event)
-            if k is None:
-                continue
-            slot = (projection.name, k)
-            new = projection.apply(touched.get(slot), rec)
-            if new is not None:
-                touched[slot] = new
-                changed.add(slot)
-    by_table: dict[str, list[tuple[Any, ...]]] = {}
-    for slot in touched:
-        if slot in changed:
-            by_table.setdefault(slot[0], []).append(VIEW_TABLES[slot[0]][2](touched[slot]))
-    return by_table
 
 
 def _recorded(row: tuple[Any, ...]) -> Recorded:

@@ -69,12 +69,17 @@ def queue_row(view: QueueView) -> tuple[Any, ...]:
     return (view.id, _encode_view(view).decode())
 
 
-#: Per projection: the upsert block, the bulk-load block and the row builder.
-VIEW_TABLES: dict[str, tuple[str, str, Callable[[Any], tuple[Any, ...]]]] = {
-    "jobs": ("upsert_job", "copy_jobs", job_row),
-    "runs": ("upsert_run", "copy_runs", run_row),
-    "workers": ("upsert_worker", "copy_workers", worker_row),
-    "queue": ("upsert_queue_state", "copy_queue_state", queue_row),
+#: Per projection: the columns of its table (in ``write_decision``, the parameter
+#: ``<projection>_<column>`` carries a column), the bulk-load block and the row builder.
+VIEW_TABLES: dict[str, tuple[tuple[str, ...], str, Callable[[Any], tuple[Any, ...]]]] = {
+    "jobs": (
+        ("id", "status", "priority", "lease_expires", "blocked", "not_before", "data"),
+        "copy_jobs",
+        job_row,
+    ),
+    "runs": (("id", "status", "started_at", "version", "tags", "data"), "copy_runs", run_row),
+    "workers": (("id", "data"), "copy_workers", worker_row),
+    "queue": (("id", "data"), "copy_queue_state", queue_row),
 }
 
 

@@ -1,0 +1,389 @@
+"""Group commit: one writer thread per PostgreSQL store runs every decision, many per
+transaction.
+
+Why
+---
+Every write transaction holds the append lock (see store.py) until its COMMIT, and a
+COMMIT returns only once its WAL record is flushed to disk (a few milliseconds on this
+machine, often more on network storage). One decision per transaction therefore caps a
+log at one decision per flush, however many threads or processes write: the writes are
+serial by design, and each would pay the flush alone.
+
+So ``transact`` does not open a transaction of its own. It queues its decision for this
+store's writer thread and waits on a future. The writer takes everything queued (up to
+``MAX_BATCH``), opens ONE transaction, takes the append lock, and runs the decisions one
+after another:
+
+* a decision that raises (``LeaseLost``, ``ConflictError``, a bug, even a
+  ``BaseException``) changes nothing, and its caller gets the exception; the other
+  decisions of the batch stand;
+* each decision reads the views (and the head) as the decisions before it left them,
+  since they run in the same transaction: two claims in one batch cannot hand out one job,
+  and an ``append(expect=...)`` sees the head the earlier appends of its batch made;
+* then one ``pg_notify`` and one COMMIT (one flush) for the whole batch, and only after
+  the COMMIT returned are the futures resolved. When ``transact`` returns, its events are
+  durable, exactly as with a transaction of its own.
+
+Why a decision that raises needs no SAVEPOINT to be undone: it never wrote anything. A
+decision only reads; what it returns is written afterwards in ONE statement
+(``write_decision``: its events and the view rows they change, as arrays), and a statement
+is atomic by itself. Everything that can go wrong on the client (an event that does not
+encode, a value the driver refuses) goes wrong before that statement is sent; what goes
+wrong on the server aborts the whole transaction (below). Savepoints would add two
+commands per decision to the time the batch holds the lock, and past 64 of them in one
+transaction PostgreSQL's per-session cache of subtransaction ids overflows, after which
+every other session's visibility checks consult ``pg_subtrans``: a known way to slow a
+whole database down.
+
+The ordering guarantees are unchanged: a batch is one transaction under the
+transaction-level append lock, so its events are numbered from the head read after the
+lock and become visible together, atomically, before the next writer (another process's
+store, or this writer's next batch) can read the head. A tailing reader sees the log grow
+by whole batches, never with a hole.
+
+Batching costs a lone caller nothing (a decision found alone is a batch of one, started at
+once; nothing waits to fill a batch) and helps exactly when it is needed: while one batch
+commits, the next one gathers. The API server's writer threads are what fill batches.
+
+Why not ``synchronous_commit = off``: it would buy the same throughput by letting COMMIT
+return before the flush, so a crash of the database server could lose commits that
+callers had been told succeeded (a claim handed to a worker that then runs a job the log
+never heard of). Group commit keeps every COMMIT durable and shares the flush instead.
+
+Failures
+--------
+* Before any decision ran (the server restarted, so the connection is dead when the batch
+  starts): nothing ran and nothing was committed, so the writer reconnects and tries the
+  batch once more.
+* A database error in the middle of a batch (a lost connection; a statement the server
+  refused, which in pipeline mode may surface during a later decision): the transaction
+  is rolled back, and every caller of the batch gets a ``StoreError`` saying nothing was
+  committed. Decisions are not run again behind their callers' backs: a decision may note
+  what it saw for its caller (``Jobs.cancel`` does).
+* The COMMIT fails: every caller gets a ``StoreError`` (if the connection was lost during
+  the COMMIT, whether it took effect is unknown, as for any client of any database).
+
+A caller interrupted while waiting (Ctrl-C) withdraws its decision if the writer has not
+started it yet; otherwise the decision runs and commits without it, as a transaction whose
+COMMIT had already been sent would.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import ChainMap
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import psycopg
+
+from whirr.events import Pending, Recorded, encode, tag_of
+from whirr.projections import PROJECTIONS
+from whirr.store.postgres.schema import Names, Q
+from whirr.store.postgres.view_cache import BatchViews, Slot, ViewCache
+from whirr.store.postgres.views import VIEW_TABLES, Conn
+from whirr.store.protocol import Decide, StoreError
+
+#: Most decisions in one transaction: bounds the time a batch holds the append lock.
+MAX_BATCH = 64
+
+#: What a decision came to: its records, or what it raised.
+Outcome = list[Recorded] | BaseException
+
+_encode_json = msgspec.json.Encoder().encode
+
+
+class _Request:
+    """One queued decision and the future its caller waits on."""
+
+    __slots__ = ("decide", "future")
+
+    def __init__(self, decide: Decide) -> None:
+        self.decide = decide
+        self.future: Future[list[Recorded]] = Future()
+
+
+class _BatchFailed(Exception):
+    """The batch's transaction failed: ``ran`` when any decision had run, ``committing``
+    when the failure came with the COMMIT, ``lost`` when the connection died."""
+
+    def __init__(self, cause: BaseException, *, ran: bool, committing: bool, lost: bool) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.ran = ran
+        self.committing = committing
+        self.lost = lost
+
+
+class Writer:
+    """The writer thread of one store: queues decisions and group-commits them."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Conn],
+        names: Names,
+        clock: Callable[[], datetime],
+        where: str,
+    ) -> None:
+        self._connect = connect
+        self._names = names
+        self._clock = clock
+        self._where = where
+        self._conn: Conn | None = None
+        self._cache = ViewCache()
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="whirr-pg-writer", daemon=True)
+        self._thread.start()
+
+    # -- the callers' side ---------------------------------------------------
+    def transact(self, decide: Decide) -> list[Recorded]:
+        """Queue ``decide`` for the next batch; its records once the batch committed."""
+        if threading.current_thread() is self._thread:
+            # A decision that starts a transaction would wait for its own batch forever.
+            raise StoreError("a decision cannot start another transaction on its store")
+        request = _Request(decide)
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"PostgreSQL store at {self._where}: the store is closed")
+            self._queue.put(request)
+        try:
+            return request.future.result()
+        except BaseException:
+            # Interrupted while waiting: withdraw the decision if it has not started
+            # (a no-op when it has, or when this is the decision's own exception).
+            request.future.cancel()
+            raise
+
+    def close(self) -> None:
+        """Run what is queued, then stop the thread and close the connection."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+    # -- the writer thread ---------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+            if live:
+                self._settle(live)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _settle(self, batch: list[_Request]) -> None:
+        """Run and commit one batch, then resolve every future in it."""
+        try:
+            try:
+                outcomes = self._attempt(batch)
+            except _BatchFailed as failure:
+                if failure.ran or not failure.lost:
+                    raise
+                outcomes = self._attempt(batch)  # nothing ran: again on a new connection
+        except _BatchFailed as failure:
+            self._cache.failed()
+            error = self._failure(failure)
+            for request in batch:
+                request.future.set_exception(error)
+            return
+        except BaseException as exc:  # nothing may kill the thread with callers waiting
+            self._cache.failed()
+            for request in batch:
+                request.future.set_exception(exc)
+            return
+        for request, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+
+    def _failure(self, failure: _BatchFailed) -> StoreError:
+        cause = failure.cause
+        if isinstance(cause, StoreError):
+            return cause
+        if failure.committing and failure.lost:
+            what = "the connection was lost during COMMIT; the batch may or may not be recorded"
+        else:
+            what = "nothing was committed"
+        error = StoreError(f"PostgreSQL store at {self._where}: {cause} ({what})")
+        error.__cause__ = cause
+        return error
+
+    def _connection(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = self._connect()
+            except psycopg.Error as exc:
+                raise StoreError(
+                    f"cannot connect to the PostgreSQL store at {self._where}: {exc}"
+                ) from exc
+        return self._conn
+
+    def _attempt(self, batch: list[_Request]) -> list[Outcome]:
+        """One transaction for the whole batch; raises ``_BatchFailed`` when it failed."""
+        ran = committing = False
+        outcomes: list[Outcome] = []
+        conn: Conn | None = None
+        try:
+            conn = self._connection()
+            # Pipeline mode: statements whose results are not needed yet travel with the
+            # next one whose result is. A batch waits for the server for the head, for
+            # each read its decisions make that the cache cannot answer, and for the
+            # COMMIT, sent with the writes when the pipeline ends. (BEGIN and COMMIT are
+            # plain statements: psycopg's ``transaction()`` syncs the pipeline on entry
+            # and on exit, three more waits per batch.)
+            with conn.pipeline():
+                conn.execute(Q["begin"])
+                # The lock first, in a statement of its own (store.py says why), then the
+                # head in a later statement, so its snapshot includes the last commit.
+                conn.execute(Q["advisory_xact_lock"], {"key": self._names.append_lock})
+                row = conn.execute(Q["batch_start"]).fetchone()
+                first, epoch = (int(row[0]), int(row[1])) if row else (0, 0)
+                known = self._cache.start((first, epoch))
+                head = first
+                for request in batch:
+                    ran = True
+                    outcome = self._decide(conn, request.decide, head, known)
+                    if not isinstance(outcome, BaseException):
+                        head += len(outcome)
+                    outcomes.append(outcome)
+                if head > first:  # delivered on commit: one wake-up per batch
+                    notice = {"channel": self._names.channel, "payload": str(head)}
+                    conn.execute(Q["notify"], notice)
+                conn.execute(Q["commit"])
+                committing = True
+        except BaseException as exc:
+            lost = conn is None or conn.closed
+            self._roll_back(conn)
+            if isinstance(exc, _BatchFailed):
+                raise
+            if isinstance(exc, psycopg.Error | StoreError):
+                raise _BatchFailed(exc, ran=ran, committing=committing, lost=lost) from exc
+            raise
+        self._cache.committed(known, (head, epoch))
+        return outcomes
+
+    def _roll_back(self, conn: Conn | None) -> None:
+        """End a failed batch's transaction, if the connection still has one."""
+        if conn is None or conn.closed:
+            return
+        try:
+            conn.execute(Q["rollback"])
+        except psycopg.Error:
+            conn.close()  # beyond repair: the next batch connects afresh
+
+    def _decide(self, conn: Conn, decide: Decide, head: int, known: ChainMap[Slot, Any]) -> Outcome:
+        """Run one decision and queue its writes: its records, or what it raised (having
+        written nothing). Raises ``_BatchFailed`` when the transaction itself failed."""
+        try:
+            reader = BatchViews(conn, head, known)
+            pending = decide(reader)
+            return self._write(reader, head, pending) if pending else []
+        except BaseException as exc:
+            if conn.closed or _server_error(exc):
+                raise _BatchFailed(exc, ran=True, committing=False, lost=conn.closed) from exc
+            if isinstance(exc, psycopg.Error):  # refused on the client side (a NUL byte)
+                error = StoreError(f"PostgreSQL store at {self._where}: {exc}")
+                error.__cause__ = exc
+                return error
+            return exc
+
+    def _write(self, reader: BatchViews, head: int, pending: Sequence[Pending]) -> list[Recorded]:
+        """Number ``pending`` from ``head``, fold them into the views they touch, and queue
+        ONE statement writing both (the decision's only write)."""
+        now = self._clock()
+        events = [
+            (head + i, p.stream, tag_of(p.event), now, encode(p.event).decode())
+            for i, p in enumerate(pending, 1)
+        ]
+        recorded = [Recorded(head + i, now, p.stream, p.event) for i, p in enumerate(pending, 1)]
+        slots = list(
+            dict.fromkeys(
+                (projection.name, k)
+                for p in pending
+                for projection in PROJECTIONS
+                if (k := projection.key(p.event)) is not None
+            )
+        )
+        # The views the events touch: known already, or fetched in one round trip.
+        changed = fold_touched(reader.views_by_keys(slots), recorded)
+        params = {"events": _json_rows(EVENT_COLUMNS, events)}
+        for name, (columns, _, to_row) in VIEW_TABLES.items():
+            rows = [to_row(view) for (table, _), view in changed.items() if table == name]
+            params[name] = _json_rows(columns, rows)
+        # Not waited for: it travels with the next decision's first read (or the COMMIT),
+        # and an error it raises on the server fails the batch there.
+        conn = reader.conn
+        conn.execute(Q["write_decision"], params)
+        reader.known.update(changed)  # later decisions of the batch read these
+        return recorded
+
+
+#: The columns of ``events`` that ``write_decision`` takes, in row order.
+EVENT_COLUMNS = ("position", "stream", "type", "recorded_at", "data")
+
+
+def _json_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
+    """``rows`` as the JSON array of objects ``write_decision`` takes for one table.
+
+    PostgreSQL text cannot hold NUL characters; the driver would refuse such a value on
+    the client, so this does too (a JSON ``\\u0000`` would fail on the server, and with
+    it every decision of the batch)."""
+    for row in rows:
+        for value in row:
+            if _has_nul(value):
+                raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return _encode_json([dict(zip(columns, row, strict=True)) for row in rows]).decode()
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _server_error(exc: BaseException) -> bool:
+    """True when ``exc`` means the transaction failed on the server (it is then aborted,
+    and no later statement of the batch can succeed)."""
+    return isinstance(exc, psycopg.Error) and (
+        exc.sqlstate is not None or isinstance(exc, psycopg.OperationalError)
+    )
+
+
+def fold_touched(current: dict[Slot, Any], recorded: Sequence[Recorded]) -> dict[Slot, Any]:
+    """Fold ``recorded`` into the ``current`` views they touch; the views that changed."""
+    touched = dict(current)
+    changed: dict[Slot, Any] = {}
+    for rec in recorded:
+        for projection in PROJECTIONS:
+            k = projection.key(rec.event)
+            if k is None:
+                continue
+            slot = (projection.name, k)
+            new = projection.apply(touched.get(slot), rec)
+            if new is not None:
+                touched[slot] = changed[slot] = new
+    return changed
