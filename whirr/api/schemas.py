@@ -249,6 +249,14 @@ class ArtifactOut(Body):
     modified: datetime
 
 
+class SavedArtifact(Body):
+    """An artifact as the run's events recorded it (``run.artifact_saved``)."""
+
+    path: str
+    size: int
+    saved_at: datetime
+
+
 class Run(Body):
     """A run as the API shows it."""
 
@@ -267,6 +275,8 @@ class Run(Body):
     exit_code: int | None = None
     error: str | None = None
     git: dict[str, Any] | None = None
+    #: Artifacts the run recorded saving (the files: ``GET /runs/{id}/artifacts``).
+    artifacts: list[SavedArtifact] = []
 
 
 class RunsResponse(Body):
@@ -346,7 +356,7 @@ TYPES: dict[str, type[Body]] = {
         for cls in (
             Ack, WorkerOut, WorkersResponse, SubmitResponse, Job, JobsResponse, ClaimResponse,
             StartedResponse, HeartbeatResponse, CancelResponse, CancelAllResponse, ArtifactOut,
-            Run, RunsResponse, MetricsResponse, ArtifactsResponse, StatusResponse,
+            SavedArtifact, Run, RunsResponse, MetricsResponse, ArtifactsResponse, StatusResponse,
             HealthResponse, EventOut, ErrorBody,
         )
     },
