@@ -53,6 +53,7 @@ class RemoteRecorder:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._warned = False
+        self._down = False
         self._pid = os.getpid()
 
     # -- Recorder's interface -------------------------------------------------------------
@@ -153,6 +154,7 @@ class RemoteRecorder:
             tries += 1
             try:
                 send(self._client)
+                self._down = False
                 return
             except NotFound as exc:
                 # The worker reports the run's start just after spawning us: wait for it.
@@ -161,7 +163,10 @@ class RemoteRecorder:
                     self._warn(f"{what} of run {run_id}: {exc}")
                     return
             except (ServerUnreachable, ServerError) as exc:
-                if tries >= TRIES:
+                # Once the server failed an event, later ones try once each: a server
+                # that is down must not hold the end of the run for long.
+                if tries >= (1 if self._down else TRIES):
+                    self._down = True
                     self._warn(f"{what} of run {run_id}: {exc}")
                     return
             except Exception as exc:  # 401/403/409/422: retrying will not help

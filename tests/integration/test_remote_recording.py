@@ -1,0 +1,96 @@
+"""A tracked script under a remote worker whose server cannot be reached or never
+answers: the run goes on, its files are complete, one warning says what was not recorded,
+and a SIGTERM still ends it at once (the flush of unsent events is bounded)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+WARNING = "could not record the run on the server"
+
+SCRIPT = textwrap.dedent("""\
+    import pathlib, sys, time, whirr
+    run = whirr.init(config={"lr": 0.1}, system_metrics=False, capture_git=False,
+                     capture_pip=False)
+    for step in range(3):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+        run.summary({"best": 1.0 / (step + 1)})
+    pathlib.Path("model.pt").write_bytes(b"weights")
+    run.save_artifact("model.pt")
+    print("ready", flush=True)
+    if sys.argv[1:] == ["wait"]:
+        time.sleep(120)
+    run.finish()
+""")
+
+
+def job_env(tmp_path: Path, server_url: str) -> dict[str, str]:
+    """What a remote worker gives its job."""
+    run_dir = tmp_path / "data" / "runs" / "job-7"
+    run_dir.mkdir(parents=True)
+    return {**os.environ, "WHIRR_RUN_DIR": str(run_dir), "WHIRR_RUN_ID": "job-7",
+            "WHIRR_JOB_ID": "7", "WHIRR_SERVER_URL": server_url, "WHIRR_TOKEN": "t"}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A server that accepts connections and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def test_an_unreachable_server_costs_one_warning_and_no_data(tmp_path: Path) -> None:
+    env = job_env(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "train.py").write_text(SCRIPT)
+    done = subprocess.run([sys.executable, "train.py"], cwd=tmp_path / "work", env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(WARNING) == 1, done.stderr
+    run_dir = Path(env["WHIRR_RUN_DIR"])
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert (meta["status"], meta["summary"]) == ("completed", {"best": 1 / 3})
+    assert (run_dir / "artifacts" / "model.pt").read_bytes() == b"weights"
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_sigterm_ends_a_run_whose_server_never_answers(tmp_path: Path,
+                                                       silent_server: str) -> None:
+    env = job_env(tmp_path, silent_server)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "train.py").write_text(SCRIPT)
+    child = subprocess.Popen([sys.executable, "train.py", "wait"], cwd=tmp_path / "work",
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"  # summaries queued, not blocking
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == -signal.SIGTERM, stderr
+    assert stderr.count(WARNING) == 1, stderr
+    meta = json.loads((Path(env["WHIRR_RUN_DIR"]) / "meta.json").read_text())
+    assert (meta["status"], meta["summary"]) == ("killed", {"best": 1 / 3})
