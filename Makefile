@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# compat mode: a plain path entry, no import-hook finder to load at every start-up
 	$(BIN)/pip install -q -e ".[all]" --config-settings editable_mode=compat
+	# bytecode now, so no command pays for compiling (some machines set PYTHONDONTWRITEBYTECODE)
+	$(BIN)/python -m compileall -q whirr > /dev/null
 	touch $@
 
 ## Run the main job end to end on the embedded default (SQLite): a scratch project,

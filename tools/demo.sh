@@ -28,4 +28,5 @@ if whirr --help | grep -q ' compare '; then
   step "compare"
   whirr compare job-1 job-2 job-3 -m loss
 fi
-step "done: the project is in $demo (cd there and try: whirr show job-1, whirr logs 1)"
+step "done: the project is in $demo"
+echo "cd there and try: whirr show job-1 | whirr logs 1 | whirr dashboard | whirr sql 'SELECT ...'"
