@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from whirr.project import Project
+from whirr.services import Jobs
+
 WARNING = "could not record the run on the server"
 
 SCRIPT = textwrap.dedent("""\
@@ -94,3 +97,30 @@ def test_sigterm_ends_a_run_whose_server_never_answers(tmp_path: Path,
     assert stderr.count(WARNING) == 1, stderr
     meta = json.loads((Path(env["WHIRR_RUN_DIR"]) / "meta.json").read_text())
     assert (meta["status"], meta["summary"]) == ("killed", {"best": 1 / 3})
+
+
+def test_a_local_workers_job_records_locally_even_with_a_server_url(
+    project: Project, tmp_path: Path
+) -> None:
+    """A shell that exported WHIRR_SERVER_URL (for ``whirr submit -s``) to a local worker:
+    its jobs' runs live in the project, so they are recorded there, not on a server."""
+    store = project.open_store()
+    try:
+        jobs = Jobs(store)
+        job = jobs.submit(["python", "x.py"], str(project.root), name="local-job")
+        jobs.claim("w1", 60)
+        run_dir = project.run_dir(job.run_id)
+        run_dir.mkdir(parents=True)
+        jobs.started(job.id, "w1", job.attempt, 1, run_dir=str(run_dir), hostname="h")
+        env = {**os.environ, "WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id,
+               "WHIRR_RUN_DIR": str(run_dir),
+               "WHIRR_SERVER_URL": f"http://127.0.0.1:{closed_port()}"}
+        (project.root / "train.py").write_text(SCRIPT)
+        done = subprocess.run([sys.executable, "train.py"], cwd=project.root, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and WARNING not in done.stderr, done.stderr
+        view = store.run(job.run_id)
+        assert view is not None and view.summary == {"best": 1 / 3}
+        assert [a.path for a in view.artifacts] == ["model.pt"]
+    finally:
+        store.close()

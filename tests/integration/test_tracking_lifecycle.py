@@ -266,7 +266,10 @@ def test_inside_a_worker_job_the_run_is_the_jobs(project: Project, spawn: Spawn)
     store.close()
 
 
-def test_under_a_remote_worker_only_files_are_written(tmp_path: Path) -> None:
+def test_under_a_remote_worker_the_files_are_written_without_a_project(
+    tmp_path: Path,
+) -> None:
+    # The events go to the server (tests/e2e/test_remote_tracking.py); this one is down.
     run_dir = tmp_path / "data" / "runs" / "job-9"
     run_dir.mkdir(parents=True)
     env = {"WHIRR_JOB_ID": "9", "WHIRR_RUN_ID": "job-9", "WHIRR_RUN_DIR": str(run_dir),
@@ -275,7 +278,8 @@ def test_under_a_remote_worker_only_files_are_written(tmp_path: Path) -> None:
         with whirr.init(name="remote", system_metrics=False, capture_pip=False) as run:
             run.log({"x": 1})
     """), tmp_path, env)
-    assert result.returncode == 0 and result.stderr == ""
+    assert result.returncode == 0
+    assert result.stderr.count("could not record the run on the server") == 1, result.stderr
     assert (read_meta(run_dir) or {})["status"] == "completed"
     assert len(read_metrics(run_dir)) == 1
     assert not (tmp_path / ".whirr").exists()

@@ -1,9 +1,9 @@
 """Where a run lives and where its lifecycle is recorded.
 
 - Inside a job a worker runs (``WHIRR_RUN_DIR``, ``WHIRR_RUN_ID``, ``WHIRR_JOB_ID``): the
-  job's run, recorded in the project database that holds its run directory. Under a
-  remote worker (``WHIRR_SERVER_URL``, with the ``WHIRR_TOKEN`` the worker hands over):
-  recorded through the server's HTTP API. Away from both: files only.
+  job's run, recorded in the project database that holds its run directory. Elsewhere,
+  under a remote worker (``WHIRR_SERVER_URL``, with the ``WHIRR_TOKEN`` the worker hands
+  over): recorded through the server's HTTP API. Away from both: files only.
 - A direct run (``python train.py``): a new ``local-YYYYMMDD-HHMMSS-<6 hex>`` run in the
   project found from the cwd. With no project there, one is created in the cwd, exactly as
   ``whirr init`` would (and said so on stderr), so the run shows in ``whirr runs`` at once.
@@ -52,8 +52,10 @@ def locate(env: dict[str, str] | None = None, resume: str | None = None,
     if env_dir and env_id:
         job = env.get("WHIRR_JOB_ID")
         run_dir = Path(env_dir)
-        server = env.get("WHIRR_SERVER_URL") or None
-        store = None if server else _store_holding(run_dir)
+        # A run directory in a local project is a local worker's job, even when the
+        # user's shell exported WHIRR_SERVER_URL (for `whirr submit -s`) to that worker.
+        store = _store_holding(run_dir)
+        server = None if store is not None else env.get("WHIRR_SERVER_URL") or None
         return Location(run_id=env_id, run_dir=run_dir, attached=True, store=store,
                         job_id=int(job) if job and job.isdigit() else None,
                         server_url=server, token=env.get("WHIRR_TOKEN") or None)
