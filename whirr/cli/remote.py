@@ -181,8 +181,8 @@ def show(server: str, run_id: str, *, as_json: bool) -> None:
                    "metrics_rows": len(rows)})
         return
     # The local renderer reads a RunView; give it the same attributes.
-    view = SimpleNamespace(**{f: getattr(run, f) for f in run.__struct_fields__},
-                           pid=None, artifacts=artifacts)
+    view = SimpleNamespace(**{f: getattr(run, f) for f in run.__struct_fields__
+                              if f != "artifacts"}, pid=None, artifacts=artifacts)
     _print_run(view, latest, rows)
 
 
