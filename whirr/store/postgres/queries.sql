@@ -93,6 +93,29 @@ CREATE TABLE views_epoch (
     epoch bigint  NOT NULL
 );
 INSERT INTO views_epoch (epoch) VALUES (0);
+-- The claim candidates: the first rows of the jobs_ready index, in its order, and no
+-- more. The planner picks that plan only when its statistics know how many jobs are
+-- queued; they rarely do (the queue fills and drains far faster than autovacuum analyzes
+-- it), and with an estimate of a few rows it prefers to fetch every queued job, sort them
+-- all and keep the first few: a sort of the whole queue on every claim. Sorting is
+-- switched off inside these functions only, which leaves the ordered index scan.
+CREATE FUNCTION claimable_jobs(lim bigint, at timestamptz)
+RETURNS TABLE (id bigint, data text) LANGUAGE sql STABLE SET enable_sort = off AS $$
+    SELECT j.id, j.data::text FROM jobs j
+    WHERE j.status = 'queued' AND NOT j.blocked
+      AND (at IS NULL OR j.not_before IS NULL OR j.not_before <= at)
+    ORDER BY j.priority DESC, j.id
+    LIMIT lim
+$$;
+CREATE FUNCTION claimable_jobs_locked(lim bigint, at timestamptz)
+RETURNS TABLE (id bigint, data text) LANGUAGE sql VOLATILE SET enable_sort = off AS $$
+    SELECT j.id, j.data::text FROM jobs j
+    WHERE j.status = 'queued' AND NOT j.blocked
+      AND (at IS NULL OR j.not_before IS NULL OR j.not_before <= at)
+    ORDER BY j.priority DESC, j.id
+    LIMIT lim
+    FOR UPDATE SKIP LOCKED
+$$;
 
 -- name: head
 SELECT COALESCE(MAX(position), 0) FROM events;
@@ -157,21 +180,12 @@ SELECT data::text FROM jobs WHERE status = ANY(%(statuses)s::text[])
 ORDER BY id DESC LIMIT %(limit)s;
 
 -- name: claimable_jobs
-SELECT data::text FROM jobs
-WHERE status = 'queued' AND NOT blocked
-  AND (%(now)s::timestamptz IS NULL OR not_before IS NULL OR not_before <= %(now)s::timestamptz)
-ORDER BY priority DESC, id
-LIMIT %(limit)s;
+SELECT id, data FROM claimable_jobs(%(limit)s, %(now)s);
 
 -- name: claimable_jobs_locked
 -- Inside a write transaction: lock the candidate rows, skipping any that another
 -- transaction holds (see PgViews.claimable_jobs for why both locks exist).
-SELECT data::text FROM jobs
-WHERE status = 'queued' AND NOT blocked
-  AND (%(now)s::timestamptz IS NULL OR not_before IS NULL OR not_before <= %(now)s::timestamptz)
-ORDER BY priority DESC, id
-LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
+SELECT id, data FROM claimable_jobs_locked(%(limit)s, %(now)s);
 
 -- name: expired_leases
 SELECT data::text FROM jobs WHERE status = 'running' AND lease_expires < %s ORDER BY id;

@@ -30,7 +30,7 @@ from typing import Any
 
 from whirr.projections import JobView, QueueView, RunView, WorkerView
 from whirr.projections.queue_state import QUEUE_KEY
-from whirr.store.postgres.views import Conn, PgViews
+from whirr.store.postgres.views import Conn, PgViews, decode_job
 
 #: ``(projection name, key)``: where one view lives.
 Slot = tuple[str, Any]
@@ -122,8 +122,16 @@ class BatchViews(PgViews):
         return self._note("jobs", super().jobs(statuses, limit))
 
     def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
-        """Claim candidates, locked ``FOR UPDATE SKIP LOCKED`` (see ``PgViews``)."""
-        return self._note("jobs", super().claimable_jobs(limit, now))
+        """Claim candidates, locked ``FOR UPDATE SKIP LOCKED`` (see ``PgViews``). The
+        rows come from the database; only the ones not known yet are decoded (a claim
+        reads the same window of the queue as the claim before it)."""
+        views = []
+        for job_id, data in self.claimable_rows(limit, now):
+            view = self.known.get(("jobs", job_id))
+            if view is None:
+                view = self.known[("jobs", job_id)] = decode_job(data)
+            views.append(view)
+        return views
 
     def expired_leases(self, now: datetime) -> list[JobView]:
         """Running jobs whose lease ran out before ``now``."""

@@ -22,7 +22,7 @@ from whirr.store.postgres.schema import Q
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 _encode_view = msgspec.json.Encoder().encode
-_decode_job = msgspec.json.Decoder(JobView).decode
+decode_job = msgspec.json.Decoder(JobView).decode
 _decode_run = msgspec.json.Decoder(RunView).decode
 _decode_worker = msgspec.json.Decoder(WorkerView).decode
 _decode_queue = msgspec.json.Decoder(QueueView).decode
@@ -111,16 +111,16 @@ class PgViews:
 
     def job(self, job_id: int) -> JobView | None:
         """One job's view."""
-        return self._one("get_job", job_id, _decode_job)
+        return self._one("get_job", job_id, decode_job)
 
     def jobs(
         self, statuses: Sequence[str] | None = None, limit: int | None = None
     ) -> list[JobView]:
         """Jobs with one of ``statuses`` (all when None), newest first."""
         if statuses is None:
-            return self._many("jobs_all", {"limit": limit}, _decode_job)
+            return self._many("jobs_all", {"limit": limit}, decode_job)
         params = {"statuses": list(statuses), "limit": limit}
-        return self._many("jobs_by_status", params, _decode_job)
+        return self._many("jobs_by_status", params, decode_job)
 
     def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
         """Up to ``limit`` queued jobs in claim order (priority desc, id asc), leaving out
@@ -133,12 +133,17 @@ class PgViews:
         be handed a row a claim is deciding on nor make a claimer wait), at the cost of
         locking at most ``limit`` rows that the transaction may rewrite anyway.
         """
+        return [decode_job(data) for _, data in self.claimable_rows(limit, now)]
+
+    def claimable_rows(self, limit: int, now: datetime | None = None) -> list[tuple[int, str]]:
+        """``claimable_jobs`` undecoded: ``(job id, view JSON)`` rows."""
         query = "claimable_jobs_locked" if self.locking else "claimable_jobs"
-        return self._many(query, {"limit": limit, "now": now}, _decode_job)
+        rows = self.conn.execute(Q[query], {"limit": limit, "now": now}).fetchall()
+        return [(int(job_id), str(data)) for job_id, data in rows]
 
     def expired_leases(self, now: datetime) -> list[JobView]:
         """Running jobs whose lease ran out before ``now``."""
-        return self._many("expired_leases", (now,), _decode_job)
+        return self._many("expired_leases", (now,), decode_job)
 
     def job_counts(self) -> dict[str, int]:
         """Number of jobs per status."""
@@ -194,7 +199,7 @@ class PgViews:
 
 #: Per projection: the query that reads one view by key, and its decoder.
 _GET_VIEW: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "jobs": ("get_job", _decode_job),
+    "jobs": ("get_job", decode_job),
     "runs": ("get_run", _decode_run),
     "workers": ("get_worker", _decode_worker),
     "queue": ("get_queue_state", _decode_queue),
