@@ -25,7 +25,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int = 3
     request_max_size: int = REQUEST_MAX_SIZE
     #: Threads running store writes. SQLite serialises writers anyway, so one thread
-    #: avoids lock waits inside the process; PostgreSQL overlaps round trips with more.
+    #: avoids lock waits inside the process. The PostgreSQL store group-commits the
+    #: decisions waiting at once (one flush per batch), so more threads mean bigger
+    #: batches: 16 (measured: 4 gave about two thirds of the claim throughput).
     writer_threads: int | None = None
     reader_threads: int = 8
     #: Serve the web dashboard at ``/`` beside the API (needs the ``dashboard`` extra).
@@ -48,4 +50,4 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
         """Number of writer threads for this store."""
         if self.writer_threads is not None:
             return max(1, self.writer_threads)
-        return 1 if self.store_url.startswith("sqlite") else 4
+        return 1 if self.store_url.startswith("sqlite") else 16
