@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from store_concurrency import ConcurrencyContract
 from store_rebuild import RebuildContract
 from store_support import (
     Clock,
@@ -30,7 +31,7 @@ from whirr.store import ConflictError, EventStore, ViewReader
 WAIT_LONG = 60.0  # a waiter that is woken returns long before this
 
 
-class StoreContract(RebuildContract):
+class StoreContract(RebuildContract, ConcurrencyContract):
     """Behaviour every store must have."""
 
     @pytest.fixture

@@ -13,6 +13,15 @@ from subprocess import PIPE, Popen
 from typing import Any
 
 import pytest
+from store_concurrency import (
+    ABANDON,
+    AFTER_HEAD,
+    HALF_WAY,
+    ONE,
+    REFUSE,
+    TWO,
+    check_mixed_transactions,
+)
 from store_contract import WAIT_LONG, StoreContract
 from store_support import job_submitted
 
@@ -94,6 +103,11 @@ class DurableStoreContract(StoreContract):
         assert store.job(1) is None
         assert store.append([job_submitted(1)]) == 1
         assert store.job(1) is not None
+
+    def test_concurrent_batches_failing_half_way_leave_no_trace(self, backend: Any) -> None:
+        """As the concurrent contract, with decisions whose second event cannot be
+        encoded: their first event must not be recorded either."""
+        check_mixed_transactions(backend, [ONE, HALF_WAY, TWO, REFUSE, AFTER_HEAD, ABANDON])
 
     def test_writer_processes_claim_each_job_once(self, backend: Any, tmp_path: Path) -> None:
         """4 processes submit and claim at once; a reader tails the log meanwhile."""
