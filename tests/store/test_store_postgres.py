@@ -171,6 +171,78 @@ def test_waiters_survive_a_lost_listen_connection(url: str) -> None:
         writer.close()
 
 
+def _terminate(url: str, *application_names: str) -> int:
+    """End the sessions of this database with those names (as a server restart would),
+    and wait until they are gone."""
+    names = list(application_names)
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = ANY(%s) AND pid <> pg_backend_pid()",
+                (names,),
+            )
+        ]
+        for pid in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert _until(
+            lambda: (
+                not conn.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+                ).fetchall()
+            )
+        )
+    return len(pids)
+
+
+def test_connections_that_died_are_replaced_without_an_error(url: str) -> None:
+    """After the server dropped every session of a store (a restart), its next read and
+    its next write both succeed: the pool replaces its dead connections, the writer
+    reconnects (nothing had run, so its batch simply runs again)."""
+    store = PostgresStore(url)
+    try:
+        store.append([seen("a")])  # the writer's connection
+        assert [store.head() for _ in range(3)] == [1, 1, 1]  # pooled ones
+        assert _terminate(url, "whirr", "whirr-write") >= 2
+        assert store.head() == 1
+        assert store.job_counts() == {}
+        assert store.append([seen("b")]) == 2
+        assert [r.position for r in store.read()] == [1, 2]
+    finally:
+        store.close()
+
+
+def test_a_batch_whose_connection_dies_midway_fails_for_its_callers_only(url: str) -> None:
+    """A connection lost while a batch runs fails that batch's callers with a StoreError
+    (nothing was committed); the next transaction works on a new connection."""
+    store = PostgresStore(url)
+    try:
+        store.append([seen("a")])
+
+        def dies(reader: Any) -> list[Any]:
+            _terminate(url, "whirr-write")
+            reader.jobs()  # the next statement finds the connection gone
+            return [seen("never")]
+
+        with pytest.raises(StoreError, match="nothing was committed"):
+            store.transact(dies)
+        assert store.append([seen("b")]) == 2
+        assert [r.event for r in store.read()] == [seen("a").event, seen("b").event]
+    finally:
+        store.close()
+
+
+def test_a_decision_cannot_transact_on_its_own_store(url: str) -> None:
+    store = PostgresStore(url)
+    try:
+        with pytest.raises(StoreError, match="cannot start another transaction"):
+            store.transact(lambda reader: store.transact(lambda inner: []))
+        assert store.append([seen("a")]) == 1
+    finally:
+        store.close()
+
+
 def test_separate_schemas_are_separate_logs(postgres_database: str) -> None:
     url_a, remove_a = new_schema(postgres_database)
     url_b, remove_b = new_schema(postgres_database)
