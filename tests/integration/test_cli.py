@@ -165,5 +165,7 @@ def test_doctor(project: Project) -> None:
     checks = json.loads(run_cli("doctor", "--json", cwd=project.root).stdout)
     assert {c["name"] for c in checks} >= {"project", "database", "WAL mode", "workers"}
     project.db_path.write_bytes(b"garbage" * 1000)
+    for suffix in ("-wal", "-shm"):  # the WAL outlives connections; drop it with the file
+        Path(str(project.db_path) + suffix).unlink(missing_ok=True)
     bad = run_cli("doctor", cwd=project.root)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
