@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -29,6 +30,13 @@ try:
     _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)  # our own symbols include libc's
 except OSError:  # pragma: no cover - non-glibc platforms
     _libc = None
+
+
+#: util-linux's ``setpriv --pdeathsig`` sets PR_SET_PDEATHSIG and then execs the job. With
+#: it the worker spawns without a Python ``preexec_fn``, so CPython can use vfork: the
+#: worker is blocked ~0.5 ms per spawn instead of ~4 ms (measured here, a worker with
+#: threads). Where setpriv is missing, a ``preexec_fn`` calls prctl itself.
+_SETPRIV = shutil.which("setpriv")
 
 
 class SpawnError(Exception):
@@ -120,17 +128,23 @@ def spawn(
         raise SpawnError("empty command")
     if not os.path.isdir(workdir):
         raise SpawnError(f"working directory {workdir!r} does not exist")
+    _check_executable(argv[0], workdir, env.get("PATH", os.defpath))
+    if _SETPRIV is not None:
+        command = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+        setup: Callable[[], None] | None = None
+    else:
+        command, setup = list(argv), _child_setup(os.getpid())
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
         popen = subprocess.Popen(
-            list(argv),
+            command,
             cwd=workdir,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=log_fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_child_setup(os.getpid()),
+            preexec_fn=setup,
             close_fds=True,
         )
     except FileNotFoundError:
@@ -142,6 +156,19 @@ def spawn(
     finally:
         os.close(log_fd)
     return JobProcess(popen, on_exit)
+
+
+def _check_executable(program: str, workdir: str, path: str) -> None:
+    """Fail early, with a clear reason, for a program that cannot be executed (setpriv
+    would otherwise report it only in the job's output, as exit status 127)."""
+    if os.sep in program:
+        full = program if os.path.isabs(program) else os.path.join(workdir, program)
+        if not os.path.exists(full):
+            raise SpawnError(f"command not found: {program!r}")
+        if os.path.isdir(full) or not os.access(full, os.X_OK):
+            raise SpawnError(f"permission denied: {program!r} is not executable")
+    elif shutil.which(program, path=path) is None:
+        raise SpawnError(f"command not found: {program!r}")
 
 
 class Reaper:
