@@ -38,6 +38,7 @@ docs: setup
 	$(BIN)/python tools/gen_event_docs.py
 
 bench: setup
+	$(BIN)/python -m compileall -q whirr > /dev/null
 	$(BIN)/python tools/bench/queue.py
 
 clean:
