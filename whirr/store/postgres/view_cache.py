@@ -12,9 +12,9 @@ The cache holds views as of the writer's last commit, with that commit's head an
 A batch that takes the lock and finds both where the writer left them knows that nobody
 wrote since, so every cached view is current; if either moved (another process wrote, or
 rebuilt the views), or the writer's last batch failed, the cache is dropped before any
-decision runs. Within a batch
-the views a decision reads or writes go to an overlay, which joins the cache only after the
-batch's COMMIT succeeded: a failed batch leaves nothing behind.
+decision runs. A batch reads and writes the cache as it goes (what it finds there
+includes its own uncommitted writes, as its queries do); if the batch fails, the whole
+cache is dropped, since some of it may never have been committed.
 
 What is cached is what a point read returns (a view, or None for "no such view") and the
 views that list queries returned; list queries themselves (the claim candidates, jobs by
@@ -23,7 +23,6 @@ status) always go to the database.
 
 from __future__ import annotations
 
-from collections import ChainMap
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -49,18 +48,16 @@ class ViewCache:
         self.views: dict[Slot, Any] = {}
         self.state: tuple[int, int] | None = None  # nothing committed yet: nothing known
 
-    def start(self, state: tuple[int, int]) -> ChainMap[Slot, Any]:
-        """The views a batch that found the log in ``state`` (head, epoch) may trust, with
-        an empty overlay in front for what the batch reads and writes."""
-        if state != self.state:
+    def start(self, state: tuple[int, int]) -> dict[Slot, Any]:
+        """The views a batch that found the log in ``state`` (head, epoch) may trust; the
+        batch adds what it reads and writes."""
+        if state != self.state or len(self.views) > MAX_CACHED:
             self.views.clear()
-        return ChainMap({}, self.views)
+        self.state = None  # until the batch commits
+        return self.views
 
-    def committed(self, known: ChainMap[Slot, Any], state: tuple[int, int]) -> None:
-        """The batch that used ``known`` committed, leaving the log in ``state``."""
-        if len(self.views) + len(known.maps[0]) > MAX_CACHED:
-            self.views.clear()
-        self.views.update(known.maps[0])
+    def committed(self, state: tuple[int, int]) -> None:
+        """The batch committed, leaving the log in ``state``."""
         self.state = state
 
     def failed(self) -> None:
@@ -70,11 +67,11 @@ class ViewCache:
 
 
 class BatchViews(PgViews):
-    """What a decision reads inside a batch: point reads through ``known`` (the cache and
-    the batch's overlay), the head without a query (it was read after the lock, and only
+    """What a decision reads inside a batch: point reads through ``known`` (the cache),
+    the head without a query (it was read after the lock, and only
     this transaction has appended since), lists from the database (their views noted)."""
 
-    def __init__(self, conn: Conn, head: int, known: ChainMap[Slot, Any]) -> None:
+    def __init__(self, conn: Conn, head: int, known: dict[Slot, Any]) -> None:
         super().__init__(conn, locking=True)
         self._head = head
         self.known = known

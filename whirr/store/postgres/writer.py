@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import ChainMap
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import datetime
@@ -281,7 +280,7 @@ class Writer:
             if isinstance(exc, psycopg.Error | StoreError):
                 raise _BatchFailed(exc, ran=ran, committing=committing, lost=lost) from exc
             raise
-        self._cache.committed(known, (head, epoch))
+        self._cache.committed((head, epoch))
         return outcomes
 
     def _roll_back(self, conn: Conn | None) -> None:
@@ -293,7 +292,7 @@ class Writer:
         except psycopg.Error:
             conn.close()  # beyond repair: the next batch connects afresh
 
-    def _decide(self, conn: Conn, decide: Decide, head: int, known: ChainMap[Slot, Any]) -> Outcome:
+    def _decide(self, conn: Conn, decide: Decide, head: int, known: dict[Slot, Any]) -> Outcome:
         """Run one decision and queue its writes: its records, or what it raised (having
         written nothing). Raises ``_BatchFailed`` when the transaction itself failed."""
         try:
