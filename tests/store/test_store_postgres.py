@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from store_backends import Backend, new_schema
 from store_durable import DurableStoreContract
-from store_support import seen
+from store_support import run_threads, seen
 
 from whirr.projections import PROJECTIONS
 from whirr.services import Jobs
@@ -231,6 +231,31 @@ def test_a_batch_whose_connection_dies_midway_fails_for_its_callers_only(url: st
         assert [r.event for r in store.read()] == [seen("a").event, seen("b").event]
     finally:
         store.close()
+
+
+def test_a_value_postgresql_cannot_hold_fails_only_its_own_decision(url: str) -> None:
+    """PostgreSQL text cannot hold NUL: such a decision fails on the client, alone, while
+    the decisions batched with it are recorded."""
+    store = PostgresStore(url)
+    try:
+        names = [f"w{i}" if i % 3 else f"w\x00{i}" for i in range(12)]
+        outcomes = run_threads([lambda n=n: _append_or_error(store, n) for n in names])
+        for name, outcome in zip(names, outcomes, strict=True):
+            if "\x00" in name:
+                assert isinstance(outcome, StoreError) and "NUL" in str(outcome)
+            else:
+                assert isinstance(outcome, int)
+        stored = sorted(r.event.worker_id for r in store.read())  # type: ignore[attr-defined]
+        assert stored == sorted(n for n in names if "\x00" not in n)
+    finally:
+        store.close()
+
+
+def _append_or_error(store: PostgresStore, worker_id: str) -> int | StoreError:
+    try:
+        return store.append([seen(worker_id)])
+    except StoreError as exc:
+        return exc
 
 
 def test_a_decision_cannot_transact_on_its_own_store(url: str) -> None:

@@ -1,4 +1,5 @@
-"""Reading the projected views (and the log's head) over one PostgreSQL connection.
+"""Reading the projected views (and the log's head) over one PostgreSQL connection, and
+the rows a write turns them into.
 
 The same reader serves plain reads on a pooled connection and the decisions that run
 inside a write transaction (``PostgresStore.transact``), where it sees the transaction's
@@ -81,6 +82,31 @@ VIEW_TABLES: dict[str, tuple[tuple[str, ...], str, Callable[[Any], tuple[Any, ..
     "workers": (("id", "data"), "copy_workers", worker_row),
     "queue": (("id", "data"), "copy_queue_state", queue_row),
 }
+
+
+#: The columns of ``events`` that ``write_decision`` takes, in row order.
+EVENT_COLUMNS = ("position", "stream", "type", "recorded_at", "data")
+
+
+def json_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
+    """``rows`` as the JSON array of objects ``write_decision`` takes for one table.
+
+    PostgreSQL text cannot hold NUL characters; the driver would refuse such a value on
+    the client, so this does too (a JSON ``\\u0000`` would fail on the server, and with
+    it every decision of the batch)."""
+    for row in rows:
+        for value in row:
+            if _has_nul(value):
+                raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return _encode_view([dict(zip(columns, row, strict=True)) for row in rows]).decode()
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class PgViews:

@@ -26,7 +26,7 @@ after another:
 
 Why a decision that raises needs no SAVEPOINT to be undone: it never wrote anything. A
 decision only reads; what it returns is written afterwards in ONE statement
-(``write_decision``: its events and the view rows they change, as arrays), and a statement
+(``write_decision``: its events and the view rows they change, as JSON), and a statement
 is atomic by itself. Everything that can go wrong on the client (an event that does not
 encode, a value the driver refuses) goes wrong before that statement is sent; what goes
 wrong on the server aborts the whole transaction (below). Savepoints would add two
@@ -45,10 +45,23 @@ Batching costs a lone caller nothing (a decision found alone is a batch of one, 
 once; nothing waits to fill a batch) and helps exactly when it is needed: while one batch
 commits, the next one gathers. The API server's writer threads are what fill batches.
 
-Why not ``synchronous_commit = off``: it would buy the same throughput by letting COMMIT
-return before the flush, so a crash of the database server could lose commits that
+Why not ``synchronous_commit = off``: it would buy throughput by letting COMMIT return
+before the flush, so a crash of the database server could lose commits that
 callers had been told succeeded (a claim handed to a worker that then runs a job the log
 never heard of). Group commit keeps every COMMIT durable and shares the flush instead.
+
+Round trips
+-----------
+The batch holds the lock while it waits for the server, so waits are what it saves on.
+Pipeline mode sends every statement whose result is not needed yet with the next one
+whose result is: a batch waits once for the lock and the head, once for the COMMIT (sent
+with the last writes), and once per read its decisions make that the view cache
+(view_cache.py) cannot answer; on the API server's claim + complete path that is about
+one per claim (the claim candidates) and none per completion. Each decision's writes are
+one statement, never waited for. psycopg prepares a statement after a few executions, and
+the writer's connection is its own for as long as it lives, so its statements stay
+prepared. (A claim's candidates come from a SQL function that walks the claim index in
+order whatever the planner's statistics say; ``migrate_v3`` in queries.sql says why.)
 
 Failures
 --------
@@ -77,14 +90,13 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
 
-import msgspec
 import psycopg
 
 from whirr.events import Pending, Recorded, encode, tag_of
 from whirr.projections import PROJECTIONS
 from whirr.store.postgres.schema import Names, Q
 from whirr.store.postgres.view_cache import BatchViews, Slot, ViewCache
-from whirr.store.postgres.views import VIEW_TABLES, Conn
+from whirr.store.postgres.views import EVENT_COLUMNS, VIEW_TABLES, Conn, json_rows
 from whirr.store.protocol import Decide, StoreError
 
 #: Most decisions in one transaction: bounds the time a batch holds the append lock.
@@ -92,8 +104,6 @@ MAX_BATCH = 64
 
 #: What a decision came to: its records, or what it raised.
 Outcome = list[Recorded] | BaseException
-
-_encode_json = msgspec.json.Encoder().encode
 
 
 class _Request:
@@ -327,41 +337,16 @@ class Writer:
         )
         # The views the events touch: known already, or fetched in one round trip.
         changed = fold_touched(reader.views_by_keys(slots), recorded)
-        params = {"events": _json_rows(EVENT_COLUMNS, events)}
+        params = {"events": json_rows(EVENT_COLUMNS, events)}
         for name, (columns, _, to_row) in VIEW_TABLES.items():
             rows = [to_row(view) for (table, _), view in changed.items() if table == name]
-            params[name] = _json_rows(columns, rows)
+            params[name] = json_rows(columns, rows)
         # Not waited for: it travels with the next decision's first read (or the COMMIT),
         # and an error it raises on the server fails the batch there.
         conn = reader.conn
         conn.execute(Q["write_decision"], params)
         reader.known.update(changed)  # later decisions of the batch read these
         return recorded
-
-
-#: The columns of ``events`` that ``write_decision`` takes, in row order.
-EVENT_COLUMNS = ("position", "stream", "type", "recorded_at", "data")
-
-
-def _json_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
-    """``rows`` as the JSON array of objects ``write_decision`` takes for one table.
-
-    PostgreSQL text cannot hold NUL characters; the driver would refuse such a value on
-    the client, so this does too (a JSON ``\\u0000`` would fail on the server, and with
-    it every decision of the batch)."""
-    for row in rows:
-        for value in row:
-            if _has_nul(value):
-                raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-    return _encode_json([dict(zip(columns, row, strict=True)) for row in rows]).decode()
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def _server_error(exc: BaseException) -> bool:
