@@ -31,13 +31,15 @@ Three details keep that true:
   commit is visible.
 * The views are folded and written in the same transaction, and ``decide`` (a claim, a
   heartbeat, a cancel) runs after the lock is taken, so every decision reads views that
-  include every earlier event: two claims cannot both see a job as queued.
+  include every earlier event: two claims cannot both see a job as queued. (The writer
+  answers some of those reads from views it cached; view_cache.py says why they are
+  the same views.)
 
 The cost is that writes to one log are serial: one transaction at a time, each holding
 the lock across its COMMIT's WAL flush. So a store does not give each decision a
 transaction of its own: its writer thread (writer.py) group-commits whatever decisions
-are waiting, each under a savepoint, in one transaction under this same lock, and pays one
-flush per batch instead of one per decision. The argument above holds for a batch as for
+are waiting, in one transaction under this same lock, and pays one flush per batch
+instead of one per decision. The argument above holds for a batch as for
 any transaction; writer.py explains the rest (and why not ``synchronous_commit = off``).
 The eventsourcing library makes the same serial trade with ``LOCK TABLE ... IN EXCLUSIVE
 MODE``. The lock key is derived from the schema name, so separate whirr logs in one
