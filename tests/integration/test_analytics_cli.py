@@ -93,3 +93,26 @@ def test_analytics_never_appends_to_the_event_log(swept: Project) -> None:
         assert store.head() == head
     finally:
         store.close()
+
+
+# A whirr command in a fresh interpreter; prints (to stderr) whether Polars got imported.
+_PROBE = ("import sys; from whirr.cli.main import cli; "
+          "cli.main(sys.argv[1:], prog_name='whirr', standalone_mode=False); "
+          "print('polars' in sys.modules, file=sys.stderr)")
+
+
+@pytest.mark.parametrize("args", [
+    ["runs"],
+    ["runs", "--where", "config.lr < 0.05", "--sort", "summary.best_loss"],
+    ["sql", "SELECT run_id, max(step) FROM metrics GROUP BY ALL"],
+    ["compare", "job-1", "job-2"],
+    ["export", "-f", "parquet", "-o", "runs.parquet"],
+    ["export", "--metrics", "-f", "parquet", "-o", "m.parquet"],
+    ["export", "--metrics", "--wide", "-f", "csv", "-o", "m.csv"],
+])
+def test_small_commands_never_import_polars(swept: Project, args: list[str]) -> None:
+    # `import polars` alone costs ~0.4 s: only a large long Parquet export may pay it.
+    result = subprocess.run([sys.executable, "-c", _PROBE, *args], cwd=swept.root,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == "False"

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from test_analytics_support import metric_lines, new_project, sweep
 
-from whirr.analytics.export import export_metrics
+from whirr.analytics.export import Engine, export_metrics
 from whirr.analytics.session import Session
 from whirr.cli.main import cli
 from whirr.project import Project
@@ -236,3 +236,43 @@ def test_unwritable_cache_falls_back_to_the_jsonl(tmp_path: Path) -> None:
         out = tmp_path / "m.csv"
         count = export_metrics(session, session.store.runs(), "csv", out)
     assert count == 2 * (1000 + 900 + 1000 + 3)
+
+
+LONG_PARQUET = ("SELECT run_id, _idx, epoch_us(_timestamp), step, metric, value, "
+                "typeof(_idx), typeof(_timestamp), typeof(step), typeof(value) FROM '{}'")
+
+
+@pytest.mark.parametrize("ids", [["job-3", "ünï-run", "empty", "job-1", "local-run"], []])
+def test_long_parquet_is_the_same_from_duckdb_and_polars(swept: Project, ids: list[str]) -> None:
+    # Polars shapes large long Parquet exports; the file must hold exactly DuckDB's rows,
+    # in the same order and with the same types (unicode ids, an empty run, differing
+    # keys, a torn last line included).
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    tables = {}
+    engines: tuple[Engine, ...] = ("duckdb", "polars")
+    for engine in engines:
+        with Session(swept) as session:
+            runs = [session.store.run(i) for i in ids] or session.store.runs()
+            out = swept.root / f"{engine}.parquet"
+            count = export_metrics(session, runs, "parquet", out, engine=engine)
+        tables[engine] = con.execute(LONG_PARQUET.format(out)).fetchall()
+        assert count == len(tables[engine])
+    rows = tables["polars"]
+    assert rows == tables["duckdb"]
+    assert len(rows) == (13 if ids else 19)
+    first = ("job-3", 0, 1714564920000000, 0, "loss", 2.0) if ids else rows[0][:6]
+    assert rows[0] == (*first, "BIGINT", "TIMESTAMP WITH TIME ZONE", "BIGINT", "DOUBLE")
+
+
+def test_polars_long_parquet_drops_nulls_and_keeps_ints_as_doubles(tmp_path: Path) -> None:
+    project, b = new_project(tmp_path / "p")
+    b.run("r", metrics=[{"step": 0, "loss": float("nan"), "phase": "warmup", "epoch": 1},
+                        {"step": 1, "loss": 0.5, "phase": "train", "epoch": 2}])
+    with Session(project) as session:
+        out = tmp_path / "m.parquet"
+        count = export_metrics(session, session.store.runs(), "parquet", out, engine="polars")
+    assert count == 3
+    assert duckdb.connect().execute(f"SELECT _idx, metric, value FROM '{out}'").fetchall() == [
+        (0, "epoch", 1.0), (1, "loss", 0.5), (1, "epoch", 2.0)]
+    assert not list(tmp_path.rglob(".*.tmp"))

@@ -70,6 +70,16 @@ class Session:
         """Register the ``kind`` rows of ``runs`` as view ``_<kind>``."""
         return register_segments(self.con, self.project.dir, self.project.runs_dir, runs, kind)
 
+    def relation(self, sql: str) -> Any:
+        """``sql`` as a lazy DuckDB relation (for handing on through Arrow); DuckDB's errors
+        become ``AnalyticsError``."""
+        import duckdb
+
+        try:
+            return self.con.sql(sql)
+        except duckdb.Error as exc:
+            raise AnalyticsError(str(exc).strip()) from None
+
     def execute(self, sql: str, params: list[Any] | None = None) -> Any:
         """Run ``sql``; DuckDB's errors become ``AnalyticsError`` with DuckDB's message."""
         import duckdb

@@ -128,6 +128,8 @@ class SegmentTable:
     name: str
     kind: str
     columns: dict[str, Type]
+    #: Bytes of the runs' JSONL files: what a reader of the view has to get through.
+    size: int = 0
 
 
 def register_segments(
@@ -192,7 +194,7 @@ def register_segments(
         empty = ", ".join(f"NULL::{_FIXED_TYPES[k]} AS {k}" for k in fixed)
         body = f"SELECT NULL::VARCHAR AS run_id, NULL::BIGINT AS _run_pos, {empty} WHERE false"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
-    return SegmentTable(view, kind, values)
+    return SegmentTable(view, kind, values, sum(s.size for s in segments))
 
 
 def _parquet_columns(con: Any, paths: list[Path]) -> dict[str, Type]:
