@@ -2,9 +2,10 @@
 ``sql``, ``runs --where``).
 
 DuckDB reads the per-run ``metrics.jsonl``/``system.jsonl`` files (through a Parquet cache
-for finished runs) and the runs/jobs views; nothing here appends to the event log. DuckDB
-is imported inside the functions that need it, never at module level, so ``import whirr``
-and the other commands stay fast.
+for finished runs) and the runs/jobs views; nothing here appends to the event log. Polars
+shapes and writes the long table of a large Parquet metrics export (:mod:`.frames`). Both
+are imported inside the functions that need them, never at module level, so ``import
+whirr`` and the other commands stay fast.
 
 Entry points: :func:`whirr.analytics.compare.compare_runs`,
 :func:`whirr.analytics.export.export_runs`, :func:`whirr.analytics.export.export_metrics`,
