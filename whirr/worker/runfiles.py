@@ -22,30 +22,25 @@ def start_run_files(run_dir: Path, job: JobView) -> None:
     config_path = run_dir / "config.json"
     if not config_path.exists():
         config_path.write_text(json.dumps(job.config, indent=2, default=str))
-    write_meta(
-        run_dir,
-        {
-            **_read_meta(run_dir),
-            **_base_meta(run_dir, job.run_id, job.name, job.tags, job.id),
-            "status": "running",
-        },
-    )
+    # write_meta merges with what is on disk (a resumed attempt keeps its summary).
+    meta = _base_meta(run_dir, job.run_id, job.name, job.tags, job.id)
+    write_meta(run_dir, {**meta, "status": "running"})
 
 
 def finish_run_files(run_dir: Path, run: RunView | None) -> None:
     """Merge the run's final state into meta.json."""
     if run is None:
         return
-    meta = _read_meta(run_dir)
-    meta.update(_base_meta(run_dir, run.id, run.name, run.tags, run.job_id))
+    meta = _base_meta(run_dir, run.id, run.name, run.tags, run.job_id)
     meta.update(
         status=run.status,
         started_at=_iso(run.started_at),
         finished_at=_iso(run.finished_at),
         duration_seconds=run.duration_seconds,
-        summary={**meta.get("summary", {}), **run.summary},
-        git=meta.get("git", run.git),
+        summary=run.summary,  # merged over the script's own summary by write_meta
     )
+    if run.git is not None:
+        meta["git"] = run.git
     write_meta(run_dir, meta)
 
 
@@ -53,7 +48,7 @@ def fail_run_files(run_dir: Path, error: str) -> None:
     """Record in output.log and meta.json that the job never started."""
     with open(run_dir / "output.log", "a", encoding="utf-8") as log:
         log.write(f"whirr: {error}\n")
-    write_meta(run_dir, {**_read_meta(run_dir), "status": "failed", "error": error})
+    write_meta(run_dir, {"status": "failed", "error": error})
 
 
 def _base_meta(
@@ -68,14 +63,6 @@ def _base_meta(
         "artifacts_dir": str(run_dir / "artifacts"),
         "job_id": job_id,
     }
-
-
-def _read_meta(run_dir: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads((run_dir / "meta.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
 
 
 def _iso(at: Any) -> str | None:
