@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-from server_process import WHIRR, free_port
+from server_process import WHIRR, free_port, stop_process
 
 
 class DashboardProcess:
@@ -58,10 +57,4 @@ class DashboardProcess:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
