@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import threading
 from pathlib import Path
 
@@ -159,6 +160,45 @@ def test_threads_never_interleave_and_idx_is_monotonic(tmp_path: Path) -> None:
     assert [r["_idx"] for r in rows] == list(range(threads * per_thread))
     for t in range(threads):
         assert [r["i"] for r in rows if r["thread"] == t] == list(range(per_thread))
+
+
+class Interrupted(Exception):
+    """Raised by the test's signal handler, as KeyboardInterrupt is on Ctrl-C."""
+
+
+def test_a_raising_signal_handler_never_breaks_the_writer(tmp_path: Path) -> None:
+    # Ctrl-C in a notebook: the handler raises inside log(), the user carries on logging.
+    # Neither the lock nor an _idx may be left behind, wherever in log() it lands.
+    path = tmp_path / "m.jsonl"
+    writer = MetricsWriter(path)
+    armed = False
+
+    def handler(signum: int, frame: object) -> None:
+        if armed:
+            raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    interrupted = 0
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+        for i in range(3_000):
+            try:
+                armed = True
+                writer.write({"i": i}, step=i)
+                armed = False
+            except Interrupted:
+                armed = False
+                interrupted += 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    closer = threading.Thread(target=writer.close)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "a signal left the writer's lock held"
+    assert interrupted > 0
+    idx = [r["_idx"] for r in read_metrics(path)]
+    assert idx == sorted(set(idx))  # strictly increasing: no row lost its _idx to the next
 
 
 def test_reader_tolerates_only_a_torn_last_line(tmp_path: Path) -> None:

@@ -67,6 +67,8 @@ class MetricsWriter:
     def _build(fd: int, first: int, lock: threading.Lock) -> tuple[Any, Any, Any]:
         buf = bytearray()
         encode_into = msgspec.json.Encoder(enc_hook=to_json_value).encode_into
+        # datetime.now(UTC) encoded by msgspec's C code is cheaper than any Python-side
+        # formatting of time.time_ns() into ISO text (measured: 0.1-0.3 us less per call).
         now, utc, write_fd = datetime.now, UTC, os.write
         idx = first
         closed = False
@@ -75,27 +77,39 @@ class MetricsWriter:
             """Append one row: ``_idx``, ``_timestamp``, ``step`` (when given), then
             ``data``. Durable against the process dying once it returns."""
             nonlocal idx
-            if step is not None and type(step) is not int:
+            if type(step) is not int and step is not None:  # an int step: one check
                 step = _as_step(step)
+            # The lock spans idx, the shared buffer and the write: os.write releases the
+            # GIL, and without it two threads could write their rows out of _idx order.
+            # ``with``, not acquire() + try/finally (0.1 us cheaper): a signal handler that
+            # raises (Ctrl-C) can run between acquire() returning and the ``try``, leaking
+            # the lock so that finish() at exit hangs; ``with`` has no such gap.
             with lock:
                 if closed:
                     raise RuntimeError("this run has finished; log() cannot write to it")
-                if step is None:
-                    row: dict[str, Any] = {"_idx": idx, "_timestamp": now(utc)}
-                else:
-                    row = {"_idx": idx, "_timestamp": now(utc), "step": step}
                 try:
-                    row.update(data)
+                    if step is None:
+                        row: dict[str, Any] = {"_idx": idx, "_timestamp": now(utc), **data}
+                    else:
+                        row = {"_idx": idx, "_timestamp": now(utc), "step": step, **data}
                     encode_into(row, buf)
                 except (TypeError, ValueError, AttributeError):
                     raise _explain(data) from None
+                # A user key equal to a reserved one replaced it in ``row``: one length
+                # comparison finds that without looking the keys up on every call.
                 if len(row) != len(data) + (2 if step is None else 3):
                     _reject_shadowed(data, step)
-                buf.extend(b"\n")
-                written = write_fd(fd, buf)
+                buf.append(10)  # b"\n"
+                # idx moves before the write: a signal handler that raises (Ctrl-C) runs
+                # just after os.write returns, and the row it wrote must keep its _idx.
+                idx += 1
+                try:
+                    written = write_fd(fd, buf)
+                except OSError:  # nothing was written (disk full, bad fd): reuse the _idx
+                    idx -= 1
+                    raise
                 if written != len(buf):
                     _write_rest(fd, buf, written)
-                idx += 1
 
         def seal() -> None:
             """Refuse further rows without taking the lock (safe in a signal handler that
