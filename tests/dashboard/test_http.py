@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -148,6 +149,23 @@ def test_static_files_and_plotly_are_served_gzipped_with_etags(dashboard: Dashbo
     assert again.status_code == 304
     assert css.headers["content-type"].startswith("text/css")
     assert nope.status_code == 404 and nope2.status_code == 404
+
+
+def test_pages_link_fingerprinted_files_that_browsers_keep(dashboard: DashboardProcess) -> None:
+    with dashboard.client() as c:
+        html = c.get("/runs/job-1").text
+        scripts = re.findall(r'<script src="(/static/[^"]+)"', html)
+        linked = c.get(scripts[2], headers={"Accept-Encoding": "gzip"})
+        bare = c.get("/static/vendor/plotly.min.js")
+        stale = c.get("/static/core.js?v=0000000000")
+    # early.js (which starts the chart's requests) runs before plotly.js compiles.
+    assert [s.split("?")[0] for s in scripts] == [
+        "/static/theme.js", "/static/early.js", "/static/vendor/plotly.min.js",
+        "/static/core.js", "/static/charts.js", "/static/run.js"]
+    assert all("?v=" in s for s in scripts)
+    assert linked.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert len(linked.content) > 3_000_000  # httpx decompressed the gzip
+    assert bare.headers["cache-control"] == stale.headers["cache-control"] == "no-cache"
 
 
 def test_posts_need_the_csrf_token_and_the_same_origin(dashboard: DashboardProcess,

@@ -9,6 +9,7 @@ of its own (``app.create_dashboard_app``) over a local project or a remote serve
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,8 @@ def mount(app: Sanic, settings: Settings,
 
     @app.before_server_start
     async def open_source(app: Sanic, loop: Any = None) -> None:
+        # Compress plotly.js now, off the event loop: the first page then gets it at once.
+        threading.Thread(target=_warm_assets, name="whirr-assets", daemon=True).start()
         if make_source is not None:
             app.ctx.dashboard_source = make_source(app)
         else:
@@ -55,3 +58,12 @@ def mount(app: Sanic, settings: Settings,
     @app.after_server_stop
     async def close_source(app: Sanic, loop: Any = None) -> None:
         app.ctx.dashboard_source.close()
+
+
+def _warm_assets() -> None:
+    from whirr.api.dashboard import assets
+
+    try:
+        assets.warm()
+    except Exception:  # a failure here only costs the first page the same work
+        log.exception("could not prepare the dashboard's static files")

@@ -1,12 +1,16 @@
 """Static files of the dashboard: its own CSS/JS and plotly.js from the installed
 ``plotly`` Python package (no CDN: the dashboard works offline).
 
-Files are read once, gzipped once and served from memory with an ETag; plotly.js shrinks
-from about 4.7 MB to 1.4 MB on the wire.
+Files are read and gzipped once (``warm`` does it in the background when the server
+starts, so the first page does not wait for 4.7 MB of plotly.js to compress) and served
+from memory with an ETag; plotly.js shrinks to about 1.4 MB on the wire. Pages link every
+file with ``?v=`` and a fingerprint of the shipped files and of plotly.js, so a browser may
+keep them for a year without asking again, and still fetches a new release at once.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import threading
@@ -21,6 +25,8 @@ STATIC = Path(__file__).parent / "static"
 TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".svg": "image/svg+xml"}
 PLOTLY = "vendor/plotly.min.js"
+#: For a URL carrying the current fingerprint: its bytes can never change.
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 class PlotlyMissing(WhirrError):
@@ -40,7 +46,9 @@ class Asset:
 
 
 _cache: dict[str, Asset] = {}
-_lock = threading.Lock()
+#: One lock per name: a request for plotly.js while ``warm`` compresses it waits for that
+#: work instead of repeating it, and never holds up the small files.
+_locks: dict[str, threading.Lock] = {}
 
 
 def plotly_path() -> Path:
@@ -71,11 +79,11 @@ def load(name: str) -> Asset:
     asset = _cache.get(name)
     if asset is not None:
         return asset
-    path = _locate(name)
-    body = path.read_bytes()
-    with _lock:
+    path = _locate(name)  # before taking a lock: unknown names must not create locks
+    with _locks.setdefault(name, threading.Lock()):
         asset = _cache.get(name)
         if asset is None:
+            body = path.read_bytes()
             asset = _cache[name] = Asset(
                 body=body, gzipped=gzip.compress(body, 6, mtime=0),
                 etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
@@ -83,20 +91,43 @@ def load(name: str) -> Asset:
     return asset
 
 
+def shipped() -> list[str]:
+    """The names of every servable file (plotly.js only when plotly is installed)."""
+    names = sorted(p.name for p in STATIC.iterdir() if p.suffix in TYPES)
+    try:
+        plotly_path()
+    except PlotlyMissing:
+        return names
+    return [*names, PLOTLY]
+
+
+def warm() -> None:
+    """Load (read and gzip) every asset now, so no request waits for it."""
+    for name in shipped():
+        load(name)
+
+
+@functools.cache
 def version() -> str:
-    """A short fingerprint of the shipped files, appended to their URLs so browsers can
-    cache them for a long time and still see a new release at once."""
+    """A short fingerprint of the shipped files and of plotly.js (a plotly upgrade must
+    change it too), appended to their URLs: see ``IMMUTABLE``."""
     digest = hashlib.sha256()
     for path in sorted(STATIC.iterdir()):
         if path.suffix in TYPES:
             digest.update(path.read_bytes())
+    try:
+        st = plotly_path().stat()
+        digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    except PlotlyMissing:
+        pass  # pages then show that charts are unavailable
     return digest.hexdigest()[:10]
 
 
 def respond_asset(request: Request, asset: Asset) -> HTTPResponse:
     """The asset (gzipped when the browser takes it), or 304 when it already has it."""
-    headers = {"ETag": asset.etag, "Cache-Control": "public, max-age=86400",
-               "Vary": "Accept-Encoding"}
+    # Only the current fingerprint is forever: an old or missing ``v`` revalidates.
+    cache = IMMUTABLE if request.args.get("v") == version() else "no-cache"
+    headers = {"ETag": asset.etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == asset.etag:
         return HTTPResponse(status=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):

@@ -20,7 +20,8 @@ PAGES = {
 }
 NAV = [("overview", "/", "g o"), ("queue", "/queue", "g q"), ("runs", "/runs", "g r"),
        ("compare", "/compare", "g c")]
-#: Scripts every page loads, in order; page scripts come after them.
+#: Scripts every page loads, in order, after ``early.js`` and plotly.js (when the page
+#: draws charts); page scripts come after them.
 CORE_SCRIPTS = ("core.js", "charts.js")
 PAGE_SCRIPTS = {"overview": "lists.js", "queue": "lists.js", "runs": "runs.js",
                 "run": "run.js", "compare": "compare.js"}
@@ -44,7 +45,8 @@ def page(name: str, *, csrf: str, head: int, label: str, kind: str, signed_in: b
         f'<a href="{href}"{current if key == name else ""} '
         f'data-key="{escape(keys)}">{escape(PAGES[key][1] or "")}</a>'
         for key, href, keys in NAV)
-    scripts = []
+    # early.js first: it starts the page's first requests before plotly.js compiles.
+    scripts = [f'<script src="/static/early.js?v={v}"></script>']
     if plotly:
         scripts.append(f'<script src="/static/{assets.PLOTLY}?v={v}"></script>')
     for script in (*CORE_SCRIPTS, PAGE_SCRIPTS[name]):

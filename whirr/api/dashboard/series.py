@@ -38,6 +38,9 @@ class Columns:
         self._chunks: dict[str, list[Array]] = {}
         self._pending: dict[str, list[Any]] = {}
         self._cache: dict[str, Array] = {}
+        # Drawn series by (key, x, points, method, since): a page reopened, or open in
+        # several tabs, costs no downsampling of a million points until rows arrive.
+        self._drawn: dict[tuple[str, str, int, str, int], dict[str, Any]] = {}
         self.lock = threading.Lock()
 
     @property
@@ -65,6 +68,7 @@ class Columns:
                 chunks.append(np.full(count, np.nan))
         self.rows += count
         self._cache.clear()
+        self._drawn.clear()
 
     def _add(self, key: str, column: Array) -> None:
         chunks = self._chunks.get(key)
@@ -102,8 +106,18 @@ class Columns:
 
     def series(self, key: str, x: str, points: int, method: Method = "minmax",
                since: int = 0) -> dict[str, Any]:
-        """``{key, x, y, total}``: the key's points (rows ``since`` on) drawn down to
-        about ``points``; rows without a value for the key are left out."""
+        """``{key, x, y, total, rows}``: the key's points (rows ``since`` on) drawn down
+        to about ``points``; rows without a value for the key are left out. The answer is
+        shared with later callers: do not change it."""
+        memo = (key, x, points, method, since)
+        drawn = self._drawn.get(memo)
+        if drawn is None:
+            if len(self._drawn) >= 256:
+                self._drawn.clear()  # many widths or keys: start over rather than grow
+            drawn = self._drawn[memo] = self._draw(key, x, points, method, since)
+        return drawn
+
+    def _draw(self, key: str, x: str, points: int, method: Method, since: int) -> dict[str, Any]:
         xs = self.x_axis(x)[since:]
         ys = self.column(key)[since:]
         present = ~np.isnan(ys) if key in self._chunks else np.zeros(len(ys), dtype=bool)

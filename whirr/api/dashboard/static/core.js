@@ -103,8 +103,10 @@ const W = (() => {
 
   // -- the JSON API --------------------------------------------------------------------
   async function api(path, options) {
-    const resp = await fetch(path, Object.assign({ credentials: "same-origin",
-      headers: { Accept: "application/json" } }, options || {}));
+    // A GET that early.js already started (before plotly.js) is not asked twice.
+    const early = options ? undefined : Early.take(path);
+    const resp = await (early || fetch(path, Object.assign({ credentials: "same-origin",
+      headers: { Accept: "application/json" } }, options || {})));
     if (resp.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`; }
     let data = null;
     try { data = await resp.json(); } catch (e) { data = null; }

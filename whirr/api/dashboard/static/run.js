@@ -6,7 +6,6 @@
   const { h, replace, badge, timeEl, empty, chips, api, action, card } = W;
   const runId = W.body.dataset.subject;
   const enc = encodeURIComponent(runId);
-  const POINTS = () => Math.max(200, Math.min(2000, Math.round(window.innerWidth / 2)));
 
   const page = {
     x: "step", smoothing: 0, log: false, logOffset: null,
@@ -104,8 +103,7 @@
     },
     series: { metrics: null, system: null },
     fetchSeries(kind) {
-      const q = new URLSearchParams({ kind, x: kind === "system" ? "time" : this.x, points: POINTS() });
-      return api(`/ui/runs/${enc}/series?${q}`);
+      return api(Early.seriesPath(runId, kind, kind === "system" ? "time" : this.x));
     },
     showSeries(kind, d) { this.series[kind] = d; this.redraw(kind); },
     async loadSeries(kind) { this.showSeries(kind, await this.fetchSeries(kind)); },
