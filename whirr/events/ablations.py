@@ -1,7 +1,5 @@
 """Events of an ablation study: created, baseline set, delta added, launched, job queued."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from whirr.events.base import Event

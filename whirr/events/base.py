@@ -1,7 +1,5 @@
 """The event base class and the envelope the log wraps every event in."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 import msgspec

@@ -6,6 +6,7 @@ from typing import Union
 
 import msgspec
 
+from whirr.decoding import LazyDecoder
 from whirr.events.ablations import (
     AblationBaselineSet,
     AblationCreated,
@@ -72,8 +73,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 
 _encoder = msgspec.json.Encoder()
-_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(AnyEvent)
-_many_decoder: msgspec.json.Decoder[list[Event]] = msgspec.json.Decoder(list[AnyEvent])
+_decoder: LazyDecoder[Event] = LazyDecoder(AnyEvent)
 
 #: Tag of each event class, e.g. ``JobSubmitted -> "job.submitted"``.
 TAGS: dict[type[Event], str] = {cls: cls.__struct_config__.tag for cls in EVENT_TYPES}  # type: ignore[misc]
@@ -91,9 +91,9 @@ def encode(event: Event) -> bytes:
 
 def decode_many(datas: list[bytes]) -> list[Event]:
     """Decode many encoded events at once (one call into msgspec instead of one each)."""
-    return _many_decoder.decode(b"[" + b",".join(datas) + b"]")
+    return _decoder.many(datas)
 
 
 def decode(data: bytes | str) -> Event:
     """Decode one event; raises ``msgspec.ValidationError`` on unknown tags or bad fields."""
-    return _decoder.decode(data)
+    return _decoder.one(data)

@@ -1,8 +1,6 @@
 """Events in a job's life: submitted, claimed, started, heartbeat, cancel, finished, requeued,
 retry scheduled, priority changed, dependency ended."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 

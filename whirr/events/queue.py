@@ -1,7 +1,5 @@
 """Events about the queue as a whole: paused and resumed."""
 
-from __future__ import annotations
-
 from whirr.events.base import Event
 
 #: The stream queue-wide events are recorded in.

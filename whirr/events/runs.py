@@ -1,7 +1,5 @@
 """Events in a run's life: started, summary, artifact saved, finished."""
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from whirr.events.base import Event

@@ -1,7 +1,5 @@
 """Events of a sweep: created (with its plan's inputs), and each job it queued."""
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from whirr.events.base import Event

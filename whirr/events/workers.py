@@ -1,7 +1,5 @@
 """Events in a worker's life: registered, seen, drain requested, stopped."""
 
-from __future__ import annotations
-
 from whirr.events.base import Event
 
 

@@ -1,7 +1,5 @@
 """The jobs projection: one ``JobView`` per job, folded from job events."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 

@@ -1,7 +1,5 @@
 """The queue-state projection: whether the queue is paused (one view, key ``"queue"``)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 import msgspec

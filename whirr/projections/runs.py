@@ -1,7 +1,5 @@
 """The runs projection: one ``RunView`` per run, folded from run events."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 

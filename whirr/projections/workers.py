@@ -1,7 +1,5 @@
 """The workers projection: one ``WorkerView`` per worker, from worker and job events."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 import msgspec

@@ -10,7 +10,6 @@ inotify is not available the waiter falls back to short sleeps and the caller re
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import time
@@ -29,6 +28,8 @@ class DirectoryWatcher:
     def __init__(self, directory: str) -> None:
         self._fd = -1
         try:
+            import ctypes  # here, not at the top: commands that never wait skip its import
+
             libc = ctypes.CDLL(None, use_errno=True)  # our own symbols include libc's
             fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
             if fd >= 0:

@@ -12,12 +12,13 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import apsw
 import msgspec
 
 from whirr.clock import utc_now
+from whirr.decoding import LazyDecoder
 from whirr.events import Pending, Recorded, decode_many, encode, tag_of
 from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold
 from whirr.projections.jobs import Queued, Running
@@ -31,11 +32,12 @@ BUSY_TIMEOUT_MS = 30_000
 _Q = load_queries("whirr.store.sqlite", "queries.sql")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _encode_view = msgspec.json.Encoder().encode
-_decode_job = msgspec.json.Decoder(JobView).decode
-_decode_run = msgspec.json.Decoder(RunView).decode
-_decode_worker = msgspec.json.Decoder(WorkerView).decode
-_decode_queue = msgspec.json.Decoder(QueueView).decode
+_JOB: LazyDecoder[JobView] = LazyDecoder(JobView)
+_RUN: LazyDecoder[RunView] = LazyDecoder(RunView)
+_WORKER: LazyDecoder[WorkerView] = LazyDecoder(WorkerView)
+_QUEUE: LazyDecoder[QueueView] = LazyDecoder(QueueView)
 _NO_LIMIT = -1
+T = TypeVar("T")
 
 
 def to_us(at: datetime) -> int:
@@ -274,31 +276,31 @@ class SQLiteStore:
         """Rows of a query on this thread's connection (apsw values, untyped)."""
         return list(self._conn().execute(sql, params))
 
-    def _one(self, query: str, key: Any, decoder: Callable[[bytes], Any]) -> Any:
+    def _one(self, query: str, key: Any, decoder: LazyDecoder[T]) -> T | None:
         rows = self._query(_Q[query], (key,))
-        return decoder(rows[0][0]) if rows else None
+        return decoder.one(rows[0][0]) if rows else None
 
-    def _many(self, query: str, params: Any, decoder: Callable[[bytes], Any]) -> list[Any]:
-        return [decoder(row[0]) for row in self._query(_Q[query], params)]
+    def _many(self, query: str, params: Any, decoder: LazyDecoder[T]) -> list[T]:
+        return decoder.many([row[0] for row in self._query(_Q[query], params)])
 
     def job(self, job_id: int) -> JobView | None:
-        return self._one("get_job", job_id, _decode_job)
+        return self._one("get_job", job_id, _JOB)
 
     def jobs(
         self, statuses: Sequence[str] | None = None, limit: int | None = None
     ) -> list[JobView]:
         lim = _NO_LIMIT if limit is None else limit
         if statuses is None:
-            return self._many("jobs_all", {"limit": lim}, _decode_job)
+            return self._many("jobs_all", {"limit": lim}, _JOB)
         encoded = msgspec.json.encode(list(statuses)).decode()
-        return self._many("jobs_by_status", {"statuses": encoded, "limit": lim}, _decode_job)
+        return self._many("jobs_by_status", {"statuses": encoded, "limit": lim}, _JOB)
 
     def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
         params = {"limit": limit, "now": None if now is None else to_us(now) / 1e6}
-        return self._many("claimable_jobs", params, _decode_job)
+        return self._many("claimable_jobs", params, _JOB)
 
     def expired_leases(self, now: datetime) -> list[JobView]:
-        return self._many("expired_leases", (to_us(now) / 1e6,), _decode_job)
+        return self._many("expired_leases", (to_us(now) / 1e6,), _JOB)
 
     def job_counts(self) -> dict[str, int]:
         return {status: n for status, n in self._query(_Q["job_counts"])}
@@ -307,25 +309,25 @@ class SQLiteStore:
         return int(self._query(_Q["max_job_id"])[0][0])
 
     def run(self, run_id: str) -> RunView | None:
-        return self._one("get_run", run_id, _decode_run)
+        return self._one("get_run", run_id, _RUN)
 
     def runs(
         self, status: str | None = None, tag: str | None = None, limit: int | None = None
     ) -> list[RunView]:
         params = {"status": status, "tag": tag, "limit": _NO_LIMIT if limit is None else limit}
-        return self._many("runs", params, _decode_run)
+        return self._many("runs", params, _RUN)
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
-        return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _decode_run)
+        return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _RUN)
 
     def worker(self, worker_id: str) -> WorkerView | None:
-        return self._one("get_worker", worker_id, _decode_worker)
+        return self._one("get_worker", worker_id, _WORKER)
 
     def workers(self) -> list[WorkerView]:
-        return self._many("workers", (), _decode_worker)
+        return self._many("workers", (), _WORKER)
 
     def queue_state(self) -> QueueView:
-        view: QueueView | None = self._one("get_queue_state", QUEUE_KEY, _decode_queue)
+        view: QueueView | None = self._one("get_queue_state", QUEUE_KEY, _QUEUE)
         return view if view is not None else QueueView()
 
 
