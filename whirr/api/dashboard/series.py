@@ -41,6 +41,8 @@ class Columns:
         # Drawn series by (key, x, points, method, since): a page reopened, or open in
         # several tabs, costs no downsampling of a million points until rows arrive.
         self._drawn: dict[tuple[str, str, int, str, int], dict[str, Any]] = {}
+        #: Whether the on-disk cache (``column_cache``) was looked at for these columns.
+        self.cache_checked = False
         self.lock = threading.Lock()
 
     @property
@@ -67,6 +69,19 @@ class Columns:
             if key not in added:
                 chunks.append(np.full(count, np.nan))
         self.rows += count
+        self._cache.clear()
+        self._drawn.clear()
+
+    def snapshot(self) -> tuple[int, int, dict[str, Array]]:
+        """(bytes parsed, rows, every column): what ``restore`` takes back."""
+        return self.offset, self.rows, {key: self.column(key) for key in list(self._chunks)}
+
+    def restore(self, offset: int, rows: int, columns: dict[str, Array]) -> None:
+        """Become the columns of the first ``offset`` bytes of the file (``rows`` rows);
+        the next read parses only what follows."""
+        self.offset, self.rows = offset, rows
+        self._stamp = (-1, -1)
+        self._chunks = {key: [column] for key, column in columns.items()}
         self._cache.clear()
         self._drawn.clear()
 

@@ -17,8 +17,10 @@ from pathlib import Path
 from sanic import HTTPResponse
 from sanic.response import file_stream
 
+from whirr.analytics.downsample import Array
 from whirr.api import files, schemas
 from whirr.api.backend import Backend
+from whirr.api.dashboard import column_cache
 from whirr.api.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
 from whirr.api.dashboard.series import Columns, SeriesCache, read_new_lines
 from whirr.api.render import job_out, run_out, worker_out
@@ -184,12 +186,25 @@ class StoreSource(Source):
     async def columns(self, run_id: str, kind: str) -> Columns:
         path = files.run_dir(self.runs_dir, run_id) / FILES[kind]
         columns = self.series.get(run_id, kind)
+        cache = column_cache.cache_path(self.runs_dir, run_id, kind)
 
-        def refresh() -> None:
+        def refresh() -> tuple[int, int, dict[str, Array]] | None:
             with columns.lock:
+                if not columns.cache_checked:
+                    columns.cache_checked = True
+                    column_cache.load(cache, path, columns)
+                before = columns.offset
                 read_new_lines(path, columns)
+                if columns.offset - before < column_cache.MIN_BYTES:
+                    return None
+                return columns.snapshot()
 
-        await self.b.read(refresh)
+        snapshot = await self.b.read(refresh)
+        if snapshot is not None:
+            # A long parse is worth keeping for the next start; written in the background
+            # so the chart that asked does not wait for it.
+            loop = asyncio.get_running_loop()
+            loop.run_in_executor(None, column_cache.save, cache, path, *snapshot)
         return columns
 
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
