@@ -293,6 +293,12 @@ class WhirrClient(StudyCalls):
         return self._call("GET", f"/runs/{run_id}/metrics", schemas.MetricsResponse,
                           params={"since": since}).metrics
 
+    def system_samples(self, run_id: str, since: int = 0) -> schemas.SystemResponse:
+        """The run's system samples from whole line ``since`` of ``system.jsonl``;
+        ``.next`` is the ``since`` that continues after them."""
+        return self._call("GET", f"/runs/{run_id}/system", schemas.SystemResponse,
+                          params={"since": since})
+
     def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         """The run's artifact files."""
         return self._call("GET", f"/runs/{run_id}/artifacts", schemas.ArtifactsResponse).artifacts

@@ -99,6 +99,10 @@ def test_whirr_dashboard_against_a_server(server: ServerProcess, tmp_path: Path)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_metrics(run_dir / "metrics.jsonl",
                   [{"step": i, "loss": 1 / (i + 1)} for i in range(500)])
+    samples = run_dir / "system.jsonl"
+    samples.write_text("".join(
+        f'{{"_timestamp":"2025-01-01T00:00:{i:02d}Z","cpu_percent":{i}.5,"memory_mb":100}}\n'
+        for i in range(30)))
     dash = DashboardProcess(tmp_path, "--server", server.url,
                             env={"WHIRR_TOKEN": server.token or ""})
     try:
@@ -114,6 +118,18 @@ def test_whirr_dashboard_against_a_server(server: ServerProcess, tmp_path: Path)
             assert run["run"]["config"] == {"lr": 0.5} and run["metrics"]["rows"] == 500
             series = c.get(f"/ui/runs/{job.run_id}/series", params={"points": 100}).json()
             assert series["series"][0]["total"] == 500 and len(series["series"][0]["x"]) <= 102
+            # System charts come through the API's /runs/{id}/system, and follow new samples.
+            assert run["system"] == {"keys": ["cpu_percent", "memory_mb"], "rows": 30}
+            system_path = f"/ui/runs/{job.run_id}/series?kind=system&x=time"
+            system = c.get(system_path).json()
+            cpu = next(s for s in system["series"] if s["key"] == "cpu_percent")
+            assert cpu["x"][:2] == [0.0, 1.0] and cpu["y"][-1] == 29.5
+            with samples.open("a") as fh:
+                fh.write('{"_timestamp":"2025-01-01T00:00:30Z","cpu_percent":99.0}\n')
+            grown = c.get(system_path).json()
+            assert grown["rows"] == 31
+            cpu = next(s for s in grown["series"] if s["key"] == "cpu_percent")
+            assert cpu["y"][-1] == 99.0 and cpu["total"] == 31
             token = dash.csrf(c)
             ok = c.post(f"/ui/jobs/{job.job_id}/cancel", headers={"X-CSRF-Token": token})
             assert ok.status_code == 200

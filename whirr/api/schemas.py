@@ -292,6 +292,15 @@ class MetricsResponse(Body):
     count: int
 
 
+class SystemResponse(Body):
+    """``GET /runs/{id}/system``: samples of ``system.jsonl``; ``next`` is the ``since``
+    that asks for the samples after these."""
+
+    samples: list[dict[str, Any]]
+    count: int
+    next: int
+
+
 class ArtifactsResponse(Body):
     """``GET /runs/{id}/artifacts``."""
 
@@ -356,7 +365,8 @@ TYPES: dict[str, type[Body]] = {
         for cls in (
             Ack, WorkerOut, WorkersResponse, SubmitResponse, Job, JobsResponse, ClaimResponse,
             StartedResponse, HeartbeatResponse, CancelResponse, CancelAllResponse, ArtifactOut,
-            SavedArtifact, Run, RunsResponse, MetricsResponse, ArtifactsResponse, StatusResponse,
+            SavedArtifact, Run, RunsResponse, MetricsResponse, SystemResponse,
+            ArtifactsResponse, StatusResponse,
             HealthResponse, EventOut, ErrorBody,
         )
     },

@@ -78,8 +78,15 @@ class RemoteSource(Source):
 
     async def columns(self, run_id: str, kind: str) -> Columns:
         columns = self.series.get(run_id, kind)
-        if kind != "metrics":
-            return columns  # the HTTP API does not serve system samples
+        if kind == "system":
+            # Samples have no _idx: the API's cursor is a line number, kept in ``offset``.
+            since = columns.offset
+            answer = await self._call(self.client.system_samples, run_id, since)
+            with columns.lock:
+                if columns.offset == since:  # else another request added these meanwhile
+                    columns.extend(answer.samples)
+                    columns.offset = answer.next
+            return columns
         rows = await self._call(self.client.metrics, run_id, columns.rows)
         with columns.lock:
             # Another request may have added these rows meanwhile: keep only new ones.

@@ -177,7 +177,7 @@ async def stream(request: Request) -> None:
                if r][:MAX_WATCHED]
     rows = {}
     for run_id in watched:
-        for kind in _kinds(src.kind):
+        for kind in ("metrics", "system"):
             rows[(run_id, kind)] = (await src.columns(run_id, kind)).rows
     response = await request.respond(
         content_type="text/event-stream",
@@ -205,11 +205,6 @@ async def stream(request: Request) -> None:
             await response.send(": keepalive\n\n")
             quiet_since = loop.time()
     await response.eof()
-
-
-def _kinds(kind: str) -> tuple[str, ...]:
-    # A server's HTTP API serves no system samples, so a remote source watches metrics only.
-    return ("metrics",) if kind == "remote" else ("metrics", "system")
 
 
 def _closing(request: Request) -> bool:

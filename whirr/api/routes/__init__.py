@@ -6,6 +6,7 @@ from whirr.api.routes import (
     ablations,
     jobs,
     run_events,
+    run_system,
     runs,
     streams,
     sweeps,
@@ -17,7 +18,7 @@ from whirr.api.routing import Route
 #: Every route of the API, in the order the OpenAPI document lists them.
 ROUTES: list[Route] = [
     *system.ROUTES, *workers.ROUTES, *jobs.ROUTES, *streams.ROUTES, *runs.ROUTES,
-    *run_events.ROUTES, *sweeps.ROUTES, *ablations.ROUTES,
+    *run_system.ROUTES, *run_events.ROUTES, *sweeps.ROUTES, *ablations.ROUTES,
 ]
 
 __all__ = ["ROUTES"]
