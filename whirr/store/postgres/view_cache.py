@@ -29,6 +29,7 @@ from typing import Any
 
 from whirr.projections import JobView, QueueView, RunView, WorkerView
 from whirr.projections.queue_state import QUEUE_KEY
+from whirr.store.postgres.claim_window import ClaimWindow
 from whirr.store.postgres.views import Conn, PgViews, decode_job
 
 #: ``(projection name, key)``: where one view lives.
@@ -69,12 +70,16 @@ class ViewCache:
 class BatchViews(PgViews):
     """What a decision reads inside a batch: point reads through ``known`` (the cache),
     the head without a query (it was read after the lock, and only
-    this transaction has appended since), lists from the database (their views noted)."""
+    this transaction has appended since), claim candidates through the batch's
+    ``window`` (claim_window.py), other lists from the database (their views noted)."""
 
-    def __init__(self, conn: Conn, head: int, known: dict[Slot, Any]) -> None:
+    def __init__(
+        self, conn: Conn, head: int, known: dict[Slot, Any], window: ClaimWindow | None = None
+    ) -> None:
         super().__init__(conn, locking=True)
         self._head = head
         self.known = known
+        self.window = window if window is not None else ClaimWindow()
 
     def head(self) -> int:
         """Position of the newest event, counting this batch's earlier decisions."""
@@ -120,10 +125,17 @@ class BatchViews(PgViews):
 
     def claimable_jobs(self, limit: int, now: datetime | None = None) -> list[JobView]:
         """Claim candidates, locked ``FOR UPDATE SKIP LOCKED`` (see ``PgViews``). The
-        rows come from the database; only the ones not known yet are decoded (a claim
-        reads the same window of the queue as the claim before it)."""
+        rows come from the batch's window when it can tell, else from the database (with
+        rows to spare for the batch's next claims); only the ones not known yet are
+        decoded (a claim reads the same window of the queue as the claim before it)."""
+        rows = self.window.take(limit, now)
+        if rows is None:
+            fetch = self.window.fetch_limit(limit)
+            self.window.read(self.claimable_rows(fetch, now), fetch, now)
+            rows = self.window.take(limit, now)
+            assert rows is not None  # just read, at this ``now``
         views = []
-        for job_id, data in self.claimable_rows(limit, now):
+        for job_id, data in rows:
             view = self.known.get(("jobs", job_id))
             if view is None:
                 view = self.known[("jobs", job_id)] = decode_job(data)

@@ -94,6 +94,7 @@ import psycopg
 
 from whirr.events import Pending, Recorded, encode, tag_of
 from whirr.projections import PROJECTIONS
+from whirr.store.postgres.claim_window import ClaimWindow
 from whirr.store.postgres.schema import Names, Q
 from whirr.store.postgres.view_cache import BatchViews, Slot, ViewCache
 from whirr.store.postgres.views import EVENT_COLUMNS, VIEW_TABLES, Conn, json_rows
@@ -270,10 +271,11 @@ class Writer:
                 row = conn.execute(Q["batch_start"]).fetchone()
                 first, epoch = (int(row[0]), int(row[1])) if row else (0, 0)
                 known = self._cache.start((first, epoch))
+                window = ClaimWindow()  # the batch's claims share one candidate read
                 head = first
                 for request in batch:
                     ran = True
-                    outcome = self._decide(conn, request.decide, head, known)
+                    outcome = self._decide(conn, request.decide, head, known, window)
                     if not isinstance(outcome, BaseException):
                         head += len(outcome)
                     outcomes.append(outcome)
@@ -302,11 +304,13 @@ class Writer:
         except psycopg.Error:
             conn.close()  # beyond repair: the next batch connects afresh
 
-    def _decide(self, conn: Conn, decide: Decide, head: int, known: dict[Slot, Any]) -> Outcome:
+    def _decide(
+        self, conn: Conn, decide: Decide, head: int, known: dict[Slot, Any], window: ClaimWindow
+    ) -> Outcome:
         """Run one decision and queue its writes: its records, or what it raised (having
         written nothing). Raises ``_BatchFailed`` when the transaction itself failed."""
         try:
-            reader = BatchViews(conn, head, known)
+            reader = BatchViews(conn, head, known, window)
             pending = decide(reader)
             return self._write(reader, head, pending) if pending else []
         except BaseException as exc:
@@ -346,6 +350,7 @@ class Writer:
         conn = reader.conn
         conn.execute(Q["write_decision"], params)
         reader.known.update(changed)  # later decisions of the batch read these
+        reader.window.wrote({k: view for (table, k), view in changed.items() if table == "jobs"})
         return recorded
 
 
