@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from whirr.api.config import ServerConfig
+from whirr.projections import JobView
 from whirr.services.jobs import Jobs
 from whirr.services.workers import Workers
 from whirr.store import EventStore, open_store
@@ -105,6 +106,11 @@ class Backend:
 
         def call() -> tuple[T, int]:
             value = fn(*args, **kwargs)
+            # A job's view carries the position of its last event: a head this write made
+            # (perhaps not the newest, which the watcher publishes when it sees it), known
+            # without asking the store.
+            if isinstance(value, JobView):
+                return value, value.version
             return value, self.store.head()
 
         loop = asyncio.get_running_loop()

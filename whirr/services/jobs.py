@@ -22,11 +22,12 @@ from whirr.events import (
     JobSubmitted,
     Outcome,
     Pending,
+    Recorded,
     RunStarted,
     job_stream,
     run_stream,
 )
-from whirr.projections import JobView
+from whirr.projections import JOBS, JobView
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import RESERVE_AFTER, Capacity, free_capacity, pick
 from whirr.services.checks import check_runnable, check_scheduling
@@ -47,6 +48,16 @@ from whirr.store import EventStore, ViewReader
 CLAIM_WINDOW = 64
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_RETRY_DELAY = 10.0
+
+
+def as_written(job: JobView, recorded: Sequence[Recorded]) -> JobView:
+    """``job`` (as its decision read it) with the decision's own events folded in: the view
+    the same transaction wrote, without reading it back (a round trip per decision)."""
+    view = job
+    for rec in recorded:
+        if JOBS.key(rec.event) == job.id:
+            view = JOBS.apply(view, rec) or view
+    return view
 
 
 def outcome_for(job: JobView, exit_code: int | None) -> Outcome:
@@ -157,6 +168,7 @@ class Jobs:
         that never registered: one CPU slot). What it already runs is taken off, so the
         answer is the same whichever process asks for it (local worker or HTTP claim).
         Nothing is handed out while the queue is paused or the worker is draining."""
+        chosen: list[JobView] = []
 
         def decide(reader: ViewReader) -> list[Pending]:
             if reader.queue_state().paused:
@@ -188,6 +200,7 @@ class Jobs:
             if choice is None:
                 return []
             job = choice.job
+            chosen[:] = [job]
             event = JobClaimed(
                 job_id=job.id,
                 worker_id=worker_id,
@@ -198,7 +211,7 @@ class Jobs:
             return [Pending(job_stream(job.id), event)]
 
         recorded = self.store.transact(decide)
-        return self.get(recorded[0].event.job_id) if recorded else None  # type: ignore[attr-defined]
+        return as_written(chosen[0], recorded) if recorded else None
 
     def _held(self, reader: ViewReader, job_id: int, worker_id: str, attempt: int) -> JobView:
         """The job if ``worker_id`` still holds ``attempt`` of it; else ``LeaseLost``."""
@@ -217,9 +230,11 @@ class Jobs:
         self, job_id: int, worker_id: str, attempt: int, pid: int, *, run_dir: str, hostname: str
     ) -> JobView:
         """Record that the job's process runs; the job's run starts with it."""
+        held: list[JobView] = []
 
         def decide(reader: ViewReader) -> list[Pending]:
             job = self._held(reader, job_id, worker_id, attempt)
+            held[:] = [job]
             run = RunStarted(
                 run_id=job.run_id,
                 run_dir=run_dir,
@@ -238,22 +253,24 @@ class Jobs:
                 Pending(run_stream(job.run_id), run),
             ]
 
-        self.store.transact(decide)
-        return self.get(job_id)
+        recorded = self.store.transact(decide)
+        return as_written(held[0], recorded)
 
     def heartbeat(self, job_id: int, worker_id: str, attempt: int, lease_seconds: float) -> JobView:
         """Renew the lease; the returned view tells whether a cancel was requested."""
 
+        held: list[JobView] = []
+
         def decide(reader: ViewReader) -> list[Pending]:
-            self._held(reader, job_id, worker_id, attempt)
+            held[:] = [self._held(reader, job_id, worker_id, attempt)]
             expires = self.clock() + timedelta(seconds=lease_seconds)
             event = JobHeartbeat(
                 job_id=job_id, worker_id=worker_id, attempt=attempt, lease_expires_at=expires
             )
             return [Pending(job_stream(job_id), event)]
 
-        self.store.transact(decide)
-        return self.get(job_id)
+        recorded = self.store.transact(decide)
+        return as_written(held[0], recorded)
 
     def finish(
         self,
@@ -270,8 +287,11 @@ class Jobs:
         start). A failed exit with retries left queues the job again (same id, next
         attempt) after a backoff. A stale attempt raises ``LeaseLost`` and changes nothing."""
 
+        held: list[JobView] = []
+
         def decide(reader: ViewReader) -> list[Pending]:
             job = self._held(reader, job_id, worker_id, attempt)
+            held[:] = [job]
             final = outcome or outcome_for(job, exit_code)
             # An explicit outcome (a timeout, a job that could not start) is final; a
             # failed exit is retried while the job has retries left.
@@ -281,8 +301,8 @@ class Jobs:
                 )
             return end(reader, job, final, worker_id=worker_id, exit_code=exit_code, error=error)
 
-        self.store.transact(decide)
-        return self.get(job_id)
+        recorded = self.store.transact(decide)
+        return as_written(held[0], recorded)
 
     # -- the user side ------------------------------------------------------
     def cancel(self, job_id: int, reason: str = "cancelled by user") -> tuple[str, JobView]:
