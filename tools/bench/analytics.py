@@ -3,14 +3,18 @@
 Creates a project with 50 runs of 20,000 steps (loss, acc) and 2,000 small runs, then
 prints the median wall time of each command (a fresh ``whirr`` process each time, as a
 user runs it) next to the reference measured in the same run: a fresh ``python -c "import
-duckdb; ... read_json(<the same files>)"`` process.
+duckdb; ... read_json(<the same files>)"`` process. Each is also given as CPU time (user +
+system of the process, all its threads): on a shared, loaded machine wall times wander,
+CPU times much less.
 
-    .venv/bin/python tools/bench/analytics.py [--repeat 5] [--dir DIR]
+    .venv/bin/python tools/bench/analytics.py [--repeat 5] [--dir DIR] [--reuse]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -65,17 +69,24 @@ def build(project: Project) -> list[str]:
     return ids[:BIG_RUNS]
 
 
-def timed(argv: list[str], cwd: Path, repeat: int, before: object = None) -> float:
-    """Median seconds of ``repeat`` fresh processes (``before()`` runs ahead of each)."""
-    times = []
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], cwd: Path, repeat: int, before: object = None) -> tuple[float, float]:
+    """Median wall and median CPU seconds of ``repeat`` fresh processes (``before()`` runs
+    ahead of each, outside the timing)."""
+    walls, cpus = [], []
     for _ in range(repeat):
         if callable(before):
             before()
-        start = time.perf_counter()
+        cpu, start = _children_cpu(), time.perf_counter()
         subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_children_cpu() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def bare(files: list[Path] | str, what: str) -> list[str]:
@@ -89,13 +100,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", type=Path, help="where to build the project (default: tmp)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the project an earlier run left in --dir as it is")
+    parser.add_argument("--only", help="only the commands whose label contains this text")
     args = parser.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="whirr-bench-"))
-    project, _ = init_project(root / "proj")
-    t = time.perf_counter()
-    big = build(project)
-    print(f"built {BIG_RUNS} x {BIG_STEPS} + {SMALL_RUNS} x {SMALL_STEPS} steps "
-          f"in {time.perf_counter() - t:.1f}s at {project.root}\n")
+    if args.reuse and (root / "proj").is_dir():
+        project = Project(root / "proj")
+        big = [f"big-{i:02d}" for i in range(BIG_RUNS)]
+        print(f"reusing {project.root}\n")
+    else:
+        project, _ = init_project(root / "proj")
+        t = time.perf_counter()
+        big = build(project)
+        print(f"built {BIG_RUNS} x {BIG_STEPS} + {SMALL_RUNS} x {SMALL_STEPS} steps "
+              f"in {time.perf_counter() - t:.1f}s at {project.root}\n")
     cwd, r = project.root, args.repeat
     cache = project.dir / "cache"
     drop_cache = lambda: shutil.rmtree(cache, ignore_errors=True)  # noqa: E731
@@ -104,42 +123,54 @@ def main() -> None:
     startup = timed([sys.executable, "-c", "pass"], cwd, r)
     ref_import = timed([sys.executable, "-c", "import duckdb"], cwd, r)
     ten = big[:10]
-    rows = [
+    whirr = lambda *a, **k: lambda: timed([*WHIRR, *a], cwd, **k)  # noqa: E731
+    ref = lambda what, **k: lambda: timed(bare(*what), cwd, **k)  # noqa: E731
+    half = max(1, r // 2)
+    cases = [
         ("compare 10 runs -m loss (cold: no cache)",
-         timed([*WHIRR, "compare", *ten, "-m", "loss"], cwd, r, drop_cache),
-         timed(bare(files(ten), "min(loss)"), cwd, r)),
+         whirr("compare", *ten, "-m", "loss", repeat=r, before=drop_cache),
+         ref((files(ten), "min(loss)"), repeat=r)),
         ("compare 10 runs -m loss (Parquet cache)",
-         timed([*WHIRR, "compare", *ten, "-m", "loss"], cwd, r),
-         timed(bare(files(ten), "min(loss)"), cwd, r)),
+         whirr("compare", *ten, "-m", "loss", repeat=r),
+         ref((files(ten), "min(loss)"), repeat=r)),
         ("export 1 run --metrics -> CSV (cold)",
-         timed([*WHIRR, "export", big[0], "--metrics", "-o", "one.csv"], cwd, r, drop_cache),
-         timed(bare(files(big[:1]), "*"), cwd, r)),
+         whirr("export", big[0], "--metrics", "-o", "one.csv", repeat=r, before=drop_cache),
+         ref((files(big[:1]), "*"), repeat=r)),
         ("export 1 run --metrics -> CSV (cache)",
-         timed([*WHIRR, "export", big[0], "--metrics", "-o", "one.csv"], cwd, r),
-         timed(bare(files(big[:1]), "*"), cwd, r)),
+         whirr("export", big[0], "--metrics", "-o", "one.csv", repeat=r),
+         ref((files(big[:1]), "*"), repeat=r)),
         ("export all runs -> Parquet",
-         timed([*WHIRR, "export", "-o", "runs.parquet"], cwd, r),
-         ref_import),
+         whirr("export", "-o", "runs.parquet", repeat=r), lambda: ref_import),
         ("export all runs --metrics -> Parquet (cold)",
-         timed([*WHIRR, "export", "--metrics", "-o", "all.parquet"], cwd, max(1, r // 2),
-               drop_cache),
-         timed(bare(every_file, "count(*)"), cwd, max(1, r // 2))),
+         whirr("export", "--metrics", "-o", "all.parquet", repeat=half, before=drop_cache),
+         ref((every_file, "count(*)"), repeat=half)),
         ("export all runs --metrics -> Parquet (cache)",
-         timed([*WHIRR, "export", "--metrics", "-o", "all.parquet"], cwd, r),
-         timed(bare(every_file, "count(*)"), cwd, max(1, r // 2))),
+         whirr("export", "--metrics", "-o", "all.parquet", repeat=r),
+         ref((every_file, "count(*)"), repeat=half)),
         ("runs -n 5000 (all 2,050 runs)",
-         timed([*WHIRR, "runs", "-n", "5000"], cwd, r), None),
+         whirr("runs", "-n", "5000", repeat=r), None),
         ("runs --where 'config.lr < 0.01' --sort summary.best_loss -n 5000",
-         timed([*WHIRR, "runs", "--where", "config.lr < 0.01", "--sort", "summary.best_loss",
-                "-n", "5000"], cwd, r), ref_import),
+         whirr("runs", "--where", "config.lr < 0.01", "--sort", "summary.best_loss",
+               "-n", "5000", repeat=r), lambda: ref_import),
     ]
-    print(f"interpreter start-up: {startup * 1000:.0f} ms; python -c 'import duckdb': "
-          f"{ref_import * 1000:.0f} ms (medians of {r})\n")
-    print(f"{'command':<66} {'whirr':>8} {'bare duckdb':>12} {'ratio':>6}")
-    for label, ours, ref in rows:
-        ref_text = f"{ref * 1000:.0f} ms" if ref else "-"
-        ratio = f"{ours / ref:.2f}" if ref else "-"
-        print(f"{label:<66} {ours * 1000:>5.0f} ms {ref_text:>12} {ratio:>6}")
+    print(f"interpreter start-up: {startup[0] * 1000:.0f} ms; python -c 'import duckdb': "
+          f"{ref_import[0] * 1000:.0f} ms (medians of {r}; wall/CPU)\n")
+    print("limit: 2 x the reference + interpreter start-up (wall)\n")
+    print(f"{'command':<66} {'whirr':>15} {'bare duckdb':>15} {'ratio':>11} {'limit':>8}")
+    ms = lambda t: f"{t[0] * 1000:.0f}/{t[1] * 1000:.0f} ms"  # noqa: E731
+    for label, ours_fn, ref_fn in cases:
+        if args.only and args.only not in label:
+            continue
+        ours = ours_fn()
+        base = ref_fn() if ref_fn else None
+        if base is None:
+            print(f"{label:<66} {ms(ours):>15} {'-':>15} {'-':>11} {'-':>8}", flush=True)
+            continue
+        ratio = f"{ours[0] / base[0]:.2f}/{ours[1] / base[1]:.2f}"
+        limit = 2 * base[0] + startup[0]
+        verdict = f"{limit * 1000:.0f}" + (" ok" if ours[0] <= limit else " MISS")
+        print(f"{label:<66} {ms(ours):>15} {ms(base):>15} {ratio:>11} {verdict:>8}", flush=True)
+    print("\nload average (1, 5, 15 min):", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.dir is None:
         shutil.rmtree(root, ignore_errors=True)
 

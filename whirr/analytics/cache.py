@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from whirr.analytics.schema import Type, quote_str, sql_type
-from whirr.analytics.segment import Segment, json_options
+from whirr.analytics.segment import PARQUET_OPTIONS, Segment, json_options
 
 
 class SegmentCache:
@@ -96,7 +96,7 @@ class SegmentCache:
         try:
             con.execute(
                 f"COPY ({source}) TO {quote_str(str(tmp))} "
-                "(FORMAT parquet, PARTITION_BY (_part), OVERWRITE_OR_IGNORE)",
+                f"({PARQUET_OPTIONS}, PARTITION_BY (_part), OVERWRITE_OR_IGNORE)",
                 [files, cols],
             )
             made: dict[str, Path] = {}

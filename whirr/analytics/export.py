@@ -12,6 +12,7 @@ from typing import Literal
 
 from whirr.analytics.errors import AnalyticsError
 from whirr.analytics.schema import NUMERIC, Type, leaves, quote_ident, quote_str
+from whirr.analytics.segment import PARQUET_OPTIONS
 from whirr.analytics.session import Session
 from whirr.projections import RunView
 
@@ -22,7 +23,7 @@ _COPY_OPTIONS = {
     "csv": "FORMAT csv, HEADER true",
     "json": "FORMAT json, ARRAY true",
     "jsonl": "FORMAT json",
-    "parquet": "FORMAT parquet",
+    "parquet": PARQUET_OPTIONS,
 }
 #: Timestamps as the files write them; Parquet keeps a real timestamp type instead.
 _ISO = "'%Y-%m-%dT%H:%M:%S.%fZ'"
