@@ -1,7 +1,8 @@
 """``whirr export``: runs (with flattened ``config.*``/``summary.*`` columns) or every
 logged metric row, to CSV, JSON, JSON lines or Parquet. DuckDB writes the file itself
-(``COPY``), so a million metric rows never pass through Python; the long metrics table of
-a large Parquet export is shaped and written by Polars instead (:mod:`.frames`)."""
+(``COPY``), so a million metric rows never pass through Python. Polars can shape and write
+the long metrics table as Parquet instead (``engine="polars"``, :mod:`.frames`); the file
+holds the same rows."""
 
 from __future__ import annotations
 
@@ -27,10 +28,9 @@ _COPY_OPTIONS = {
 }
 #: Timestamps as the files write them; Parquet keeps a real timestamp type instead.
 _ISO = "'%Y-%m-%dT%H:%M:%S.%fZ'"
-#: From this many bytes of metrics JSONL, a long Parquet export goes through Polars: there
-#: it saves more than ``import polars`` (~0.4 s) costs. Below, DuckDB alone is faster
-#: (measured: tools/bench/analytics.py; 10 runs of 20,000 steps are ~20 MB).
-POLARS_MIN_BYTES = 64 * 1024 * 1024
+#: Who shapes a long Parquet export; ``auto`` is DuckDB. Measured on the benchmark's 2.1
+#: million long rows (tools/bench/analytics.py), DuckDB's sort-then-unnest and Polars'
+#: unpivot-and-gather cost the same CPU (1.4-1.5 s), and Polars adds its import (~0.4 s).
 Engine = Literal["auto", "duckdb", "polars"]
 
 
@@ -89,9 +89,8 @@ def export_metrics(
     value (nulls, i.e. NaN/inf as logged, and text values are left out). Wide
     (``wide=True``): ``run_id, _idx, _timestamp, step`` then one column per key.
 
-    ``engine`` shapes a long Parquet export: ``auto`` uses Polars from
-    ``POLARS_MIN_BYTES`` of metrics on, DuckDB below; the file holds the same rows either
-    way. Every other export is DuckDB's.
+    ``engine`` shapes a long Parquet export: DuckDB (``auto``, ``duckdb``) or Polars
+    (``polars``); the file holds the same rows either way. Every other export is DuckDB's.
     """
     table = session.segments(list(runs))
     if metrics:
@@ -119,22 +118,29 @@ def export_metrics(
                  "FROM _metrics WHERE false")
         return _copy(session, query, None, fmt, target)
     casts = ", ".join(f"CAST({quote_ident(m)} AS DOUBLE) AS {quote_ident(m)}" for m in numeric)
-    if fmt == "parquet" and (
-        engine == "polars" or (engine == "auto" and table.size >= POLARS_MIN_BYTES)
-    ):
+    if fmt == "parquet" and engine == "polars":
         from whirr.analytics.frames import write_long_parquet
 
         relation = session.relation(
             f"SELECT {head}, {casts} FROM _metrics ORDER BY _run_pos, _idx"
         )
         return _atomic(target, lambda tmp: write_long_parquet(relation, numeric, tmp))
-    on = ", ".join(quote_ident(m) for m in numeric)
-    query = (
-        f"SELECT {head}, metric, value FROM (UNPIVOT (SELECT run_id, _run_pos, _idx, "
-        f"_timestamp, step, {casts} FROM _metrics) ON {on} INTO NAME metric VALUE value) "
-        "ORDER BY _run_pos, _idx, list_position(?, metric)"
+    # The wide rows are sorted once into a table (a million rows, not the long table's two
+    # million), then each row is unnested into its metrics in ``numeric`` order: DuckDB
+    # keeps a single table's row order through SELECT, unnest and WHERE into COPY, so the
+    # long table needs no sort of its own.
+    session.execute(
+        f"CREATE OR REPLACE TEMP TABLE _long_rows AS SELECT {head}, {casts} FROM _metrics "
+        "ORDER BY _run_pos, _idx"
     )
-    return _copy(session, query, [numeric], fmt, target)
+    names = ", ".join(quote_str(m) for m in numeric)
+    values = ", ".join(quote_ident(m) for m in numeric)
+    query = (
+        "SELECT * FROM (SELECT run_id, _idx, _timestamp, step, "
+        f"unnest([{names}]) AS metric, unnest([{values}]) AS value FROM _long_rows) "
+        "WHERE value IS NOT NULL"
+    )
+    return _copy(session, query, None, fmt, target)
 
 
 def _copy(session: Session, query: str, params: list | None, fmt: str, target: Path) -> int:

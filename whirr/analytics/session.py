@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from whirr.analytics.errors import AnalyticsError
+from whirr.analytics.schema import quote_str
 from whirr.analytics.tables import RowsInfo, SegmentTable, register_runs, register_segments
 from whirr.project import Project
 from whirr.projections import RunView
@@ -29,6 +30,8 @@ class Session:
         self.con = duckdb.connect(":memory:")
         # Timestamps print and compare in UTC whatever the machine's zone, like the files.
         self.con.execute("SET TimeZone = 'UTC'")
+        # A sort too large for memory spills here, not into `.tmp` in the user's cwd.
+        self.con.execute(f"SET temp_directory = {quote_str(str(self.tmpdir / 'spill'))}")
 
     def __enter__(self) -> Session:
         return self
