@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
@@ -49,6 +50,7 @@ class LazyGroup(click.Group):
             return None
         module, attr, _ = entry
         command: click.Command = getattr(importlib.import_module(module), attr)
+        gc.enable()  # off while starting up (see ``whirr.cli:main``); on for the command
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
