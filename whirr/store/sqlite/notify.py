@@ -20,6 +20,7 @@ _IN_MOVED_TO = 0x00000080
 _IN_NONBLOCK = 0o4000
 _IN_CLOEXEC = 0o2000000
 _FALLBACK_SLEEP = 0.05
+_SETTLE = 0.001
 
 
 class DirectoryWatcher:
@@ -60,7 +61,11 @@ class DirectoryWatcher:
         if self._fd < 0:
             time.sleep(min(timeout, _FALLBACK_SLEEP))
             return
-        select.select([self._fd], [], [], max(0.0, timeout))
+        if select.select([self._fd], [], [], max(0.0, timeout))[0]:
+            # A commit writes its WAL frames one write(2) at a time, each an event: let it
+            # finish so the caller looks once per commit, not once per page (that was ~7
+            # head queries per commit, on the worker's own commits too).
+            time.sleep(_SETTLE)
 
     def close(self) -> None:
         """Release the inotify descriptor."""

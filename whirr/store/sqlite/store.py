@@ -36,6 +36,8 @@ _JOB: LazyDecoder[JobView] = LazyDecoder(JobView)
 _RUN: LazyDecoder[RunView] = LazyDecoder(RunView)
 _WORKER: LazyDecoder[WorkerView] = LazyDecoder(WorkerView)
 _QUEUE: LazyDecoder[QueueView] = LazyDecoder(QueueView)
+#: The query reading one view of each kind by its id (for a transaction's view cache).
+_BY_ID: dict[LazyDecoder[Any], str] = {_JOB: "get_job", _RUN: "get_run", _WORKER: "get_worker"}
 _NO_LIMIT = -1
 T = TypeVar("T")
 
@@ -141,6 +143,10 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
         except apsw.Error as exc:
             raise StoreError(f"cannot write {self.path}: {_reason(exc)}") from exc
+        # Views read by id inside the transaction are kept until it ends: the write lock
+        # is held, so they cannot change under us, and the projection step reads most of
+        # what ``decide`` just read (the claimed job, the worker) again.
+        self._local.views = {}
         try:
             pending = decide(self)
             recorded = self._insert(conn, pending) if pending else []
@@ -148,6 +154,8 @@ class SQLiteStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._local.views = None
         return recorded
 
     def _insert(self, conn: apsw.Connection, pending: Sequence[Pending]) -> list[Recorded]:
@@ -277,11 +285,23 @@ class SQLiteStore:
         return list(self._conn().execute(sql, params))
 
     def _one(self, query: str, key: Any, decoder: LazyDecoder[T]) -> T | None:
+        views: dict[tuple[str, Any], Any] | None = getattr(self._local, "views", None)
+        if views is not None and (query, key) in views:
+            return views[query, key]
         rows = self._query(_Q[query], (key,))
-        return decoder.one(rows[0][0]) if rows else None
+        view = decoder.one(rows[0][0]) if rows else None
+        if views is not None:
+            views[query, key] = view
+        return view
 
     def _many(self, query: str, params: Any, decoder: LazyDecoder[T]) -> list[T]:
-        return decoder.many([row[0] for row in self._query(_Q[query], params)])
+        found = decoder.many([row[0] for row in self._query(_Q[query], params)])
+        views: dict[tuple[str, Any], Any] | None = getattr(self._local, "views", None)
+        if views is not None and decoder in _BY_ID:
+            by_id = _BY_ID[decoder]  # a claim reads candidates as a list, then one by id
+            for view in found:
+                views[by_id, view.id] = view  # type: ignore[attr-defined]
+        return found
 
     def job(self, job_id: int) -> JobView | None:
         return self._one("get_job", job_id, _JOB)
