@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
+import sys
 
 import click
 
@@ -59,9 +61,29 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def help_width() -> int:
+    """The width click gives help text (terminal columns, at most 80, less 2; at least 50),
+    found the way ``shutil.get_terminal_size`` does: click imports shutil for it, and
+    with it bz2 and lzma, a noticeable part of ``whirr --help``."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return max(min(columns if columns > 0 else 80, 80) - 2, 50)
+
+
 @click.group(
     cls=LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "WHIRR"},
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "auto_envvar_prefix": "WHIRR",
+        "terminal_width": help_width(),
+    },
     invoke_without_command=True,
 )
 @click.version_option(package_name="whirr", prog_name="whirr")
