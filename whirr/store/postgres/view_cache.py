@@ -17,8 +17,9 @@ includes its own uncommitted writes, as its queries do); if the batch fails, the
 cache is dropped, since some of it may never have been committed.
 
 What is cached is what a point read returns (a view, or None for "no such view") and the
-views that list queries returned; list queries themselves (the claim candidates, jobs by
-status) always go to the database.
+views that list queries returned; list queries themselves (jobs by status, expired
+leases) always go to the database, and the claim candidates once per batch
+(claim_window.py).
 """
 
 from __future__ import annotations

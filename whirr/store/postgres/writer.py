@@ -56,11 +56,11 @@ The batch holds the lock while it waits for the server, so waits are what it sav
 Pipeline mode sends every statement whose result is not needed yet with the next one
 whose result is: a batch waits once for the lock and the head, once for the COMMIT (sent
 with the last writes), and once per read its decisions make that the view cache
-(view_cache.py) cannot answer; on the API server's claim + complete path that is about
-one per claim (the claim candidates) and none per completion. Each decision's writes are
-one statement, never waited for. psycopg prepares a statement after a few executions, and
-the writer's connection is its own for as long as it lives, so its statements stay
-prepared. (A claim's candidates come from a SQL function that walks the claim index in
+(view_cache.py) cannot answer; on the API server's claim + complete path that is one per
+batch (the claim candidates, which the batch's claims share: claim_window.py) and none
+per completion. Each decision's writes are one statement, never waited for. psycopg
+prepares a statement after a few executions, and the writer's connection is its own for
+as long as it lives, so its statements stay prepared. (A claim's candidates come from a SQL function that walks the claim index in
 order whatever the planner's statistics say; ``migrate_v3`` in queries.sql says why.)
 
 Failures
