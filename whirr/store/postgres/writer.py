@@ -60,8 +60,9 @@ with the last writes), and once per read its decisions make that the view cache
 batch (the claim candidates, which the batch's claims share: claim_window.py) and none
 per completion. Each decision's writes are one statement, never waited for. psycopg
 prepares a statement after a few executions, and the writer's connection is its own for
-as long as it lives, so its statements stay prepared. (A claim's candidates come from a SQL function that walks the claim index in
-order whatever the planner's statistics say; ``migrate_v3`` in queries.sql says why.)
+as long as it lives, so its statements stay prepared. (A claim's candidates come from a
+SQL function that walks the claim index in order whatever the planner's statistics say;
+``migrate_v3`` in queries.sql says why.)
 
 Failures
 --------
