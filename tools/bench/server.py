@@ -12,7 +12,7 @@ the clients share with the server and PostgreSQL, httpx's ~0.6 ms of CPU per req
 (measured; a raw socket round trip costs the client ~0.02 ms) would be most of what is
 measured. Real workers send a few requests per job, not hundreds per second.
 
-    .venv/bin/python tools/bench/server.py [--postgres URL] [--server-workers N]
+    .venv/bin/python tools/bench/server.py [--postgres URL] [--only PART]
 
 PostgreSQL comes from ``--postgres`` or ``WHIRR_TEST_POSTGRES_URL``
 (``eval "$(tools/ci/postgres.sh)"``); each run gets a fresh schema, dropped afterwards.
@@ -92,7 +92,7 @@ class Http:
 class Server:
     """A ``whirr server`` subprocess on a free loopback port."""
 
-    def __init__(self, root: Path, database_url: str | None = None, workers: int = 1) -> None:
+    def __init__(self, root: Path, database_url: str | None = None) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -101,8 +101,6 @@ class Server:
         cmd = [*WHIRR, "server", "-p", str(self.port), "-d", str(self.data), "--token", TOKEN]
         if database_url:
             cmd += ["--database-url", database_url]
-        if workers > 1:
-            cmd += ["--workers", str(workers)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -195,12 +193,11 @@ def _run_threads(target: object, args: list[tuple[object, ...]]) -> None:
 
 
 def cycles_per_second(root: Path, database_url: str | None, jobs: int, rounds: int,
-                      workers: int = 1, concurrency: int = 16,
-                      processes: int = 4) -> tuple[float, float]:
+                      concurrency: int = 16, processes: int = 4) -> tuple[float, float]:
     """Median claim+complete cycles per second, ``concurrency`` HTTP workers in total; and,
     measured after each round on the same server with the same clients, the median
     requests per second of ``GET /health`` (the HTTP ceiling: a route with no store)."""
-    server = Server(root, database_url, workers)
+    server = Server(root, database_url)
     rates, ceilings = [], []
     try:
         with api(server.url) as http:
@@ -310,8 +307,6 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("WHIRR_TEST_POSTGRES_URL"))
     parser.add_argument("--jobs", type=int, default=1000, help="jobs per throughput round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--server-workers", type=int, default=1,
-                        help="worker processes of the server in the throughput parts")
     parser.add_argument("--only", choices=PARTS, action="append",
                         help="run only this part (repeatable)")
     args = parser.parse_args()
@@ -323,17 +318,15 @@ def main() -> None:
             print(f"submit-to-start, idle remote worker: median {latency * 1000:.1f} ms "
                   f"(reference: bare fork+exec of the job {bare * 1000:.1f} ms)")
         if "sqlite" in parts:
-            rate, ceiling = cycles_per_second(root / "sqlite", None, args.jobs, args.rounds,
-                                              args.server_workers)
-            _print_cycles("SQLite", rate, ceiling, args.server_workers)
+            rate, ceiling = cycles_per_second(root / "sqlite", None, args.jobs, args.rounds)
+            _print_cycles("SQLite", rate, ceiling)
         if "postgres" in parts and args.postgres:
             url, schema = fresh_schema(args.postgres)
             try:
-                rate, ceiling = cycles_per_second(root / "pg", url, args.jobs, args.rounds,
-                                                  args.server_workers)
+                rate, ceiling = cycles_per_second(root / "pg", url, args.jobs, args.rounds)
             finally:
                 drop_schema(args.postgres, schema)
-            _print_cycles("PostgreSQL", rate, ceiling, args.server_workers)
+            _print_cycles("PostgreSQL", rate, ceiling)
         elif "postgres" in parts:
             print("claim+complete on PostgreSQL: skipped (no --postgres / "
                   "WHIRR_TEST_POSTGRES_URL)")
@@ -345,9 +338,8 @@ def main() -> None:
           f"({os.cpu_count()} CPUs)")
 
 
-def _print_cycles(store: str, rate: float, ceiling: float, workers: int) -> None:
-    procs = f", {workers} server processes" if workers > 1 else ""
-    print(f"claim+complete, 16 HTTP workers, {store}{procs}: median {rate:.0f} cycles/s "
+def _print_cycles(store: str, rate: float, ceiling: float) -> None:
+    print(f"claim+complete, 16 HTTP workers, {store}: median {rate:.0f} cycles/s "
           f"(reference: GET /health on that server {ceiling:.0f} req/s, i.e. "
           f"{ceiling / 2:.0f} cycles/s at two requests per cycle)")
 
