@@ -75,6 +75,7 @@ class LocalWorker:
         self.running: dict[int, Attempt] = {}
         self._watching = True
         self._cursor = 0
+        self._last_claim_found = False
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> int:
@@ -182,9 +183,13 @@ class LocalWorker:
             free = self._free()
             if not free.gpu_ids and free.slots <= 0:
                 return started
-            if not self._worth_claiming(free):
+            # While claims keep finding jobs the queue is busy: claim straight away. The
+            # read-only look first only pays off when the queue may be empty or full of
+            # jobs that do not fit, where it spares the other workers a write lock.
+            if not self._last_claim_found and not self._worth_claiming(free):
                 return started
             job = self.jobs.claim(self.worker_id, self.config.heartbeat_timeout)
+            self._last_claim_found = job is not None
             if job is None:
                 return started
             self._start(job, reaper)
