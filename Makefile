@@ -2,7 +2,8 @@
 # each creates the virtual environment it needs first.
 
 VENV   ?= .venv
-PYTHON ?= python3
+# The interpreter .venv is built from; see tools/python.sh for how it is chosen.
+PYTHON ?= $(shell tools/python.sh)
 BIN     = $(VENV)/bin
 
 .PHONY: setup demo test lint docs bench clean
@@ -10,6 +11,7 @@ BIN     = $(VENV)/bin
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "no usable Python 3.11+ found (see tools/python.sh)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# compat mode: a plain path entry, no import-hook finder to load at every start-up
