@@ -15,8 +15,10 @@ from server_process import WHIRR, free_port, stop_process
 class DashboardProcess:
     """``whirr dashboard`` run in ``cwd`` on a free loopback port (output to a log file)."""
 
-    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
+        # A fixed port keeps the origin, so a browser's cache survives a restart.
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd.parent / f"dashboard-{self.port}.log"
         environ = {k: v for k, v in os.environ.items()
