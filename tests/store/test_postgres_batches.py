@@ -30,8 +30,9 @@ def store(postgres_backend: Backend) -> Any:
 
 
 def _one_batch(store: PostgresStore, calls: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run ``calls`` (each one transaction) so that they form one batch, in this order: a
-    decision holds the writer until every call has queued its decision behind it."""
+    """Run ``calls`` (each one transaction) in one batch, in this order: a decision holds
+    the writer until every call has queued its decision behind it, and they join its
+    batch (decisions queued while a batch decides join it)."""
     holding, release = threading.Event(), threading.Event()
 
     def hold(reader: Any) -> list[Any]:

