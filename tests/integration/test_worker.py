@@ -203,6 +203,9 @@ def test_worker_that_lost_its_lease_kills_its_job(project: Project, store) -> No
     jobs.submit(["sh", "-c", f"echo $$ >> {pid_file}; exec sleep 300"], str(project.root))
     worker = start_worker(project)
     pid = read_pid(pid_file)
+    # The child writes its pid while the worker may still be committing `started`: a
+    # worker stopped inside that transaction would hold the write lock for the test.
+    wait_for(lambda: jobs.get(1).started_at is not None)
     worker.send_signal(signal.SIGSTOP)
     try:
         time.sleep(2.0)  # past the 1.5 s lease
