@@ -3,7 +3,7 @@ views from the log. Stores materialise them; nothing here does I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import msgspec
@@ -47,6 +47,27 @@ def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
     return views
 
 
+def fold_touched(
+    recorded: Sequence[Recorded], current: Callable[[str, Any], Any]
+) -> dict[tuple[str, Any], Any]:
+    """Fold ``recorded`` into the views they touch, each read once with
+    ``current(projection name, key)`` (None: no view yet); returns the views that changed,
+    by ``(projection name, key)``. How a store materialises a transaction's events."""
+    touched: dict[tuple[str, Any], Any] = {}
+    changed: dict[tuple[str, Any], Any] = {}
+    for rec in recorded:
+        for projection in PROJECTIONS:
+            k = projection.key(rec.event)
+            if k is None:
+                continue
+            slot = (projection.name, k)
+            view = touched[slot] if slot in touched else current(projection.name, k)
+            new = projection.apply(view, rec)
+            if new is not None:
+                touched[slot] = changed[slot] = new
+    return changed
+
+
 __all__ = [
     "JOBS",
     "PROJECTIONS",
@@ -59,4 +80,5 @@ __all__ = [
     "RunView",
     "WorkerView",
     "fold",
+    "fold_touched",
 ]

@@ -98,7 +98,7 @@ from typing import Any
 import psycopg
 
 from whirr.events import Pending, Recorded, encode, tag_of
-from whirr.projections import PROJECTIONS
+from whirr.projections import PROJECTIONS, fold_touched
 from whirr.store.postgres.claim_window import ClaimWindow
 from whirr.store.postgres.schema import Names, Q
 from whirr.store.postgres.view_cache import BatchViews, Slot, ViewCache
@@ -357,7 +357,8 @@ class Writer:
             )
         )
         # The views the events touch: known already, or fetched in one round trip.
-        changed = fold_touched(reader.views_by_keys(slots), recorded)
+        known = reader.views_by_keys(slots)
+        changed = fold_touched(recorded, lambda name, key: known.get((name, key)))
         params = {"events": json_rows(EVENT_COLUMNS, events)}
         for name, (columns, _, to_row) in VIEW_TABLES.items():
             rows = [to_row(view) for (table, _), view in changed.items() if table == name]
@@ -377,19 +378,3 @@ def _server_error(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.Error) and (
         exc.sqlstate is not None or isinstance(exc, psycopg.OperationalError)
     )
-
-
-def fold_touched(current: dict[Slot, Any], recorded: Sequence[Recorded]) -> dict[Slot, Any]:
-    """Fold ``recorded`` into the ``current`` views they touch; the views that changed."""
-    touched = dict(current)
-    changed: dict[Slot, Any] = {}
-    for rec in recorded:
-        for projection in PROJECTIONS:
-            k = projection.key(rec.event)
-            if k is None:
-                continue
-            slot = (projection.name, k)
-            new = projection.apply(touched.get(slot), rec)
-            if new is not None:
-                touched[slot] = changed[slot] = new
-    return changed

@@ -20,7 +20,7 @@ import msgspec
 from whirr.clock import utc_now
 from whirr.decoding import LazyDecoder
 from whirr.events import Pending, Recorded, decode_many, encode, tag_of
-from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold
+from whirr.projections import JobView, QueueView, RunView, WorkerView, fold, fold_touched
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store.protocol import ConflictError, Decide, StoreError
@@ -171,24 +171,14 @@ class SQLiteStore:
 
     def _project(self, conn: apsw.Connection, recorded: Sequence[Recorded]) -> None:
         """Fold ``recorded`` into the view rows they touch (read, apply, write back)."""
-        touched: dict[tuple[str, Any], Any] = {}
         getters: dict[str, Callable[[Any], Any]] = {
             "jobs": self.job,
             "runs": self.run,
             "workers": self.worker,
             "queue": lambda _key: self.queue_state(),
         }
-        for rec in recorded:
-            for projection in PROJECTIONS:
-                k = projection.key(rec.event)
-                if k is None:
-                    continue
-                slot = (projection.name, k)
-                current = touched[slot] if slot in touched else getters[projection.name](k)
-                new = projection.apply(current, rec)
-                if new is not None:
-                    touched[slot] = new
-        for (name, _), view in touched.items():
+        changed = fold_touched(recorded, lambda name, key: getters[name](key))
+        for (name, _), view in changed.items():
             self._write_view(conn, name, view)
 
     @staticmethod
