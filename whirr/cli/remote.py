@@ -143,26 +143,14 @@ def logs(server: str, job_id: int, *, follow: bool, tail: int | None) -> None:
 def runs(server: str, *, status: str | None, tag: str | None, limit: int,
          as_json: bool) -> None:
     """``whirr runs --server``."""
-    from whirr.cli.runs import _short_summary
+    from whirr.cli.runs import print_runs
 
     with client(server) as c:
         found = c.runs(status=status, tag=tag, limit=limit)
     if as_json:
         emit_json({"runs": found})
         return
-    if not found:
-        click.echo("No runs" + (f" with status {status}" if status else "")
-                   + (f" tagged {tag}" if tag else "") + ".")
-        return
-    now = datetime.now(UTC)
-    rows = []
-    for r in found:
-        took = r.duration_seconds
-        if took is None and r.status == "running":
-            took = (now - r.started_at).total_seconds()
-        rows.append([r.id, r.name or "-", r.status, ago(r.started_at, now), duration(took),
-                     ",".join(r.tags) or "-", _short_summary(r.summary)])
-    print_table(["ID", "NAME", "STATUS", "STARTED", "DURATION", "TAGS", "SUMMARY"], rows)
+    print_runs(found, status, tag)
 
 
 def show(server: str, run_id: str, *, as_json: bool) -> None:

@@ -86,6 +86,11 @@ def runs_cmd(status: str | None, tag: str | None, limit: int, where: tuple[str, 
     if as_json:
         emit_json({"runs": [run_json(r) for r in runs]})
         return
+    print_runs(runs, status, tag)
+
+
+def print_runs(runs: list[Any], status: str | None, tag: str | None) -> None:
+    """The ``whirr runs`` table (local views or the server's runs alike)."""
     if not runs:
         click.echo("No runs" + (f" with status {status}" if status else "")
                    + (f" tagged {tag}" if tag else "") + ".")
