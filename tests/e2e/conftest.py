@@ -1,8 +1,7 @@
 """End-to-end fixtures: a real ``whirr server`` over SQLite or PostgreSQL.
 
-PostgreSQL needs ``WHIRR_TEST_POSTGRES_URL`` (``eval "$(tools/ci/postgres.sh)"``). Without
-it those tests skip on a developer machine but *fail* under CI (``CI`` set): a CI run can
-never pass by quietly testing nothing. Each server gets a schema of its own.
+PostgreSQL needs ``WHIRR_TEST_POSTGRES_URL`` (see ``postgres_env``: skipped locally without
+it, a failure under CI). Each server gets a schema of its own.
 """
 
 from __future__ import annotations
@@ -14,13 +13,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
+from postgres_env import POSTGRES_URL_VAR, postgres_url_or_skip
 from server_process import ServerProcess
-
-POSTGRES_URL_VAR = "WHIRR_TEST_POSTGRES_URL"
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def postgres_schema_url() -> tuple[str, str]:
@@ -28,12 +22,7 @@ def postgres_schema_url() -> tuple[str, str]:
     import psycopg
     from psycopg import sql
 
-    url = os.environ.get(POSTGRES_URL_VAR, "").strip()
-    if not url:
-        message = f"{POSTGRES_URL_VAR} is not set; run `eval \"$(tools/ci/postgres.sh)\"`"
-        if _ci():
-            pytest.fail(f"CI must run the PostgreSQL tests: {message}", pytrace=False)
-        pytest.skip(message)
+    url = postgres_url_or_skip()
     name = f"e2e_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))

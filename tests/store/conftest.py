@@ -9,20 +9,18 @@ its lock keys and notification channel from the schema, so logs do not interfere
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from postgres_env import postgres_url_or_skip
 from psycopg import sql
 from store_backends import Backend, new_schema, with_database
 
 from whirr.store import open_store
 from whirr.store.memory import MemoryStore
-
-POSTGRES_URL_VAR = "WHIRR_TEST_POSTGRES_URL"
 
 
 @pytest.fixture
@@ -50,22 +48,10 @@ def sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
 
 
 # -- PostgreSQL ----------------------------------------------------------------
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The server's URL from the environment: skip locally when absent, fail under CI."""
-    url = os.environ.get(POSTGRES_URL_VAR, "").strip()
-    if not url:
-        message = (
-            f'{POSTGRES_URL_VAR} is not set; start a server with `eval "$(tools/ci/postgres.sh)"`'
-        )
-        if _ci():
-            pytest.fail(f"CI must run the PostgreSQL tests: {message}", pytrace=False)
-        pytest.skip(message)
-    return url
+    return postgres_url_or_skip()
 
 
 @pytest.fixture(scope="session")

@@ -8,30 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from test_analytics_support import Builder, new_project, sweep
+from test_analytics_support import Builder, invoke, new_project
 
 from whirr.analytics.compare import compare_runs, default_goal
 from whirr.analytics.errors import AmbiguousRun, AnalyticsError, RunNotFound
-from whirr.cli.main import cli
 from whirr.project import Project
 
 
-@pytest.fixture
-def swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    project, builder = new_project(tmp_path / "proj")
-    sweep(builder)
-    monkeypatch.chdir(project.root)
-    return project
-
-
-def whirr(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
 def test_json_has_exact_values_config_and_best(swept: Project) -> None:
-    code, out, err = whirr("compare", "job-1", "job-2", "job-3", "-o", "json")
+    code, out, err = invoke("compare", "job-1", "job-2", "job-3", "-o", "json")
     assert code == 0, err
     data = json.loads(out)
     assert data["at"] == "last"
@@ -56,7 +41,7 @@ def test_json_has_exact_values_config_and_best(swept: Project) -> None:
 
 
 def test_csv_is_one_exact_row_per_run(swept: Project) -> None:
-    code, out, _ = whirr("compare", "job-1", "job-2", "-m", "loss", "-o", "csv")
+    code, out, _ = invoke("compare", "job-1", "job-2", "-m", "loss", "-o", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["id"] for r in rows] == ["job-1", "job-2"]
@@ -70,7 +55,7 @@ def test_csv_is_one_exact_row_per_run(swept: Project) -> None:
 
 
 def test_table_marks_differences_and_best(swept: Project) -> None:
-    code, out, _ = whirr("compare", "job-1", "job-2")
+    code, out, _ = invoke("compare", "job-1", "job-2")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["job-1", "job-2"]
@@ -128,7 +113,7 @@ def test_prefixes_resolve_or_fail_clearly(swept: Project) -> None:
         compare_runs(swept, ["job"])
     with pytest.raises(RunNotFound, match="'nope'"):
         compare_runs(swept, ["job-1", "nope"])
-    code, out, err = whirr("compare", "job-1", "jo")
+    code, out, err = invoke("compare", "job-1", "jo")
     assert code == 1
     assert err.startswith("Error: run id prefix 'jo' is ambiguous")
     assert "Traceback" not in err + out
@@ -144,14 +129,14 @@ def test_exact_id_beats_longer_ids_with_that_prefix(tmp_path: Path) -> None:
 def test_unknown_metric_and_bad_at(swept: Project) -> None:
     with pytest.raises(AnalyticsError, match=r"no compared run logged 'nope'.*loss, acc"):
         compare_runs(swept, ["job-1", "job-2"], ["nope"])
-    code, _, err = whirr("compare", "job-1", "--at", "median")
+    code, _, err = invoke("compare", "job-1", "--at", "median")
     assert code == 1 and "expected last, min, max or step=N" in err
-    code, _, err = whirr("compare", "job-1", "--goal", "sideways")
+    code, _, err = invoke("compare", "job-1", "--goal", "sideways")
     assert code == 1 and err.startswith("Error: --goal")
 
 
 def test_running_empty_and_torn_runs(swept: Project) -> None:
-    code, out, err = whirr("compare", "local-run", "empty", "ünï", "--json")
+    code, out, err = invoke("compare", "local-run", "empty", "ünï", "--json")
     assert code == 0, err
     runs = {r["id"]: r for r in json.loads(out)["runs"]}
     assert runs["local-run"]["metrics"]["loss"] == 0.6  # running: read from the JSONL

@@ -10,29 +10,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
-from test_analytics_support import metric_lines, new_project, sweep
+from test_analytics_support import invoke, metric_lines, new_project
 
 from whirr.analytics.export import Engine, export_metrics
 from whirr.analytics.session import Session
-from whirr.cli.main import cli
 from whirr.project import Project
 
 RUN_HEADER = ("id,name,job_id,status,tags,hostname,started_at,finished_at,duration_seconds,"
               "exit_code,error,config.lr,config.bs,config.opt,summary.best_loss")
-
-
-@pytest.fixture
-def swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    project, builder = new_project(tmp_path / "proj")
-    sweep(builder)
-    monkeypatch.chdir(project.root)
-    return project
-
-
-def whirr(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def read(path: Path) -> list[tuple]:
@@ -40,7 +25,7 @@ def read(path: Path) -> list[tuple]:
 
 
 def test_runs_csv_to_stdout_is_exact(swept: Project) -> None:
-    code, out, err = whirr("export")
+    code, out, err = invoke("export")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == RUN_HEADER
@@ -54,15 +39,15 @@ def test_runs_csv_to_stdout_is_exact(swept: Project) -> None:
 
 
 def test_runs_filters_and_named_runs_keep_their_order(swept: Project) -> None:
-    code, out, _ = whirr("export", "-s", "completed", "-t", "sweep")
+    code, out, _ = invoke("export", "-s", "completed", "-t", "sweep")
     assert code == 0
     assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ["ünï-run", "job-2", "job-1"]
-    code, out, _ = whirr("export", "job-1", "job-3", "job-2")
+    code, out, _ = invoke("export", "job-1", "job-3", "job-2")
     assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ["job-1", "job-3", "job-2"]
 
 
 def test_runs_json_jsonl_and_the_original_form(swept: Project) -> None:
-    code, _, err = whirr("export", "all.json")  # `whirr export OUTPUT.json`
+    code, _, err = invoke("export", "all.json")  # `whirr export OUTPUT.json`
     assert code == 0 and "Wrote 6 runs to all.json" in err
     rows = json.loads((swept.root / "all.json").read_text())
     job1 = next(r for r in rows if r["id"] == "job-1")
@@ -71,13 +56,13 @@ def test_runs_json_jsonl_and_the_original_form(swept: Project) -> None:
     assert job1["tags"] == ["sweep"]
     assert job1["duration_seconds"] == 90.5
     assert job1["finished_at"] == "2024-05-01T12:01:30.500000Z"
-    code, out, _ = whirr("export", "job-2", "-f", "jsonl")
+    code, out, _ = invoke("export", "job-2", "-f", "jsonl")
     (line,) = out.splitlines()
     assert json.loads(line)["summary.best_loss"] == 0.25
 
 
 def test_runs_parquet_keeps_types(swept: Project) -> None:
-    code, _, _ = whirr("export", "job-1", "job-2", "-o", "runs.parquet")
+    code, _, _ = invoke("export", "job-1", "job-2", "-o", "runs.parquet")
     assert code == 0
     con = duckdb.connect()
     rows = con.execute(
@@ -88,7 +73,7 @@ def test_runs_parquet_keeps_types(swept: Project) -> None:
 
 
 def test_metrics_long_csv_exact(swept: Project) -> None:
-    code, out, _ = whirr("export", "job-3", "job-1", "--metrics")
+    code, out, _ = invoke("export", "job-3", "job-1", "--metrics")
     assert code == 0
     assert out.splitlines() == [
         "run_id,_idx,_timestamp,step,metric,value",
@@ -105,7 +90,7 @@ def test_metrics_long_csv_exact(swept: Project) -> None:
 
 
 def test_metrics_wide_json_and_selected_keys(swept: Project) -> None:
-    code, out, _ = whirr("export", "job-3", "ünï", "--metrics", "--wide", "-f", "json")
+    code, out, _ = invoke("export", "job-3", "ünï", "--metrics", "--wide", "-f", "json")
     assert code == 0
     assert json.loads(out) == [
         {"run_id": "job-3", "_idx": 0, "_timestamp": "2024-05-01T12:02:00.000000Z", "step": 0,
@@ -115,13 +100,13 @@ def test_metrics_wide_json_and_selected_keys(swept: Project) -> None:
         {"run_id": "ünï-run", "_idx": 0, "_timestamp": "2024-05-01T12:05:00.000000Z",
          "step": 0, "loss": 0.5, "val_loss": None, "acc": 0.9},
     ]
-    code, out, _ = whirr("export", "job-1", "--metrics", "--wide", "-m", "acc")
+    code, out, _ = invoke("export", "job-1", "--metrics", "--wide", "-m", "acc")
     assert out.splitlines()[:2] == ["run_id,_idx,_timestamp,step,acc",
                                     "job-1,0,2024-05-01T12:00:00.000000Z,0,0.1"]
 
 
 def test_metrics_parquet_of_every_run(swept: Project) -> None:
-    code, _, err = whirr("export", "--metrics", "-o", "m.parquet")
+    code, _, err = invoke("export", "--metrics", "-o", "m.parquet")
     assert code == 0 and "Wrote 19 metric rows" in err
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -143,37 +128,37 @@ def test_nan_text_and_int_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     b.run("r", metrics=[{"step": 0, "loss": float("nan"), "phase": "warmup", "epoch": 1},
                         {"step": 1, "loss": 0.5, "phase": "train", "epoch": 2}])
     monkeypatch.chdir(project.root)
-    _, out, _ = whirr("export", "r", "--metrics")
+    _, out, _ = invoke("export", "r", "--metrics")
     assert out.splitlines()[1:] == [
         "r,0,2024-05-01T12:00:00.000000Z,0,epoch,1.0",
         "r,1,2024-05-01T12:00:01.000000Z,1,loss,0.5",
         "r,1,2024-05-01T12:00:01.000000Z,1,epoch,2.0",
     ]
-    _, out, _ = whirr("export", "r", "--metrics", "--wide")
+    _, out, _ = invoke("export", "r", "--metrics", "--wide")
     assert out.splitlines() == ["run_id,_idx,_timestamp,step,loss,phase,epoch",
                                 "r,0,2024-05-01T12:00:00.000000Z,0,,warmup,1",
                                 "r,1,2024-05-01T12:00:01.000000Z,1,0.5,train,2"]
-    code, _, err = whirr("export", "r", "--metrics", "-m", "phase")
+    code, _, err = invoke("export", "r", "--metrics", "-m", "phase")
     assert code == 1 and "phase are not numbers; export them with --wide" in err
 
 
 def test_bad_arguments_are_clear(swept: Project) -> None:
-    code, _, err = whirr("export", "-o", "runs.xlsx")
+    code, _, err = invoke("export", "-o", "runs.xlsx")
     assert code == 1 and "cannot tell the format of 'runs.xlsx'" in err
-    code, _, err = whirr("export", "--wide")
+    code, _, err = invoke("export", "--wide")
     assert code == 2 and "--wide and -m go with --metrics" in err
-    code, _, err = whirr("export", "job")
+    code, _, err = invoke("export", "job")
     assert code == 1 and "ambiguous" in err
-    code, _, err = whirr("export", "job-1", "--metrics", "-m", "nope")
+    code, _, err = invoke("export", "job-1", "--metrics", "-m", "nope")
     assert code == 1 and "no exported run logged 'nope'" in err
     assert not list(swept.root.glob(".*.tmp"))
 
 
 def test_empty_selection_writes_only_a_header(swept: Project) -> None:
-    code, out, _ = whirr("export", "-s", "cancelled")
+    code, out, _ = invoke("export", "-s", "cancelled")
     assert code == 0
     assert out.splitlines()[0].startswith("id,name,job_id,status")
-    code, out, _ = whirr("export", "empty", "--metrics")
+    code, out, _ = invoke("export", "empty", "--metrics")
     assert out.splitlines() == ["run_id,_idx,_timestamp,step,metric,value"]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_analytics_support import new_project, sweep
+from test_analytics_support import invoke, new_project
 
 from whirr.analytics.errors import AnalyticsError
 from whirr.analytics.filters import filter_runs, sort_clause
@@ -15,19 +15,6 @@ from whirr.analytics.query import run_sql
 from whirr.cli.main import cli
 from whirr.project import Project
 from whirr.services import Jobs
-
-
-@pytest.fixture
-def swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    project, builder = new_project(tmp_path / "proj")
-    sweep(builder)
-    monkeypatch.chdir(project.root)
-    return project
-
-
-def whirr(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_runs_view_has_struct_config_and_summary(swept: Project) -> None:
@@ -64,28 +51,28 @@ def test_system_and_jobs_views(swept: Project) -> None:
 
 def test_output_formats_are_exact(swept: Project) -> None:
     query = "SELECT id, summary.best_loss AS best, started_at FROM runs WHERE id = 'job-2'"
-    code, out, _ = whirr("sql", query, "-o", "csv")
+    code, out, _ = invoke("sql", query, "-o", "csv")
     assert code == 0
     assert out == "id,best,started_at\njob-2,0.25,2024-05-01T12:01:00.000000Z\n"
-    code, out, _ = whirr("sql", query, "--json")
+    code, out, _ = invoke("sql", query, "--json")
     assert json.loads(out) == [
         {"id": "job-2", "best": 0.25, "started_at": "2024-05-01T12:01:00.000000Z"}]
-    code, out, _ = whirr("sql", "SELECT 1 AS a UNION ALL SELECT 2", "-o", "jsonl")
+    code, out, _ = invoke("sql", "SELECT 1 AS a UNION ALL SELECT 2", "-o", "jsonl")
     assert out == '{"a":1}\n{"a":2}\n'
-    code, out, _ = whirr("sql", "SELECT id, summary.best_loss FROM runs ORDER BY id LIMIT 3")
+    code, out, _ = invoke("sql", "SELECT id, summary.best_loss FROM runs ORDER BY id LIMIT 3")
     assert out.splitlines() == ["id     best_loss", "empty  NULL", "job-1  0.5",
                                 "job-2  0.25", "(3 rows)"]
 
 
 def test_bad_sql_gives_duckdbs_message(swept: Project) -> None:
-    code, out, err = whirr("sql", "SELEC * FROM runs")
+    code, out, err = invoke("sql", "SELEC * FROM runs")
     assert code == 1
     assert err.startswith('Error: Parser Error: syntax error at or near "SELEC"')
-    code, _, err = whirr("sql", "SELECT nope FROM runs")
+    code, _, err = invoke("sql", "SELECT nope FROM runs")
     assert code == 1 and err.startswith("Error: Binder Error") and "nope" in err
-    code, _, err = whirr("sql", "SELECT config.nope FROM runs")
+    code, _, err = invoke("sql", "SELECT config.nope FROM runs")
     assert code == 1 and 'Could not find key "nope"' in err
-    code, _, err = whirr("sql", "SELECT * FROM elsewhere")
+    code, _, err = invoke("sql", "SELECT * FROM elsewhere")
     assert code == 1 and "elsewhere" in err
     assert "Traceback" not in out + err
 
@@ -98,7 +85,7 @@ def test_query_from_stdin(swept: Project) -> None:
 
 def test_no_project_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, err = whirr("sql", "SELECT 1")
+    code, _, err = invoke("sql", "SELECT 1")
     assert code == 1 and err.startswith("Error: no whirr project here")
 
 

@@ -142,3 +142,13 @@ def sweep(builder: Builder) -> None:
         metrics=[{"step": 0, "loss": 0.5, "acc": 0.9}],
         tail=b'{"_idx":1,"_timestamp":"2024-05-01T12:05:01.0000',
     )
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """Run ``whirr ARGS`` in this process: (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from whirr.cli.main import cli
+
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
