@@ -54,8 +54,14 @@ class ServerProcess:
     """``whirr server`` on a free loopback port over ``<root>/data``; the output of it and
     its workers goes to ``<root>/logs`` (not the data dir, whose changes wake the store)."""
 
-    def __init__(self, root: Path, *, token: str | None = "test-token",
-                 database_url: str | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        token: str | None = "test-token",
+        database_url: str | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.root = root
         self.data_dir = data_dir = root / "data"
         self.logs_dir = root / "logs"
@@ -65,10 +71,20 @@ class ServerProcess:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.logs_dir / "server.log"
-        env = {k: v for k, v in os.environ.items() if k not in ("WHIRR_TOKEN",
-                                                                  "WHIRR_DATABASE_URL")}
-        cmd = [*WHIRR, "server", "-p", str(self.port), "-d", str(data_dir),
-               "--requeue-interval", "0.5", *args]
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("WHIRR_TOKEN", "WHIRR_DATABASE_URL")
+        }
+        cmd = [
+            *WHIRR,
+            "server",
+            "-p",
+            str(self.port),
+            "-d",
+            str(data_dir),
+            "--requeue-interval",
+            "0.5",
+            *args,
+        ]
         if token is None:
             cmd.append("--no-auth")
         else:
@@ -110,8 +126,13 @@ class ServerProcess:
         """An httpx client on ``/api/v1`` with the token."""
         return httpx.Client(base_url=f"{self.url}/api/v1", headers=self.headers(), timeout=30)
 
-    def raw(self, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def raw(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         """Send ``path`` exactly as given (no client-side normalisation of ``..``)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
@@ -141,16 +162,18 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def start_remote_worker(server: ServerProcess, *args: str,
-                        **popen: Any) -> subprocess.Popen[bytes]:
+def start_remote_worker(server: ServerProcess, *args: str, **popen: Any) -> subprocess.Popen[bytes]:
     """A real ``whirr worker --server`` process on the server's data dir; its output goes
     to ``<root>/logs/worker-<n>.log``."""
     n = len(list(server.logs_dir.glob("worker-*.log")))
     with open(server.logs_dir / f"worker-{n}.log", "wb") as log:
         return subprocess.Popen(
-            [*WHIRR, "worker", "--server", server.url, "--data-dir", str(server.data_dir),
-             *args],
-            env=server.env, stdout=log, stderr=subprocess.STDOUT, **popen)
+            [*WHIRR, "worker", "--server", server.url, "--data-dir", str(server.data_dir), *args],
+            env=server.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **popen,
+        )
 
 
 def worker_output(server: ServerProcess) -> str:
@@ -159,8 +182,10 @@ def worker_output(server: ServerProcess) -> str:
     return "\n".join(p.read_text(errors="replace") for p in logs)
 
 
-def run_cli(*args: str, server: ServerProcess, cwd: Path,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, server: ServerProcess, cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """The real CLI against ``server`` (WHIRR_SERVER_URL and WHIRR_TOKEN set)."""
-    return subprocess.run([*WHIRR, *args], cwd=cwd, env=server.env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [*WHIRR, *args], cwd=cwd, env=server.env, capture_output=True, text=True, timeout=timeout
+    )

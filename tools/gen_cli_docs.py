@@ -20,10 +20,22 @@ OUT = ROOT / "docs" / "cli.md"
 
 
 def _help(command: click.Command, path: list[str], parent: click.Context | None) -> list[str]:
-    ctx = click.Context(command, info_name=path[-1], parent=parent, terminal_width=88,
-                        max_content_width=88, help_option_names=["-h", "--help"])
-    lines = [f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`", "", "```text",
-             command.get_help(ctx).rstrip(), "```", ""]
+    ctx = click.Context(
+        command,
+        info_name=path[-1],
+        parent=parent,
+        terminal_width=88,
+        max_content_width=88,
+        help_option_names=["-h", "--help"],
+    )
+    lines = [
+        f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`",
+        "",
+        "```text",
+        command.get_help(ctx).rstrip(),
+        "```",
+        "",
+    ]
     if isinstance(command, click.Group):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)

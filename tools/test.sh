@@ -9,6 +9,7 @@ section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 section "lint and types"
 ruff check whirr tests tools
+ruff format --check whirr tests tools
 mypy
 
 section "PostgreSQL"

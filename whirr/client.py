@@ -69,8 +69,9 @@ class WhirrClient(StudyCalls):
     """A blocking client for one server. ``url`` defaults to ``WHIRR_SERVER_URL`` and
     ``token`` to ``WHIRR_TOKEN``; ``timeout`` bounds each request (long-polls get more)."""
 
-    def __init__(self, url: str | None = None, token: str | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str | None = None, token: str | None = None, timeout: float = 30.0
+    ) -> None:
         url = url or os.environ.get("WHIRR_SERVER_URL")
         if not url:
             raise InvalidRequest("no server URL: pass one or set WHIRR_SERVER_URL")
@@ -95,15 +96,27 @@ class WhirrClient(StudyCalls):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send(self, method: str, path: str, *, body: Any = None,
-              params: dict[str, Any] | None = None, timeout: float | None = None,
-              conflict: type[WhirrError] = InvalidState) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        conflict: type[WhirrError] = InvalidState,
+    ) -> httpx.Response:
         content = None if body is None else _encoder.encode(body)
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:
             resp = self._http.request(
-                method, path, content=content, headers=headers, params=_clean(params),
-                timeout=timeout if timeout is not None else self.timeout)
+                method,
+                path,
+                content=content,
+                headers=headers,
+                params=_clean(params),
+                timeout=timeout if timeout is not None else self.timeout,
+            )
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"cannot reach the whirr server at {self.url}: {exc}") from exc
         if resp.status_code >= 400:
@@ -131,20 +144,42 @@ class WhirrClient(StudyCalls):
         return self._call("GET", "/openapi.json", dict[str, Any])
 
     # -- jobs ---------------------------------------------------------------------------
-    def submit(self, command_argv: Sequence[str], workdir: str | None = None, *,
-               name: str | None = None, config: dict[str, Any] | None = None,
-               tags: Sequence[str] = (), env: dict[str, str] | None = None,
-               priority: int = 0, max_attempts: int | None = None, gpus: int | None = None,
-               after: Sequence[int] = (), after_any: bool = False, retries: int = 0,
-               retry_delay: float | None = None,
-               timeout_seconds: float | None = None) -> schemas.SubmitResponse:
+    def submit(
+        self,
+        command_argv: Sequence[str],
+        workdir: str | None = None,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        priority: int = 0,
+        max_attempts: int | None = None,
+        gpus: int | None = None,
+        after: Sequence[int] = (),
+        after_any: bool = False,
+        retries: int = 0,
+        retry_delay: float | None = None,
+        timeout_seconds: float | None = None,
+    ) -> schemas.SubmitResponse:
         """Queue ``command_argv`` to run in ``workdir`` (default: the cwd) on a worker.
         The scheduling options are those of ``whirr submit`` (see ``SubmitRequest``)."""
         req = schemas.SubmitRequest(
-            command_argv=list(command_argv), workdir=workdir or os.getcwd(), name=name,
-            config=config, tags=list(tags), env=env, priority=priority,
-            max_attempts=max_attempts, gpus=gpus, after=list(after), after_any=after_any,
-            retries=retries, retry_delay=retry_delay, timeout_seconds=timeout_seconds)
+            command_argv=list(command_argv),
+            workdir=workdir or os.getcwd(),
+            name=name,
+            config=config,
+            tags=list(tags),
+            env=env,
+            priority=priority,
+            max_attempts=max_attempts,
+            gpus=gpus,
+            after=list(after),
+            after_any=after_any,
+            retries=retries,
+            retry_delay=retry_delay,
+            timeout_seconds=timeout_seconds,
+        )
         return self._call("POST", "/jobs", schemas.SubmitResponse, body=req)
 
     def get_job(self, job_id: int) -> schemas.Job:
@@ -189,8 +224,14 @@ class WhirrClient(StudyCalls):
                     return job
                 raise TimeoutError(f"job #{job_id} still {job.status} after {timeout} s")
 
-    def submit_and_wait(self, command_argv: Sequence[str], workdir: str | None = None, *,
-                        timeout: float | None = None, **options: Any) -> schemas.Job:
+    def submit_and_wait(
+        self,
+        command_argv: Sequence[str],
+        workdir: str | None = None,
+        *,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> schemas.Job:
         """``submit`` then ``wait_for_job``: the finished job."""
         submitted = self.submit(command_argv, workdir, **options)
         return self.wait_for_job(submitted.job_id, timeout=timeout)
@@ -205,8 +246,12 @@ class WhirrClient(StudyCalls):
         while True:
             params: dict[str, Any] = {"offset": offset, "follow": "true"}
             try:
-                with self._http.stream("GET", f"/jobs/{job_id}/logs", params=params,
-                                       timeout=httpx.Timeout(self.timeout, read=120)) as resp:
+                with self._http.stream(
+                    "GET",
+                    f"/jobs/{job_id}/logs",
+                    params=params,
+                    timeout=httpx.Timeout(self.timeout, read=120),
+                ) as resp:
                     if resp.status_code >= 400:
                         resp.read()
                         raise _error(resp, InvalidState)
@@ -223,11 +268,11 @@ class WhirrClient(StudyCalls):
                 return
 
     # -- the worker side ----------------------------------------------------------------
-    def register_worker(self, worker_id: str, hostname: str,
-                        gpu_ids: Sequence[int] = ()) -> schemas.Ack:
+    def register_worker(
+        self, worker_id: str, hostname: str, gpu_ids: Sequence[int] = ()
+    ) -> schemas.Ack:
         """Announce a worker."""
-        req = schemas.RegisterRequest(worker_id=worker_id, hostname=hostname,
-                                      gpu_ids=list(gpu_ids))
+        req = schemas.RegisterRequest(worker_id=worker_id, hostname=hostname, gpu_ids=list(gpu_ids))
         return self._call("POST", "/workers/register", schemas.Ack, body=req)
 
     def unregister_worker(self, worker_id: str) -> schemas.Ack:
@@ -239,47 +284,90 @@ class WhirrClient(StudyCalls):
         """Every registered worker."""
         return self._call("GET", "/workers", schemas.WorkersResponse).workers
 
-    def claim(self, worker_id: str, *, gpu_id: int | None = None, lease_seconds: float = 60,
-              wait: float = 0) -> schemas.Job | None:
+    def claim(
+        self,
+        worker_id: str,
+        *,
+        gpu_id: int | None = None,
+        lease_seconds: float = 60,
+        wait: float = 0,
+    ) -> schemas.Job | None:
         """The next job with a lease, or None; ``wait`` long-polls up to that many seconds."""
-        req = schemas.ClaimRequest(worker_id=worker_id, gpu_id=gpu_id,
-                                   lease_seconds=lease_seconds, wait=wait)
-        return self._call("POST", "/jobs/claim", schemas.ClaimResponse, body=req,
-                          timeout=self.timeout + wait).job
+        req = schemas.ClaimRequest(
+            worker_id=worker_id, gpu_id=gpu_id, lease_seconds=lease_seconds, wait=wait
+        )
+        return self._call(
+            "POST", "/jobs/claim", schemas.ClaimResponse, body=req, timeout=self.timeout + wait
+        ).job
 
     def started(self, job_id: int, worker_id: str, attempt: int, pid: int) -> None:
         """The job's process runs (``LeaseLost`` if the worker no longer holds it)."""
         req = schemas.StartedRequest(worker_id=worker_id, attempt=attempt, pid=pid)
-        self._call("POST", f"/jobs/{job_id}/started", schemas.StartedResponse, body=req,
-                   conflict=LeaseLost)
+        self._call(
+            "POST", f"/jobs/{job_id}/started", schemas.StartedResponse, body=req, conflict=LeaseLost
+        )
 
-    def heartbeat(self, job_id: int, worker_id: str, attempt: int,
-                  lease_seconds: float = 60) -> schemas.HeartbeatResponse:
+    def heartbeat(
+        self, job_id: int, worker_id: str, attempt: int, lease_seconds: float = 60
+    ) -> schemas.HeartbeatResponse:
         """Renew the lease; ``LeaseLost`` when it was lost (kill the job then)."""
-        req = schemas.HeartbeatRequest(worker_id=worker_id, lease_seconds=lease_seconds,
-                                       attempt=attempt)
-        return self._call("POST", f"/jobs/{job_id}/heartbeat", schemas.HeartbeatResponse,
-                          body=req, conflict=LeaseLost)
+        req = schemas.HeartbeatRequest(
+            worker_id=worker_id, lease_seconds=lease_seconds, attempt=attempt
+        )
+        return self._call(
+            "POST",
+            f"/jobs/{job_id}/heartbeat",
+            schemas.HeartbeatResponse,
+            body=req,
+            conflict=LeaseLost,
+        )
 
-    def complete(self, job_id: int, worker_id: str, attempt: int, exit_code: int, *,
-                 run_id: str | None = None, error_message: str | None = None) -> schemas.Ack:
+    def complete(
+        self,
+        job_id: int,
+        worker_id: str,
+        attempt: int,
+        exit_code: int,
+        *,
+        run_id: str | None = None,
+        error_message: str | None = None,
+    ) -> schemas.Ack:
         """The job's process exited with ``exit_code`` (``LeaseLost`` for a stale attempt)."""
-        req = schemas.CompleteRequest(worker_id=worker_id, exit_code=exit_code, run_id=run_id,
-                                      error_message=error_message, attempt=attempt)
-        return self._call("POST", f"/jobs/{job_id}/complete", schemas.Ack, body=req,
-                          conflict=LeaseLost)
+        req = schemas.CompleteRequest(
+            worker_id=worker_id,
+            exit_code=exit_code,
+            run_id=run_id,
+            error_message=error_message,
+            attempt=attempt,
+        )
+        return self._call(
+            "POST", f"/jobs/{job_id}/complete", schemas.Ack, body=req, conflict=LeaseLost
+        )
 
-    def fail(self, job_id: int, worker_id: str, attempt: int, error_message: str,
-             exit_code: int | None = None, *, timed_out: bool = False) -> schemas.Ack:
+    def fail(
+        self,
+        job_id: int,
+        worker_id: str,
+        attempt: int,
+        error_message: str,
+        exit_code: int | None = None,
+        *,
+        timed_out: bool = False,
+    ) -> schemas.Ack:
         """The job could not start, or (``timed_out``) was stopped for running too long."""
-        req = schemas.FailRequest(worker_id=worker_id, error_message=error_message,
-                                  attempt=attempt, exit_code=exit_code, timed_out=timed_out)
-        return self._call("POST", f"/jobs/{job_id}/fail", schemas.Ack, body=req,
-                          conflict=LeaseLost)
+        req = schemas.FailRequest(
+            worker_id=worker_id,
+            error_message=error_message,
+            attempt=attempt,
+            exit_code=exit_code,
+            timed_out=timed_out,
+        )
+        return self._call("POST", f"/jobs/{job_id}/fail", schemas.Ack, body=req, conflict=LeaseLost)
 
     # -- runs ---------------------------------------------------------------------------
-    def runs(self, status: str | None = None, tag: str | None = None,
-             limit: int = 100) -> list[schemas.Run]:
+    def runs(
+        self, status: str | None = None, tag: str | None = None, limit: int = 100
+    ) -> list[schemas.Run]:
         """Runs newest first."""
         params = {"status": status, "tag": tag, "limit": limit}
         return self._call("GET", "/runs", schemas.RunsResponse, params=params).runs
@@ -290,14 +378,16 @@ class WhirrClient(StudyCalls):
 
     def metrics(self, run_id: str, since: int = 0) -> list[dict[str, Any]]:
         """The run's logged metrics rows (``_idx >= since``)."""
-        return self._call("GET", f"/runs/{run_id}/metrics", schemas.MetricsResponse,
-                          params={"since": since}).metrics
+        return self._call(
+            "GET", f"/runs/{run_id}/metrics", schemas.MetricsResponse, params={"since": since}
+        ).metrics
 
     def system_samples(self, run_id: str, since: int = 0) -> schemas.SystemResponse:
         """The run's system samples from whole line ``since`` of ``system.jsonl``;
         ``.next`` is the ``since`` that continues after them."""
-        return self._call("GET", f"/runs/{run_id}/system", schemas.SystemResponse,
-                          params={"since": since})
+        return self._call(
+            "GET", f"/runs/{run_id}/system", schemas.SystemResponse, params={"since": since}
+        )
 
     def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         """The run's artifact files."""
@@ -327,37 +417,63 @@ class WhirrClient(StudyCalls):
         return target
 
     # -- what a tracked script records (whirr.init() under a remote worker) --------------
-    def attach_run(self, run_id: str, *, name: str | None = None,
-                   config: dict[str, Any] | None = None, tags: Sequence[str] = (),
-                   hostname: str = "", pid: int | None = None,
-                   git: dict[str, Any] | None = None) -> schemas.Run:
+    def attach_run(
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        hostname: str = "",
+        pid: int | None = None,
+        git: dict[str, Any] | None = None,
+    ) -> schemas.Run:
         """Record that a script attached to its job's run (``NotFound`` while the worker
         has not reported the start yet; ``InvalidState`` once the run ended)."""
-        req = RunAttachRequest(name=name, config=config or {}, tags=list(tags),
-                               hostname=hostname, pid=pid, git=git)
+        req = RunAttachRequest(
+            name=name, config=config or {}, tags=list(tags), hostname=hostname, pid=pid, git=git
+        )
         return self._call("POST", f"/runs/{run_id}/attach", schemas.Run, body=req)
 
     def update_summary(self, run_id: str, summary: dict[str, Any]) -> None:
         """Merge ``summary`` into the run's summary."""
-        self._call("POST", f"/runs/{run_id}/summary", schemas.Ack,
-                   body=RunSummaryRequest(summary=summary))
+        self._call(
+            "POST", f"/runs/{run_id}/summary", schemas.Ack, body=RunSummaryRequest(summary=summary)
+        )
 
     def record_artifact(self, run_id: str, path: str, size: int) -> None:
         """Record an artifact already under the run's ``artifacts/`` on the data dir
         (``NotFound`` when the server does not see it there)."""
-        self._call("POST", f"/runs/{run_id}/artifacts", schemas.Ack,
-                   body=RunArtifactRequest(path=path, size=size))
+        self._call(
+            "POST",
+            f"/runs/{run_id}/artifacts",
+            schemas.Ack,
+            body=RunArtifactRequest(path=path, size=size),
+        )
 
     # -- the event stream ---------------------------------------------------------------
-    def events(self, after: int = 0, *, follow: bool = True, types: Sequence[str] | None = None,
-               deadline: float | None = None) -> Iterator[schemas.EventOut]:
+    def events(
+        self,
+        after: int = 0,
+        *,
+        follow: bool = True,
+        types: Sequence[str] | None = None,
+        deadline: float | None = None,
+    ) -> Iterator[schemas.EventOut]:
         """Events after position ``after`` (server-sent events), optionally only some types.
         With ``follow`` it goes on until the caller stops or ``deadline`` (monotonic) passes."""
-        params = {"after": after, "follow": "true" if follow else "false",
-                  "types": ",".join(types) if types else None}
+        params = {
+            "after": after,
+            "follow": "true" if follow else "false",
+            "types": ",".join(types) if types else None,
+        }
         try:
-            with self._http.stream("GET", "/events", params=_clean(params),
-                                   timeout=httpx.Timeout(self.timeout, read=60)) as resp:
+            with self._http.stream(
+                "GET",
+                "/events",
+                params=_clean(params),
+                timeout=httpx.Timeout(self.timeout, read=60),
+            ) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise _error(resp, InvalidState)
@@ -387,8 +503,13 @@ def _error(resp: httpx.Response, conflict: type[WhirrError]) -> WhirrError:
     message = detail if isinstance(detail, str) else msgspec.json.encode(detail).decode()
     status = resp.status_code
     kinds: dict[int, type[WhirrError]] = {
-        400: InvalidRequest, 401: AuthError, 403: AuthError, 404: NotFound, 409: conflict,
-        413: InvalidRequest, 422: InvalidRequest,
+        400: InvalidRequest,
+        401: AuthError,
+        403: AuthError,
+        404: NotFound,
+        409: conflict,
+        413: InvalidRequest,
+        422: InvalidRequest,
     }
     kind = kinds.get(status, ServerError if status >= 500 else InvalidRequest)
     if kind is AuthError:

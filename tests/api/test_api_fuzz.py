@@ -20,23 +20,46 @@ from server_process import ServerProcess
 
 EXAMPLES = 25
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
 
 #: Path values that exist on the seeded server, so handlers get past their lookups.
-KNOWN: dict[str, list[Any]] = {"job_id": [1, 2, 3], "run_id": ["job-1", "job"],
-                               "path": ["model.bin", "sub/x"], "name": ["lr", "toy"]}
+KNOWN: dict[str, list[Any]] = {
+    "job_id": [1, 2, 3],
+    "run_id": ["job-1", "job"],
+    "path": ["model.bin", "sub/x"],
+    "name": ["lr", "toy"],
+}
 #: Operations every run must get a 2xx from (the worker reports need a held lease; a
 #: cancel needs a job still active, and cancel-all may have ended them all before).
-MUST_SUCCEED = {"submit_job", "list_jobs", "claim_job", "get_job", "cancel_all",
-                "server_status", "list_workers", "register_worker", "list_runs", "get_run",
-                "run_metrics", "run_artifacts", "run_artifact", "event_stream", "job_logs",
-                "openapi", "health"}
+MUST_SUCCEED = {
+    "submit_job",
+    "list_jobs",
+    "claim_job",
+    "get_job",
+    "cancel_all",
+    "server_status",
+    "list_workers",
+    "register_worker",
+    "list_runs",
+    "get_run",
+    "run_metrics",
+    "run_artifacts",
+    "run_artifact",
+    "event_stream",
+    "job_logs",
+    "openapi",
+    "health",
+}
 
 
 def from_schema(schema: dict[str, Any], doc: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -51,18 +74,20 @@ def from_schema(schema: dict[str, Any], doc: dict[str, Any]) -> st.SearchStrateg
     if kind == "object":
         props = schema.get("properties")
         if props is None:
-            keys = st.text(min_size=schema.get("propertyNames", {}).get("minLength", 0),
-                           max_size=8)
+            keys = st.text(min_size=schema.get("propertyNames", {}).get("minLength", 0), max_size=8)
             values = from_schema(schema.get("additionalProperties", {}), doc)
             return st.dictionaries(keys, values, max_size=3)
         required = set(schema.get("required", ()))
         return st.fixed_dictionaries(
             {k: from_schema(v, doc) for k, v in props.items() if k in required},
-            optional={k: from_schema(v, doc) for k, v in props.items() if k not in required})
+            optional={k: from_schema(v, doc) for k, v in props.items() if k not in required},
+        )
     if kind == "array":
-        return st.lists(from_schema(schema.get("items", {}), doc),
-                        min_size=schema.get("minItems", 0),
-                        max_size=min(schema.get("maxItems", 4), 4))
+        return st.lists(
+            from_schema(schema.get("items", {}), doc),
+            min_size=schema.get("minItems", 0),
+            max_size=min(schema.get("maxItems", 4), 4),
+        )
     if kind == "string":
         if "pattern" in schema:
             return st.from_regex(schema["pattern"], fullmatch=True)
@@ -73,8 +98,9 @@ def from_schema(schema: dict[str, Any], doc: dict[str, Any]) -> st.SearchStrateg
     if kind == "integer":
         return st.integers(schema.get("minimum"), schema.get("maximum"))
     if kind == "number":
-        return st.floats(schema.get("minimum"), schema.get("maximum"), allow_nan=False,
-                         allow_infinity=False)
+        return st.floats(
+            schema.get("minimum"), schema.get("maximum"), allow_nan=False, allow_infinity=False
+        )
     if kind == "boolean":
         return st.booleans()
     if kind == "null":
@@ -83,8 +109,11 @@ def from_schema(schema: dict[str, Any], doc: dict[str, Any]) -> st.SearchStrateg
 
 
 def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method.upper(), path, op) for path, item in doc["paths"].items()
-            for method, op in item.items()]
+    return [
+        (method.upper(), path, op)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -108,22 +137,29 @@ def request_strategy(doc: dict[str, Any], op: dict[str, Any], path: str) -> st.S
     for param in op["parameters"]:
         valid = from_schema(param["schema"], doc)
         if param["in"] == "path":
-            params[param["name"]] = st.sampled_from(KNOWN[param["name"]]) | valid | st.text(
-                min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
+            params[param["name"]] = (
+                st.sampled_from(KNOWN[param["name"]])
+                | valid
+                | st.text(min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
+            )
         else:
             params["?" + param["name"]] = st.none() | valid | st.text(max_size=8)
     fixed = st.fixed_dictionaries(params)
     if "requestBody" in op:
         schema = op["requestBody"]["content"]["application/json"]["schema"]
-        body = (from_schema(schema, doc).map(msgspec.json.encode)
-                | JSON.map(msgspec.json.encode) | st.binary(max_size=40))
+        body = (
+            from_schema(schema, doc).map(msgspec.json.encode)
+            | JSON.map(msgspec.json.encode)
+            | st.binary(max_size=40)
+        )
     else:
         body = st.none() | st.just(b"{}")
     return st.tuples(fixed, body)
 
 
-def send(http: httpx.Client, method: str, path: str, values: dict[str, Any],
-         body: bytes | None) -> httpx.Response:
+def send(
+    http: httpx.Client, method: str, path: str, values: dict[str, Any], body: bytes | None
+) -> httpx.Response:
     query: dict[str, Any] = {}
     for name, value in values.items():
         if name.startswith("?"):
@@ -142,8 +178,9 @@ def send(http: httpx.Client, method: str, path: str, values: dict[str, Any],
         if isinstance(decoded, dict) and "wait" in decoded:
             decoded["wait"] = 0
             body = msgspec.json.encode(decoded)
-    return http.request(method, path, params=query, content=body,
-                        headers={"Content-Type": "application/json"})
+    return http.request(
+        method, path, params=query, content=body, headers={"Content-Type": "application/json"}
+    )
 
 
 def _quote(value: str) -> str:
@@ -160,14 +197,18 @@ def test_no_operation_answers_5xx(server: ServerProcess, doc: dict[str, Any]) ->
         for method, path, op in ops:
             strategy = request_strategy(doc, op, path)
 
-            @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=strategy)
             def check(case: tuple[dict[str, Any], bytes | None]) -> None:
                 values, body = case
                 resp = send(http, method, path, values, body)  # noqa: B023
-                assert resp.status_code < 500, (method, path, values, body,  # noqa: B023
-                                                resp.status_code, resp.text[:300])
+                failure = (method, path, values, body, resp.status_code, resp.text[:300])  # noqa: B023
+                assert resp.status_code < 500, failure
                 if resp.status_code >= 400:
                     assert "detail" in resp.json()
                 else:

@@ -12,9 +12,25 @@ from server_process import ServerProcess
 from whirr.client import WhirrClient
 from whirr.services.errors import InvalidState, LeaseLost, NotFound
 
-JOB_KEYS = {"id", "name", "command_argv", "workdir", "config", "tags", "status", "attempt",
-            "worker_id", "created_at", "started_at", "finished_at", "exit_code", "run_id",
-            "lease_expires_at", "env", "timeout_seconds"}
+JOB_KEYS = {
+    "id",
+    "name",
+    "command_argv",
+    "workdir",
+    "config",
+    "tags",
+    "status",
+    "attempt",
+    "worker_id",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "exit_code",
+    "run_id",
+    "lease_expires_at",
+    "env",
+    "timeout_seconds",
+}
 
 
 def drain(client: WhirrClient) -> None:
@@ -24,8 +40,16 @@ def drain(client: WhirrClient) -> None:
 
 def test_submit_and_read_back_in_the_spec_shapes(server: ServerProcess) -> None:
     with server.http() as http:
-        resp = http.post("/jobs", json={"command_argv": ["echo", "hi"], "workdir": "/tmp",
-                                        "name": "n", "config": {"lr": 0.1}, "tags": ["a"]})
+        resp = http.post(
+            "/jobs",
+            json={
+                "command_argv": ["echo", "hi"],
+                "workdir": "/tmp",
+                "name": "n",
+                "config": {"lr": 0.1},
+                "tags": ["a"],
+            },
+        )
         assert resp.status_code == 200
         body = resp.json()
         assert set(body) >= {"job_id", "run_id", "run_dir", "message"}
@@ -34,12 +58,22 @@ def test_submit_and_read_back_in_the_spec_shapes(server: ServerProcess) -> None:
         job = http.get(f"/jobs/{body['job_id']}").json()
         assert set(job) >= JOB_KEYS
         assert (job["status"], job["attempt"], job["config"], job["tags"]) == (
-            "queued", 1, {"lr": 0.1}, ["a"])
+            "queued",
+            1,
+            {"lr": 0.1},
+            ["a"],
+        )
         listed = http.get("/jobs", params={"status": "active"}).json()["jobs"]
         assert body["job_id"] in [j["id"] for j in listed]
         status = http.get("/status").json()
-        assert set(status) >= {"queued", "running", "completed", "failed", "workers_online",
-                               "workers_total"}
+        assert set(status) >= {
+            "queued",
+            "running",
+            "completed",
+            "failed",
+            "workers_online",
+            "workers_total",
+        }
         assert http.get("/jobs/999999").status_code == 404
         assert http.get("/jobs/999999").json() == {"detail": "no job #999999"}
 
@@ -58,7 +92,8 @@ def test_a_long_polling_claim_gets_a_job_submitted_while_it_waits(client: WhirrC
 
 
 def test_fencing_rejects_reports_for_an_attempt_the_worker_does_not_hold(
-        client: WhirrClient) -> None:
+    client: WhirrClient,
+) -> None:
     drain(client)
     job_id = client.submit(["true"], "/tmp").job_id
     job = client.claim("w-fence", lease_seconds=30)
@@ -99,8 +134,7 @@ def test_exit_codes_decide_the_outcome_and_fail_reports_fail(client: WhirrClient
     assert (failed.status, failed.error) == ("failed", "command not found")
 
 
-def test_cancel_reaches_the_worker_on_its_heartbeat_and_ends_cancelled(
-        client: WhirrClient) -> None:
+def test_cancel_reaches_the_worker_on_its_heartbeat_and_ends_cancelled(client: WhirrClient) -> None:
     drain(client)
     queued = client.submit(["sleep", "100"], "/tmp").job_id
     running = client.submit(["sleep", "100"], "/tmp").job_id
@@ -136,23 +170,35 @@ def test_old_workers_without_attempt_or_started_still_work(server: ServerProcess
     with server.http() as http:
         http.post("/jobs/cancel-all")
         job_id = http.post("/jobs", json={"command_argv": ["true"], "workdir": "/tmp"}).json()[
-            "job_id"]
-        assert http.post("/workers/register", json={
-            "worker_id": "old", "hostname": "h", "gpu_ids": [0]}).json()["success"]
+            "job_id"
+        ]
+        assert http.post(
+            "/workers/register", json={"worker_id": "old", "hostname": "h", "gpu_ids": [0]}
+        ).json()["success"]
         job = http.post("/jobs/claim", json={"worker_id": "old", "gpu_id": 0}).json()["job"]
         assert job["id"] == job_id
-        beat = http.post(f"/jobs/{job_id}/heartbeat", json={"worker_id": "old",
-                                                             "lease_seconds": 60})
+        beat = http.post(
+            f"/jobs/{job_id}/heartbeat", json={"worker_id": "old", "lease_seconds": 60}
+        )
         assert beat.status_code == 200 and set(beat.json()) == {
-            "success", "lease_expires_at", "cancel_requested"}
+            "success",
+            "lease_expires_at",
+            "cancel_requested",
+        }
         done = http.post(f"/jobs/{job_id}/complete", json={"worker_id": "old", "exit_code": 0})
         assert done.status_code == 200 and done.json()["success"] is True
         assert http.get(f"/jobs/{job_id}").json()["status"] == "completed"
         run = http.get(f"/runs/job-{job_id}").json()
         assert (run["status"], run["hostname"]) == ("completed", "h")
         workers = {w["id"]: w for w in http.get("/workers").json()["workers"]}
-        assert set(workers["old"]) >= {"id", "hostname", "gpu_id", "status", "current_job_id",
-                                       "heartbeat_at"}
+        assert set(workers["old"]) >= {
+            "id",
+            "hostname",
+            "gpu_id",
+            "status",
+            "current_job_id",
+            "heartbeat_at",
+        }
         assert (workers["old"]["gpu_id"], workers["old"]["status"]) == (0, "idle")
         assert http.post("/workers/unregister", json={"worker_id": "old"}).status_code == 200
         assert http.post("/workers/unregister", json={"worker_id": "never"}).status_code == 404

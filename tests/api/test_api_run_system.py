@@ -30,15 +30,17 @@ def sampled_run(server: ServerProcess, client: WhirrClient) -> str:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "system.jsonl").write_text(
         '{"_timestamp":"2025-01-01T00:00:00Z","cpu_percent":10.0}\n'
-        'garbled\n'
+        "garbled\n"
         '{"_timestamp":"2025-01-01T00:00:10Z","cpu_percent":20.0,"gpu0_util":50}\n'
         '{"_timestamp":"2025-01-01T00:00:20Z","cpu_percent":30.0}\n'
-        '{"_timestamp":"2025-01-01T00:00:3')  # the sampler is mid-write
+        '{"_timestamp":"2025-01-01T00:00:3'
+    )  # the sampler is mid-write
     return run_id
 
 
-def test_samples_come_with_a_cursor_that_continues_after_them(client: WhirrClient,
-                                                              sampled_run: str) -> None:
+def test_samples_come_with_a_cursor_that_continues_after_them(
+    client: WhirrClient, sampled_run: str
+) -> None:
     first = client.system_samples(sampled_run)
     assert [s["cpu_percent"] for s in first.samples] == [10.0, 20.0, 30.0]
     assert first.count == 3 and first.next == 4  # the garbled line counts, the torn one not
@@ -56,8 +58,9 @@ def test_a_run_without_samples_and_an_unknown_run(client: WhirrClient) -> None:
         client.system_samples("no-such-run")
 
 
-def test_limit_pages_and_the_route_is_documented(server: ServerProcess, client: WhirrClient,
-                                                 sampled_run: str) -> None:
+def test_limit_pages_and_the_route_is_documented(
+    server: ServerProcess, client: WhirrClient, sampled_run: str
+) -> None:
     status, body = server.raw("GET", f"/api/v1/runs/{sampled_run}/system?limit=1")
     assert status == 200 and b'"count":1' in body and b'"next":1' in body
     assert server.raw("GET", f"/api/v1/runs/{sampled_run}/system?limit=0")[0] == 422
@@ -67,14 +70,16 @@ def test_limit_pages_and_the_route_is_documented(server: ServerProcess, client: 
     assert {p["name"] for p in op["parameters"]} == {"run_id", "since", "limit"}
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/runs/../token/system",
-    "/api/v1/runs/..%2F..%2Ftoken/system",
-    "/api/v1/runs/%2e%2e/system",
-    "/api/v1/runs/{run}/system/../../../token",
-])
-def test_the_token_and_path_checks_hold(server: ServerProcess, sampled_run: str,
-                                        path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/runs/../token/system",
+        "/api/v1/runs/..%2F..%2Ftoken/system",
+        "/api/v1/runs/%2e%2e/system",
+        "/api/v1/runs/{run}/system/../../../token",
+    ],
+)
+def test_the_token_and_path_checks_hold(server: ServerProcess, sampled_run: str, path: str) -> None:
     url = path.replace("{run}", sampled_run)
     status, body = server.raw("GET", url)
     assert 400 <= status < 500 and server.token.encode() not in body  # type: ignore[union-attr]

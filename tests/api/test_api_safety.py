@@ -48,11 +48,9 @@ MALFORMED = [
     ("POST", "/api/v1/jobs", b'{"command_argv": [], "workdir": "/tmp"}', 422),
     ("POST", "/api/v1/jobs", b'{"command_argv": [""], "workdir": "/tmp"}', 422),
     ("POST", "/api/v1/jobs", b'{"command_argv": ["a\\u0000b"], "workdir": "/tmp"}', 422),
-    ("POST", "/api/v1/jobs", b'{"command_argv": ["x"], "workdir": "/tmp", "priority": 1e999}',
-     422),
+    ("POST", "/api/v1/jobs", b'{"command_argv": ["x"], "workdir": "/tmp", "priority": 1e999}', 422),
     ("POST", "/api/v1/jobs", b'{"command_argv": ["x"], "workdir": "/tmp", "config": [1]}', 422),
-    ("POST", "/api/v1/jobs", b'{"command_argv": ["x"], "workdir": "/tmp", "env": {"A": 1}}',
-     422),
+    ("POST", "/api/v1/jobs", b'{"command_argv": ["x"], "workdir": "/tmp", "env": {"A": 1}}', 422),
     ("POST", "/api/v1/jobs", b'{"command_argv": ["x"], "workdir": "\\ud800"}', 400),
     ("POST", "/api/v1/jobs/claim", b'{"worker_id": "w", "lease_seconds": 5}', 422),
     ("POST", "/api/v1/jobs/claim", b'{"worker_id": "w", "wait": 61}', 422),
@@ -75,16 +73,19 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("method", "path", "body", "expected"), MALFORMED)
 def test_malformed_requests_get_a_4xx_with_a_detail(
-        server: ServerProcess, method: str, path: str, body: bytes | None, expected: int) -> None:
-    status, answer = server.raw(method, path, body=body,
-                                headers={"Content-Type": "application/json"})
+    server: ServerProcess, method: str, path: str, body: bytes | None, expected: int
+) -> None:
+    status, answer = server.raw(
+        method, path, body=body, headers={"Content-Type": "application/json"}
+    )
     assert status == expected, answer
     assert isinstance(json.loads(answer)["detail"], str)
 
 
 def test_oversized_bodies_are_refused(server: ServerProcess) -> None:
-    big = msgspec.json.encode({"command_argv": ["x"], "workdir": "/tmp",
-                               "config": {"blob": "a" * 2_000_000}})
+    big = msgspec.json.encode(
+        {"command_argv": ["x"], "workdir": "/tmp", "config": {"blob": "a" * 2_000_000}}
+    )
     status, _ = server.raw("POST", "/api/v1/jobs", body=big)
     assert status == 413
 
@@ -106,7 +107,8 @@ def finished_run(server: ServerProcess, client: WhirrClient) -> str:
     (run_dir / "metrics.jsonl").write_text(
         '{"_idx":0,"_timestamp":"2025-01-01T00:00:00Z","step":0,"loss":1.0}\n'
         '{"_idx":1,"_timestamp":"2025-01-01T00:00:01Z","step":1,"loss":0.5}\n'
-        '{"_idx":2,"_timest')  # a torn last line, still being written
+        '{"_idx":2,"_timest'
+    )  # a torn last line, still being written
     (server.root / "secret.txt").write_text("top secret")
     os.symlink(server.root / "secret.txt", run_dir / "artifacts" / "link.txt")
     return job.run_id
@@ -138,8 +140,9 @@ TRAVERSALS = [
 
 
 @pytest.mark.parametrize("template", TRAVERSALS)
-def test_path_traversal_is_rejected(server: ServerProcess, finished_run: str,
-                                    template: str) -> None:
+def test_path_traversal_is_rejected(
+    server: ServerProcess, finished_run: str, template: str
+) -> None:
     status, body = server.raw("GET", template.replace("{run}", finished_run))
     assert b"top secret" not in body and server.token.encode() not in body  # type: ignore[union-attr]
     assert b"root:" not in body

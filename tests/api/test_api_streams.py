@@ -63,8 +63,9 @@ def test_events_stream_replays_and_follows(client: WhirrClient, server: ServerPr
     client.submit(["true"], "/tmp")
     listener.join(timeout=30)
     assert seen == ["job.submitted"]
-    status, body = server.raw("GET", f"/api/v1/events?after={head}&follow=false",
-                              headers={"Last-Event-ID": str(head + 1)})
+    status, body = server.raw(
+        "GET", f"/api/v1/events?after={head}&follow=false", headers={"Last-Event-ID": str(head + 1)}
+    )
     assert status == 200 and f"id: {head + 1}\n".encode() not in body
 
 

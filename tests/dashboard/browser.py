@@ -12,9 +12,19 @@ from typing import Any
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 DRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars", "--force-color-profile=srgb")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--force-color-profile=srgb",
+)
 
 
 def find(candidates: tuple[str, ...], name: str) -> str | None:
@@ -64,8 +74,9 @@ def chromium(width: int = 1440, height: int = 900, webgl: bool = False) -> Itera
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def wait_for(driver: Any, condition: Callable[[Any], Any], timeout: float = 20.0,
-             message: str = "") -> Any:
+def wait_for(
+    driver: Any, condition: Callable[[Any], Any], timeout: float = 20.0, message: str = ""
+) -> Any:
     """Poll ``condition(driver)`` until truthy; its value."""
     from selenium.webdriver.support.ui import WebDriverWait
 

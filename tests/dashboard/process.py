@@ -15,19 +15,27 @@ from server_process import WHIRR, free_port, stop_process
 class DashboardProcess:
     """``whirr dashboard`` run in ``cwd`` on a free loopback port (output to a log file)."""
 
-    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, cwd: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         # A fixed port keeps the origin, so a browser's cache survives a restart.
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd.parent / f"dashboard-{self.port}.log"
-        environ = {k: v for k, v in os.environ.items()
-                   if k not in ("WHIRR_SERVER_URL", "WHIRR_DASHBOARD_TOKEN", "WHIRR_TOKEN")}
+        environ = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("WHIRR_SERVER_URL", "WHIRR_DASHBOARD_TOKEN", "WHIRR_TOKEN")
+        }
         environ.update(env or {})
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([*WHIRR, "dashboard", "-p", str(self.port), *args],
-                                         cwd=cwd, env=environ, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [*WHIRR, "dashboard", "-p", str(self.port), *args],
+                cwd=cwd,
+                env=environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self._wait_ready()
 
     def _wait_ready(self) -> None:

@@ -1,6 +1,6 @@
 """Take the dashboard screenshots of docs/img/ from the demo project:
 
-    .venv/bin/python tests/dashboard/screenshots.py docs/img
+.venv/bin/python tests/dashboard/screenshots.py docs/img
 """
 
 from __future__ import annotations

@@ -17,9 +17,11 @@ from whirr.project import Project
 
 if not available():
     # .ci/run installs them; a developer machine without Chromium still runs the rest.
-    pytest.fail("the browser tests need chromium, chromium-driver and selenium: "
-                "apt-get install -y chromium chromium-driver && pip install selenium",
-                pytrace=False)
+    pytest.fail(
+        "the browser tests need chromium, chromium-driver and selenium: "
+        "apt-get install -y chromium chromium-driver && pip install selenium",
+        pytrace=False,
+    )
 
 Ids = tuple[Path, dict[str, Any]]
 CSS = "css selector"
@@ -35,17 +37,26 @@ def loaded(driver: Any) -> bool:
     return not driver.find_elements(CSS, ".loading")
 
 
-@pytest.mark.parametrize("path, marker", [
-    ("/", "[data-count=running]"), ("/queue", "table.data"), ("/runs", "table.nav tbody tr"),
-    ("/runs/job-2", "#metric-charts .js-plotly-plot"),
-    ("/compare?runs=job-1,job-2", "#compare-chart.js-plotly-plot"),
-])
-def test_each_page_renders_without_script_errors(browser: Any, dashboard: DashboardProcess,
-                                                 path: str, marker: str) -> None:
+@pytest.mark.parametrize(
+    "path, marker",
+    [
+        ("/", "[data-count=running]"),
+        ("/queue", "table.data"),
+        ("/runs", "table.nav tbody tr"),
+        ("/runs/job-2", "#metric-charts .js-plotly-plot"),
+        ("/compare?runs=job-1,job-2", "#compare-chart.js-plotly-plot"),
+    ],
+)
+def test_each_page_renders_without_script_errors(
+    browser: Any, dashboard: DashboardProcess, path: str, marker: str
+) -> None:
     browser.get(dashboard.url + path)
     wait_for(browser, lambda d: d.find_elements(CSS, marker), message=f"{marker} on {path}")
-    wait_for(browser, lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "live",
-             message="live updates connect")
+    wait_for(
+        browser,
+        lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "live",
+        message="live updates connect",
+    )
     assert console_errors(browser) == []
 
 
@@ -56,8 +67,9 @@ def test_values_are_text_never_markup(browser: Any, dashboard: DashboardProcess)
     assert not browser.find_elements(CSS, "table.nav b")
 
 
-def test_cancel_from_the_queue_page(browser: Any, dashboard: DashboardProcess,
-                                    project: Ids) -> None:
+def test_cancel_from_the_queue_page(
+    browser: Any, dashboard: DashboardProcess, project: Ids
+) -> None:
     job = project[1]["queued_jobs"][2]
     browser.get(dashboard.url + "/queue")
     selector = f"button[data-action=cancel][data-job='{job}']"
@@ -65,80 +77,117 @@ def test_cancel_from_the_queue_page(browser: Any, dashboard: DashboardProcess,
     button[0].click()
     # The job leaves the active table and shows up as cancelled, without a reload.
     ended = f"tr[data-job='{job}'][data-status=cancelled]"
-    wait_for(browser, lambda d: d.find_elements(CSS, ended),
-             message="the cancelled job is listed as ended")
+    wait_for(
+        browser,
+        lambda d: d.find_elements(CSS, ended),
+        message="the cancelled job is listed as ended",
+    )
     assert "Cancelled job" in browser.find_element(CSS, "#toast").text
     with dashboard.client() as c:
         ended = {j["id"]: j["status"] for j in c.get("/ui/queue").json()["ended"]}
     assert ended[job] == "cancelled"
 
 
-def test_compare_draws_one_trace_per_run_and_the_config_diff(browser: Any,
-                                                              dashboard: DashboardProcess) -> None:
+def test_compare_draws_one_trace_per_run_and_the_config_diff(
+    browser: Any, dashboard: DashboardProcess
+) -> None:
     browser.get(dashboard.url + "/compare?runs=job-1,job-3,job-5&metric=val/loss")
-    wait_for(browser, lambda d: d.execute_script(
-        "const el = document.getElementById('compare-chart'); return el.data && el.data.length;"))
+    wait_for(
+        browser,
+        lambda d: d.execute_script(
+            "const el = document.getElementById('compare-chart'); return el.data && el.data.length;"
+        ),
+    )
     names = browser.execute_script(
-        "return document.getElementById('compare-chart').data.map(t => t.name);")
+        "return document.getElementById('compare-chart').data.map(t => t.name);"
+    )
     assert names == ["resnet-sweep-0", "resnet-sweep-2", "resnet-sweep-4"]
     points = browser.execute_script(
-        "return document.getElementById('compare-chart').data.map(t => t.x.length);")
+        "return document.getElementById('compare-chart').data.map(t => t.x.length);"
+    )
     assert points == [60, 60, 60]  # val/loss is logged every 5th of 300 rows
-    differing = [e.get_attribute("data-key") for e in
-                 browser.find_elements(CSS, "#diff-table tr[data-group=config]")]
+    differing = [
+        e.get_attribute("data-key")
+        for e in browser.find_elements(CSS, "#diff-table tr[data-group=config]")
+    ]
     assert set(differing) == {"lr", "depth"} | ({"optimizer", "data.augment"} & set(differing))
     parcoords = browser.find_element(CSS, "#parcoords")
     # Drawn where WebGL works; otherwise a plain note instead of plotly's own warning.
-    assert parcoords.get_attribute("class") == "chart big js-plotly-plot" or \
-        "needs WebGL" in parcoords.text
+    assert (
+        parcoords.get_attribute("class") == "chart big js-plotly-plot"
+        or "needs WebGL" in parcoords.text
+    )
     # Smoothing adds a faint raw trace under each smoothed one.
-    browser.execute_script("const s = document.getElementById('smoothing'); s.value = 0.9;"
-                           "s.dispatchEvent(new Event('input'));")
-    assert browser.execute_script(
-        "return document.getElementById('compare-chart').data.length;") == 6
+    browser.execute_script(
+        "const s = document.getElementById('smoothing'); s.value = 0.9;"
+        "s.dispatchEvent(new Event('input'));"
+    )
+    assert (
+        browser.execute_script("return document.getElementById('compare-chart').data.length;") == 6
+    )
     assert console_errors(browser) == []
 
 
-def test_a_new_metric_point_appears_live(browser: Any, dashboard: DashboardProcess,
-                                         project: Ids) -> None:
+def test_a_new_metric_point_appears_live(
+    browser: Any, dashboard: DashboardProcess, project: Ids
+) -> None:
     root, ids = project
     run_id = ids["running_run"]
     browser.get(f"{dashboard.url}/runs/{run_id}")
     chart = "#metric-charts [data-key='train/loss']"
-    wait_for(browser, lambda d: d.execute_script(f"const el = document.querySelector(\"{chart}\");"
-                                                 "return el && el.data && el.data.length;"))
+    wait_for(
+        browser,
+        lambda d: d.execute_script(
+            f'const el = document.querySelector("{chart}");return el && el.data && el.data.length;'
+        ),
+    )
     wait_for(browser, lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "live")
-    last_x = (f"const el = document.querySelector(\"{chart}\");"
-              "const x = el.data[0].x; return x[x.length - 1];")
+    last_x = (
+        f'const el = document.querySelector("{chart}");'
+        "const x = el.data[0].x; return x[x.length - 1];"
+    )
     before = browser.execute_script(last_x)
     columns = Project(root).run_dir(run_id) / "metrics.jsonl"
     rows = columns.read_bytes().count(b"\n")
     write_metrics(columns, [{"step": 123_456, "train/loss": 0.05}], start_idx=rows)
-    wait_for(browser, lambda d: d.execute_script(last_x) == 123_456, timeout=15,
-             message="the new point is drawn")
+    wait_for(
+        browser,
+        lambda d: d.execute_script(last_x) == 123_456,
+        timeout=15,
+        message="the new point is drawn",
+    )
     assert before != 123_456
 
 
-def test_pages_fall_back_to_polling_without_a_stream(browser: Any, dashboard: DashboardProcess,
-                                                     project: Ids) -> None:
+def test_pages_fall_back_to_polling_without_a_stream(
+    browser: Any, dashboard: DashboardProcess, project: Ids
+) -> None:
     # Pretend the stream is impossible (a proxy that buffers it): the page must poll.
-    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
-                            {"source": "delete window.EventSource;"})
+    browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.EventSource;"}
+    )
     try:
         browser.get(dashboard.url + "/")
-        wait_for(browser,
-                 lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "polling")
+        wait_for(
+            browser, lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "polling"
+        )
         # Read in one step: the page re-renders, so a held element can go stale.
         count = lambda d: d.execute_script(  # noqa: E731
-            "const e = document.querySelector('[data-count=queued]'); return e && e.textContent;")
+            "const e = document.querySelector('[data-count=queued]'); return e && e.textContent;"
+        )
         before = int(wait_for(browser, count))
         with dashboard.client() as c:
             token = dashboard.csrf(c)
-            resp = c.post(f"/ui/jobs/{project[1]['jobs']['failed']}/retry",
-                          headers={"X-CSRF-Token": token})
+            resp = c.post(
+                f"/ui/jobs/{project[1]['jobs']['failed']}/retry", headers={"X-CSRF-Token": token}
+            )
             assert resp.status_code == 200
-        wait_for(browser, lambda d: int(count(d)) == before + 1, timeout=15,
-                 message="the queued count updates by polling")
+        wait_for(
+            browser,
+            lambda d: int(count(d)) == before + 1,
+            timeout=15,
+            message="the queued count updates by polling",
+        )
     finally:
         browser.get("about:blank")
 

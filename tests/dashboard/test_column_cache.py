@@ -84,13 +84,18 @@ def test_a_restarted_dashboard_draws_a_long_run_from_the_cache(tmp_path: Path) -
     run_dir.mkdir(parents=True)
     store = project.open_store()
     try:
-        store.append([Pending(run_stream(run_id), RunStarted(
-            run_id=run_id, run_dir=str(run_dir), name="long", config={}))])
+        store.append(
+            [
+                Pending(
+                    run_stream(run_id),
+                    RunStarted(run_id=run_id, run_dir=str(run_dir), name="long", config={}),
+                )
+            ]
+        )
     finally:
         store.close()
     source = run_dir / "metrics.jsonl"
-    rows = [{"step": i, "loss": 1 / (i + 1) + (5.0 if i == 77_777 else 0)}
-            for i in range(100_000)]
+    rows = [{"step": i, "loss": 1 / (i + 1) + (5.0 if i == 77_777 else 0)} for i in range(100_000)]
     write_metrics(source, rows)
     assert source.stat().st_size > column_cache.MIN_BYTES
     npz = root / ".whirr" / "cache" / "dashboard" / f"{run_id}.metrics.npz"

@@ -36,8 +36,8 @@ def test_long_series_shrink_and_keep_both_ends_in_order(method: str) -> None:
 @pytest.mark.parametrize("method", ["minmax", "lttb"])
 def test_a_one_point_spike_survives(method: str) -> None:
     x, y = series(1_000_000, seed=1)
-    y[654_321] = 40.0      # a loss blow-up for one step
-    y[123_456] = -30.0     # and a dip
+    y[654_321] = 40.0  # a loss blow-up for one step
+    y[123_456] = -30.0  # and a dip
     dx, dy = downsample(x, y, 800, method)  # type: ignore[arg-type]
     assert 40.0 in dy and 654_321 in dx
     assert -30.0 in dy and 123_456 in dx
@@ -47,7 +47,7 @@ def test_minmax_keeps_every_bucket_extreme() -> None:
     x, y = series(10_000, seed=2)
     _, dy = minmax(x, y, 100)
     for start in range(0, 10_000, 100):
-        chunk = y[start:start + 100]
+        chunk = y[start : start + 100]
         assert chunk.max() in dy and chunk.min() in dy
 
 
@@ -67,7 +67,7 @@ def test_nan_points_are_never_extremes_but_an_all_nan_bucket_keeps_its_gap() -> 
     y[301] = 5.0
     dx, dy = minmax(x, y, 10)
     assert 5.0 in dy
-    assert 500 in dx and np.isnan(dy[dx == 500]).all()   # the gap at 500..599 shows
+    assert 500 in dx and np.isnan(dy[dx == 500]).all()  # the gap at 500..599 shows
     # Elsewhere only the first point (always kept, and NaN here) may be NaN.
     assert not np.isnan(dy[((dx > 0) & (dx < 500)) | (dx >= 600)]).any()
 

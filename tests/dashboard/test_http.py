@@ -30,8 +30,9 @@ def test_every_page_is_an_html_shell_with_guards(dashboard: DashboardProcess, pa
     assert ("plotly.min.js" in resp.text) == (path in ("/compare", "/runs/job-1"))
 
 
-def test_a_run_page_resolves_a_prefix_and_escapes_its_name(dashboard: DashboardProcess,
-                                                            project: Ids) -> None:
+def test_a_run_page_resolves_a_prefix_and_escapes_its_name(
+    dashboard: DashboardProcess, project: Ids
+) -> None:
     with dashboard.client() as c:
         resp = c.get("/runs/local-2024")
         missing = c.get("/runs/no-such-run")
@@ -51,8 +52,9 @@ def test_overview_json(dashboard: DashboardProcess, project: Ids) -> None:
     assert len(d["recent_runs"]) == 7
 
 
-def test_queue_json_lists_running_first_then_queued_then_ended(dashboard: DashboardProcess,
-                                                               project: Ids) -> None:
+def test_queue_json_lists_running_first_then_queued_then_ended(
+    dashboard: DashboardProcess, project: Ids
+) -> None:
     with dashboard.client() as c:
         d = c.get("/ui/queue").json()
     statuses = [j["status"] for j in d["active"]]
@@ -81,8 +83,9 @@ def test_run_detail_and_series(dashboard: DashboardProcess) -> None:
         d = c.get("/ui/runs/job-1").json()
         s = c.get("/ui/runs/job-1/series", params={"points": 50}).json()
         sys_ = c.get("/ui/runs/job-1/series", params={"kind": "system", "x": "time"}).json()
-        one = c.get("/ui/runs/job-1/series", params={"keys": "val/loss", "method": "lttb",
-                                                     "points": 20}).json()
+        one = c.get(
+            "/ui/runs/job-1/series", params={"keys": "val/loss", "method": "lttb", "points": 20}
+        ).json()
         bad = c.get("/ui/runs/job-1/series", params={"x": "banana"})
     assert d["run"]["config"]["lr"] == 0.001 and d["job"]["id"] == 1
     assert d["config_flat"]["data.augment"] is True
@@ -122,8 +125,10 @@ def test_artifact_download_and_no_escape(dashboard: DashboardProcess) -> None:
 def test_compare_json(dashboard: DashboardProcess) -> None:
     with dashboard.client() as c:
         d = c.get("/ui/compare", params={"runs": "job-1,job-2,job-5"}).json()
-        s = c.get("/ui/compare/series", params={"runs": "job-1,job-2", "key": "train/loss",
-                                                "x": "time", "points": 100}).json()
+        s = c.get(
+            "/ui/compare/series",
+            params={"runs": "job-1,job-2", "key": "train/loss", "x": "time", "points": 100},
+        ).json()
         nokey = c.get("/ui/compare/series", params={"runs": "job-1"})
     assert [r["id"] for r in d["runs"]] == ["job-1", "job-2", "job-5"]
     differing = {row["key"] for row in d["config_diff"] if row["differs"]}
@@ -139,8 +144,9 @@ def test_compare_json(dashboard: DashboardProcess) -> None:
 def test_static_files_and_plotly_are_served_gzipped_with_etags(dashboard: DashboardProcess) -> None:
     with dashboard.client() as c:
         plotly = c.get("/static/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
-        again = c.get("/static/vendor/plotly.min.js",
-                      headers={"If-None-Match": plotly.headers["etag"]})
+        again = c.get(
+            "/static/vendor/plotly.min.js", headers={"If-None-Match": plotly.headers["etag"]}
+        )
         css = c.get("/static/dashboard.css")
         nope = c.get("/static/../conftest.py")
         nope2 = c.get("/static/secret.py")
@@ -160,28 +166,42 @@ def test_pages_link_fingerprinted_files_that_browsers_keep(dashboard: DashboardP
         stale = c.get("/static/core.js?v=0000000000")
     # early.js (which starts the chart's requests) runs before plotly.js compiles.
     assert [s.split("?")[0] for s in scripts] == [
-        "/static/theme.js", "/static/early.js", "/static/vendor/plotly.min.js",
-        "/static/core.js", "/static/charts.js", "/static/run.js"]
+        "/static/theme.js",
+        "/static/early.js",
+        "/static/vendor/plotly.min.js",
+        "/static/core.js",
+        "/static/charts.js",
+        "/static/run.js",
+    ]
     assert all("?v=" in s for s in scripts)
     assert linked.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert len(linked.content) > 3_000_000  # httpx decompressed the gzip
     assert bare.headers["cache-control"] == stale.headers["cache-control"] == "no-cache"
 
 
-def test_posts_need_the_csrf_token_and_the_same_origin(dashboard: DashboardProcess,
-                                                       project: Ids) -> None:
+def test_posts_need_the_csrf_token_and_the_same_origin(
+    dashboard: DashboardProcess, project: Ids
+) -> None:
     job = project[1]["queued_jobs"][0]
     with dashboard.client() as c:
         token = dashboard.csrf(c)
         assert c.post(f"/ui/jobs/{job}/cancel").status_code == 403
         stale = c.post(f"/ui/jobs/{job}/cancel", headers={"X-CSRF-Token": "0" * 64})
         assert stale.status_code == 403
-        evil = c.post(f"/ui/jobs/{job}/cancel", headers={
-            "X-CSRF-Token": token, "Origin": "http://evil.example"})
+        evil = c.post(
+            f"/ui/jobs/{job}/cancel",
+            headers={"X-CSRF-Token": token, "Origin": "http://evil.example"},
+        )
         assert evil.status_code == 403
         assert c.get("/ui/queue").json()["active"][1]["status"] == "queued"
-        ok = c.post(f"/ui/jobs/{job}/cancel", headers={
-            "X-CSRF-Token": token, "Origin": dashboard.url, "Sec-Fetch-Site": "same-origin"})
+        ok = c.post(
+            f"/ui/jobs/{job}/cancel",
+            headers={
+                "X-CSRF-Token": token,
+                "Origin": dashboard.url,
+                "Sec-Fetch-Site": "same-origin",
+            },
+        )
         assert ok.status_code == 200 and ok.json()["message"] == f"Cancelled job #{job}"
         again = c.post(f"/ui/jobs/{job}/cancel", headers={"X-CSRF-Token": token})
         assert again.status_code == 409 and "already ended" in again.json()["detail"]
@@ -206,8 +226,9 @@ def test_login_is_a_no_op_without_a_token(dashboard: DashboardProcess) -> None:
     assert resp.status_code == 302 and resp.headers["location"] == "/"
 
 
-def test_the_stream_sends_changes_and_new_metric_rows(dashboard: DashboardProcess,
-                                                      project: Ids) -> None:
+def test_the_stream_sends_changes_and_new_metric_rows(
+    dashboard: DashboardProcess, project: Ids
+) -> None:
     root, ids = project
     run_id = ids["running_run"]
     with dashboard.client() as c:
@@ -231,8 +252,11 @@ def test_the_stream_sends_changes_and_new_metric_rows(dashboard: DashboardProces
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
     time.sleep(1.0)
-    write_metrics(Project(root).run_dir(run_id) / "metrics.jsonl",
-                  [{"step": 99_990, "train/loss": 0.01}], start_idx=100)
+    write_metrics(
+        Project(root).run_dir(run_id) / "metrics.jsonl",
+        [{"step": 99_990, "train/loss": 0.01}],
+        start_idx=100,
+    )
     with dashboard.client() as c:
         token = dashboard.csrf(c)
         c.post(f"/ui/jobs/{ids['queued_jobs'][1]}/cancel", headers={"X-CSRF-Token": token})

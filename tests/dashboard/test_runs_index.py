@@ -13,12 +13,19 @@ T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 def run(i: int, **kw: Any) -> schemas.Run:
     base: dict[str, Any] = dict(
-        id=f"job-{i}", job_id=i, name=f"run-{i}",
+        id=f"job-{i}",
+        job_id=i,
+        name=f"run-{i}",
         config={"lr": 0.1 * (i % 4), "opt": {"name": "adam" if i % 2 else "sgd"}},
-        tags=["even" if i % 2 == 0 else "odd"], status="completed" if i % 3 else "failed",
-        started_at=T0 + timedelta(minutes=i), finished_at=T0 + timedelta(minutes=i, seconds=i),
-        duration_seconds=float(i), summary={"loss": 1.0 / (i + 1)} if i % 5 else {},
-        hostname="h", run_dir="/x")
+        tags=["even" if i % 2 == 0 else "odd"],
+        status="completed" if i % 3 else "failed",
+        started_at=T0 + timedelta(minutes=i),
+        finished_at=T0 + timedelta(minutes=i, seconds=i),
+        duration_seconds=float(i),
+        summary={"loss": 1.0 / (i + 1)} if i % 5 else {},
+        hostname="h",
+        run_dir="/x",
+    )
     base.update(kw)
     return schemas.Run(**base)
 
@@ -31,7 +38,10 @@ def index(n: int = 50) -> RunsIndex:
 
 def test_flatten_nests_with_dots_and_keeps_lists_as_json() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {
-        "a.b": 1, "a.c.d": "[1,2]", "e": "{}"}
+        "a.b": 1,
+        "a.c.d": "[1,2]",
+        "e": "{}",
+    }
 
 
 def test_newest_first_by_default_with_facts_for_the_filters() -> None:

@@ -49,7 +49,8 @@ def test_pages_redirect_to_sign_in_and_json_needs_a_session(server: ServerProces
 
 
 def test_a_wrong_token_is_refused_and_the_right_one_sets_a_safe_cookie(
-        server: ServerProcess) -> None:
+    server: ServerProcess,
+) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as c:
         wrong = c.post("/login", data={"token": "nope"})
         assert wrong.status_code == 401 and "not the token" in wrong.text
@@ -97,14 +98,17 @@ def test_whirr_dashboard_against_a_server(server: ServerProcess, tmp_path: Path)
         api.started(job.job_id, "w1", claimed.attempt, 4242)
     run_dir = server.data_dir / "runs" / job.run_id  # what a worker creates on the shared disk
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_metrics(run_dir / "metrics.jsonl",
-                  [{"step": i, "loss": 1 / (i + 1)} for i in range(500)])
+    write_metrics(run_dir / "metrics.jsonl", [{"step": i, "loss": 1 / (i + 1)} for i in range(500)])
     samples = run_dir / "system.jsonl"
-    samples.write_text("".join(
-        f'{{"_timestamp":"2025-01-01T00:00:{i:02d}Z","cpu_percent":{i}.5,"memory_mb":100}}\n'
-        for i in range(30)))
-    dash = DashboardProcess(tmp_path, "--server", server.url,
-                            env={"WHIRR_TOKEN": server.token or ""})
+    samples.write_text(
+        "".join(
+            f'{{"_timestamp":"2025-01-01T00:00:{i:02d}Z","cpu_percent":{i}.5,"memory_mb":100}}\n'
+            for i in range(30)
+        )
+    )
+    dash = DashboardProcess(
+        tmp_path, "--server", server.url, env={"WHIRR_TOKEN": server.token or ""}
+    )
     try:
         with dash.client() as c:
             assert "server http" in dash.output()
@@ -140,13 +144,19 @@ def test_whirr_dashboard_against_a_server(server: ServerProcess, tmp_path: Path)
 
 
 def test_whirr_dashboard_refuses_an_unreachable_server(tmp_path: Path) -> None:
-    result = subprocess.run([*WHIRR, "dashboard", "-s", f"http://127.0.0.1:{free_port()}"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*WHIRR, "dashboard", "-s", f"http://127.0.0.1:{free_port()}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach")
 
 
 def test_whirr_dashboard_outside_a_project_says_so(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "WHIRR_SERVER_URL"}
-    result = subprocess.run([*WHIRR, "dashboard"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60, env=env)
+    result = subprocess.run(
+        [*WHIRR, "dashboard"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env
+    )
     assert result.returncode == 1 and "whirr init" in result.stderr

@@ -85,8 +85,9 @@ def test_a_remote_python_workers_job_records_its_run_on_the_server(
     server: ServerProcess, work: Path
 ) -> None:
     with WhirrClient(server.url, token=server.token) as client:
-        job_id = client.submit([PYTHON, "train.py"], str(work), name="job-name",
-                               config={"lr": 0.1}, tags=["job"]).job_id
+        job_id = client.submit(
+            [PYTHON, "train.py"], str(work), name="job-name", config={"lr": 0.1}, tags=["job"]
+        ).job_id
         worker = start_remote_worker(server, "--exit-when-empty", "-q")
         assert worker.wait(timeout=120) == 0, worker_output(server)
         check_recorded_run(client, job_id, worker_meta=True)
@@ -98,15 +99,30 @@ def test_studies_over_a_server_rank_by_the_summary_scripts_set(
     server: ServerProcess, work: Path
 ) -> None:
     (work / "sweep.yaml").write_text(
-        f"name: lr\nprogram: {PYTHON} train.py\nmetric: loss\n"
-        "parameters:\n  lr: [0.3, 0.05, 0.2]\n")
+        f"name: lr\nprogram: {PYTHON} train.py\nmetric: loss\nparameters:\n  lr: [0.3, 0.05, 0.2]\n"
+    )
     swept = run_cli("sweep", "sweep.yaml", "--server", server.url, server=server, cwd=work)
     assert swept.returncode == 0, swept.stderr
-    for args in (["init", "toy", "-m", "loss", "-r", "2", "--seed-base", "5"],
-                 ["baseline", "toy", "lr=0.1"], ["add", "toy", "lr=0.3", "-n", "high"]):
+    for args in (
+        ["init", "toy", "-m", "loss", "-r", "2", "--seed-base", "5"],
+        ["baseline", "toy", "lr=0.1"],
+        ["add", "toy", "lr=0.3", "-n", "high"],
+    ):
         assert run_cli("ablate", *args, server=server, cwd=work).returncode == 0
-    ran = run_cli("ablate", "run", "toy", "--", PYTHON, "train.py", "--seed", "{{seed}}",
-                  "--cfg", "{{cfg_path}}", server=server, cwd=work)
+    ran = run_cli(
+        "ablate",
+        "run",
+        "toy",
+        "--",
+        PYTHON,
+        "train.py",
+        "--seed",
+        "{{seed}}",
+        "--cfg",
+        "{{cfg_path}}",
+        server=server,
+        cwd=work,
+    )
     assert ran.returncode == 0, ran.stderr
     worker = start_remote_worker(server, "--exit-when-empty", "-q")
     assert worker.wait(timeout=180) == 0, worker_output(server)
@@ -125,8 +141,13 @@ def rust_worker_binary() -> Path:
     """The release ``whirr-worker``, built (incrementally) when cargo is available."""
     cargo = shutil.which("cargo")
     if cargo:
-        build = subprocess.run([cargo, "build", "--release", "--quiet"], cwd=CRATE,
-                               capture_output=True, text=True, timeout=900)
+        build = subprocess.run(
+            [cargo, "build", "--release", "--quiet"],
+            cwd=CRATE,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert build.returncode == 0, build.stderr
     assert BINARY.is_file(), f"{BINARY} is missing and cargo is not on PATH to build it"
     return BINARY
@@ -138,8 +159,19 @@ def rust_worker(rust_worker_binary: Path, server: ServerProcess) -> Iterator[Pat
     env = {k: v for k, v in server.env.items() if k != "WHIRR_SERVER_URL"}
     with open(server.logs_dir / "worker-rust.log", "wb") as log:
         proc = subprocess.Popen(
-            [str(rust_worker_binary), "-s", server.url, "-d", str(server.data_dir),
-             "--poll-interval", "0.5"], env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                str(rust_worker_binary),
+                "-s",
+                server.url,
+                "-d",
+                str(server.data_dir),
+                "--poll-interval",
+                "0.5",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     yield rust_worker_binary
     proc.kill()
     proc.wait()
@@ -150,15 +182,16 @@ def test_a_rust_workers_job_records_its_run_on_the_server(
     server: ServerProcess, work: Path
 ) -> None:
     with WhirrClient(server.url, token=server.token) as client:
-        job_id = client.submit([PYTHON, "train.py"], str(work), name="job-name",
-                               config={"lr": 0.1}).job_id
-        wait_for(lambda: client.get_job(job_id).status in ("completed", "failed"),
-                 timeout=120)
+        job_id = client.submit(
+            [PYTHON, "train.py"], str(work), name="job-name", config={"lr": 0.1}
+        ).job_id
+        wait_for(lambda: client.get_job(job_id).status in ("completed", "failed"), timeout=120)
         assert client.get_job(job_id).status == "completed", worker_output(server)
         check_recorded_run(client, job_id, worker_meta=False)
         # A job may withhold the token: its run then keeps its files only, and says so.
-        withheld = client.submit([PYTHON, "train.py"], str(work), name="no-token",
-                                 env={"WHIRR_TOKEN": ""}).job_id
+        withheld = client.submit(
+            [PYTHON, "train.py"], str(work), name="no-token", env={"WHIRR_TOKEN": ""}
+        ).job_id
         wait_for(lambda: client.get_job(withheld).status == "completed", timeout=120)
         run = client.get_run(client.get_job(withheld).run_id)
         assert run.summary == {} and run.artifacts == []

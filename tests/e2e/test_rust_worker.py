@@ -57,7 +57,10 @@ def worker_binary() -> Path:
     if cargo:
         build = subprocess.run(
             [cargo, "build", "--release", "--quiet"],
-            cwd=CRATE, capture_output=True, text=True, timeout=900,
+            cwd=CRATE,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         if build.returncode != 0:
             pytest.fail(f"cargo build --release failed:\n{build.stderr}")
@@ -85,9 +88,22 @@ class Server:
         self.log_path = data_dir.parent / "server.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "whirr.cli.main", "server",
-             "-p", str(self.port), "--host", "127.0.0.1", "-d", str(data_dir)],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "whirr.cli.main",
+                "server",
+                "-p",
+                str(self.port),
+                "--host",
+                "127.0.0.1",
+                "-d",
+                str(data_dir),
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -122,8 +138,9 @@ class Server:
     def job(self, job_id: int) -> dict[str, Any]:
         return dict(self.request("GET", f"/jobs/{job_id}"))
 
-    def wait_finished(self, job_id: int, timeout: float = 30,
-                      worker: Worker | None = None) -> dict[str, Any]:
+    def wait_finished(
+        self, job_id: int, timeout: float = 30, worker: Worker | None = None
+    ) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
             job = self.job(job_id)
             return job if job["status"] in FINISHED else None
@@ -163,10 +180,25 @@ class Worker:
         self.stderr_path = server.data_dir.parent / f"worker-{time.monotonic_ns()}.log"
         self._stderr = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
-            [str(binary), "-s", server.url, "-d", str(server.data_dir),
-             "--poll-interval", "0.5", "--heartbeat-interval", "0.5",
-             "--lease-seconds", "10", "--kill-grace", "2", *extra],
-            env=env, stdout=subprocess.DEVNULL, stderr=self._stderr,
+            [
+                str(binary),
+                "-s",
+                server.url,
+                "-d",
+                str(server.data_dir),
+                "--poll-interval",
+                "0.5",
+                "--heartbeat-interval",
+                "0.5",
+                "--lease-seconds",
+                "10",
+                "--kill-grace",
+                "2",
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
             stdin=subprocess.DEVNULL,
         )
 
@@ -236,8 +268,15 @@ def test_worker_drains_jobs_with_exit_codes_output_and_env(
         "echo to-stderr >&2; exit $CODE"
     )
     ids = [
-        (code, server.submit(["sh", "-c", script], workdir, name=f"exit-{code}",
-                             env={"CODE": str(code), "EXTRA": "x"}))
+        (
+            code,
+            server.submit(
+                ["sh", "-c", script],
+                workdir,
+                name=f"exit-{code}",
+                env={"CODE": str(code), "EXTRA": "x"},
+            ),
+        )
         for code in (0, 3, 0, 7)
     ]
     worker = start_worker("--gpu", "1")
@@ -280,8 +319,9 @@ def test_cancel_of_a_running_job_ends_it_cancelled_with_its_tree_gone(
     job_id = server.submit(["sh", "-c", "sleep 300 & sleep 300 & wait"], tmp_path)
     worker = start_worker()
     run_dir = (server.data_dir / "runs" / f"job-{job_id}").resolve()
-    pids = wait_for(lambda: len(job_pids(run_dir)) >= 3 and job_pids(run_dir), 30,
-                    "the job's three processes")
+    pids = wait_for(
+        lambda: len(job_pids(run_dir)) >= 3 and job_pids(run_dir), 30, "the job's three processes"
+    )
     assert server.job(job_id)["status"] == "running"
     server.request("POST", f"/jobs/{job_id}/cancel")
     job = server.wait_finished(job_id, timeout=15, worker=worker)
@@ -324,9 +364,7 @@ def test_second_sigint_ends_the_running_job_and_reports_it(
     assert worker.stop() == 0
 
 
-def test_wrong_token_is_a_clear_error(
-    server: Server, start_worker: Callable[..., Worker]
-) -> None:
+def test_wrong_token_is_a_clear_error(server: Server, start_worker: Callable[..., Worker]) -> None:
     worker = start_worker(token="not-the-token")
     code = worker.proc.wait(timeout=30)
     assert code == 1

@@ -25,8 +25,7 @@ def test_first_start_creates_a_private_token_and_prints_it_once(tmp_path: Path) 
     again = ServerProcess(tmp_path, token="")
     try:
         assert again.output().count(token) == 1  # not printed a second time
-        resp = httpx.get(f"{again.url}/api/v1/status",
-                         headers={"Authorization": f"Bearer {token}"})
+        resp = httpx.get(f"{again.url}/api/v1/status", headers={"Authorization": f"Bearer {token}"})
         assert resp.status_code == 200
         assert httpx.get(f"{again.url}/api/v1/status").status_code == 401
     finally:
@@ -35,8 +34,21 @@ def test_first_start_creates_a_private_token_and_prints_it_once(tmp_path: Path) 
 
 def test_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*WHIRR, "server", "--no-auth", "--host", "0.0.0.0", "-p", str(free_port()),
-         "-d", str(tmp_path)], capture_output=True, text=True, timeout=60)
+        [
+            *WHIRR,
+            "server",
+            "--no-auth",
+            "--host",
+            "0.0.0.0",
+            "-p",
+            str(free_port()),
+            "-d",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "refusing --no-auth" in result.stderr
     assert not (tmp_path / "token").exists()
@@ -61,8 +73,19 @@ def test_remote_cli_commands(sqlite_server: ServerProcess, tmp_path: Path) -> No
     server = sqlite_server
     work = tmp_path / "work"
     work.mkdir()
-    ok = run_cli("submit", "-n", "greet", "-t", "a,b", "--", "sh", "-c",
-                 "echo hello from $WHIRR_RUN_ID", server=server, cwd=work)
+    ok = run_cli(
+        "submit",
+        "-n",
+        "greet",
+        "-t",
+        "a,b",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from $WHIRR_RUN_ID",
+        server=server,
+        cwd=work,
+    )
     assert ok.returncode == 0 and ok.stdout.strip() == "Submitted job #1", ok.stderr
     bad = run_cli("submit", "--", "false", server=server, cwd=work)
     assert bad.stdout.strip() == "Submitted job #2"
@@ -78,8 +101,9 @@ def test_remote_cli_commands(sqlite_server: ServerProcess, tmp_path: Path) -> No
     assert (one["name"], one["tags"], one["workdir"]) == ("greet", ["a", "b"], str(work))
     runs = run_cli("runs", server=server, cwd=work)
     assert "job-1" in runs.stdout and "job-2" in runs.stdout
-    failed = json.loads(run_cli("runs", "--status", "failed", "--json", server=server,
-                                cwd=work).stdout)
+    failed = json.loads(
+        run_cli("runs", "--status", "failed", "--json", server=server, cwd=work).stdout
+    )
     assert [r["id"] for r in failed["runs"]] == ["job-2"]
     show = run_cli("show", "job-1", server=server, cwd=work)
     assert "completed" in show.stdout and "greet" in show.stdout, show.stderr
@@ -93,15 +117,24 @@ def test_remote_cli_commands(sqlite_server: ServerProcess, tmp_path: Path) -> No
 
 def test_remote_cli_errors_are_clear(sqlite_server: ServerProcess, tmp_path: Path) -> None:
     env_server = sqlite_server
-    no_token = subprocess.run([*WHIRR, "status", "--server", env_server.url], cwd=tmp_path,
-                              env={k: v for k, v in env_server.env.items()
-                                   if k != "WHIRR_TOKEN"},
-                              capture_output=True, text=True, timeout=60)
+    no_token = subprocess.run(
+        [*WHIRR, "status", "--server", env_server.url],
+        cwd=tmp_path,
+        env={k: v for k, v in env_server.env.items() if k != "WHIRR_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert no_token.returncode == 1 and "WHIRR_TOKEN" in no_token.stderr
     assert "Traceback" not in no_token.stderr
-    down = subprocess.run([*WHIRR, "runs", "--server", f"http://127.0.0.1:{free_port()}"],
-                          cwd=tmp_path, env=env_server.env, capture_output=True, text=True,
-                          timeout=60)
+    down = subprocess.run(
+        [*WHIRR, "runs", "--server", f"http://127.0.0.1:{free_port()}"],
+        cwd=tmp_path,
+        env=env_server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert down.returncode == 1 and "cannot reach" in down.stderr
     empty = run_cli("submit", "--", "", server=env_server, cwd=tmp_path)
     assert empty.returncode == 1 and empty.stderr.startswith("Error: ")
@@ -109,12 +142,12 @@ def test_remote_cli_errors_are_clear(sqlite_server: ServerProcess, tmp_path: Pat
 
 def test_a_remote_worker_drains_on_sigterm(sqlite_server: ServerProcess, tmp_path: Path) -> None:
     worker = start_remote_worker(sqlite_server, "--id", "idle-one")
-    with httpx.Client(base_url=f"{sqlite_server.url}/api/v1",
-                      headers=sqlite_server.headers()) as http:
+    with httpx.Client(
+        base_url=f"{sqlite_server.url}/api/v1", headers=sqlite_server.headers()
+    ) as http:
         from server_process import wait_for
 
-        wait_for(lambda: any(w["id"] == "idle-one" for w in http.get("/workers").json()[
-            "workers"]))
+        wait_for(lambda: any(w["id"] == "idle-one" for w in http.get("/workers").json()["workers"]))
         worker.send_signal(signal.SIGTERM)  # idle in a long-poll: it leaves at once
         assert worker.wait(timeout=20) == 0
         states = {w["id"]: w["status"] for w in http.get("/workers").json()["workers"]}

@@ -25,8 +25,9 @@ def client_for(server: ServerProcess) -> WhirrClient:
     return WhirrClient(server.url, token=server.token)
 
 
-def test_eight_remote_workers_run_400_jobs_exactly_once(server: ServerProcess,
-                                                        tmp_path: Path) -> None:
+def test_eight_remote_workers_run_400_jobs_exactly_once(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     record = tmp_path / "ran.txt"
     with client_for(server) as client:
         for _ in range(400):
@@ -39,27 +40,35 @@ def test_eight_remote_workers_run_400_jobs_exactly_once(server: ServerProcess,
         assert len(ran) == 400 and set(ran.values()) == {1}
         status = client.status()
         assert (status.completed, status.queued, status.running, status.failed) == (400, 0, 0, 0)
-        starts = Counter(e.event["job_id"] for e in client.events(
-            follow=False, types=["job.started"]))
-        claims = Counter(e.event["job_id"] for e in client.events(
-            follow=False, types=["job.claimed"]))
+        starts = Counter(
+            e.event["job_id"] for e in client.events(follow=False, types=["job.started"])
+        )
+        claims = Counter(
+            e.event["job_id"] for e in client.events(follow=False, types=["job.claimed"])
+        )
         assert len(starts) == 400 and set(starts.values()) == {1}
         assert set(claims.values()) == {1}
-        assert len({e.event["worker_id"] for e in client.events(
-            follow=False, types=["job.started"])}) > 1  # the work was shared
+        assert (
+            len({e.event["worker_id"] for e in client.events(follow=False, types=["job.started"])})
+            > 1
+        )  # the work was shared
         one = client.get_job(7)
         assert (server.data_dir / "runs" / one.run_id / "meta.json").exists()
 
 
-def test_kill_9_of_a_remote_worker_requeues_after_the_lease(server: ServerProcess,
-                                                            tmp_path: Path) -> None:
+def test_kill_9_of_a_remote_worker_requeues_after_the_lease(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     pid_file = tmp_path / "child.pid"
-    script = (f'if [ ! -e {pid_file} ]; then echo $$ > {pid_file}; sleep 600; '
-              'else echo second attempt; fi')
+    script = (
+        f"if [ ! -e {pid_file} ]; then echo $$ > {pid_file}; sleep 600; "
+        "else echo second attempt; fi"
+    )
     with client_for(server) as client:
         job_id = client.submit(["sh", "-c", script], str(tmp_path)).job_id
-        first = start_remote_worker(server, "--lease-seconds", "10",
-                                    "--heartbeat-interval", "1", "--id", "doomed")
+        first = start_remote_worker(
+            server, "--lease-seconds", "10", "--heartbeat-interval", "1", "--id", "doomed"
+        )
         child = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip()))
         assert client.get_job(job_id).worker_id == "doomed"
         os.kill(first.pid, signal.SIGKILL)
@@ -69,8 +78,9 @@ def test_kill_9_of_a_remote_worker_requeues_after_the_lease(server: ServerProces
         assert client.get_job(job_id).status == "running"
         second = start_remote_worker(server, "--id", "rescuer")
         try:
-            job = wait_for(lambda: (j := client.get_job(job_id)).status == "completed" and j,
-                           timeout=60)
+            job = wait_for(
+                lambda: (j := client.get_job(job_id)).status == "completed" and j, timeout=60
+            )
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=30)
@@ -82,22 +92,35 @@ def test_kill_9_of_a_remote_worker_requeues_after_the_lease(server: ServerProces
 
 def test_cancel_from_the_cli_stops_a_remote_job(server: ServerProcess, tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
-    worker = start_remote_worker(server, "--lease-seconds", "10", "--heartbeat-interval", "0.5",
-                                 "--kill-grace-period", "2")
+    worker = start_remote_worker(
+        server, "--lease-seconds", "10", "--heartbeat-interval", "0.5", "--kill-grace-period", "2"
+    )
     try:
         env = server.env
         submit = subprocess.run(
             [*WHIRR, "submit", "--", "sh", "-c", f"echo $$ > {pid_file}; exec sleep 600"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert submit.returncode == 0, submit.stderr
         job_id = int(submit.stdout.split("#")[1])
         child = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip()))
-        cancel = subprocess.run([*WHIRR, "cancel", str(job_id)], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=60)
+        cancel = subprocess.run(
+            [*WHIRR, "cancel", str(job_id)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert cancel.returncode == 0 and "Cancel requested" in cancel.stdout
         with client_for(server) as client:
-            job = wait_for(lambda: (j := client.get_job(job_id)).status != "running" and j,
-                           timeout=30)
+            job = wait_for(
+                lambda: (j := client.get_job(job_id)).status != "running" and j, timeout=30
+            )
         assert (job.status, job.exit_code) == ("cancelled", -signal.SIGTERM)
         assert not alive(child)
     finally:
@@ -105,8 +128,9 @@ def test_cancel_from_the_cli_stops_a_remote_job(server: ServerProcess, tmp_path:
         assert worker.wait(timeout=30) == 0, worker_output(server)
 
 
-def test_a_remote_job_past_its_timeout_ends_timed_out(server: ServerProcess,
-                                                      tmp_path: Path) -> None:
+def test_a_remote_job_past_its_timeout_ends_timed_out(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     with client_for(server) as client:
         job_id = client.submit(["sleep", "600"], str(tmp_path), timeout_seconds=1).job_id
         worker = start_remote_worker(server, "--exit-when-empty", "--kill-grace-period", "1")

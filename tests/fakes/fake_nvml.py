@@ -29,9 +29,16 @@ class FakeGpu(SimpleNamespace):
 #: The pretend machine: four GPUs with distinct, recognisable readings. GPU 3 has no
 #: power sensor (NVML answers NotSupported, as real consumer cards sometimes do).
 GPUS = [
-    FakeGpu(index=i, uuid=f"GPU-fake-{i}", name=f"Fake GPU {i}", util=10 * (i + 1),
-            mem_used=(i + 1) * 1024 * _MIB, mem_total=80 * 1024 * _MIB, temp=40 + i,
-            power_mw=None if i == 3 else 100_000 + i * 1000)
+    FakeGpu(
+        index=i,
+        uuid=f"GPU-fake-{i}",
+        name=f"Fake GPU {i}",
+        util=10 * (i + 1),
+        mem_used=(i + 1) * 1024 * _MIB,
+        mem_total=80 * 1024 * _MIB,
+        temp=40 + i,
+        power_mw=None if i == 3 else 100_000 + i * 1000,
+    )
     for i in range(4)
 ]
 calls: list[str] = []
@@ -84,8 +91,9 @@ def nvmlDeviceGetUtilizationRates(handle: FakeGpu) -> Any:
 
 
 def nvmlDeviceGetMemoryInfo(handle: FakeGpu) -> Any:
-    return SimpleNamespace(used=handle.mem_used, total=handle.mem_total,
-                           free=handle.mem_total - handle.mem_used)
+    return SimpleNamespace(
+        used=handle.mem_used, total=handle.mem_total, free=handle.mem_total - handle.mem_used
+    )
 
 
 def nvmlDeviceGetTemperature(handle: FakeGpu, sensor: int) -> int:

@@ -41,8 +41,14 @@ def job_env(tmp_path: Path, server_url: str) -> dict[str, str]:
     """What a remote worker gives its job."""
     run_dir = tmp_path / "data" / "runs" / "job-7"
     run_dir.mkdir(parents=True)
-    return {**os.environ, "WHIRR_RUN_DIR": str(run_dir), "WHIRR_RUN_ID": "job-7",
-            "WHIRR_JOB_ID": "7", "WHIRR_SERVER_URL": server_url, "WHIRR_TOKEN": "t"}
+    return {
+        **os.environ,
+        "WHIRR_RUN_DIR": str(run_dir),
+        "WHIRR_RUN_ID": "job-7",
+        "WHIRR_JOB_ID": "7",
+        "WHIRR_SERVER_URL": server_url,
+        "WHIRR_TOKEN": "t",
+    }
 
 
 def closed_port() -> int:
@@ -65,8 +71,14 @@ def test_an_unreachable_server_costs_one_warning_and_no_data(tmp_path: Path) -> 
     env = job_env(tmp_path, f"http://127.0.0.1:{closed_port()}")
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "train.py").write_text(SCRIPT)
-    done = subprocess.run([sys.executable, "train.py"], cwd=tmp_path / "work", env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "train.py"],
+        cwd=tmp_path / "work",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.count(WARNING) == 1, done.stderr
     run_dir = Path(env["WHIRR_RUN_DIR"])
@@ -76,14 +88,18 @@ def test_an_unreachable_server_costs_one_warning_and_no_data(tmp_path: Path) -> 
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
 
 
-def test_sigterm_ends_a_run_whose_server_never_answers(tmp_path: Path,
-                                                       silent_server: str) -> None:
+def test_sigterm_ends_a_run_whose_server_never_answers(tmp_path: Path, silent_server: str) -> None:
     env = job_env(tmp_path, silent_server)
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "train.py").write_text(SCRIPT)
-    child = subprocess.Popen([sys.executable, "train.py", "wait"], cwd=tmp_path / "work",
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "train.py", "wait"],
+        cwd=tmp_path / "work",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"  # summaries queued, not blocking
@@ -112,12 +128,22 @@ def test_a_local_workers_job_records_locally_even_with_a_server_url(
         run_dir = project.run_dir(job.run_id)
         run_dir.mkdir(parents=True)
         jobs.started(job.id, "w1", job.attempt, 1, run_dir=str(run_dir), hostname="h")
-        env = {**os.environ, "WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id,
-               "WHIRR_RUN_DIR": str(run_dir),
-               "WHIRR_SERVER_URL": f"http://127.0.0.1:{closed_port()}"}
+        env = {
+            **os.environ,
+            "WHIRR_JOB_ID": str(job.id),
+            "WHIRR_RUN_ID": job.run_id,
+            "WHIRR_RUN_DIR": str(run_dir),
+            "WHIRR_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+        }
         (project.root / "train.py").write_text(SCRIPT)
-        done = subprocess.run([sys.executable, "train.py"], cwd=project.root, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "train.py"],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0 and WARNING not in done.stderr, done.stderr
         view = store.run(job.run_id)
         assert view is not None and view.summary == {"best": 1 / 3}

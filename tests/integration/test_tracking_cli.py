@@ -22,8 +22,14 @@ TESTS = REPO / "tests"
 def tracked(project: Project, body: str, env: dict[str, str] | None = None) -> str:
     """Run a tracked child script in the project; returns its run id."""
     code = "import sys, os, whirr\n" + textwrap.dedent(body) + "\nprint(run.run_id)\n"
-    result = subprocess.run([sys.executable, "-c", code], cwd=project.root, capture_output=True,
-                            text=True, timeout=60, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 
@@ -31,14 +37,19 @@ def tracked(project: Project, body: str, env: dict[str, str] | None = None) -> s
 def make_runs(project: Project) -> list[str]:
     ids = []
     for i, (tags, fail) in enumerate([(["sweep"], False), ([], True), (["sweep"], False)]):
-        ids.append(tracked(project, f"""
+        ids.append(
+            tracked(
+                project,
+                f"""
             run = whirr.init(name="r{i}", config={{"lr": {i}}}, tags={tags!r},
                              system_metrics=False, capture_pip=False)
             for step in range(5):
                 run.log({{"loss": 1.0 / (step + 1), "acc": step / 10}}, step=step)
             run.summary({{"best_loss": 0.2}})
             run.finish({'"failed"' if fail else '"completed"'})
-        """))
+        """,
+            )
+        )
     return ids
 
 
@@ -52,8 +63,20 @@ def test_runs_lists_newest_first_with_full_ids_and_filters(project: Project) -> 
     data = json.loads(run_cli("runs", "--json", "-t", "sweep", cwd=project.root, check=True).stdout)
     assert [r["id"] for r in data["runs"]] == [ids[2], ids[0]]
     run = data["runs"][0]
-    assert {"id", "job_id", "name", "config", "tags", "status", "started_at", "finished_at",
-            "duration_seconds", "summary", "hostname", "run_dir"} <= set(run)
+    assert {
+        "id",
+        "job_id",
+        "name",
+        "config",
+        "tags",
+        "status",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "summary",
+        "hostname",
+        "run_dir",
+    } <= set(run)
     failed = json.loads(run_cli("runs", "-s", "failed", "--json", cwd=project.root).stdout)
     assert [r["id"] for r in failed["runs"]] == [ids[1]]
     limited = run_cli("runs", "-n", "1", cwd=project.root, check=True).stdout.splitlines()
@@ -65,7 +88,9 @@ def test_runs_lists_newest_first_with_full_ids_and_filters(project: Project) -> 
 def test_show_by_prefix_with_config_summary_metrics_git_artifacts(project: Project) -> None:
     subprocess.run(["git", "init", "-q"], cwd=project.root, check=True)
     (project.root / "weights.bin").write_bytes(b"w" * 2048)
-    run_id = tracked(project, """
+    run_id = tracked(
+        project,
+        """
         run = whirr.init(name="shown", config={"lr": 0.01, "layers": 4}, system_metrics=False,
                          capture_pip=False)
         for step in range(100):
@@ -74,11 +99,24 @@ def test_show_by_prefix_with_config_summary_metrics_git_artifacts(project: Proje
         run.summary({"best_loss": 0.01})
         run.save_artifact("weights.bin")
         run.finish()
-    """)
+    """,
+    )
     out = run_cli("show", run_id[:-3], cwd=project.root, check=True).stdout
-    for expected in (run_id, "shown", "completed", "lr", "0.01", "layers", "best_loss",
-                     "Last metrics (101 rows)", "val_acc", "0.9", "Git:", "weights.bin",
-                     "2.0 KiB"):
+    for expected in (
+        run_id,
+        "shown",
+        "completed",
+        "lr",
+        "0.01",
+        "layers",
+        "best_loss",
+        "Last metrics (101 rows)",
+        "val_acc",
+        "0.9",
+        "Git:",
+        "weights.bin",
+        "2.0 KiB",
+    ):
         assert expected in out, expected
     data = json.loads(run_cli("show", run_id, "--json", cwd=project.root, check=True).stdout)
     assert data["last_metrics"] == {"step": 99, "loss": 0.01, "val_acc": 0.9}
@@ -98,8 +136,18 @@ def test_show_errors_are_clear(project: Project) -> None:
 
 def test_example_script_under_a_real_worker(project: Project) -> None:
     example = REPO / "examples" / "train.py"
-    run_cli("submit", "-n", "demo", "--", sys.executable, str(example), "--epochs", "5",
-            cwd=project.root, check=True)
+    run_cli(
+        "submit",
+        "-n",
+        "demo",
+        "--",
+        sys.executable,
+        str(example),
+        "--epochs",
+        "5",
+        cwd=project.root,
+        check=True,
+    )
     run_cli("worker", "--exit-when-empty", "-q", cwd=project.root, check=True, timeout=120)
     data = json.loads(run_cli("runs", "--json", cwd=project.root, check=True).stdout)["runs"]
     assert len(data) == 1
@@ -115,7 +163,9 @@ def test_example_script_under_a_real_worker(project: Project) -> None:
 
 def test_fake_gpu_end_to_end_respects_cuda_visible_devices(project: Project) -> None:
     # A FAKE NVML module stands in for pynvml: this machine has no GPU.
-    run_id = tracked(project, f"""
+    run_id = tracked(
+        project,
+        f"""
         import time
         sys.path.insert(0, {str(TESTS)!r})
         from fakes import fake_nvml
@@ -126,7 +176,9 @@ def test_fake_gpu_end_to_end_respects_cuda_visible_devices(project: Project) -> 
             time.sleep(0.05)
         time.sleep(0.2)
         run.finish()
-    """, env={"CUDA_VISIBLE_DEVICES": "2,1"})
+    """,
+        env={"CUDA_VISIBLE_DEVICES": "2,1"},
+    )
     rows = read_system_metrics(project.run_dir(run_id))
     assert rows, "no system metrics sampled"
     row = rows[-1]

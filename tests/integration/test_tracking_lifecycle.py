@@ -20,18 +20,38 @@ from whirr.services import Jobs
 from whirr.services.runs import Runs
 
 TESTS = Path(__file__).resolve().parents[1]
-META_KEYS = {"id", "name", "tags", "status", "started_at", "finished_at", "duration_seconds",
-             "summary", "config_file", "metrics_file", "artifacts_dir", "git", "job_id"}
+META_KEYS = {
+    "id",
+    "name",
+    "tags",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "summary",
+    "config_file",
+    "metrics_file",
+    "artifacts_dir",
+    "git",
+    "job_id",
+}
 
 
 def script(body: str) -> str:
     return "import sys, os, time, whirr\n" + textwrap.dedent(body)
 
 
-def run_child(code: str, cwd: Path, env: dict[str, str] | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+def run_child(
+    code: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 Spawn = Callable[..., subprocess.Popen[str]]
@@ -43,9 +63,15 @@ def spawn() -> Iterator[Spawn]:
     children: list[subprocess.Popen[str]] = []
 
     def start(code: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        child = subprocess.Popen([sys.executable, "-u", "-c", code], cwd=cwd, text=True,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+        child = subprocess.Popen(
+            [sys.executable, "-u", "-c", code],
+            cwd=cwd,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
         children.append(child)
         return child
 
@@ -69,7 +95,8 @@ def only_run(project: Project) -> RunView:
 def test_direct_run_records_events_and_files(project: Project, tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=project.root, check=True)
     (project.root / "model.bin").write_bytes(b"\0" * 100)
-    result = run_child(script("""
+    result = run_child(
+        script("""
         with whirr.init(name="base", config={"lr": 0.1}, tags=["a", "b"],
                         system_metrics_interval=0.1) as run:
             assert run.run_id.startswith("local-") and run.job_id is None
@@ -79,7 +106,9 @@ def test_direct_run_records_events_and_files(project: Project, tmp_path: Path) -
             run.save_artifact("model.bin", "ckpt/best.bin")
             time.sleep(0.3)
         print(run.run_id)
-    """), project.root)
+    """),
+        project.root,
+    )
     assert result.returncode == 0, result.stderr
     run_id = result.stdout.strip()
     view = only_run(project)
@@ -100,64 +129,82 @@ def test_direct_run_records_events_and_files(project: Project, tmp_path: Path) -
 
 
 def test_capture_can_be_turned_off(project: Project) -> None:
-    result = run_child(script("""
+    result = run_child(
+        script("""
         run = whirr.init(capture_git=False, capture_pip=False, system_metrics=False)
         run.finish()
         print(run.run_dir)
-    """), project.root)
+    """),
+        project.root,
+    )
     run_dir = Path(result.stdout.strip())
     assert not (run_dir / "git.json").exists() and not (run_dir / "requirements.txt").exists()
     assert not (run_dir / "system.jsonl").exists()
 
 
 def test_exception_in_context_manager_fails_and_propagates(project: Project) -> None:
-    result = run_child(script("""
+    result = run_child(
+        script("""
         with whirr.init(system_metrics=False, capture_pip=False) as run:
             run.log({"x": 1})
             raise ValueError("bad batch")
-    """), project.root)
+    """),
+        project.root,
+    )
     assert result.returncode == 1 and "ValueError: bad batch" in result.stderr
     view = only_run(project)
     assert view.status == "failed" and "bad batch" in (view.error or "")
     assert (read_meta(view.run_dir) or {})["status"] == "failed"
 
 
-@pytest.mark.parametrize(("ending", "status"), [
-    ("raise RuntimeError('uncaught')", "failed"),
-    ("pass", "completed"),
-    ("raise KeyboardInterrupt", "killed"),
-])
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [
+        ("raise RuntimeError('uncaught')", "failed"),
+        ("pass", "completed"),
+        ("raise KeyboardInterrupt", "killed"),
+    ],
+)
 def test_ends_without_finish(project: Project, ending: str, status: str) -> None:
-    run_child(script(f"""
+    run_child(
+        script(f"""
         run = whirr.init(system_metrics=False, capture_pip=False)
         run.log({{"x": 1}})
         {ending}
-    """), project.root)
+    """),
+        project.root,
+    )
     assert only_run(project).status == status
 
 
 def test_log_after_finish_raises_and_finish_is_idempotent(project: Project) -> None:
-    result = run_child(script("""
+    result = run_child(
+        script("""
         run = whirr.init(system_metrics=False, capture_pip=False)
         run.finish(); run.finish()
         try:
             run.log({"x": 1})
         except RuntimeError as exc:
             print("refused:", exc)
-    """), project.root)
+    """),
+        project.root,
+    )
     assert "refused:" in result.stdout and only_run(project).status == "completed"
 
 
 def test_sigterm_ends_the_run_killed_and_the_process_by_the_signal(
     project: Project, spawn: Spawn
 ) -> None:
-    child = spawn(script("""
+    child = spawn(
+        script("""
         run = whirr.init(system_metrics=False, capture_pip=False)
         print("ready", flush=True)
         i = 0
         while True:
             run.log({"i": i}); i += 1; time.sleep(0.001)
-    """), project.root)
+    """),
+        project.root,
+    )
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=30) == -signal.SIGTERM
@@ -171,7 +218,8 @@ def test_sigterm_chains_to_the_scripts_own_handler(
     project: Project, tmp_path: Path, spawn: Spawn
 ) -> None:
     flag = tmp_path / "handled"
-    child = spawn(script(f"""
+    child = spawn(
+        script(f"""
         import signal
         def handler(signum, frame):
             open({str(flag)!r}, "w").write("yes")
@@ -180,7 +228,9 @@ def test_sigterm_chains_to_the_scripts_own_handler(
         run = whirr.init(system_metrics=False, capture_pip=False)
         print("ready", flush=True)
         time.sleep(60)
-    """), project.root)
+    """),
+        project.root,
+    )
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=30) == 3
@@ -188,7 +238,8 @@ def test_sigterm_chains_to_the_scripts_own_handler(
 
 
 def test_sigkill_loses_no_acknowledged_row(project: Project, spawn: Spawn) -> None:
-    child = spawn(script("""
+    child = spawn(
+        script("""
         run = whirr.init(system_metrics=False, capture_pip=False)
         print(run.run_id, flush=True)
         i = 0
@@ -196,7 +247,9 @@ def test_sigkill_loses_no_acknowledged_row(project: Project, spawn: Spawn) -> No
             run.log({"loss": 1.0 / (i + 1), "pad": "x" * (i % 50)}, step=i)
             print(i, flush=True)  # acknowledged: log() returned
             i += 1
-    """), project.root)
+    """),
+        project.root,
+    )
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()
     acknowledged = -1
@@ -215,20 +268,26 @@ def test_sigkill_loses_no_acknowledged_row(project: Project, spawn: Spawn) -> No
 
 
 def test_resume_continues_the_metrics(project: Project) -> None:
-    first = run_child(script("""
+    first = run_child(
+        script("""
         run = whirr.init(name="long", config={"lr": 1}, system_metrics=False, capture_pip=False)
         for i in range(3):
             run.log({"x": i}, step=i)
         os._exit(0)  # dies without finishing
-    """), project.root)
+    """),
+        project.root,
+    )
     run_id = only_run(project).id
     assert first.returncode == 0 and only_run(project).status == "crashed"
-    second = run_child(script(f"""
+    second = run_child(
+        script(f"""
         run = whirr.init(resume={run_id!r}, system_metrics=False, capture_pip=False)
         assert run.name == "long" and run.config == {{"lr": 1}}, (run.name, run.config)
         run.log({{"x": 3}}, step=3)
         run.finish()
-    """), project.root)
+    """),
+        project.root,
+    )
     assert second.returncode == 0, second.stderr
     rows = read_metrics(project.run_dir(run_id))
     assert [(r["_idx"], r["x"]) for r in rows] == [(0, 0), (1, 1), (2, 2), (3, 3)]
@@ -238,20 +297,28 @@ def test_resume_continues_the_metrics(project: Project) -> None:
 def test_inside_a_worker_job_the_run_is_the_jobs(project: Project, spawn: Spawn) -> None:
     store = project.open_store()
     jobs = Jobs(store)
-    job = jobs.submit(["python", "x.py"], str(project.root), name="sweep-3",
-                      config={"lr": 0.1, "layers": 2}, tags=["sweep"])
+    job = jobs.submit(
+        ["python", "x.py"],
+        str(project.root),
+        name="sweep-3",
+        config={"lr": 0.1, "layers": 2},
+        tags=["sweep"],
+    )
     jobs.claim("w1", 60)
     run_dir = project.run_dir(job.run_id)
     run_dir.mkdir(parents=True)
-    env = {"WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id,
-           "WHIRR_RUN_DIR": str(run_dir)}
-    child = spawn(script("""
+    env = {"WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id, "WHIRR_RUN_DIR": str(run_dir)}
+    child = spawn(
+        script("""
         sys.stdin.readline()  # as under a worker: the job's run has started
         run = whirr.init(name="ignored", config={"lr": 0.2}, tags=["mine"],
                          system_metrics=False, capture_pip=False)
         print(run.run_id, run.job_id, run.name, flush=True)
         run.log({"x": 1}); run.summary({"best": 1}); run.finish()
-    """), project.root, env)
+    """),
+        project.root,
+        env,
+    )
     jobs.started(job.id, "w1", job.attempt, child.pid, run_dir=str(run_dir), hostname="h")
     out, _ = child.communicate("go\n", timeout=30)
     assert out.split() == [job.run_id, str(job.id), "sweep-3"]
@@ -272,12 +339,20 @@ def test_under_a_remote_worker_the_files_are_written_without_a_project(
     # The events go to the server (tests/e2e/test_remote_tracking.py); this one is down.
     run_dir = tmp_path / "data" / "runs" / "job-9"
     run_dir.mkdir(parents=True)
-    env = {"WHIRR_JOB_ID": "9", "WHIRR_RUN_ID": "job-9", "WHIRR_RUN_DIR": str(run_dir),
-           "WHIRR_SERVER_URL": "http://127.0.0.1:9"}
-    result = run_child(script("""
+    env = {
+        "WHIRR_JOB_ID": "9",
+        "WHIRR_RUN_ID": "job-9",
+        "WHIRR_RUN_DIR": str(run_dir),
+        "WHIRR_SERVER_URL": "http://127.0.0.1:9",
+    }
+    result = run_child(
+        script("""
         with whirr.init(name="remote", system_metrics=False, capture_pip=False) as run:
             run.log({"x": 1})
-    """), tmp_path, env)
+    """),
+        tmp_path,
+        env,
+    )
     assert result.returncode == 0
     assert result.stderr.count("could not record the run on the server") == 1, result.stderr
     assert (read_meta(run_dir) or {})["status"] == "completed"
@@ -288,16 +363,21 @@ def test_under_a_remote_worker_the_files_are_written_without_a_project(
 def test_without_a_project_one_is_created_here(tmp_path: Path) -> None:
     work = tmp_path / "scratch"
     work.mkdir()
-    result = run_child(script("""
+    result = run_child(
+        script("""
         with whirr.init(system_metrics=False, capture_pip=False) as run:
             run.log({"x": 1})
-    """), work, {"HOME": str(tmp_path / "home")})
+    """),
+        work,
+        {"HOME": str(tmp_path / "home")},
+    )
     assert result.returncode == 0 and "created one in" in result.stderr
     assert only_run(Project(work)).status == "completed"
 
 
 def test_a_forked_child_never_ends_its_parents_run(project: Project, spawn: Spawn) -> None:
-    child = spawn(script("""
+    child = spawn(
+        script("""
         run = whirr.init(system_metrics=False, capture_pip=False)
         r, w = os.pipe()
         pid = os.fork()
@@ -311,7 +391,9 @@ def test_a_forked_child_never_ends_its_parents_run(project: Project, spawn: Spaw
         _, status = os.waitpid(pid, 0)
         print(os.WIFSIGNALED(status) and os.WTERMSIG(status), flush=True)
         run.log({"after": 1})
-    """), project.root)
+    """),
+        project.root,
+    )
     assert child.stdout is not None
     forked = int(child.stdout.readline())
     os.kill(forked, signal.SIGTERM)
@@ -330,12 +412,15 @@ def test_attaching_before_the_worker_records_the_start_takes_the_jobs_name(
     job = jobs.submit(["python", "x.py"], str(project.root), name="early", tags=["t"])
     run_dir = project.run_dir(job.run_id)
     run_dir.mkdir(parents=True)
-    env = {"WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id,
-           "WHIRR_RUN_DIR": str(run_dir)}
-    result = run_child(script("""
+    env = {"WHIRR_JOB_ID": str(job.id), "WHIRR_RUN_ID": job.run_id, "WHIRR_RUN_DIR": str(run_dir)}
+    result = run_child(
+        script("""
         run = whirr.init(system_metrics=False, capture_pip=False)
         print(run.name, run.tags)
         run.finish()
-    """), project.root, env)
+    """),
+        project.root,
+        env,
+    )
     store.close()
     assert result.stdout.strip() == "early ['t']"

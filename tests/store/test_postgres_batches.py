@@ -89,12 +89,15 @@ def test_a_job_queued_within_the_batch_is_seen_by_the_next_claim(store: Postgres
     jobs = Jobs(store)
     for _ in range(5):
         jobs.submit(["true"], "/", check=False)
-    results = _one_batch(store, [
-        lambda: jobs.claim("a", 60),
-        lambda: jobs.submit(["true"], "/", check=False, priority=5),  # job 6, first in line
-        lambda: jobs.claim("b", 60),
-        lambda: jobs.claim("c", 60),
-    ])
+    results = _one_batch(
+        store,
+        [
+            lambda: jobs.claim("a", 60),
+            lambda: jobs.submit(["true"], "/", check=False, priority=5),  # job 6, first in line
+            lambda: jobs.claim("b", 60),
+            lambda: jobs.claim("c", 60),
+        ],
+    )
     assert _ids([results[0], results[2], results[3]]) == [1, 6, 2]
 
 
@@ -104,11 +107,14 @@ def test_a_job_requeued_within_the_batch_is_seen_by_the_next_claim(store: Postgr
         jobs.submit(["true"], "/", check=False, retries=1, retry_delay=0)
     first = jobs.claim("a", 60)
     assert first is not None and first.id == 1
-    results = _one_batch(store, [
-        lambda: jobs.claim("b", 60),
-        lambda: jobs.finish(1, "a", 1, 1),  # fails, retried at once: queued again
-        lambda: jobs.claim("c", 60),
-    ])
+    results = _one_batch(
+        store,
+        [
+            lambda: jobs.claim("b", 60),
+            lambda: jobs.finish(1, "a", 1, 1),  # fails, retried at once: queued again
+            lambda: jobs.claim("c", 60),
+        ],
+    )
     assert results[1].status == "queued"
     assert _ids([results[0], results[2]]) == [2, 1]
 

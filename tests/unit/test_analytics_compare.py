@@ -33,8 +33,10 @@ def test_json_has_exact_values_config_and_best(swept: Project) -> None:
     assert runs["job-1"]["started_at"] == "2024-05-01T12:00:00.000000Z"
     assert data["differing_config"] == ["lr", "bs", "opt"]
     assert data["best"] == {
-        "summary.best_loss": ["job-2"], "metrics.loss": ["job-2"],
-        "metrics.acc": ["job-2"], "metrics.val_loss": ["job-3"],
+        "summary.best_loss": ["job-2"],
+        "metrics.loss": ["job-2"],
+        "metrics.acc": ["job-2"],
+        "metrics.val_loss": ["job-3"],
     }
     assert data["goals"]["metrics.acc"] == "max"
     assert data["goals"]["metrics.loss"] == "min"
@@ -72,8 +74,13 @@ def test_table_marks_differences_and_best(swept: Project) -> None:
 
 @pytest.mark.parametrize(
     ("at", "expected"),
-    [("min", [0.5, 0.25, 1.5]), ("max", [1.0, 0.9, 2.0]), ("step=1", [0.75, 0.25, 1.5]),
-     ("step=2", [0.5, 0.375, None]), ("last", [0.5, 0.375, 1.5])],
+    [
+        ("min", [0.5, 0.25, 1.5]),
+        ("max", [1.0, 0.9, 2.0]),
+        ("step=1", [0.75, 0.25, 1.5]),
+        ("step=2", [0.5, 0.375, None]),
+        ("last", [0.5, 0.375, 1.5]),
+    ],
 )
 def test_at(swept: Project, at: str, expected: list[float | None]) -> None:
     comp = compare_runs(swept, ["job-1", "job-2", "job-3"], ["loss"], at)

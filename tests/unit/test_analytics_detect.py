@@ -16,12 +16,12 @@ from whirr.analytics.segment import Segment
 FILES = {
     # whirr's usual shape: every key on every line; an int that turns float.
     "plain": b'{"_idx":0,"_timestamp":"t0","step":0,"loss":1,"acc":0.5}\n'
-             b'{"_idx":1,"_timestamp":"t1","step":1,"loss":0.5,"acc":null}\n',
+    b'{"_idx":1,"_timestamp":"t1","step":1,"loss":0.5,"acc":null}\n',
     # a torn last line is skipped, as when the file is read
     "torn": b'{"_idx":0,"step":0,"loss":1.5}\n{"_idx":1,"step":1,"lo',
     # keys that need escaping in a JSON pointer, unicode, mixed types per key
     "odd keys": '{"_idx":0,"a/b":1,"c~d":"x","ü\\"q":true,"n":null}\n'
-                '{"_idx":1,"a/b":2.5,"c~d":3,"ü\\"q":false,"n":null}\n'.encode(),
+    '{"_idx":1,"a/b":2.5,"c~d":3,"ü\\"q":false,"n":null}\n'.encode(),
     # values that are objects and arrays are JSON
     "nested": b'{"_idx":0,"o":{"x":1},"l":[1,2],"s":"a"}\n{"_idx":1,"o":null,"l":[],"s":1}\n',
     # a key first logged on a later line: the guess fails, the exact pass answers
@@ -57,16 +57,34 @@ def test_detection_equals_json_group_structure_over_every_line(segments: list[Se
             _fixed(exact[str(seg.path)]) if str(seg.path) in exact else None
         ), seg.run_id
     by_name = {seg.run_id: detected.get(seg.path) for seg in segments}
-    assert by_name["plain"] == {"_idx": "BIGINT", "_timestamp": "VARCHAR", "step": "BIGINT",
-                                "loss": "DOUBLE", "acc": "DOUBLE"}
-    assert by_name["odd keys"] == {"_idx": "BIGINT", "a/b": "DOUBLE", "c~d": "JSON",
-                                   'ü"q': "BOOLEAN", "n": None}
+    assert by_name["plain"] == {
+        "_idx": "BIGINT",
+        "_timestamp": "VARCHAR",
+        "step": "BIGINT",
+        "loss": "DOUBLE",
+        "acc": "DOUBLE",
+    }
+    assert by_name["odd keys"] == {
+        "_idx": "BIGINT",
+        "a/b": "DOUBLE",
+        "c~d": "JSON",
+        'ü"q': "BOOLEAN",
+        "n": None,
+    }
     assert by_name["nested"] == {"_idx": "BIGINT", "o": "JSON", "l": "JSON", "s": "JSON"}
-    assert by_name["late key"] == {"_idx": "BIGINT", "step": "BIGINT", "loss": "DOUBLE",
-                                   "val": "BIGINT"}
+    assert by_name["late key"] == {
+        "_idx": "BIGINT",
+        "step": "BIGINT",
+        "loss": "DOUBLE",
+        "val": "BIGINT",
+    }
     assert by_name["not object"] == {}
-    assert by_name["own keys"] == {"_idx": "BIGINT", "_timestamp": "VARCHAR",
-                                   "step": "VARCHAR", "loss": "BIGINT"}
+    assert by_name["own keys"] == {
+        "_idx": "BIGINT",
+        "_timestamp": "VARCHAR",
+        "step": "VARCHAR",
+        "loss": "BIGINT",
+    }
 
 
 def test_the_cheap_check_decides_usual_files_and_hands_over_the_rest(

@@ -16,8 +16,10 @@ from whirr.analytics.export import Engine, export_metrics
 from whirr.analytics.session import Session
 from whirr.project import Project
 
-RUN_HEADER = ("id,name,job_id,status,tags,hostname,started_at,finished_at,duration_seconds,"
-              "exit_code,error,config.lr,config.bs,config.opt,summary.best_loss")
+RUN_HEADER = (
+    "id,name,job_id,status,tags,hostname,started_at,finished_at,duration_seconds,"
+    "exit_code,error,config.lr,config.bs,config.opt,summary.best_loss"
+)
 
 
 def read(path: Path) -> list[tuple]:
@@ -29,13 +31,23 @@ def test_runs_csv_to_stdout_is_exact(swept: Project) -> None:
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == RUN_HEADER
-    assert lines[1] == ("ünï-run,ünïcødé ✓,,completed,\"sweep,ü\",testhost,"
-                        "2024-05-01T12:05:00.000000Z,2024-05-01T12:05:10.000000Z,10.0,,,"
-                        "0.2,16,sgd,0.125")
-    assert lines[5] == ("job-2,lr-0.01,2,completed,sweep,testhost,2024-05-01T12:01:00.000000Z,"
-                        "2024-05-01T12:03:00.250000Z,120.25,,,0.01,32,sgd,0.25")
+    assert lines[1] == (
+        'ünï-run,ünïcødé ✓,,completed,"sweep,ü",testhost,'
+        "2024-05-01T12:05:00.000000Z,2024-05-01T12:05:10.000000Z,10.0,,,"
+        "0.2,16,sgd,0.125"
+    )
+    assert lines[5] == (
+        "job-2,lr-0.01,2,completed,sweep,testhost,2024-05-01T12:01:00.000000Z,"
+        "2024-05-01T12:03:00.250000Z,120.25,,,0.01,32,sgd,0.25"
+    )
     assert [line.split(",")[0] for line in lines[1:]] == [
-        "ünï-run", "empty", "local-run", "job-3", "job-2", "job-1"]
+        "ünï-run",
+        "empty",
+        "local-run",
+        "job-3",
+        "job-2",
+        "job-1",
+    ]
 
 
 def test_runs_filters_and_named_runs_keep_their_order(swept: Project) -> None:
@@ -66,10 +78,13 @@ def test_runs_parquet_keeps_types(swept: Project) -> None:
     assert code == 0
     con = duckdb.connect()
     rows = con.execute(
-        "SELECT id, \"config.lr\", \"config.bs\", tags, duration_seconds, "
-        "epoch_us(started_at) FROM 'runs.parquet'").fetchall()
-    assert rows == [("job-1", 0.1, 32, ["sweep"], 90.5, 1714564800000000),
-                    ("job-2", 0.01, 32, ["sweep"], 120.25, 1714564860000000)]
+        'SELECT id, "config.lr", "config.bs", tags, duration_seconds, '
+        "epoch_us(started_at) FROM 'runs.parquet'"
+    ).fetchall()
+    assert rows == [
+        ("job-1", 0.1, 32, ["sweep"], 90.5, 1714564800000000),
+        ("job-2", 0.01, 32, ["sweep"], 120.25, 1714564860000000),
+    ]
 
 
 def test_metrics_long_csv_exact(swept: Project) -> None:
@@ -93,16 +108,39 @@ def test_metrics_wide_json_and_selected_keys(swept: Project) -> None:
     code, out, _ = invoke("export", "job-3", "ünï", "--metrics", "--wide", "-f", "json")
     assert code == 0
     assert json.loads(out) == [
-        {"run_id": "job-3", "_idx": 0, "_timestamp": "2024-05-01T12:02:00.000000Z", "step": 0,
-         "loss": 2.0, "val_loss": None, "acc": None},
-        {"run_id": "job-3", "_idx": 1, "_timestamp": "2024-05-01T12:02:01.000000Z", "step": 1,
-         "loss": 1.5, "val_loss": 1.25, "acc": None},
-        {"run_id": "ünï-run", "_idx": 0, "_timestamp": "2024-05-01T12:05:00.000000Z",
-         "step": 0, "loss": 0.5, "val_loss": None, "acc": 0.9},
+        {
+            "run_id": "job-3",
+            "_idx": 0,
+            "_timestamp": "2024-05-01T12:02:00.000000Z",
+            "step": 0,
+            "loss": 2.0,
+            "val_loss": None,
+            "acc": None,
+        },
+        {
+            "run_id": "job-3",
+            "_idx": 1,
+            "_timestamp": "2024-05-01T12:02:01.000000Z",
+            "step": 1,
+            "loss": 1.5,
+            "val_loss": 1.25,
+            "acc": None,
+        },
+        {
+            "run_id": "ünï-run",
+            "_idx": 0,
+            "_timestamp": "2024-05-01T12:05:00.000000Z",
+            "step": 0,
+            "loss": 0.5,
+            "val_loss": None,
+            "acc": 0.9,
+        },
     ]
     code, out, _ = invoke("export", "job-1", "--metrics", "--wide", "-m", "acc")
-    assert out.splitlines()[:2] == ["run_id,_idx,_timestamp,step,acc",
-                                    "job-1,0,2024-05-01T12:00:00.000000Z,0,0.1"]
+    assert out.splitlines()[:2] == [
+        "run_id,_idx,_timestamp,step,acc",
+        "job-1,0,2024-05-01T12:00:00.000000Z,0,0.1",
+    ]
 
 
 def test_metrics_parquet_of_every_run(swept: Project) -> None:
@@ -110,23 +148,36 @@ def test_metrics_parquet_of_every_run(swept: Project) -> None:
     assert code == 0 and "Wrote 19 metric rows" in err
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    rows = con.execute("SELECT run_id, metric, count(*), sum(value) FROM 'm.parquet' "
-                       "GROUP BY ALL ORDER BY ALL").fetchall()
-    assert rows == [("job-1", "acc", 3, 0.85), ("job-1", "loss", 3, 2.25),
-                    ("job-2", "acc", 3, 1.575), ("job-2", "loss", 3, 1.525),
-                    ("job-3", "loss", 2, 3.5), ("job-3", "val_loss", 1, 1.25),
-                    ("local-run", "loss", 2, 1.4),
-                    ("ünï-run", "acc", 1, 0.9), ("ünï-run", "loss", 1, 0.5)]
-    ts = con.execute("SELECT any_value(typeof(_timestamp)), min(epoch_us(_timestamp)) "
-                     "FROM 'm.parquet'")
+    rows = con.execute(
+        "SELECT run_id, metric, count(*), sum(value) FROM 'm.parquet' GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert rows == [
+        ("job-1", "acc", 3, 0.85),
+        ("job-1", "loss", 3, 2.25),
+        ("job-2", "acc", 3, 1.575),
+        ("job-2", "loss", 3, 1.525),
+        ("job-3", "loss", 2, 3.5),
+        ("job-3", "val_loss", 1, 1.25),
+        ("local-run", "loss", 2, 1.4),
+        ("ünï-run", "acc", 1, 0.9),
+        ("ünï-run", "loss", 1, 0.5),
+    ]
+    ts = con.execute(
+        "SELECT any_value(typeof(_timestamp)), min(epoch_us(_timestamp)) FROM 'm.parquet'"
+    )
     assert ts.fetchall() == [("TIMESTAMP WITH TIME ZONE", 1714564800000000)]
 
 
 def test_nan_text_and_int_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project, b = new_project(tmp_path / "p")
     # NaN is written as null; a text metric stays in --wide only; ints stay ints there.
-    b.run("r", metrics=[{"step": 0, "loss": float("nan"), "phase": "warmup", "epoch": 1},
-                        {"step": 1, "loss": 0.5, "phase": "train", "epoch": 2}])
+    b.run(
+        "r",
+        metrics=[
+            {"step": 0, "loss": float("nan"), "phase": "warmup", "epoch": 1},
+            {"step": 1, "loss": 0.5, "phase": "train", "epoch": 2},
+        ],
+    )
     monkeypatch.chdir(project.root)
     _, out, _ = invoke("export", "r", "--metrics")
     assert out.splitlines()[1:] == [
@@ -135,9 +186,11 @@ def test_nan_text_and_int_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         "r,1,2024-05-01T12:00:01.000000Z,1,epoch,2.0",
     ]
     _, out, _ = invoke("export", "r", "--metrics", "--wide")
-    assert out.splitlines() == ["run_id,_idx,_timestamp,step,loss,phase,epoch",
-                                "r,0,2024-05-01T12:00:00.000000Z,0,,warmup,1",
-                                "r,1,2024-05-01T12:00:01.000000Z,1,0.5,train,2"]
+    assert out.splitlines() == [
+        "run_id,_idx,_timestamp,step,loss,phase,epoch",
+        "r,0,2024-05-01T12:00:00.000000Z,0,,warmup,1",
+        "r,1,2024-05-01T12:00:01.000000Z,1,0.5,train,2",
+    ]
     code, _, err = invoke("export", "r", "--metrics", "-m", "phase")
     assert code == 1 and "phase are not numbers; export them with --wide" in err
 
@@ -178,15 +231,17 @@ def test_cache_is_built_for_finished_runs_and_rebuilt_when_stale(tmp_path: Path)
     cache = project.dir / "cache" / "metrics"
     with Session(project) as session:
         first = session.segments(session.store.runs())
-        before = session.con.execute("SELECT run_id, count(*), sum(loss) FROM _metrics "
-                                     "GROUP BY ALL ORDER BY ALL").fetchall()
+        before = session.con.execute(
+            "SELECT run_id, count(*), sum(loss) FROM _metrics GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
     names = sorted(os.listdir(cache))
     # Only big finished runs are copied: a running run's file grows, a small one is cheap.
     assert [n.split(".")[0] for n in names] == ["big-a", "big-b"]
     with Session(project) as session:
         session.segments(session.store.runs())
-        again = session.con.execute("SELECT run_id, count(*), sum(loss) FROM _metrics "
-                                    "GROUP BY ALL ORDER BY ALL").fetchall()
+        again = session.con.execute(
+            "SELECT run_id, count(*), sum(loss) FROM _metrics GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
     assert again == before and [r[1] for r in before] == [1000, 900, 1000, 3]
     # The JSONL changes (a resumed run appended): the copy no longer matches, is rebuilt.
     path = project.run_dir("big-a") / "metrics.jsonl"
@@ -223,8 +278,10 @@ def test_unwritable_cache_falls_back_to_the_jsonl(tmp_path: Path) -> None:
     assert count == 2 * (1000 + 900 + 1000 + 3)
 
 
-LONG_PARQUET = ("SELECT run_id, _idx, epoch_us(_timestamp), step, metric, value, "
-                "typeof(_idx), typeof(_timestamp), typeof(step), typeof(value) FROM '{}'")
+LONG_PARQUET = (
+    "SELECT run_id, _idx, epoch_us(_timestamp), step, metric, value, "
+    "typeof(_idx), typeof(_timestamp), typeof(step), typeof(value) FROM '{}'"
+)
 
 
 @pytest.mark.parametrize("ids", [["job-3", "ünï-run", "empty", "job-1", "local-run"], []])
@@ -252,12 +309,20 @@ def test_long_parquet_is_the_same_from_duckdb_and_polars(swept: Project, ids: li
 
 def test_polars_long_parquet_drops_nulls_and_keeps_ints_as_doubles(tmp_path: Path) -> None:
     project, b = new_project(tmp_path / "p")
-    b.run("r", metrics=[{"step": 0, "loss": float("nan"), "phase": "warmup", "epoch": 1},
-                        {"step": 1, "loss": 0.5, "phase": "train", "epoch": 2}])
+    b.run(
+        "r",
+        metrics=[
+            {"step": 0, "loss": float("nan"), "phase": "warmup", "epoch": 1},
+            {"step": 1, "loss": 0.5, "phase": "train", "epoch": 2},
+        ],
+    )
     with Session(project) as session:
         out = tmp_path / "m.parquet"
         count = export_metrics(session, session.store.runs(), "parquet", out, engine="polars")
     assert count == 3
     assert duckdb.connect().execute(f"SELECT _idx, metric, value FROM '{out}'").fetchall() == [
-        (0, "epoch", 1.0), (1, "loss", 0.5), (1, "epoch", 2.0)]
+        (0, "epoch", 1.0),
+        (1, "loss", 0.5),
+        (1, "epoch", 2.0),
+    ]
     assert not list(tmp_path.rglob(".*.tmp"))

@@ -18,29 +18,43 @@ from whirr.services import Jobs
 
 
 def test_runs_view_has_struct_config_and_summary(swept: Project) -> None:
-    result = run_sql(swept, "SELECT id, config.lr, summary.best_loss, duration_seconds, tags "
-                            "FROM runs WHERE config.bs = 32 ORDER BY id")
+    result = run_sql(
+        swept,
+        "SELECT id, config.lr, summary.best_loss, duration_seconds, tags "
+        "FROM runs WHERE config.bs = 32 ORDER BY id",
+    )
     assert result.columns == ["id", "lr", "best_loss", "duration_seconds", "tags"]
-    assert result.rows == [("job-1", 0.1, 0.5, 90.5, ["sweep"]),
-                           ("job-2", 0.01, 0.25, 120.25, ["sweep"])]
+    assert result.rows == [
+        ("job-1", 0.1, 0.5, 90.5, ["sweep"]),
+        ("job-2", 0.01, 0.25, 120.25, ["sweep"]),
+    ]
 
 
 def test_metrics_view_joins_runs(swept: Project) -> None:
-    result = run_sql(swept, "SELECT r.name, min(m.loss), max(m.acc), count(*) FROM runs r "
-                            "JOIN metrics m ON m.run_id = r.id GROUP BY ALL ORDER BY 1")
-    assert result.rows == [("lr-0.001", 1.5, None, 2), ("lr-0.01", 0.25, 0.75, 3),
-                           ("lr-0.1", 0.5, 0.5, 3), ("quick", 0.6, None, 2),
-                           ("ünïcødé ✓", 0.5, 0.9, 1)]
-    typed = run_sql(swept, "SELECT typeof(_timestamp), typeof(step), typeof(val_loss) "
-                           "FROM metrics LIMIT 1")
+    result = run_sql(
+        swept,
+        "SELECT r.name, min(m.loss), max(m.acc), count(*) FROM runs r "
+        "JOIN metrics m ON m.run_id = r.id GROUP BY ALL ORDER BY 1",
+    )
+    assert result.rows == [
+        ("lr-0.001", 1.5, None, 2),
+        ("lr-0.01", 0.25, 0.75, 3),
+        ("lr-0.1", 0.5, 0.5, 3),
+        ("quick", 0.6, None, 2),
+        ("ünïcødé ✓", 0.5, 0.9, 1),
+    ]
+    typed = run_sql(
+        swept, "SELECT typeof(_timestamp), typeof(step), typeof(val_loss) FROM metrics LIMIT 1"
+    )
     assert typed.rows == [("TIMESTAMP WITH TIME ZONE", "BIGINT", "DOUBLE")]
 
 
 def test_system_and_jobs_views(swept: Project) -> None:
     store = swept.open_store()
     try:
-        Jobs(store).submit(["python", "train.py"], str(swept.root), name="j",
-                           config={"lr": 0.5}, tags=["x"])
+        Jobs(store).submit(
+            ["python", "train.py"], str(swept.root), name="j", config={"lr": 0.5}, tags=["x"]
+        )
     finally:
         store.close()
     system = run_sql(swept, "SELECT run_id, cpu_percent, memory_used_gb FROM system")
@@ -56,12 +70,18 @@ def test_output_formats_are_exact(swept: Project) -> None:
     assert out == "id,best,started_at\njob-2,0.25,2024-05-01T12:01:00.000000Z\n"
     code, out, _ = invoke("sql", query, "--json")
     assert json.loads(out) == [
-        {"id": "job-2", "best": 0.25, "started_at": "2024-05-01T12:01:00.000000Z"}]
+        {"id": "job-2", "best": 0.25, "started_at": "2024-05-01T12:01:00.000000Z"}
+    ]
     code, out, _ = invoke("sql", "SELECT 1 AS a UNION ALL SELECT 2", "-o", "jsonl")
     assert out == '{"a":1}\n{"a":2}\n'
     code, out, _ = invoke("sql", "SELECT id, summary.best_loss FROM runs ORDER BY id LIMIT 3")
-    assert out.splitlines() == ["id     best_loss", "empty  NULL", "job-1  0.5",
-                                "job-2  0.25", "(3 rows)"]
+    assert out.splitlines() == [
+        "id     best_loss",
+        "empty  NULL",
+        "job-1  0.5",
+        "job-2  0.25",
+        "(3 rows)",
+    ]
 
 
 def test_bad_sql_gives_duckdbs_message(swept: Project) -> None:
@@ -78,8 +98,9 @@ def test_bad_sql_gives_duckdbs_message(swept: Project) -> None:
 
 
 def test_query_from_stdin(swept: Project) -> None:
-    result = CliRunner().invoke(cli, ["sql", "-", "-o", "csv"],
-                                input="SELECT count(*) AS n FROM runs")
+    result = CliRunner().invoke(
+        cli, ["sql", "-", "-o", "csv"], input="SELECT count(*) AS n FROM runs"
+    )
     assert result.exit_code == 0 and result.stdout == "n\n6\n"
 
 
@@ -94,14 +115,20 @@ def test_heterogeneous_config_types(tmp_path: Path) -> None:
     b.run("a", config={"lr": 1, "sched": "cos", "opt": {"b1": 0.9}})
     b.run("b", config={"lr": 0.5, "sched": 3, "warmup": True})
     b.run("c")
-    rows = run_sql(project, "SELECT id, config.lr, config.sched, config.opt.b1, config.warmup "
-                            "FROM runs ORDER BY id").rows
+    rows = run_sql(
+        project,
+        "SELECT id, config.lr, config.sched, config.opt.b1, config.warmup FROM runs ORDER BY id",
+    ).rows
     # int + float widen to DOUBLE; a number mixed with text stays text, as written.
-    assert rows == [("a", 1.0, "cos", 0.9, None), ("b", 0.5, "3", None, True),
-                    ("c", None, None, None, None)]
+    assert rows == [
+        ("a", 1.0, "cos", 0.9, None),
+        ("b", 0.5, "3", None, True),
+        ("c", None, None, None, None),
+    ]
 
 
 # -- filter_runs (whirr runs --where/--sort) --------------------------------------------
+
 
 def ids(runs: list) -> list[str]:
     return [r.id for r in runs]
@@ -115,11 +142,16 @@ def test_where_and_sort(swept: Project) -> None:
         store.close()
     assert ids(filter_runs(runs, ["config.lr < 0.1"])) == ["local-run", "job-3", "job-2"]
     assert ids(filter_runs(runs, ["config.lr < 0.1"], ["summary.best_loss"])) == [
-        "job-2", "local-run", "job-3"]  # missing values last, then newest first
+        "job-2",
+        "local-run",
+        "job-3",
+    ]  # missing values last, then newest first
     assert ids(filter_runs(runs, [], ["-summary.best_loss"], limit=2)) == ["job-1", "job-2"]
     assert ids(filter_runs(runs, [], ["config.lr desc"], limit=2)) == ["ünï-run", "job-1"]
     assert ids(filter_runs(runs, ["config.opt = 'sgd'", "summary.best_loss > 0.2"])) == [
-        "job-2", "job-1"]
+        "job-2",
+        "job-1",
+    ]
     assert ids(filter_runs(runs, ["name LIKE 'ünï%'"])) == ["ünï-run"]
     assert ids(filter_runs(runs, ["'sweep' IN tags", "status = 'failed'"])) == ["job-3"]
     assert filter_runs([], ["config.lr < 1"]) == []

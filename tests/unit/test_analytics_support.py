@@ -71,10 +71,18 @@ class Builder:
         self.count += 1
         run_dir = self.project.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._append(started, RunStarted(
-            run_id=run_id, run_dir=str(run_dir), name=name, job_id=job_id,
-            config=config or {}, tags=tags or [], hostname="testhost",
-        ))
+        self._append(
+            started,
+            RunStarted(
+                run_id=run_id,
+                run_dir=str(run_dir),
+                name=name,
+                job_id=job_id,
+                config=config or {},
+                tags=tags or [],
+                hostname="testhost",
+            ),
+        )
         if summary:
             self._append(started, RunSummaryUpdated(run_id=run_id, summary=summary))
         if status != "running":
@@ -114,31 +122,59 @@ def sweep(builder: Builder) -> None:
     ===========  ======  =====  ===========  ==========================================
     """
     builder.run(
-        "job-1", name="lr-0.1", config={"lr": 0.1, "bs": 32, "opt": "sgd"}, tags=["sweep"],
-        summary={"best_loss": 0.5}, duration=90.5, job_id=1,
-        metrics=[{"step": 0, "loss": 1.0, "acc": 0.1}, {"step": 1, "loss": 0.75, "acc": 0.25},
-                 {"step": 2, "loss": 0.5, "acc": 0.5}],
+        "job-1",
+        name="lr-0.1",
+        config={"lr": 0.1, "bs": 32, "opt": "sgd"},
+        tags=["sweep"],
+        summary={"best_loss": 0.5},
+        duration=90.5,
+        job_id=1,
+        metrics=[
+            {"step": 0, "loss": 1.0, "acc": 0.1},
+            {"step": 1, "loss": 0.75, "acc": 0.25},
+            {"step": 2, "loss": 0.5, "acc": 0.5},
+        ],
         system=[{"cpu_percent": 10.0, "memory_used_gb": 1.5}],
     )
     builder.run(
-        "job-2", name="lr-0.01", config={"lr": 0.01, "bs": 32, "opt": "sgd"}, tags=["sweep"],
-        summary={"best_loss": 0.25}, duration=120.25, job_id=2,
-        metrics=[{"step": 0, "loss": 0.9, "acc": 0.2}, {"step": 1, "loss": 0.25, "acc": 0.75},
-                 {"step": 2, "loss": 0.375, "acc": 0.625}],
+        "job-2",
+        name="lr-0.01",
+        config={"lr": 0.01, "bs": 32, "opt": "sgd"},
+        tags=["sweep"],
+        summary={"best_loss": 0.25},
+        duration=120.25,
+        job_id=2,
+        metrics=[
+            {"step": 0, "loss": 0.9, "acc": 0.2},
+            {"step": 1, "loss": 0.25, "acc": 0.75},
+            {"step": 2, "loss": 0.375, "acc": 0.625},
+        ],
     )
     builder.run(
-        "job-3", name="lr-0.001", config={"lr": 0.001, "bs": 64, "opt": "adam"},
-        tags=["sweep"], status="failed", duration=30.0, job_id=3,
+        "job-3",
+        name="lr-0.001",
+        config={"lr": 0.001, "bs": 64, "opt": "adam"},
+        tags=["sweep"],
+        status="failed",
+        duration=30.0,
+        job_id=3,
         metrics=[{"step": 0, "loss": 2.0}, {"step": 1, "loss": 1.5, "val_loss": 1.25}],
     )
     builder.run(
-        "local-run", name="quick", config={"lr": 0.05}, status="running",
+        "local-run",
+        name="quick",
+        config={"lr": 0.05},
+        status="running",
         metrics=[{"step": 0, "loss": 0.8}, {"step": 1, "loss": 0.6}],
     )
     builder.run("empty", name="nothing", status="completed", duration=1.0)
     builder.run(
-        "ünï-run", name="ünïcødé ✓", config={"lr": 0.2, "bs": 16, "opt": "sgd"},
-        tags=["sweep", "ü"], summary={"best_loss": 0.125}, duration=10.0,
+        "ünï-run",
+        name="ünïcødé ✓",
+        config={"lr": 0.2, "bs": 16, "opt": "sgd"},
+        tags=["sweep", "ü"],
+        summary={"best_loss": 0.125},
+        duration=10.0,
         metrics=[{"step": 0, "loss": 0.5, "acc": 0.9}],
         tail=b'{"_idx":1,"_timestamp":"2024-05-01T12:05:01.0000',
     )

@@ -38,8 +38,7 @@ def test_rows_have_idx_timestamp_step_then_user_keys(tmp_path: Path) -> None:
 
 def test_nan_and_inf_become_null(tmp_path: Path) -> None:
     writer = MetricsWriter(tmp_path / "m.jsonl")
-    writer.write({"a": float("nan"), "b": float("inf"), "c": -float("inf"),
-                  "d": np.float32("nan")})
+    writer.write({"a": float("nan"), "b": float("inf"), "c": -float("inf"), "d": np.float32("nan")})
     writer.close()
     row = lines(tmp_path / "m.jsonl")[0]
     assert row["a"] is None and row["b"] is None and row["c"] is None and row["d"] is None
@@ -47,9 +46,16 @@ def test_nan_and_inf_become_null(tmp_path: Path) -> None:
 
 def test_numpy_scalars_and_zero_d_arrays(tmp_path: Path) -> None:
     writer = MetricsWriter(tmp_path / "m.jsonl")
-    writer.write({"f32": np.float32(0.25), "f64": np.float64(1.5), "i64": np.int64(7),
-                  "b": np.bool_(True), "zero_d": np.array(3.0)},
-                 step=np.int64(4))  # type: ignore[arg-type]
+    writer.write(
+        {
+            "f32": np.float32(0.25),
+            "f64": np.float64(1.5),
+            "i64": np.int64(7),
+            "b": np.bool_(True),
+            "zero_d": np.array(3.0),
+        },
+        step=np.int64(4),
+    )  # type: ignore[arg-type]
     writer.close()
     row = lines(tmp_path / "m.jsonl")[0]
     assert row == {**row, "f32": 0.25, "f64": 1.5, "i64": 7, "b": True, "zero_d": 3.0, "step": 4}
@@ -233,6 +239,10 @@ def test_write_meta_keeps_keys_and_merges_summary(tmp_path: Path) -> None:
     write_meta(tmp_path, {"id": "r", "status": "running", "summary": {"best": 1}, "git": {"c": 1}})
     write_meta(tmp_path, {"status": "completed", "summary": {"final": 2}})
     meta = read_meta(tmp_path)
-    assert meta == {"id": "r", "status": "completed", "summary": {"best": 1, "final": 2},
-                    "git": {"c": 1}}
+    assert meta == {
+        "id": "r",
+        "status": "completed",
+        "summary": {"best": 1, "final": 2},
+        "git": {"c": 1},
+    }
     assert not list(tmp_path.glob(".meta.json*"))

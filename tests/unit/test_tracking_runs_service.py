@@ -38,8 +38,12 @@ def test_lifecycle_folds_into_the_view(runs: Runs) -> None:
 
 
 def test_resolve_exact_prefix_ambiguous_unknown(runs: Runs) -> None:
-    for run_id in ("local-20250101-000000-aaaaaa", "local-20250101-000000-abbbbb", "job-1",
-                   "job-12"):
+    for run_id in (
+        "local-20250101-000000-aaaaaa",
+        "local-20250101-000000-abbbbb",
+        "job-1",
+        "job-12",
+    ):
         runs.start(run_id, f"/r/{run_id}")
     assert runs.resolve("job-1").id == "job-1"  # exact beats being a prefix of job-12
     assert runs.resolve("job-12").id == "job-12"

@@ -17,15 +17,18 @@ from whirr.tracking.system import SystemSampler, gpu_fields, memory_gb, process_
 FAKE_SMI = Path(__file__).resolve().parents[1] / "fakes" / "bin" / "nvidia-smi"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (None, None),
-    ("", []),
-    ("-1", []),
-    ("1,0", ["1", "0"]),
-    ("2, 3", ["2", "3"]),
-    ("0,-1,1", ["0"]),  # CUDA stops at the first invalid entry
-    ("GPU-fake-2,1", ["GPU-fake-2", "1"]),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", []),
+        ("-1", []),
+        ("1,0", ["1", "0"]),
+        ("2, 3", ["2", "3"]),
+        ("0,-1,1", ["0"]),  # CUDA stops at the first invalid entry
+        ("GPU-fake-2,1", ["GPU-fake-2", "1"]),
+    ],
+)
 def test_visible_devices(value: str | None, expected: list[str] | None) -> None:
     env = {} if value is None else {"CUDA_VISIBLE_DEVICES": value}
     assert visible_devices(env) == expected
@@ -112,9 +115,20 @@ def test_sampler_writes_system_jsonl_with_fake_gpus(tmp_path: Path) -> None:
     assert len(rows) >= 3
     row = rows[-1]
     assert row["_timestamp"].endswith("Z")
-    for key in ("cpu_percent", "memory_used_gb", "memory_total_gb", "process_rss_gb",
-                "gpu_0_util", "gpu_1_util", "gpu_util", "gpu_mem_used_gb", "gpu_mem_total_gb",
-                "gpu_name", "gpu_0_temp_c", "gpu_0_power_w"):
+    for key in (
+        "cpu_percent",
+        "memory_used_gb",
+        "memory_total_gb",
+        "process_rss_gb",
+        "gpu_0_util",
+        "gpu_1_util",
+        "gpu_util",
+        "gpu_mem_used_gb",
+        "gpu_mem_total_gb",
+        "gpu_name",
+        "gpu_0_temp_c",
+        "gpu_0_power_w",
+    ):
         assert key in row, key
     assert row["gpu_name"] == "Fake GPU 0" and row["gpu_1_name"] == "Fake GPU 2"
     assert fake_nvml.calls[-1] == "shutdown"  # NVML released when sampling stops

@@ -12,8 +12,13 @@ NOW = datetime(2026, 3, 1, 12, 30, 0, tzinfo=UTC)
 
 def job(id: int, status: str, name: str | None = None, **kwargs: object) -> JobRow:
     fields: dict[str, object] = {
-        "id": id, "name": name, "status": status, "attempt": 1, "worker_id": None,
-        "command": ["python", "train.py", "--lr", "0.1"], "run_id": f"job-{id}",
+        "id": id,
+        "name": name,
+        "status": status,
+        "attempt": 1,
+        "worker_id": None,
+        "command": ["python", "train.py", "--lr", "0.1"],
+        "run_id": f"job-{id}",
         "created_at": NOW - timedelta(minutes=10),
     }
     fields.update(kwargs)
@@ -29,31 +34,70 @@ STATE = WatchState(
         job(2, "failed", "lr-0", worker_id="gpu0", finished_at=NOW - timedelta(seconds=90)),
     ],
     workers=[
-        WorkerRow(id="gpu0", hostname="box", status="busy", job_ids=[3],
-                  heartbeat_at=NOW - timedelta(seconds=2), gpu_ids=[0]),
-        WorkerRow(id="old", hostname="box", status="offline", job_ids=[],
-                  heartbeat_at=NOW - timedelta(minutes=5)),
+        WorkerRow(
+            id="gpu0",
+            hostname="box",
+            status="busy",
+            job_ids=[3],
+            heartbeat_at=NOW - timedelta(seconds=2),
+            gpu_ids=[0],
+        ),
+        WorkerRow(
+            id="old",
+            hostname="box",
+            status="offline",
+            job_ids=[],
+            heartbeat_at=NOW - timedelta(minutes=5),
+        ),
     ],
     counts={"running": 1, "queued": 1, "failed": 1},
     selected=3,
-    detail=Detail(job_id=3, log_lines=[f"epoch {i}" for i in range(12)], metric="loss",
-                  values=[1.0, 0.8, 0.5, 0.4, 0.2]),
+    detail=Detail(
+        job_id=3,
+        log_lines=[f"epoch {i}" for i in range(12)],
+        metric="loss",
+        values=[1.0, 0.8, 0.5, 0.4, 0.2],
+    ),
 )
 
 
 def test_a_known_state_renders_to_the_expected_text() -> None:
     text = render_text(STATE, width=100, log_lines=3)
     lines = text.splitlines()
-    assert lines[0] == ("whirr watch  /home/ada/proj  1 running · 1 queued · 1 failed  ·  "
-                        "workers 1/2 online  ·  12:30:00")
+    assert lines[0] == (
+        "whirr watch  /home/ada/proj  1 running · 1 queued · 1 failed  ·  "
+        "workers 1/2 online  ·  12:30:00"
+    )
     row = next(line for line in lines if "lr-1" in line)
-    assert row.split() == ["▶", "3", "lr-1", "running", "1", "gpu0", "1m15s", "python",
-                           "train.py", "--lr", "0.1"]
-    assert next(line for line in lines if "lr-2" in line).split()[:4] == ["4", "lr-2", "queued",
-                                                                          "1"]
+    assert row.split() == [
+        "▶",
+        "3",
+        "lr-1",
+        "running",
+        "1",
+        "gpu0",
+        "1m15s",
+        "python",
+        "train.py",
+        "--lr",
+        "0.1",
+    ]
+    assert next(line for line in lines if "lr-2" in line).split()[:4] == [
+        "4",
+        "lr-2",
+        "queued",
+        "1",
+    ]
     assert "1m30s ago" in next(line for line in lines if "lr-0" in line)
     assert next(line for line in lines if line.strip().startswith("gpu0")).split() == [
-        "gpu0", "box", "busy", "#3", "0", "2s", "ago"]
+        "gpu0",
+        "box",
+        "busy",
+        "#3",
+        "0",
+        "2s",
+        "ago",
+    ]
     assert "old  " in text and "offline" in text
     assert "╭─ Job #3 lr-1 · running" in text
     assert "│ loss █▆▄▃▁  last 0.2  min 0.2  max 1  (5 points)" in text
@@ -79,12 +123,21 @@ def test_sparkline_scales_between_min_and_max() -> None:
 
 
 def test_jobs_are_ordered_running_queued_then_newest_finished() -> None:
-    rows = [job(1, "completed"), job(2, "queued"), job(3, "running"), job(4, "failed"),
-            job(5, "queued")]
+    rows = [
+        job(1, "completed"),
+        job(2, "queued"),
+        job(3, "running"),
+        job(4, "failed"),
+        job(5, "queued"),
+    ]
     assert [r.id for r in order_jobs(rows, finished_limit=1)] == [3, 2, 5, 4]
 
 
 def test_main_metric_is_the_first_numeric_user_key() -> None:
-    assert main_metric([{"_idx": 0, "_timestamp": "t", "step": 1, "phase": "a", "ok": True,
-                         "loss": 0.5}]) == "loss"
+    assert (
+        main_metric(
+            [{"_idx": 0, "_timestamp": "t", "step": 1, "phase": "a", "ok": True, "loss": 0.5}]
+        )
+        == "loss"
+    )
     assert main_metric([{"_idx": 0}]) is None

@@ -32,9 +32,15 @@ def test_watch_runs_in_a_terminal_follows_events_and_quits_on_q(
     Jobs(store).submit(["python", "a.py"], str(project.root), name="alpha", check=False)
     leader, follower = os.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
-    proc = subprocess.Popen([sys.executable, "-m", "whirr.cli.main", "watch", "-i", "30"],
-                            cwd=project.root, stdin=follower, stdout=follower, stderr=follower,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "whirr.cli.main", "watch", "-i", "30"],
+        cwd=project.root,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        start_new_session=True,
+    )
     os.close(follower)
     seen = bytearray()
     try:

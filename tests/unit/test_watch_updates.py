@@ -15,8 +15,13 @@ from whirr.watch.sources import LocalSource
 
 
 def watcher_for(project: Project, store: Any, **kwargs: Any) -> Watcher:
-    source = LocalSource(store, project.runs_dir, label="proj",
-                         heartbeat_timeout=project.config.heartbeat_timeout, **kwargs)
+    source = LocalSource(
+        store,
+        project.runs_dir,
+        label="proj",
+        heartbeat_timeout=project.config.heartbeat_timeout,
+        **kwargs,
+    )
     return Watcher(source)
 
 
@@ -25,8 +30,7 @@ def test_view_updates_on_a_new_event(project: Project, store: Any) -> None:
     assert watcher.state.jobs == []
     assert not watcher.poll()  # nothing happened: no redraw
 
-    job = Jobs(store).submit(["python", "train.py"], str(project.root), name="first",
-                             check=False)
+    job = Jobs(store).submit(["python", "train.py"], str(project.root), name="first", check=False)
     assert watcher.poll()
     assert [(j.id, j.status) for j in watcher.state.jobs] == [(job.id, "queued")]
     assert watcher.state.selected == job.id
@@ -37,13 +41,14 @@ def test_view_updates_on_a_new_event(project: Project, store: Any) -> None:
     assert watcher.poll()
     text = render_text(watcher.state, width=100)
     assert next(line for line in text.splitlines() if "first" in line).split()[3:6] == [
-        "running", "1", "w1"]
+        "running",
+        "1",
+        "w1",
+    ]
     assert "workers 1/1 online" in text
 
 
-def test_selected_job_shows_its_log_tail_and_metric_sparkline(
-    project: Project, store: Any
-) -> None:
+def test_selected_job_shows_its_log_tail_and_metric_sparkline(project: Project, store: Any) -> None:
     jobs = Jobs(store)
     first = jobs.submit(["a"], str(project.root), name="a", check=False)
     second = jobs.submit(["b"], str(project.root), name="b", check=False)
@@ -71,7 +76,8 @@ def test_a_named_metric_is_charted(project: Project, store: Any) -> None:
     run_dir = project.runs_dir / job.run_id
     run_dir.mkdir(parents=True)
     (run_dir / "metrics.jsonl").write_text(
-        '{"_idx":0,"loss":1,"acc":0.1}\n{"_idx":1,"loss":0.5,"acc":0.9}\n{"_idx":2,"lo')
+        '{"_idx":0,"loss":1,"acc":0.1}\n{"_idx":1,"loss":0.5,"acc":0.9}\n{"_idx":2,"lo'
+    )
     watcher = watcher_for(project, store, metric="acc")
     detail = watcher.state.detail
     assert detail is not None and (detail.metric, detail.values) == ("acc", [0.1, 0.9])

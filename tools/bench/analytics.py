@@ -42,14 +42,23 @@ def build(project: Project) -> list[str]:
     try:
         for start in range(0, len(ids), 500):
             events: list[Pending] = []
-            for n, run_id in enumerate(ids[start:start + 500], start):
+            for n, run_id in enumerate(ids[start : start + 500], start):
                 config = {"lr": 10 ** -(1 + n % 4), "bs": 32 * (1 + n % 3), "seed": n}
                 events += [
-                    Pending(run_stream(run_id), RunStarted(
-                        run_id=run_id, run_dir=str(project.run_dir(run_id)),
-                        name=f"run {n}", config=config, tags=["bench"])),
-                    Pending(run_stream(run_id), RunSummaryUpdated(
-                        run_id=run_id, summary={"best_loss": 1 / (n + 1)})),
+                    Pending(
+                        run_stream(run_id),
+                        RunStarted(
+                            run_id=run_id,
+                            run_dir=str(project.run_dir(run_id)),
+                            name=f"run {n}",
+                            config=config,
+                            tags=["bench"],
+                        ),
+                    ),
+                    Pending(
+                        run_stream(run_id),
+                        RunSummaryUpdated(run_id=run_id, summary={"best_loss": 1 / (n + 1)}),
+                    ),
                     Pending(run_stream(run_id), RunFinished(run_id=run_id, status="completed")),
                 ]
             store.append(events)
@@ -62,8 +71,13 @@ def build(project: Project) -> list[str]:
         lines = bytearray()
         for i in range(steps):
             ts = (T0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            row = {"_idx": i, "_timestamp": ts, "step": i,
-                   "loss": 1 / (i + 1 + n), "acc": i / (steps + n)}
+            row = {
+                "_idx": i,
+                "_timestamp": ts,
+                "step": i,
+                "loss": 1 / (i + 1 + n),
+                "acc": i / (steps + n),
+            }
             lines += enc.encode(row) + b"\n"
         (run_dir / "metrics.jsonl").write_bytes(lines)
     return ids[:BIG_RUNS]
@@ -82,8 +96,9 @@ def timed(argv: list[str], cwd: Path, repeat: int, before: object = None) -> tup
         if callable(before):
             before()
         cpu, start = _children_cpu(), time.perf_counter()
-        subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         walls.append(time.perf_counter() - start)
         cpus.append(_children_cpu() - cpu)
     return statistics.median(walls), statistics.median(cpus)
@@ -92,7 +107,7 @@ def timed(argv: list[str], cwd: Path, repeat: int, before: object = None) -> tup
 def bare(files: list[Path] | str, what: str) -> list[str]:
     """A fresh Python reading ``files`` (or a glob) with DuckDB's default ``read_json``."""
     listing = repr(files) if isinstance(files, str) else repr([str(f) for f in files])
-    code = f"import duckdb; duckdb.sql(\"SELECT {what} FROM read_json({listing})\").fetchall()"
+    code = f'import duckdb; duckdb.sql("SELECT {what} FROM read_json({listing})").fetchall()'
     return [sys.executable, "-c", code]
 
 
@@ -100,8 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", type=Path, help="where to build the project (default: tmp)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="use the project an earlier run left in --dir as it is")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use the project an earlier run left in --dir as it is"
+    )
     parser.add_argument("--only", help="only the commands whose label contains this text")
     args = parser.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="whirr-bench-"))
@@ -113,8 +129,10 @@ def main() -> None:
         project, _ = init_project(root / "proj")
         t = time.perf_counter()
         big = build(project)
-        print(f"built {BIG_RUNS} x {BIG_STEPS} + {SMALL_RUNS} x {SMALL_STEPS} steps "
-              f"in {time.perf_counter() - t:.1f}s at {project.root}\n")
+        print(
+            f"built {BIG_RUNS} x {BIG_STEPS} + {SMALL_RUNS} x {SMALL_STEPS} steps "
+            f"in {time.perf_counter() - t:.1f}s at {project.root}\n"
+        )
     cwd, r = project.root, args.repeat
     cache = project.dir / "cache"
     drop_cache = lambda: shutil.rmtree(cache, ignore_errors=True)  # noqa: E731
@@ -127,34 +145,61 @@ def main() -> None:
     ref = lambda what, **k: lambda: timed(bare(*what), cwd, **k)  # noqa: E731
     half = max(1, r // 2)
     cases = [
-        ("compare 10 runs -m loss (cold: no cache)",
-         whirr("compare", *ten, "-m", "loss", repeat=r, before=drop_cache),
-         ref((files(ten), "min(loss)"), repeat=r)),
-        ("compare 10 runs -m loss (Parquet cache)",
-         whirr("compare", *ten, "-m", "loss", repeat=r),
-         ref((files(ten), "min(loss)"), repeat=r)),
-        ("export 1 run --metrics -> CSV (cold)",
-         whirr("export", big[0], "--metrics", "-o", "one.csv", repeat=r, before=drop_cache),
-         ref((files(big[:1]), "*"), repeat=r)),
-        ("export 1 run --metrics -> CSV (cache)",
-         whirr("export", big[0], "--metrics", "-o", "one.csv", repeat=r),
-         ref((files(big[:1]), "*"), repeat=r)),
-        ("export all runs -> Parquet",
-         whirr("export", "-o", "runs.parquet", repeat=r), lambda: ref_import),
-        ("export all runs --metrics -> Parquet (cold)",
-         whirr("export", "--metrics", "-o", "all.parquet", repeat=half, before=drop_cache),
-         ref((every_file, "count(*)"), repeat=half)),
-        ("export all runs --metrics -> Parquet (cache)",
-         whirr("export", "--metrics", "-o", "all.parquet", repeat=r),
-         ref((every_file, "count(*)"), repeat=half)),
-        ("runs -n 5000 (all 2,050 runs)",
-         whirr("runs", "-n", "5000", repeat=r), None),
-        ("runs --where 'config.lr < 0.01' --sort summary.best_loss -n 5000",
-         whirr("runs", "--where", "config.lr < 0.01", "--sort", "summary.best_loss",
-               "-n", "5000", repeat=r), lambda: ref_import),
+        (
+            "compare 10 runs -m loss (cold: no cache)",
+            whirr("compare", *ten, "-m", "loss", repeat=r, before=drop_cache),
+            ref((files(ten), "min(loss)"), repeat=r),
+        ),
+        (
+            "compare 10 runs -m loss (Parquet cache)",
+            whirr("compare", *ten, "-m", "loss", repeat=r),
+            ref((files(ten), "min(loss)"), repeat=r),
+        ),
+        (
+            "export 1 run --metrics -> CSV (cold)",
+            whirr("export", big[0], "--metrics", "-o", "one.csv", repeat=r, before=drop_cache),
+            ref((files(big[:1]), "*"), repeat=r),
+        ),
+        (
+            "export 1 run --metrics -> CSV (cache)",
+            whirr("export", big[0], "--metrics", "-o", "one.csv", repeat=r),
+            ref((files(big[:1]), "*"), repeat=r),
+        ),
+        (
+            "export all runs -> Parquet",
+            whirr("export", "-o", "runs.parquet", repeat=r),
+            lambda: ref_import,
+        ),
+        (
+            "export all runs --metrics -> Parquet (cold)",
+            whirr("export", "--metrics", "-o", "all.parquet", repeat=half, before=drop_cache),
+            ref((every_file, "count(*)"), repeat=half),
+        ),
+        (
+            "export all runs --metrics -> Parquet (cache)",
+            whirr("export", "--metrics", "-o", "all.parquet", repeat=r),
+            ref((every_file, "count(*)"), repeat=half),
+        ),
+        ("runs -n 5000 (all 2,050 runs)", whirr("runs", "-n", "5000", repeat=r), None),
+        (
+            "runs --where 'config.lr < 0.01' --sort summary.best_loss -n 5000",
+            whirr(
+                "runs",
+                "--where",
+                "config.lr < 0.01",
+                "--sort",
+                "summary.best_loss",
+                "-n",
+                "5000",
+                repeat=r,
+            ),
+            lambda: ref_import,
+        ),
     ]
-    print(f"interpreter start-up: {startup[0] * 1000:.0f} ms; python -c 'import duckdb': "
-          f"{ref_import[0] * 1000:.0f} ms (medians of {r}; wall/CPU)\n")
+    print(
+        f"interpreter start-up: {startup[0] * 1000:.0f} ms; python -c 'import duckdb': "
+        f"{ref_import[0] * 1000:.0f} ms (medians of {r}; wall/CPU)\n"
+    )
     print("limit: 2 x the reference + interpreter start-up (wall)\n")
     print(f"{'command':<66} {'whirr':>15} {'bare duckdb':>15} {'ratio':>11} {'limit':>8}")
     ms = lambda t: f"{t[0] * 1000:.0f}/{t[1] * 1000:.0f} ms"  # noqa: E731

@@ -70,22 +70,50 @@ def build(root: Path) -> None:
             events: list[Pending] = []
             for i in range(start, start + 1000):
                 run_id = f"local-20240101-{i:06d}-{i:06x}"
-                config = {"lr": 10 ** -(1 + i % 4), "depth": [18, 34, 50][i % 3],
-                          "optimizer": ["sgd", "adam", "adamw"][i % 3], "seed": i}
+                config = {
+                    "lr": 10 ** -(1 + i % 4),
+                    "depth": [18, 34, 50][i % 3],
+                    "optimizer": ["sgd", "adam", "adamw"][i % 3],
+                    "seed": i,
+                }
                 events += [
-                    Pending(run_stream(run_id), RunStarted(
-                        run_id=run_id, run_dir=str(project.run_dir(run_id)),
-                        name=f"sweep-{i}", config=config, tags=[f"group-{i % 20}"])),
-                    Pending(run_stream(run_id), RunSummaryUpdated(
-                        run_id=run_id, summary={"best_loss": 1 / (i + 1), "acc": i / RUNS})),
-                    Pending(run_stream(run_id), RunFinished(run_id=run_id, status="completed",
-                                                            exit_code=0)),
+                    Pending(
+                        run_stream(run_id),
+                        RunStarted(
+                            run_id=run_id,
+                            run_dir=str(project.run_dir(run_id)),
+                            name=f"sweep-{i}",
+                            config=config,
+                            tags=[f"group-{i % 20}"],
+                        ),
+                    ),
+                    Pending(
+                        run_stream(run_id),
+                        RunSummaryUpdated(
+                            run_id=run_id, summary={"best_loss": 1 / (i + 1), "acc": i / RUNS}
+                        ),
+                    ),
+                    Pending(
+                        run_stream(run_id),
+                        RunFinished(run_id=run_id, status="completed", exit_code=0),
+                    ),
                 ]
             store.append(events)
         run_dir = project.run_dir(BIG)
         run_dir.mkdir(parents=True)
-        store.append([Pending(run_stream(BIG), RunStarted(
-            run_id=BIG, run_dir=str(run_dir), name="a million points", config={"lr": 0.1}))])
+        store.append(
+            [
+                Pending(
+                    run_stream(BIG),
+                    RunStarted(
+                        run_id=BIG,
+                        run_dir=str(run_dir),
+                        name="a million points",
+                        config={"lr": 0.1},
+                    ),
+                )
+            ]
+        )
     finally:
         store.close()
     encode = msgspec.json.Encoder().encode
@@ -93,8 +121,10 @@ def build(root: Path) -> None:
         for i in range(POINTS):
             at = (T0 + timedelta(milliseconds=10 * i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             loss = math.exp(-i / 300_000) + 0.05 * math.sin(i / 50) + (3.0 if i == 654_321 else 0)
-            fh.write(encode({"_idx": i, "_timestamp": at, "step": i, "loss": loss,
-                             "acc": 1 - loss / 2}) + b"\n")
+            fh.write(
+                encode({"_idx": i, "_timestamp": at, "step": i, "loss": loss, "acc": 1 - loss / 2})
+                + b"\n"
+            )
 
 
 def timed(client: httpx.Client, path: str, repeat: int) -> float:
@@ -152,8 +182,7 @@ def first_chart(url: str, driver: Any = None) -> tuple[float, int]:
             return first_chart(url, watched(fresh))
     driver.get("about:blank")
     driver.get(f"{url}/runs/{BIG}")
-    found = wait_for(driver, lambda d: d.execute_script("return window.__whirrChart"),
-                     timeout=120)
+    found = wait_for(driver, lambda d: d.execute_script("return window.__whirrChart"), timeout=120)
     return float(found), int(driver.execute_script(TRANSFERRED))
 
 
@@ -209,15 +238,21 @@ def chart_figures(root: Path, repeat: int) -> None:
                     measure("warm", browser, dash.url, cached_browser)
         finally:
             dash.stop()
-    print(f"\nfirst chart of a {POINTS:,}-point run in headless Chromium "
-          f"(median of {repeat}; ms from navigation start; target 1,500)")
+    print(
+        f"\nfirst chart of a {POINTS:,}-point run in headless Chromium "
+        f"(median of {repeat}; ms from navigation start; target 1,500)"
+    )
     print(f"  {'server':<50} {'browser':<8} {'ms':>8} {'bytes sent':>12}")
-    labels = {"cold": "cold: first view of the run (parses metrics.jsonl)",
-              "restarted": "restarted: columns cached on disk",
-              "warm": "warm: columns in memory"}
+    labels = {
+        "cold": "cold: first view of the run (parses metrics.jsonl)",
+        "restarted": "restarted: columns cached on disk",
+        "warm": "warm: columns in memory",
+    }
     for key, values in times.items():
-        print(f"  {labels[key[0]]:<50} {key[1]:<8} {statistics.median(values):8.0f} "
-              f"{statistics.median(wire[key]):>12,.0f}")
+        print(
+            f"  {labels[key[0]]:<50} {key[1]:<8} {statistics.median(values):8.0f} "
+            f"{statistics.median(wire[key]):>12,.0f}"
+        )
 
 
 def main() -> None:
@@ -231,8 +266,9 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         build(root)
-        print(f"built {RUNS:,} runs and a {POINTS:,}-point run in "
-              f"{time.perf_counter() - start:.1f} s")
+        print(
+            f"built {RUNS:,} runs and a {POINTS:,}-point run in {time.perf_counter() - start:.1f} s"
+        )
     dash = DashboardProcess(root)
     try:
         with httpx.Client(base_url=dash.url, timeout=120) as c:
@@ -245,12 +281,18 @@ def main() -> None:
             print(f"  runs page (HTML)                                {page:8.1f}")
             newest = timed(c, "/ui/runs", args.repeat)
             print(f"  /ui/runs, newest first, 100 rows                {newest:8.1f}")
-            print(f"  /ui/runs sorted by summary.best_loss            "
-                  f"{timed(c, '/ui/runs?sort=summary.best_loss&order=asc', args.repeat):8.1f}")
-            print(f"  /ui/runs filtered by text 'sweep-99'            "
-                  f"{timed(c, '/ui/runs?q=sweep-99', args.repeat):8.1f}")
-            print(f"  reference: decode all runs from the store       "
-                  f"{reference(root, max(3, args.repeat // 3)):8.1f}")
+            print(
+                f"  /ui/runs sorted by summary.best_loss            "
+                f"{timed(c, '/ui/runs?sort=summary.best_loss&order=asc', args.repeat):8.1f}"
+            )
+            print(
+                f"  /ui/runs filtered by text 'sweep-99'            "
+                f"{timed(c, '/ui/runs?q=sweep-99', args.repeat):8.1f}"
+            )
+            print(
+                f"  reference: decode all runs from the store       "
+                f"{reference(root, max(3, args.repeat // 3)):8.1f}"
+            )
             if not available():
                 print("\n(chromium/selenium missing: the browser figures are skipped)")
             path = f"/ui/runs/{BIG}/series?x=step&points=720"
@@ -263,10 +305,14 @@ def main() -> None:
             print(f"  gzipped on the wire          {wire:>12,}")
             print(f"  uncompressed JSON            {len(raw.content):>12,}")
             print(f"  reference: metrics.jsonl     {size:>12,}")
-            plotly = c.get(f"/static/vendor/plotly.min.js?v={assets.version()}",
-                           headers={"Accept-Encoding": "gzip"})
-            print(f"  plotly.js, gzipped (once per browser: cached a year, no revalidation)"
-                  f" {plotly.num_bytes_downloaded:,}")
+            plotly = c.get(
+                f"/static/vendor/plotly.min.js?v={assets.version()}",
+                headers={"Accept-Encoding": "gzip"},
+            )
+            print(
+                f"  plotly.js, gzipped (once per browser: cached a year, no revalidation)"
+                f" {plotly.num_bytes_downloaded:,}"
+            )
     finally:
         dash.stop()
     if available():

@@ -67,8 +67,9 @@ def bench_floor(path: Path, calls: int, clock: Callable[[], int]) -> tuple[list[
     for _ in range(calls // BATCH):
         start = clock()
         for _ in range(BATCH):
-            encode_into({"_idx": idx, "_timestamp": now(UTC), "step": idx, "loss": 0.5,
-                         "acc": 0.25}, buf)
+            encode_into(
+                {"_idx": idx, "_timestamp": now(UTC), "step": idx, "loss": 0.5, "acc": 0.25}, buf
+            )
             buf.append(10)
             write(fd, buf)
             idx += 1
@@ -106,8 +107,12 @@ def bench_init(times: int, **capture: bool) -> list[float]:
 def bench_import(times: int) -> list[float]:
     out = []
     for _ in range(times):
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import whirr"],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import whirr"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         match = re.search(r"\|\s*(\d+) \| whirr$", proc.stderr, re.M)
         if match:
             out.append(int(match.group(1)) / 1000)
@@ -115,8 +120,9 @@ def bench_import(times: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--inits", type=int, default=7)
     args = parser.parse_args()
@@ -126,21 +132,29 @@ def main() -> None:
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
         (root / "train.py").write_text("print('x')\n")
         subprocess.run(["git", "add", "."], cwd=root, check=True)
-        subprocess.run(["git", "-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm",
-                        "x"], cwd=root, check=True)
+        subprocess.run(
+            ["git", "-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm", "x"],
+            cwd=root,
+            check=True,
+        )
         os.chdir(root)
         from whirr.project import init_project
 
         init_project(root)
         results: dict[str, dict[str, list[float]]] = {"wall": {}, "cpu": {}}
         # Interleaved (floor, write, whirr, floor, write, whirr) so a load spike hits all.
-        for kind, clock in (("wall", time.perf_counter_ns), ("cpu", time.thread_time_ns),
-                            ("wall", time.perf_counter_ns), ("cpu", time.thread_time_ns)):
+        for kind, clock in (
+            ("wall", time.perf_counter_ns),
+            ("cpu", time.thread_time_ns),
+            ("wall", time.perf_counter_ns),
+            ("cpu", time.thread_time_ns),
+        ):
             got = results[kind]
             floor, line = bench_floor(root / "floor.jsonl", args.calls // 2, clock)
             got.setdefault("floor", []).extend(floor)
             got.setdefault("write", []).extend(
-                bench_write(root / "write.jsonl", line, args.calls // 2, clock))
+                bench_write(root / "write.jsonl", line, args.calls // 2, clock)
+            )
             got.setdefault("log", []).extend(bench_log(args.calls // 2, clock))
         plain = bench_init(args.inits, capture_git=False, capture_pip=False)
         git = bench_init(args.inits, capture_git=True, capture_pip=False)
@@ -148,23 +162,36 @@ def main() -> None:
     imports = bench_import(args.inits)
     for kind in ("wall", "cpu"):
         fig = {name: (statistics.median(v), min(v)) for name, v in results[kind].items()}
-        print(f"{kind} time, us/call, median (best batch) of {len(results[kind]['log']):,} "
-              f"batches of {BATCH:,}:")
+        print(
+            f"{kind} time, us/call, median (best batch) of {len(results[kind]['log']):,} "
+            f"batches of {BATCH:,}:"
+        )
         print(f"  run.log()                          {fig['log'][0]:5.2f} ({fig['log'][1]:.2f})")
-        print(f"  floor: encode same row + os.write  {fig['floor'][0]:5.2f} "
-              f"({fig['floor'][1]:.2f})")
-        print(f"  os.write alone, {len(line)}-byte line       {fig['write'][0]:5.2f} "
-              f"({fig['write'][1]:.2f})")
-        print(f"  run.log() above the floor: {fig['log'][0] - fig['floor'][0]:+.2f} us; "
-              f"os.write alone is {fig['write'][0] / 2:.0%} of a 2 us budget")
-    print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs (figures above 1 per CPU are inflated by other work)")
-    print(f"whirr.init(): {statistics.median(plain):.1f} ms without git/pip capture, "
-          f"{statistics.median(git):.1f} ms with git, {statistics.median(full):.1f} ms with "
-          "git + pip (requirements.txt is written on a background thread)")
+        print(
+            f"  floor: encode same row + os.write  {fig['floor'][0]:5.2f} ({fig['floor'][1]:.2f})"
+        )
+        print(
+            f"  os.write alone, {len(line)}-byte line       {fig['write'][0]:5.2f} "
+            f"({fig['write'][1]:.2f})"
+        )
+        print(
+            f"  run.log() above the floor: {fig['log'][0] - fig['floor'][0]:+.2f} us; "
+            f"os.write alone is {fig['write'][0] / 2:.0%} of a 2 us budget"
+        )
+    print(
+        f"machine load average while measuring: {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs (figures above 1 per CPU are inflated by other work)"
+    )
+    print(
+        f"whirr.init(): {statistics.median(plain):.1f} ms without git/pip capture, "
+        f"{statistics.median(git):.1f} ms with git, {statistics.median(full):.1f} ms with "
+        "git + pip (requirements.txt is written on a background thread)"
+    )
     if imports:
-        print(f"import whirr: {statistics.median(imports):.1f} ms, best {min(imports):.1f} ms "
-              "(python -X importtime)")
+        print(
+            f"import whirr: {statistics.median(imports):.1f} ms, best {min(imports):.1f} ms "
+            "(python -X importtime)"
+        )
 
 
 if __name__ == "__main__":

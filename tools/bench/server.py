@@ -63,8 +63,10 @@ class Http:
         """Send one request; the decoded JSON answer (an HTTP error status raises)."""
         data = b"" if body is None else json.dumps(body).encode()
         extra = b"Content-Type: application/json\r\n" if body is not None else b""
-        self.sock.sendall(b"%s /api/v1%s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n%s" % (
-            method.encode(), path.encode(), self.head, extra, len(data), data))
+        self.sock.sendall(
+            b"%s /api/v1%s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n%s"
+            % (method.encode(), path.encode(), self.head, extra, len(data), data)
+        )
         while (end := self.buf.find(b"\r\n\r\n")) < 0:
             self._fill()
         status_line, *lines = self.buf[:end].decode("latin-1").split("\r\n")
@@ -73,7 +75,7 @@ class Http:
         start = end + 4
         while len(self.buf) < start + length:
             self._fill()
-        payload, self.buf = self.buf[start:start + length], self.buf[start + length:]
+        payload, self.buf = self.buf[start : start + length], self.buf[start + length :]
         status = int(status_line.split()[1])
         if status >= 400:
             raise RuntimeError(f"{method} {path}: {status} {payload!r}")
@@ -128,8 +130,9 @@ def submit_to_start(root: Path, rounds: int) -> tuple[float, float]:
     stamp = root / "started"
     command = ["sh", "-c", f"date +%s.%N > {stamp}"]
     env = {**os.environ, "WHIRR_TOKEN": TOKEN}
-    worker = subprocess.Popen([*WHIRR, "worker", "-s", server.url, "-d", str(server.data), "-q"],
-                              env=env)
+    worker = subprocess.Popen(
+        [*WHIRR, "worker", "-s", server.url, "-d", str(server.data), "-q"], env=env
+    )
     latencies, bare = [], []
     try:
         with api(server.url) as http:
@@ -174,8 +177,11 @@ def _cycle_worker(url: str, name: str, threads: int, counts: multiprocessing.Que
                 job = http.call("POST", "/jobs/claim", {"worker_id": worker_id})["job"]
                 if job is None:
                     break
-                http.call("POST", f"/jobs/{job['id']}/complete", {
-                    "worker_id": worker_id, "exit_code": 0, "attempt": job["attempt"]})
+                http.call(
+                    "POST",
+                    f"/jobs/{job['id']}/complete",
+                    {"worker_id": worker_id, "exit_code": 0, "attempt": job["attempt"]},
+                )
                 done += 1
         finally:
             http.close()
@@ -192,8 +198,14 @@ def _run_threads(target: object, args: list[tuple[object, ...]]) -> None:
         t.join()
 
 
-def cycles_per_second(root: Path, database_url: str | None, jobs: int, rounds: int,
-                      concurrency: int = 16, processes: int = 4) -> tuple[float, float]:
+def cycles_per_second(
+    root: Path,
+    database_url: str | None,
+    jobs: int,
+    rounds: int,
+    concurrency: int = 16,
+    processes: int = 4,
+) -> tuple[float, float]:
     """Median claim+complete cycles per second, ``concurrency`` HTTP workers in total; and,
     measured after each round on the same server with the same clients, the median
     requests per second of ``GET /health`` (the HTTP ceiling: a route with no store)."""
@@ -205,10 +217,13 @@ def cycles_per_second(root: Path, database_url: str | None, jobs: int, rounds: i
                 for _ in range(jobs):
                     http.post("/jobs", json={"command_argv": ["true"], "workdir": "/tmp"})
                 counts: multiprocessing.Queue = multiprocessing.Queue()
-                procs = [multiprocessing.Process(
-                    target=_cycle_worker,
-                    args=(server.url, f"p{p}", concurrency // processes, counts))
-                    for p in range(processes)]
+                procs = [
+                    multiprocessing.Process(
+                        target=_cycle_worker,
+                        args=(server.url, f"p{p}", concurrency // processes, counts),
+                    )
+                    for p in range(processes)
+                ]
                 start = time.perf_counter()
                 for p in procs:
                     p.start()
@@ -225,8 +240,9 @@ def cycles_per_second(root: Path, database_url: str | None, jobs: int, rounds: i
 
 
 # -- 3. GET /status -----------------------------------------------------------------------
-def _hammer(url: str, path: str, seconds: float, threads: int,
-            counts: multiprocessing.Queue) -> None:
+def _hammer(
+    url: str, path: str, seconds: float, threads: int, counts: multiprocessing.Queue
+) -> None:
     def loop() -> None:
         n = 0
         http = Http(url)
@@ -245,9 +261,12 @@ def _hammer(url: str, path: str, seconds: float, threads: int,
 def _rate(url: str, path: str, seconds: float, clients: int, processes: int) -> float:
     """Requests per second of ``GET path`` from ``clients`` keep-alive clients."""
     counts: multiprocessing.Queue = multiprocessing.Queue()
-    procs = [multiprocessing.Process(
-        target=_hammer, args=(url, path, seconds, clients // processes, counts))
-        for _ in range(processes)]
+    procs = [
+        multiprocessing.Process(
+            target=_hammer, args=(url, path, seconds, clients // processes, counts)
+        )
+        for _ in range(processes)
+    ]
     for p in procs:
         p.start()
     total = sum(counts.get() for _ in range(clients))
@@ -256,8 +275,9 @@ def _rate(url: str, path: str, seconds: float, clients: int, processes: int) -> 
     return total / seconds
 
 
-def requests_per_second(root: Path, rounds: int, seconds: float = 3.0,
-                        clients: int = 16, processes: int = 4) -> tuple[float, float]:
+def requests_per_second(
+    root: Path, rounds: int, seconds: float = 3.0, clients: int = 16, processes: int = 4
+) -> tuple[float, float]:
     """Median requests/s for ``/status`` (100 jobs, 10 workers in the store) and, for
     reference, for ``/health`` (no store access)."""
     server = Server(root)
@@ -269,7 +289,8 @@ def requests_per_second(root: Path, rounds: int, seconds: float = 3.0,
                 http.post("/workers/register", json={"worker_id": f"w{i}", "hostname": "h"})
         results = {
             path: statistics.median(
-                _rate(server.url, path, seconds, clients, processes) for _ in range(rounds))
+                _rate(server.url, path, seconds, clients, processes) for _ in range(rounds)
+            )
             for path in ("/status", "/health")
         }
     finally:
@@ -307,16 +328,19 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("WHIRR_TEST_POSTGRES_URL"))
     parser.add_argument("--jobs", type=int, default=1000, help="jobs per throughput round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", choices=PARTS, action="append",
-                        help="run only this part (repeatable)")
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only this part (repeatable)"
+    )
     args = parser.parse_args()
     parts = args.only or PARTS
     with tempfile.TemporaryDirectory(prefix="whirr-bench-") as tmp:
         root = Path(tmp)
         if "latency" in parts:
             latency, bare = submit_to_start(root / "latency", rounds=20)
-            print(f"submit-to-start, idle remote worker: median {latency * 1000:.1f} ms "
-                  f"(reference: bare fork+exec of the job {bare * 1000:.1f} ms)")
+            print(
+                f"submit-to-start, idle remote worker: median {latency * 1000:.1f} ms "
+                f"(reference: bare fork+exec of the job {bare * 1000:.1f} ms)"
+            )
         if "sqlite" in parts:
             rate, ceiling = cycles_per_second(root / "sqlite", None, args.jobs, args.rounds)
             _print_cycles("SQLite", rate, ceiling)
@@ -328,20 +352,25 @@ def main() -> None:
                 drop_schema(args.postgres, schema)
             _print_cycles("PostgreSQL", rate, ceiling)
         elif "postgres" in parts:
-            print("claim+complete on PostgreSQL: skipped (no --postgres / "
-                  "WHIRR_TEST_POSTGRES_URL)")
+            print("claim+complete on PostgreSQL: skipped (no --postgres / WHIRR_TEST_POSTGRES_URL)")
         if "status" in parts:
             status, health = requests_per_second(root / "status", args.rounds)
-            print(f"GET /api/v1/status, 16 clients: median {status:.0f} req/s "
-                  f"(reference: GET /health {health:.0f} req/s)")
-    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
-          f"({os.cpu_count()} CPUs)")
+            print(
+                f"GET /api/v1/status, 16 clients: median {status:.0f} req/s "
+                f"(reference: GET /health {health:.0f} req/s)"
+            )
+    print(
+        f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        f"({os.cpu_count()} CPUs)"
+    )
 
 
 def _print_cycles(store: str, rate: float, ceiling: float) -> None:
-    print(f"claim+complete, 16 HTTP workers, {store}: median {rate:.0f} cycles/s "
-          f"(reference: GET /health on that server {ceiling:.0f} req/s, i.e. "
-          f"{ceiling / 2:.0f} cycles/s at two requests per cycle)")
+    print(
+        f"claim+complete, 16 HTTP workers, {store}: median {rate:.0f} cycles/s "
+        f"(reference: GET /health on that server {ceiling:.0f} req/s, i.e. "
+        f"{ceiling / 2:.0f} cycles/s at two requests per cycle)"
+    )
 
 
 if __name__ == "__main__":

@@ -146,18 +146,29 @@ def drain_rate(api: Api, job_ids: list[int]) -> float:
     return len(jobs) / span if span > 0 else float("inf")
 
 
-def measure(name: str, argv: list[str], api: Api, data_dir: Path, jobs: int,
-            idle_seconds: float) -> dict[str, Any]:
+def measure(
+    name: str, argv: list[str], api: Api, data_dir: Path, jobs: int, idle_seconds: float
+) -> dict[str, Any]:
     worker_id = f"bench-{name}"
     """Starts one worker, samples its idle memory, drains `jobs` jobs, stops it."""
     env = {**os.environ, "WHIRR_TOKEN": TOKEN}
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         # Idle: registered and long-polling an empty queue.
-        wait_for(lambda: any(w["id"] == worker_id and w["status"] != "stopped"
-                             for w in api.call("GET", "/workers")["workers"]),
-                 60, f"{name} to register")
+        wait_for(
+            lambda: any(
+                w["id"] == worker_id and w["status"] != "stopped"
+                for w in api.call("GET", "/workers")["workers"]
+            ),
+            60,
+            f"{name} to register",
+        )
         time.sleep(idle_seconds)
         pids = tree(proc.pid)
         own_rss, own_pss = memory_kb(proc.pid)
@@ -167,12 +178,18 @@ def measure(name: str, argv: list[str], api: Api, data_dir: Path, jobs: int,
             tree_rss += rss
             tree_pss += pss
         ids = [
-            api.call("POST", "/jobs", {"command_argv": ["true"], "workdir": str(data_dir),
-                                       "name": f"bench-{name}-{i}"})["job_id"]
+            api.call(
+                "POST",
+                "/jobs",
+                {"command_argv": ["true"], "workdir": str(data_dir), "name": f"bench-{name}-{i}"},
+            )["job_id"]
             for i in range(jobs)
         ]
-        wait_for(lambda: not api.call("GET", "/jobs?status=active&limit=1")["jobs"],
-                 600, f"{name} to drain {jobs} jobs")
+        wait_for(
+            lambda: not api.call("GET", "/jobs?status=active&limit=1")["jobs"],
+            600,
+            f"{name} to drain {jobs} jobs",
+        )
         rate = drain_rate(api, ids)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -181,42 +198,90 @@ def measure(name: str, argv: list[str], api: Api, data_dir: Path, jobs: int,
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return {"name": name, "own_rss": own_rss, "own_pss": own_pss, "tree_rss": tree_rss,
-            "tree_pss": tree_pss, "processes": len(pids), "rate": rate}
+    return {
+        "name": name,
+        "own_rss": own_rss,
+        "own_pss": own_pss,
+        "tree_rss": tree_rss,
+        "tree_pss": tree_pss,
+        "processes": len(pids),
+        "rate": rate,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200, help="jobs each worker drains")
-    parser.add_argument("--idle-seconds", type=float, default=3.0,
-                        help="how long a worker idles before its memory is sampled")
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=3.0,
+        help="how long a worker idles before its memory is sampled",
+    )
     args = parser.parse_args()
 
     binary = build_binary()
     size, confirmed = stripped_size(binary)
-    print(f"whirr-worker binary: {size / 1e6:.2f} MB ({size} bytes)"
-          f"{' stripped' if confirmed else ' (strip not found; as built)'}; target <= 2 MB")
+    print(
+        f"whirr-worker binary: {size / 1e6:.2f} MB ({size} bytes)"
+        f"{' stripped' if confirmed else ' (strip not found; as built)'}; target <= 2 MB"
+    )
 
     with tempfile.TemporaryDirectory(prefix="whirr-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         port = free_port()
         api = Api(f"http://127.0.0.1:{port}")
         server = subprocess.Popen(
-            [sys.executable, "-m", "whirr.cli.main", "server", "-p", str(port),
-             "--host", "127.0.0.1", "-d", str(data_dir)],
-            env={**os.environ, "WHIRR_TOKEN": TOKEN}, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "whirr.cli.main",
+                "server",
+                "-p",
+                str(port),
+                "--host",
+                "127.0.0.1",
+                "-d",
+                str(data_dir),
+            ],
+            env={**os.environ, "WHIRR_TOKEN": TOKEN},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
-            wait_for(lambda: api.call("GET", "/health", auth=False)["status"] == "healthy",
-                     60, "whirr server")
+            wait_for(
+                lambda: api.call("GET", "/health", auth=False)["status"] == "healthy",
+                60,
+                "whirr server",
+            )
             common = ["-s", api.url, "-d", str(data_dir)]
             results = [
-                measure("rust", [str(binary), *common, "--worker-id", "bench-rust"],
-                        api, data_dir, args.jobs, args.idle_seconds),
-                measure("python", [sys.executable, "-m", "whirr.cli.main", "worker",
-                                   "--quiet", "--id", "bench-python", *common],
-                        api, data_dir, args.jobs, args.idle_seconds),
+                measure(
+                    "rust",
+                    [str(binary), *common, "--worker-id", "bench-rust"],
+                    api,
+                    data_dir,
+                    args.jobs,
+                    args.idle_seconds,
+                ),
+                measure(
+                    "python",
+                    [
+                        sys.executable,
+                        "-m",
+                        "whirr.cli.main",
+                        "worker",
+                        "--quiet",
+                        "--id",
+                        "bench-python",
+                        *common,
+                    ],
+                    api,
+                    data_dir,
+                    args.jobs,
+                    args.idle_seconds,
+                ),
             ]
         finally:
             server.send_signal(signal.SIGINT)
@@ -226,16 +291,22 @@ def main() -> None:
                 server.kill()
                 server.wait()
 
-    print(f"\n{'worker':<8} {'RSS':>9} {'PSS':>9} {'tree RSS':>9} {'tree PSS':>9} "
-          f"{'procs':>5} {'jobs/s':>8}")
+    print(
+        f"\n{'worker':<8} {'RSS':>9} {'PSS':>9} {'tree RSS':>9} {'tree PSS':>9} "
+        f"{'procs':>5} {'jobs/s':>8}"
+    )
     for r in results:
-        print(f"{r['name']:<8} {r['own_rss'] / 1024:>7.1f}MB {r['own_pss'] / 1024:>7.1f}MB "
-              f"{r['tree_rss'] / 1024:>7.1f}MB {r['tree_pss'] / 1024:>7.1f}MB "
-              f"{r['processes']:>5} {r['rate']:>8.1f}")
+        print(
+            f"{r['name']:<8} {r['own_rss'] / 1024:>7.1f}MB {r['own_pss'] / 1024:>7.1f}MB "
+            f"{r['tree_rss'] / 1024:>7.1f}MB {r['tree_pss'] / 1024:>7.1f}MB "
+            f"{r['processes']:>5} {r['rate']:>8.1f}"
+        )
     rust, python = results
-    print(f"\nidle RSS target (whirr-worker process) <= 5 MB: {rust['own_rss'] / 1024:.1f} MB; "
-          f"throughput rust/python: {rust['rate'] / python['rate']:.2f}x "
-          f"({args.jobs} jobs of `true` each, same server)")
+    print(
+        f"\nidle RSS target (whirr-worker process) <= 5 MB: {rust['own_rss'] / 1024:.1f} MB; "
+        f"throughput rust/python: {rust['rate'] / python['rate']:.2f}x "
+        f"({args.jobs} jobs of `true` each, same server)"
+    )
 
 
 if __name__ == "__main__":

@@ -17,10 +17,28 @@ from whirr.projections import RunView
 Goal = Literal["min", "max"]
 _MISSING = object()
 #: Name tokens of metrics where lower is better; any other metric is better higher.
-_LOWER_TOKENS = frozenset({
-    "loss", "error", "err", "errors", "mse", "mae", "rmse", "nll", "perplexity", "ppl",
-    "wer", "cer", "regret", "cost", "latency", "time", "seconds", "distance",
-})
+_LOWER_TOKENS = frozenset(
+    {
+        "loss",
+        "error",
+        "err",
+        "errors",
+        "mse",
+        "mae",
+        "rmse",
+        "nll",
+        "perplexity",
+        "ppl",
+        "wer",
+        "cer",
+        "regret",
+        "cost",
+        "latency",
+        "time",
+        "seconds",
+        "distance",
+    }
+)
 _STEP_AT = re.compile(r"^step\s*=\s*(-?\d+)$")
 
 
@@ -154,9 +172,7 @@ def compare_runs(
         values = _metric_values(session, chosen, at)
     rows = _run_rows(runs) + _config_rows(runs)
     rows += _keyed_rows("summary", [flatten(r.summary) for r in runs])
-    rows += [
-        Row("metrics", m, [values.get(run.id, {}).get(m) for run in runs]) for m in chosen
-    ]
+    rows += [Row("metrics", m, [values.get(run.id, {}).get(m) for run in runs]) for m in chosen]
     for row in rows:
         if row.section in ("summary", "metrics"):
             _mark_best(row, named.get(row.label) or named.get(row.key) or overall)

@@ -37,8 +37,18 @@ _decode = msgspec.json.Decoder().decode
 #: The longest first line read for the guess; a longer one goes to the exact pass.
 _FIRST_LINE_MAX = 1 << 20
 #: JSON type names DuckDB gives integers (by magnitude and sign).
-_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
-             "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+_INTEGERS = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+}
 
 
 def detect_columns(con: Any, segments: Sequence[Segment]) -> dict[Path, dict[str, Type]]:
@@ -74,9 +84,11 @@ def _checked(con: Any, guesses: dict[str, list[str]]) -> dict[str, dict[str, Typ
         return {}
     keys = list(dict.fromkeys(k for ks in guesses.values() for k in ks))
     # JSON Pointer paths ('/key', with ~ and / escaped) take any key text literally.
-    pointers = "[" + ", ".join(
-        quote_str("/" + k.replace("~", "~0").replace("/", "~1")) for k in keys
-    ) + "]"
+    pointers = (
+        "["
+        + ", ".join(quote_str("/" + k.replace("~", "~0").replace("/", "~1")) for k in keys)
+        + "]"
+    )
     rows = con.execute(
         f"SELECT filename, json_type(json) = 'OBJECT', json_type(json, {pointers}), "
         f"len(json_keys(json)) FROM read_json_objects(?, {json_options()}, filename=true) "
@@ -131,9 +143,11 @@ def _structures(con: Any, files: list[str]) -> dict[str, dict[str, Type]]:
     out: dict[str, dict[str, Type]] = {}
     for filename, structure in rows:
         node = _decode(structure) if structure else {}
-        out[filename] = {str(k): flat(from_structure(v)) for k, v in node.items()} if isinstance(
-            node, dict
-        ) else {}
+        out[filename] = (
+            {str(k): flat(from_structure(v)) for k, v in node.items()}
+            if isinstance(node, dict)
+            else {}
+        )
     return out
 
 

@@ -18,8 +18,14 @@ from whirr.analytics.session import Session
 from whirr.projections import RunView
 
 FORMATS = ("csv", "json", "jsonl", "parquet")
-SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
-            ".parquet": "parquet", ".pq": "parquet"}
+SUFFIXES = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 _COPY_OPTIONS = {
     "csv": "FORMAT csv, HEADER true",
     "json": "FORMAT json, ARRAY true",
@@ -55,14 +61,21 @@ def export_runs(session: Session, runs: Sequence[RunView], fmt: str, target: Pat
     timestamp = (lambda c: c) if fmt == "parquet" else (lambda c: f"strftime({c}, {_ISO})")
     tags = "tags" if fmt != "csv" else "array_to_string(tags, ',')"
     columns = [
-        "id", "name", "job_id", "status", f"{tags} AS tags", "hostname",
-        f"{timestamp('started_at')} AS started_at", f"{timestamp('finished_at')} AS finished_at",
-        "duration_seconds", "exit_code", "error",
-        *_flat_columns("config", info.config), *_flat_columns("summary", info.summary),
+        "id",
+        "name",
+        "job_id",
+        "status",
+        f"{tags} AS tags",
+        "hostname",
+        f"{timestamp('started_at')} AS started_at",
+        f"{timestamp('finished_at')} AS finished_at",
+        "duration_seconds",
+        "exit_code",
+        "error",
+        *_flat_columns("config", info.config),
+        *_flat_columns("summary", info.summary),
     ]
-    query = (
-        f"SELECT {', '.join(columns)} FROM runs ORDER BY list_position(?, id)"
-    )
+    query = f"SELECT {', '.join(columns)} FROM runs ORDER BY list_position(?, id)"
     return _copy(session, query, [[r.id for r in runs]], fmt, target)
 
 
@@ -114,16 +127,16 @@ def export_metrics(
         text = [m for m in chosen if m not in numeric]
         raise AnalyticsError(f"{', '.join(text)} are not numbers; export them with --wide")
     if not numeric:
-        query = (f"SELECT {head}, NULL::VARCHAR AS metric, NULL::DOUBLE AS value "
-                 "FROM _metrics WHERE false")
+        query = (
+            f"SELECT {head}, NULL::VARCHAR AS metric, NULL::DOUBLE AS value "
+            "FROM _metrics WHERE false"
+        )
         return _copy(session, query, None, fmt, target)
     casts = ", ".join(f"CAST({quote_ident(m)} AS DOUBLE) AS {quote_ident(m)}" for m in numeric)
     if fmt == "parquet" and engine == "polars":
         from whirr.analytics.frames import write_long_parquet
 
-        relation = session.relation(
-            f"SELECT {head}, {casts} FROM _metrics ORDER BY _run_pos, _idx"
-        )
+        relation = session.relation(f"SELECT {head}, {casts} FROM _metrics ORDER BY _run_pos, _idx")
         return _atomic(target, lambda tmp: write_long_parquet(relation, numeric, tmp))
     # The wide rows are sorted once into a table (a million rows, not the long table's two
     # million), then each row is unnested into its metrics in ``numeric`` order: DuckDB

@@ -41,7 +41,7 @@ def run_sql(project: Project, sql: str) -> Result:
     UTC timestamp) and one column per key any run logged.
     """
     if not sql.strip():
-        raise AnalyticsError("give a query, e.g. whirr sql \"SELECT * FROM runs\"")
+        raise AnalyticsError('give a query, e.g. whirr sql "SELECT * FROM runs"')
     names = referenced(sql)
     with Session(project) as session:
         if names - {"jobs"}:

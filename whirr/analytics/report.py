@@ -43,9 +43,7 @@ def comparison_table(comp: Comparison) -> str:
 def comparison_csv(comp: Comparison) -> str:
     """One row per run: id, run fields, then ``config.*``, ``summary.*``, ``metrics.*``."""
     headers = ["id", *(row.label for row in comp.rows)]
-    rows = [
-        [run.id, *(row.values[i] for row in comp.rows)] for i, run in enumerate(comp.runs)
-    ]
+    rows = [[run.id, *(row.values[i] for row in comp.rows)] for i, run in enumerate(comp.runs)]
     return csv_text(headers, rows)
 
 

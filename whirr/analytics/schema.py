@@ -20,8 +20,18 @@ Type: TypeAlias = str | dict[str, "Type"] | None
 BIGINT, DOUBLE, BOOLEAN, VARCHAR, JSON = "BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "JSON"
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 #: Names json_group_structure gives integers (signed and unsigned, by magnitude).
-_INTEGER_NAMES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
-                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+_INTEGER_NAMES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+}
 NUMERIC = frozenset({BIGINT, DOUBLE})
 
 

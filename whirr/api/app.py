@@ -42,14 +42,22 @@ def create_app(config: ServerConfig) -> Sanic:
     public = {API + r.path for r in ROUTES if r.public}
 
     for route in ROUTES:
-        app.add_route(route.handler, API + route.path,  # type: ignore[arg-type]
-                      methods=[route.method], name=route.name, strict_slashes=False)
+        app.add_route(
+            route.handler,  # type: ignore[arg-type]
+            API + route.path,
+            methods=[route.method],
+            name=route.name,
+            strict_slashes=False,
+        )
 
     @app.on_request
     async def authenticate(request: Request) -> None:
         # Only /api/v1 takes bearer tokens; the dashboard's pages check their own session.
-        if (config.token is not None and request.path.startswith(API)
-                and request.path.rstrip("/") not in public):
+        if (
+            config.token is not None
+            and request.path.startswith(API)
+            and request.path.rstrip("/") not in public
+        ):
             check_bearer(request.headers.get("authorization"), config.token)
 
     @app.exception(Exception)
@@ -62,8 +70,9 @@ def create_app(config: ServerConfig) -> Sanic:
 
     @app.after_server_start
     async def start_reaper(app: Sanic, loop: Any = None) -> None:
-        app.add_task(_reap_expired_leases(app.ctx.backend, config.requeue_interval),
-                     name="whirr-reaper")
+        app.add_task(
+            _reap_expired_leases(app.ctx.backend, config.requeue_interval), name="whirr-reaper"
+        )
 
     @app.before_server_stop
     async def stop_reaper(app: Sanic, loop: Any = None) -> None:
@@ -83,8 +92,9 @@ def create_app(config: ServerConfig) -> Sanic:
 def _error_response(exc: Exception) -> HTTPResponse:
     """``{"detail": ...}`` with the status the error carries; 500 only for whirr's bugs."""
     if isinstance(exc, WhirrError):
-        headers = {"WWW-Authenticate": 'Bearer realm="whirr"'} if isinstance(
-            exc, Unauthorized) else None
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="whirr"'} if isinstance(exc, Unauthorized) else None
+        )
         return error(exc.status, str(exc), headers)
     if isinstance(exc, SanicException):
         status = exc.status_code
@@ -109,8 +119,9 @@ async def _reap_expired_leases(backend: Backend, interval: float) -> None:
             log.exception("requeueing expired leases failed")
             continue
         for job in changed:
-            log.warning("job #%d lease expired: now %s (attempt %d)", job.id, job.status,
-                        job.attempt)
+            log.warning(
+                "job #%d lease expired: now %s (attempt %d)", job.id, job.status, job.attempt
+            )
 
 
 def serve(config: ServerConfig, host: str, port: int) -> None:

@@ -56,8 +56,10 @@ def is_loopback(host: str) -> bool:
 def check_bearer(header: str | None, token: str) -> None:
     """Raise 401 when no bearer token was sent, 403 when it is not ``token``."""
     if not header:
-        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>' "
-                           "(clients and workers read WHIRR_TOKEN)")
+        raise Unauthorized(
+            "missing bearer token: send 'Authorization: Bearer <token>' "
+            "(clients and workers read WHIRR_TOKEN)"
+        )
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")

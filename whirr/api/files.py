@@ -74,11 +74,13 @@ def list_artifacts(runs_dir: Path, run_id: str) -> list[ArtifactOut]:
             except OSError:
                 continue
             if not full.is_symlink() and full.is_file():
-                found.append(ArtifactOut(
-                    path=full.relative_to(base).as_posix(),
-                    size=st.st_size,
-                    modified=datetime.fromtimestamp(st.st_mtime, UTC),
-                ))
+                found.append(
+                    ArtifactOut(
+                        path=full.relative_to(base).as_posix(),
+                        size=st.st_size,
+                        modified=datetime.fromtimestamp(st.st_mtime, UTC),
+                    )
+                )
     return found
 
 

@@ -18,8 +18,14 @@ _PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "str": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"},
     "path": {"type": "string", "minLength": 1},
 }
-_REASONS = {400: "Unreadable body", 401: "No token", 403: "Wrong token", 404: "Not found",
-            409: "Conflict (lease lost, stale attempt, wrong state)", 422: "Invalid body"}
+_REASONS = {
+    400: "Unreadable body",
+    401: "No token",
+    403: "Wrong token",
+    404: "Not found",
+    409: "Conflict (lease lost, stale attempt, wrong state)",
+    422: "Invalid body",
+}
 
 
 def openapi_path(path: str) -> str:
@@ -33,7 +39,8 @@ def document(routes: list[Route]) -> dict[str, Any]:
     types.add(ErrorBody)
     ordered = sorted(types, key=lambda t: t.__name__)
     refs, components = msgspec.json.schema_components(
-        ordered, ref_template="#/components/schemas/{name}")
+        ordered, ref_template="#/components/schemas/{name}"
+    )
     ref = dict(zip(ordered, refs, strict=True))
     error = {"description": "", "content": {"application/json": {"schema": ref[ErrorBody]}}}
     paths: dict[str, dict[str, Any]] = {}
@@ -42,8 +49,16 @@ def document(routes: list[Route]) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": _PARAM_SCHEMAS[kind]}
             for name, kind in _PARAM.findall(route.path)
         ]
-        params += [{"name": q.name, "in": "query", "required": False, "schema": q.schema,
-                    "description": q.description} for q in route.query]
+        params += [
+            {
+                "name": q.name,
+                "in": "query",
+                "required": False,
+                "schema": q.schema,
+                "description": q.description,
+            }
+            for q in route.query
+        ]
         ok: dict[str, Any] = {"description": "OK"}
         if route.response is not None:
             ok["content"] = {route.content_type: {"schema": ref[route.response]}}
@@ -53,12 +68,16 @@ def document(routes: list[Route]) -> dict[str, Any]:
             "operationId": route.name,
             "summary": route.summary,
             "parameters": params,
-            "responses": {"200": ok, **{
-                str(s): {**error, "description": _REASONS[s]} for s in route.statuses}},
+            "responses": {
+                "200": ok,
+                **{str(s): {**error, "description": _REASONS[s]} for s in route.statuses},
+            },
         }
         if route.body is not None:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": ref[route.body]}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref[route.body]}},
+            }
         if route.public:
             op["security"] = []
         if route.streams:
@@ -66,8 +85,11 @@ def document(routes: list[Route]) -> dict[str, Any]:
         paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "whirr", "version": whirr.__version__,
-                 "description": "Queue jobs, run them on workers, track runs."},
+        "info": {
+            "title": "whirr",
+            "version": whirr.__version__,
+            "description": "Queue jobs, run them on workers, track runs.",
+        },
         "paths": paths,
         "components": {
             "schemas": components,

@@ -60,8 +60,10 @@ def run_out(run: RunView) -> schemas.Run:
         exit_code=run.exit_code,
         error=run.error,
         git=run.git,
-        artifacts=[schemas.SavedArtifact(path=a.path, size=a.size, saved_at=a.saved_at)
-                   for a in run.artifacts],
+        artifacts=[
+            schemas.SavedArtifact(path=a.path, size=a.size, saved_at=a.saved_at)
+            for a in run.artifacts
+        ],
     )
 
 

@@ -44,4 +44,3 @@ class RunArtifactRequest(Body):
 
     path: ArtifactPath
     size: Size
-

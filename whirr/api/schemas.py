@@ -92,8 +92,12 @@ class SubmitRequest(Body):
     name: ShortText | None = None
     config: dict[str, Any] | None = None
     tags: Annotated[list[Tag], Meta(max_length=100)] | None = None
-    env: Annotated[dict[Annotated[str, Meta(min_length=1, max_length=1000)], Text],
-                   Meta(max_length=1000)] | None = None
+    env: (
+        Annotated[
+            dict[Annotated[str, Meta(min_length=1, max_length=1000)], Text], Meta(max_length=1000)
+        ]
+        | None
+    ) = None
     priority: Priority = 0
     max_attempts: MaxAttempts | None = None
     #: GPUs the job needs (None: one on a GPU worker, none elsewhere).
@@ -363,11 +367,28 @@ TYPES: dict[str, type[Body]] = {
     **{
         cls.__name__: cls
         for cls in (
-            Ack, WorkerOut, WorkersResponse, SubmitResponse, Job, JobsResponse, ClaimResponse,
-            StartedResponse, HeartbeatResponse, CancelResponse, CancelAllResponse, ArtifactOut,
-            SavedArtifact, Run, RunsResponse, MetricsResponse, SystemResponse,
-            ArtifactsResponse, StatusResponse,
-            HealthResponse, EventOut, ErrorBody,
+            Ack,
+            WorkerOut,
+            WorkersResponse,
+            SubmitResponse,
+            Job,
+            JobsResponse,
+            ClaimResponse,
+            StartedResponse,
+            HeartbeatResponse,
+            CancelResponse,
+            CancelAllResponse,
+            ArtifactOut,
+            SavedArtifact,
+            Run,
+            RunsResponse,
+            MetricsResponse,
+            SystemResponse,
+            ArtifactsResponse,
+            StatusResponse,
+            HealthResponse,
+            EventOut,
+            ErrorBody,
         )
     },
 }

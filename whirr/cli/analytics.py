@@ -22,19 +22,44 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True)
-@click.option("-m", "--metric", "metrics", multiple=True,
-              help="Metric to compare (repeat or comma-separate); default: every numeric one.")
-@click.option("--at", default="last", show_default=True,
-              help="Which value of each metric: last, min, max or step=N.")
-@click.option("--goal", "goals", multiple=True,
-              help="min or max for every row, or NAME=min|max for one (default: min for "
-                   "loss/error-like names, max otherwise).")
-@click.option("-o", "--output", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="Output format.")
+@click.option(
+    "-m",
+    "--metric",
+    "metrics",
+    multiple=True,
+    help="Metric to compare (repeat or comma-separate); default: every numeric one.",
+)
+@click.option(
+    "--at",
+    default="last",
+    show_default=True,
+    help="Which value of each metric: last, min, max or step=N.",
+)
+@click.option(
+    "--goal",
+    "goals",
+    multiple=True,
+    help="min or max for every row, or NAME=min|max for one (default: min for "
+    "loss/error-like names, max otherwise).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as -o json.")
 @user_errors
-def compare_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], at: str,
-                goals: tuple[str, ...], output: str, as_json: bool) -> None:
+def compare_cmd(
+    runs: tuple[str, ...],
+    metrics: tuple[str, ...],
+    at: str,
+    goals: tuple[str, ...],
+    output: str,
+    as_json: bool,
+) -> None:
     """Compare runs side by side: status, duration, config, summary and metrics.
 
     RUNS are full ids or prefixes only one run has. Config keys that differ between the
@@ -65,20 +90,49 @@ def compare_cmd(runs: tuple[str, ...], metrics: tuple[str, ...], at: str,
 @click.argument("runs", nargs=-1)
 @click.option("-s", "--status", help="Only runs with this status.")
 @click.option("-t", "--tag", help="Only runs with this tag.")
-@click.option("--metrics", "with_metrics", is_flag=True,
-              help="Export every logged metric row instead of one row per run.")
-@click.option("--wide", is_flag=True,
-              help="With --metrics: one column per metric instead of (metric, value) rows.")
-@click.option("-m", "--metric", "metric_keys", multiple=True,
-              help="With --metrics: only these metrics (repeat or comma-separate).")
-@click.option("-f", "--format", "fmt", type=click.Choice(_EXPORT_FORMATS),
-              help="Output format (default: from the -o suffix, else csv).")
-@click.option("-o", "--output", "path", type=click.Path(dir_okay=False),
-              help="File to write (default: stdout).")
+@click.option(
+    "--metrics",
+    "with_metrics",
+    is_flag=True,
+    help="Export every logged metric row instead of one row per run.",
+)
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="With --metrics: one column per metric instead of (metric, value) rows.",
+)
+@click.option(
+    "-m",
+    "--metric",
+    "metric_keys",
+    multiple=True,
+    help="With --metrics: only these metrics (repeat or comma-separate).",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(_EXPORT_FORMATS),
+    help="Output format (default: from the -o suffix, else csv).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "path",
+    type=click.Path(dir_okay=False),
+    help="File to write (default: stdout).",
+)
 @user_errors
-def export_cmd(runs: tuple[str, ...], status: str | None, tag: str | None,
-               with_metrics: bool, wide: bool, metric_keys: tuple[str, ...],
-               fmt: str | None, path: str | None) -> None:
+def export_cmd(
+    runs: tuple[str, ...],
+    status: str | None,
+    tag: str | None,
+    with_metrics: bool,
+    wide: bool,
+    metric_keys: tuple[str, ...],
+    fmt: str | None,
+    path: str | None,
+) -> None:
     """Export runs (config.* and summary.* flattened into columns) or their metrics.
 
     RUNS are ids or unique prefixes; none means every run (newest first), narrowed by
@@ -133,8 +187,14 @@ def _is_output(store: Any, arg: str, suffixes: Container[str]) -> bool:
 
 @click.command("sql")
 @click.argument("query")
-@click.option("-o", "--output", type=click.Choice(["table", "csv", "json", "jsonl"]),
-              default="table", show_default=True, help="Output format.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "csv", "json", "jsonl"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as -o json.")
 @user_errors
 def sql_cmd(query: str, output: str, as_json: bool) -> None:

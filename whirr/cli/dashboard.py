@@ -11,14 +11,29 @@ from whirr.cli.remote import server_option
 
 
 @click.command("dashboard")
-@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8265, show_default=True,
-              help="TCP port to listen on.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to bind. Anything but loopback needs a sign-in token.")
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8265,
+    show_default=True,
+    help="TCP port to listen on.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind. Anything but loopback needs a sign-in token.",
+)
 @server_option()
-@click.option("--token", envvar="WHIRR_DASHBOARD_TOKEN", show_envvar=True, default=None,
-              help="Sign-in token for the dashboard itself (created and printed when "
-                   "--host is not loopback). A server's API token comes from WHIRR_TOKEN.")
+@click.option(
+    "--token",
+    envvar="WHIRR_DASHBOARD_TOKEN",
+    show_envvar=True,
+    default=None,
+    help="Sign-in token for the dashboard itself (created and printed when "
+    "--host is not loopback). A server's API token comes from WHIRR_TOKEN.",
+)
 @user_errors
 def dashboard_cmd(port: int, host: str, server: str | None, token: str | None) -> None:
     """Open the web dashboard: queue, runs, live charts, comparisons.
@@ -49,8 +64,10 @@ def dashboard_cmd(port: int, host: str, server: str | None, token: str | None) -
     loopback = is_loopback(host)
     if not loopback and not token:
         token = secrets.token_urlsafe(24)
-        click.echo(f"Serving on {host}, so the dashboard asks for this sign-in token "
-                   "(set WHIRR_DASHBOARD_TOKEN to choose your own):")
+        click.echo(
+            f"Serving on {host}, so the dashboard asks for this sign-in token "
+            "(set WHIRR_DASHBOARD_TOKEN to choose your own):"
+        )
         click.echo(f"  {token}")
     settings = Settings(token=token or None, check_host=token is None)
     if server:
@@ -66,8 +83,9 @@ def dashboard_cmd(port: int, host: str, server: str | None, token: str | None) -
 
         project = find_project()
         project.open_store().close()  # a missing or broken database fails here, clearly
-        app = create_local_app(project.dir, settings,
-                               worker_timeout=float(project.config.heartbeat_timeout))
+        app = create_local_app(
+            project.dir, settings, worker_timeout=float(project.config.heartbeat_timeout)
+        )
         what = f"project {project.root}"
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown

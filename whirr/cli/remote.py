@@ -25,8 +25,15 @@ SERVER_HELP = "Talk to this whirr server (http://host:8080) instead of the local
 def server_option(short: bool = True) -> Any:
     """``-s/--server URL`` (``WHIRR_SERVER_URL``)."""
     names = ("-s", "--server") if short else ("--server",)
-    return click.option(*names, "server", envvar="WHIRR_SERVER_URL", show_envvar=True,
-                        default=None, metavar="URL", help=SERVER_HELP)
+    return click.option(
+        *names,
+        "server",
+        envvar="WHIRR_SERVER_URL",
+        show_envvar=True,
+        default=None,
+        metavar="URL",
+        help=SERVER_HELP,
+    )
 
 
 def client(server: str) -> Any:
@@ -36,20 +43,39 @@ def client(server: str) -> Any:
     return WhirrClient(server)
 
 
-def submit(server: str, command: Sequence[str], *, name: str | None, tags: Sequence[str],
-           max_attempts: int | None, as_json: bool) -> None:
+def submit(
+    server: str,
+    command: Sequence[str],
+    *,
+    name: str | None,
+    tags: Sequence[str],
+    max_attempts: int | None,
+    as_json: bool,
+) -> None:
     """``whirr submit --server``: queue the command with the cwd as its workdir."""
     with client(server) as c:
-        done = c.submit(list(command), os.getcwd(), name=name, tags=[t for t in tags if t],
-                        max_attempts=max_attempts)
+        done = c.submit(
+            list(command),
+            os.getcwd(),
+            name=name,
+            tags=[t for t in tags if t],
+            max_attempts=max_attempts,
+        )
         if as_json:
             emit_json(c.get_job(done.job_id))
             return
     click.echo(f"Submitted job #{done.job_id}")
 
 
-def status(server: str, job_id: int | None, *, show_all: bool, status: str | None, limit: int,
-           as_json: bool) -> None:
+def status(
+    server: str,
+    job_id: int | None,
+    *,
+    show_all: bool,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """``whirr status --server``: active jobs, all jobs, or one job."""
     from whirr.cli.jobs import _print_job
 
@@ -78,11 +104,21 @@ def status(server: str, job_id: int | None, *, show_all: bool, status: str | Non
                 when = duration((now - j.started_at).total_seconds())
             else:
                 when = ago(j.finished_at or j.created_at, now)
-            word = j.status + (" (cancelling)" if j.cancel_requested and j.status == "running"
-                               else "")
+            word = j.status + (
+                " (cancelling)" if j.cancel_requested and j.status == "running" else ""
+            )
             command = " ".join(j.command_argv)
-            rows.append([str(j.id), j.name or "-", word, str(j.attempt), j.worker_id or "-",
-                         when, command if len(command) <= 60 else command[:59] + "…"])
+            rows.append(
+                [
+                    str(j.id),
+                    j.name or "-",
+                    word,
+                    str(j.attempt),
+                    j.worker_id or "-",
+                    when,
+                    command if len(command) <= 60 else command[:59] + "…",
+                ]
+            )
         print_table(["ID", "NAME", "STATUS", "TRY", "WORKER", "TIME", "COMMAND"], rows)
     words = ("queued", "running", "completed", "failed", "cancelled", "timed_out")
     summary = ", ".join(f"{getattr(counts, w)} {w}" for w in words if getattr(counts, w))
@@ -102,8 +138,7 @@ def cancel(server: str, job_id: int | None, all_queued: bool) -> None:
     if answer.previous_status == "queued":
         click.echo(f"Cancelled job #{job_id} (was queued)")
     else:
-        click.echo(f"Cancel requested for job #{job_id}; its worker stops it at its next "
-                   "heartbeat")
+        click.echo(f"Cancel requested for job #{job_id}; its worker stops it at its next heartbeat")
 
 
 def retry(server: str, job_id: int) -> None:
@@ -140,8 +175,7 @@ def logs(server: str, job_id: int, *, follow: bool, tail: int | None) -> None:
     click.echo(f"[whirr] job #{job_id} {job.status}", err=True)
 
 
-def runs(server: str, *, status: str | None, tag: str | None, limit: int,
-         as_json: bool) -> None:
+def runs(server: str, *, status: str | None, tag: str | None, limit: int, as_json: bool) -> None:
     """``whirr runs --server``."""
     from whirr.cli.runs import print_runs
 
@@ -165,28 +199,50 @@ def show(server: str, run_id: str, *, as_json: bool) -> None:
         artifacts = c.artifacts(run.id)
     latest = latest_values(rows[-50:])
     if as_json:
-        emit_json({**msgspec.to_builtins(run), "artifacts": artifacts, "last_metrics": latest,
-                   "metrics_rows": len(rows)})
+        emit_json(
+            {
+                **msgspec.to_builtins(run),
+                "artifacts": artifacts,
+                "last_metrics": latest,
+                "metrics_rows": len(rows),
+            }
+        )
         return
     # The local renderer reads a RunView; give it the same attributes.
-    view = SimpleNamespace(**{f: getattr(run, f) for f in run.__struct_fields__
-                              if f != "artifacts"}, pid=None, artifacts=artifacts)
+    view = SimpleNamespace(
+        **{f: getattr(run, f) for f in run.__struct_fields__ if f != "artifacts"},
+        pid=None,
+        artifacts=artifacts,
+    )
     _print_run(view, latest, rows)
 
 
-def worker(server: str, data_dir: str | None, *, gpu: int | None, worker_id: str | None,
-           exit_when_empty: bool, quiet: bool, lease_seconds: float,
-           heartbeat_interval: float | None, kill_grace_period: float) -> None:
+def worker(
+    server: str,
+    data_dir: str | None,
+    *,
+    gpu: int | None,
+    worker_id: str | None,
+    exit_when_empty: bool,
+    quiet: bool,
+    lease_seconds: float,
+    heartbeat_interval: float | None,
+    kill_grace_period: float,
+) -> None:
     """``whirr worker --server``: run the server's jobs on this machine."""
     from whirr.worker.remote import RemoteSettings, RemoteWorker
 
     if not data_dir:
-        raise click.UsageError("a remote worker needs --data-dir (or WHIRR_DATA_DIR): the "
-                               "directory the server also sees, where run files go")
+        raise click.UsageError(
+            "a remote worker needs --data-dir (or WHIRR_DATA_DIR): the "
+            "directory the server also sees, where run files go"
+        )
     try:
-        settings = RemoteSettings(lease_seconds=lease_seconds,
-                                  heartbeat_interval=heartbeat_interval,
-                                  kill_grace_period=kill_grace_period)
+        settings = RemoteSettings(
+            lease_seconds=lease_seconds,
+            heartbeat_interval=heartbeat_interval,
+            kill_grace_period=kill_grace_period,
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -196,7 +252,13 @@ def worker(server: str, data_dir: str | None, *, gpu: int | None, worker_id: str
 
     with client(server) as c:
         c.health()  # fail fast, with a clear message, on a wrong URL
-        remote = RemoteWorker(c, Path(data_dir).expanduser().resolve(), settings,
-                              worker_id=worker_id, gpu=gpu, exit_when_empty=exit_when_empty,
-                              say=say)
+        remote = RemoteWorker(
+            c,
+            Path(data_dir).expanduser().resolve(),
+            settings,
+            worker_id=worker_id,
+            gpu=gpu,
+            exit_when_empty=exit_when_empty,
+            say=say,
+        )
         raise SystemExit(remote.run())

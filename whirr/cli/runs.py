@@ -35,8 +35,9 @@ def run_json(run: Any) -> dict[str, Any]:
         "run_dir": run.run_dir,
         "pid": run.pid,
         "git": run.git,
-        "artifacts": [{"path": a.path, "size": a.size, "saved_at": a.saved_at}
-                      for a in run.artifacts],
+        "artifacts": [
+            {"path": a.path, "size": a.size, "saved_at": a.saved_at} for a in run.artifacts
+        ],
         "exit_code": run.exit_code,
         "error": run.error,
     }
@@ -45,19 +46,39 @@ def run_json(run: Any) -> dict[str, Any]:
 @click.command("runs")
 @click.option("-s", "--status", type=click.Choice(STATUSES), help="Only runs with this status.")
 @click.option("-t", "--tag", help="Only runs with this tag.")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              help="How many runs (newest first).")
-@click.option("-w", "--where", multiple=True,
-              help="Only runs where this SQL condition holds, e.g. 'config.lr < 0.01' "
-                   "(repeatable; all must hold).")
-@click.option("--sort", multiple=True,
-              help="Order by this value, e.g. summary.best_loss; -KEY or 'KEY desc' for "
-                   "descending (repeatable).")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many runs (newest first).",
+)
+@click.option(
+    "-w",
+    "--where",
+    multiple=True,
+    help="Only runs where this SQL condition holds, e.g. 'config.lr < 0.01' "
+    "(repeatable; all must hold).",
+)
+@click.option(
+    "--sort",
+    multiple=True,
+    help="Order by this value, e.g. summary.best_loss; -KEY or 'KEY desc' for "
+    "descending (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {runs: [...]} as JSON.")
 @server_option(short=False)
 @user_errors
-def runs_cmd(status: str | None, tag: str | None, limit: int, where: tuple[str, ...],
-             sort: tuple[str, ...], as_json: bool, server: str | None) -> None:
+def runs_cmd(
+    status: str | None,
+    tag: str | None,
+    limit: int,
+    where: tuple[str, ...],
+    sort: tuple[str, ...],
+    as_json: bool,
+    server: str | None,
+) -> None:
     """List runs, newest first, with full ids.
 
     Direct runs (a script calling whirr.init()) show as soon as they start; one whose
@@ -92,8 +113,12 @@ def runs_cmd(status: str | None, tag: str | None, limit: int, where: tuple[str, 
 def print_runs(runs: list[Any], status: str | None, tag: str | None) -> None:
     """The ``whirr runs`` table (local views or the server's runs alike)."""
     if not runs:
-        click.echo("No runs" + (f" with status {status}" if status else "")
-                   + (f" tagged {tag}" if tag else "") + ".")
+        click.echo(
+            "No runs"
+            + (f" with status {status}" if status else "")
+            + (f" tagged {tag}" if tag else "")
+            + "."
+        )
         return
     now = datetime.now(UTC)
     rows = []
@@ -101,15 +126,17 @@ def print_runs(runs: list[Any], status: str | None, tag: str | None) -> None:
         took = r.duration_seconds
         if took is None and r.status == "running":
             took = (now - r.started_at).total_seconds()
-        rows.append([
-            r.id,
-            r.name or "-",
-            r.status,
-            ago(r.started_at, now),
-            duration(took),
-            ",".join(r.tags) or "-",
-            _short_summary(r.summary),
-        ])
+        rows.append(
+            [
+                r.id,
+                r.name or "-",
+                r.status,
+                ago(r.started_at, now),
+                duration(took),
+                ",".join(r.tags) or "-",
+                _short_summary(r.summary),
+            ]
+        )
     print_table(["ID", "NAME", "STATUS", "STARTED", "DURATION", "TAGS", "SUMMARY"], rows)
 
 
@@ -142,9 +169,14 @@ def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
     samples = last_rows(Path(run.run_dir) / "system.jsonl", max_bytes=8192)
     system = samples[-1] if samples else {}
     if as_json:
-        emit_json({**run_json(run), "last_metrics": latest,
-                   "metrics_rows": rows[-1]["_idx"] + 1 if rows and "_idx" in rows[-1] else 0,
-                   "last_system": system})
+        emit_json(
+            {
+                **run_json(run),
+                "last_metrics": latest,
+                "metrics_rows": rows[-1]["_idx"] + 1 if rows and "_idx" in rows[-1] else 0,
+                "last_system": system,
+            }
+        )
         return
     _print_run(run, latest, rows)
     if system:
@@ -189,11 +221,14 @@ def _print_run(run: Any, latest: dict[str, Any], rows: list[dict[str, Any]]) -> 
     git = run.git
     if git:
         dirty = " (dirty: see diff.patch)" if git.get("dirty") else ""
-        _section("Git", {
-            "commit": f"{git.get('commit') or '-'}{dirty}",
-            "branch": git.get("branch") or "-",
-            "remote": git.get("remote") or "-",
-        })
+        _section(
+            "Git",
+            {
+                "commit": f"{git.get('commit') or '-'}{dirty}",
+                "branch": git.get("branch") or "-",
+                "remote": git.get("remote") or "-",
+            },
+        )
     else:
         _section("Git", {})
     click.echo("\nArtifacts:")

@@ -12,27 +12,72 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
 
 
 @click.command("server")
-@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
-              help="TCP port to listen on.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to bind; 0.0.0.0 serves every interface.")
-@click.option("--database-url", envvar="WHIRR_DATABASE_URL", show_envvar=True,
-              help="postgresql://user:pass@host/db; default: SQLite under the data dir.")
-@click.option("-d", "--data-dir", envvar="WHIRR_DATA_DIR", show_envvar=True,
-              default=DEFAULT_DATA_DIR, show_default=True,
-              help="Run files (shared with workers' --data-dir), the token, the SQLite log.")
-@click.option("--token", envvar="WHIRR_TOKEN", show_envvar=True,
-              help="API token; default: the one stored in the data dir (created once).")
-@click.option("--no-auth", is_flag=True,
-              help="Serve without a token (refused unless --host is a loopback address).")
-@click.option("--requeue-interval", type=click.FloatRange(0.1, 3600), default=2.0,
-              show_default=True, hidden=True, help="Seconds between lease-expiry sweeps.")
-@click.option("--worker-timeout", type=click.FloatRange(1, 86400), default=120.0,
-              show_default=True, help="Seconds of silence after which a worker is offline.")
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="TCP port to listen on.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind; 0.0.0.0 serves every interface.",
+)
+@click.option(
+    "--database-url",
+    envvar="WHIRR_DATABASE_URL",
+    show_envvar=True,
+    help="postgresql://user:pass@host/db; default: SQLite under the data dir.",
+)
+@click.option(
+    "-d",
+    "--data-dir",
+    envvar="WHIRR_DATA_DIR",
+    show_envvar=True,
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Run files (shared with workers' --data-dir), the token, the SQLite log.",
+)
+@click.option(
+    "--token",
+    envvar="WHIRR_TOKEN",
+    show_envvar=True,
+    help="API token; default: the one stored in the data dir (created once).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Serve without a token (refused unless --host is a loopback address).",
+)
+@click.option(
+    "--requeue-interval",
+    type=click.FloatRange(0.1, 3600),
+    default=2.0,
+    show_default=True,
+    hidden=True,
+    help="Seconds between lease-expiry sweeps.",
+)
+@click.option(
+    "--worker-timeout",
+    type=click.FloatRange(1, 86400),
+    default=120.0,
+    show_default=True,
+    help="Seconds of silence after which a worker is offline.",
+)
 @user_errors
-def server_cmd(port: int, host: str, database_url: str | None, data_dir: str,
-               token: str | None, no_auth: bool, requeue_interval: float,
-               worker_timeout: float) -> None:
+def server_cmd(
+    port: int,
+    host: str,
+    database_url: str | None,
+    data_dir: str,
+    token: str | None,
+    no_auth: bool,
+    requeue_interval: float,
+    worker_timeout: float,
+) -> None:
     """Serve the HTTP API (/api/v1) for remote workers, clients and dashboards.
 
     \b
@@ -56,7 +101,8 @@ def server_cmd(port: int, host: str, database_url: str | None, data_dir: str,
     if no_auth and not is_loopback(host):
         raise click.UsageError(
             f"refusing --no-auth on {host}: anyone who can reach it could run commands. "
-            "Bind to 127.0.0.1, or keep auth on.")
+            "Bind to 127.0.0.1, or keep auth on."
+        )
     root = Path(data_dir).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     (root / "runs").mkdir(exist_ok=True)
@@ -65,13 +111,20 @@ def server_cmd(port: int, host: str, database_url: str | None, data_dir: str,
     elif not token:
         token, created = load_or_create_token(root)
         if created:
-            click.echo(f"Created an API token (stored in {root / 'token'}, mode 0600; "
-                       "shown only this once):")
+            click.echo(
+                f"Created an API token (stored in {root / 'token'}, mode 0600; "
+                "shown only this once):"
+            )
             click.echo(f"  export WHIRR_TOKEN={token}")
         else:
             click.echo(f"Using the API token stored in {root / 'token'}")
-    config = ServerConfig(data_dir=str(root), database_url=database_url or None, token=token,
-                          requeue_interval=requeue_interval, worker_timeout=worker_timeout)
+    config = ServerConfig(
+        data_dir=str(root),
+        database_url=database_url or None,
+        token=token,
+        requeue_interval=requeue_interval,
+        worker_timeout=worker_timeout,
+    )
     open_store(config.store_url).close()  # a bad URL or database fails here, clearly
     kind = "PostgreSQL" if database_url else f"SQLite ({root / 'whirr.db'})"
     auth = "off (loopback only)" if token is None else "bearer token"

@@ -11,21 +11,54 @@ from whirr.cli.common import user_errors
 
 
 @click.command("watch")
-@click.option("-i", "--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Seconds between redraws for logs, metrics and the clock (events redraw "
-                   "at once).")
-@click.option("-j", "--job", "job_id", type=int, default=None,
-              help="Job to show first (default: the first running one).")
-@click.option("-m", "--metric", default=None,
-              help="Metric to chart for the selected job (default: the first one it logs).")
-@click.option("-n", "--lines", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Log lines shown for the selected job.")
-@click.option("-s", "--server", envvar="WHIRR_SERVER_URL", show_envvar=True, default=None,
-              help="Watch a server instead of the local project.")
+@click.option(
+    "-i",
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between redraws for logs, metrics and the clock (events redraw at once).",
+)
+@click.option(
+    "-j",
+    "--job",
+    "job_id",
+    type=int,
+    default=None,
+    help="Job to show first (default: the first running one).",
+)
+@click.option(
+    "-m",
+    "--metric",
+    default=None,
+    help="Metric to chart for the selected job (default: the first one it logs).",
+)
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Log lines shown for the selected job.",
+)
+@click.option(
+    "-s",
+    "--server",
+    envvar="WHIRR_SERVER_URL",
+    show_envvar=True,
+    default=None,
+    help="Watch a server instead of the local project.",
+)
 @click.option("--once", is_flag=True, help="Print one frame and exit (no full screen).")
 @user_errors
-def watch_cmd(interval: float, job_id: int | None, metric: str | None, lines: int,
-              server: str | None, once: bool) -> None:
+def watch_cmd(
+    interval: float,
+    job_id: int | None,
+    metric: str | None,
+    lines: int,
+    server: str | None,
+    once: bool,
+) -> None:
     """Live full-screen view of jobs and workers, with the selected job's last log
     lines and a sparkline of its main metric. Redraws as soon as something
     happens. Keys: q quits, ↑/↓ (or k/j) select a job. Works over SSH.
@@ -49,8 +82,13 @@ def watch_cmd(interval: float, job_id: int | None, metric: str | None, lines: in
     from whirr.watch.sources import LocalSource
 
     with project_store() as (project, store):
-        local = LocalSource(store, project.runs_dir, label=str(project.root),
-                            heartbeat_timeout=project.config.heartbeat_timeout, metric=metric)
+        local = LocalSource(
+            store,
+            project.runs_dir,
+            label=str(project.root),
+            heartbeat_timeout=project.config.heartbeat_timeout,
+            metric=metric,
+        )
         _show(local, job_id, interval, lines, once)
 
 

@@ -72,13 +72,15 @@ class Runs:
 
     def update_summary(self, run_id: str, summary: dict[str, Any]) -> None:
         """Merge ``summary`` into the run's summary."""
-        self.store.append([Pending(run_stream(run_id), RunSummaryUpdated(
-            run_id=run_id, summary=summary))])
+        self.store.append(
+            [Pending(run_stream(run_id), RunSummaryUpdated(run_id=run_id, summary=summary))]
+        )
 
     def artifact_saved(self, run_id: str, path: str, size: int) -> None:
         """Record a file copied into the run's artifacts directory."""
-        self.store.append([Pending(run_stream(run_id), RunArtifactSaved(
-            run_id=run_id, path=path, size=size))])
+        self.store.append(
+            [Pending(run_stream(run_id), RunArtifactSaved(run_id=run_id, path=path, size=size))]
+        )
 
     def finish(
         self,
@@ -89,8 +91,14 @@ class Runs:
         error: str | None = None,
     ) -> None:
         """Record the run's end (the first end recorded wins in the view)."""
-        self.store.append([Pending(run_stream(run_id), RunFinished(
-            run_id=run_id, status=status, exit_code=exit_code, error=error))])
+        self.store.append(
+            [
+                Pending(
+                    run_stream(run_id),
+                    RunFinished(run_id=run_id, status=status, exit_code=exit_code, error=error),
+                )
+            ]
+        )
 
     # -- reading ----------------------------------------------------------------
     def get(self, run_id: str) -> RunView:
@@ -115,7 +123,8 @@ class Runs:
             shown = ", ".join(m.id for m in matches[:_AMBIGUOUS_SHOWN])
             more = ", ..." if len(matches) > _AMBIGUOUS_SHOWN else ""
             raise InvalidRequest(
-                f"{ref!r} matches several runs: {shown}{more}; give more of the id")
+                f"{ref!r} matches several runs: {shown}{more}; give more of the id"
+            )
         return self.live(matches[0])
 
     def list(
@@ -141,8 +150,9 @@ class Runs:
             return view
         if process_alive(view.pid, view.started_at):
             return view
-        return msgspec.structs.replace(view, status="crashed",
-                                       error="its process is gone without recording an end")
+        return msgspec.structs.replace(
+            view, status="crashed", error="its process is gone without recording an end"
+        )
 
 
 def process_alive(pid: int, started_before: datetime | None = None) -> bool:
@@ -187,7 +197,7 @@ def _proc_stat(pid: int) -> tuple[str, datetime | None] | None:
         return None
     # Fields after the parenthesised command (which may hold spaces): state is first,
     # starttime (field 22 of the whole line) is the 20th.
-    fields = stat[stat.rindex(b")") + 2:].split()
+    fields = stat[stat.rindex(b")") + 2 :].split()
     state = fields[0].decode()
     btime = _boot_time()
     if btime is None:

@@ -80,14 +80,16 @@ class NvmlGpus:
             mem = self._get(nvml.nvmlDeviceGetMemoryInfo, handle)
             temp = self._get(nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU)
             power_mw = self._get(nvml.nvmlDeviceGetPowerUsage, handle)
-            out.append(GpuReading(
-                name=name.decode() if isinstance(name, bytes) else str(name or "GPU"),
-                util=float(util.gpu) if util is not None else None,
-                mem_used_gb=mem.used / _GIB if mem is not None else None,
-                mem_total_gb=mem.total / _GIB if mem is not None else None,
-                temp_c=float(temp) if temp is not None else None,
-                power_w=power_mw / 1000.0 if power_mw is not None else None,
-            ))
+            out.append(
+                GpuReading(
+                    name=name.decode() if isinstance(name, bytes) else str(name or "GPU"),
+                    util=float(util.gpu) if util is not None else None,
+                    mem_used_gb=mem.used / _GIB if mem is not None else None,
+                    mem_total_gb=mem.total / _GIB if mem is not None else None,
+                    temp_c=float(temp) if temp is not None else None,
+                    power_w=power_mw / 1000.0 if power_mw is not None else None,
+                )
+            )
         return out
 
     def _get(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -114,7 +116,10 @@ class SmiGpus:
         try:
             proc = subprocess.run(
                 [self.executable, f"--query-gpu={_SMI_FIELDS}", "--format=csv,noheader,nounits"],
-                capture_output=True, timeout=_SMI_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=_SMI_TIMEOUT_S,
+                check=False,
+                stdin=subprocess.DEVNULL,
             )
         except (OSError, subprocess.TimeoutExpired):
             return []
@@ -134,8 +139,14 @@ class SmiGpus:
                 break
             picked.append(rows[token])
         return [
-            GpuReading(name=c[2], util=_num(c[3]), mem_used_gb=_mib_to_gb(c[4]),
-                       mem_total_gb=_mib_to_gb(c[5]), temp_c=_num(c[6]), power_w=_num(c[7]))
+            GpuReading(
+                name=c[2],
+                util=_num(c[3]),
+                mem_used_gb=_mib_to_gb(c[4]),
+                mem_total_gb=_mib_to_gb(c[5]),
+                temp_c=_num(c[6]),
+                power_w=_num(c[7]),
+            )
             for c in picked
         ]
 

@@ -44,8 +44,9 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"local-{at:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def locate(env: dict[str, str] | None = None, resume: str | None = None,
-           cwd: Path | None = None) -> Location:
+def locate(
+    env: dict[str, str] | None = None, resume: str | None = None, cwd: Path | None = None
+) -> Location:
     """Decide where the run that ``init()`` starts lives (see the module docstring)."""
     env = dict(os.environ) if env is None else env
     env_dir, env_id = env.get("WHIRR_RUN_DIR"), env.get("WHIRR_RUN_ID")
@@ -56,9 +57,15 @@ def locate(env: dict[str, str] | None = None, resume: str | None = None,
         # user's shell exported WHIRR_SERVER_URL (for `whirr submit -s`) to that worker.
         store = _store_holding(run_dir)
         server = None if store is not None else env.get("WHIRR_SERVER_URL") or None
-        return Location(run_id=env_id, run_dir=run_dir, attached=True, store=store,
-                        job_id=int(job) if job and job.isdigit() else None,
-                        server_url=server, token=env.get("WHIRR_TOKEN") or None)
+        return Location(
+            run_id=env_id,
+            run_dir=run_dir,
+            attached=True,
+            store=store,
+            job_id=int(job) if job and job.isdigit() else None,
+            server_url=server,
+            token=env.get("WHIRR_TOKEN") or None,
+        )
     project = _project(cwd)
     if resume is not None:
         if not resume.startswith("local-") or "/" in resume or resume != Path(resume).name:
@@ -67,8 +74,9 @@ def locate(env: dict[str, str] | None = None, resume: str | None = None,
         run_dir = runs_dir / resume
         if not run_dir.is_dir():
             raise ValueError(f"cannot resume {resume!r}: no run directory {run_dir}")
-        return Location(run_id=resume, run_dir=run_dir,
-                        store=project.open_store() if project else None)
+        return Location(
+            run_id=resume, run_dir=run_dir, store=project.open_store() if project else None
+        )
     run_id = new_run_id()
     if project is None:
         return Location(run_id=run_id, run_dir=_home_runs() / run_id)
@@ -84,8 +92,11 @@ def _project(cwd: Path | None) -> Project | None:
     if here == Path.home().resolve():
         return None
     project, _ = init_project(here)
-    print(f"whirr: no project found; created one in {project.dir} "
-          "(`whirr runs` there lists this run)", file=sys.stderr)
+    print(
+        f"whirr: no project found; created one in {project.dir} "
+        "(`whirr runs` there lists this run)",
+        file=sys.stderr,
+    )
     return project
 
 

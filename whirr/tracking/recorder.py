@@ -90,6 +90,9 @@ class Recorder:
         except Exception as exc:
             if not self._warned:
                 self._warned = True
-                print(f"whirr: could not record to the project database ({exc}); "
-                      "the run's files are still written", file=sys.stderr)
+                print(
+                    f"whirr: could not record to the project database ({exc}); "
+                    "the run's files are still written",
+                    file=sys.stderr,
+                )
             return None

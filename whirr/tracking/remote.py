@@ -113,8 +113,7 @@ class RemoteRecorder:
             self._queue.append((what, run_id, send))
             if not self._alive():  # first event, or a forked child (threads do not fork)
                 self._sending = False
-                self._thread = threading.Thread(target=self._work, name="whirr-remote",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._work, name="whirr-remote", daemon=True)
                 self._thread.start()
             self._ready.notify_all()
 
@@ -143,8 +142,9 @@ class RemoteRecorder:
             from whirr.services.errors import NotFound
 
             if self._client is None:
-                self._client = WhirrClient(self._url, token=self._token or "",
-                                           timeout=REQUEST_TIMEOUT_S)
+                self._client = WhirrClient(
+                    self._url, token=self._token or "", timeout=REQUEST_TIMEOUT_S
+                )
         except Exception as exc:  # a broken install must not stop the run either
             self._warn(f"cannot reach the server: {exc}")
             return
@@ -177,6 +177,9 @@ class RemoteRecorder:
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            print(f"whirr: could not record the run on the server {self._url} ({message}); "
-                  "the run's files are still written", file=sys.stderr, flush=True)
-
+            print(
+                f"whirr: could not record the run on the server {self._url} ({message}); "
+                "the run's files are still written",
+                file=sys.stderr,
+                flush=True,
+            )

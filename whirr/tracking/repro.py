@@ -49,8 +49,12 @@ class GitCapture:
         try:
             for key, args in self._COMMANDS.items():
                 self._procs[key] = subprocess.Popen(
-                    [git, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    [git, *args],
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
                 )
         except OSError:
             self._reap()

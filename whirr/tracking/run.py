@@ -114,8 +114,14 @@ class Run:
         self.log = self._writer.write  # type: ignore[method-assign]
         self._write_meta()
         self._recorder.start(
-            location.run_id, str(self._dir), name=self._name, job_id=location.job_id,
-            config=self._config, tags=self._tags, pid=os.getpid(), git=self._git,
+            location.run_id,
+            str(self._dir),
+            name=self._name,
+            job_id=location.job_id,
+            config=self._config,
+            tags=self._tags,
+            pid=os.getpid(),
+            git=self._git,
         )
         self._sampler: SystemSampler | None = None
         if system_metrics:
@@ -247,8 +253,8 @@ class Run:
             "started_at": _iso(self._started_at),
             "finished_at": _iso(finished_at) if finished_at else None,
             "duration_seconds": (
-                round((finished_at - self._started_at).total_seconds(), 3)
-                if finished_at else None),
+                round((finished_at - self._started_at).total_seconds(), 3) if finished_at else None
+            ),
             "summary": self._summary,
             "config_file": "config.json",
             "metrics_file": "metrics.jsonl",
@@ -265,7 +271,9 @@ class Run:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         status, error = lifecycle.outcome_of(exc)
@@ -297,9 +305,13 @@ def init(
         location = locate(resume=resume)
         return Run(
             location,
-            name=name, config=config, tags=[tags] if isinstance(tags, str) else tags,
-            system_metrics=system_metrics, system_metrics_interval=system_metrics_interval,
-            capture_pip=capture_pip, git_capture=git,
+            name=name,
+            config=config,
+            tags=[tags] if isinstance(tags, str) else tags,
+            system_metrics=system_metrics,
+            system_metrics_interval=system_metrics_interval,
+            capture_pip=capture_pip,
+            git_capture=git,
         )
     except BaseException:
         if location is not None and location.store is not None:

@@ -105,7 +105,7 @@ def process_tree_rss_gb(root: int) -> float | None:
                 stat = fh.read()
         except OSError:
             continue  # the process ended meanwhile
-        fields = stat[stat.rindex(b")") + 2:].split()
+        fields = stat[stat.rindex(b")") + 2 :].split()
         pid = int(name)
         parents[pid] = int(fields[1])
         rss[pid] = int(fields[21]) * _PAGE
@@ -140,8 +140,7 @@ class SystemSampler:
         self._root = root_pid if root_pid is not None else os.getpid()
         self._stop = threading.Event()
         self._encode = msgspec.json.Encoder().encode
-        self._thread = threading.Thread(target=self._loop, name="whirr-system-metrics",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="whirr-system-metrics", daemon=True)
 
     def start(self) -> None:
         """Begin sampling (the first sample is taken at once)."""

@@ -78,8 +78,9 @@ class Keys:
             tty.setcbreak(self.fd)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.fd is not None and self._saved is not None:
             import termios
 
@@ -109,8 +110,16 @@ def run(watcher: Watcher, console: Any, interval: float, log_lines: int = 10) ->
     from whirr.watch.render import render
 
     next_full = time.monotonic() + interval
-    with Keys() as keys, Live(render(watcher.state, log_lines), console=console, screen=True,
-                              auto_refresh=False, redirect_stdout=False) as live:
+    with (
+        Keys() as keys,
+        Live(
+            render(watcher.state, log_lines),
+            console=console,
+            screen=True,
+            auto_refresh=False,
+            redirect_stdout=False,
+        ) as live,
+    ):
         while True:
             key = keys.read(0.1)
             changed = False

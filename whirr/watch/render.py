@@ -15,9 +15,18 @@ from rich.text import Text
 from whirr.watch.model import Detail, JobRow, WatchState, WorkerRow
 
 BARS = "▁▂▃▄▅▆▇█"
-STYLES = {"running": "bold blue", "queued": "yellow", "completed": "green", "failed": "red",
-          "timed_out": "red", "cancelled": "magenta", "idle": "green", "busy": "blue",
-          "offline": "dim", "stopped": "dim"}
+STYLES = {
+    "running": "bold blue",
+    "queued": "yellow",
+    "completed": "green",
+    "failed": "red",
+    "timed_out": "red",
+    "cancelled": "magenta",
+    "idle": "green",
+    "busy": "blue",
+    "offline": "dim",
+    "stopped": "dim",
+}
 COUNT_ORDER = ("running", "queued", "completed", "failed", "cancelled", "timed_out")
 HELP = "q quit · ↑/↓ or j/k select a job"
 
@@ -60,18 +69,32 @@ def _short(text: str, width: int) -> str:
 
 def jobs_table(state: WatchState) -> Table:
     """The jobs: running, queued, then recently finished; the selected one marked ▶."""
-    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, title="Jobs",
-                  title_justify="left", title_style="bold")
-    for name, kwargs in (("", {"width": 1}), ("ID", {"justify": "right"}), ("NAME", {}),
-                         ("STATUS", {}), ("TRY", {"justify": "right"}), ("WORKER", {}),
-                         ("TIME", {"justify": "right"}), ("COMMAND", {"ratio": 1})):
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        expand=True,
+        pad_edge=False,
+        title="Jobs",
+        title_justify="left",
+        title_style="bold",
+    )
+    for name, kwargs in (
+        ("", {"width": 1}),
+        ("ID", {"justify": "right"}),
+        ("NAME", {}),
+        ("STATUS", {}),
+        ("TRY", {"justify": "right"}),
+        ("WORKER", {}),
+        ("TIME", {"justify": "right"}),
+        ("COMMAND", {"ratio": 1}),
+    ):
         table.add_column(name, no_wrap=True, overflow="ellipsis", **kwargs)
     if not state.jobs:
         table.add_row("", "-", Text("no jobs yet", style="dim"), "", "", "", "", "")
     for job in state.jobs:
         selected = job.id == state.selected
-        status = job.status + (" (cancelling)" if job.cancel_requested and
-                               job.status == "running" else "")
+        status = job.status + (
+            " (cancelling)" if job.cancel_requested and job.status == "running" else ""
+        )
         table.add_row(
             "▶" if selected else "",
             str(job.id),
@@ -88,18 +111,27 @@ def jobs_table(state: WatchState) -> Table:
 
 def workers_table(workers: list[WorkerRow], now: datetime) -> Table:
     """The workers and what each is running."""
-    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, title="Workers",
-                  title_justify="left", title_style="bold")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        expand=True,
+        pad_edge=False,
+        title="Workers",
+        title_justify="left",
+        title_style="bold",
+    )
     if not workers:
         table.add_column("WORKER")
         table.add_row(Text("no workers (start one with `whirr worker`)", style="dim"))
         return table
     for name in ("WORKER", "HOST", "STATUS", "JOBS", "GPUS", "SEEN"):
-        table.add_column(name, no_wrap=True, overflow="ellipsis",
-                         ratio=1 if name == "WORKER" else None)
+        table.add_column(
+            name, no_wrap=True, overflow="ellipsis", ratio=1 if name == "WORKER" else None
+        )
     for w in workers:
         table.add_row(
-            w.id, w.hostname, Text(w.status, style=STYLES.get(w.status, "")),
+            w.id,
+            w.hostname,
+            Text(w.status, style=STYLES.get(w.status, "")),
             ", ".join(f"#{j}" for j in w.job_ids) or "-",
             ",".join(map(str, w.gpu_ids)) or "-",
             _span((now - w.heartbeat_at).total_seconds()) + " ago",
@@ -117,8 +149,10 @@ def detail_panel(job: JobRow | None, detail: Detail | None, log_lines: int) -> P
         line = Text()
         line.append(f"{detail.metric} ", style="bold")
         line.append(sparkline(values), style="cyan")
-        line.append(f"  last {values[-1]:.4g}  min {min(values):.4g}  max {max(values):.4g}"
-                    f"  ({len(values)} points)")
+        line.append(
+            f"  last {values[-1]:.4g}  min {min(values):.4g}  max {max(values):.4g}"
+            f"  ({len(values)} points)"
+        )
         parts.append(line)
     elif detail is not None and detail.metric:
         parts.append(Text(f"{detail.metric}: no values yet", style="dim"))
@@ -155,8 +189,14 @@ def render(state: WatchState, log_lines: int = 10) -> RenderableType:
 
 def render_text(state: WatchState, width: int = 100, log_lines: int = 10) -> str:
     """The frame as plain text (no colours), e.g. for tests or ``watch --once``."""
-    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False,
-                      legacy_windows=False, record=False)
+    console = Console(
+        file=io.StringIO(),
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        legacy_windows=False,
+        record=False,
+    )
     console.print(render(state, log_lines))
     output = console.file.getvalue()  # type: ignore[attr-defined]
     return "\n".join(line.rstrip() for line in output.splitlines()) + "\n"

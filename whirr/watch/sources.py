@@ -74,8 +74,11 @@ def _series(rows: list[dict[str, Any]], metric: str | None) -> tuple[str | None,
     metric = metric or main_metric(rows)
     if metric is None:
         return None, []
-    values = [float(r[metric]) for r in rows
-              if isinstance(r.get(metric), int | float) and not isinstance(r.get(metric), bool)]
+    values = [
+        float(r[metric])
+        for r in rows
+        if isinstance(r.get(metric), int | float) and not isinstance(r.get(metric), bool)
+    ]
     return metric, values
 
 
@@ -89,9 +92,17 @@ def _select(jobs: list[JobRow], selected: int | None) -> int | None:
 class LocalSource:
     """The project's store (views and log head) and its run files."""
 
-    def __init__(self, store: Any, runs_dir: Path, *, label: str, heartbeat_timeout: float,
-                 metric: str | None = None, finished_limit: int = 10,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        store: Any,
+        runs_dir: Path,
+        *,
+        label: str,
+        heartbeat_timeout: float,
+        metric: str | None = None,
+        finished_limit: int = 10,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.store = store
         self.runs_dir = runs_dir
         self.label = label
@@ -109,7 +120,8 @@ class LocalSource:
         position = self.position()
         now = self.clock().astimezone()  # shown as local time
         views = self.store.jobs(["queued", "running"]) + self.store.jobs(
-            FINISHED, limit=self.finished_limit)
+            FINISHED, limit=self.finished_limit
+        )
         jobs = order_jobs([job_row(v) for v in views], self.finished_limit)
         workers = [
             worker_row(w, w.is_online(now, self.heartbeat_timeout))
@@ -122,18 +134,35 @@ class LocalSource:
             job = next(j for j in jobs if j.id == chosen)
             run_dir = self.runs_dir / job.run_id
             metric, values = _series(_rows(tail_lines(run_dir / "metrics.jsonl")), self.metric)
-            detail = Detail(job_id=chosen, log_lines=tail_lines(run_dir / "output.log"),
-                            metric=metric, values=values)
-        return WatchState(source=self.label, now=now, jobs=jobs, workers=workers,
-                          counts=self.store.job_counts(), selected=chosen, detail=detail,
-                          position=position)
+            detail = Detail(
+                job_id=chosen,
+                log_lines=tail_lines(run_dir / "output.log"),
+                metric=metric,
+                values=values,
+            )
+        return WatchState(
+            source=self.label,
+            now=now,
+            jobs=jobs,
+            workers=workers,
+            counts=self.store.job_counts(),
+            selected=chosen,
+            detail=detail,
+            position=position,
+        )
 
 
 class ServerSource:
     """A server: state from its API, changes from its event stream (SSE)."""
 
-    def __init__(self, client: Any, *, metric: str | None = None, finished_limit: int = 10,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        metric: str | None = None,
+        finished_limit: int = 10,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.client = client
         self.label = client.url
         self.metric = metric
@@ -177,18 +206,30 @@ class ServerSource:
         active = self.client.list_jobs(status="active", limit=500)
         finished = self.client.list_jobs(status=",".join(FINISHED), limit=self.finished_limit)
         jobs = order_jobs([job_row(j) for j in active + finished], self.finished_limit)
-        workers = [worker_row(w, bool(getattr(w, "online", True)))
-                   for w in self.client.list_workers()]
+        workers = [
+            worker_row(w, bool(getattr(w, "online", True))) for w in self.client.list_workers()
+        ]
         status = self.client.status()
-        counts = {k: getattr(status, k, 0) for k in
-                  ("queued", "running", "completed", "failed", "cancelled", "timed_out")}
+        counts = {
+            k: getattr(status, k, 0)
+            for k in ("queued", "running", "completed", "failed", "cancelled", "timed_out")
+        }
         chosen = _select(jobs, selected)
         detail = None
         if chosen is not None:
             job = next(j for j in jobs if j.id == chosen)
             rows = self.client.metrics(job.run_id) if job.started_at is not None else []
             metric, values = _series(rows, self.metric)
-            detail = Detail(job_id=chosen, log_lines=self._log_lines(chosen), metric=metric,
-                            values=values)
-        return WatchState(source=self.label, now=now, jobs=jobs, workers=workers,
-                          counts=counts, selected=chosen, detail=detail, position=position)
+            detail = Detail(
+                job_id=chosen, log_lines=self._log_lines(chosen), metric=metric, values=values
+            )
+        return WatchState(
+            source=self.label,
+            now=now,
+            jobs=jobs,
+            workers=workers,
+            counts=counts,
+            selected=chosen,
+            detail=detail,
+            position=position,
+        )

@@ -45,8 +45,14 @@ class _StopIdle(BaseException):
 class RemoteSettings:
     """How a remote worker talks to its server and treats its jobs (seconds)."""
 
-    def __init__(self, *, lease_seconds: float = 60.0, heartbeat_interval: float | None = None,
-                 kill_grace_period: float = 10.0, claim_wait: float = CLAIM_WAIT) -> None:
+    def __init__(
+        self,
+        *,
+        lease_seconds: float = 60.0,
+        heartbeat_interval: float | None = None,
+        kill_grace_period: float = 10.0,
+        claim_wait: float = CLAIM_WAIT,
+    ) -> None:
         if not 10 <= lease_seconds <= 600:
             raise ValueError("lease_seconds must be between 10 and 600")
         interval = heartbeat_interval if heartbeat_interval is not None else lease_seconds / 3
@@ -167,8 +173,12 @@ class RemoteWorker:
             self._idle_claim = True
             if self.stop_requests:
                 return None
-            return self.client.claim(self.worker_id, gpu_id=self.gpu,
-                                     lease_seconds=self.settings.lease_seconds, wait=wait)
+            return self.client.claim(
+                self.worker_id,
+                gpu_id=self.gpu,
+                lease_seconds=self.settings.lease_seconds,
+                wait=wait,
+            )
         except _StopIdle:
             return None
         except ServerUnreachable as exc:
@@ -188,8 +198,13 @@ class RemoteWorker:
         # runfiles reads only the fields a JobView and the API's Job share.
         start_run_files(run_dir, cast(Any, job))
         try:
-            process = spawn(job.command_argv, job.workdir, self._job_env(job, run_dir),
-                            str(run_dir / "output.log"), on_exit=self.wake.set)
+            process = spawn(
+                job.command_argv,
+                job.workdir,
+                self._job_env(job, run_dir),
+                str(run_dir / "output.log"),
+                on_exit=self.wake.set,
+            )
         except SpawnError as exc:
             reason = f"could not start: {exc}"
             self.say(f"Job #{job.id} {reason}")
@@ -220,9 +235,13 @@ class RemoteWorker:
         if self.client.token:
             env["WHIRR_TOKEN"] = self.client.token
         env.update(job.env or {})
-        env.update(WHIRR_JOB_ID=str(job.id), WHIRR_RUN_ID=job.run_id,
-                   WHIRR_RUN_DIR=str(run_dir), WHIRR_SERVER_URL=self.client.url,
-                   PYTHONUNBUFFERED="1")
+        env.update(
+            WHIRR_JOB_ID=str(job.id),
+            WHIRR_RUN_ID=job.run_id,
+            WHIRR_RUN_DIR=str(run_dir),
+            WHIRR_SERVER_URL=self.client.url,
+            PYTHONUNBUFFERED="1",
+        )
         if job.gpu_ids:  # the GPUs the server gave this attempt
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.gpu_ids))
         elif self.gpu is not None:
@@ -242,14 +261,18 @@ class RemoteWorker:
         if now >= current.next_heartbeat and not self._heartbeat(current, reaper, now):
             return 0.0
         if now - current.renewed > self.settings.lease_seconds:
-            self.say(f"Job #{current.job.id}: no heartbeat got through for a whole lease; "
-                     "the server has requeued it. Killing it.")
+            self.say(
+                f"Job #{current.job.id}: no heartbeat got through for a whole lease; "
+                "the server has requeued it. Killing it."
+            )
             self._stop_current(reaper, kill=True, report=False)
             return 0.0
         deadline = current.deadline
         if deadline is not None and not current.timed_out and now >= deadline:
-            self.say(f"Job #{current.job.id}: timed out after "
-                     f"{current.job.timeout_seconds:g}s; stopping its process group.")
+            self.say(
+                f"Job #{current.job.id}: timed out after "
+                f"{current.job.timeout_seconds:g}s; stopping its process group."
+            )
             current.timed_out = True
             process.terminate()
         until_kill = process.escalate(self.settings.kill_grace_period)
@@ -264,8 +287,9 @@ class RemoteWorker:
         """Renew the lease; False when the job was stopped because the lease is lost."""
         job = current.job
         try:
-            answer = self.client.heartbeat(job.id, self.worker_id, job.attempt,
-                                           self.settings.lease_seconds)
+            answer = self.client.heartbeat(
+                job.id, self.worker_id, job.attempt, self.settings.lease_seconds
+            )
         except (LeaseLost, NotFound) as exc:
             self.say(f"Job #{job.id}: lease lost ({exc}); killing it.")
             self._stop_current(reaper, kill=True, report=False)
@@ -287,11 +311,17 @@ class RemoteWorker:
         job = current.job
         if current.timed_out:
             reason = f"timed out after {job.timeout_seconds:g}s"
-            sent = self._report(lambda: self.client.fail(
-                job.id, self.worker_id, job.attempt, reason, code, timed_out=True))
+            sent = self._report(
+                lambda: self.client.fail(
+                    job.id, self.worker_id, job.attempt, reason, code, timed_out=True
+                )
+            )
         else:
-            sent = self._report(lambda: self.client.complete(
-                job.id, self.worker_id, job.attempt, code, run_id=job.run_id))
+            sent = self._report(
+                lambda: self.client.complete(
+                    job.id, self.worker_id, job.attempt, code, run_id=job.run_id
+                )
+            )
         if not sent:
             return
         try:

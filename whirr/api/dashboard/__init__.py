@@ -33,8 +33,9 @@ def mount_in_server(app: Sanic, token: str | None) -> None:
     mount(app, Settings(token=token, check_host=token is None))
 
 
-def mount(app: Sanic, settings: Settings,
-          make_source: Callable[[Sanic], Source] | None = None) -> None:
+def mount(
+    app: Sanic, settings: Settings, make_source: Callable[[Sanic], Source] | None = None
+) -> None:
     """Serve the dashboard from ``app``. ``make_source`` builds its data source when the
     server starts; by default the store of the app's ``Backend`` (``app.ctx.backend``,
     opened by a listener registered before this call)."""

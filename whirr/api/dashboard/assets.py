@@ -22,8 +22,11 @@ from sanic import HTTPResponse, Request
 from whirr.services.errors import NotFound, WhirrError
 
 STATIC = Path(__file__).parent / "static"
-TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-         ".svg": "image/svg+xml"}
+TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 PLOTLY = "vendor/plotly.min.js"
 #: For a URL carrying the current fingerprint: its bytes can never change.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -85,9 +88,11 @@ def load(name: str) -> Asset:
         if asset is None:
             body = path.read_bytes()
             asset = _cache[name] = Asset(
-                body=body, gzipped=gzip.compress(body, 6, mtime=0),
+                body=body,
+                gzipped=gzip.compress(body, 6, mtime=0),
                 etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
-                content_type=TYPES[path.suffix])
+                content_type=TYPES[path.suffix],
+            )
     return asset
 
 

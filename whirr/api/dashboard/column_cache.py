@@ -78,8 +78,13 @@ def save(cache: Path, source: Path, offset: int, rows: int, data: dict[str, Arra
         fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, meta=np.array([FORMAT, offset, rows], dtype=np.int64),
-                         names=np.array(names, dtype=str), data=matrix, check=check)
+                np.savez(
+                    fh,
+                    meta=np.array([FORMAT, offset, rows], dtype=np.int64),
+                    names=np.array(names, dtype=str),
+                    data=matrix,
+                    check=check,
+                )
             os.replace(tmp, cache)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -18,25 +18,50 @@ PAGES = {
     "run": ("Run", None, True),
     "compare": ("Compare", "Compare", True),
 }
-NAV = [("overview", "/", "g o"), ("queue", "/queue", "g q"), ("runs", "/runs", "g r"),
-       ("compare", "/compare", "g c")]
+NAV = [
+    ("overview", "/", "g o"),
+    ("queue", "/queue", "g q"),
+    ("runs", "/runs", "g r"),
+    ("compare", "/compare", "g c"),
+]
 #: Scripts every page loads, in order, after ``early.js`` and plotly.js (when the page
 #: draws charts); page scripts come after them.
 CORE_SCRIPTS = ("core.js", "charts.js")
-PAGE_SCRIPTS = {"overview": "lists.js", "queue": "lists.js", "runs": "runs.js",
-                "run": "run.js", "compare": "compare.js"}
+PAGE_SCRIPTS = {
+    "overview": "lists.js",
+    "queue": "lists.js",
+    "runs": "runs.js",
+    "run": "run.js",
+    "compare": "compare.js",
+}
 SHORTCUTS = [
-    ("/", "Search (runs page) or filter"), ("g o", "Overview"), ("g q", "Queue"),
-    ("g r", "Runs"), ("g c", "Compare"), ("t", "Switch dark / light theme"),
-    ("c", "Compare the selected runs"), ("x", "Select the focused run"),
+    ("/", "Search (runs page) or filter"),
+    ("g o", "Overview"),
+    ("g q", "Queue"),
+    ("g r", "Runs"),
+    ("g c", "Compare"),
+    ("t", "Switch dark / light theme"),
+    ("c", "Compare the selected runs"),
+    ("x", "Select the focused run"),
     ("j / k", "Next / previous row"),
-    ("Enter", "Open the focused row"), ("?", "This help"),
+    ("Enter", "Open the focused row"),
+    ("?", "This help"),
     ("Esc", "Leave the search box, close this help"),
 ]
 
 
-def page(name: str, *, csrf: str, head: int, label: str, kind: str, signed_in: bool,
-         auth: bool, subject: str = "", title: str | None = None) -> str:
+def page(
+    name: str,
+    *,
+    csrf: str,
+    head: int,
+    label: str,
+    kind: str,
+    signed_in: bool,
+    auth: bool,
+    subject: str = "",
+    title: str | None = None,
+) -> str:
     """The HTML of page ``name``; ``subject`` is the run id on a run's page."""
     heading, _, plotly = PAGES[name]
     v = assets.version()
@@ -44,7 +69,8 @@ def page(name: str, *, csrf: str, head: int, label: str, kind: str, signed_in: b
     nav = "".join(
         f'<a href="{href}"{current if key == name else ""} '
         f'data-key="{escape(keys)}">{escape(PAGES[key][1] or "")}</a>'
-        for key, href, keys in NAV)
+        for key, href, keys in NAV
+    )
     # early.js first: it starts the page's first requests before plotly.js compiles.
     scripts = [f'<script src="/static/early.js?v={v}"></script>']
     if plotly:
@@ -53,11 +79,14 @@ def page(name: str, *, csrf: str, head: int, label: str, kind: str, signed_in: b
         scripts.append(f'<script src="/static/{script}?v={v}"></script>')
     logout = ""
     if auth and signed_in:
-        logout = ('<form method="post" action="/logout" class="logout" id="logout-form">'
-                  f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-                  '<button type="submit" class="ghost">Sign out</button></form>')
-    help_rows = "".join(f"<tr><td><kbd>{escape(k)}</kbd></td><td>{escape(d)}</td></tr>"
-                        for k, d in SHORTCUTS)
+        logout = (
+            '<form method="post" action="/logout" class="logout" id="logout-form">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            '<button type="submit" class="ghost">Sign out</button></form>'
+        )
+    help_rows = "".join(
+        f"<tr><td><kbd>{escape(k)}</kbd></td><td>{escape(d)}</td></tr>" for k, d in SHORTCUTS
+    )
     return f"""<!doctype html>
 <html lang="en">
 <head>

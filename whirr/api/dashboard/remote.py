@@ -90,8 +90,9 @@ class RemoteSource(Source):
         rows = await self._call(self.client.metrics, run_id, columns.rows)
         with columns.lock:
             # Another request may have added these rows meanwhile: keep only new ones.
-            fresh = [r for r in rows if not isinstance(r.get("_idx"), int)
-                     or r["_idx"] >= columns.rows]
+            fresh = [
+                r for r in rows if not isinstance(r.get("_idx"), int) or r["_idx"] >= columns.rows
+            ]
             columns.extend(fresh)
         return columns
 
@@ -101,8 +102,11 @@ class RemoteSource(Source):
     async def artifact(self, run_id: str, path: str) -> HTTPResponse:
         data = await self._call(self.client.read_artifact, run_id, path)
         name = path.rsplit("/", 1)[-1].replace('"', "")
-        return HTTPResponse(data, content_type="application/octet-stream",
-                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return HTTPResponse(
+            data,
+            content_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     async def log(self, run: schemas.Run, offset: int | None) -> tuple[bytes, int]:
         if run.job_id is None:

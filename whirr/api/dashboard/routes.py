@@ -37,9 +37,9 @@ _json = msgspec.json.Encoder()
 SECURITY_HEADERS = {
     # plotly.js sets inline styles on its SVG, so styles may be inline; scripts may not.
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
-                               "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-                               "connect-src 'self'; frame-ancestors 'none'; "
-                               "base-uri 'none'; form-action 'self'",
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -77,20 +77,30 @@ async def add_headers(request: Request, response: HTTPResponse) -> None:
         response.headers.setdefault(key, value)
 
 
-def _render(request: Request, name: str, subject: str = "", title: str | None = None,
-            head: int = 0) -> HTTPResponse:
+def _render(
+    request: Request, name: str, subject: str = "", title: str | None = None, head: int = 0
+) -> HTTPResponse:
     settings = settings_of(request)
     source = views.source_of(request)
-    body = pages.page(name, csrf=settings.csrf_token(request), head=head, label=source.label,
-                      kind=source.kind, signed_in=settings.signed_in(request),
-                      auth=settings.token is not None, subject=subject, title=title)
+    body = pages.page(
+        name,
+        csrf=settings.csrf_token(request),
+        head=head,
+        label=source.label,
+        kind=source.kind,
+        signed_in=settings.signed_in(request),
+        auth=settings.token is not None,
+        subject=subject,
+        title=title,
+    )
     headers = {"Cache-Control": "no-store"}
     if name == "compare":
         # plotly's parallel coordinates draw with regl, which compiles its WebGL commands
         # with new Function(): that page alone may evaluate code. Data still never becomes
         # markup (the scripts build the DOM with textContent), so this opens no path for it.
         headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
-            "script-src 'self'", "script-src 'self' 'unsafe-eval'")
+            "script-src 'self'", "script-src 'self' 'unsafe-eval'"
+        )
     return HTTPResponse(body, content_type="text/html; charset=utf-8", headers=headers)
 
 
@@ -108,13 +118,17 @@ async def run_page(request: Request, run_id: str) -> HTTPResponse:
     try:
         run = await source.run(run_id)
     except WhirrError as exc:
-        return HTTPResponse(pages.error_page(exc.status, str(exc)), status=exc.status,
-                            content_type="text/html; charset=utf-8")
+        return HTTPResponse(
+            pages.error_page(exc.status, str(exc)),
+            status=exc.status,
+            content_type="text/html; charset=utf-8",
+        )
     # Start reading the run's metrics now: a long file then parses while the browser is
     # still loading the page's scripts, and the chart's request finds it (nearly) ready.
     source.prefetch(run.id)
-    return _render(request, "run", subject=run.id, title=run.name or run.id,
-                   head=await source.head())
+    return _render(
+        request, "run", subject=run.id, title=run.name or run.id, head=await source.head()
+    )
 
 
 async def login_form(request: Request) -> HTTPResponse:
@@ -123,8 +137,9 @@ async def login_form(request: Request) -> HTTPResponse:
     target = safe_next(request.args.get("next"))
     if settings.token is None or settings.signed_in(request):
         return redirect(target)
-    return HTTPResponse(pages.login_page(next_path=target, error=None),
-                        content_type="text/html; charset=utf-8")
+    return HTTPResponse(
+        pages.login_page(next_path=target, error=None), content_type="text/html; charset=utf-8"
+    )
 
 
 async def login_submit(request: Request) -> HTTPResponse:
@@ -139,8 +154,11 @@ async def login_submit(request: Request) -> HTTPResponse:
     if not settings.check_token(token):
         # Slow down guessing a little; the token itself is 256 bits.
         await asyncio.sleep(0.5)
-        return HTTPResponse(pages.login_page(next_path=target, error="That is not the token."),
-                            status=401, content_type="text/html; charset=utf-8")
+        return HTTPResponse(
+            pages.login_page(next_path=target, error="That is not the token."),
+            status=401,
+            content_type="text/html; charset=utf-8",
+        )
     response = redirect(target, status=303)
     response.headers["Set-Cookie"] = session_cookie(settings, request.scheme == "https")
     return response
@@ -173,15 +191,17 @@ async def stream(request: Request) -> None:
     last_id = request.headers.get("last-event-id", "")
     if last_id.isdigit() and len(last_id) < 19:
         after = max(after, int(last_id))
-    watched = [files.check_run_id(r) for r in (query_str(request, "runs", 5000) or "").split(",")
-               if r][:MAX_WATCHED]
+    watched = [
+        files.check_run_id(r) for r in (query_str(request, "runs", 5000) or "").split(",") if r
+    ][:MAX_WATCHED]
     rows = {}
     for run_id in watched:
         for kind in ("metrics", "system"):
             rows[(run_id, kind)] = (await src.columns(run_id, kind)).rows
     response = await request.respond(
         content_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
     await response.send(f"retry: 2000\n\nevent: hello\ndata: {after}\n\n")
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
@@ -196,8 +216,10 @@ async def stream(request: Request) -> None:
             now = (await src.columns(run_id, kind)).rows
             if now > seen:
                 rows[(run_id, kind)] = now
-                out.append(f"event: {kind}\ndata: "
-                           f"{_json.encode({'run': run_id, 'rows': now}).decode()}\n\n")
+                out.append(
+                    f"event: {kind}\ndata: "
+                    f"{_json.encode({'run': run_id, 'rows': now}).decode()}\n\n"
+                )
         if out:
             await response.send("".join(out))
             quiet_since = loop.time()

@@ -60,10 +60,18 @@ class Row:
     def to_json(self) -> dict[str, Any]:
         """The row's JSON shape."""
         run = self.run
-        return {"id": run.id, "name": run.name, "status": run.status, "tags": run.tags,
-                "job_id": run.job_id, "started_at": run.started_at,
-                "finished_at": run.finished_at, "duration": run.duration_seconds,
-                "config": self.config, "summary": self.summary}
+        return {
+            "id": run.id,
+            "name": run.name,
+            "status": run.status,
+            "tags": run.tags,
+            "job_id": run.job_id,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "duration": run.duration_seconds,
+            "config": self.config,
+            "summary": self.summary,
+        }
 
 
 def make_row(run: schemas.Run) -> Row:
@@ -113,8 +121,9 @@ class RunsIndex:
     def ordered(self) -> list[Row]:
         """Rows newest first (cached until the next change)."""
         if self._ordered is None:
-            self._ordered = sorted(self.rows.values(),
-                                   key=lambda r: (r.run.started_at, r.run.id), reverse=True)
+            self._ordered = sorted(
+                self.rows.values(), key=lambda r: (r.run.started_at, r.run.id), reverse=True
+            )
         return self._ordered
 
     def facts(self) -> dict[str, Any]:
@@ -130,9 +139,11 @@ class RunsIndex:
                 summary.update(row.summary.keys())
                 tags.update(row.run.tags)
                 statuses[row.run.status] += 1
-            self._facts = {"columns": {"config": _by_count(config),
-                                       "summary": _by_count(summary)},
-                           "tags": sorted(tags), "statuses": dict(statuses)}
+            self._facts = {
+                "columns": {"config": _by_count(config), "summary": _by_count(summary)},
+                "tags": sorted(tags),
+                "statuses": dict(statuses),
+            }
         return self._facts
 
     def query(self, q: Query) -> dict[str, Any]:
@@ -146,9 +157,15 @@ class RunsIndex:
         if words:
             rows = [r for r in rows if all(w in r.text for w in words)]
         rows = sort_rows(rows, q.sort, q.descending)
-        page = rows[q.offset: q.offset + q.limit]
-        return {"total": len(self.rows), "matched": len(rows), "offset": q.offset,
-                "rows": [r.to_json() for r in page], "head": self.head, **self.facts()}
+        page = rows[q.offset : q.offset + q.limit]
+        return {
+            "total": len(self.rows),
+            "matched": len(rows),
+            "offset": q.offset,
+            "rows": [r.to_json() for r in page],
+            "head": self.head,
+            **self.facts(),
+        }
 
 
 def sort_rows(rows: list[Row], column: str, descending: bool) -> list[Row]:

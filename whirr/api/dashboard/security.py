@@ -66,12 +66,14 @@ class Settings:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self.token.encode())
+            given.strip().encode(), self.token.encode()
+        )
 
     def check_token(self, given: str) -> bool:
         """True when ``given`` is the server's token (constant time)."""
         return self.token is not None and hmac.compare_digest(
-            given.strip().encode(), self.token.encode())
+            given.strip().encode(), self.token.encode()
+        )
 
 
 def host_name(host_header: str) -> str:
@@ -95,8 +97,10 @@ def is_loopback_name(name: str) -> bool:
 def check_host(request: Request) -> None:
     """Refuse a Host header that is not a loopback name (DNS rebinding)."""
     if not is_loopback_name(host_name(request.headers.get("host", ""))):
-        raise Forbidden("this dashboard answers only to localhost; open it as "
-                        "http://127.0.0.1:<port>/ (or run it with a token)")
+        raise Forbidden(
+            "this dashboard answers only to localhost; open it as "
+            "http://127.0.0.1:<port>/ (or run it with a token)"
+        )
 
 
 def check_same_origin(request: Request) -> None:

@@ -119,8 +119,9 @@ class Columns:
             return self.column("_idx")
         return np.arange(self.rows, dtype=np.float64)
 
-    def series(self, key: str, x: str, points: int, method: Method = "minmax",
-               since: int = 0) -> dict[str, Any]:
+    def series(
+        self, key: str, x: str, points: int, method: Method = "minmax", since: int = 0
+    ) -> dict[str, Any]:
         """``{key, x, y, total, rows}``: the key's points (rows ``since`` on) drawn down
         to about ``points``; rows without a value for the key are left out. The answer is
         shared with later callers: do not change it."""
@@ -139,8 +140,7 @@ class Columns:
         xs, ys = xs[present], ys[present]
         total = len(xs)
         dx, dy = downsample(xs, ys, points, method)
-        return {"key": key, "x": dx.tolist(), "y": dy.tolist(), "total": total,
-                "rows": self.rows}
+        return {"key": key, "x": dx.tolist(), "y": dy.tolist(), "total": total, "rows": self.rows}
 
     def last(self) -> dict[str, float]:
         """The last logged value of every metric."""

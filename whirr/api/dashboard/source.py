@@ -155,10 +155,16 @@ class StoreSource(Source):
             now = utc_now()
             online = sum(1 for w in workers if w.is_online(now, timeout))
             return schemas.StatusResponse(
-                queued=counts.get("queued", 0), running=counts.get("running", 0),
-                completed=counts.get("completed", 0), failed=counts.get("failed", 0),
-                cancelled=counts.get("cancelled", 0), timed_out=counts.get("timed_out", 0),
-                workers_online=online, workers_total=len(workers), head=store.head())
+                queued=counts.get("queued", 0),
+                running=counts.get("running", 0),
+                completed=counts.get("completed", 0),
+                failed=counts.get("failed", 0),
+                cancelled=counts.get("cancelled", 0),
+                timed_out=counts.get("timed_out", 0),
+                workers_online=online,
+                workers_total=len(workers),
+                head=store.head(),
+            )
 
         return await self.b.read(gather)
 
@@ -212,8 +218,12 @@ class StoreSource(Source):
 
     async def artifact(self, run_id: str, path: str) -> HTTPResponse:
         full = await self.b.read(files.artifact_file, self.runs_dir, run_id, path)
-        return await file_stream(full, mime_type="application/octet-stream",  # type: ignore[return-value]
-                                 filename=full.name, chunk_size=256 * 1024)
+        return await file_stream(
+            full,
+            mime_type="application/octet-stream",  # type: ignore[return-value]
+            filename=full.name,
+            chunk_size=256 * 1024,
+        )
 
     async def log(self, run: schemas.Run, offset: int | None) -> tuple[bytes, int]:
         path = files.run_dir(self.runs_dir, run.id) / "output.log"
@@ -270,5 +280,7 @@ def _refresh_index(store: EventStore, index: RunsIndex) -> None:
         run_id = getattr(rec.event, "run_id", None)
         if isinstance(run_id, str) and run_id not in changed:
             changed[run_id] = store.run(run_id)
-    index.update([run_out(r) for r in changed.values() if r is not None],
-                 max(head, events[-1].position if events else head))
+    index.update(
+        [run_out(r) for r in changed.values() if r is not None],
+        max(head, events[-1].position if events else head),
+    )

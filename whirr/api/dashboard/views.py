@@ -53,9 +53,18 @@ async def overview(request: Request) -> HTTPResponse:
     queued = await src.jobs(["queued"], 10)
     index = await src.runs_index()
     recent = [row.to_json() for row in index.ordered()[:12]]
-    return reply(request, {"status": status, "workers": workers, "running": running,
-                           "queued": queued, "recent_runs": recent, "now": utc_now(),
-                           "head": status.head})
+    return reply(
+        request,
+        {
+            "status": status,
+            "workers": workers,
+            "running": running,
+            "queued": queued,
+            "recent_runs": recent,
+            "now": utc_now(),
+            "head": status.head,
+        },
+    )
 
 
 async def queue(request: Request) -> HTTPResponse:
@@ -100,11 +109,20 @@ async def run_detail(request: Request, run_id: str) -> HTTPResponse:
     artifacts = await src.artifacts(run.id)
     metrics = await src.columns(run.id, "metrics")
     system = await src.columns(run.id, "system")
-    return reply(request, {
-        "run": run, "job": job, "artifacts": artifacts, "config_flat": flatten(run.config),
-        "metrics": {"keys": metrics.keys, "rows": metrics.rows, "last": metrics.last()},
-        "system": {"keys": system.keys, "rows": system.rows},
-        "kind": src.kind, "now": utc_now(), "head": await src.head()})
+    return reply(
+        request,
+        {
+            "run": run,
+            "job": job,
+            "artifacts": artifacts,
+            "config_flat": flatten(run.config),
+            "metrics": {"keys": metrics.keys, "rows": metrics.rows, "last": metrics.last()},
+            "system": {"keys": system.keys, "rows": system.rows},
+            "kind": src.kind,
+            "now": utc_now(),
+            "head": await src.head(),
+        },
+    )
 
 
 def _series_args(request: Request) -> tuple[str, int, Method]:
@@ -136,8 +154,9 @@ async def run_series(request: Request, run_id: str) -> HTTPResponse:
 
     # Downsampling a million points takes tens of milliseconds: not on the event loop.
     series = await asyncio.get_running_loop().run_in_executor(None, draw)
-    return reply(request, {"run": run.id, "kind": kind, "x": x, "rows": columns.rows,
-                           "series": series})
+    return reply(
+        request, {"run": run.id, "kind": kind, "x": x, "rows": columns.rows, "series": series}
+    )
 
 
 async def run_log(request: Request, run_id: str) -> HTTPResponse:
@@ -150,8 +169,14 @@ async def run_log(request: Request, run_id: str) -> HTTPResponse:
     whole = _utf8_prefix(data)
     # A multi-byte character cut at the chunk's end is sent with the next chunk.
     end -= len(data) - whole
-    return reply(request, {"text": data[:whole].decode("utf-8", "replace"), "offset": end,
-                           "ended": run.finished_at is not None})
+    return reply(
+        request,
+        {
+            "text": data[:whole].decode("utf-8", "replace"),
+            "offset": end,
+            "ended": run.finished_at is not None,
+        },
+    )
 
 
 def _utf8_prefix(data: bytes) -> int:
@@ -159,8 +184,17 @@ def _utf8_prefix(data: bytes) -> int:
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
         if byte & 0xC0 != 0x80:  # the start of the last character
-            need = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else \
-                3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+            need = (
+                1
+                if byte < 0x80
+                else 2
+                if byte >> 5 == 0b110
+                else 3
+                if byte >> 4 == 0b1110
+                else 4
+                if byte >> 3 == 0b11110
+                else 1
+            )
             return len(data) if back >= need else len(data) - back
     return len(data)
 
@@ -189,13 +223,28 @@ async def compare(request: Request) -> HTTPResponse:
         metric_keys.update((await src.columns(run.id, "metrics")).keys)
     configs = [flatten(r.config) for r in runs]
     summaries = [flatten(r.summary) for r in runs]
-    return reply(request, {
-        "runs": [{"id": r.id, "name": r.name, "status": r.status, "tags": r.tags,
-                  "started_at": r.started_at, "duration": r.duration_seconds,
-                  "config": c, "summary": s} for r, c, s in zip(runs, configs, summaries,
-                                                                strict=True)],
-        "config_diff": diff_table(configs), "summary_keys": _keys(summaries),
-        "metric_keys": sorted(metric_keys), "head": await src.head()})
+    return reply(
+        request,
+        {
+            "runs": [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "status": r.status,
+                    "tags": r.tags,
+                    "started_at": r.started_at,
+                    "duration": r.duration_seconds,
+                    "config": c,
+                    "summary": s,
+                }
+                for r, c, s in zip(runs, configs, summaries, strict=True)
+            ],
+            "config_diff": diff_table(configs),
+            "summary_keys": _keys(summaries),
+            "metric_keys": sorted(metric_keys),
+            "head": await src.head(),
+        },
+    )
 
 
 def diff_table(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -244,5 +293,6 @@ async def cancel_job(request: Request, job_id: int) -> HTTPResponse:
 async def retry_job(request: Request, job_id: int) -> HTTPResponse:
     """Queue a failed or cancelled job again."""
     new_id = await source_of(request).retry(checked_id(job_id))
-    return reply(request, {"message": f"Queued job #{new_id} (retry of #{job_id})",
-                           "job_id": new_id})
+    return reply(
+        request, {"message": f"Queued job #{new_id} (retry of #{job_id})", "job_id": new_id}
+    )

@@ -17,8 +17,15 @@ from whirr.api.routing import Route
 
 #: Every route of the API, in the order the OpenAPI document lists them.
 ROUTES: list[Route] = [
-    *system.ROUTES, *workers.ROUTES, *jobs.ROUTES, *streams.ROUTES, *runs.ROUTES,
-    *run_system.ROUTES, *run_events.ROUTES, *sweeps.ROUTES, *ablations.ROUTES,
+    *system.ROUTES,
+    *workers.ROUTES,
+    *jobs.ROUTES,
+    *streams.ROUTES,
+    *runs.ROUTES,
+    *run_system.ROUTES,
+    *run_events.ROUTES,
+    *sweeps.ROUTES,
+    *ablations.ROUTES,
 ]
 
 __all__ = ["ROUTES"]

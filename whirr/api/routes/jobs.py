@@ -84,8 +84,9 @@ async def list_jobs(request: Request) -> HTTPResponse:
             elif word in _STATUSES:
                 statuses.append(word)
             else:
-                raise InvalidRequest(f"unknown status {word!r} (use active, all or one of "
-                                     f"{', '.join(_STATUSES)})")
+                raise InvalidRequest(
+                    f"unknown status {word!r} (use active, all or one of {', '.join(_STATUSES)})"
+                )
     b = backend(request)
     jobs = await b.read(b.store.jobs, statuses, limit)
     return respond(schemas.JobsResponse(jobs=[job_out(j) for j in jobs]))
@@ -106,16 +107,20 @@ async def cancel_job(request: Request, job_id: int) -> HTTPResponse:
         message = f"Cancelled job #{job.id}"
     else:
         message = f"Cancel requested for job #{job.id}; its worker stops it at its next heartbeat"
-    return respond(schemas.CancelResponse(message=message, previous_status=previous,
-                                          status=job.status))
+    return respond(
+        schemas.CancelResponse(message=message, previous_status=previous, status=job.status)
+    )
 
 
 async def cancel_all(request: Request) -> HTTPResponse:
     """Cancel every queued job."""
     b = backend(request)
     ids = await b.write_and_wake(b.jobs.cancel_all_queued)
-    return respond(schemas.CancelAllResponse(
-        message=f"Cancelled {len(ids)} queued job(s)", cancelled=ids, count=len(ids)))
+    return respond(
+        schemas.CancelAllResponse(
+            message=f"Cancelled {len(ids)} queued job(s)", cancelled=ids, count=len(ids)
+        )
+    )
 
 
 async def retry_job(request: Request, job_id: int) -> HTTPResponse:
@@ -198,7 +203,10 @@ async def job_started(request: Request, job_id: int) -> HTTPResponse:
 def _start(b: Backend, job: JobView, worker_id: str, attempt: int, pid: int) -> JobView:
     worker = b.store.worker(worker_id)
     return b.jobs.started(
-        job.id, worker_id, attempt, pid,
+        job.id,
+        worker_id,
+        attempt,
+        pid,
         run_dir=str(files.run_dir(b.config.runs_dir, job.run_id)),
         hostname=worker.hostname if worker else "",
     )
@@ -227,9 +235,13 @@ async def heartbeat_job(request: Request, job_id: int) -> HTTPResponse:
         return b.jobs.heartbeat(job_id, req.worker_id, attempt, req.lease_seconds)
 
     job = await b.write(beat)
-    return respond(schemas.HeartbeatResponse(
-        success=True, lease_expires_at=job.lease_expires_at,
-        cancel_requested=job.cancel_requested))
+    return respond(
+        schemas.HeartbeatResponse(
+            success=True,
+            lease_expires_at=job.lease_expires_at,
+            cancel_requested=job.cancel_requested,
+        )
+    )
 
 
 async def complete_job(request: Request, job_id: int) -> HTTPResponse:
@@ -264,8 +276,15 @@ async def fail_job(request: Request, job_id: int) -> HTTPResponse:
         outcome: Outcome = "timed_out" if req.timed_out or _past_timeout(job) else "failed"
         if job.cancel_requested:
             outcome = "cancelled"
-        return _finish(b, job_id, req.worker_id, attempt, exit_code,
-                       req.error_message or "the worker reported a failure", outcome)
+        return _finish(
+            b,
+            job_id,
+            req.worker_id,
+            attempt,
+            exit_code,
+            req.error_message or "the worker reported a failure",
+            outcome,
+        )
 
     job = await b.write_and_wake(fail)
     return respond(schemas.Ack(message=f"Job #{job.id} {job.status}", success=True))
@@ -281,12 +300,16 @@ def _past_timeout(job: JobView) -> bool:
 
 
 def _finish(
-    b: Backend, job_id: int, worker_id: str, attempt: int, exit_code: int | None,
-    error: str | None, outcome: Outcome | None = None,
+    b: Backend,
+    job_id: int,
+    worker_id: str,
+    attempt: int,
+    exit_code: int | None,
+    error: str | None,
+    outcome: Outcome | None = None,
 ) -> JobView:
     try:
-        return b.jobs.finish(job_id, worker_id, attempt, exit_code, error=error,
-                             outcome=outcome)
+        return b.jobs.finish(job_id, worker_id, attempt, exit_code, error=error, outcome=outcome)
     except LeaseLost:
         # A report sent twice (the first answer got lost on the network) is not an error.
         job = b.jobs.get(job_id)
@@ -297,28 +320,83 @@ def _finish(
 
 _JOB = "/jobs/<job_id:int>"
 ROUTES = [
-    Route("POST", "/jobs", submit_job, "Queue a command as a job.",
-          body=schemas.SubmitRequest, response=schemas.SubmitResponse),
-    Route("GET", "/jobs", list_jobs, "List jobs, newest first.",
-          response=schemas.JobsResponse,
-          query=(Query("status", {"type": "string", "maxLength": 200},
-                       "active, all, or comma-separated statuses"),
-                 Query("limit", int_schema(1, 10_000, 100)))),
-    Route("POST", "/jobs/claim", claim_job, "Claim the next job (long-polls with wait).",
-          body=schemas.ClaimRequest, response=schemas.ClaimResponse),
-    Route("POST", "/jobs/cancel-all", cancel_all, "Cancel every queued job.",
-          response=schemas.CancelAllResponse),
+    Route(
+        "POST",
+        "/jobs",
+        submit_job,
+        "Queue a command as a job.",
+        body=schemas.SubmitRequest,
+        response=schemas.SubmitResponse,
+    ),
+    Route(
+        "GET",
+        "/jobs",
+        list_jobs,
+        "List jobs, newest first.",
+        response=schemas.JobsResponse,
+        query=(
+            Query(
+                "status",
+                {"type": "string", "maxLength": 200},
+                "active, all, or comma-separated statuses",
+            ),
+            Query("limit", int_schema(1, 10_000, 100)),
+        ),
+    ),
+    Route(
+        "POST",
+        "/jobs/claim",
+        claim_job,
+        "Claim the next job (long-polls with wait).",
+        body=schemas.ClaimRequest,
+        response=schemas.ClaimResponse,
+    ),
+    Route(
+        "POST",
+        "/jobs/cancel-all",
+        cancel_all,
+        "Cancel every queued job.",
+        response=schemas.CancelAllResponse,
+    ),
     Route("GET", _JOB, get_job, "One job.", response=schemas.Job),
-    Route("POST", f"{_JOB}/started", job_started, "The worker spawned the job's process.",
-          body=schemas.StartedRequest, response=schemas.StartedResponse),
-    Route("POST", f"{_JOB}/heartbeat", heartbeat_job, "Renew the lease; learn of cancels.",
-          body=schemas.HeartbeatRequest, response=schemas.HeartbeatResponse),
-    Route("POST", f"{_JOB}/complete", complete_job, "The job's process exited.",
-          body=schemas.CompleteRequest, response=schemas.Ack),
-    Route("POST", f"{_JOB}/fail", fail_job, "The job could not start or timed out.",
-          body=schemas.FailRequest, response=schemas.Ack),
-    Route("POST", f"{_JOB}/cancel", cancel_job, "Cancel a job.",
-          response=schemas.CancelResponse),
-    Route("POST", f"{_JOB}/retry", retry_job, "Queue a failed or cancelled job again.",
-          response=schemas.SubmitResponse),
+    Route(
+        "POST",
+        f"{_JOB}/started",
+        job_started,
+        "The worker spawned the job's process.",
+        body=schemas.StartedRequest,
+        response=schemas.StartedResponse,
+    ),
+    Route(
+        "POST",
+        f"{_JOB}/heartbeat",
+        heartbeat_job,
+        "Renew the lease; learn of cancels.",
+        body=schemas.HeartbeatRequest,
+        response=schemas.HeartbeatResponse,
+    ),
+    Route(
+        "POST",
+        f"{_JOB}/complete",
+        complete_job,
+        "The job's process exited.",
+        body=schemas.CompleteRequest,
+        response=schemas.Ack,
+    ),
+    Route(
+        "POST",
+        f"{_JOB}/fail",
+        fail_job,
+        "The job could not start or timed out.",
+        body=schemas.FailRequest,
+        response=schemas.Ack,
+    ),
+    Route("POST", f"{_JOB}/cancel", cancel_job, "Cancel a job.", response=schemas.CancelResponse),
+    Route(
+        "POST",
+        f"{_JOB}/retry",
+        retry_job,
+        "Queue a failed or cancelled job again.",
+        response=schemas.SubmitResponse,
+    ),
 ]

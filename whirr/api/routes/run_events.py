@@ -44,9 +44,14 @@ def attach(store: EventStore, run_id: str, req: RunAttachRequest) -> RunView:
         raise InvalidState(f"run {run_id} has already ended ({run.status})")
     runs = Runs(store, hostname=req.hostname or run.hostname)
     return runs.start(
-        run_id, run.run_dir, name=run.name or req.name, job_id=run.job_id,
-        config=req.config, tags=list(dict.fromkeys([*run.tags, *req.tags])),
-        pid=req.pid, git=req.git,
+        run_id,
+        run.run_dir,
+        name=run.name or req.name,
+        job_id=run.job_id,
+        config=req.config,
+        tags=list(dict.fromkeys([*run.tags, *req.tags])),
+        pid=req.pid,
+        git=req.git,
     )
 
 
@@ -56,8 +61,7 @@ def update_summary(store: EventStore, run_id: str, req: RunSummaryRequest) -> No
     Runs(store, hostname="").update_summary(run_id, req.summary)
 
 
-def artifact_saved(store: EventStore, runs_dir: Path, run_id: str,
-                   req: RunArtifactRequest) -> str:
+def artifact_saved(store: EventStore, runs_dir: Path, run_id: str, req: RunArtifactRequest) -> str:
     """Record an artifact that exists under the run's ``artifacts/``; its checked path."""
     known_run(store, run_id)
     rel = saved_artifact(runs_dir, run_id, req.path)
@@ -79,8 +83,11 @@ def saved_artifact(runs_dir: Path, run_id: str, path: str) -> str:
         base = files.run_dir(runs_dir, run_id) / "artifacts"
         folder = base.joinpath(*parts)
         # A saved directory: real, not a symlink, and (resolved) still inside artifacts/.
-        if folder.is_dir() and not folder.is_symlink() and folder.resolve().is_relative_to(
-                base.resolve()):
+        if (
+            folder.is_dir()
+            and not folder.is_symlink()
+            and folder.resolve().is_relative_to(base.resolve())
+        ):
             return rel
         raise
 
@@ -106,18 +113,33 @@ async def run_artifact_saved(request: Request, run_id: str) -> HTTPResponse:
     req = body(request, RunArtifactRequest)
     b = backend(request)
     rel = await b.write_and_wake(artifact_saved, b.store, b.config.runs_dir, run_id, req)
-    return respond(schemas.Ack(message=f"Artifact {rel} of run {run_id} recorded",
-                               success=True))
+    return respond(schemas.Ack(message=f"Artifact {rel} of run {run_id} recorded", success=True))
 
 
 _RUN = "/runs/<run_id:str>"
 ROUTES = [
-    Route("POST", f"{_RUN}/attach", attach_run,
-          "A tracked script attached to its job's run (config, tags, host, pid, git).",
-          body=RunAttachRequest, response=schemas.Run),
-    Route("POST", f"{_RUN}/summary", run_summary, "Merge values into a run's summary.",
-          body=RunSummaryRequest, response=schemas.Ack),
-    Route("POST", f"{_RUN}/artifacts", run_artifact_saved,
-          "Record an artifact saved under the run's artifacts/ on the data dir.",
-          body=RunArtifactRequest, response=schemas.Ack),
+    Route(
+        "POST",
+        f"{_RUN}/attach",
+        attach_run,
+        "A tracked script attached to its job's run (config, tags, host, pid, git).",
+        body=RunAttachRequest,
+        response=schemas.Run,
+    ),
+    Route(
+        "POST",
+        f"{_RUN}/summary",
+        run_summary,
+        "Merge values into a run's summary.",
+        body=RunSummaryRequest,
+        response=schemas.Ack,
+    ),
+    Route(
+        "POST",
+        f"{_RUN}/artifacts",
+        run_artifact_saved,
+        "Record an artifact saved under the run's artifacts/ on the data dir.",
+        body=RunArtifactRequest,
+        response=schemas.Ack,
+    ),
 ]

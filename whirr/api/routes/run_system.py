@@ -22,8 +22,9 @@ from whirr.api.routing import Query, Route, backend, int_schema
 _decode_row = msgspec.json.Decoder(dict[str, Any]).decode
 
 
-def read_system_rows(runs_dir: Path, run_id: str, since: int,
-                     limit: int) -> tuple[list[dict[str, Any]], int]:
+def read_system_rows(
+    runs_dir: Path, run_id: str, since: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
     """Samples of the run's ``system.jsonl`` from whole line ``since`` on, at most
     ``limit``: (samples, the line number after the last one read)."""
     path = files.run_dir(runs_dir, run_id) / "system.jsonl"
@@ -60,9 +61,19 @@ async def run_system(request: Request, run_id: str) -> HTTPResponse:
 
 
 ROUTES = [
-    Route("GET", "/runs/<run_id:str>/system", run_system,
-          "A run's system samples (CPU, memory, GPUs).", response=schemas.SystemResponse,
-          query=(Query("since", int_schema(0, 2**62, 0),
-                       "Whole lines of system.jsonl to skip (the previous answer's next)."),
-                 Query("limit", int_schema(1, 100_000, 10_000)))),
+    Route(
+        "GET",
+        "/runs/<run_id:str>/system",
+        run_system,
+        "A run's system samples (CPU, memory, GPUs).",
+        response=schemas.SystemResponse,
+        query=(
+            Query(
+                "since",
+                int_schema(0, 2**62, 0),
+                "Whole lines of system.jsonl to skip (the previous answer's next).",
+            ),
+            Query("limit", int_schema(1, 100_000, 10_000)),
+        ),
+    ),
 ]

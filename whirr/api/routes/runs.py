@@ -67,23 +67,49 @@ async def run_artifact(request: Request, run_id: str, path: str) -> ResponseStre
     b = backend(request)
     run = await b.read(find_run, b.store, run_id)
     full = await b.read(files.artifact_file, b.config.runs_dir, run.id, path)
-    return await file_stream(full, mime_type="application/octet-stream",
-                             filename=full.name, chunk_size=256 * 1024)
+    return await file_stream(
+        full, mime_type="application/octet-stream", filename=full.name, chunk_size=256 * 1024
+    )
 
 
 _RUN = "/runs/<run_id:str>"
 ROUTES = [
-    Route("GET", "/runs", list_runs, "List runs, newest first.", response=schemas.RunsResponse,
-          query=(Query("status", {"type": "string", "maxLength": 200}),
-                 Query("tag", {"type": "string", "maxLength": 200}),
-                 Query("limit", int_schema(1, 10_000, 100)))),
+    Route(
+        "GET",
+        "/runs",
+        list_runs,
+        "List runs, newest first.",
+        response=schemas.RunsResponse,
+        query=(
+            Query("status", {"type": "string", "maxLength": 200}),
+            Query("tag", {"type": "string", "maxLength": 200}),
+            Query("limit", int_schema(1, 10_000, 100)),
+        ),
+    ),
     Route("GET", _RUN, get_run, "One run (exact id or unique prefix).", response=schemas.Run),
-    Route("GET", f"{_RUN}/metrics", run_metrics, "A run's logged metrics.",
-          response=schemas.MetricsResponse,
-          query=(Query("since", int_schema(0, 2**62, 0)),
-                 Query("limit", int_schema(1, 1_000_000, 100_000)))),
-    Route("GET", f"{_RUN}/artifacts", run_artifacts, "A run's artifact files.",
-          response=schemas.ArtifactsResponse),
-    Route("GET", f"{_RUN}/artifacts/<path:path>", run_artifact, "Download one artifact.",
-          content_type="application/octet-stream"),
+    Route(
+        "GET",
+        f"{_RUN}/metrics",
+        run_metrics,
+        "A run's logged metrics.",
+        response=schemas.MetricsResponse,
+        query=(
+            Query("since", int_schema(0, 2**62, 0)),
+            Query("limit", int_schema(1, 1_000_000, 100_000)),
+        ),
+    ),
+    Route(
+        "GET",
+        f"{_RUN}/artifacts",
+        run_artifacts,
+        "A run's artifact files.",
+        response=schemas.ArtifactsResponse,
+    ),
+    Route(
+        "GET",
+        f"{_RUN}/artifacts/<path:path>",
+        run_artifact,
+        "Download one artifact.",
+        content_type="application/octet-stream",
+    ),
 ]

@@ -40,7 +40,8 @@ async def job_logs(request: Request, job_id: int) -> None:
     path = files.run_dir(b.config.runs_dir, job.run_id) / "output.log"
     loop = asyncio.get_running_loop()
     response = await request.respond(
-        content_type="text/plain; charset=utf-8", headers={"X-Whirr-Offset": str(offset)})
+        content_type="text/plain; charset=utf-8", headers={"X-Whirr-Offset": str(offset)}
+    )
     quiet_since = loop.time()
     ended = job.finished_at is not None
     while True:
@@ -75,7 +76,8 @@ async def event_stream(request: Request) -> None:
     b = backend(request)
     response = await request.respond(
         content_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
     await response.send("retry: 2000\n\n")
     position = after
     while not _closing(request):
@@ -87,10 +89,16 @@ async def event_stream(request: Request) -> None:
             frames = []
             for rec in batch:
                 out = schemas.EventOut(
-                    position=rec.position, recorded_at=rec.recorded_at, stream=rec.stream,
-                    type=tag_of(rec.event), event=msgspec.to_builtins(rec.event))
-                frames.append(f"id: {rec.position}\nevent: {out.type}\n"
-                              f"data: {_event_json.encode(out).decode()}\n\n")
+                    position=rec.position,
+                    recorded_at=rec.recorded_at,
+                    stream=rec.stream,
+                    type=tag_of(rec.event),
+                    event=msgspec.to_builtins(rec.event),
+                )
+                frames.append(
+                    f"id: {rec.position}\nevent: {out.type}\n"
+                    f"data: {_event_json.encode(out).decode()}\n\n"
+                )
             await response.send("".join(frames))
             position = batch[-1].position
             if len(batch) == BATCH:
@@ -110,14 +118,33 @@ def _closing(request: Request) -> bool:
 
 
 ROUTES = [
-    Route("GET", "/jobs/<job_id:int>/logs", job_logs, "A job's output (follow: until it ends).",
-          content_type="text/plain", streams=True,
-          query=(Query("follow", BOOL, "keep streaming until the job ends"),
-                 Query("offset", int_schema(0, 2**62, 0), "byte offset to start from"))),
-    Route("GET", "/events", event_stream, "The event log as server-sent events.",
-          content_type="text/event-stream", streams=True,
-          query=(Query("after", int_schema(0, 2**62, 0), "position to start after"),
-                 Query("follow", BOOL, "stay open for new events (default true)"),
-                 Query("types", {"type": "string", "maxLength": 2000},
-                       "comma-separated event types, e.g. job.finished"))),
+    Route(
+        "GET",
+        "/jobs/<job_id:int>/logs",
+        job_logs,
+        "A job's output (follow: until it ends).",
+        content_type="text/plain",
+        streams=True,
+        query=(
+            Query("follow", BOOL, "keep streaming until the job ends"),
+            Query("offset", int_schema(0, 2**62, 0), "byte offset to start from"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/events",
+        event_stream,
+        "The event log as server-sent events.",
+        content_type="text/event-stream",
+        streams=True,
+        query=(
+            Query("after", int_schema(0, 2**62, 0), "position to start after"),
+            Query("follow", BOOL, "stay open for new events (default true)"),
+            Query(
+                "types",
+                {"type": "string", "maxLength": 2000},
+                "comma-separated event types, e.g. job.finished",
+            ),
+        ),
+    ),
 ]

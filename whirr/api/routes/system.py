@@ -45,9 +45,17 @@ async def openapi(request: Request) -> HTTPResponse:
 
 
 ROUTES = [
-    Route("GET", "/status", server_status, "Job and worker counts.",
-          response=schemas.StatusResponse),
-    Route("GET", "/health", health, "Liveness probe (no token needed).",
-          response=schemas.HealthResponse, public=True, statuses=()),
+    Route(
+        "GET", "/status", server_status, "Job and worker counts.", response=schemas.StatusResponse
+    ),
+    Route(
+        "GET",
+        "/health",
+        health,
+        "Liveness probe (no token needed).",
+        response=schemas.HealthResponse,
+        public=True,
+        statuses=(),
+    ),
     Route("GET", "/openapi.json", openapi, "This document.", statuses=(401, 403)),
 ]

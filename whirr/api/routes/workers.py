@@ -38,9 +38,21 @@ async def list_workers(request: Request) -> HTTPResponse:
 
 
 ROUTES = [
-    Route("POST", "/workers/register", register_worker, "Register a worker.",
-          body=schemas.RegisterRequest, response=schemas.Ack),
-    Route("POST", "/workers/unregister", unregister_worker, "Unregister a worker.",
-          body=schemas.UnregisterRequest, response=schemas.Ack),
+    Route(
+        "POST",
+        "/workers/register",
+        register_worker,
+        "Register a worker.",
+        body=schemas.RegisterRequest,
+        response=schemas.Ack,
+    ),
+    Route(
+        "POST",
+        "/workers/unregister",
+        unregister_worker,
+        "Unregister a worker.",
+        body=schemas.UnregisterRequest,
+        response=schemas.Ack,
+    ),
     Route("GET", "/workers", list_workers, "List workers.", response=schemas.WorkersResponse),
 ]
