@@ -128,6 +128,48 @@ def test_compare_draws_one_trace_per_run_and_the_config_diff(
     assert console_errors(browser) == []
 
 
+def test_charts_are_previews_until_plotly_has_compiled(
+    browser: Any, dashboard: DashboardProcess
+) -> None:
+    # Without plotly.js (blocked here, as by a proxy or a broken install) every chart is
+    # still drawn, by preview.js: a line per metric with labelled axes, and a word on why.
+    with chromium() as blocked:
+        blocked.execute_cdp_cmd("Network.enable", {})
+        blocked.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*plotly.min.js*"]})
+        blocked.get(f"{dashboard.url}/runs/job-2")
+        charts = "#metric-charts .chart"
+        wait_for(
+            blocked,
+            lambda d: (
+                all(
+                    "could not be loaded" in (e.get_attribute("title") or "")
+                    for e in d.find_elements(CSS, charts)
+                )
+                and d.find_elements(CSS, charts)
+            ),
+            message="the charts say plotly.js is missing",
+        )
+        lines = blocked.find_elements(CSS, f"{charts} svg.chart-preview path")
+        assert len(lines) == len(blocked.find_elements(CSS, charts)) >= 2
+        assert all(line.get_attribute("d").count("L") >= 10 for line in lines)
+        labels = [t.text for t in blocked.find_elements(CSS, f"{charts} svg.chart-preview text")]
+        assert "step" in labels and "0" in labels
+        assert not blocked.find_elements(CSS, ".js-plotly-plot")
+        # The blocked load may be logged; no script error may be.
+        assert all("plotly.min.js" in e for e in console_errors(blocked))
+    # With plotly.js, the previews give way to plotly charts of the same metrics.
+    browser.get(f"{dashboard.url}/runs/job-2")
+    wait_for(
+        browser,
+        lambda d: (
+            len(d.find_elements(CSS, "#metric-charts .chart.js-plotly-plot")) == len(lines)
+            and not d.find_elements(CSS, "svg.chart-preview")
+        ),
+        message="plotly replaces every preview",
+    )
+    assert console_errors(browser) == []
+
+
 def test_a_new_metric_point_appears_live(
     browser: Any, dashboard: DashboardProcess, project: Ids
 ) -> None:

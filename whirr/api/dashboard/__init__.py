@@ -46,7 +46,8 @@ def mount(
 
     @app.before_server_start
     async def open_source(app: Sanic, loop: Any = None) -> None:
-        # Compress plotly.js now, off the event loop: the first page then gets it at once.
+        # Compress plotly.js and import polars now, off the event loop: the first page
+        # and the first chart then do not wait for them.
         threading.Thread(target=_warm_assets, name="whirr-assets", daemon=True).start()
         if make_source is not None:
             app.ctx.dashboard_source = make_source(app)
@@ -62,9 +63,10 @@ def mount(
 
 
 def _warm_assets() -> None:
-    from whirr.api.dashboard import assets
+    from whirr.api.dashboard import assets, fast
 
     try:
         assets.warm()
     except Exception:  # a failure here only costs the first page the same work
         log.exception("could not prepare the dashboard's static files")
+    fast.polars()  # imported now, so the first chart does not wait for it

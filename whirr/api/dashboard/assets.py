@@ -124,7 +124,7 @@ def version() -> str:
         st = plotly_path().stat()
         digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
     except PlotlyMissing:
-        pass  # pages then show that charts are unavailable
+        pass  # pages then keep their static chart previews
     return digest.hexdigest()[:10]
 
 

@@ -1,7 +1,8 @@
 """Parsed metric columns kept on disk, so a restarted dashboard opens a long run at once.
 
-Parsing a million-row ``metrics.jsonl`` takes seconds (JSON numbers become Python
-objects first); loading the same columns from a ``.npz`` takes milliseconds. After a read
+Parsing a million-row ``metrics.jsonl`` takes most of a second (seconds when its rows
+are not plain numbers and go through Python objects, see ``fast.py``); loading the same
+columns from a ``.npz`` takes milliseconds. After a read
 that parsed at least ``MIN_BYTES`` of a run's file, its columns are written to
 ``cache/dashboard/<run_id>.<kind>.npz`` beside the ``runs`` directory (a project's
 ``.whirr/``, a server's data dir). The file records how many bytes of the JSONL it covers
@@ -65,6 +66,11 @@ def load(cache: Path, source: Path, columns: Columns) -> bool:
         return False
     columns.restore(offset, rows, {name: data[i] for i, name in enumerate(names)})
     return True
+
+
+def save_columns(cache: Path, source: Path, columns: Columns) -> None:
+    """Write what ``columns`` hold now (``save`` of their ``snapshot``)."""
+    save(cache, source, *columns.snapshot())
 
 
 def save(cache: Path, source: Path, offset: int, rows: int, data: dict[str, Array]) -> None:

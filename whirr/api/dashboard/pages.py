@@ -24,8 +24,9 @@ NAV = [
     ("runs", "/runs", "g r"),
     ("compare", "/compare", "g c"),
 ]
-#: Scripts every page loads, in order, after ``early.js`` and plotly.js (when the page
-#: draws charts); page scripts come after them.
+#: Scripts every page loads, in order, after ``early.js``; ``preview.js`` (on pages that
+#: draw charts) and the page's own script come after them. plotly.js is not among them:
+#: ``charts.js`` loads it once the page has drawn its first charts.
 CORE_SCRIPTS = ("core.js", "charts.js")
 PAGE_SCRIPTS = {
     "overview": "lists.js",
@@ -71,12 +72,15 @@ def page(
         f'data-key="{escape(keys)}">{escape(PAGES[key][1] or "")}</a>'
         for key, href, keys in NAV
     )
-    # early.js first: it starts the page's first requests before plotly.js compiles.
-    scripts = [f'<script src="/static/early.js?v={v}"></script>']
-    if plotly:
-        scripts.append(f'<script src="/static/{assets.PLOTLY}?v={v}"></script>')
-    for script in (*CORE_SCRIPTS, PAGE_SCRIPTS[name]):
-        scripts.append(f'<script src="/static/{script}?v={v}"></script>')
+    # early.js first: it starts the page's first requests at once. plotly.js is preloaded
+    # here but compiled later, by charts.js, once the charts are drawn as previews.
+    chart_scripts = ("preview.js",) if plotly else ()
+    scripts = [
+        f'<script src="/static/{script}?v={v}"></script>'
+        for script in ("early.js", *CORE_SCRIPTS, *chart_scripts, PAGE_SCRIPTS[name])
+    ]
+    plotly_url = f"/static/{assets.PLOTLY}?v={v}" if plotly else ""
+    preload = f'\n<link rel="preload" href="{plotly_url}" as="script">' if plotly else ""
     logout = ""
     if auth and signed_in:
         logout = (
@@ -95,11 +99,11 @@ def page(
 <meta name="csrf-token" content="{escape(csrf)}">
 <title>{escape(title or heading)} · whirr</title>
 <link rel="icon" href="/static/favicon.svg?v={v}" type="image/svg+xml">
-<link rel="stylesheet" href="/static/dashboard.css?v={v}">
+<link rel="stylesheet" href="/static/dashboard.css?v={v}">{preload}
 <script src="/static/theme.js?v={v}"></script>
 </head>
 <body data-page="{escape(name)}" data-head="{int(head)}" data-subject="{escape(subject)}"
-      data-kind="{escape(kind)}">
+      data-kind="{escape(kind)}" data-plotly="{plotly_url}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="topbar">
   <a class="brand" href="/" aria-label="whirr home"

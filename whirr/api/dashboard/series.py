@@ -4,13 +4,16 @@ A run's ``metrics.jsonl`` (or ``system.jsonl``) only grows, so a ``Columns`` rem
 many bytes it has parsed and reads just the new whole lines on the next look: a live chart
 of a million-point run costs one full parse, then a few lines per refresh. Rows come
 from files (a local project) or from the HTTP API (``extend`` with decoded rows).
+
+Big blocks of lines are parsed straight into columns by polars (``fast.py``) when they
+hold only numbers and timestamps, which is what ``run.log`` writes almost always; anything
+else goes through msgspec row by row, with the same result.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import datetime
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -19,13 +22,14 @@ import msgspec
 import numpy as np
 
 from whirr.analytics.downsample import Array, Method, downsample
+from whirr.api.dashboard import fast
+from whirr.api.dashboard.fast import Chunk, epoch_seconds
 
 _decode_rows = msgspec.json.Decoder(list[dict[str, Any]]).decode
 #: Bytes parsed per step: bounds the memory one parse holds as Python objects.
 CHUNK = 8 * 1024 * 1024
 #: Keys that describe a row rather than measure something.
 META_KEYS = frozenset({"_idx", "_timestamp", "step"})
-EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 
 
 class Columns:
@@ -35,14 +39,15 @@ class Columns:
         self.rows = 0
         self.offset = 0  # bytes of the file parsed so far (whole lines only)
         self._stamp: tuple[int, int] = (-1, -1)
-        self._chunks: dict[str, list[Array]] = {}
-        self._pending: dict[str, list[Any]] = {}
+        self._chunks: dict[str, list[Chunk]] = {}
         self._cache: dict[str, Array] = {}
         # Drawn series by (key, x, points, method, since): a page reopened, or open in
         # several tabs, costs no downsampling of a million points until rows arrive.
         self._drawn: dict[tuple[str, str, int, str, int], dict[str, Any]] = {}
         #: Whether the on-disk cache (``column_cache``) was looked at for these columns.
         self.cache_checked = False
+        #: The file's keys found by the fast parser so far, tried first on the next block.
+        self.json_keys: list[str] = []
         self.lock = threading.Lock()
 
     @property
@@ -54,27 +59,38 @@ class Columns:
         """Append decoded rows; a key missing from a row is NaN there."""
         if not rows:
             return
-        count = len(rows)
         keys: set[str] = set().union(*rows)
-        added: set[str] = set()
+        found: dict[str, Chunk] = {}
         for key in keys:
             values = list(map(dict.get, rows, repeat(key)))
-            column = _times(values) if key == "_timestamp" else _numbers(values)
+            column = epoch_seconds(values) if key == "_timestamp" else _numbers(values)
             if column is not None:
-                name = "_time" if key == "_timestamp" else key
-                self._add(name, column)
-                added.add(name)
+                found["_time" if key == "_timestamp" else key] = column
+        self.append(len(rows), found)
+
+    def append(self, count: int, found: dict[str, Chunk]) -> None:
+        """Append ``count`` rows given as columns (each ``count`` long, or a function that
+        makes it when first needed); a column absent from ``found`` is NaN in these rows."""
+        if not count:
+            return
+        for name, column in found.items():
+            self._add(name, column)
         # Columns not seen in this batch still need their NaNs, so all stay aligned.
         for key, chunks in self._chunks.items():
-            if key not in added:
+            if key not in found:
                 chunks.append(np.full(count, np.nan))
         self.rows += count
         self._cache.clear()
         self._drawn.clear()
 
     def snapshot(self) -> tuple[int, int, dict[str, Array]]:
-        """(bytes parsed, rows, every column): what ``restore`` takes back."""
-        return self.offset, self.rows, {key: self.column(key) for key in list(self._chunks)}
+        """(bytes parsed, rows, every column): what ``restore`` takes back. Takes ``lock``
+        only to copy references: the columns are joined (and made, where they wait to be)
+        outside it, so charts of these columns need not wait meanwhile."""
+        with self.lock:
+            offset, rows = self.offset, self.rows
+            chunks = {key: list(parts) for key, parts in self._chunks.items()}
+        return offset, rows, {key: _joined(parts, rows) for key, parts in chunks.items()}
 
     def restore(self, offset: int, rows: int, columns: dict[str, Array]) -> None:
         """Become the columns of the first ``offset`` bytes of the file (``rows`` rows);
@@ -85,7 +101,7 @@ class Columns:
         self._cache.clear()
         self._drawn.clear()
 
-    def _add(self, key: str, column: Array) -> None:
+    def _add(self, key: str, column: Chunk) -> None:
         chunks = self._chunks.get(key)
         if chunks is None:
             chunks = self._chunks[key] = [np.full(self.rows, np.nan)] if self.rows else []
@@ -97,7 +113,7 @@ class Columns:
         if cached is not None:
             return cached
         chunks = self._chunks.get(key)
-        joined = np.concatenate(chunks) if chunks else np.full(self.rows, np.nan)
+        joined = _joined(chunks or [], self.rows)
         self._chunks[key] = [joined] if chunks else []
         self._cache[key] = joined
         return joined
@@ -153,6 +169,15 @@ class Columns:
         return out
 
 
+def _joined(chunks: list[Chunk], rows: int) -> Array:
+    """One array of a column's chunks (made first, where they wait to be); all NaN when
+    the column has none."""
+    if not chunks:
+        return np.full(rows, np.nan)
+    made = [chunk() if callable(chunk) else chunk for chunk in chunks]
+    return made[0] if len(made) == 1 else np.concatenate(made)
+
+
 _NUMERIC_TYPES = frozenset({int, float, type(None)})
 
 
@@ -170,26 +195,6 @@ def _numbers(values: list[Any]) -> Array | None:
             out[i] = value
             numeric = True
     return out if numeric else None
-
-
-def _times(values: list[Any]) -> Array:
-    """Epoch seconds of ISO-8601 timestamps (NaN where missing or unreadable)."""
-    try:
-        # whirr writes UTC with a ``Z``; numpy parses the naive part in C.
-        if all(map(str.endswith, values, repeat("Z"))):
-            stamps = np.array([v[:-1] for v in values], dtype="datetime64[us]")
-            result: Array = (stamps - EPOCH) / np.timedelta64(1, "s")
-            return result
-    except (TypeError, ValueError):
-        pass  # a missing or odd timestamp: the careful path below
-    out = np.full(len(values), np.nan)
-    for i, value in enumerate(values):
-        if isinstance(value, str):
-            try:
-                out[i] = datetime.fromisoformat(value).timestamp()
-            except ValueError:
-                continue
-    return out
 
 
 def read_new_lines(path: Path, columns: Columns) -> bool:
@@ -217,7 +222,12 @@ def read_new_lines(path: Path, columns: Columns) -> bool:
             whole = data[: end + 1]
             fh.seek(columns.offset + end + 1)
             columns.offset += end + 1
-            columns.extend(_parse(whole))
+            parsed = fast.parse(whole, columns.json_keys) if len(whole) >= fast.MIN_BYTES else None
+            if parsed is None:
+                columns.extend(_parse(whole))
+            else:
+                columns.append(parsed.rows, parsed.columns)
+                columns.json_keys = parsed.keys
             added = True
     columns._stamp = stamp
     return added

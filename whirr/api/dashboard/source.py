@@ -17,7 +17,6 @@ from pathlib import Path
 from sanic import HTTPResponse
 from sanic.response import file_stream
 
-from whirr.analytics.downsample import Array
 from whirr.api import files, schemas
 from whirr.api.backend import Backend
 from whirr.api.dashboard import column_cache
@@ -194,23 +193,20 @@ class StoreSource(Source):
         columns = self.series.get(run_id, kind)
         cache = column_cache.cache_path(self.runs_dir, run_id, kind)
 
-        def refresh() -> tuple[int, int, dict[str, Array]] | None:
+        def refresh() -> bool:
             with columns.lock:
                 if not columns.cache_checked:
                     columns.cache_checked = True
                     column_cache.load(cache, path, columns)
                 before = columns.offset
                 read_new_lines(path, columns)
-                if columns.offset - before < column_cache.MIN_BYTES:
-                    return None
-                return columns.snapshot()
+                return columns.offset - before >= column_cache.MIN_BYTES
 
-        snapshot = await self.b.read(refresh)
-        if snapshot is not None:
+        if await self.b.read(refresh):
             # A long parse is worth keeping for the next start; written in the background
             # so the chart that asked does not wait for it.
             loop = asyncio.get_running_loop()
-            loop.run_in_executor(None, column_cache.save, cache, path, *snapshot)
+            loop.run_in_executor(None, column_cache.save_columns, cache, path, columns)
         return columns
 
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:

@@ -1,4 +1,5 @@
-// Charts: plotly.js with the dashboard's theme, EMA smoothing, a colour per run.
+// Charts: plotly.js with the dashboard's theme, EMA smoothing, a colour per run; a static
+// preview of each chart while plotly.js loads.
 "use strict";
 
 const Charts = (() => {
@@ -60,17 +61,72 @@ const Charts = (() => {
     return out;
   }
 
-  function draw(el, data, opts) {
-    if (typeof Plotly === "undefined") {
-      W.replace(el, W.empty("Charts are unavailable", "plotly is not installed on the server."));
-      return;
-    }
-    el._whirrOpts = opts;
+  // plotly.js is fetched at once (a preload in the page's head) but compiled only after
+  // the first chart has been drawn as a preview (preview.js): compiling takes a second or
+  // two on a first visit and blocks the page meanwhile. A page that draws nothing soon
+  // (its data is slow) starts the compile anyway, so both go on at the same time.
+  const PLOTLY = W.body.dataset.plotly;
+  const COMPILE_ANYWAY_MS = 1000;
+  let plotly = PLOTLY ? "waiting" : "missing";   // waiting, loading, ready or missing
+  const previewed = new Map();                  // chart element -> [data, opts] to redraw
+  const waiters = [];
+
+  function load() {
+    if (plotly !== "waiting") return;
+    plotly = "loading";
+    const script = document.createElement("script");
+    script.src = PLOTLY;
+    script.onload = () => {
+      plotly = typeof Plotly === "undefined" ? "missing" : "ready";
+      if (plotly === "missing") return unavailable();
+      for (const [el, [data, opts]] of previewed) plot(el, data, opts);
+      previewed.clear();
+      waiters.splice(0).forEach(fn => fn());
+    };
+    script.onerror = () => { plotly = "missing"; unavailable(); };
+    document.head.append(script);
+  }
+  if (PLOTLY) setTimeout(load, COMPILE_ANYWAY_MS);
+
+  // Without plotly.js the previews stay: still the data, with a word on what is missing.
+  function unavailable() {
+    for (const el of previewed.keys()) el.title = "Static chart: plotly.js could not be loaded from the server.";
+  }
+
+  function plot(el, data, opts) {
+    if (el.querySelector(".chart-preview")) el.replaceChildren();
     Plotly.react(el, data, layout(opts), CONFIG);
   }
 
+  function draw(el, data, opts) {
+    el._whirrOpts = opts;
+    if (plotly === "ready") return plot(el, data, opts);
+    const first = previewed.size === 0;
+    previewed.set(el, [data, opts]);
+    const look = layout(opts);
+    Preview.draw(el, data, { margin: look.margin, log: !!opts.log, xTitle: opts.xTitle, text: look.font.color,
+                             grid: css("--border"), font: look.font.family });
+    if (plotly === "missing") unavailable();
+    else if (first) loadAfterPaint();
+  }
+
+  // Compile plotly.js once what the page has drawn so far is on screen.
+  const loadAfterPaint = () => requestAnimationFrame(() => setTimeout(load, 0));
+
+  // Runs fn once plotly.js is ready (at once if it is), loading it if need be; never
+  // when plotly.js is missing.
+  function whenReady(fn) {
+    if (plotly === "ready") return fn();
+    if (plotly === "missing") return;
+    waiters.push(fn);
+    loadAfterPaint();
+  }
+
   function redrawAll() {
-    if (typeof Plotly === "undefined") return;
+    if (plotly !== "ready") {
+      for (const [el, [data, opts]] of previewed) draw(el, data, opts);
+      return;
+    }
     document.querySelectorAll(".js-plotly-plot").forEach(el => {
       const opts = el._whirrOpts || {};
       Plotly.relayout(el, layout(opts));
@@ -78,5 +134,5 @@ const Charts = (() => {
   }
   W.onTheme(redrawAll);
 
-  return { colour, layout, smooth, traces, draw, CONFIG, PALETTE };
+  return { colour, layout, smooth, traces, draw, whenReady, CONFIG, PALETTE };
 })();

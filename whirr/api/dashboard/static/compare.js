@@ -142,7 +142,8 @@
     },
     drawParcoords() {
       const d = this.data;
-      if (!d || typeof Plotly === "undefined") return;
+      if (!d) return;
+      if (typeof Plotly === "undefined") { Charts.whenReady(() => this.drawParcoords()); return; }
       if (d.runs.length < 2) { replace(this.parcoords, empty("Add at least two runs to see how config relates to results")); return; }
       const keys = d.config_diff.filter(r => r.differs).map(r => r.key);
       const dims = keys.map(k => dimension(k, d.runs.map(r => r.config[k])));
