@@ -46,9 +46,10 @@ def mount(
 
     @app.before_server_start
     async def open_source(app: Sanic, loop: Any = None) -> None:
-        # Compress plotly.js and import polars now, off the event loop: the first page
-        # and the first chart then do not wait for them.
+        # Compress plotly.js and start polars now, off the event loop and side by side:
+        # the first page and the first chart then do not wait for them.
         threading.Thread(target=_warm_assets, name="whirr-assets", daemon=True).start()
+        threading.Thread(target=_warm_parser, name="whirr-parser", daemon=True).start()
         if make_source is not None:
             app.ctx.dashboard_source = make_source(app)
         else:
@@ -63,10 +64,18 @@ def mount(
 
 
 def _warm_assets() -> None:
-    from whirr.api.dashboard import assets, fast
+    from whirr.api.dashboard import assets
 
     try:
         assets.warm()
     except Exception:  # a failure here only costs the first page the same work
         log.exception("could not prepare the dashboard's static files")
-    fast.polars()  # imported now, so the first chart does not wait for it
+
+
+def _warm_parser() -> None:
+    from whirr.api.dashboard import fast
+
+    try:
+        fast.warm()
+    except Exception:  # the first chart then pays for it, nothing worse
+        log.exception("could not start the metrics parser")

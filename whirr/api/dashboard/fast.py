@@ -44,6 +44,10 @@ MIN_BYTES = 256 * 1024
 #: Lines whose keys and types are read before polars is asked (and, in each later round,
 #: lines whose colons the keys so far do not explain).
 SAMPLE_LINES = 64
+#: Bytes at the start of a block those first lines are taken from (whole lines only).
+HEAD_BYTES = 256 * 1024
+#: Bytes counted at a time.
+SLICE = 256 * 1024
 #: Rounds of finding more keys before the block goes row by row.
 ROUNDS = 8
 TIMESTAMP = "_timestamp"
@@ -56,13 +60,20 @@ _decode_row = msgspec.json.Decoder(dict[str, Any]).decode
 @functools.cache
 def polars() -> Any:
     """The polars module, or None without it (every block then goes row by row). Imported
-    on first use (a quarter of a second), which the dashboard does in the background as
-    it starts."""
+    on first use (a quarter of a second): see ``warm``."""
     try:
         import polars
     except ImportError:
         return None
     return polars
+
+
+def warm() -> None:
+    """Import polars and have it parse a line, so the first chart waits for neither (its
+    worker threads start on first use): the dashboard calls this as it starts."""
+    pl = polars()
+    if pl is not None:
+        pl.read_ndjson(b'{"a": 1}\n', schema={"a": pl.Float64})
 
 
 class Parsed(NamedTuple):
@@ -81,10 +92,10 @@ def parse(block: bytes, known: list[str] | None = None) -> Parsed | None:
     pl = polars()
     if pl is None or b"\\" in block:
         return None
-    keys = _keys_of(block.split(b"\n", SAMPLE_LINES)[:SAMPLE_LINES])
+    keys = _keys_of(block[:HEAD_BYTES].split(b"\n")[:-1][:SAMPLE_LINES])
     if keys is not None and known:
         keys = list(dict.fromkeys([*known, *keys]))
-    colons = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == ord(":")))
+    colons = _count(block, ord(":"))
     nulls = block.count(b":n") + block.count(b": n")  # see _nulls
     for _ in range(ROUNDS):
         if keys is None:
@@ -98,6 +109,15 @@ def parse(block: bytes, known: list[str] | None = None) -> Parsed | None:
             return Parsed(frame.height, _columns(frame), keys)
         keys = _more_keys(pl, block, frame)
     return None
+
+
+def _count(block: bytes, byte: int) -> int:
+    """How many times ``byte`` occurs in ``block``: numpy, a slice at a time (a comparison
+    of the whole block would allocate as much again, and fresh memory is slow to get)."""
+    text = np.frombuffer(block, dtype=np.uint8)
+    return sum(
+        int(np.count_nonzero(text[i : i + SLICE] == byte)) for i in range(0, len(text), SLICE)
+    )
 
 
 def _explained(frame: Any) -> int:

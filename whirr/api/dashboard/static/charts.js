@@ -62,11 +62,12 @@ const Charts = (() => {
   }
 
   // plotly.js is fetched at once (a preload in the page's head) but compiled only after
-  // the first chart has been drawn as a preview (preview.js): compiling takes a second or
-  // two on a first visit and blocks the page meanwhile. A page that draws nothing soon
-  // (its data is slow) starts the compile anyway, so both go on at the same time.
+  // the first chart has been drawn as a preview (preview.js): on a browser's first visit
+  // compiling takes a second or two and blocks the page meanwhile, while the chart's
+  // data is usually there sooner. A page whose data is slow (a first look at a huge run)
+  // starts the compile anyway after a while, so both go on at the same time.
   const PLOTLY = W.body.dataset.plotly;
-  const COMPILE_ANYWAY_MS = 1000;
+  const COMPILE_ANYWAY_MS = 3000;
   let plotly = PLOTLY ? "waiting" : "missing";   // waiting, loading, ready or missing
   const previewed = new Map();                  // chart element -> [data, opts] to redraw
   const waiters = [];
