@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sanic import Sanic
@@ -46,28 +47,31 @@ def mount(
 
     @app.before_server_start
     async def open_source(app: Sanic, loop: Any = None) -> None:
-        # Compress plotly.js and start polars now, off the event loop and side by side:
-        # the first page and the first chart then do not wait for them.
-        threading.Thread(target=_warm_assets, name="whirr-assets", daemon=True).start()
-        threading.Thread(target=_warm_parser, name="whirr-parser", daemon=True).start()
         if make_source is not None:
-            app.ctx.dashboard_source = make_source(app)
+            source = make_source(app)
         else:
             from whirr.api.dashboard.source import StoreSource
 
             backend = app.ctx.backend
-            app.ctx.dashboard_source = StoreSource(backend, "server", backend.config.data_dir)
+            source = StoreSource(backend, "server", backend.config.data_dir)
+        app.ctx.dashboard_source = source
+        # Compress plotly.js and start polars now, off the event loop and side by side:
+        # the first page and the first chart then do not wait for them.
+        threading.Thread(
+            target=_warm_assets, args=(source.cache_dir,), name="whirr-assets", daemon=True
+        ).start()
+        threading.Thread(target=_warm_parser, name="whirr-parser", daemon=True).start()
 
     @app.after_server_stop
     async def close_source(app: Sanic, loop: Any = None) -> None:
         app.ctx.dashboard_source.close()
 
 
-def _warm_assets() -> None:
+def _warm_assets(keep_in: Path | None) -> None:
     from whirr.api.dashboard import assets
 
     try:
-        assets.warm()
+        assets.warm(keep_in)
     except Exception:  # a failure here only costs the first page the same work
         log.exception("could not prepare the dashboard's static files")
 

@@ -3,17 +3,22 @@
 
 Files are read and gzipped once (``warm`` does it in the background when the server
 starts, so the first page does not wait for 4.7 MB of plotly.js to compress) and served
-from memory with an ETag; plotly.js shrinks to about 1.4 MB on the wire. Pages link every
+from memory with an ETag; plotly.js shrinks to about 1.4 MB on the wire, and is kept
+gzipped in the dashboard's cache directory for the next start. Pages link every
 file with ``?v=`` and a fingerprint of the shipped files and of plotly.js, so a browser may
 keep them for a year without asking again, and still fetches a new release at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
+import logging
+import os
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +53,7 @@ class Asset:
     content_type: str
 
 
+log = logging.getLogger("whirr.dashboard")
 _cache: dict[str, Asset] = {}
 #: One lock per name: a request for plotly.js while ``warm`` compresses it waits for that
 #: work instead of repeating it, and never holds up the small files.
@@ -77,8 +83,9 @@ def _locate(name: str) -> Path:
     return path
 
 
-def load(name: str) -> Asset:
-    """The asset called ``name`` (``dashboard.css``, ``vendor/plotly.min.js``...)."""
+def load(name: str, keep_in: Path | None = None) -> Asset:
+    """The asset called ``name`` (``dashboard.css``, ``vendor/plotly.min.js``...);
+    plotly.js gzipped is kept in (and taken from) ``keep_in`` when given."""
     asset = _cache.get(name)
     if asset is not None:
         return asset
@@ -87,13 +94,38 @@ def load(name: str) -> Asset:
         asset = _cache.get(name)
         if asset is None:
             body = path.read_bytes()
+            digest = hashlib.sha256(body).hexdigest()[:20]
+            kept = keep_in / f"plotly-{digest}.js.gz" if keep_in and name == PLOTLY else None
             asset = _cache[name] = Asset(
                 body=body,
-                gzipped=gzip.compress(body, 6, mtime=0),
-                etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
+                gzipped=_gzipped(body, kept),
+                etag=f'"{digest}"',
                 content_type=TYPES[path.suffix],
             )
     return asset
+
+
+def _gzipped(body: bytes, kept: Path | None) -> bytes:
+    """``body`` gzipped; with ``kept``, read from there when an earlier start wrote it
+    (and checked), else written there: compressing plotly.js costs a fifth of a second
+    of CPU, which the first page of every start would otherwise compete with."""
+    if kept is not None:
+        with contextlib.suppress(OSError, EOFError, zlib.error, gzip.BadGzipFile):
+            data = kept.read_bytes()
+            if gzip.decompress(data) == body:
+                return data
+    data = gzip.compress(body, 6, mtime=0)
+    if kept is not None:
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            for old in kept.parent.glob("plotly-*.js.gz"):
+                old.unlink(missing_ok=True)  # an earlier plotly's
+            tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, kept)
+        except OSError as exc:
+            log.info("could not keep plotly.js gzipped in %s: %s", kept.parent, exc)
+    return data
 
 
 def shipped() -> list[str]:
@@ -106,10 +138,11 @@ def shipped() -> list[str]:
     return [*names, PLOTLY]
 
 
-def warm() -> None:
-    """Load (read and gzip) every asset now, so no request waits for it."""
+def warm(keep_in: Path | None = None) -> None:
+    """Load (read and gzip) every asset now, so no request waits for it; ``keep_in``:
+    see ``load``."""
     for name in shipped():
-        load(name)
+        load(name, keep_in)
 
 
 @functools.cache

@@ -28,14 +28,22 @@ from whirr.api.dashboard.series import Columns
 log = logging.getLogger("whirr.dashboard")
 #: Reads smaller than this are quick to repeat: not worth a cache write.
 MIN_BYTES = 8 * 1024 * 1024
+#: Seconds after such a read before its columns are written (see ``StoreSource.columns``).
+SAVE_AFTER_S = 2.0
 #: Bytes at the end of the cached prefix compared with the file.
 CHECK = 256
 FORMAT = 1
 
 
+def cache_dir(runs_dir: Path) -> Path:
+    """The dashboard's cache directory beside ``runs_dir`` (it holds plotly.js gzipped
+    too, see ``assets``)."""
+    return runs_dir.parent / "cache" / "dashboard"
+
+
 def cache_path(runs_dir: Path, run_id: str, kind: str) -> Path:
     """Where the columns of a run's ``kind`` file are cached."""
-    return runs_dir.parent / "cache" / "dashboard" / f"{run_id}.{kind}.npz"
+    return cache_dir(runs_dir) / f"{run_id}.{kind}.npz"
 
 
 def _prefix_check(path: Path, offset: int) -> bytes:

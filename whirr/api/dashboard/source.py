@@ -110,6 +110,11 @@ class Source(ABC):
     async def changes(self, after: int, timeout: float) -> list[Change]:
         """Events after ``after``, waiting up to ``timeout`` for the first one."""
 
+    @property
+    def cache_dir(self) -> Path | None:
+        """Where the dashboard may keep files between starts (None: nowhere)."""
+        return None
+
     def prefetch(self, run_id: str) -> None:
         """Begin reading a run's metrics in the background (errors are the page's to
         report when it asks for them)."""
@@ -141,6 +146,10 @@ class StoreSource(Source):
     def runs_dir(self) -> Path:
         """Where run files live."""
         return self.b.config.runs_dir
+
+    @property
+    def cache_dir(self) -> Path | None:
+        return column_cache.cache_dir(self.runs_dir)
 
     async def head(self) -> int:
         return self.b.heads.head
@@ -203,10 +212,19 @@ class StoreSource(Source):
                 return columns.offset - before >= column_cache.MIN_BYTES
 
         if await self.b.read(refresh):
-            # A long parse is worth keeping for the next start; written in the background
-            # so the chart that asked does not wait for it.
+            # A long parse is worth keeping for the next start; written in the background,
+            # a little later, so the page that asked is served first (making the time
+            # column and writing tens of MB compete with it for the CPU).
             loop = asyncio.get_running_loop()
-            loop.run_in_executor(None, column_cache.save_columns, cache, path, columns)
+            loop.call_later(
+                column_cache.SAVE_AFTER_S,
+                loop.run_in_executor,
+                None,
+                column_cache.save_columns,
+                cache,
+                path,
+                columns,
+            )
         return columns
 
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
