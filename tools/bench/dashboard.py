@@ -192,7 +192,11 @@ def first_chart(url: str, driver: Any = None) -> tuple[float, float, int]:
         wait_for(driver, lambda d: d.execute_script("return window.__whirrChart"), timeout=120)
     )
     preview = driver.execute_script("return window.__whirrPreview") or plotly
-    return min(float(preview), plotly), plotly, int(driver.execute_script(TRANSFERRED))
+    sent = int(driver.execute_script(TRANSFERRED))
+    # Leave the page: open, it would follow the next server on this port (its live
+    # updates reconnect) and compete with the next measurement.
+    driver.get("about:blank")
+    return min(float(preview), plotly), plotly, sent
 
 
 def written(path: Path) -> None:
@@ -256,8 +260,8 @@ def chart_figures(root: Path, repeat: int) -> None:
         "  compiled); interactive: the same lines drawn by plotly (hover, zoom)"
     )
     print(
-        f"  {'server':<50} {'browser':<8} {'first chart':>11} {'interactive':>11}"
-        f" {'bytes sent':>12}"
+        f"  {'server':<50} {'browser':<8} {'first chart':>11} {'(min-max)':>11}"
+        f" {'interactive':>11} {'bytes sent':>12}"
     )
     labels = {
         "cold": "cold: first view of the run (parses metrics.jsonl)",
@@ -265,8 +269,9 @@ def chart_figures(root: Path, repeat: int) -> None:
         "warm": "warm: columns in memory",
     }
     for key, values in times.items():
+        spread = f"({min(values):.0f}-{max(values):.0f})"
         print(
-            f"  {labels[key[0]]:<50} {key[1]:<8} {statistics.median(values):11.0f} "
+            f"  {labels[key[0]]:<50} {key[1]:<8} {statistics.median(values):11.0f} {spread:>11} "
             f"{statistics.median(interactive[key]):11.0f} {statistics.median(wire[key]):>12,.0f}"
         )
 

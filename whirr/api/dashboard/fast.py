@@ -46,8 +46,6 @@ MIN_BYTES = 256 * 1024
 SAMPLE_LINES = 64
 #: Bytes at the start of a block those first lines are taken from (whole lines only).
 HEAD_BYTES = 256 * 1024
-#: Bytes counted at a time.
-SLICE = 256 * 1024
 #: Rounds of finding more keys before the block goes row by row.
 ROUNDS = 8
 TIMESTAMP = "_timestamp"
@@ -95,7 +93,7 @@ def parse(block: bytes, known: list[str] | None = None) -> Parsed | None:
     keys = _keys_of(block[:HEAD_BYTES].split(b"\n")[:-1][:SAMPLE_LINES])
     if keys is not None and known:
         keys = list(dict.fromkeys([*known, *keys]))
-    colons = _count(block, ord(":"))
+    colons = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == ord(":")))
     nulls = block.count(b":n") + block.count(b": n")  # see _nulls
     for _ in range(ROUNDS):
         if keys is None:
@@ -109,15 +107,6 @@ def parse(block: bytes, known: list[str] | None = None) -> Parsed | None:
             return Parsed(frame.height, _columns(frame), keys)
         keys = _more_keys(pl, block, frame)
     return None
-
-
-def _count(block: bytes, byte: int) -> int:
-    """How many times ``byte`` occurs in ``block``: numpy, a slice at a time (a comparison
-    of the whole block would allocate as much again, and fresh memory is slow to get)."""
-    text = np.frombuffer(block, dtype=np.uint8)
-    return sum(
-        int(np.count_nonzero(text[i : i + SLICE] == byte)) for i in range(0, len(text), SLICE)
-    )
 
 
 def _explained(frame: Any) -> int:
