@@ -41,6 +41,12 @@ def main(out: Path) -> None:
                     driver.execute_script(f"localStorage.setItem('whirr-theme', '{theme}')")
                     driver.get(dash.url + path)
                     wait_for(driver, lambda d: not d.find_elements("css selector", ".loading"))
+                    # plotly.js, not the static previews drawn while it compiles.
+                    wait_for(
+                        driver,
+                        lambda d: not d.find_elements("css selector", "svg.chart-preview"),
+                        timeout=60,
+                    )
                     time.sleep(2.0)  # charts and live state settle
                     driver.save_screenshot(str(out / f"dashboard-{name}.png"))
                     print(f"saved {out / f'dashboard-{name}.png'}")
