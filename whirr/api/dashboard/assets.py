@@ -2,8 +2,8 @@
 ``plotly`` Python package (no CDN: the dashboard works offline).
 
 Files are read and gzipped once (``warm`` does it in the background when the server
-starts, so the first page does not wait for 4.7 MB of plotly.js to compress) and served
-from memory with an ETag; plotly.js shrinks to about 1.4 MB on the wire, and is kept
+starts, so the first page does not wait for 4.8 MB of plotly.js to compress) and served
+from memory with an ETag; plotly.js shrinks to about 1.5 MB on the wire, and is kept
 gzipped in the dashboard's cache directory for the next start. Pages link every
 file with ``?v=`` and a fingerprint of the shipped files and of plotly.js, so a browser may
 keep them for a year without asking again, and still fetches a new release at once.
