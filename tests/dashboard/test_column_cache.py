@@ -13,8 +13,8 @@ from dashboard.demo import write_metrics
 from dashboard.process import DashboardProcess
 from whirr.api.dashboard import column_cache
 from whirr.api.dashboard.series import Columns, read_new_lines
-from whirr.events import Pending, RunStarted, run_stream
-from whirr.project import init_project
+from whirr.events import Pending, RunFinished, RunStarted, run_stream
+from whirr.project import Project, init_project
 
 
 def parsed(path: Path) -> Columns:
@@ -75,38 +75,46 @@ def test_a_read_only_cache_directory_costs_only_the_cache(tmp_path: Path) -> Non
     assert blocker.is_file()
 
 
-def test_a_restarted_dashboard_draws_a_long_run_from_the_cache(tmp_path: Path) -> None:
+def long_run(tmp_path: Path) -> tuple[Path, str, Path]:
+    """A project with one started run of 100,000 rows (past ``MIN_BYTES``), a spike at
+    row 77,777: (project root, run id, its metrics.jsonl)."""
     root = tmp_path / "proj"
     root.mkdir()
     project, _ = init_project(root)
     run_id = "local-20240101-000000-abcdef"
     run_dir = project.run_dir(run_id)
     run_dir.mkdir(parents=True)
-    store = project.open_store()
-    try:
-        store.append(
-            [
-                Pending(
-                    run_stream(run_id),
-                    RunStarted(run_id=run_id, run_dir=str(run_dir), name="long", config={}),
-                )
-            ]
-        )
-    finally:
-        store.close()
+    append(root, RunStarted(run_id=run_id, run_dir=str(run_dir), name="long", config={}))
     source = run_dir / "metrics.jsonl"
     rows = [{"step": i, "loss": 1 / (i + 1) + (5.0 if i == 77_777 else 0)} for i in range(100_000)]
     write_metrics(source, rows)
     assert source.stat().st_size > column_cache.MIN_BYTES
+    return root, run_id, source
+
+
+def append(root: Path, event: RunStarted | RunFinished) -> None:
+    store = Project(root).open_store()
+    try:
+        store.append([Pending(run_stream(event.run_id), event)])
+    finally:
+        store.close()
+
+
+def wait_for_file(path: Path, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:  # written in the background
+        time.sleep(0.05)
+
+
+def test_a_restarted_dashboard_draws_a_long_run_from_the_cache(tmp_path: Path) -> None:
+    root, run_id, source = long_run(tmp_path)
     npz = root / ".whirr" / "cache" / "dashboard" / f"{run_id}.metrics.npz"
     path = f"/ui/runs/{run_id}/series?x=step&points=400"
     first = DashboardProcess(root)
     try:
         with first.client() as c:
             drawn = c.get(path).json()
-        deadline = time.monotonic() + 20
-        while not npz.exists() and time.monotonic() < deadline:  # written in the background
-            time.sleep(0.05)
+        wait_for_file(npz)
     finally:
         first.stop()
     assert npz.exists()
@@ -120,3 +128,19 @@ def test_a_restarted_dashboard_draws_a_long_run_from_the_cache(tmp_path: Path) -
     assert drawn["rows"] == 100_000 and again["rows"] == 100_001
     loss = next(s for s in again["series"] if s["key"] == "loss")
     assert max(loss["y"]) == 9.0 and any(y > 5 for y in loss["y"][:-1])  # spike and tail
+
+
+def test_a_run_that_finishes_is_cached_before_anyone_looks(tmp_path: Path) -> None:
+    root, run_id, source = long_run(tmp_path)
+    npz = column_cache.cache_path(Project(root).runs_dir, run_id, "metrics")
+    dashboard = DashboardProcess(root)
+    try:
+        append(root, RunFinished(run_id=run_id, status="completed", exit_code=0))
+        wait_for_file(npz)
+    finally:
+        dashboard.stop()
+    columns = Columns()
+    assert column_cache.load(npz, source, columns)
+    same(columns, parsed(source))
+    # Already current: a second build has nothing to write.
+    assert not column_cache.build(npz, source)

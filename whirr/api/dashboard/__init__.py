@@ -8,6 +8,7 @@ of its own (``app.create_dashboard_app``) over a local project or a remote serve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -47,11 +48,11 @@ def mount(
 
     @app.before_server_start
     async def open_source(app: Sanic, loop: Any = None) -> None:
+        from whirr.api.dashboard.source import StoreSource
+
         if make_source is not None:
             source = make_source(app)
         else:
-            from whirr.api.dashboard.source import StoreSource
-
             backend = app.ctx.backend
             source = StoreSource(backend, "server", backend.config.data_dir)
         app.ctx.dashboard_source = source
@@ -61,6 +62,15 @@ def mount(
             target=_warm_assets, args=(source.cache_dir,), name="whirr-assets", daemon=True
         ).start()
         threading.Thread(target=_warm_parser, name="whirr-parser", daemon=True).start()
+        if isinstance(source, StoreSource):  # run files on this machine: cache as runs end
+            follow = source.cache_finished_runs()
+            app.ctx.dashboard_follower = asyncio.get_running_loop().create_task(follow)
+
+    @app.before_server_stop
+    async def stop_following(app: Sanic, loop: Any = None) -> None:
+        follower = getattr(app.ctx, "dashboard_follower", None)
+        if follower is not None:
+            follower.cancel()
 
     @app.after_server_stop
     async def close_source(app: Sanic, loop: Any = None) -> None:

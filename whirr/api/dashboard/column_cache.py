@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from whirr.analytics.downsample import Array
-from whirr.api.dashboard.series import Columns
+from whirr.api.dashboard.series import Columns, read_new_lines
 
 log = logging.getLogger("whirr.dashboard")
 #: Reads smaller than this are quick to repeat: not worth a cache write.
@@ -73,6 +73,25 @@ def load(cache: Path, source: Path, columns: Columns) -> bool:
     if data.shape != (len(names), rows):
         return False
     columns.restore(offset, rows, {name: data[i] for i, name in enumerate(names)})
+    return True
+
+
+def build(cache: Path, source: Path) -> bool:
+    """Bring ``cache`` up to date with ``source`` (a run's JSONL of ``MIN_BYTES`` or more)
+    without keeping the columns; True when it wrote. The dashboard does this for each run
+    that finishes while it runs, so that run's first view reads the cache, not the JSONL."""
+    try:
+        if source.stat().st_size < MIN_BYTES:
+            return False
+    except FileNotFoundError:
+        return False
+    columns = Columns()
+    load(cache, source, columns)  # a cache of the file's start: only the rest is parsed
+    before = columns.offset
+    read_new_lines(source, columns)
+    if columns.offset == before:
+        return False  # already current
+    save(cache, source, *columns.snapshot())
     return True
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from whirr.clock import utc_now
 from whirr.projections import RunView
 from whirr.store import EventStore
 
+log = logging.getLogger("whirr.dashboard")
 #: Bytes of ``output.log`` a page shows at first (its tail).
 LOG_TAIL = 64 * 1024
 FILES = {"metrics": "metrics.jsonl", "system": "system.jsonl"}
@@ -226,6 +228,27 @@ class StoreSource(Source):
                 columns,
             )
         return columns
+
+    async def cache_finished_runs(self) -> None:
+        """Follow the log for as long as the dashboard runs and build the column cache of
+        each run that finishes (one at a time, on the read pool): its first view then
+        loads the cache instead of parsing a long JSONL."""
+        after = await self.head()
+        while True:
+            if not await self.b.heads.wait_beyond(after, 60):
+                continue
+            head = self.b.heads.head
+            finished = await self.b.read(self.b.store.read, after, 500, None, ["run.finished"])
+            after = finished[-1].position if len(finished) == 500 else head
+            for rec in finished:
+                run_id = rec.event.run_id  # type: ignore[attr-defined]
+                for kind, name in FILES.items():
+                    source = files.run_dir(self.runs_dir, run_id) / name
+                    cache = column_cache.cache_path(self.runs_dir, run_id, kind)
+                    try:
+                        await self.b.read(column_cache.build, cache, source)
+                    except Exception:  # one unreadable run must not stop the others
+                        log.exception("could not cache the columns of %s", source)
 
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         return await self.b.read(files.list_artifacts, self.runs_dir, run_id)
