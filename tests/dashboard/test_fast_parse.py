@@ -137,15 +137,13 @@ def numbered(rows: list[dict[str, Any]], spaced: bool) -> bytes:
     return lines([{**r, "_idx": i} for i, r in enumerate(rows)], spaced)
 
 
+def tables(keys: list[str], cells: Any, most: int) -> Any:
+    """Lists of 1 to ``most`` rows over ``keys``, values from ``cells``."""
+    return st.lists(st.dictionaries(st.sampled_from(keys), cells), min_size=1, max_size=most)
+
+
 @settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.dictionaries(st.sampled_from(["loss", "acc", "a:b", "n", "val/loss"]), values),
-        min_size=1,
-        max_size=120,
-    ),
-    st.booleans(),
-)
+@given(tables(["loss", "acc", "a:b", "n", "val/loss"], values, 120), st.booleans())
 def test_the_fast_path_never_differs_from_row_by_row(
     rows: list[dict[str, Any]], spaced: bool
 ) -> None:
@@ -153,14 +151,7 @@ def test_the_fast_path_never_differs_from_row_by_row(
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.dictionaries(st.sampled_from(["loss", "acc", "n", "val/loss", "lr"]), numbers),
-        min_size=1,
-        max_size=300,
-    ),
-    st.booleans(),
-)
+@given(tables(["loss", "acc", "n", "val/loss", "lr"], numbers, 300), st.booleans())
 def test_rows_of_numbers_always_take_the_fast_path(
     rows: list[dict[str, Any]], spaced: bool
 ) -> None:
