@@ -24,6 +24,7 @@ from whirr.analytics.schema import (
     BIGINT,
     BOOLEAN,
     DOUBLE,
+    INTEGER_NAMES,
     JSON,
     VARCHAR,
     Type,
@@ -36,19 +37,6 @@ from whirr.analytics.segment import Segment, json_options
 _decode = msgspec.json.Decoder().decode
 #: The longest first line read for the guess; a longer one goes to the exact pass.
 _FIRST_LINE_MAX = 1 << 20
-#: JSON type names DuckDB gives integers (by magnitude and sign).
-_INTEGERS = {
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-}
 
 
 def detect_columns(con: Any, segments: Sequence[Segment]) -> dict[Path, dict[str, Type]]:
@@ -114,7 +102,7 @@ def _checked(con: Any, guesses: dict[str, list[str]]) -> dict[str, dict[str, Typ
 
 def _kind(name: str) -> Type:
     """One line's JSON type name, as the merge below sees it."""
-    if name in _INTEGERS:
+    if name in INTEGER_NAMES:
         return BIGINT
     if name == "NULL":
         return None

@@ -20,7 +20,7 @@ Type: TypeAlias = str | dict[str, "Type"] | None
 BIGINT, DOUBLE, BOOLEAN, VARCHAR, JSON = "BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "JSON"
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 #: Names json_group_structure gives integers (signed and unsigned, by magnitude).
-_INTEGER_NAMES = {
+INTEGER_NAMES = {
     "TINYINT",
     "SMALLINT",
     "INTEGER",
@@ -89,7 +89,7 @@ def from_structure(node: Any) -> Type:
         return {str(k): from_structure(v) for k, v in node.items()}
     if isinstance(node, list):
         return JSON
-    if node in _INTEGER_NAMES:
+    if node in INTEGER_NAMES:
         return BIGINT
     if node == "NULL":
         return None
