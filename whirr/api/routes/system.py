@@ -28,7 +28,7 @@ async def server_status(request: Request) -> HTTPResponse:
             timed_out=counts.get("timed_out", 0),
             workers_online=online,
             workers_total=len(workers),
-            head=b.heads.head,
+            head=b.store.head(),  # committed: the watcher may not have seen a write yet
         )
 
     return respond(await b.read(gather))
