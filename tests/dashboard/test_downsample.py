@@ -51,6 +51,27 @@ def test_minmax_keeps_every_bucket_extreme() -> None:
         assert chunk.max() in dy and chunk.min() in dy
 
 
+@pytest.mark.parametrize("n", [10_000, 10_007, 9_901])
+@pytest.mark.parametrize("gap", [False, True])
+def test_minmax_picks_each_buckets_first_lowest_and_highest_point(n: int, gap: bool) -> None:
+    # Few distinct values, so buckets hold ties (the first is kept), and lengths that do
+    # not divide into buckets, so the last bucket is padded: with and without a NaN,
+    # which take different paths.
+    x = np.arange(n, dtype=np.float64)
+    y = np.random.default_rng(n).integers(0, 4, n).astype(np.float64)
+    if gap:
+        y[17] = np.nan
+    size = -(-n // 100)
+    want = {0, n - 1}
+    for start in range(0, n, size):
+        part = y[start : start + size]
+        lowest = np.where(np.isnan(part), np.inf, part).argmin()
+        highest = np.where(np.isnan(part), -np.inf, part).argmax()
+        want |= {start + int(lowest), start + int(highest)}
+    dx, _ = minmax(x, y, 100)
+    assert dx.tolist() == sorted(want)
+
+
 def test_minmax_does_not_need_sorted_x() -> None:
     # Steps that restart (a resumed run) are still drawn point for point in log order.
     x = np.concatenate([np.arange(5000), np.arange(2500, 7500)]).astype(np.float64)

@@ -57,13 +57,18 @@ def minmax(x: Array, y: Array, buckets: int) -> tuple[Array, Array]:
     # Equal counts per bucket: for evenly logged steps that is one bucket per pixel
     # column, and it needs no assumption that x is sorted (steps may restart).
     size = -(-n // buckets)
-    padded = size * buckets
-    flat = np.full(padded, np.nan)
-    flat[:n] = y
-    grid = flat.reshape(buckets, size)
-    nan = np.isnan(grid)
-    lo = np.argmin(np.where(nan, np.inf, grid), axis=1)
-    hi = np.argmax(np.where(nan, -np.inf, grid), axis=1)
+    if np.isnan(y).any():
+        flat = np.full(size * buckets, np.nan)
+        flat[:n] = y
+        grid = flat.reshape(buckets, size)
+        nan = np.isnan(grid)
+        lo = np.argmin(np.where(nan, np.inf, grid), axis=1)
+        hi = np.argmax(np.where(nan, -np.inf, grid), axis=1)
+    else:
+        # Padded with the last point again: arg(min|max) takes the first of equal values,
+        # so a pad is never chosen over that point. No NaN: no masked copies to make.
+        grid = np.pad(y, (0, size * buckets - n), mode="edge").reshape(buckets, size)
+        lo, hi = grid.argmin(axis=1), grid.argmax(axis=1)
     base = np.arange(buckets) * size
     picked = np.concatenate(([0], base + lo, base + hi, [n - 1]))
     keep = np.unique(picked[picked < n])  # sorted: points stay in their original order

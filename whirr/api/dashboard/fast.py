@@ -13,10 +13,13 @@ late), so ``parse``:
 3. proves that every other key in the block only ever holds null, by counting colons.
    Without backslashes (checked) a colon is either inside a string or separates a key
    from its value. So ``colons == values + nulls + colons in timestamps``, where
-   ``values`` counts the known keys' non-null values and ``nulls`` counts colons followed
-   by ``null`` (or a space and ``null``), holds only when no other key has a value:
-   each term on the right counts a distinct colon, and an unknown key's value would
-   add one to the left alone. (A null of an unknown key is the same as its absence.)
+   ``values`` counts the known keys' non-null values, ``nulls`` the colons followed by
+   ``n`` (or a space and ``n``: a ``null``) outside timestamps, and ``colons in
+   timestamps`` all of theirs, holds only when no other key has a value: each term on
+   the right counts a distinct colon, and an unknown key's value would add one to the
+   left alone. (A null of an unknown key is the same as its absence. ``nulls`` may count
+   a colon inside some other string, in a key say; but that colon is counted on the
+   left as well, so it cannot make up for an unexplained value.)
 4. when the count is off (a key logged only now and then, like a validation loss, that
    the first lines lack), does the same sum line by line, reads the keys of the lines
    where it is off, and goes back to 2 with them.
@@ -49,6 +52,8 @@ HEAD_BYTES = 256 * 1024
 #: Rounds of finding more keys before the block goes row by row.
 ROUNDS = 8
 TIMESTAMP = "_timestamp"
+#: A colon then ``n``, or a colon, a space and ``n``: outside strings, a ``null`` value.
+NULL_MARKS = (b":n", b": n")
 _EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 #: A column's piece: an array, or a function making it when first needed.
 Chunk: TypeAlias = Array | Callable[[], Array]
@@ -94,7 +99,7 @@ def parse(block: bytes, known: list[str] | None = None) -> Parsed | None:
     if keys is not None and known:
         keys = list(dict.fromkeys([*known, *keys]))
     colons = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == ord(":")))
-    nulls = block.count(b":n") + block.count(b": n")  # see _nulls
+    nulls = sum(map(block.count, NULL_MARKS)) if any(map(block.__contains__, NULL_MARKS)) else 0
     for _ in range(ROUNDS):
         if keys is None:
             return None
@@ -103,18 +108,21 @@ def parse(block: bytes, known: list[str] | None = None) -> Parsed | None:
             frame = pl.read_ndjson(block, schema=schema)
         except pl.exceptions.PolarsError:
             return None  # a value of another type (or a garbled line) in the block
-        if colons == _explained(frame) + nulls:
+        if colons == _explained(frame, nulls > 0) + nulls:
             return Parsed(frame.height, _columns(frame), keys)
         keys = _more_keys(pl, block, frame)
     return None
 
 
-def _explained(frame: Any) -> int:
+def _explained(frame: Any, nulls: bool) -> int:
     """Colons the frame's keys explain: their non-null values and the colons inside
-    timestamps."""
+    timestamps, less (when the block has ``nulls``) those a null count took already."""
     values = sum(frame.height - frame.get_column(key).null_count() for key in frame.columns)
     if TIMESTAMP in frame.columns:
-        values += frame.get_column(TIMESTAMP).str.count_matches(":", literal=True).sum() or 0
+        stamps = frame.get_column(TIMESTAMP).str
+        marks = (":", *(m.decode() for m in NULL_MARKS)) if nulls else (":",)
+        counts = [stamps.count_matches(mark, literal=True).sum() or 0 for mark in marks]
+        values += counts[0] - sum(counts[1:])
     return int(values)
 
 

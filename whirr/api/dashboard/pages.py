@@ -72,15 +72,15 @@ def page(
         f'data-key="{escape(keys)}">{escape(PAGES[key][1] or "")}</a>'
         for key, href, keys in NAV
     )
-    # early.js first: it starts the page's first requests at once. plotly.js is preloaded
-    # here but compiled later, by charts.js, once the charts are drawn as previews.
+    # early.js first: it starts the page's first requests at once. plotly.js is not a
+    # script of the page: charts.js fetches and compiles it (data-plotly) once the charts
+    # are drawn as previews.
     chart_scripts = ("preview.js",) if plotly else ()
     scripts = [
         f'<script src="/static/{script}?v={v}"></script>'
         for script in ("early.js", *CORE_SCRIPTS, *chart_scripts, PAGE_SCRIPTS[name])
     ]
     plotly_url = f"/static/{assets.PLOTLY}?v={v}" if plotly else ""
-    preload = f'\n<link rel="preload" href="{plotly_url}" as="script">' if plotly else ""
     logout = ""
     if auth and signed_in:
         logout = (
@@ -99,7 +99,7 @@ def page(
 <meta name="csrf-token" content="{escape(csrf)}">
 <title>{escape(title or heading)} · whirr</title>
 <link rel="icon" href="/static/favicon.svg?v={v}" type="image/svg+xml">
-<link rel="stylesheet" href="/static/dashboard.css?v={v}">{preload}
+<link rel="stylesheet" href="/static/dashboard.css?v={v}">
 <script src="/static/theme.js?v={v}"></script>
 </head>
 <body data-page="{escape(name)}" data-head="{int(head)}" data-subject="{escape(subject)}"

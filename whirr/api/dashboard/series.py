@@ -63,7 +63,7 @@ class Columns:
         found: dict[str, Chunk] = {}
         for key in keys:
             values = list(map(dict.get, rows, repeat(key)))
-            column = epoch_seconds(values) if key == "_timestamp" else _numbers(values)
+            column = _times(values) if key == "_timestamp" else _numbers(values)
             if column is not None:
                 found["_time" if key == "_timestamp" else key] = column
         self.append(len(rows), found)
@@ -153,7 +153,8 @@ class Columns:
         xs = self.x_axis(x)[since:]
         ys = self.column(key)[since:]
         present = ~np.isnan(ys) if key in self._chunks else np.zeros(len(ys), dtype=bool)
-        xs, ys = xs[present], ys[present]
+        if not present.all():  # copies only when some rows lack the key
+            xs, ys = xs[present], ys[present]
         total = len(xs)
         dx, dy = downsample(xs, ys, points, method)
         return {"key": key, "x": dx.tolist(), "y": dy.tolist(), "total": total, "rows": self.rows}
@@ -195,6 +196,12 @@ def _numbers(values: list[Any]) -> Array | None:
             out[i] = value
             numeric = True
     return out if numeric else None
+
+
+def _times(values: list[Any]) -> Array | None:
+    """Epoch seconds of timestamps, or None when none of them is text (like a metric
+    without a number: no column, rather than one of NaN)."""
+    return epoch_seconds(values) if any(isinstance(v, str) for v in values) else None
 
 
 def read_new_lines(path: Path, columns: Columns) -> bool:

@@ -61,11 +61,13 @@ const Charts = (() => {
     return out;
   }
 
-  // plotly.js is fetched at once (a preload in the page's head) but compiled only after
-  // the first chart has been drawn as a preview (preview.js): on a browser's first visit
-  // compiling takes a second or two and blocks the page meanwhile, while the chart's
-  // data is usually there sooner. A page whose data is slow (a first look at a huge run)
-  // starts the compile anyway after a while, so both go on at the same time.
+  // plotly.js is fetched and compiled only after the first chart has been drawn as a
+  // preview (preview.js): on a browser's first visit compiling takes a second or two and
+  // blocks the page meanwhile, while the chart's data is usually there sooner. Not even
+  // preloaded: the browser compiles a preloaded script as it arrives, which on a small
+  // machine takes CPU from a dashboard still parsing the run's metrics (a fifth of a
+  // second later first chart, measured). A page whose data is slow (a first look at a
+  // huge run) starts it anyway after a while, so both go on at the same time.
   const PLOTLY = W.body.dataset.plotly;
   const COMPILE_ANYWAY_MS = 3000;
   let plotly = PLOTLY ? "waiting" : "missing";   // waiting, loading, ready or missing
