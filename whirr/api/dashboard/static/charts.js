@@ -64,9 +64,9 @@ const Charts = (() => {
   // plotly.js is fetched and compiled only after the first chart has been drawn as a
   // preview (preview.js): on a browser's first visit compiling takes a second or two and
   // blocks the page meanwhile, while the chart's data is usually there sooner. Not even
-  // preloaded: the browser compiles a preloaded script as it arrives, which on a small
-  // machine takes CPU from a dashboard still parsing the run's metrics (a fifth of a
-  // second later first chart, measured). A page whose data is slow (a first look at a
+  // preloaded: the browser works on a preloaded script as it arrives (decompresses,
+  // compiles in the background), which on a small machine takes CPU from a dashboard
+  // still parsing the run's metrics (the first chart came a fifth of a second later). A page whose data is slow (a first look at a
   // huge run) starts it anyway after a while, so both go on at the same time.
   const PLOTLY = W.body.dataset.plotly;
   const COMPILE_ANYWAY_MS = 3000;
