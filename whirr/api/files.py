@@ -1,8 +1,9 @@
 """Run files under the server's data dir, reached only through checked paths.
 
-A run id or artifact path comes from the network, so each is validated by shape first
-and then resolved (symlinks included) and checked to lie inside the data dir: neither
-``../`` nor an absolute path nor a symlink planted in a run directory can reach outside.
+A run id or artifact path comes from the network, so each is validated by shape first;
+the files are then opened through ``whirr.runfiles``, which follows no symlink below the
+runs directory and reads only regular files: neither ``../`` nor an absolute path nor a
+symlink or FIFO planted by a job in its run directory reaches anything outside it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
 from whirr.api.schemas import ArtifactOut
+from whirr.runfiles import RunFile, UnsafePath, open_dir, open_file, walk_files
 from whirr.services.errors import InvalidRequest, NotFound
 
 #: What a run id may look like: ``job-12``, ``local-20240101-120000-abcdef``.
@@ -31,67 +33,70 @@ def check_run_id(run_id: str) -> str:
 
 
 def run_dir(runs_dir: Path, run_id: str) -> Path:
-    """The directory of ``run_id`` under ``runs_dir`` (which need not exist yet)."""
-    path = runs_dir / check_run_id(run_id)
-    base = runs_dir.resolve()
-    if not _inside(path.resolve(), base):
-        raise InvalidRequest(f"invalid run id {run_id!r}")
-    return path
+    """The directory of ``run_id`` under ``runs_dir`` (which need not exist yet). For
+    display and for the worker that writes there: readers open files with ``run_file``."""
+    return runs_dir / check_run_id(run_id)
 
 
-def artifact_file(runs_dir: Path, run_id: str, rel: str) -> Path:
-    """The artifact file ``rel`` of a run; 422 for paths that try to leave the run's
-    ``artifacts/`` directory, 404 for files that are not there."""
+def run_file(runs_dir: Path, run_id: str, name: str) -> RunFile:
+    """One of the run's own files (``output.log``, ``metrics.jsonl``, ...), to be opened
+    safely by its reader."""
+    return RunFile.of(runs_dir, check_run_id(run_id), name)
+
+
+def artifact_parts(rel: str) -> tuple[str, ...]:
+    """The components of an artifact path; 422 for one that is empty, absolute or
+    climbs (``..``)."""
     if not rel or "\x00" in rel or rel.startswith(("/", "\\")) or len(rel) > 4096:
         raise InvalidRequest(f"invalid artifact path {rel!r}")
-    parts = rel.replace("\\", "/").split("/")
-    if any(part in ("..", "") for part in parts):
+    parts = tuple(rel.replace("\\", "/").split("/"))
+    if any(part in ("..", "", ".") for part in parts):
         raise InvalidRequest(f"invalid artifact path {rel!r}")
-    base = run_dir(runs_dir, run_id) / "artifacts"
-    path = base.joinpath(*parts)
+    return parts
+
+
+def open_artifact(runs_dir: Path, run_id: str, rel: str) -> BinaryIO:
+    """The artifact file ``rel`` of a run, open for reading; 422 for paths that try to
+    leave the run's ``artifacts/`` (a symlink on the way or a file that is not regular
+    included), 404 for files that are not there."""
+    parts = artifact_parts(rel)
     try:
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
+        return open_file(runs_dir, (check_run_id(run_id), "artifacts", *parts))
+    except UnsafePath:
+        raise InvalidRequest(f"artifact {rel!r} of run {run_id} is not a regular file") from None
+    except OSError:
         raise NotFound(f"run {run_id} has no artifact {rel!r}") from None
-    if not _inside(resolved, base.resolve()):
-        raise InvalidRequest(f"invalid artifact path {rel!r}")
-    if not resolved.is_file():
-        raise NotFound(f"run {run_id} has no artifact {rel!r}")
-    return resolved
+
+
+def artifact_kind(runs_dir: Path, run_id: str, rel: str) -> str:
+    """``file`` or ``dir`` for an artifact that exists as such under ``artifacts/``,
+    reached without a symlink (422 for a symlink or special file, 404 when absent)."""
+    parts = (check_run_id(run_id), "artifacts", *artifact_parts(rel))
+    try:
+        os.close(open_dir(runs_dir, parts))
+        return "dir"
+    except (FileNotFoundError, UnsafePath):
+        pass  # a file, or nothing: open_artifact says which
+    open_artifact(runs_dir, run_id, rel).close()
+    return "file"
 
 
 def list_artifacts(runs_dir: Path, run_id: str) -> list[ArtifactOut]:
     """Every regular file under the run's ``artifacts/`` directory, sorted by path.
-    Symlinks are not followed: they could point anywhere."""
-    base = run_dir(runs_dir, run_id) / "artifacts"
-    found: list[ArtifactOut] = []
-    for root, dirs, files in os.walk(base, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            full = Path(root) / name
-            try:
-                st = full.lstat()
-            except OSError:
-                continue
-            if not full.is_symlink() and full.is_file():
-                found.append(
-                    ArtifactOut(
-                        path=full.relative_to(base).as_posix(),
-                        size=st.st_size,
-                        modified=datetime.fromtimestamp(st.st_mtime, UTC),
-                    )
-                )
-    return found
+    Symlinks are not followed and the listing is bounded (``runfiles.MAX_ENTRIES``)."""
+    return [
+        ArtifactOut(path=e.path, size=e.size, modified=datetime.fromtimestamp(e.mtime, UTC))
+        for e in walk_files(runs_dir, (check_run_id(run_id), "artifacts"))
+    ]
 
 
 def read_metric_rows(runs_dir: Path, run_id: str, since: int, limit: int) -> list[dict[str, Any]]:
     """Rows of the run's ``metrics.jsonl`` with ``_idx >= since``, at most ``limit``.
     A torn or garbled line (a writer killed mid-write) is skipped, never an error."""
-    path = run_dir(runs_dir, run_id) / "metrics.jsonl"
     rows: list[dict[str, Any]] = []
     try:
-        fh = path.open("rb")
-    except FileNotFoundError:
+        fh = run_file(runs_dir, run_id, "metrics.jsonl").open()
+    except (FileNotFoundError, UnsafePath):
         return rows
     with fh:
         for line in fh:
@@ -108,17 +113,3 @@ def read_metric_rows(runs_dir: Path, run_id: str, since: int, limit: int) -> lis
             if len(rows) >= limit:
                 break
     return rows
-
-
-def read_from(path: Path, offset: int, max_bytes: int) -> bytes:
-    """Up to ``max_bytes`` of ``path`` from ``offset`` (empty when it does not exist)."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            return fh.read(max_bytes)
-    except FileNotFoundError:
-        return b""
-
-
-def _inside(path: Path, base: Path) -> bool:
-    return path == base or path.is_relative_to(base)

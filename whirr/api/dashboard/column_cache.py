@@ -24,6 +24,7 @@ import numpy as np
 
 from whirr.analytics.downsample import Array
 from whirr.api.dashboard.series import Columns, read_new_lines
+from whirr.runfiles import RunFile, UnsafePath
 
 log = logging.getLogger("whirr.dashboard")
 #: Reads smaller than this are quick to repeat: not worth a cache write.
@@ -46,13 +47,13 @@ def cache_path(runs_dir: Path, run_id: str, kind: str) -> Path:
     return cache_dir(runs_dir) / f"{run_id}.{kind}.npz"
 
 
-def _prefix_check(path: Path, offset: int) -> bytes:
+def _prefix_check(path: Path | RunFile, offset: int) -> bytes:
     with path.open("rb") as fh:
         fh.seek(max(0, offset - CHECK))
         return fh.read(min(offset, CHECK))
 
 
-def load(cache: Path, source: Path, columns: Columns) -> bool:
+def load(cache: Path, source: Path | RunFile, columns: Columns) -> bool:
     """Fill empty ``columns`` from ``cache`` when it still describes the start of
     ``source``; True when it did."""
     try:
@@ -76,14 +77,14 @@ def load(cache: Path, source: Path, columns: Columns) -> bool:
     return True
 
 
-def build(cache: Path, source: Path) -> bool:
+def build(cache: Path, source: Path | RunFile) -> bool:
     """Bring ``cache`` up to date with ``source`` (a run's JSONL of ``MIN_BYTES`` or more)
     without keeping the columns; True when it wrote. The dashboard does this for each run
     that finishes while it runs, so that run's first view reads the cache, not the JSONL."""
     try:
         if source.stat().st_size < MIN_BYTES:
             return False
-    except FileNotFoundError:
+    except (FileNotFoundError, UnsafePath):
         return False
     columns = Columns()
     load(cache, source, columns)  # a cache of the file's start: only the rest is parsed
@@ -95,12 +96,14 @@ def build(cache: Path, source: Path) -> bool:
     return True
 
 
-def save_columns(cache: Path, source: Path, columns: Columns) -> None:
+def save_columns(cache: Path, source: Path | RunFile, columns: Columns) -> None:
     """Write what ``columns`` hold now (``save`` of their ``snapshot``)."""
     save(cache, source, *columns.snapshot())
 
 
-def save(cache: Path, source: Path, offset: int, rows: int, data: dict[str, Array]) -> None:
+def save(
+    cache: Path, source: Path | RunFile, offset: int, rows: int, data: dict[str, Array]
+) -> None:
     """Write a snapshot of a ``Columns`` (``Columns.snapshot()``); a failure (a read-only
     project, a full disk) only costs the next start a parse."""
     try:

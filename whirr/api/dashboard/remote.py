@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sanic import HTTPResponse
+from sanic import HTTPResponse, Request
 
 from whirr.api import schemas
 from whirr.api.dashboard.runs_index import RunsIndex
@@ -99,7 +99,7 @@ class RemoteSource(Source):
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         return await self._call(self.client.artifacts, run_id)
 
-    async def artifact(self, run_id: str, path: str) -> HTTPResponse:
+    async def artifact(self, request: Request, run_id: str, path: str) -> HTTPResponse:
         data = await self._call(self.client.read_artifact, run_id, path)
         name = path.rsplit("/", 1)[-1].replace('"', "")
         return HTTPResponse(

@@ -24,6 +24,7 @@ import numpy as np
 from whirr.analytics.downsample import Array, Method, downsample
 from whirr.api.dashboard import fast
 from whirr.api.dashboard.fast import Chunk, epoch_seconds
+from whirr.runfiles import RunFile, UnsafePath
 
 _decode_rows = msgspec.json.Decoder(list[dict[str, Any]]).decode
 #: Bytes parsed per step: bounds the memory one parse holds as Python objects.
@@ -204,18 +205,23 @@ def _times(values: list[Any]) -> Array | None:
     return epoch_seconds(values) if any(isinstance(v, str) for v in values) else None
 
 
-def read_new_lines(path: Path, columns: Columns) -> bool:
+def read_new_lines(path: Path | RunFile, columns: Columns) -> bool:
     """Parse the whole lines appended to ``path`` since ``columns`` last looked; True when
-    rows were added. A torn last line waits for its newline; a garbled line is skipped."""
+    rows were added. A torn last line waits for its newline; a garbled line is skipped, and
+    so is a file a job replaced with a symlink or a FIFO (see ``whirr.runfiles``)."""
     try:
         st = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, UnsafePath):
         return False
     stamp = (st.st_size, st.st_mtime_ns)
     if stamp == columns._stamp:
         return False
     added = False
-    with path.open("rb") as fh:
+    try:
+        fh = path.open("rb")
+    except (FileNotFoundError, UnsafePath):
+        return False
+    with fh:
         fh.seek(columns.offset)
         while True:
             data = fh.read(CHUNK)

@@ -15,18 +15,19 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from sanic import HTTPResponse
-from sanic.response import file_stream
+from sanic import HTTPResponse, Request
 
 from whirr.api import files, schemas
 from whirr.api.backend import Backend
 from whirr.api.dashboard import column_cache
 from whirr.api.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
 from whirr.api.dashboard.series import Columns, SeriesCache, read_new_lines
+from whirr.api.download import send_file
 from whirr.api.render import job_out, run_out, worker_out
 from whirr.api.routes.runs import find_run
 from whirr.clock import utc_now
 from whirr.projections import RunView
+from whirr.runfiles import UnsafePath, read_from
 from whirr.store import EventStore
 
 log = logging.getLogger("whirr.dashboard")
@@ -93,7 +94,7 @@ class Source(ABC):
         """The run's artifact files."""
 
     @abstractmethod
-    async def artifact(self, run_id: str, path: str) -> HTTPResponse:
+    async def artifact(self, request: Request, run_id: str, path: str) -> HTTPResponse:
         """One artifact as a download response."""
 
     @abstractmethod
@@ -200,7 +201,7 @@ class StoreSource(Source):
         return self._index
 
     async def columns(self, run_id: str, kind: str) -> Columns:
-        path = files.run_dir(self.runs_dir, run_id) / FILES[kind]
+        path = files.run_file(self.runs_dir, run_id, FILES[kind])
         columns = self.series.get(run_id, kind)
         cache = column_cache.cache_path(self.runs_dir, run_id, kind)
 
@@ -243,7 +244,7 @@ class StoreSource(Source):
             for rec in finished:
                 run_id = rec.event.run_id  # type: ignore[attr-defined]
                 for kind, name in FILES.items():
-                    source = files.run_dir(self.runs_dir, run_id) / name
+                    source = files.run_file(self.runs_dir, run_id, name)
                     cache = column_cache.cache_path(self.runs_dir, run_id, kind)
                     try:
                         await self.b.read(column_cache.build, cache, source)
@@ -253,26 +254,21 @@ class StoreSource(Source):
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         return await self.b.read(files.list_artifacts, self.runs_dir, run_id)
 
-    async def artifact(self, run_id: str, path: str) -> HTTPResponse:
-        full = await self.b.read(files.artifact_file, self.runs_dir, run_id, path)
-        return await file_stream(
-            full,
-            mime_type="application/octet-stream",  # type: ignore[return-value]
-            filename=full.name,
-            chunk_size=256 * 1024,
-        )
+    async def artifact(self, request: Request, run_id: str, path: str) -> HTTPResponse:
+        fh = await self.b.read(files.open_artifact, self.runs_dir, run_id, path)
+        return await send_file(request, self.b, fh, path.rsplit("/", 1)[-1])
 
     async def log(self, run: schemas.Run, offset: int | None) -> tuple[bytes, int]:
-        path = files.run_dir(self.runs_dir, run.id) / "output.log"
+        log_file = files.run_file(self.runs_dir, run.id, "output.log")
 
         def read() -> tuple[bytes, int]:
             start = offset
             if start is None:
                 try:
-                    start = max(0, path.stat().st_size - LOG_TAIL)
-                except FileNotFoundError:
+                    start = max(0, log_file.stat().st_size - LOG_TAIL)
+                except (FileNotFoundError, UnsafePath):
                     return b"", 0
-            data = files.read_from(path, start, 4 * LOG_TAIL)
+            data = read_from(log_file, start, 4 * LOG_TAIL)
             return data, start + len(data)
 
         return await self.b.read(read)

@@ -203,7 +203,7 @@ async def run_artifact(request: Request, run_id: str, path: str) -> HTTPResponse
     """Download one artifact."""
     src = source_of(request)
     run = await src.run(run_id)
-    return await src.artifact(run.id, path)
+    return await src.artifact(request, run.id, path)
 
 
 def _run_ids(request: Request) -> list[str]:

@@ -22,7 +22,7 @@ from whirr.api.render import run_out
 from whirr.api.routing import Route, backend
 from whirr.api.run_event_schemas import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
 from whirr.projections import RunView
-from whirr.services.errors import InvalidRequest, InvalidState, NotFound
+from whirr.services.errors import InvalidState, NotFound
 from whirr.services.runs import Runs
 from whirr.store import EventStore
 
@@ -70,26 +70,12 @@ def artifact_saved(store: EventStore, runs_dir: Path, run_id: str, req: RunArtif
 
 
 def saved_artifact(runs_dir: Path, run_id: str, path: str) -> str:
-    """``path`` normalised, when it names a file or directory inside the run's
-    ``artifacts/`` (422 for a path that tries to leave it, 404 when nothing is there)."""
-    parts = path.replace("\\", "/").split("/")
-    if "." in parts:
-        raise InvalidRequest(f"invalid artifact path {path!r}")
-    rel = "/".join(parts)
-    try:
-        files.artifact_file(runs_dir, run_id, rel)  # checks the shape, the disk, symlinks
-        return rel
-    except NotFound:
-        base = files.run_dir(runs_dir, run_id) / "artifacts"
-        folder = base.joinpath(*parts)
-        # A saved directory: real, not a symlink, and (resolved) still inside artifacts/.
-        if (
-            folder.is_dir()
-            and not folder.is_symlink()
-            and folder.resolve().is_relative_to(base.resolve())
-        ):
-            return rel
-        raise
+    """``path`` normalised, when it names a regular file or a directory inside the run's
+    ``artifacts/`` reached without a symlink (422 for a path that tries to leave it, 404
+    when nothing is there)."""
+    rel = "/".join(files.artifact_parts(path))
+    files.artifact_kind(runs_dir, run_id, rel)
+    return rel
 
 
 async def attach_run(request: Request, run_id: str) -> HTTPResponse:

@@ -18,6 +18,7 @@ from whirr.api import files, schemas
 from whirr.api.http import query_int, respond
 from whirr.api.routes.runs import find_run
 from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.runfiles import UnsafePath
 
 _decode_row = msgspec.json.Decoder(dict[str, Any]).decode
 
@@ -27,12 +28,11 @@ def read_system_rows(
 ) -> tuple[list[dict[str, Any]], int]:
     """Samples of the run's ``system.jsonl`` from whole line ``since`` on, at most
     ``limit``: (samples, the line number after the last one read)."""
-    path = files.run_dir(runs_dir, run_id) / "system.jsonl"
     rows: list[dict[str, Any]] = []
     line_no = 0
     try:
-        fh = path.open("rb")
-    except FileNotFoundError:
+        fh = files.run_file(runs_dir, run_id, "system.jsonl").open()
+    except (FileNotFoundError, UnsafePath):
         return rows, since
     with fh:
         for line in fh:

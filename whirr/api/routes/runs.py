@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sanic import HTTPResponse, Request
-from sanic.response import ResponseStream, file_stream
 
 from whirr.api import files, schemas
+from whirr.api.download import send_file
 from whirr.api.http import query_int, query_str, respond
 from whirr.api.render import run_out
 from whirr.api.routing import Query, Route, backend, int_schema
@@ -62,14 +62,12 @@ async def run_artifacts(request: Request, run_id: str) -> HTTPResponse:
     return respond(schemas.ArtifactsResponse(artifacts=found, count=len(found)))
 
 
-async def run_artifact(request: Request, run_id: str, path: str) -> ResponseStream:
+async def run_artifact(request: Request, run_id: str, path: str) -> HTTPResponse:
     """One artifact file, streamed; never a file outside the run's ``artifacts/``."""
     b = backend(request)
     run = await b.read(find_run, b.store, run_id)
-    full = await b.read(files.artifact_file, b.config.runs_dir, run.id, path)
-    return await file_stream(
-        full, mime_type="application/octet-stream", filename=full.name, chunk_size=256 * 1024
-    )
+    fh = await b.read(files.open_artifact, b.config.runs_dir, run.id, path)
+    return await send_file(request, b, fh, path.rsplit("/", 1)[-1])
 
 
 _RUN = "/runs/<run_id:str>"

@@ -20,6 +20,7 @@ from whirr.api import files, schemas
 from whirr.api.http import checked_id, query_bool, query_int, query_str
 from whirr.api.routing import BOOL, Query, Route, backend, int_schema
 from whirr.events import tag_of
+from whirr.runfiles import read_from
 
 CHUNK = 64 * 1024
 #: A followed log that stays silent this long is closed (the client reconnects).
@@ -37,7 +38,7 @@ async def job_logs(request: Request, job_id: int) -> None:
     offset = query_int(request, "offset", 0, 0, 2**62) or 0
     b = backend(request)
     job = await b.read(b.jobs.get, checked_id(job_id))
-    path = files.run_dir(b.config.runs_dir, job.run_id) / "output.log"
+    log_file = files.run_file(b.config.runs_dir, job.run_id, "output.log")
     loop = asyncio.get_running_loop()
     response = await request.respond(
         content_type="text/plain; charset=utf-8", headers={"X-Whirr-Offset": str(offset)}
@@ -45,7 +46,7 @@ async def job_logs(request: Request, job_id: int) -> None:
     quiet_since = loop.time()
     ended = job.finished_at is not None
     while True:
-        chunk = await b.read(files.read_from, path, offset, CHUNK)
+        chunk = await b.read(read_from, log_file, offset, CHUNK)
         if chunk:
             await response.send(chunk)
             offset += len(chunk)
