@@ -6,7 +6,7 @@
         print(job.status, client.metrics(job.run_id)[-1])
 
 Every route has a method (those of sweeps and ablations are in ``whirr.client_studies``);
-answers are the msgspec Structs of ``whirr.api.schemas``.
+answers are the msgspec Structs of ``whirr.wire.schemas``.
 Errors raise ``whirr.services.errors`` types (``NotFound``, ``InvalidState``/``LeaseLost``,
 ``InvalidRequest``) or ``AuthError``/``ServerUnreachable``/``ServerError`` from here, all
 ``WhirrError``s with a message fit for a user.
@@ -23,8 +23,6 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from whirr.api import schemas
-from whirr.api.run_event_schemas import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
 from whirr.client_studies import StudyCalls
 from whirr.services.errors import (
     InvalidRequest,
@@ -33,6 +31,8 @@ from whirr.services.errors import (
     NotFound,
     WhirrError,
 )
+from whirr.wire import schemas
+from whirr.wire.run_events import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()

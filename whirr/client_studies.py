@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from whirr.api import study_schemas as schemas
+from whirr.wire import studies as schemas
 
 T = TypeVar("T")
 

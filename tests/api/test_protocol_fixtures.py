@@ -10,9 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from whirr.api import schemas
 from whirr.api.openapi import document, openapi_path
 from whirr.api.routes import ROUTES
+from whirr.wire import schemas
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocol"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from whirr.api import schemas
 from whirr.api.dashboard.runs_index import Query, RunsIndex, flatten
+from whirr.wire import schemas
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

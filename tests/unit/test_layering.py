@@ -51,7 +51,7 @@ def files_of(layer: str) -> list[Path]:
     return sorted((PACKAGE / layer).rglob("*.py"))
 
 
-@pytest.mark.parametrize("layer", ["events", "projections"])
+@pytest.mark.parametrize("layer", ["events", "wire", "projections"])
 def test_pure_layers_do_no_io(layer: str) -> None:
     for path in files_of(layer):
         bad = {m for m in imported_modules(path) if m.split(".")[0] in IO_MODULES}

@@ -19,9 +19,9 @@ from whirr.studies.remote import ApiResults
 from whirr.studies.results import JobOutcome
 
 if TYPE_CHECKING:
-    from whirr.api.schemas import Job
-    from whirr.api.study_schemas import AblationOut
     from whirr.client import WhirrClient
+    from whirr.wire.schemas import Job
+    from whirr.wire.studies import AblationOut
 
 
 def study_of(out: AblationOut) -> Ablation:

@@ -1,7 +1,7 @@
 """The HTTP API (``/api/v1``): one sanic app, used by ``whirr server`` and the dashboard.
 
-``create_app`` is imported lazily: ``whirr.api.schemas`` must stay importable without sanic
-(``whirr.client`` uses it).
+``create_app`` is imported lazily: importing a module of this package (``files``,
+``config``) must not load sanic.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from whirr.api.schemas import ArtifactOut
 from whirr.runfiles import RunFile, UnsafePath, open_dir, open_file, walk_files
 from whirr.services.errors import InvalidRequest, NotFound
+from whirr.wire.schemas import ArtifactOut
 
 #: What a run id may look like: ``job-12``, ``local-20240101-120000-abcdef``.
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")

@@ -10,7 +10,7 @@ import msgspec
 
 import whirr
 from whirr.api.routing import API, Route
-from whirr.api.schemas import ErrorBody
+from whirr.wire.schemas import ErrorBody
 
 _PARAM = re.compile(r"<(\w+):(\w+)>")
 _PARAM_SCHEMAS: dict[str, dict[str, Any]] = {

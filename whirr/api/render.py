@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from whirr.api import schemas
 from whirr.projections import JobView, RunView, WorkerView
 from whirr.projections.jobs import Running
+from whirr.wire import schemas
 
 
 def job_out(job: JobView) -> schemas.Job:

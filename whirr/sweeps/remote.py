@@ -17,9 +17,9 @@ from whirr.sweeps.progress import Member, Progress, SweepRecord
 from whirr.sweeps.service import SweepReport, report
 
 if TYPE_CHECKING:
-    from whirr.api.schemas import Job
-    from whirr.api.study_schemas import SweepOut
     from whirr.client import WhirrClient
+    from whirr.wire.schemas import Job
+    from whirr.wire.studies import SweepOut
 
 
 def record_of(out: SweepOut) -> SweepRecord:

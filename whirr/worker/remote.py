@@ -24,10 +24,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
-from whirr.api import schemas
 from whirr.api.files import check_run_id
 from whirr.client import ServerUnreachable, WhirrClient
 from whirr.services.errors import LeaseLost, NotFound, WhirrError
+from whirr.wire import schemas
 from whirr.worker.runfiles import fail_run_files, finish_run_files, start_run_files
 from whirr.worker.supervisor import JobProcess, Reaper, SpawnError, spawn
 

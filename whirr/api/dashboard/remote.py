@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import schemas
 from whirr.api.dashboard.runs_index import RunsIndex
 from whirr.api.dashboard.series import Columns
 from whirr.api.dashboard.source import LOG_TAIL, Change, Source
 from whirr.client import WhirrClient
+from whirr.wire import schemas
 
 T = TypeVar("T")
 #: How many runs the table holds from a server (the API's largest page).

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from whirr.api import schemas
+from whirr.wire import schemas
 
 RUN_EVENT_TYPES = ["run.started", "run.summary_updated", "run.artifact_saved", "run.finished"]
 #: Columns every run has; the rest are ``config.<key>`` and ``summary.<key>``.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import files, schemas
+from whirr.api import files
 from whirr.api.backend import Backend
 from whirr.api.dashboard import column_cache
 from whirr.api.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
@@ -29,6 +29,7 @@ from whirr.clock import utc_now
 from whirr.projections import RunView
 from whirr.runfiles import UnsafePath, read_from
 from whirr.store import EventStore
+from whirr.wire import schemas
 
 log = logging.getLogger("whirr.dashboard")
 #: Bytes of ``output.log`` a page shows at first (its tail).

@@ -11,7 +11,7 @@ import msgspec
 from sanic import HTTPResponse, Request
 
 from whirr.analytics.downsample import METHODS, Method
-from whirr.api import files, schemas
+from whirr.api import files
 from whirr.api.dashboard.runs_index import Query, flatten
 from whirr.api.dashboard.series import Columns
 from whirr.api.dashboard.source import Source
@@ -19,6 +19,7 @@ from whirr.api.http import checked_id, query_int, query_str
 from whirr.clock import utc_now
 from whirr.projections.jobs import FINISHED_STATUSES
 from whirr.services.errors import InvalidRequest
+from whirr.wire import schemas
 
 _json = msgspec.json.Encoder()
 #: Answers larger than this are gzipped when the browser accepts it.

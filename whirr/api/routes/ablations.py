@@ -16,7 +16,6 @@ from sanic import HTTPResponse, Request
 
 from whirr.ablations.service import Ablations
 from whirr.ablations.state import Ablation
-from whirr.api import study_schemas as schemas
 from whirr.api.backend import Backend
 from whirr.api.http import body, respond
 from whirr.api.render import job_out
@@ -25,6 +24,7 @@ from whirr.api.routing import Route, backend
 from whirr.services.errors import InvalidRequest
 from whirr.store import EventStore
 from whirr.studies.results import outcome_of
+from whirr.wire import studies as schemas
 
 
 def ablation_out(store: EventStore, study: Ablation) -> schemas.AblationOut:

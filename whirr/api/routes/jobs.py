@@ -14,7 +14,7 @@ import time
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import files, schemas
+from whirr.api import files
 from whirr.api.backend import Backend
 from whirr.api.http import body, checked_id, query_int, query_str, respond
 from whirr.api.render import job_out
@@ -26,6 +26,7 @@ from whirr.projections.jobs import ACTIVE_STATUSES, FINISHED_STATUSES, Running
 from whirr.projections.queue import Capacity
 from whirr.services.errors import InvalidRequest, LeaseLost
 from whirr.services.jobs import DEFAULT_RETRY_DELAY
+from whirr.wire import schemas
 
 #: An idle long-polling worker's liveness is recorded at most this often (seconds).
 IDLE_SEEN_EVERY = 10.0

@@ -16,15 +16,16 @@ from pathlib import Path
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import files, schemas
+from whirr.api import files
 from whirr.api.http import body, respond
 from whirr.api.render import run_out
 from whirr.api.routing import Route, backend
-from whirr.api.run_event_schemas import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
 from whirr.projections import RunView
 from whirr.services.errors import InvalidState, NotFound
 from whirr.services.runs import Runs
 from whirr.store import EventStore
+from whirr.wire import schemas
+from whirr.wire.run_events import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
 
 
 def known_run(store: EventStore, run_id: str) -> RunView:

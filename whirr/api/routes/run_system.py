@@ -14,11 +14,12 @@ from typing import Any
 import msgspec
 from sanic import HTTPResponse, Request
 
-from whirr.api import files, schemas
+from whirr.api import files
 from whirr.api.http import query_int, respond
 from whirr.api.routes.runs import find_run
 from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.runfiles import UnsafePath
+from whirr.wire import schemas
 
 _decode_row = msgspec.json.Decoder(dict[str, Any]).decode
 

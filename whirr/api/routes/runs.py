@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import files, schemas
+from whirr.api import files
 from whirr.api.download import send_file
 from whirr.api.http import query_int, query_str, respond
 from whirr.api.render import run_out
@@ -12,6 +12,7 @@ from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.projections import RunView
 from whirr.services.errors import InvalidState, NotFound
 from whirr.store import EventStore
+from whirr.wire import schemas
 
 
 def find_run(store: EventStore, run_id: str) -> RunView:

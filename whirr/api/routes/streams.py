@@ -16,11 +16,12 @@ import asyncio
 import msgspec
 from sanic import Request
 
-from whirr.api import files, schemas
+from whirr.api import files
 from whirr.api.http import checked_id, query_bool, query_int, query_str
 from whirr.api.routing import BOOL, Query, Route, backend, int_schema
 from whirr.events import tag_of
 from whirr.runfiles import read_from
+from whirr.wire import schemas
 
 CHUNK = 64 * 1024
 #: A followed log that stays silent this long is closed (the client reconnects).

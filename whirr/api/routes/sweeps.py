@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 from sanic import HTTPResponse, Request
 
-from whirr.api import study_schemas as schemas
 from whirr.api.http import body, respond
 from whirr.api.render import job_out
 from whirr.api.routing import Route, backend
@@ -26,6 +25,7 @@ from whirr.sweeps.expand import size
 from whirr.sweeps.progress import SweepRecord, progress
 from whirr.sweeps.service import Sweeps
 from whirr.sweeps.spec import SweepSpec, parse_spec
+from whirr.wire import studies as schemas
 
 
 def sweep_out(store: EventStore, record: SweepRecord) -> schemas.SweepOut:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import schemas
 from whirr.api.http import respond
 from whirr.api.routing import Route, backend
 from whirr.clock import utc_now
+from whirr.wire import schemas
 
 
 async def server_status(request: Request) -> HTTPResponse:

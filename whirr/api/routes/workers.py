@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import schemas
 from whirr.api.http import body, respond
 from whirr.api.render import worker_out
 from whirr.api.routing import Route, backend
 from whirr.clock import utc_now
+from whirr.wire import schemas
 
 
 async def register_worker(request: Request) -> HTTPResponse:

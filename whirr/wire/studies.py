@@ -2,7 +2,7 @@
 
 A sweep or an ablation study submitted to a server lives in the server's event log, like
 its jobs, so any machine sees it (``whirr sweeps --server URL``). These Structs follow the
-rules of ``whirr.api.schemas`` (which they build on): requests ignore unknown keys and get
+rules of ``whirr.wire.schemas`` (which they build on): requests ignore unknown keys and get
 new fields with defaults; responses only gain keys. Imports nothing but msgspec.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from whirr.api.schemas import Argv, Body, Job, MaxAttempts, Priority, Text
+from whirr.wire.schemas import Argv, Body, Job, MaxAttempts, Priority, Text
 
 #: Sweep, study and delta names: they become job names, tags and stream names.
 Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]

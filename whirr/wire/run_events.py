@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from whirr.api.schemas import Body, Pid, ShortText, Tag
+from whirr.wire.schemas import Body, Pid, ShortText, Tag
 
 #: An artifact's path below the run's ``artifacts/`` (checked again against the disk).
 ArtifactPath = Annotated[str, Meta(min_length=1, max_length=4096)]
