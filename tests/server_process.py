@@ -72,7 +72,9 @@ class ServerProcess:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.logs_dir / "server.log"
         env = {
-            k: v for k, v in os.environ.items() if k not in ("WHIRR_TOKEN", "WHIRR_DATABASE_URL")
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("WHIRR_TOKEN", "WHIRR_DATABASE_URL", "WHIRR_PUBLIC_URL")
         }
         cmd = [
             *WHIRR,

@@ -15,6 +15,7 @@ from sanic.exceptions import SanicException
 from whirr.api.auth import check_bearer
 from whirr.api.backend import Backend
 from whirr.api.config import ServerConfig
+from whirr.api.guards import check_browser_request
 from whirr.api.http import Unauthorized, error
 from whirr.api.openapi import document
 from whirr.api.routes import ROUTES
@@ -51,6 +52,12 @@ def create_app(config: ServerConfig) -> Sanic:
         )
 
     @app.on_request
+    async def refuse_browser_requests(request: Request) -> None:
+        # Before auth: a foreign Host or a page's request is refused whatever it carries.
+        if request.path.startswith(API):
+            check_browser_request(request, config)
+
+    @app.on_request
     async def authenticate(request: Request) -> None:
         # Only /api/v1 takes bearer tokens; the dashboard's pages check their own session.
         if (
@@ -85,7 +92,7 @@ def create_app(config: ServerConfig) -> Sanic:
     if config.dashboard:
         from whirr.api.dashboard import mount_in_server
 
-        mount_in_server(app, config.token)
+        mount_in_server(app, config.token, config.public_url)
     return app
 
 

@@ -2,7 +2,8 @@
 
 Every failure a client can cause becomes a 4xx with ``{"detail": ...}``: unreadable JSON
 is a 400, JSON of the wrong shape or out of range a 422, a missing token 401, a wrong one
-403. Only a bug in whirr may answer 500.
+403, a body of a type a web page could send (text/plain, forms, untyped) 415. Only a bug
+in whirr may answer 500.
 """
 
 from __future__ import annotations
@@ -33,9 +34,16 @@ class Unauthorized(WhirrError):
 
 
 class Forbidden(WhirrError):
-    """A bearer token was given but it is not this server's."""
+    """A bearer token was given but it is not this server's (or the request came from
+    somewhere this server does not answer: a foreign Host, another site's page)."""
 
     status = 403
+
+
+class UnsupportedMediaType(WhirrError):
+    """The body's Content-Type is one this API does not take (``whirr.api.guards``)."""
+
+    status = 415
 
 
 def respond(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:

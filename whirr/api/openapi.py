@@ -21,9 +21,10 @@ _PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
 _REASONS = {
     400: "Unreadable body",
     401: "No token",
-    403: "Wrong token",
+    403: "Wrong token, or a request this server does not answer (foreign Host, other site)",
     404: "Not found",
     409: "Conflict (lease lost, stale attempt, wrong state)",
+    415: "Body not sent as application/json",
     422: "Invalid body",
 }
 
@@ -59,6 +60,8 @@ def document(routes: list[Route]) -> dict[str, Any]:
             }
             for q in route.query
         ]
+        # Every body-taking route refuses the types a web page may send (whirr.api.guards).
+        statuses = (*route.statuses, 415) if route.body is not None else route.statuses
         ok: dict[str, Any] = {"description": "OK"}
         if route.response is not None:
             ok["content"] = {route.content_type: {"schema": ref[route.response]}}
@@ -70,7 +73,7 @@ def document(routes: list[Route]) -> dict[str, Any]:
             "parameters": params,
             "responses": {
                 "200": ok,
-                **{str(s): {**error, "description": _REASONS[s]} for s in route.statuses},
+                **{str(s): {**error, "description": _REASONS[s]} for s in statuses},
             },
         }
         if route.body is not None:

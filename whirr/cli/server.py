@@ -53,6 +53,14 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
     help="Serve without a token (refused unless --host is a loopback address).",
 )
 @click.option(
+    "--public-url",
+    metavar="URL",
+    envvar="WHIRR_PUBLIC_URL",
+    show_envvar=True,
+    help="The URL browsers and clients use to reach this server (behind a proxy: "
+    "https://whirr.example.com); requests naming another host are refused.",
+)
+@click.option(
     "--requeue-interval",
     type=click.FloatRange(0.1, 3600),
     default=2.0,
@@ -75,6 +83,7 @@ def server_cmd(
     data_dir: str,
     token: str | None,
     no_auth: bool,
+    public_url: str | None,
     requeue_interval: float,
     worker_timeout: float,
 ) -> None:
@@ -84,6 +93,8 @@ def server_cmd(
     Every route but /api/v1/health needs 'Authorization: Bearer <token>'. The token
     comes from --token/WHIRR_TOKEN, or is created on first start, stored (0600) in
     DATA_DIR/token and printed once. Give it to workers and clients as WHIRR_TOKEN.
+    Web pages cannot use the API: JSON bodies must say 'Content-Type: application/json',
+    and without a token only localhost names (and --public-url) are answered.
 
     \b
     Examples:
@@ -96,6 +107,7 @@ def server_cmd(
     """
     from whirr.api.auth import is_loopback, load_or_create_token
     from whirr.api.config import ServerConfig
+    from whirr.api.origin import host_allowed, normalize_public_url
     from whirr.store import open_store
 
     if no_auth and not is_loopback(host):
@@ -103,6 +115,16 @@ def server_cmd(
             f"refusing --no-auth on {host}: anyone who can reach it could run commands. "
             "Bind to 127.0.0.1, or keep auth on."
         )
+    if public_url:
+        try:
+            public_url = normalize_public_url(public_url)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--public-url'") from None
+        if no_auth and not host_allowed(public_url.split("://", 1)[1]):
+            raise click.UsageError(
+                f"refusing --no-auth with --public-url {public_url}: a server without a "
+                "token serves this machine only. Keep auth on."
+            )
     root = Path(data_dir).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     (root / "runs").mkdir(exist_ok=True)
@@ -122,6 +144,7 @@ def server_cmd(
         data_dir=str(root),
         database_url=database_url or None,
         token=token,
+        public_url=public_url or None,
         requeue_interval=requeue_interval,
         worker_timeout=worker_timeout,
     )
@@ -129,6 +152,8 @@ def server_cmd(
     kind = "PostgreSQL" if database_url else f"SQLite ({root / 'whirr.db'})"
     auth = "off (loopback only)" if token is None else "bearer token"
     click.echo(f"whirr server on http://{host}:{port}/api/v1  store: {kind}  auth: {auth}")
+    if public_url:
+        click.echo(f"answering to {public_url} (and localhost names) only")
     from whirr.api.app import serve
 
     try:

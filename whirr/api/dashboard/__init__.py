@@ -24,15 +24,16 @@ __all__ = ["Settings", "Source", "mount", "mount_in_server"]
 log = logging.getLogger("whirr.dashboard")
 
 
-def mount_in_server(app: Sanic, token: str | None) -> None:
+def mount_in_server(app: Sanic, token: str | None, public_url: str | None = None) -> None:
     """Mount the dashboard in ``whirr server``'s app, behind the server's token (a sign-in
-    page turns it into a session cookie). Without the dashboard extra, log why not."""
+    page turns it into a session cookie), answering to the server's ``public_url`` too.
+    Without the dashboard extra, log why not."""
     try:
         import numpy  # noqa: F401  (the dashboard's downsampling needs it)
     except ImportError:
         log.warning("the web dashboard is off: pip install 'whirr[dashboard]' to serve it")
         return
-    mount(app, Settings(token=token, check_host=token is None))
+    mount(app, Settings(token=token, check_host=token is None, public_url=public_url))
 
 
 def mount(

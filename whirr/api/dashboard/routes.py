@@ -59,8 +59,8 @@ def _is_page(request: Request) -> bool:
 async def guard(request: Request) -> HTTPResponse | None:
     """Host check, sign-in, CSRF on POSTs; pages redirect to sign-in instead of a 401."""
     settings = settings_of(request)
-    if settings.check_host:
-        check_host(request)
+    if settings.check_host or settings.public_url is not None:
+        check_host(request, settings.public_url)
     if not request.path.startswith(PUBLIC_PREFIXES) and not settings.signed_in(request):
         if _is_page(request) and request.method == "GET":
             target = request.path + (f"?{request.query_string}" if request.query_string else "")
@@ -145,7 +145,7 @@ async def login_form(request: Request) -> HTTPResponse:
 async def login_submit(request: Request) -> HTTPResponse:
     """Check the token; on success set the session cookie and go where the user was."""
     settings = settings_of(request)
-    check_same_origin(request)
+    check_same_origin(request, settings.public_url)
     form = parse_qs(request.body.decode("utf-8", "replace"), max_num_fields=10)
     token = (form.get("token") or [""])[0]
     target = safe_next((form.get("next") or ["/"])[0])
@@ -167,7 +167,7 @@ async def login_submit(request: Request) -> HTTPResponse:
 async def logout(request: Request) -> HTTPResponse:
     """Forget the session cookie (a form POST carrying the CSRF token)."""
     settings = settings_of(request)
-    check_same_origin(request)
+    check_same_origin(request, settings.public_url)
     form = parse_qs(request.body.decode("utf-8", "replace"), max_num_fields=10)
     if (form.get("csrf") or [""])[0] != settings.csrf_token(request):
         raise NotFound("stale sign-out form: reload the page")

@@ -11,25 +11,25 @@ POST came from a dashboard page (a CSRF token).
   ``Origin`` or ``Sec-Fetch-Site`` says they come from elsewhere are refused anyway.
 - Host: without a token, only ``localhost``-style Host headers are served, so a hostile
   web page cannot reach the dashboard by pointing a DNS name at 127.0.0.1 (rebinding).
+  With a public URL (``whirr server --public-url``), its host is served too, and only it.
+  The header checks themselves live in ``whirr.api.origin``, shared with the API.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from urllib.parse import urlsplit
 
 from sanic import Request
 
+from whirr.api import origin
 from whirr.api.http import Forbidden, Unauthorized
 
 COOKIE = "whirr_session"
 CSRF_HEADER = "x-csrf-token"
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class Settings:
     token: str | None = None
     #: Refuse Host headers other than loopback names (on when there is no token).
     check_host: bool = True
+    #: The URL browsers use to reach the server (``whirr server --public-url``): its host
+    #: is served beside loopback names (and only those are, token or not), and pages
+    #: loaded from it count as same-origin.
+    public_url: str | None = None
     #: Keys CSRF tokens; random per process (a restart asks pages to reload).
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
@@ -76,49 +80,26 @@ class Settings:
         )
 
 
-def host_name(host_header: str) -> str:
-    """``127.0.0.1:8265`` -> ``127.0.0.1``; ``[::1]:8265`` -> ``::1``."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def is_loopback_name(name: str) -> bool:
-    """True for localhost and loopback addresses."""
-    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def check_host(request: Request) -> None:
-    """Refuse a Host header that is not a loopback name (DNS rebinding)."""
-    if not is_loopback_name(host_name(request.headers.get("host", ""))):
-        raise Forbidden(
+def check_host(request: Request, public_url: str | None = None) -> None:
+    """Refuse a Host header that is not a loopback name nor ``public_url``'s (DNS rebinding)."""
+    if public_url is not None:
+        where = f"this dashboard answers only to localhost and {public_url}"
+    else:
+        where = (
             "this dashboard answers only to localhost; open it as "
             "http://127.0.0.1:<port>/ (or run it with a token)"
         )
+    origin.check_host(request, public_url, where)
 
 
-def check_same_origin(request: Request) -> None:
+def check_same_origin(request: Request, public_url: str | None = None) -> None:
     """Refuse a request that says it comes from another site."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        raise Forbidden("cross-site request refused")
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
-        host = request.headers.get("host", "")
-        if urlsplit(origin).netloc.lower() != host.lower():
-            raise Forbidden("cross-origin request refused")
-    elif origin == "null":
-        raise Forbidden("cross-origin request refused")
+    origin.check_same_origin(request, public_url)
 
 
 def check_csrf(request: Request, settings: Settings) -> None:
     """A state-changing request must come from our page: same origin and CSRF token."""
-    check_same_origin(request)
+    check_same_origin(request, settings.public_url)
     given = request.headers.get(CSRF_HEADER, "")
     if not given or not hmac.compare_digest(given.encode(), settings.csrf_token(request).encode()):
         raise Forbidden("missing or stale CSRF token: reload the page and try again")
