@@ -269,10 +269,16 @@ class WhirrClient(StudyCalls):
 
     # -- the worker side ----------------------------------------------------------------
     def register_worker(
-        self, worker_id: str, hostname: str, gpu_ids: Sequence[int] = ()
+        self,
+        worker_id: str,
+        hostname: str,
+        gpu_ids: Sequence[int] = (),
+        slots: int | None = None,
     ) -> schemas.Ack:
-        """Announce a worker."""
-        req = schemas.RegisterRequest(worker_id=worker_id, hostname=hostname, gpu_ids=list(gpu_ids))
+        """Announce a worker with the GPUs and CPU-only slots it offers."""
+        req = schemas.RegisterRequest(
+            worker_id=worker_id, hostname=hostname, gpu_ids=list(gpu_ids), slots=slots
+        )
         return self._call("POST", "/workers/register", schemas.Ack, body=req)
 
     def unregister_worker(self, worker_id: str) -> schemas.Ack:
@@ -291,14 +297,42 @@ class WhirrClient(StudyCalls):
         gpu_id: int | None = None,
         lease_seconds: float = 60,
         wait: float = 0,
+        free_gpu_ids: Sequence[int] | None = None,
+        free_slots: int | None = None,
     ) -> schemas.Job | None:
-        """The next job with a lease, or None; ``wait`` long-polls up to that many seconds."""
+        """The next job with a lease, or None; ``wait`` long-polls up to that many seconds.
+        ``free_gpu_ids``/``free_slots``: what the worker has free now (see ``ClaimRequest``)."""
+        return self.claim_answer(
+            worker_id,
+            gpu_id=gpu_id,
+            lease_seconds=lease_seconds,
+            wait=wait,
+            free_gpu_ids=free_gpu_ids,
+            free_slots=free_slots,
+        ).job
+
+    def claim_answer(
+        self,
+        worker_id: str,
+        *,
+        gpu_id: int | None = None,
+        lease_seconds: float = 60,
+        wait: float = 0,
+        free_gpu_ids: Sequence[int] | None = None,
+        free_slots: int | None = None,
+    ) -> schemas.ClaimResponse:
+        """``claim``'s whole answer: the job, and whether the worker is asked to drain."""
         req = schemas.ClaimRequest(
-            worker_id=worker_id, gpu_id=gpu_id, lease_seconds=lease_seconds, wait=wait
+            worker_id=worker_id,
+            gpu_id=gpu_id,
+            lease_seconds=lease_seconds,
+            wait=wait,
+            free_gpu_ids=None if free_gpu_ids is None else list(free_gpu_ids),
+            free_slots=free_slots,
         )
         return self._call(
             "POST", "/jobs/claim", schemas.ClaimResponse, body=req, timeout=self.timeout + wait
-        ).job
+        )
 
     def started(self, job_id: int, worker_id: str, attempt: int, pid: int) -> None:
         """The job's process runs (``LeaseLost`` if the worker no longer holds it)."""

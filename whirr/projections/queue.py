@@ -52,14 +52,24 @@ def claim_order(job: JobView) -> tuple[int, int]:
 
 def gpus_needed(job: JobView, capacity: Capacity) -> int:
     """GPUs ``job`` needs on a worker offering ``capacity`` (its default depends on it)."""
-    if job.gpus is not None:
-        return job.gpus
+    return _need(job.gpus, capacity)
+
+
+def _need(gpus: int | None, capacity: Capacity) -> int:
+    if gpus is not None:
+        return gpus
     return 1 if capacity.gpu_ids else 0
 
 
 def fits(job: JobView, capacity: Capacity) -> bool:
     """True when ``job`` could ever run on a worker offering ``capacity``."""
-    need = gpus_needed(job, capacity)
+    return fits_gpus(job.gpus, capacity)
+
+
+def fits_gpus(gpus: int | None, capacity: Capacity) -> bool:
+    """True when a job asking for ``gpus`` (None: the default) could ever run on a
+    worker offering ``capacity``."""
+    need = _need(gpus, capacity)
     return need <= len(capacity.gpu_ids) if need else capacity.slots > 0
 
 
@@ -87,6 +97,14 @@ def free_capacity(capacity: Capacity, held: Iterable[JobView]) -> Capacity:
     return Capacity(
         gpu_ids=tuple(g for g in capacity.gpu_ids if g not in busy),
         slots=max(0, capacity.slots - slots_used),
+    )
+
+
+def both_free(first: Capacity, second: Capacity) -> Capacity:
+    """What is free by two counts at once (the worker's own and the server's view)."""
+    return Capacity(
+        gpu_ids=tuple(g for g in first.gpu_ids if g in second.gpu_ids),
+        slots=min(first.slots, second.slots),
     )
 
 

@@ -29,7 +29,7 @@ from whirr.events import (
 )
 from whirr.projections import JOBS, JobView
 from whirr.projections.jobs import Queued, Running
-from whirr.projections.queue import RESERVE_AFTER, Capacity, free_capacity, pick
+from whirr.projections.queue import RESERVE_AFTER, Capacity, both_free, free_capacity, pick
 from whirr.services.checks import check_runnable, check_scheduling
 from whirr.services.errors import InvalidRequest, InvalidState, LeaseLost, NotFound
 from whirr.services.outcomes import (
@@ -160,14 +160,21 @@ class Jobs:
         return self.get(recorded[0].event.job_id)  # type: ignore[attr-defined]
 
     def claim(
-        self, worker_id: str, lease_seconds: float, capacity: Capacity | None = None
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        capacity: Capacity | None = None,
+        free: Capacity | None = None,
     ) -> JobView | None:
         """Hand the next job that fits to ``worker_id`` with a fresh lease, or None.
 
         ``capacity`` is what the worker offers; by default what it registered (a worker
         that never registered: one CPU slot). What it already runs is taken off, so the
         answer is the same whichever process asks for it (local worker or HTTP claim).
-        Nothing is handed out while the queue is paused or the worker is draining."""
+        ``free`` is what the worker itself counts as free: only what is free by both
+        counts is handed out (a job the log still shows running may be gone, and a job
+        whose lease the log let lapse may still be stopping). Nothing is handed out
+        while the queue is paused or the worker is draining."""
         chosen: list[JobView] = []
 
         def decide(reader: ViewReader) -> list[Pending]:
@@ -190,12 +197,11 @@ class Jobs:
                 if j is not None and isinstance(j.state, Running) and j.state.worker_id == worker_id
             ]
             now = self.clock()
+            left = free_capacity(offer, mine)
+            if free is not None:
+                left = both_free(left, free)
             choice = pick(
-                reader.claimable_jobs(CLAIM_WINDOW, now),
-                offer,
-                free_capacity(offer, mine),
-                now,
-                self.reserve_after,
+                reader.claimable_jobs(CLAIM_WINDOW, now), offer, left, now, self.reserve_after
             )
             if choice is None:
                 return []

@@ -32,6 +32,7 @@ Argv = Annotated[list[Arg], Meta(min_length=1, max_length=10_000)]
 Tag = Annotated[str, Meta(max_length=200)]
 Priority = Annotated[int, Meta(ge=-1_000_000, le=1_000_000)]
 MaxAttempts = Annotated[int, Meta(ge=1, le=100)]
+Slots = Annotated[int, Meta(ge=0, le=10_000)]
 
 
 class Body(msgspec.Struct, kw_only=True):
@@ -45,6 +46,8 @@ class RegisterRequest(Body):
     worker_id: WorkerId
     hostname: ShortText = ""
     gpu_ids: Annotated[list[GpuId], Meta(max_length=256)] = []
+    #: CPU-only jobs the worker runs at once (``whirr worker --slots``); None: 1.
+    slots: Slots | None = None
 
 
 class UnregisterRequest(Body):
@@ -168,12 +171,21 @@ class ClaimRequest(Body):
     gpu_id: GpuId | None = None
     lease_seconds: LeaseSeconds = 60
     wait: WaitSeconds = 0
+    #: What the worker has free now, by its own count (``whirr worker --server`` sends
+    #: both): the claim hands out only what is free by this count *and* by the server's
+    #: (the jobs it holds). A worker that sends neither gets what it registered, less
+    #: the jobs it holds; one that sends only one of them has none of the other free.
+    free_gpu_ids: Annotated[list[GpuId], Meta(max_length=256)] | None = None
+    free_slots: Slots | None = None
 
 
 class ClaimResponse(Body):
     """A claimed job, or ``null`` when the queue stayed empty."""
 
     job: Job | None
+    #: The worker was asked to drain (``whirr drain``): it claims nothing more, finishes
+    #: its jobs and exits. Told to workers that send ``free_gpu_ids``/``free_slots``.
+    draining: bool = False
 
 
 class StartedRequest(Body):

@@ -19,6 +19,9 @@ pub struct RegisterRequest {
     pub worker_id: String,
     pub hostname: String,
     pub gpu_ids: Vec<u32>,
+    /// CPU-only jobs run at once (the Python worker's `--slots`); unsent: one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
 }
 
 /// `POST /workers/unregister`.
@@ -48,6 +51,12 @@ pub struct ClaimRequest {
     pub gpu_id: Option<u32>,
     pub lease_seconds: u32,
     pub wait: f64,
+    /// What a worker running several jobs has free now (the Python worker sends
+    /// both); this worker runs one job at a time and sends neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_gpu_ids: Option<Vec<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_slots: Option<u32>,
 }
 
 /// Answer to a claim: a job, or `null` when the queue stayed empty.

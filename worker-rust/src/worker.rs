@@ -89,6 +89,8 @@ impl<'a> Worker<'a> {
                 gpu_id: s.gpu,
                 lease_seconds: s.lease_seconds,
                 wait: s.poll.as_secs_f64(),
+                free_gpu_ids: None,
+                free_slots: None,
             };
             match self.client.claim(&request) {
                 Ok(Claimed::Job(job)) => {
@@ -146,6 +148,7 @@ impl<'a> Worker<'a> {
             worker_id: s.worker_id.clone(),
             hostname: s.hostname.clone(),
             gpu_ids: s.gpu.into_iter().collect(),
+            slots: None,
         };
         let mut backoff = Backoff::new();
         loop {

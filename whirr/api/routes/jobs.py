@@ -140,6 +140,16 @@ async def claim_job(request: Request) -> HTTPResponse:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + req.wait
     first = True
+    # A worker that counts what it has free (``free_gpu_ids``/``free_slots``) runs several
+    # jobs and long-polls while they run: when one of them ends its count grows, so the
+    # poll ends and it asks again with the new count; a drain request ends it too.
+    counts = req.free_gpu_ids is not None or req.free_slots is not None
+    held = None
+    if counts:
+        worker = await b.read(b.store.worker, req.worker_id)
+        held = None if worker is None else worker.current_job_ids
+        if worker is not None and worker.draining:
+            return respond(schemas.ClaimResponse(job=None, draining=True))
     while True:
         # Snapshot the head *before* looking: whatever is committed after this wakes us.
         head = b.heads.head
@@ -151,6 +161,11 @@ async def claim_job(request: Request) -> HTTPResponse:
             job = await b.write(_claim, b, req)
             if job is not None:
                 return respond(schemas.ClaimResponse(job=job_out(job)))
+        if held is not None and not first:
+            worker = await b.read(b.store.worker, req.worker_id)
+            if worker is None or worker.draining or worker.current_job_ids != held:
+                draining = worker is not None and worker.draining
+                return respond(schemas.ClaimResponse(job=None, draining=draining))
         first = False
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -161,12 +176,19 @@ async def claim_job(request: Request) -> HTTPResponse:
 
 
 def _claim(b: Backend, req: schemas.ClaimRequest) -> JobView | None:
-    """Claim with the capacity the worker registered; a worker that never registered
-    (written for the original API) offers the GPU it names, or one CPU slot."""
+    """Claim through the same ``Jobs.claim`` a local worker uses, with the capacity the
+    worker registered; a worker that never registered offers what it says is free, or
+    (written for the original API) the GPU it names, or one CPU slot."""
+    free = None
+    if req.free_gpu_ids is not None or req.free_slots is not None:
+        free = Capacity(gpu_ids=tuple(req.free_gpu_ids or ()), slots=req.free_slots or 0)
     capacity = None
-    if req.gpu_id is not None and b.store.worker(req.worker_id) is None:
-        capacity = Capacity(gpu_ids=(req.gpu_id,), slots=0)
-    return b.jobs.claim(req.worker_id, req.lease_seconds, capacity)
+    if b.store.worker(req.worker_id) is None:
+        if free is not None:
+            capacity = free
+        elif req.gpu_id is not None:
+            capacity = Capacity(gpu_ids=(req.gpu_id,), slots=0)
+    return b.jobs.claim(req.worker_id, req.lease_seconds, capacity, free)
 
 
 def _gone(request: Request) -> bool:

@@ -15,7 +15,8 @@ async def register_worker(request: Request) -> HTTPResponse:
     """Announce a worker (again after a restart)."""
     req = body(request, schemas.RegisterRequest)
     b = backend(request)
-    await b.write(b.workers.register, req.worker_id, req.hostname, gpu_ids=req.gpu_ids)
+    slots = 1 if req.slots is None else req.slots
+    await b.write(b.workers.register, req.worker_id, req.hostname, gpu_ids=req.gpu_ids, slots=slots)
     return respond(schemas.Ack(message=f"Worker {req.worker_id} registered", success=True))
 
 
