@@ -1,6 +1,6 @@
 """The remote side of the job and run commands: with ``--server URL`` (or
 ``WHIRR_SERVER_URL``) ``submit``, ``status``, ``cancel``, ``retry``, ``logs``, ``runs``,
-``show`` and ``worker`` talk to a whirr server through ``WhirrClient`` instead of the local
+``show`` talk to a whirr server through ``WhirrClient`` instead of the local
 project. Output matches the local commands; ``--json`` prints the API's shapes."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -215,50 +214,3 @@ def show(server: str, run_id: str, *, as_json: bool) -> None:
         artifacts=artifacts,
     )
     _print_run(view, latest, rows)
-
-
-def worker(
-    server: str,
-    data_dir: str | None,
-    *,
-    gpu: int | None,
-    worker_id: str | None,
-    exit_when_empty: bool,
-    quiet: bool,
-    lease_seconds: float,
-    heartbeat_interval: float | None,
-    kill_grace_period: float,
-) -> None:
-    """``whirr worker --server``: run the server's jobs on this machine."""
-    from whirr.worker.remote import RemoteSettings, RemoteWorker
-
-    if not data_dir:
-        raise click.UsageError(
-            "a remote worker needs --data-dir (or WHIRR_DATA_DIR): the "
-            "directory the server also sees, where run files go"
-        )
-    try:
-        settings = RemoteSettings(
-            lease_seconds=lease_seconds,
-            heartbeat_interval=heartbeat_interval,
-            kill_grace_period=kill_grace_period,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-    def say(message: str) -> None:
-        if not quiet:
-            click.echo(message, err=True)
-
-    with client(server) as c:
-        c.health()  # fail fast, with a clear message, on a wrong URL
-        remote = RemoteWorker(
-            c,
-            Path(data_dir).expanduser().resolve(),
-            settings,
-            worker_id=worker_id,
-            gpu=gpu,
-            exit_when_empty=exit_when_empty,
-            say=say,
-        )
-        raise SystemExit(remote.run())

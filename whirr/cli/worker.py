@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
-from whirr.cli import remote
 from whirr.cli.common import project_store, user_errors
 from whirr.cli.remote import server_option
+
+if TYPE_CHECKING:
+    from whirr.projections.queue import Capacity
 
 
 @click.command("worker")
@@ -14,7 +20,7 @@ from whirr.cli.remote import server_option
     "--gpu",
     type=click.IntRange(min=0),
     default=None,
-    help="GPU index for this worker's jobs (sets CUDA_VISIBLE_DEVICES).",
+    help="One GPU for this worker's jobs (same as --gpus N).",
 )
 @click.option(
     "--gpus",
@@ -28,7 +34,8 @@ from whirr.cli.remote import server_option
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="CPU-only jobs (submit --gpus 0, or any job on a GPU-less worker) run at once.",
+    help="CPU-only jobs (submit --gpus 0, or any job on a GPU-less worker) run at once "
+    "(0: GPU jobs only).",
 )
 @click.option("--id", "worker_id", default=None, help="Worker id (default: HOSTNAME-PID).")
 @click.option(
@@ -41,7 +48,7 @@ from whirr.cli.remote import server_option
     "--data-dir",
     envvar="WHIRR_DATA_DIR",
     show_envvar=True,
-    help="With --server: where run files go (the server's data dir, shared).",
+    help="With --server: where run files go (the server's data dir, shared); required.",
 )
 @click.option(
     "--lease-seconds",
@@ -81,6 +88,10 @@ def worker_cmd(
     several at once with --gpus (one job per free GPU set, each job sees only
     its GPUs in CUDA_VISIBLE_DEVICES) and --slots (CPU-only jobs).
 
+    With --server the jobs come from a whirr server, with the same options and
+    the same scheduling (GPU packing, priorities, dependencies, retries, time
+    limits) as a local worker; run files go to --data-dir.
+
     Each job runs in its own process group with its output in
     .whirr/runs/job-N/output.log. Ctrl+C (or SIGTERM, or `whirr drain ID`)
     once: finish the running jobs and exit; twice: kill them and exit.
@@ -92,9 +103,10 @@ def worker_cmd(
       whirr worker --gpus 0,1 --slots 4  # 2 GPUs + 4 CPU-only jobs at once
       whirr worker --gpu 1               # one GPU (same as --gpus 1)
       whirr worker --exit-when-empty     # drain the queue, then exit
-      whirr worker --server http://head:8080 -d /shared/whirr --gpu 0
+      whirr worker --server http://head:8080 -d /shared/whirr --gpus all --slots 2
     """
     from whirr.gpus import GpuSpecError, parse_gpus
+    from whirr.projections.queue import Capacity
 
     try:
         gpu_ids = parse_gpus(gpus_spec) if gpus_spec is not None else []
@@ -102,39 +114,97 @@ def worker_cmd(
         raise click.BadParameter(str(exc), param_hint="--gpus") from None
     if gpus_spec is not None and gpus_spec.strip().lower() == "all" and not gpu_ids:
         raise click.UsageError("--gpus all: no GPU found (NVML and nvidia-smi found none)")
-    if server:
-        if gpu_ids or slots != 1:
-            raise click.UsageError(
-                "--gpus/--slots are not available with --server yet; "
-                "use --gpu N (one job at a time)"
-            )
-        return remote.worker(
-            server,
-            data_dir,
-            gpu=gpu,
-            worker_id=worker_id,
-            exit_when_empty=exit_when_empty,
-            quiet=quiet,
-            lease_seconds=lease_seconds,
-            heartbeat_interval=heartbeat_interval,
-            kill_grace_period=kill_grace_period,
-        )
-    from whirr.worker.local import LocalWorker
+    if gpu is not None and gpu not in gpu_ids:
+        gpu_ids.append(gpu)
+    capacity = Capacity(tuple(gpu_ids), slots)
 
     def say(message: str) -> None:
         if not quiet:
             click.echo(message, err=True)
 
-    with project_store() as (project, store):
-        worker = LocalWorker(
-            store,
-            project.runs_dir,
-            project.config,
+    if server:
+        _remote(
+            server,
+            data_dir,
+            capacity,
             worker_id=worker_id,
-            gpu=gpu,
-            gpus=gpu_ids,
-            slots=slots,
             exit_when_empty=exit_when_empty,
+            lease_seconds=lease_seconds,
+            heartbeat_interval=heartbeat_interval,
+            kill_grace_period=kill_grace_period,
             say=say,
         )
-        raise SystemExit(worker.run())
+        return
+    from whirr.worker.local import LocalLink
+    from whirr.worker.loop import LoopSettings, WorkerLoop
+
+    with project_store() as (project, store):
+        config = project.config
+        link = LocalLink(
+            store,
+            lease_seconds=config.heartbeat_timeout,
+            reserve_after=config.reserve_after,
+            worker_id=worker_id,
+        )
+        settings = LoopSettings(
+            lease_seconds=config.heartbeat_timeout,
+            heartbeat_interval=config.heartbeat_interval,
+            kill_grace_period=config.kill_grace_period,
+            recheck=min(1.0, config.poll_interval),
+        )
+        loop = WorkerLoop(
+            link,
+            project.runs_dir,
+            capacity,
+            settings,
+            exit_when_empty=exit_when_empty,
+            notify=config.notify,
+            say=say,
+        )
+        raise SystemExit(loop.run())
+
+
+def _remote(
+    server: str,
+    data_dir: str | None,
+    capacity: Capacity,
+    *,
+    worker_id: str | None,
+    exit_when_empty: bool,
+    lease_seconds: float,
+    heartbeat_interval: float | None,
+    kill_grace_period: float,
+    say: Callable[[str], None],
+) -> None:
+    """``whirr worker --server``: run the server's jobs on this machine."""
+    from whirr.client import WhirrClient
+    from whirr.worker.loop import LoopSettings, WorkerLoop
+    from whirr.worker.remote import CLAIM_WAIT, RemoteLink
+
+    if not data_dir:
+        raise click.UsageError(
+            "a remote worker needs --data-dir (or WHIRR_DATA_DIR): the "
+            "directory the server also sees, where run files go"
+        )
+    interval = heartbeat_interval if heartbeat_interval is not None else lease_seconds / 3
+    if not interval < lease_seconds:
+        raise click.UsageError("--heartbeat-interval must be shorter than --lease-seconds")
+    settings = LoopSettings(
+        lease_seconds=lease_seconds,
+        heartbeat_interval=interval,
+        kill_grace_period=kill_grace_period,
+    )
+    with WhirrClient(server) as client:
+        client.health()  # fail fast, with a clear message, on a wrong URL
+        link = RemoteLink(
+            client,
+            lease_seconds=lease_seconds,
+            claim_wait=0.0 if exit_when_empty else CLAIM_WAIT,
+            worker_id=worker_id,
+            say=say,
+        )
+        runs_dir = Path(data_dir).expanduser().resolve() / "runs"
+        loop = WorkerLoop(
+            link, runs_dir, capacity, settings, exit_when_empty=exit_when_empty, say=say
+        )
+        raise SystemExit(loop.run())

@@ -1,4 +1,4 @@
-"""One running attempt on a local worker: its process, deadlines and what to do when.
+"""One running attempt on a worker: its process, deadlines and what to do when.
 
 The worker's loop asks each attempt for the next moment it needs looking after (a
 heartbeat, the SIGKILL after a grace period, a timeout, a stuck-run check) and sleeps
@@ -11,7 +11,8 @@ import os
 import time
 from pathlib import Path
 
-from whirr.projections import JobView
+from whirr.wire import schemas
+from whirr.worker.link import Ending
 from whirr.worker.supervisor import JobProcess
 
 
@@ -19,22 +20,19 @@ class Attempt:
     """A job this worker is running now."""
 
     def __init__(
-        self,
-        job: JobView,
-        process: JobProcess,
-        run_dir: Path,
-        gpu_ids: tuple[int, ...],
-        heartbeat_interval: float,
+        self, job: schemas.Job, process: JobProcess, run_dir: Path, heartbeat_interval: float
     ) -> None:
         self.job = job
         self.process = process
         self.run_dir = run_dir
-        self.gpu_ids = gpu_ids
         now = time.monotonic()
         self.next_heartbeat = now + heartbeat_interval
+        #: When the lease was last renewed (monotonic): the job must stop once it lapses.
+        self.renewed = now
         #: When the job's timeout expires (monotonic), if it has one.
         self.deadline = None if job.timeout_seconds is None else now + job.timeout_seconds
         self.timed_out = False
+        self.cancel_requested = False
         self.stuck_reported = False
         # (size of metrics.jsonl, when it last changed); rows are only ever appended.
         self._metrics_seen = (-1, now)
@@ -43,6 +41,11 @@ class Attempt:
     def id(self) -> int:
         """The job's id."""
         return self.job.id
+
+    @property
+    def gpu_ids(self) -> tuple[int, ...]:
+        """The GPUs the claim gave this attempt (none: it holds a CPU slot)."""
+        return tuple(self.job.gpu_ids)
 
     def timeout_due(self, now: float) -> bool:
         """True once the timeout passed and the stop has not begun yet."""
@@ -58,3 +61,26 @@ class Attempt:
             self._metrics_seen = (size, now)
             self.stuck_reported = False  # it logged again: a later stall is news again
         return now - self._metrics_seen[1]
+
+
+class Report:
+    """An attempt that ended and whose end the queue has not taken yet (it could not be
+    reached): sent again until it is, or until a lease has passed (the queue has given
+    the job to another worker by then)."""
+
+    def __init__(
+        self,
+        job: schemas.Job,
+        run_dir: Path,
+        ending: Ending,
+        exit_code: int | None,
+        error: str | None,
+        give_up_at: float,
+    ) -> None:
+        self.job = job
+        self.run_dir = run_dir
+        self.ending = ending
+        self.exit_code = exit_code
+        self.error = error
+        self.give_up_at = give_up_at
+        self.next_try = 0.0

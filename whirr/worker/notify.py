@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from whirr.config import NotifyConfig
-from whirr.projections import JobView
+from whirr.wire import schemas
 
 HOOK_TIMEOUT_S = 30.0
 _encode = msgspec.json.Encoder().encode
@@ -37,7 +37,7 @@ def event_for(status: str) -> str | None:
     return None
 
 
-def payload(event: str, job: JobView, run_dir: str, detail: str = "") -> dict[str, Any]:
+def payload(event: str, job: schemas.Job, run_dir: str, detail: str = "") -> dict[str, Any]:
     """What a hook is told about ``job``."""
     return {
         "event": event,
@@ -69,7 +69,7 @@ class Notifier:
         """True when a command or a webhook is configured."""
         return bool(self.config.command or self.config.webhook)
 
-    def fire(self, event: str, job: JobView, run_dir: str, detail: str = "") -> None:
+    def fire(self, event: str, job: schemas.Job, run_dir: str, detail: str = "") -> None:
         """Queue ``event`` for ``job`` if it is configured; returns at once."""
         if not self.enabled or event not in self.config.events:
             return

@@ -1,232 +1,255 @@
-"""The remote worker: claims jobs from a whirr server over HTTP and runs them one at a time.
+"""``RemoteLink``: the worker loop's way to a whirr server (``whirr worker --server``).
 
-Same process safety as the local worker (``whirr.worker.supervisor``: own session and
-group, PDEATHSIG, a reaper that kills job groups if the worker dies, SIGTERM-grace-SIGKILL
-stops). Differences: the queue is the server's, reached with long-polling claims so an
-idle worker starts a new job at once; the lease is renewed by heartbeats, whose answer
-carries cancel requests; run files go to ``<data-dir>/runs/<run_id>/`` (a filesystem the
-server shares).
+The server decides with the same services a local worker uses: a claim carries what the
+worker has free (``free_gpu_ids``, ``free_slots``) and the server's ``Jobs.claim`` hands
+out only what is free by that count and by its own. Run files go to
+``<data-dir>/runs/<run_id>/`` (a filesystem the server shares).
 
-Fencing: when the server answers a heartbeat with 409 the lease is lost (another worker
-may already run the job), so the worker kills its child and reports nothing. When the
-server cannot be reached for longer than the lease, the worker assumes the same.
+Claims long-poll, so a submit reaches an idle worker at once; the long-poll runs on a
+thread of its own, so the loop goes on looking after the running jobs meanwhile, and the
+job it brings back is handed to the loop on its next ``claim``. The server ends the poll
+early when one of this worker's jobs ends (its free count grew: it asks again with the new
+one) or when it is asked to drain. With ``claim_wait`` 0 (``--exit-when-empty``) claims are
+made on the loop's thread and answered at once.
+
+An unreachable server (or one failing with 5xx) is ``Unreachable`` to the loop: it tries
+again after a pause, and stops a job none of whose heartbeats got through for a lease.
+A 409 (or 404) on a report is ``LeaseLost``: another worker may run the job.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import Any, cast
 
-from whirr.api.files import check_run_id
-from whirr.client import ServerUnreachable, WhirrClient
+from whirr.client import ServerError, ServerUnreachable, WhirrClient
+from whirr.projections.queue import Capacity, fits_gpus
 from whirr.services.errors import LeaseLost, NotFound, WhirrError
 from whirr.wire import schemas
-from whirr.worker.runfiles import fail_run_files, finish_run_files, start_run_files
-from whirr.worker.supervisor import JobProcess, Reaper, SpawnError, spawn
+from whirr.worker.link import Ending, Unreachable
 
-#: Longest a claim long-polls; a stop request interrupts it (see ``_on_signal``).
+#: Longest a claim long-polls.
 CLAIM_WAIT = 30.0
-#: Pause after the server could not be reached, before trying again.
+#: Pause after the server could not be reached, before claiming again.
 RETRY_PAUSE = 2.0
+#: Errors that mean "the server could not answer this time".
+_DOWN = (ServerUnreachable, ServerError)
 
 
-class _StopIdle(BaseException):
-    """Raised by the signal handler to abandon an idle long-poll at once (a
-    BaseException, so no library's ``except Exception`` swallows it)."""
-
-
-class RemoteSettings:
-    """How a remote worker talks to its server and treats its jobs (seconds)."""
-
-    def __init__(
-        self,
-        *,
-        lease_seconds: float = 60.0,
-        heartbeat_interval: float | None = None,
-        kill_grace_period: float = 10.0,
-        claim_wait: float = CLAIM_WAIT,
-    ) -> None:
-        if not 10 <= lease_seconds <= 600:
-            raise ValueError("lease_seconds must be between 10 and 600")
-        interval = heartbeat_interval if heartbeat_interval is not None else lease_seconds / 3
-        if not 0 < interval < lease_seconds:
-            raise ValueError("the heartbeat interval must be shorter than the lease")
-        self.lease_seconds = lease_seconds
-        self.heartbeat_interval = interval
-        self.kill_grace_period = kill_grace_period
-        self.claim_wait = min(max(claim_wait, 0.0), 60.0)
-
-
-class Current:
-    """The job a worker is running now."""
-
-    def __init__(self, job: schemas.Job, process: JobProcess, run_dir: Path) -> None:
-        self.job = job
-        self.process = process
-        self.run_dir = run_dir
-        self.next_heartbeat = 0.0
-        #: When the lease was last renewed (monotonic): the job must die once it lapses.
-        self.renewed = time.monotonic()
-        limit = job.timeout_seconds
-        #: When the job's time limit runs out (monotonic), if it has one.
-        self.deadline = None if limit is None else process.started + limit
-        self.timed_out = False
-
-
-class RemoteWorker:
-    """Runs a server's queued jobs until stopped (or until the queue is empty)."""
+class RemoteLink:
+    """A server's queue, over ``client``."""
 
     def __init__(
         self,
         client: WhirrClient,
-        data_dir: Path,
-        settings: RemoteSettings,
         *,
+        lease_seconds: float,
+        claim_wait: float = CLAIM_WAIT,
         worker_id: str | None = None,
-        gpu: int | None = None,
-        exit_when_empty: bool = False,
         say: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.client = client
-        self.runs_dir = data_dir / "runs"
-        self.settings = settings
+        self.lease_seconds = lease_seconds
+        self.claim_wait = min(max(claim_wait, 0.0), 60.0)
         self.hostname = socket.gethostname()
         self.worker_id = worker_id or f"{self.hostname}-{os.getpid()}"
-        self.gpu = gpu
-        self.exit_when_empty = exit_when_empty
         self.say = say
-        self.wake = threading.Event()
-        self.stop_requests = 0
-        self.current: Current | None = None
-        self._idle_claim = False
+        self._wake: Callable[[], None] = lambda: None
+        self._cond = threading.Condition()
+        self._asked: Capacity | None = None  # a claim for the poller to make
+        self._polling = False  # a claim asked for and not answered yet
+        self._handed: schemas.Job | None = None
+        self._failure: WhirrError | None = None
+        self._draining = False
+        self._retry_at = 0.0
+        self._closed = False
+        self._poller: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------
-    def run(self) -> int:
-        """Work until drained or stopped; returns a process exit status."""
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        reaper = Reaper()  # forked before any thread starts
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
-        gpus = [self.gpu] if self.gpu is not None else []
-        self.client.register_worker(self.worker_id, self.hostname, gpus)
-        self.say(f"Worker {self.worker_id} started (pid {os.getpid()}) for {self.client.url}.")
-        reason = "stopped"
+    def watch(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+        if self.claim_wait > 0:
+            self._poller = threading.Thread(target=self._poll, name="claim-poll", daemon=True)
+            self._poller.start()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        # A poll in flight is not waited for: the process exits, the server sees the
+        # connection closed (or the job's lease runs out): never lost, never run twice.
+
+    def register(self, capacity: Capacity, pid: int) -> None:
+        self.client.register_worker(
+            self.worker_id, self.hostname, capacity.gpu_ids, slots=capacity.slots
+        )
+
+    def seen(self) -> None:
+        pass  # the server records an idle worker's long-polls
+
+    def stopped(self, reason: str) -> None:
         try:
-            reason = self._loop(reaper)
-        finally:
-            if self.current is not None:  # a second stop request, or an unexpected error
-                self.current.process.kill()
-            reaper.close()
-            try:
-                self.client.unregister_worker(self.worker_id)
-            except WhirrError as exc:
-                self.say(f"Could not unregister: {exc}")
-        self.say(f"Worker {self.worker_id} {reason}.")
-        return 0
+            self.client.unregister_worker(self.worker_id)
+        except WhirrError as exc:
+            self.say(f"Could not unregister: {exc}")
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.stop_requests += 1
-        self.wake.set()
-        if self._idle_claim:
-            # Idle in a long-poll: leave now. Should the server hand out a job in this
-            # very instant, it sees the connection closed and keeps it, or the job's
-            # lease runs out and it is requeued: never lost, never run twice.
-            self._idle_claim = False
-            raise _StopIdle
-
-    # -- the loop ------------------------------------------------------------
-    def _loop(self, reaper: Reaper) -> str:
-        announced_drain = False
-        while True:
-            self.wake.clear()
-            if self.stop_requests >= 2 and self.current is not None:
-                self.say("Second stop request: killing the running job.")
-                self._stop_current(reaper, kill=True)
-                return "stopped (job killed)"
-            if self.stop_requests and not announced_drain:
-                announced_drain = True
-                if self.current is not None:
-                    self.say("Draining: finishing the current job (stop again to kill it).")
-            if self.current is not None:
-                self.wake.wait(self._tend(reaper))
-                continue
-            if self.stop_requests:
-                return "drained"
-            job = self._claim()
-            if job is not None:
-                self._start(job, reaper)
-            elif self.stop_requests:
-                return "drained"
-            elif self.exit_when_empty and self._queue_empty():
-                return "drained (queue empty)"
-
-    def _claim(self) -> schemas.Job | None:
-        wait = 0.0 if self.exit_when_empty else self.settings.claim_wait
-        try:
-            self._idle_claim = True
-            if self.stop_requests:
-                return None
-            return self.client.claim(
-                self.worker_id,
-                gpu_id=self.gpu,
-                lease_seconds=self.settings.lease_seconds,
-                wait=wait,
-            )
-        except _StopIdle:
+    # -- claims --------------------------------------------------------------
+    def claim(self, free: Capacity) -> schemas.Job | None:
+        if self.claim_wait <= 0:
+            return self._claim_now(free)
+        with self._cond:
+            if self._failure is not None:
+                raise self._failure
+            if self._handed is not None:
+                job, self._handed = self._handed, None
+                return job
+            # Ask only when nothing is on its way: a job handed over since the last ask
+            # has been started, so ``free`` counts it.
+            if not self._polling and not self._draining and time.monotonic() >= self._retry_at:
+                self._asked = free
+                self._polling = True
+                self._cond.notify_all()
             return None
-        except ServerUnreachable as exc:
-            self._idle_claim = False
+
+    def _claim_now(self, free: Capacity) -> schemas.Job | None:
+        if self._draining or time.monotonic() < self._retry_at:
+            return None
+        try:
+            return self._ask(self.client, free, 0.0)
+        except Unreachable as exc:
             self.say(f"Server unreachable ({exc}); retrying in {RETRY_PAUSE:.0f}s.")
-            self.wake.wait(RETRY_PAUSE)
+            self._retry_at = time.monotonic() + RETRY_PAUSE
             return None
-        finally:
-            self._idle_claim = False
 
-    def _queue_empty(self) -> bool:
-        status = self.client.status()
-        return status.queued == 0 and status.running == 0
+    def _poll(self) -> None:
+        # Its own client: one connection that may sit in a long-poll, apart from the
+        # loop's heartbeats and reports.
+        client = WhirrClient(
+            self.client.url, token=self.client.token or "", timeout=self.client.timeout
+        )
+        while True:
+            with self._cond:
+                while self._asked is None and not self._closed:
+                    self._cond.wait()
+                free = self._asked
+                if free is None:  # closed
+                    break
+                self._asked = None
+            try:
+                job = self._ask(client, free, self.claim_wait)
+            except Unreachable as exc:
+                self.say(f"Server unreachable ({exc}); retrying in {RETRY_PAUSE:.0f}s.")
+                job = None
+                with self._cond:
+                    self._retry_at = time.monotonic() + RETRY_PAUSE
+            except WhirrError as exc:  # a refused token, a server too old: the loop fails
+                with self._cond:
+                    self._failure = exc
+                    self._polling = False
+                self._wake()
+                break
+            with self._cond:
+                self._handed = job
+                self._polling = False
+            self._wake()
+        client.close()
 
-    def _start(self, job: schemas.Job, reaper: Reaper) -> None:
-        run_dir = self.runs_dir / check_run_id(job.run_id)
-        # runfiles reads only the fields a JobView and the API's Job share.
-        start_run_files(run_dir, cast(Any, job))
+    def _ask(self, client: WhirrClient, free: Capacity, wait: float) -> schemas.Job | None:
         try:
-            process = spawn(
-                job.command_argv,
-                job.workdir,
-                self._job_env(job, run_dir),
-                str(run_dir / "output.log"),
-                on_exit=self.wake.set,
+            answer = client.claim_answer(
+                self.worker_id,
+                lease_seconds=self.lease_seconds,
+                wait=wait,
+                free_gpu_ids=free.gpu_ids,
+                free_slots=free.slots,
             )
-        except SpawnError as exc:
-            reason = f"could not start: {exc}"
-            self.say(f"Job #{job.id} {reason}")
-            fail_run_files(run_dir, reason)
-            self._report(lambda: self.client.fail(job.id, self.worker_id, job.attempt, reason))
-            return
-        reaper.watch(process.pgid)
-        current = Current(job, process, run_dir)
-        try:
-            self.client.started(job.id, self.worker_id, job.attempt, process.pid)
-        except (LeaseLost, NotFound):
-            process.kill()
-            process.wait(5.0)
-            reaper.forget(process.pgid)
-            return
-        except ServerUnreachable as exc:
-            self.say(f"Job #{job.id}: could not report its start ({exc}); running it anyway.")
-        current.next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
-        self.current = current
-        self.say(f"Job #{job.id} started: {' '.join(job.command_argv)}")
+        except _DOWN as exc:
+            raise Unreachable(str(exc)) from exc
+        if answer.draining:
+            self._draining = True
+        return answer.job
 
-    def _job_env(self, job: schemas.Job, run_dir: Path) -> dict[str, str]:
+    def handed_over(self) -> schemas.Job | None:
+        with self._cond:
+            job, self._handed = self._handed, None
+            return job
+
+    @property
+    def claiming(self) -> bool:
+        with self._cond:
+            return self._polling or self._handed is not None
+
+    def draining(self) -> bool:
+        return self._draining
+
+    def sweep(self) -> list[schemas.Job]:
+        return []  # the server requeues the jobs of lost workers itself
+
+    def nothing_left(self, capacity: Capacity) -> bool:
+        try:
+            status = self.client.status()
+            if status.running:
+                return False
+            if not status.queued:
+                return True
+            queued = self.client.list_jobs("queued", limit=10_000)
+        except _DOWN:
+            return False
+        return not any(fits_gpus(job.gpus, capacity) for job in queued)
+
+    # -- one attempt ---------------------------------------------------------
+    def started(self, job: schemas.Job, pid: int, run_dir: Path) -> None:
+        try:
+            self.client.started(job.id, self.worker_id, job.attempt, pid)
+        except NotFound as exc:
+            raise LeaseLost(str(exc)) from exc
+        except _DOWN as exc:
+            raise Unreachable(str(exc)) from exc
+
+    def heartbeat(self, job: schemas.Job) -> bool:
+        try:
+            answer = self.client.heartbeat(job.id, self.worker_id, job.attempt, self.lease_seconds)
+        except NotFound as exc:
+            raise LeaseLost(str(exc)) from exc
+        except _DOWN as exc:
+            raise Unreachable(str(exc)) from exc
+        return answer.cancel_requested
+
+    def cancels(self, job_ids: list[int]) -> set[int]:
+        return set()  # heartbeats carry cancel requests
+
+    def finish(
+        self, job: schemas.Job, ending: Ending, exit_code: int | None, error: str | None
+    ) -> schemas.Job | None:
+        c, wid = self.client, self.worker_id
+        try:
+            if ending == "exited":
+                code = -1 if exit_code is None else exit_code
+                c.complete(job.id, wid, job.attempt, code, run_id=job.run_id)
+            elif ending == "timed_out":
+                c.fail(job.id, wid, job.attempt, error or "", exit_code, timed_out=True)
+            else:
+                c.fail(job.id, wid, job.attempt, f"could not start: {error}")
+        except NotFound as exc:
+            raise LeaseLost(str(exc)) from exc
+        except _DOWN as exc:
+            raise Unreachable(str(exc)) from exc
+        try:
+            return c.get_job(job.id)
+        except WhirrError:
+            return None
+
+    def run(self, run_id: str) -> schemas.Run | None:
+        try:
+            return self.client.get_run(run_id)
+        except WhirrError:
+            return None
+
+    def base_env(self) -> dict[str, str]:
         env = dict(os.environ)
         # whirr.init() in the job records its run through this server, with this worker's
         # token (whoever can submit a job holds it already); a token in the job's own env
@@ -234,131 +257,7 @@ class RemoteWorker:
         env.pop("WHIRR_TOKEN", None)
         if self.client.token:
             env["WHIRR_TOKEN"] = self.client.token
-        env.update(job.env or {})
-        env.update(
-            WHIRR_JOB_ID=str(job.id),
-            WHIRR_RUN_ID=job.run_id,
-            WHIRR_RUN_DIR=str(run_dir),
-            WHIRR_SERVER_URL=self.client.url,
-            PYTHONUNBUFFERED="1",
-        )
-        if job.gpu_ids:  # the GPUs the server gave this attempt
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.gpu_ids))
-        elif self.gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
         return env
 
-    def _tend(self, reaper: Reaper) -> float:
-        """Look after the running job; returns how long the loop may sleep."""
-        current = self.current
-        assert current is not None
-        process = current.process
-        code = process.exit_code
-        if code is not None:
-            self._report_exit(current, code, reaper)
-            return 0.0
-        now = time.monotonic()
-        if now >= current.next_heartbeat and not self._heartbeat(current, reaper, now):
-            return 0.0
-        if now - current.renewed > self.settings.lease_seconds:
-            self.say(
-                f"Job #{current.job.id}: no heartbeat got through for a whole lease; "
-                "the server has requeued it. Killing it."
-            )
-            self._stop_current(reaper, kill=True, report=False)
-            return 0.0
-        deadline = current.deadline
-        if deadline is not None and not current.timed_out and now >= deadline:
-            self.say(
-                f"Job #{current.job.id}: timed out after "
-                f"{current.job.timeout_seconds:g}s; stopping its process group."
-            )
-            current.timed_out = True
-            process.terminate()
-        until_kill = process.escalate(self.settings.kill_grace_period)
-        waits = [current.next_heartbeat - now]
-        if until_kill is not None:
-            waits.append(until_kill)
-        if current.deadline is not None and not current.timed_out:
-            waits.append(current.deadline - now)
-        return max(0.0, min(waits))
-
-    def _heartbeat(self, current: Current, reaper: Reaper, now: float) -> bool:
-        """Renew the lease; False when the job was stopped because the lease is lost."""
-        job = current.job
-        try:
-            answer = self.client.heartbeat(
-                job.id, self.worker_id, job.attempt, self.settings.lease_seconds
-            )
-        except (LeaseLost, NotFound) as exc:
-            self.say(f"Job #{job.id}: lease lost ({exc}); killing it.")
-            self._stop_current(reaper, kill=True, report=False)
-            return False
-        except ServerUnreachable as exc:
-            self.say(f"Job #{job.id}: heartbeat failed ({exc}); retrying.")
-            current.next_heartbeat = now + min(RETRY_PAUSE, self.settings.heartbeat_interval)
-            return True
-        current.renewed = now
-        current.next_heartbeat = now + self.settings.heartbeat_interval
-        if answer.cancel_requested and current.process.term_sent_at is None:
-            self.say(f"Job #{job.id}: cancel requested; stopping its process group.")
-            current.process.terminate()
-        return True
-
-    def _report_exit(self, current: Current, code: int, reaper: Reaper) -> None:
-        reaper.forget(current.process.pgid)
-        self.current = None
-        job = current.job
-        if current.timed_out:
-            reason = f"timed out after {job.timeout_seconds:g}s"
-            sent = self._report(
-                lambda: self.client.fail(
-                    job.id, self.worker_id, job.attempt, reason, code, timed_out=True
-                )
-            )
-        else:
-            sent = self._report(
-                lambda: self.client.complete(
-                    job.id, self.worker_id, job.attempt, code, run_id=job.run_id
-                )
-            )
-        if not sent:
-            return
-        try:
-            run = self.client.get_run(job.run_id)
-        except WhirrError:
-            run = None
-        # runfiles reads only the fields a RunView and the API's Run share.
-        finish_run_files(current.run_dir, cast(Any, run))
-        self.say(f"Job #{job.id} ended (exit {code}).")
-
-    def _report(self, send: Callable[[], object]) -> bool:
-        """Send an end-of-job report, retrying while the server is unreachable (for up to
-        a lease: after that the server has requeued the job anyway)."""
-        deadline = time.monotonic() + self.settings.lease_seconds
-        while True:
-            try:
-                send()
-                return True
-            except LeaseLost as exc:
-                self.say(f"Report rejected, the lease was lost: {exc}")
-                return False
-            except ServerUnreachable as exc:
-                if time.monotonic() >= deadline:
-                    self.say(f"Giving up reporting: {exc}")
-                    return False
-                time.sleep(RETRY_PAUSE)
-
-    def _stop_current(self, reaper: Reaper, *, kill: bool, report: bool = True) -> None:
-        current = self.current
-        assert current is not None
-        if kill:
-            current.process.kill()
-        else:
-            current.process.terminate()
-        code = current.process.wait(timeout=5.0)
-        if report and code is not None:
-            self._report_exit(current, code, reaper)
-        else:
-            reaper.forget(current.process.pgid)
-            self.current = None
+    def fixed_env(self) -> dict[str, str]:
+        return {"WHIRR_SERVER_URL": self.client.url}

@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from whirr.projections import JobView, RunView
 from whirr.run import write_meta
+from whirr.wire import schemas
 
 
-def start_run_files(run_dir: Path, job: JobView) -> None:
+def start_run_files(run_dir: Path, job: schemas.Job) -> None:
     """Create the run directory with config.json and an initial meta.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "artifacts").mkdir(exist_ok=True)
@@ -27,7 +27,7 @@ def start_run_files(run_dir: Path, job: JobView) -> None:
     write_meta(run_dir, {**meta, "status": "running"})
 
 
-def finish_run_files(run_dir: Path, run: RunView | None) -> None:
+def finish_run_files(run_dir: Path, run: schemas.Run | None) -> None:
     """Merge the run's final state into meta.json."""
     if run is None:
         return

@@ -1,0 +1,379 @@
+"""The worker loop: one for ``whirr worker`` and ``whirr worker --server``.
+
+``WorkerLoop`` claims what fits the GPUs and CPU slots it has free, starts each job in its
+own process group (``whirr.worker.supervisor``), looks after the running ones (heartbeats,
+cancel requests, time limits, stuck runs, the SIGTERM-grace-SIGKILL stop), reports how each
+ended, and drains or exits when asked. It reaches the queue only through a ``WorkerLink``
+(``whirr.worker.link``): the project's store in this process, or a server over HTTP. So a
+remote worker packs GPUs, runs several jobs and honours priorities, dependencies, retries
+and time limits exactly as a local one: the claim decision is ``Jobs.claim`` either way.
+
+The loop sleeps on one ``threading.Event`` that the link (something new in the queue, a
+job handed over by a long-poll), each job's exit and the signal handlers set. So an idle
+worker costs nothing, a submit starts within milliseconds, and a finished job is reported
+at once. Timed duties (heartbeats, grace-period kills, timeouts, stuck-run checks, reports
+to retry) set the sleep's timeout instead of a polling interval.
+
+Fencing: a heartbeat refused (``LeaseLost``) means another worker may run the job now, so
+the loop kills its child and reports nothing. When no heartbeat got through for a whole
+lease (a server out of reach), the queue has handed the job out again: the loop kills it
+too, before the other worker can start it (self-fencing).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import msgspec
+
+from whirr.config import NotifyConfig
+from whirr.projections.queue import Capacity
+from whirr.services.errors import LeaseLost
+from whirr.services.run_files import check_run_id
+from whirr.wire import schemas
+from whirr.worker.attempt import Attempt, Report
+from whirr.worker.link import Ending, Unreachable, WorkerLink
+from whirr.worker.notify import Notifier, event_for
+from whirr.worker.runfiles import fail_run_files, finish_run_files, start_run_files
+from whirr.worker.supervisor import Reaper, SpawnError, spawn
+
+#: How often an idle worker checks for expired leases of other (lost) workers.
+LEASE_SWEEP_SECONDS = 1.0
+#: Pause before asking again after the queue could not be reached.
+RETRY_PAUSE = 2.0
+
+
+class LoopSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """How the loop treats its jobs (seconds)."""
+
+    #: Lease length: heartbeats renew it; without one for this long a job is stopped.
+    lease_seconds: float
+    heartbeat_interval: float
+    #: SIGTERM -> SIGKILL delay when a job is stopped.
+    kill_grace_period: float = 10.0
+    #: The longest an idle loop sleeps before looking again anyway.
+    recheck: float = 1.0
+
+
+class WorkerLoop:
+    """Runs queued jobs on ``capacity`` until stopped, drained, or the queue is empty."""
+
+    def __init__(
+        self,
+        link: WorkerLink,
+        runs_dir: Path,
+        capacity: Capacity,
+        settings: LoopSettings,
+        *,
+        exit_when_empty: bool = False,
+        notify: NotifyConfig | None = None,
+        say: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.link = link
+        self.runs_dir = runs_dir
+        self.capacity = capacity
+        self.settings = settings
+        self.exit_when_empty = exit_when_empty
+        self.say = say
+        self.notify = notify or NotifyConfig()
+        self.notifier = Notifier(self.notify, say)
+        self.wake = threading.Event()
+        self.stop_requests = 0
+        self.running: dict[int, Attempt] = {}
+        #: Ends of attempts the queue has not taken yet (it could not be reached).
+        self.reports: list[Report] = []
+
+    # -- lifecycle -----------------------------------------------------------
+    def run(self) -> int:
+        """Work until drained or stopped; returns a process exit status."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        reaper = Reaper()  # forked before any thread starts
+        self._install_signal_handlers()
+        self.link.register(self.capacity, os.getpid())
+        self.link.watch(self.wake.set)
+        gpus = self.capacity.gpu_ids
+        offer = f"GPUs {','.join(map(str, gpus))}, " if gpus else ""
+        self.say(
+            f"Worker {self.link.worker_id} started (pid {os.getpid()}; {offer}"
+            f"{self.capacity.slots} CPU slot(s)); waiting for jobs."
+        )
+        reason = "stopped"
+        try:
+            reason = self._loop(reaper)
+        finally:
+            for attempt in self.running.values():  # a second stop request, or an error
+                attempt.process.kill()
+            reaper.close()
+            self.link.stopped(reason)
+            self.link.close()
+            self.notifier.close()
+        self.say(f"Worker {self.link.worker_id} {reason}.")
+        return 0
+
+    def _install_signal_handlers(self) -> None:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self.stop_requests += 1
+            self.wake.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    # -- the loop ------------------------------------------------------------
+    def _loop(self, reaper: Reaper) -> str:
+        next_sweep = 0.0
+        next_seen = time.monotonic() + self.settings.heartbeat_interval
+        announced_drain = False
+        while True:
+            self.wake.clear()
+            if self.stop_requests >= 2 and (self.running or self.reports):
+                self.say("Second stop request: killing the running job(s).")
+                for attempt in list(self.running.values()):
+                    self._stop(attempt, reaper, kill=True)
+                return "stopped (jobs killed)"
+            draining = bool(self.stop_requests) or self.link.draining()
+            if draining and not announced_drain:
+                announced_drain = True
+                if self.running:
+                    self.say("Draining: finishing the running job(s) (stop again to kill).")
+            sleep = self.settings.recheck
+            if self.running:
+                for job_id in self.link.cancels(list(self.running)):
+                    self.running[job_id].cancel_requested = True
+            for attempt in list(self.running.values()):
+                sleep = min(sleep, self._tend(attempt, reaper))
+            sleep = min(sleep, self._send_reports())
+            if draining:
+                # A claim asked for before the drain may still hand a job over: it is
+                # this worker's now (it fits: nothing was claimed since), so it runs.
+                handed = self.link.handed_over()
+                if handed is not None:
+                    self._start(handed, reaper)
+                    continue
+                if not self.running and not self.reports:
+                    return "drained"
+                self.wake.wait(sleep)
+                continue
+            now = time.monotonic()
+            if now >= next_sweep:
+                for job in self.link.sweep():
+                    self.say(f"Job #{job.id}: worker lost; now {job.status}.")
+                next_sweep = now + LEASE_SWEEP_SECONDS
+            if self._claim_what_fits(reaper):
+                continue  # look again at once: a started job may already have ended
+            if not self.running and not self.reports:
+                if (
+                    self.exit_when_empty
+                    and not self.link.claiming
+                    and self.link.nothing_left(self.capacity)
+                ):
+                    return "drained (queue empty)"
+                if now >= next_seen:
+                    self.link.seen()
+                    next_seen = now + self.settings.heartbeat_interval
+            self.wake.wait(sleep)
+
+    def _free(self) -> Capacity:
+        """What the running jobs leave of the capacity (a job holds its GPUs, or a slot)."""
+        busy = {g for attempt in self.running.values() for g in attempt.gpu_ids}
+        cpu = sum(1 for attempt in self.running.values() if not attempt.gpu_ids)
+        return Capacity(
+            gpu_ids=tuple(g for g in self.capacity.gpu_ids if g not in busy),
+            slots=max(0, self.capacity.slots - cpu),
+        )
+
+    def _claim_what_fits(self, reaper: Reaper) -> bool:
+        """Claim and start jobs while some fit what is free; True if any started."""
+        started = False
+        while True:
+            free = self._free()
+            if not free.gpu_ids and free.slots <= 0:
+                return started
+            job = self.link.claim(free)
+            if job is None:
+                return started
+            self._start(job, reaper)
+            started = True
+
+    # -- one job -------------------------------------------------------------
+    def _start(self, job: schemas.Job, reaper: Reaper) -> None:
+        run_dir = self.runs_dir / check_run_id(job.run_id)
+        start_run_files(run_dir, job)
+        try:
+            process = spawn(
+                job.command_argv,
+                job.workdir,
+                self._job_env(job, run_dir),
+                str(run_dir / "output.log"),
+                on_exit=self.wake.set,
+            )
+        except SpawnError as exc:
+            self.say(f"Job #{job.id} could not start: {exc}")
+            fail_run_files(run_dir, f"could not start: {exc}")
+            self._report(job, run_dir, "not_started", None, str(exc))
+            return
+        reaper.watch(process.pgid)
+        try:
+            self.link.started(job, process.pid, run_dir)
+        except LeaseLost:
+            process.kill()
+            process.wait(5.0)
+            reaper.forget(process.pgid)
+            return
+        except Unreachable as exc:
+            self.say(f"Job #{job.id}: could not report its start ({exc}); running it anyway.")
+        self.running[job.id] = Attempt(job, process, run_dir, self.settings.heartbeat_interval)
+        gpus = job.gpu_ids
+        where = f" on GPU {','.join(map(str, gpus))}" if gpus else ""
+        self.say(f"Job #{job.id} started{where}: {' '.join(job.command_argv)}")
+
+    def _job_env(self, job: schemas.Job, run_dir: Path) -> dict[str, str]:
+        env = self.link.base_env()
+        env.update(job.env or {})
+        env.update(
+            WHIRR_JOB_ID=str(job.id),
+            WHIRR_RUN_ID=job.run_id,
+            WHIRR_RUN_DIR=str(run_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.link.fixed_env())
+        if self.capacity.gpu_ids:
+            # Exactly the GPUs the claim assigned; none at all for a CPU-only job.
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.gpu_ids))
+        return env
+
+    def _tend(self, attempt: Attempt, reaper: Reaper) -> float:
+        """Look after one running job; returns how long the loop may sleep."""
+        process = attempt.process
+        code = process.exit_code
+        if code is not None:
+            self._ended(attempt, code, reaper)
+            return 0.0
+        now = time.monotonic()
+        settings = self.settings
+        if now >= attempt.next_heartbeat:
+            try:
+                if self.link.heartbeat(attempt.job):
+                    attempt.cancel_requested = True
+            except LeaseLost as exc:
+                self.say(f"Job #{attempt.id}: lease lost ({exc}); killing it.")
+                self._stop(attempt, reaper, kill=True, report=False)
+                return 0.0
+            except Unreachable as exc:
+                self.say(f"Job #{attempt.id}: heartbeat failed ({exc}); retrying.")
+                attempt.next_heartbeat = now + min(RETRY_PAUSE, settings.heartbeat_interval)
+            else:
+                attempt.renewed = now
+                attempt.next_heartbeat = now + settings.heartbeat_interval
+        if now - attempt.renewed > settings.lease_seconds:
+            self.say(
+                f"Job #{attempt.id}: no heartbeat got through for a whole lease; "
+                "the queue has handed it out again. Killing it."
+            )
+            self._stop(attempt, reaper, kill=True, report=False)
+            return 0.0
+        if attempt.cancel_requested and process.term_sent_at is None:
+            self.say(f"Job #{attempt.id}: cancel requested; stopping its process group.")
+            process.terminate()
+        if attempt.timeout_due(now):
+            self.say(f"Job #{attempt.id}: timed out after {attempt.job.timeout_seconds:g}s.")
+            attempt.timed_out = True
+            process.terminate()
+        waits = [attempt.next_heartbeat - now, attempt.renewed + settings.lease_seconds - now]
+        until_kill = process.escalate(settings.kill_grace_period)
+        if until_kill is not None:
+            waits.append(until_kill)
+        if attempt.deadline is not None and not attempt.timed_out:
+            waits.append(attempt.deadline - now)
+        stuck_after = self.notify.stuck_after
+        if stuck_after > 0 and self.notifier.enabled:
+            quiet = attempt.quiet_for(now)
+            if quiet >= stuck_after and not attempt.stuck_reported:
+                attempt.stuck_reported = True
+                detail = f"no new metric row for {quiet:.0f}s"
+                self.say(f"Job #{attempt.id} looks stuck: {detail}.")
+                self.notifier.fire("stuck", attempt.job, str(attempt.run_dir), detail)
+            waits.append(stuck_after - quiet if quiet < stuck_after else stuck_after)
+        return max(0.0, min(waits))
+
+    def _ended(self, attempt: Attempt, code: int, reaper: Reaper) -> None:
+        reaper.forget(attempt.process.pgid)
+        del self.running[attempt.id]
+        if attempt.timed_out:
+            error = f"timed out after {attempt.job.timeout_seconds:g}s"
+            self._report(attempt.job, attempt.run_dir, "timed_out", code, error)
+        else:
+            self._report(attempt.job, attempt.run_dir, "exited", code, None)
+
+    def _stop(self, attempt: Attempt, reaper: Reaper, *, kill: bool, report: bool = True) -> None:
+        if kill:
+            attempt.process.kill()
+        else:
+            attempt.process.terminate()
+        code = attempt.process.wait(timeout=5.0)
+        if report and code is not None:
+            self._ended(attempt, code, reaper)
+        else:
+            reaper.forget(attempt.process.pgid)
+            del self.running[attempt.id]
+
+    # -- reports -------------------------------------------------------------
+    def _report(
+        self,
+        job: schemas.Job,
+        run_dir: Path,
+        ending: Ending,
+        exit_code: int | None,
+        error: str | None,
+    ) -> None:
+        give_up_at = time.monotonic() + self.settings.lease_seconds
+        report = Report(job, run_dir, ending, exit_code, error, give_up_at)
+        self.reports.append(report)
+        self._send(report)
+
+    def _send_reports(self) -> float:
+        """Send again the reports that are due; returns the time until the next is."""
+        now = time.monotonic()
+        for report in list(self.reports):
+            if report.next_try <= now:
+                self._send(report)
+        pending = [r.next_try - now for r in self.reports]
+        return max(0.0, min(pending, default=self.settings.recheck))
+
+    def _send(self, report: Report) -> None:
+        job, code = report.job, report.exit_code
+        try:
+            now_job = self.link.finish(job, report.ending, code, report.error)
+        except LeaseLost as exc:
+            self.reports.remove(report)
+            self.say(f"Job #{job.id} exited {code} but its lease was lost: {exc}")
+            return
+        except Unreachable as exc:
+            if time.monotonic() >= report.give_up_at:
+                self.reports.remove(report)
+                self.say(f"Job #{job.id}: giving up reporting its end: {exc}")
+            else:
+                report.next_try = time.monotonic() + RETRY_PAUSE
+            return
+        self.reports.remove(report)
+        if report.ending == "not_started":
+            return
+        finish_run_files(report.run_dir, self.link.run(job.run_id))
+        if now_job is None:
+            self.say(f"Job #{job.id} ended (exit {code}).")
+            return
+        if now_job.status == "queued":
+            self.say(
+                f"Job #{job.id} failed (exit {code}); retrying it as attempt "
+                f"{now_job.attempt} (it may be retried {now_job.retries} time(s))."
+            )
+            return
+        self.say(f"Job #{job.id} {now_job.status} (exit {code}).")
+        event = event_for(now_job.status)
+        if event is not None:
+            self.notifier.fire(event, now_job, str(report.run_dir))
