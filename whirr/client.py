@@ -15,14 +15,19 @@ Errors raise ``whirr.services.errors`` types (``NotFound``, ``InvalidState``/``L
 from __future__ import annotations
 
 import os
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-import httpx
 import msgspec
 
+from whirr._httpx import httpx
 from whirr.client_studies import StudyCalls
 from whirr.services.errors import (
     InvalidRequest,
@@ -31,14 +36,22 @@ from whirr.services.errors import (
     NotFound,
     WhirrError,
 )
-from whirr.wire import schemas
-from whirr.wire.run_events import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
+from whirr.wire import protocol, schemas
+from whirr.wire.run_events import (
+    RunArtifactRequest,
+    RunAttachRequest,
+    RunFinishRequest,
+    RunStartRequest,
+    RunSummaryRequest,
+)
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 _decode_error = msgspec.json.Decoder(schemas.ErrorBody).decode
 _decode_event = msgspec.json.Decoder(schemas.EventOut).decode
 _FINISHED = ("completed", "failed", "cancelled", "timed_out")
+#: Rows per page when reading a whole metrics file (the API's largest default page).
+METRICS_PAGE = 100_000
 
 
 class AuthError(WhirrError):
@@ -51,6 +64,13 @@ class ServerUnreachable(WhirrError):
     """No answer from the server (down, wrong URL, network)."""
 
     status = 503
+
+
+class UpgradeRequired(WhirrError):
+    """Client and server speak wire protocols too far apart (``whirr.wire.protocol``);
+    the message says which one to upgrade."""
+
+    status = 426
 
 
 class ServerError(WhirrError):
@@ -79,11 +99,13 @@ class WhirrClient(StudyCalls):
         self.url = api_base(url)
         #: The bearer token sent (a remote worker hands it to its jobs).
         self.token = token or None
-        headers = {"User-Agent": "whirr-client"}
+        headers = {"User-Agent": "whirr-client", protocol.HEADER: str(protocol.CURRENT)}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, verify=_verify(self.url)
+        )
 
     # -- plumbing -----------------------------------------------------------------------
     def close(self) -> None:
@@ -203,6 +225,32 @@ class WhirrClient(StudyCalls):
         """Queue a failed or cancelled job again (a new job)."""
         return self._call("POST", f"/jobs/{job_id}/retry", schemas.SubmitResponse)
 
+    def submit_spec(self, spec: schemas.SubmitRequest) -> schemas.SubmitResponse:
+        """Queue the job ``spec`` describes (every option of ``submit``)."""
+        return self._call("POST", "/jobs", schemas.SubmitResponse, body=spec)
+
+    def set_priority(self, job_id: int, priority: int) -> schemas.Job:
+        """Change a queued job's priority."""
+        req = schemas.PriorityRequest(priority=priority)
+        return self._call("POST", f"/jobs/{job_id}/priority", schemas.Job, body=req)
+
+    def queue(self) -> schemas.QueueOut:
+        """Whether workers may claim new jobs."""
+        return self._call("GET", "/queue", schemas.QueueOut)
+
+    def pause_queue(self, reason: str = "") -> schemas.QueueChangeResponse:
+        """Stop workers from claiming new jobs."""
+        req = schemas.QueuePauseRequest(reason=reason)
+        return self._call("POST", "/queue/pause", schemas.QueueChangeResponse, body=req)
+
+    def resume_queue(self) -> schemas.QueueChangeResponse:
+        """Let workers claim jobs again."""
+        return self._call("POST", "/queue/resume", schemas.QueueChangeResponse)
+
+    def drain_worker(self, worker_id: str) -> schemas.WorkerOut:
+        """Ask a worker to finish its jobs, claim nothing new, and exit."""
+        return self._call("POST", f"/workers/{worker_id}/drain", schemas.WorkerOut)
+
     def wait_for_job(self, job_id: int, timeout: float | None = None) -> schemas.Job:
         """Block until the job ends; returns it. Raises ``TimeoutError`` after ``timeout``.
         Follows the server's event stream, so it returns as soon as the job ends."""
@@ -212,17 +260,17 @@ class WhirrClient(StudyCalls):
             job = self.get_job(job_id)
             if job.status in _FINISHED:
                 return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job #{job_id} still {job.status} after {timeout} s")
             try:
+                # Ends at the deadline even on a quiet stream (see ``events``).
                 for event in self.events(after=head, types=["job.finished"], deadline=deadline):
                     if event.event.get("job_id") == job_id:
                         return self.get_job(job_id)
             except ServerUnreachable:
-                time.sleep(0.5)  # a restarting server: look again
-            if deadline is not None and time.monotonic() >= deadline:
-                job = self.get_job(job_id)
-                if job.status in _FINISHED:
-                    return job
-                raise TimeoutError(f"job #{job_id} still {job.status} after {timeout} s")
+                # A restarting server: look again (within the deadline).
+                pause = 0.5 if deadline is None else deadline - time.monotonic()
+                time.sleep(min(0.5, max(0.0, pause)))
 
     def submit_and_wait(
         self,
@@ -240,6 +288,16 @@ class WhirrClient(StudyCalls):
         """The job's output so far, from byte ``offset``."""
         params = {"offset": offset}
         return self._send("GET", f"/jobs/{job_id}/logs", params=params).content
+
+    def log_tail(self, job_id: int, max_bytes: int) -> tuple[int, bytes]:
+        """The last ``max_bytes`` (at most) of the job's output and the offset they start
+        at (a server without ``tail`` sends it all: cut here)."""
+        resp = self._send("GET", f"/jobs/{job_id}/logs", params={"tail": max(0, max_bytes)})
+        start = int(resp.headers.get("X-Whirr-Offset") or 0)
+        data = resp.content
+        if len(data) > max_bytes:
+            start, data = start + len(data) - max_bytes, data[len(data) - max_bytes :]
+        return start, data
 
     def follow_logs(self, job_id: int, offset: int = 0) -> Iterator[bytes]:
         """The job's output as it is written, until the job ends (chunks of bytes)."""
@@ -408,19 +466,56 @@ class WhirrClient(StudyCalls):
 
     def get_run(self, run_id: str) -> schemas.Run:
         """One run, by id or unique prefix."""
-        return self._call("GET", f"/runs/{run_id}", schemas.Run)
+        return self._call("GET", f"/runs/{quote(run_id, safe='')}", schemas.Run)
 
     def metrics(self, run_id: str, since: int = 0) -> list[dict[str, Any]]:
-        """The run's logged metrics rows (``_idx >= since``)."""
+        """Every logged metrics row with ``_idx >= since``, fetched page by page (a long
+        run has millions; one answer holds at most ``METRICS_PAGE``)."""
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = self.metrics_page(run_id, since, METRICS_PAGE)
+            rows.extend(page)
+            last = page[-1].get("_idx") if page else None
+            if len(page) < METRICS_PAGE or not isinstance(last, int) or last < since:
+                return rows  # the end, or rows without _idx (which cannot be paged)
+            since = last + 1
+
+    def metrics_page(
+        self, run_id: str, since: int = 0, limit: int = METRICS_PAGE
+    ) -> list[dict[str, Any]]:
+        """One page of the run's metrics rows: ``_idx >= since``, at most ``limit``."""
+        params = {"since": since, "limit": limit}
         return self._call(
-            "GET", f"/runs/{run_id}/metrics", schemas.MetricsResponse, params={"since": since}
+            "GET", f"/runs/{run_id}/metrics", schemas.MetricsResponse, params=params
         ).metrics
 
-    def system_samples(self, run_id: str, since: int = 0) -> schemas.SystemResponse:
+    def system_samples(
+        self, run_id: str, since: int = 0, limit: int | None = None
+    ) -> schemas.SystemResponse:
         """The run's system samples from whole line ``since`` of ``system.jsonl``;
         ``.next`` is the ``since`` that continues after them."""
-        return self._call(
-            "GET", f"/runs/{run_id}/system", schemas.SystemResponse, params={"since": since}
+        params = {"since": since, "limit": limit}
+        return self._call("GET", f"/runs/{run_id}/system", schemas.SystemResponse, params=params)
+
+    def tail(self, run_id: str, file: str = "metrics", rows: int = 50) -> list[dict[str, Any]]:
+        """The last ``rows`` whole rows of the run's ``metrics`` or ``system`` file."""
+        params = {"file": file, "rows": rows}
+        return self._call("GET", f"/runs/{run_id}/tail", schemas.TailResponse, params=params).rows
+
+    def run_file(
+        self, run_id: str, file: str = "metrics", offset: int = 0, limit: int | None = None
+    ) -> schemas.RunFileChunk:
+        """Whole lines of the run's ``metrics`` or ``system`` JSONL from byte ``offset``
+        (run id exact), sent as they are on the server's disk."""
+        resp = self._send(
+            "GET",
+            f"/runs/{run_id}/raw/{file}",
+            params={"offset": offset, "limit": limit},
+            timeout=max(self.timeout, 120.0),
+        )
+        size = resp.headers.get("X-Whirr-Size", "")
+        return schemas.RunFileChunk(
+            data=resp.content, offset=offset, size=int(size) if size.isdigit() else 0
         )
 
     def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
@@ -429,7 +524,7 @@ class WhirrClient(StudyCalls):
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
         """One artifact's bytes."""
-        return self._send("GET", f"/runs/{run_id}/artifacts/{path}").content
+        return self._send("GET", f"/runs/{run_id}/artifacts/{quote(path)}").content
 
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
         """Stream one artifact into ``dest`` (a file, or a directory to put it in)."""
@@ -437,7 +532,7 @@ class WhirrClient(StudyCalls):
         if target.is_dir():
             target = target / Path(path).name
         try:
-            with self._http.stream("GET", f"/runs/{run_id}/artifacts/{path}") as resp:
+            with self._http.stream("GET", f"/runs/{run_id}/artifacts/{quote(path)}") as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise _error(resp, InvalidState)
@@ -469,6 +564,16 @@ class WhirrClient(StudyCalls):
         )
         return self._call("POST", f"/runs/{run_id}/attach", schemas.Run, body=req)
 
+    def start_run(self, req: RunStartRequest) -> schemas.Run:
+        """Record a direct run's start on the server (``InvalidState`` when the id is
+        taken; with ``req.resume``, ``NotFound`` when the server does not know it)."""
+        return self._call("POST", "/runs", schemas.Run, body=req)
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> schemas.Run:
+        """Record how a direct run ended (``InvalidState`` for a job's run)."""
+        req = msgspec.convert({"status": status, "error": error}, RunFinishRequest)
+        return self._call("POST", f"/runs/{run_id}/finish", schemas.Run, body=req)
+
     def update_summary(self, run_id: str, summary: dict[str, Any]) -> None:
         """Merge ``summary`` into the run's summary."""
         self._call(
@@ -493,35 +598,85 @@ class WhirrClient(StudyCalls):
         follow: bool = True,
         types: Sequence[str] | None = None,
         deadline: float | None = None,
+        stream: str | None = None,
+        last: int | None = None,
     ) -> Iterator[schemas.EventOut]:
-        """Events after position ``after`` (server-sent events), optionally only some types.
-        With ``follow`` it goes on until the caller stops or ``deadline`` (monotonic) passes."""
+        """Events after position ``after`` (server-sent events), optionally only some types
+        and one ``stream``; with ``last``, the last that many such events instead of those
+        after ``after``. With ``follow`` it goes on until the caller stops or ``deadline``
+        (monotonic) passes."""
         params = {
             "after": after,
             "follow": "true" if follow else "false",
             "types": ",".join(types) if types else None,
+            "stream": stream,
+            "last": last,
         }
+        timeout = httpx.Timeout(self.timeout, read=60)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            timeout = httpx.Timeout(min(self.timeout, left), read=min(60.0, left))
         try:
-            with self._http.stream(
-                "GET",
-                "/events",
-                params=_clean(params),
-                timeout=httpx.Timeout(self.timeout, read=60),
-            ) as resp:
+            query = _clean(params)
+            with self._http.stream("GET", "/events", params=query, timeout=timeout) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise _error(resp, InvalidState)
-                data: list[str] = []
-                for line in resp.iter_lines():
-                    if deadline is not None and time.monotonic() >= deadline:
-                        return
-                    if line.startswith("data:"):
-                        data.append(line[5:].strip())
-                    elif not line and data:
-                        yield _decode_event("\n".join(data))
-                        data = []
+                # A quiet stream still sends a keepalive every 15 s and each line re-arms
+                # the read timeout, so only cutting the connection bounds the whole call.
+                with _cut_at(resp, deadline):
+                    data: list[str] = []
+                    for line in resp.iter_lines():
+                        if deadline is not None and time.monotonic() >= deadline:
+                            return
+                        if line.startswith("data:"):
+                            data.append(line[5:].strip())
+                        elif not line and data:
+                            yield _decode_event("\n".join(data))
+                            data = []
         except httpx.TransportError as exc:
+            if deadline is not None and time.monotonic() >= deadline:
+                return  # cut (or timed out) at the deadline: the stream is over
             raise ServerUnreachable(f"lost the event stream from {self.url}: {exc}") from exc
+
+
+@contextmanager
+def _cut_at(resp: httpx.Response, deadline: float | None) -> Iterator[None]:
+    """Shut ``resp``'s socket down at ``deadline`` (monotonic) unless the block ended
+    first: a read blocked on it then fails at once instead of waiting for the next line."""
+    stream = resp.extensions.get("network_stream")
+    sock = None if stream is None else stream.get_extra_info("socket")
+    if deadline is None or sock is None:
+        yield
+        return
+    lock = threading.Lock()
+    ended = False
+
+    def cut() -> None:
+        with lock:
+            if not ended:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            ended = True
+        timer.cancel()
+
+
+def _verify(url: str) -> ssl.SSLContext | bool:
+    """TLS verification for a client of ``url``: the system's CA bundle for ``https``;
+    for plain ``http``, a context that trusts nothing. No request of such a client uses
+    TLS (it never follows redirects), and loading the bundle costs ~0.1 s of every
+    command's start-up (measured: ``httpx.Client()`` 115 ms, with this context 1 ms)."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if url.startswith("http://") else True
 
 
 def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -544,8 +699,16 @@ def _error(resp: httpx.Response, conflict: type[WhirrError]) -> WhirrError:
         409: conflict,
         413: InvalidRequest,
         422: InvalidRequest,
+        426: UpgradeRequired,
     }
     kind = kinds.get(status, ServerError if status >= 500 else InvalidRequest)
     if kind is AuthError:
         message = f"{message} (HTTP {status}; set WHIRR_TOKEN to the server's token)"
+    spoken = resp.headers.get(protocol.HEADER, "1")
+    if status == 422 and spoken.isdigit() and int(spoken) < protocol.CURRENT:
+        # An older server refusing what it does not know: say so, not just the field.
+        message = (
+            f"{message} (the server speaks whirr protocol {spoken}, this client "
+            f"{protocol.CURRENT}: upgrade the whirr server)"
+        )
     return kind(message)

@@ -50,6 +50,14 @@ class StudyCalls:
         """One sweep with its jobs' statuses and runs."""
         return self._call("GET", f"/sweeps/{name}", schemas.SweepOut)
 
+    def sweep_report(
+        self, name: str, metric: str | None = None, goal: str | None = None
+    ) -> schemas.SweepReportOut:
+        """Each job's value on ``metric`` (default: the file's), worked out by the server
+        from its runs, and the best run (``goal``: ``minimize`` or ``maximize``)."""
+        params = {"metric": metric, "goal": goal}
+        return self._call("GET", f"/sweeps/{name}/report", schemas.SweepReportOut, params=params)
+
     def resume_sweep(self, name: str) -> schemas.SweepQueuedResponse:
         """Queue the jobs of an interrupted sweep that were never queued."""
         return self._call("POST", f"/sweeps/{name}/resume", schemas.SweepQueuedResponse)
@@ -75,6 +83,10 @@ class StudyCalls:
     def get_ablation(self, name: str) -> schemas.AblationOut:
         """One study with its jobs' statuses and runs."""
         return self._call("GET", f"/ablations/{name}", schemas.AblationOut)
+
+    def ablation_ranking(self, name: str) -> schemas.AblationRankingOut:
+        """The study's deltas ranked by paired effect, worked out by the server."""
+        return self._call("GET", f"/ablations/{name}/ranking", schemas.AblationRankingOut)
 
     def set_ablation_baseline(
         self, name: str, values: dict[str, Any], files: dict[str, str] | None = None

@@ -1,4 +1,5 @@
-"""Health checks behind ``whirr doctor``."""
+"""Health checks behind ``whirr doctor``: of the project here, or of the server that
+``--server``/``WHIRR_SERVER_URL`` names (the same precedence as every command)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,83 @@ class Check(msgspec.Struct):
     detail: str
 
 
-def run_checks() -> list[Check]:
-    """Run every check; never raises for a problem it can describe."""
+def run_checks(server: str | None = None) -> list[Check]:
+    """Run every check of the server (``server``, else ``WHIRR_SERVER_URL``) or, with
+    none, of the project here; never raises for a problem it can describe."""
+    from whirr.facade import server_from_env
+
+    url = server_from_env(server)
+    return server_checks(url) if url else project_checks()
+
+
+def server_checks(url: str) -> list[Check]:
+    """The server answers, takes our token, runs our version and has a working store;
+    which workers it has heard from."""
+    from whirr.client import AuthError, WhirrClient
+    from whirr.services.errors import WhirrError
+
+    checks: list[Check] = []
+    try:
+        client = WhirrClient(url)
+    except WhirrError as exc:
+        return [Check("server", False, str(exc))]
+    with client:
+        base = client.url.removesuffix("/api/v1")
+        try:
+            health = client.health()
+        except WhirrError as exc:
+            return [Check("server", False, str(exc))]
+        checks.append(Check("server", health.status == "healthy", f"{base} ({health.status})"))
+        checks.append(_version_check(health.version, health.protocol))
+        try:
+            status = client.status()
+        except AuthError as exc:
+            checks.append(Check("token", False, str(exc)))
+            return checks
+        except WhirrError as exc:
+            checks.append(Check("store", False, f"the server could not answer: {exc}"))
+            return checks
+        token = "accepted" if client.token else "none sent, none asked for (--no-auth)"
+        checks.append(Check("token", True, token))
+        counts = f"{status.queued} queued, {status.running} running, head {status.head}"
+        checks.append(Check("store", True, f"{status.store or 'answering'} ({counts})"))
+        try:
+            workers = client.list_workers()
+        except WhirrError as exc:
+            checks.append(Check("workers", False, str(exc)))
+            return checks
+    live = [w for w in workers if w.status != "stopped"]
+    online = [w for w in live if w.online]
+    silent = [w.id for w in live if not w.online]
+    detail = f"{len(online)} online"
+    if silent:
+        detail += f"; not heard from lately: {', '.join(silent)}"
+    if status.queued and not online:
+        detail += f"; {status.queued} job(s) queued and no worker online (start `whirr worker`)"
+    checks.append(Check("workers", not silent, detail))
+    return checks
+
+
+def _version_check(version: str | None, protocol: int | None) -> Check:
+    """The server's version and wire protocol against this whirr's: a server older than
+    this client's protocol cannot answer all it asks (an upgrade is due); differing
+    versions that speak one protocol work, and are said."""
+    import whirr
+    from whirr.wire.protocol import CURRENT
+
+    ours = f"this whirr {whirr.__version__} (protocol {CURRENT})"
+    if version is None:
+        return Check("version", False, f"the server does not say (an older whirr); {ours}")
+    detail = f"server {version} (protocol {protocol or 1}), {ours}"
+    if (protocol or 1) < CURRENT:
+        return Check("version", False, f"{detail}: upgrade the whirr server")
+    if version != whirr.__version__:
+        detail += ": versions differ (one protocol, so they work together)"
+    return Check("version", True, detail)
+
+
+def project_checks() -> list[Check]:
+    """The project here: config, database, WAL, schema version, workers, GPUs."""
     from whirr.config import ConfigError
     from whirr.project import ProjectNotFound, find_project
     from whirr.store.protocol import StoreError

@@ -21,9 +21,8 @@ import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO for reading must not wait for a writer (it is refused next).
@@ -93,14 +92,16 @@ def _open_at(name: str, flags: int, dir_fd: int) -> int:
         raise
 
 
-@dataclass(frozen=True)
 class RunFile:
     """One file of one run, opened safely each time: ``runs_dir/run_id/*parts``.
     Offers the two things readers need of a path, ``open`` and ``stat``."""
 
-    runs_dir: Path
-    run_id: str
-    parts: tuple[str, ...]
+    __slots__ = ("parts", "run_id", "runs_dir")
+
+    def __init__(self, runs_dir: Path, run_id: str, parts: tuple[str, ...]) -> None:
+        self.runs_dir = runs_dir
+        self.run_id = run_id
+        self.parts = parts
 
     @classmethod
     def of(cls, runs_dir: Path, run_id: str, *parts: str) -> RunFile:
@@ -136,8 +137,7 @@ def read_from(file: RunFile, offset: int, max_bytes: int) -> bytes:
         return b""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """A regular file found by :func:`walk_files`."""
 
     path: str  # relative, ``/``-separated

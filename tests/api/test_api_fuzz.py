@@ -38,6 +38,8 @@ KNOWN: dict[str, list[Any]] = {
     "run_id": ["job-1", "job"],
     "path": ["model.bin", "sub/x"],
     "name": ["lr", "toy"],
+    "worker_id": ["w-fuzz", "nobody"],
+    "file": ["metrics", "system"],
 }
 #: Operations every run must get a 2xx from (the worker reports need a held lease; a
 #: cancel needs a job still active, and cancel-all may have ended them all before).
@@ -48,6 +50,9 @@ MUST_SUCCEED = {
     "get_job",
     "cancel_all",
     "server_status",
+    "queue_state",
+    "pause_queue",
+    "resume_queue",
     "list_workers",
     "register_worker",
     "list_runs",

@@ -3,9 +3,14 @@ events, ``wait_for_job``."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import time
+from pathlib import Path
 
+import httpx
+import pytest
 from server_process import ServerProcess
 
 from whirr.client import WhirrClient
@@ -82,3 +87,68 @@ def test_wait_for_job_returns_when_it_ends(client: WhirrClient, server: ServerPr
         assert "still running" in str(exc)
     else:
         raise AssertionError("wait_for_job should have timed out")
+
+
+def test_wait_for_job_deadline_bounds_the_whole_call(
+    client: WhirrClient, server: ServerProcess
+) -> None:
+    # The stream is quiet (a keepalive every 15 s): the deadline must not wait for a line.
+    job_id, _ = running_job(client, server, "w-deadline")
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        client.wait_for_job(job_id, timeout=0.5)
+    assert time.monotonic() - start < 3
+    start = time.monotonic()
+    head = client.status().head
+    assert list(client.events(after=head, deadline=time.monotonic() + 0.5)) == []
+    assert time.monotonic() - start < 3
+
+
+def test_sigterm_ends_open_streams_and_the_server(tmp_path: Path) -> None:
+    """SIGTERM with an event stream and a followed log open: both responses end cleanly
+    and the process exits at once (not after sanic's 15 s graceful-shutdown timeout)."""
+    server = ServerProcess(tmp_path)
+    try:
+        with WhirrClient(server.url, token=server.token) as client:
+            job_id, _ = running_job(client, server, "w-term")
+        (server.data_dir / "runs" / f"job-{job_id}" / "output.log").write_bytes(b"x\n")
+        opened = {"events": threading.Event(), "logs": threading.Event()}
+        outcome: dict[str, str] = {}
+
+        def read(name: str, path: str) -> None:
+            try:
+                with httpx.stream(
+                    "GET",
+                    f"{server.url}/api/v1{path}",
+                    headers=server.headers(),
+                    timeout=httpx.Timeout(5, read=60),
+                ) as resp:
+                    for chunk in resp.iter_bytes():
+                        if chunk:
+                            opened[name].set()
+                outcome[name] = "ended"
+            except httpx.HTTPError as exc:
+                outcome[name] = repr(exc)
+
+        readers = [
+            threading.Thread(target=read, args=("events", "/events?after=0")),
+            threading.Thread(target=read, args=("logs", f"/jobs/{job_id}/logs?follow=true")),
+        ]
+        for reader in readers:
+            reader.start()
+        for name, event in opened.items():
+            assert event.wait(10), f"the {name} stream did not open"
+        start = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            code = server.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("whirr server still runs 5 s after SIGTERM") from None
+        elapsed = time.monotonic() - start
+        for reader in readers:
+            reader.join(timeout=10)
+        assert code == 0, server.output()
+        assert elapsed < 5
+        assert outcome == {"events": "ended", "logs": "ended"}
+    finally:
+        server.stop()

@@ -188,5 +188,39 @@ def test_study_routes_need_the_token_and_are_in_the_openapi_document(
         "/api/v1/sweeps/{name}/cancel",
         "/api/v1/ablations",
         "/api/v1/ablations/{name}/run",
+        "/api/v1/sweeps/{name}/report",
+        "/api/v1/ablations/{name}/ranking",
     ):
         assert path in paths
+
+
+def test_reports_and_rankings_are_worked_out_by_the_server(
+    client: WhirrClient, tmp_path: Path
+) -> None:
+    client.create_sweep(SWEEP, str(tmp_path), name="api-report")
+    report = client.sweep_report("api-report")
+    assert (report.metric, report.goal, report.state, report.best) == (
+        "acc",
+        "maximize",
+        "active",
+        None,
+    )
+    assert [(j.index, j.status, j.value) for j in report.jobs] == [
+        (0, "queued", None),
+        (1, "queued", None),
+    ]
+    assert client.sweep_report("api-report", "loss", "minimize").metric == "loss"
+    with pytest.raises(InvalidRequest, match="'goal' must be minimize or maximize"):
+        client.sweep_report("api-report", goal="max")
+    with pytest.raises(NotFound, match="no sweep named 'nope'"):
+        client.sweep_report("nope")
+    client.create_ablation("api-rank", "acc", replicates=2, seed_base=7)
+    ranking = client.ablation_ranking("api-rank")
+    assert (ranking.name, ranking.metric, ranking.seed_base, ranking.effects) == (
+        "api-rank",
+        "acc",
+        7,
+        [],
+    )
+    with pytest.raises(NotFound, match="no ablation study named 'nope'"):
+        client.ablation_ranking("nope")

@@ -134,6 +134,26 @@ def test_whirr_dashboard_against_a_server(server: ServerProcess, tmp_path: Path)
             assert grown["rows"] == 31
             cpu = next(s for s in grown["series"] if s["key"] == "cpu_percent")
             assert cpu["y"][-1] == 99.0 and cpu["total"] == 31
+            # The log: only its tail crosses the wire at first, then what follows.
+            log = run_dir / "output.log"
+            log.write_bytes(b"".join(b"line %06d\n" % i for i in range(20_000)))
+            size = log.stat().st_size
+            first = c.get(f"/ui/runs/{job.run_id}/log").json()
+            assert first["offset"] == size and first["text"].endswith("line 019999\n")
+            assert len(first["text"]) == 64 * 1024 and "line 000000" not in first["text"]
+            with log.open("ab") as fh:
+                fh.write("more é\n".encode())
+            more = c.get(f"/ui/runs/{job.run_id}/log", params={"offset": first["offset"]})
+            assert more.json() == {"text": "more é\n", "offset": size + 8, "ended": False}
+            # The runs table follows a change to one run (read again alone).
+            api_token = {"Authorization": f"Bearer {server.token}"}
+            httpx.post(
+                f"{server.url}/api/v1/runs/{job.run_id}/summary",
+                json={"summary": {"best": 0.25}},
+                headers=api_token,
+            ).raise_for_status()
+            rows = c.get("/ui/runs").json()["rows"]
+            assert rows[0]["summary"] == {"best": 0.25}
             token = dash.csrf(c)
             ok = c.post(f"/ui/jobs/{job.job_id}/cancel", headers={"X-CSRF-Token": token})
             assert ok.status_code == 200

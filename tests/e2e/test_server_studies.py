@@ -4,11 +4,14 @@ through the API: no local project anywhere (the CLI talks to the server only).""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from server_process import ServerProcess, run_cli, start_remote_worker, worker_output
+from server_process import WHIRR, ServerProcess, run_cli, start_remote_worker, worker_output
 
 from whirr.client import WhirrClient
 
@@ -137,3 +140,171 @@ def test_sweep_and_ablation_run_on_a_server_and_report_through_it(
 
     # Nothing was written to a local project.
     assert not (work / ".whirr").exists()
+
+
+# -- one answer, local or remote ------------------------------------------------------------
+EVAL = """\
+import argparse, json, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--seed", type=int)
+parser.add_argument("--cfg")
+args = parser.parse_args()
+with open(args.cfg) as fh:
+    cfg = json.load(fh)
+score = 10 + 2 * cfg["augment"] + (args.seed % 7) / 10 + len(cfg["__ablate__"]["condition"]) / 100
+with open(os.path.join(os.environ["WHIRR_RUN_DIR"], "metrics.jsonl"), "a") as out:
+    out.write(json.dumps({"_idx": 0, "step": 0, "score": score}) + "\\n")
+"""
+
+
+#: A time as the CLI prints it (``created 2024-05-01 12:00:00``).
+LOCAL_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
+def _normalised(value: Any, paths: dict[str, str]) -> Any:
+    """``value`` with each of ``paths`` replaced by its placeholder and every time
+    stamp by ``<time>`` (what differs between a project and a server by nature)."""
+    if isinstance(value, dict):
+        return {
+            k: "<time>" if k == "created_at" else _normalised(v, paths) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_normalised(v, paths) for v in value]
+    if isinstance(value, str):
+        for path, placeholder in paths.items():
+            value = value.replace(path, placeholder)
+        return LOCAL_TIME.sub("<time>", value)
+    return value
+
+
+def test_sweep_and_ablate_answer_the_same_locally_and_from_a_server(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    from whirr.project import init_project
+
+    project, _ = init_project(tmp_path / "local")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    local_env = {k: v for k, v in os.environ.items() if k != "WHIRR_SERVER_URL"}
+    homes = {
+        "local": {str(project.root / ".whirr"): "<home>", str(project.root): "<work>"},
+        "remote": {str(server.data_dir): "<home>", str(remote): "<work>"},
+    }
+
+    def both(*args: str) -> tuple[Any, Any]:
+        """``whirr ARGS`` in the project and against the server, normalised."""
+        answers = []
+        for where, cwd in (("local", project.root), ("remote", remote)):
+            if where == "local":
+                result = subprocess.run(
+                    [*WHIRR, *args], cwd=cwd, env=local_env, capture_output=True, text=True
+                )
+            else:
+                result = run_cli(*args, server=server, cwd=cwd)
+            assert result.returncode == 0, (where, args, result.stderr)
+            out = result.stdout
+            answers.append(_normalised(json.loads(out) if "--json" in args else out, homes[where]))
+        return answers[0], answers[1]
+
+    sweep = SWEEP.replace("[0.5, 0.1, 0.01]", "[0.5, 0.01]")
+    for work in (project.root, remote):
+        (work / "train.py").write_text(TRAIN)
+        (work / "eval.py").write_text(EVAL)
+        (work / "sweep.yaml").write_text(sweep)
+
+    scenario = [
+        ("sweep", "sweep.yaml", "--priority", "2", "-o", "retries=0", "--json"),
+        ("sweeps", "--json"),
+        ("sweep", "status", "lr", "--json"),
+        ("ablate", "init", "toy", "-m", "score", "-r", "2", "--seed-base", "5"),
+        ("ablate", "baseline", "toy", "augment=0", "width=64"),
+        ("ablate", "add", "toy", "augment=1", "-n", "augment"),
+        ("ablate", "add", "toy", "width=32", "-n", "narrow"),
+        ("ablate", "list", "--json"),
+        (
+            "ablate",
+            "run",
+            "-n",
+            "toy",
+            "--",
+            "python",
+            "eval.py",
+            "--seed",
+            "{{seed}}",
+            "--cfg",
+            "{{cfg_path}}",
+        ),
+        (
+            "ablate",
+            "run",
+            "toy",
+            "--",
+            "python",
+            "eval.py",
+            "--seed",
+            "{{seed}}",
+            "--cfg",
+            "{{cfg_path}}",
+        ),
+        ("ablate", "rank", "toy", "--json"),
+    ]
+    for args in scenario:
+        local, remote_answer = both(*args)
+        assert local == remote_answer, args
+
+    # The same jobs, run by a local worker and by a remote one.
+    subprocess.run(
+        [*WHIRR, "worker", "--exit-when-empty", "-q"],
+        cwd=project.root,
+        env=local_env,
+        check=True,
+        timeout=120,
+    )
+    assert start_remote_worker(server, "--exit-when-empty", "-q").wait(timeout=120) == 0, (
+        worker_output(server)
+    )
+    for args in [
+        ("sweeps", "--json"),
+        ("sweep", "status", "lr", "--json"),
+        ("sweep", "status", "lr", "-m", "loss", "--max", "--json"),
+        ("sweep", "status", "lr"),
+        ("ablate", "list", "--json"),
+        ("ablate", "rank", "toy", "--json"),
+        ("ablate", "rank", "toy", "-v"),
+        ("sweep", "cancel", "lr"),
+    ]:
+        local, remote_answer = both(*args)
+        assert local == remote_answer, args
+    report, _ = both("sweep", "status", "lr", "--json")
+    assert [j["value"] for j in report["jobs"]] == [None, None, 0.032, 0.064]
+    ranking, _ = both("ablate", "rank", "toy", "--json")
+    assert [(e["delta"], e["n"]) for e in ranking["effects"]] == [("augment", 2), ("narrow", 2)]
+
+
+# Logs 100,000 rows of loss 1.0, then its real loss in row 100,001.
+LONG_TRAIN = """\
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+args = parser.parse_args()
+rows = [f'{{"_idx": {i}, "step": {i}, "loss": 1.0}}\\n' for i in range(100_000)]
+rows.append(f'{{"_idx": 100000, "step": 100000, "loss": {args.lr}}}\\n')
+with open(os.path.join(os.environ["WHIRR_RUN_DIR"], "metrics.jsonl"), "w") as out:
+    out.write("".join(rows))
+"""
+
+
+def test_a_report_on_a_server_reads_every_metric_row(server: ServerProcess, tmp_path: Path) -> None:
+    # Regression: the server's runs were read through one 100,000-row page of
+    # `/runs/{id}/metrics`, so a value logged after that was never seen.
+    (tmp_path / "train.py").write_text(LONG_TRAIN)
+    (tmp_path / "sweep.yaml").write_text(
+        "name: long\nprogram: python train.py\nmetric: loss\nparameters:\n  lr: [0.2, 0.1]\n"
+    )
+    cli(server, tmp_path, "sweep", "sweep.yaml")
+    assert start_remote_worker(server, "--exit-when-empty", "-q").wait(timeout=120) == 0, (
+        worker_output(server)
+    )
+    report = cli_json(server, tmp_path, "sweep", "status", "long")
+    assert [j["value"] for j in report["jobs"]] == [0.2, 0.1]
+    assert (report["best"]["index"], report["best"]["value"]) == (1, 0.1)

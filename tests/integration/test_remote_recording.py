@@ -1,6 +1,7 @@
 """A tracked script under a remote worker whose server cannot be reached or never
 answers: the run goes on, its files are complete, one warning says what was not recorded,
-and a SIGTERM still ends it at once (the flush of unsent events is bounded)."""
+and a SIGTERM still ends it at once (the flush of unsent events is bounded). And a direct
+run with a server named: recorded there (the precedence of every command)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from server_process import ServerProcess
 
+from whirr.client import WhirrClient
 from whirr.project import Project
 from whirr.services import Jobs
+from whirr.services.errors import InvalidRequest, InvalidState, NotFound
+from whirr.wire.run_events import RunStartRequest
 
 WARNING = "could not record the run on the server"
 
@@ -150,3 +155,102 @@ def test_a_local_workers_job_records_locally_even_with_a_server_url(
         assert [a.path for a in view.artifacts] == ["model.pt"]
     finally:
         store.close()
+
+
+def direct_env(home: Path, server: ServerProcess) -> dict[str, str]:
+    """A shell with a server exported, outside any worker's job."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("WHIRR_RUN_DIR", "WHIRR_RUN_ID", "HOME")
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        **env,
+        "HOME": str(home),
+        "WHIRR_SERVER_URL": server.url,
+        "WHIRR_TOKEN": server.token or "",
+    }
+
+
+def test_a_direct_run_with_a_server_url_records_on_the_server(
+    project: Project, tmp_path: Path
+) -> None:
+    """``python train.py`` inside a project, with WHIRR_SERVER_URL exported: the server
+    wins, as for every command (the files stay here, in the project's runs directory)."""
+    server = ServerProcess(tmp_path / "srv")
+    try:
+        (project.root / "train.py").write_text(SCRIPT)
+        done = subprocess.run(
+            [sys.executable, "train.py"],
+            cwd=project.root,
+            env=direct_env(tmp_path / "home", server),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0 and WARNING not in done.stderr, done.stderr
+        with WhirrClient(server.url, token=server.token) as client:
+            [run] = client.runs()
+        assert run.id.startswith("local-") and run.job_id is None
+        assert (run.status, run.config, run.summary) == ("completed", {"lr": 0.1}, {"best": 1 / 3})
+        assert run.run_dir == str(project.run_dir(run.id)) and run.pid is not None
+        store = project.open_store()
+        try:
+            assert store.runs(None, None, None) == []  # not recorded in the project too
+        finally:
+            store.close()
+        rows = (project.run_dir(run.id) / "metrics.jsonl").read_text().splitlines()
+        assert len(rows) == 3
+        # A script that fails says so, and init(server=) names the server explicitly.
+        failing = textwrap.dedent(f"""\
+            import whirr
+            run = whirr.init(server={server.url!r}, system_metrics=False, capture_git=False,
+                             capture_pip=False)
+            raise RuntimeError("boom")
+        """)
+        (tmp_path / "alone").mkdir()
+        (tmp_path / "alone" / "fail.py").write_text(failing)
+        env = direct_env(tmp_path / "home", server)
+        del env["WHIRR_SERVER_URL"]
+        done = subprocess.run(
+            [sys.executable, "fail.py"],
+            cwd=tmp_path / "alone",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1 and WARNING not in done.stderr, done.stderr
+        assert not (tmp_path / "alone" / ".whirr").exists()  # no project made for it
+        with WhirrClient(server.url, token=server.token) as client:
+            ended = [r for r in client.runs() if r.id != run.id]
+        assert [r.status for r in ended] == ["failed"]
+        assert (tmp_path / "home" / ".whirr" / "runs" / ended[0].id / "meta.json").exists()
+    finally:
+        server.stop()
+
+
+def test_direct_run_routes_refuse_what_is_not_a_direct_run(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "srv")
+    try:
+        with WhirrClient(server.url, token=server.token) as client:
+            job = client.submit(["true"], "/", name="queued")
+            client.register_worker("w1", "box")
+            assert client.claim("w1") is not None
+            client.started(job.job_id, "w1", 1, 4242)
+            with pytest.raises(InvalidRequest):  # a script cannot take a job's run
+                client.start_run(RunStartRequest(run_id=job.run_id))
+            with pytest.raises(InvalidState):  # nor end one: its worker does
+                client.finish_run(job.run_id, "completed")
+            started = client.start_run(RunStartRequest(run_id="local-1", name="a", hostname="h"))
+            assert (started.status, started.name, started.hostname) == ("running", "a", "h")
+            with pytest.raises(InvalidState):  # an id the log knows is not replaced
+                client.start_run(RunStartRequest(run_id="local-1"))
+            assert client.finish_run("local-1", "killed", "SIGTERM").status == "killed"
+            resumed = client.start_run(RunStartRequest(run_id="local-1", resume=True))
+            assert (resumed.status, resumed.name) == ("running", "a")
+            with pytest.raises(NotFound):
+                client.start_run(RunStartRequest(run_id="local-2", resume=True))
+            with pytest.raises(NotFound):
+                client.finish_run("local-3", "completed")
+    finally:
+        server.stop()

@@ -130,7 +130,10 @@ def test_show_errors_are_clear(project: Project) -> None:
     assert ambiguous.returncode == 1 and ambiguous.stderr.startswith("Error:")
     assert "several runs" in ambiguous.stderr and "Traceback" not in ambiguous.stderr
     unknown = run_cli("show", "job-404", cwd=project.root)
-    assert unknown.returncode == 1 and "Error: no run matches 'job-404'" in unknown.stderr
+    # ``job-404`` names job #404 (issue 15: a job ref is accepted wherever its run is meant).
+    assert unknown.returncode == 1 and "Error: no job #404" in unknown.stderr
+    missing = run_cli("show", "local-nope", cwd=project.root)
+    assert missing.returncode == 1 and "Error: no run matches 'local-nope'" in missing.stderr
     assert run_cli("show", cwd=project.root).returncode == 2
 
 

@@ -12,6 +12,7 @@ from whirr.events import AblationJobAdded, JobSubmitted, Pending, RunSummaryUpda
 from whirr.services import Jobs
 from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.store.memory import MemoryStore
+from whirr.studies.results import StoreResults
 
 CMD = ["python", "eval.py", "--seed", "{{seed}}", "--cfg", "{{cfg_path}}"]
 
@@ -138,7 +139,7 @@ def test_rank_uses_paired_differences_and_reports_what_is_missing(
             if condition == "hot" and replicate == 2:
                 continue  # left queued: pending
             finish(store, job_id, tmp_path, score)  # type: ignore[arg-type]
-    ranking = studies.rank("s")
+    ranking = studies.rank("s", StoreResults(store, tmp_path))
     assert [e.delta for e in ranking.effects] == ["hot", "cold"]
     hot, cold = ranking.effects
     assert hot.effect == pytest.approx(-1.5) and hot.n == 2  # replicate 2 still pending

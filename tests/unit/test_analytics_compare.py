@@ -8,11 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from test_analytics_support import Builder, invoke, new_project
+from test_analytics_support import Builder, compare, invoke, new_project
 
-from whirr.analytics.compare import compare_runs, default_goal
-from whirr.analytics.errors import AmbiguousRun, AnalyticsError, RunNotFound
+from whirr.analytics.compare import default_goal
+from whirr.analytics.errors import AnalyticsError
 from whirr.project import Project
+from whirr.services.errors import InvalidRequest, NotFound
 
 
 def test_json_has_exact_values_config_and_best(swept: Project) -> None:
@@ -83,7 +84,7 @@ def test_table_marks_differences_and_best(swept: Project) -> None:
     ],
 )
 def test_at(swept: Project, at: str, expected: list[float | None]) -> None:
-    comp = compare_runs(swept, ["job-1", "job-2", "job-3"], ["loss"], at)
+    comp = compare(swept, ["job-1", "job-2", "job-3"], ["loss"], at)
     (row,) = comp.section("metrics")
     assert row.values == expected
 
@@ -94,11 +95,11 @@ def test_goal_defaults_and_overrides(swept: Project) -> None:
     assert default_goal("MSE") == "min"
     assert default_goal("accuracy") == "max"
     assert default_goal("reward") == "max"
-    comp = compare_runs(swept, ["job-1", "job-2"], ["loss", "acc"], goals=["loss=max"])
+    comp = compare(swept, ["job-1", "job-2"], ["loss", "acc"], goals=["loss=max"])
     loss, acc = comp.section("metrics")
     assert loss.best == [True, False] and loss.goal == "max"
     assert acc.best == [False, True] and acc.goal == "max"
-    comp = compare_runs(swept, ["job-1", "job-2"], ["acc"], goals=["min"])
+    comp = compare(swept, ["job-1", "job-2"], ["acc"], goals=["min"])
     assert comp.section("metrics")[0].best == [True, False]
     (summary,) = comp.section("summary")
     assert summary.best == [False, True] and summary.goal == "min"  # 0.25 < 0.5
@@ -109,20 +110,20 @@ def test_ties_are_all_best(tmp_path: Path) -> None:
     b.run("a", metrics=[{"acc": 0.5}])
     b.run("b", metrics=[{"acc": 0.5}])
     b.run("c", metrics=[{"acc": 0.25}])
-    comp = compare_runs(project, ["a", "b", "c"])
+    comp = compare(project, ["a", "b", "c"])
     assert comp.section("metrics")[0].best == [True, True, False]
 
 
 def test_prefixes_resolve_or_fail_clearly(swept: Project) -> None:
-    comp = compare_runs(swept, ["job-2", "loc", "ün"])
+    comp = compare(swept, ["job-2", "loc", "ün"])
     assert [r.id for r in comp.runs] == ["job-2", "local-run", "ünï-run"]
-    with pytest.raises(AmbiguousRun, match="job-1, job-2, job-3"):
-        compare_runs(swept, ["job"])
-    with pytest.raises(RunNotFound, match="'nope'"):
-        compare_runs(swept, ["job-1", "nope"])
+    with pytest.raises(InvalidRequest, match="several runs: job-1, job-2, job-3"):
+        compare(swept, ["job"])
+    with pytest.raises(NotFound, match="'nope'"):
+        compare(swept, ["job-1", "nope"])
     code, out, err = invoke("compare", "job-1", "jo")
     assert code == 1
-    assert err.startswith("Error: run id prefix 'jo' is ambiguous")
+    assert err.startswith("Error: 'jo' matches several runs")
     assert "Traceback" not in err + out
 
 
@@ -130,12 +131,12 @@ def test_exact_id_beats_longer_ids_with_that_prefix(tmp_path: Path) -> None:
     project, b = new_project(tmp_path / "p")
     for run_id in ("job-1", "job-10", "job-11"):
         b.run(run_id, metrics=[{"loss": 1.0}])
-    assert [r.id for r in compare_runs(project, ["job-1", "job-10"]).runs] == ["job-1", "job-10"]
+    assert [r.id for r in compare(project, ["job-1", "job-10"]).runs] == ["job-1", "job-10"]
 
 
 def test_unknown_metric_and_bad_at(swept: Project) -> None:
     with pytest.raises(AnalyticsError, match=r"no compared run logged 'nope'.*loss, acc"):
-        compare_runs(swept, ["job-1", "job-2"], ["nope"])
+        compare(swept, ["job-1", "job-2"], ["nope"])
     code, _, err = invoke("compare", "job-1", "--at", "median")
     assert code == 1 and "expected last, min, max or step=N" in err
     code, _, err = invoke("compare", "job-1", "--goal", "sideways")
@@ -157,7 +158,7 @@ def test_runs_without_any_metrics(tmp_path: Path) -> None:
     project, b = new_project(tmp_path / "p")
     b.run("a", config={"lr": 1}, summary={"score": 3})
     b.run("b", config={"lr": 2}, summary={"score": 4})
-    comp = compare_runs(project, ["a", "b"])
+    comp = compare(project, ["a", "b"])
     assert comp.section("metrics") == []
     assert comp.section("summary")[0].best == [False, True]
     assert comp.section("config")[0].values == [1, 2]
@@ -167,7 +168,7 @@ def test_nested_config_is_flattened(tmp_path: Path) -> None:
     project, b = new_project(tmp_path / "p")
     b.run("a", config={"opt": {"name": "adam", "lr": 0.1}})
     b.run("b", config={"opt": {"name": "adam", "lr": 0.2}, "extra": True})
-    rows = {r.key: r for r in compare_runs(project, ["a", "b"]).section("config")}
+    rows = {r.key: r for r in compare(project, ["a", "b"]).section("config")}
     assert rows["opt.lr"].differs and rows["opt.lr"].values == [0.1, 0.2]
     assert not rows["opt.name"].differs
     assert rows["extra"].differs and rows["extra"].values == [None, True]

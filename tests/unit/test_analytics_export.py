@@ -10,10 +10,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_analytics_support import invoke, metric_lines, new_project
+from test_analytics_support import invoke, metric_lines, new_project, project_session
 
 from whirr.analytics.export import Engine, export_metrics
-from whirr.analytics.session import Session
 from whirr.project import Project
 
 RUN_HEADER = (
@@ -201,7 +200,7 @@ def test_bad_arguments_are_clear(swept: Project) -> None:
     code, _, err = invoke("export", "--wide")
     assert code == 2 and "--wide and -m go with --metrics" in err
     code, _, err = invoke("export", "job")
-    assert code == 1 and "ambiguous" in err
+    assert code == 1 and "matches several runs" in err
     code, _, err = invoke("export", "job-1", "--metrics", "-m", "nope")
     assert code == 1 and "no exported run logged 'nope'" in err
     assert not list(swept.root.glob(".*.tmp"))
@@ -229,16 +228,16 @@ def long_runs(tmp_path: Path) -> Project:
 def test_cache_is_built_for_finished_runs_and_rebuilt_when_stale(tmp_path: Path) -> None:
     project = long_runs(tmp_path)
     cache = project.dir / "cache" / "metrics"
-    with Session(project) as session:
-        first = session.segments(session.store.runs())
+    with project_session(project) as session:
+        first = session.segments(session.whirr.runs(limit=None))
         before = session.con.execute(
             "SELECT run_id, count(*), sum(loss) FROM _metrics GROUP BY ALL ORDER BY ALL"
         ).fetchall()
     names = sorted(os.listdir(cache))
     # Only big finished runs are copied: a running run's file grows, a small one is cheap.
     assert [n.split(".")[0] for n in names] == ["big-a", "big-b"]
-    with Session(project) as session:
-        session.segments(session.store.runs())
+    with project_session(project) as session:
+        session.segments(session.whirr.runs(limit=None))
         again = session.con.execute(
             "SELECT run_id, count(*), sum(loss) FROM _metrics GROUP BY ALL ORDER BY ALL"
         ).fetchall()
@@ -247,8 +246,8 @@ def test_cache_is_built_for_finished_runs_and_rebuilt_when_stale(tmp_path: Path)
     path = project.run_dir("big-a") / "metrics.jsonl"
     with open(path, "ab") as fh:
         fh.write(metric_lines([{"step": 1000, "loss": 0.125}]).replace(b'"_idx":0', b'"_idx":1000'))
-    with Session(project) as session:
-        table = session.segments([session.store.run("big-a")])
+    with project_session(project) as session:
+        table = session.segments([session.whirr.run("big-a")])
         last = session.con.execute("SELECT _idx, loss FROM _metrics ORDER BY _idx DESC LIMIT 1")
         assert last.fetchall() == [(1000, 0.125)]
     assert table.columns == first.columns
@@ -258,23 +257,23 @@ def test_cache_is_built_for_finished_runs_and_rebuilt_when_stale(tmp_path: Path)
 
 def test_cached_and_uncached_reads_agree(tmp_path: Path) -> None:
     project = long_runs(tmp_path)
-    with Session(project) as session:
-        runs = session.store.runs()
+    with project_session(project) as session:
+        runs = session.whirr.runs(limit=None)
         cold = tmp_path / "cold.csv"
         export_metrics(session, runs, "csv", cold, wide=True)
     assert len(os.listdir(project.dir / "cache" / "metrics")) == 2
-    with Session(project) as session:
+    with project_session(project) as session:
         warm = tmp_path / "warm.csv"
-        export_metrics(session, session.store.runs(), "csv", warm, wide=True)
+        export_metrics(session, session.whirr.runs(limit=None), "csv", warm, wide=True)
     assert cold.read_text() == warm.read_text()
 
 
 def test_unwritable_cache_falls_back_to_the_jsonl(tmp_path: Path) -> None:
     project = long_runs(tmp_path)
     (project.dir / "cache").write_text("not a directory")
-    with Session(project) as session:
+    with project_session(project) as session:
         out = tmp_path / "m.csv"
-        count = export_metrics(session, session.store.runs(), "csv", out)
+        count = export_metrics(session, session.whirr.runs(limit=None), "csv", out)
     assert count == 2 * (1000 + 900 + 1000 + 3)
 
 
@@ -294,8 +293,8 @@ def test_long_parquet_is_the_same_from_duckdb_and_polars(swept: Project, ids: li
     tables = {}
     engines: tuple[Engine, ...] = ("duckdb", "polars")
     for engine in engines:
-        with Session(swept) as session:
-            runs = [session.store.run(i) for i in ids] or session.store.runs()
+        with project_session(swept) as session:
+            runs = [session.whirr.run(i) for i in ids] or session.whirr.runs(limit=None)
             out = swept.root / f"{engine}.parquet"
             count = export_metrics(session, runs, "parquet", out, engine=engine)
         tables[engine] = con.execute(LONG_PARQUET.format(out)).fetchall()
@@ -316,9 +315,11 @@ def test_polars_long_parquet_drops_nulls_and_keeps_ints_as_doubles(tmp_path: Pat
             {"step": 1, "loss": 0.5, "phase": "train", "epoch": 2},
         ],
     )
-    with Session(project) as session:
+    with project_session(project) as session:
         out = tmp_path / "m.parquet"
-        count = export_metrics(session, session.store.runs(), "parquet", out, engine="polars")
+        count = export_metrics(
+            session, session.whirr.runs(limit=None), "parquet", out, engine="polars"
+        )
     assert count == 3
     assert duckdb.connect().execute(f"SELECT _idx, metric, value FROM '{out}'").fetchall() == [
         (0, "epoch", 1.0),

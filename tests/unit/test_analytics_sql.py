@@ -7,18 +7,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_analytics_support import invoke, new_project
+from test_analytics_support import invoke, new_project, sql
 
 from whirr.analytics.errors import AnalyticsError
 from whirr.analytics.filters import filter_runs, sort_clause
-from whirr.analytics.query import run_sql
 from whirr.cli.main import cli
 from whirr.project import Project
 from whirr.services import Jobs
 
 
 def test_runs_view_has_struct_config_and_summary(swept: Project) -> None:
-    result = run_sql(
+    result = sql(
         swept,
         "SELECT id, config.lr, summary.best_loss, duration_seconds, tags "
         "FROM runs WHERE config.bs = 32 ORDER BY id",
@@ -31,7 +30,7 @@ def test_runs_view_has_struct_config_and_summary(swept: Project) -> None:
 
 
 def test_metrics_view_joins_runs(swept: Project) -> None:
-    result = run_sql(
+    result = sql(
         swept,
         "SELECT r.name, min(m.loss), max(m.acc), count(*) FROM runs r "
         "JOIN metrics m ON m.run_id = r.id GROUP BY ALL ORDER BY 1",
@@ -43,7 +42,7 @@ def test_metrics_view_joins_runs(swept: Project) -> None:
         ("quick", 0.6, None, 2),
         ("ünïcødé ✓", 0.5, 0.9, 1),
     ]
-    typed = run_sql(
+    typed = sql(
         swept, "SELECT typeof(_timestamp), typeof(step), typeof(val_loss) FROM metrics LIMIT 1"
     )
     assert typed.rows == [("TIMESTAMP WITH TIME ZONE", "BIGINT", "DOUBLE")]
@@ -57,9 +56,9 @@ def test_system_and_jobs_views(swept: Project) -> None:
         )
     finally:
         store.close()
-    system = run_sql(swept, "SELECT run_id, cpu_percent, memory_used_gb FROM system")
+    system = sql(swept, "SELECT run_id, cpu_percent, memory_used_gb FROM system")
     assert system.rows == [("job-1", 10.0, 1.5)]
-    jobs = run_sql(swept, "SELECT id, name, status, command_argv, config.lr, tags FROM jobs")
+    jobs = sql(swept, "SELECT id, name, status, command_argv, config.lr, tags FROM jobs")
     assert jobs.rows == [(1, "j", "queued", ["python", "train.py"], 0.5, ["x"])]
 
 
@@ -115,7 +114,7 @@ def test_heterogeneous_config_types(tmp_path: Path) -> None:
     b.run("a", config={"lr": 1, "sched": "cos", "opt": {"b1": 0.9}})
     b.run("b", config={"lr": 0.5, "sched": 3, "warmup": True})
     b.run("c")
-    rows = run_sql(
+    rows = sql(
         project,
         "SELECT id, config.lr, config.sched, config.opt.b1, config.warmup FROM runs ORDER BY id",
     ).rows

@@ -7,14 +7,19 @@ tests depend on the files' contract, not on the tracking library's internals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from whirr.analytics.compare import Comparison, compare_runs
+from whirr.analytics.query import Result, run_sql
+from whirr.analytics.session import Session
 from whirr.events import Pending, RunFinished, RunStarted, RunSummaryUpdated, run_stream
+from whirr.facade import open_project
 from whirr.project import Project, init_project
 from whirr.store.sqlite import SQLiteStore
 
@@ -188,3 +193,32 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
     result = CliRunner().invoke(cli, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+@contextmanager
+def project_session(project: Project) -> Iterator[Session]:
+    """An analytics session over ``project`` (its ``whirr`` the project's facade)."""
+    whirr = open_project(project.root)
+    try:
+        with Session(whirr) as session:
+            yield session
+    finally:
+        whirr.close()
+
+
+def compare(project: Project, refs: list[str], *args: Any, **kwargs: Any) -> Comparison:
+    """``compare_runs`` over ``project``."""
+    whirr = open_project(project.root)
+    try:
+        return compare_runs(whirr, refs, *args, **kwargs)
+    finally:
+        whirr.close()
+
+
+def sql(project: Project, query: str) -> Result:
+    """``run_sql`` over ``project``."""
+    whirr = open_project(project.root)
+    try:
+        return run_sql(whirr, query)
+    finally:
+        whirr.close()

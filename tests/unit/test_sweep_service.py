@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from whirr.events import JobSubmitted, Pending, RunSummaryUpdated, SweepJobAdded
 from whirr.services import Jobs
 from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.store.memory import MemoryStore
+from whirr.studies.results import TAIL_ROWS, StoreResults, last_logged
 from whirr.sweeps import parse_spec
 from whirr.sweeps.service import Sweeps
 
@@ -82,11 +84,11 @@ def test_resume_queues_only_what_an_interrupted_sweep_missed(tmp_path: Path) -> 
     other = MemoryStore()
     for rec in store.read()[:3]:  # sweep.created, job.submitted, sweep.job_added
         other.append([Pending(rec.stream, rec.event)])
-    assert Sweeps(other).report("r").progress.state == "incomplete"
+    assert Sweeps(other).report("r", StoreResults(other, tmp_path)).progress.state == "incomplete"
     resumed_record, more = Sweeps(other).resume("r")
     assert len(more) == 3
     assert [m.config for m in resumed_record.members] == expected
-    assert Sweeps(other).report("r").progress.state == "active"
+    assert Sweeps(other).report("r", StoreResults(other, tmp_path)).progress.state == "active"
     assert Sweeps(other).resume("r")[1] == []
 
 
@@ -106,14 +108,34 @@ def test_report_counts_progress_and_picks_the_best_run(tmp_path: Path) -> None:
             ]
         )
     service.finish(jobs[0].id, "w", 1, 0)
-    report = Sweeps(store).report("lr")
+    report = Sweeps(store).report("lr", StoreResults(store, tmp_path))
     assert (report.progress.done, report.progress.running, report.progress.finished) == (1, 1, 1)
     assert report.metric == "acc" and report.goal == "maximize"
     assert report.best is not None and report.best.member.index == 1 and report.best.value == 0.9
-    low = Sweeps(store).report("lr", goal="minimize")
+    low = Sweeps(store).report("lr", StoreResults(store, tmp_path), goal="minimize")
     assert low.best is not None and low.best.member.index == 0
 
 
 def test_unknown_sweep_is_not_found() -> None:
     with pytest.raises(NotFound, match="no sweep named 'nope'"):
-        Sweeps(MemoryStore()).report("nope")
+        Sweeps(MemoryStore()).report("nope", StoreResults(MemoryStore(), Path("runs")))
+
+
+def test_a_runs_value_is_its_last_logged_one_read_from_the_end(tmp_path: Path) -> None:
+    run_dir = tmp_path / "job-1"
+    run_dir.mkdir()
+    metrics = run_dir / "metrics.jsonl"
+    # Logged once at the start, then 10,000 rows of something else: the tail grows until
+    # it reaches the value; a torn last line (a write cut short) is not a value.
+    rows = [json.dumps({"_idx": 0, "acc": 0.5})]
+    rows += [json.dumps({"_idx": i, "loss": 1.0}) for i in range(1, 10_001)]
+    metrics.write_text("\n".join(rows) + '\n{"_idx": 10001, "acc": 0.9')
+    assert last_logged(tmp_path, "job-1", "acc") == 0.5
+    assert last_logged(tmp_path, "job-1", "loss") == 1.0
+    assert last_logged(tmp_path, "job-1", "missing") is None
+    # Garbled lines near the end make the tail come up short of what it asked for: the
+    # rest of the file is still read.
+    garbled = ["not json"] * (TAIL_ROWS + 5)
+    metrics.write_text("\n".join([rows[0], *garbled, *rows[1:3]]) + "\n")
+    assert last_logged(tmp_path, "job-1", "acc") == 0.5
+    assert last_logged(tmp_path, "job-2", "acc") is None  # no such run directory

@@ -7,22 +7,21 @@ from typing import Any
 
 from cli_runner import run_cli
 
+from whirr.facade.local import StoreSettings, StoreWhirr
 from whirr.project import Project
 from whirr.services import Jobs, Workers
+from whirr.services.runs import Runs
 from whirr.watch import render_text
 from whirr.watch.app import Watcher
-from whirr.watch.sources import LocalSource
+from whirr.watch.sources import WhirrSource
 
 
 def watcher_for(project: Project, store: Any, **kwargs: Any) -> Watcher:
-    source = LocalSource(
-        store,
-        project.runs_dir,
-        label="proj",
-        heartbeat_timeout=project.config.heartbeat_timeout,
-        **kwargs,
+    settings = StoreSettings(
+        runs_dir=project.runs_dir, worker_timeout=project.config.heartbeat_timeout
     )
-    return Watcher(source)
+    whirr = StoreWhirr(store, settings, label="proj", owns_store=False)
+    return Watcher(WhirrSource(whirr, **kwargs))
 
 
 def test_view_updates_on_a_new_event(project: Project, store: Any) -> None:
@@ -54,6 +53,7 @@ def test_selected_job_shows_its_log_tail_and_metric_sparkline(project: Project, 
     second = jobs.submit(["b"], str(project.root), name="b", check=False)
     run_dir = project.runs_dir / second.run_id
     run_dir.mkdir(parents=True)
+    Runs(store).start(second.run_id, str(run_dir), job_id=second.id)
     (run_dir / "output.log").write_text("".join(f"line {i}\n" for i in range(30)))
     with (run_dir / "metrics.jsonl").open("w") as out:
         for i, loss in enumerate([4.0, 3.0, 2.0, 1.0]):
@@ -75,6 +75,7 @@ def test_a_named_metric_is_charted(project: Project, store: Any) -> None:
     job = Jobs(store).submit(["a"], str(project.root), check=False)
     run_dir = project.runs_dir / job.run_id
     run_dir.mkdir(parents=True)
+    Runs(store).start(job.run_id, str(run_dir), job_id=job.id)
     (run_dir / "metrics.jsonl").write_text(
         '{"_idx":0,"loss":1,"acc":0.1}\n{"_idx":1,"loss":0.5,"acc":0.9}\n{"_idx":2,"lo'
     )
@@ -86,5 +87,41 @@ def test_a_named_metric_is_charted(project: Project, store: Any) -> None:
 def test_watch_once_prints_a_frame(project: Project, store: Any) -> None:
     Jobs(store).submit(["python", "x.py"], str(project.root), name="solo", check=False)
     result = run_cli("watch", "--once", cwd=project.root, env={"COLUMNS": "100"}, check=True)
-    assert result.stdout.startswith(f"whirr watch  {project.root}  1 queued")
+    assert result.stdout.startswith(f"whirr watch  project {project.root}  1 queued")
     assert "solo" in result.stdout and "Job #1 solo · queued" in result.stdout
+
+
+def test_a_long_log_is_read_from_its_tail_then_followed(project: Project, store: Any) -> None:
+    job = Jobs(store).submit(["a"], str(project.root), name="chatty", check=False)
+    run_dir = project.runs_dir / job.run_id
+    run_dir.mkdir(parents=True)
+    log = run_dir / "output.log"
+    log.write_text("".join(f"line {i:06d}\n" for i in range(50_000)))  # 600 kB
+    watcher = watcher_for(project, store)
+    source = watcher.source
+    detail = watcher.state.detail
+    assert detail is not None
+    # Only the tail was read, and the line the tail cut in two is not shown.
+    assert detail.log_lines[-1] == "line 049999"
+    assert len(detail.log_lines) < 10_000 and "line 000000" not in detail.log_lines
+    assert all(line.startswith("line ") and len(line) == 11 for line in detail.log_lines)
+    output = source._output[job.id]
+    assert output.offset == log.stat().st_size
+    with log.open("a") as out:
+        out.write("line 050000\nhalf")
+    detail = watcher.refresh().detail
+    assert detail is not None and detail.log_lines[-2:] == ["line 050000", "half"]
+    assert output.offset == log.stat().st_size  # read on from where it was, not again
+    with log.open("a") as out:
+        out.write(" done\n")
+    detail = watcher.refresh().detail
+    assert detail is not None and detail.log_lines[-2:] == ["line 050000", "half done"]
+
+
+def test_watch_once_takes_a_job_ref(project: Project, store: Any) -> None:
+    for name in ("one", "two"):
+        Jobs(store).submit(["python", "x.py"], str(project.root), name=name, check=False)
+    result = run_cli(
+        "watch", "--once", "-j", "job-2", cwd=project.root, env={"COLUMNS": "100"}, check=True
+    )
+    assert "Job #2 two · queued" in result.stdout

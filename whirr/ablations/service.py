@@ -33,7 +33,7 @@ from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.services.jobs import check_runnable
 from whirr.store import EventStore
 from whirr.studies.linking import check_submit_options, submit_linked
-from whirr.studies.results import Results, StoreResults
+from whirr.studies.results import Results
 from whirr.studies.streams import create_stream
 from whirr.sweeps.spec import NAME_PATTERN
 
@@ -234,9 +234,10 @@ class Ablations:
             )
         return queued
 
-    def rank(self, name: str, *, level: float = 0.95) -> Ranking:
-        """Each delta's paired effect on the metric against the baseline, strongest first."""
-        return rank_study(self.get(name), StoreResults(self.store), level=level)
+    def rank(self, name: str, results: Results, *, level: float = 0.95) -> Ranking:
+        """Each delta's paired effect on the metric against the baseline, strongest first
+        (the jobs' outcomes and values read from ``results``)."""
+        return rank_study(self.get(name), results, level=level)
 
 
 def rank_study(study: Ablation, results: Results, *, level: float = 0.95) -> Ranking:

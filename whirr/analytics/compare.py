@@ -11,8 +11,8 @@ from whirr.analytics.errors import AnalyticsError
 from whirr.analytics.schema import NUMERIC, quote_ident
 from whirr.analytics.selection import resolve_runs
 from whirr.analytics.session import Session
-from whirr.project import Project
-from whirr.projections import RunView
+from whirr.facade.protocol import Whirr
+from whirr.wire import schemas
 
 Goal = Literal["min", "max"]
 _MISSING = object()
@@ -102,7 +102,7 @@ class Row:
 class Comparison:
     """The runs compared and their rows, in display order."""
 
-    runs: list[RunView]
+    runs: list[schemas.Run]
     at: str
     rows: list[Row]
 
@@ -144,19 +144,20 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def compare_runs(
-    project: Project,
+    whirr: Whirr,
     refs: Sequence[str],
     metrics: Sequence[str] = (),
     at: str = "last",
     goals: Sequence[str] = (),
 ) -> Comparison:
-    """Compare the runs named by ``refs`` (ids or unique prefixes) on ``metrics`` (default:
-    every numeric metric any of them logged), each taken ``at`` last/min/max/step=N."""
+    """Compare the runs named by ``refs`` (ids, unique prefixes or jobs) of ``whirr`` on
+    ``metrics`` (default: every numeric metric any of them logged), each taken ``at``
+    last/min/max/step=N."""
     if not refs:
         raise AnalyticsError("name at least one run to compare")
     overall, named = parse_goals(goals)
-    with Session(project) as session:
-        runs = resolve_runs(session.store, refs)
+    with Session(whirr) as session:
+        runs = resolve_runs(whirr, refs)
         table = session.segments(runs)
         if metrics:
             unknown = [m for m in metrics if m not in table.columns]
@@ -190,7 +191,7 @@ def _metric_values(session: Session, metrics: list[str], at: str) -> dict[str, d
     return {row[0]: dict(zip(metrics, row[1:], strict=True)) for row in rows}
 
 
-def _run_rows(runs: list[RunView]) -> list[Row]:
+def _run_rows(runs: list[schemas.Run]) -> list[Row]:
     return [
         Row("run", "name", [r.name for r in runs]),
         Row("run", "status", [r.status for r in runs]),
@@ -199,7 +200,7 @@ def _run_rows(runs: list[RunView]) -> list[Row]:
     ]
 
 
-def _config_rows(runs: list[RunView]) -> list[Row]:
+def _config_rows(runs: list[schemas.Run]) -> list[Row]:
     rows = _keyed_rows("config", [flatten(r.config) for r in runs])
     for row in rows:
         first = row.values[0]

@@ -15,7 +15,7 @@ from whirr.analytics.errors import AnalyticsError
 from whirr.analytics.schema import NUMERIC, Type, leaves, quote_ident, quote_str
 from whirr.analytics.segment import PARQUET_OPTIONS
 from whirr.analytics.session import Session
-from whirr.projections import RunView
+from whirr.wire import schemas
 
 FORMATS = ("csv", "json", "jsonl", "parquet")
 SUFFIXES = {
@@ -53,7 +53,7 @@ def format_for(path: str | None, fmt: str | None) -> str:
     return "csv"
 
 
-def export_runs(session: Session, runs: Sequence[RunView], fmt: str, target: Path) -> int:
+def export_runs(session: Session, runs: Sequence[schemas.Run], fmt: str, target: Path) -> int:
     """Write ``runs`` (in the given order) to ``target``; returns the row count."""
     # DuckDB flattens here, not Polars: a few thousand rows take DuckDB ~50 ms, less than
     # `import polars` alone (~0.4 s), and the benchmark's target is 2x a bare DuckDB.
@@ -89,7 +89,7 @@ def _flat_columns(name: str, t: Type) -> list[str]:
 
 def export_metrics(
     session: Session,
-    runs: Sequence[RunView],
+    runs: Sequence[schemas.Run],
     fmt: str,
     target: Path,
     wide: bool = False,

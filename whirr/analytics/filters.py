@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 from whirr.analytics.errors import AnalyticsError
 from whirr.analytics.session import Session
 from whirr.projections import RunView
+from whirr.wire import schemas
+
+#: A run as the store projects it or as the wire carries it: filtering needs only its
+#: fields.
+R = TypeVar("R", RunView, schemas.Run)
 
 _DESC = re.compile(r"\s+desc\s*$", re.IGNORECASE)
 _ASC = re.compile(r"\s+asc\s*$", re.IGNORECASE)
@@ -34,11 +40,11 @@ def sort_clause(sort: str) -> str:
 
 
 def filter_runs(
-    runs: Sequence[RunView],
+    runs: Sequence[R],
     where: Sequence[str] = (),
     sort: Sequence[str] = (),
     limit: int | None = None,
-) -> list[RunView]:
+) -> list[R]:
     """Those of ``runs`` matching every ``where`` expression (SQL over the ``runs`` table:
     ``config.lr < 0.01``, ``summary.best_loss IS NOT NULL``, ``name LIKE 'sweep%'``),
     ordered by each ``sort`` term then newest first, at most ``limit``.

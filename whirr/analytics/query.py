@@ -10,7 +10,7 @@ from typing import Any
 from whirr.analytics.errors import AnalyticsError
 from whirr.analytics.session import Session
 from whirr.analytics.tables import register_jobs
-from whirr.project import Project
+from whirr.facade.protocol import Whirr
 
 VIEWS = ("runs", "jobs", "metrics", "system")
 
@@ -34,8 +34,9 @@ def referenced(sql: str) -> set[str]:
     return {n.lower() for n in names} & set(VIEWS)
 
 
-def run_sql(project: Project, sql: str) -> Result:
-    """Run ``sql`` and return its result. DuckDB's message is the error for bad SQL.
+def run_sql(whirr: Whirr, sql: str) -> Result:
+    """Run ``sql`` over the runs, jobs and run files of ``whirr`` (a project or a server)
+    and return its result. DuckDB's message is the error for bad SQL.
 
     ``metrics`` and ``system`` have ``run_id``, whirr's own columns (``_timestamp`` as a
     UTC timestamp) and one column per key any run logged.
@@ -43,11 +44,9 @@ def run_sql(project: Project, sql: str) -> Result:
     if not sql.strip():
         raise AnalyticsError('give a query, e.g. whirr sql "SELECT * FROM runs"')
     names = referenced(sql)
-    with Session(project) as session:
+    with Session(whirr) as session:
         if names - {"jobs"}:
-            from whirr.services.runs import Runs
-
-            runs = Runs(session.store).list()  # live statuses, as `whirr runs` shows them
+            runs = whirr.runs(limit=None)  # live statuses, as `whirr runs` shows them
             if "runs" in names:
                 session.runs_table(runs)
             for kind in ("metrics", "system"):
@@ -58,7 +57,7 @@ def run_sql(project: Project, sql: str) -> Result:
                         f"(TRY_CAST(_timestamp AS TIMESTAMPTZ) AS _timestamp) FROM {table.name}"
                     )
         if "jobs" in names:
-            register_jobs(session.con, session.tmpdir, session.store.jobs())
+            register_jobs(session.con, session.tmpdir, whirr.jobs(None, None))
         result = session.execute(sql)
         if result.description is None:
             return Result([], [])

@@ -7,7 +7,8 @@ from typing import Any
 
 from whirr.analytics.compare import Comparison, Row
 from whirr.analytics.render import Cell, csv_text, json_text, table_text, text
-from whirr.cli.common import duration, local_time
+from whirr.clock import human_duration as duration
+from whirr.clock import local_time
 
 DIFFERS = "≠"
 BEST = "*"

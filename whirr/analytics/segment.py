@@ -4,11 +4,12 @@ it holds, and the explicit options DuckDB reads it with."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from whirr.projections import RunView
+from whirr.facade.protocol import Whirr
+from whirr.wire import schemas
 
 #: The column that every whole line has; a row without it is a torn last line.
 KEYS = {"metrics": "_idx", "system": "_timestamp"}
@@ -47,24 +48,20 @@ def json_options() -> str:
     return "format='newline_delimited', ignore_errors=true, maximum_object_size=67108864"
 
 
-def locate(runs_dir: Path, runs: Iterable[RunView], kind: str) -> list[Segment]:
-    """The non-empty ``<kind>.jsonl`` of each run, in the order of ``runs``.
-
-    The project's ``runs/<id>/`` comes first; the directory the run recorded is the
-    fallback (a run tracked outside the project tree).
-    """
+def locate(whirr: Whirr, runs: Sequence[schemas.Run], kind: str) -> list[Segment]:
+    """The non-empty ``<kind>.jsonl`` of each run, in the order of ``runs``: a project's
+    own files, or up-to-date copies of a server's (``Whirr.local_run_files``)."""
+    paths = whirr.local_run_files(runs, kind)
     found: list[Segment] = []
     for run in runs:
-        for directory in (runs_dir / run.id, Path(run.run_dir) if run.run_dir else None):
-            if directory is None:
-                continue
-            path = directory / f"{kind}.jsonl"
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            if st.st_size:
-                finished = run.status not in LIVE_STATUSES
-                found.append(Segment(run.id, kind, path, st.st_size, st.st_mtime_ns, finished))
-            break
+        path = paths.get(run.id)
+        if path is None:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if st.st_size:
+            finished = run.status not in LIVE_STATUSES
+            found.append(Segment(run.id, kind, path, st.st_size, st.st_mtime_ns, finished))
     return found

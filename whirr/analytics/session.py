@@ -1,10 +1,12 @@
-"""An analytics session: one project, its store, and an in-memory DuckDB connection with
-a private temporary directory. Everything here only reads the project."""
+"""An analytics session: one whirr installation (a project or a server, through the
+``Whirr`` facade) and an in-memory DuckDB connection with a private temporary directory.
+Everything here only reads."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -12,20 +14,20 @@ from typing import Any
 from whirr.analytics.errors import AnalyticsError
 from whirr.analytics.schema import quote_str
 from whirr.analytics.tables import RowsInfo, SegmentTable, register_runs, register_segments
-from whirr.project import Project
+from whirr.facade.protocol import Whirr
 from whirr.projections import RunView
+from whirr.wire import schemas
 
 
 class Session:
-    """Use as a context manager; ``con`` is the DuckDB connection. The project's store is
-    opened on first use (a filter over runs already read needs none)."""
+    """Use as a context manager; ``con`` is the DuckDB connection. ``whirr`` is where the
+    runs and their files come from (a filter over runs already read needs none); the
+    caller opens and closes it."""
 
-    def __init__(self, project: Project | None = None, store: Any | None = None) -> None:
+    def __init__(self, whirr: Whirr | None = None) -> None:
         import duckdb
 
-        self._project = project
-        self._store = store
-        self._own_store = False
+        self._whirr = whirr
         self.tmpdir = Path(tempfile.mkdtemp(prefix="whirr-analytics-"))
         self.con = duckdb.connect(":memory:")
         # Timestamps print and compare in UTC whatever the machine's zone, like the files.
@@ -42,36 +44,26 @@ class Session:
         self.close()
 
     @property
-    def project(self) -> Project:
-        """The project (found from the cwd when none was given)."""
-        if self._project is None:
-            from whirr.project import find_project
-
-            self._project = find_project()
-        return self._project
-
-    @property
-    def store(self) -> Any:
-        """The project's store, opened on first use."""
-        if self._store is None:
-            self._store = self.project.open_store()
-            self._own_store = True
-        return self._store
+    def whirr(self) -> Whirr:
+        """Where the runs and their files come from."""
+        if self._whirr is None:
+            raise AnalyticsError("this analytics session reads no project or server")
+        return self._whirr
 
     def close(self) -> None:
-        """Close the connection and the store (when this session opened it)."""
+        """Close the connection and remove the temporary directory."""
         self.con.close()
-        if self._own_store and self._store is not None:
-            self._store.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
-    def runs_table(self, runs: list[RunView], name: str = "runs") -> RowsInfo:
+    def runs_table(
+        self, runs: Sequence[RunView] | Sequence[schemas.Run], name: str = "runs"
+    ) -> RowsInfo:
         """Register ``runs`` as table ``name``."""
         return register_runs(self.con, self.tmpdir, runs, name)
 
-    def segments(self, runs: list[RunView], kind: str = "metrics") -> SegmentTable:
+    def segments(self, runs: Sequence[schemas.Run], kind: str = "metrics") -> SegmentTable:
         """Register the ``kind`` rows of ``runs`` as view ``_<kind>``."""
-        return register_segments(self.con, self.project.dir, self.project.runs_dir, runs, kind)
+        return register_segments(self.con, self.whirr, runs, kind)
 
     def relation(self, sql: str) -> Any:
         """``sql`` as a lazy DuckDB relation (for handing on through Arrow); DuckDB's errors

@@ -33,7 +33,9 @@ from whirr.analytics.schema import (
     sql_type,
 )
 from whirr.analytics.segment import KEYS, Segment, json_options, locate
+from whirr.facade.protocol import Whirr
 from whirr.projections import JobView, RunView
+from whirr.wire import schemas
 
 _encode = msgspec.json.Encoder().encode
 #: whirr's own columns of a metrics row, in output order.
@@ -52,7 +54,9 @@ class RowsInfo:
     summary: Type
 
 
-def register_runs(con: Any, tmpdir: Path, runs: Sequence[RunView], name: str = "runs") -> RowsInfo:
+def register_runs(
+    con: Any, tmpdir: Path, runs: Sequence[RunView] | Sequence[schemas.Run], name: str = "runs"
+) -> RowsInfo:
     """Create table ``name`` from ``runs``."""
     config, summary = _struct_type(r.config for r in runs), _struct_type(r.summary for r in runs)
     columns = {
@@ -86,7 +90,9 @@ def register_runs(con: Any, tmpdir: Path, runs: Sequence[RunView], name: str = "
     return RowsInfo(config, summary)
 
 
-def register_jobs(con: Any, tmpdir: Path, jobs: Sequence[JobView], name: str = "jobs") -> None:
+def register_jobs(
+    con: Any, tmpdir: Path, jobs: Sequence[JobView] | Sequence[schemas.Job], name: str = "jobs"
+) -> None:
     """Create table ``name`` from ``jobs`` (state flattened into plain columns)."""
     config = _struct_type(j.config for j in jobs)
     columns = {
@@ -171,23 +177,24 @@ class SegmentTable:
 
 
 def register_segments(
-    con: Any, whirr_dir: Path, runs_dir: Path, runs: Sequence[RunView], kind: str
+    con: Any, whirr: Whirr, runs: Sequence[schemas.Run], kind: str
 ) -> SegmentTable:
     """Create view ``_<kind>`` over the ``kind`` segments of ``runs``: ``run_id``,
     ``_run_pos``, whirr's own columns, then every user key (union over the runs)."""
-    segments = locate(runs_dir, runs, kind)
-    cache = SegmentCache(whirr_dir / "cache" / kind)
+    segments = locate(whirr, runs, kind)
+    cache = SegmentCache(whirr.cache_dir / kind) if whirr.cache_dir is not None else None
     parquet: dict[str, Path] = {}
     pending: list[Segment] = []
     for seg in segments:
-        hit = cache.lookup(seg) if seg.finished else None
+        hit = cache.lookup(seg) if seg.finished and cache is not None else None
         if hit is not None:
             parquet[seg.run_id] = hit
         else:
             pending.append(seg)
     detected = detect_columns(con, pending)
     worth = [s for s in pending if s.finished and s.size >= CACHE_MIN_BYTES]
-    parquet.update(cache.fill(con, worth, detected))
+    if cache is not None:
+        parquet.update(cache.fill(con, worth, detected))
     jsonl = [s for s in pending if s.run_id not in parquet]
     json_cols = merge_columns(detected.get(s.path, {}) for s in jsonl)
     all_cols = merge_columns([_parquet_columns(con, list(parquet.values())), json_cols])

@@ -16,12 +16,13 @@ from whirr.api.auth import check_bearer
 from whirr.api.backend import Backend
 from whirr.api.config import ServerConfig
 from whirr.api.guards import check_browser_request
-from whirr.api.http import Unauthorized, error
+from whirr.api.http import Unauthorized, check_client_protocol, error
 from whirr.api.openapi import document
 from whirr.api.routes import ROUTES
 from whirr.api.routing import API
 from whirr.services.errors import WhirrError
 from whirr.store.protocol import StoreError
+from whirr.wire import protocol
 
 log = logging.getLogger("whirr.server")
 _names = itertools.count(1)
@@ -40,6 +41,8 @@ def create_app(config: ServerConfig) -> Sanic:
     app.config.NOISY_EXCEPTIONS = False
     app.ctx.config = config
     app.ctx.openapi = document(ROUTES)
+    #: Set as the server stops: open streams (events, followed logs) end their responses.
+    app.ctx.stopping = asyncio.Event()
     public = {API + r.path for r in ROUTES if r.public}
 
     for route in ROUTES:
@@ -56,6 +59,18 @@ def create_app(config: ServerConfig) -> Sanic:
         # Before auth: a foreign Host or a page's request is refused whatever it carries.
         if request.path.startswith(API):
             check_browser_request(request, config)
+
+    @app.on_request
+    async def check_protocol(request: Request) -> None:
+        # After the browser checks, before auth: a worker of another protocol is told
+        # which side to upgrade whatever its token (see whirr.wire.protocol).
+        if request.path.startswith(API):
+            check_client_protocol(request.headers.get(protocol.HEADER))
+
+    @app.on_response
+    async def say_protocol(request: Request, response: HTTPResponse) -> None:
+        if request.path.startswith(API):
+            response.headers[protocol.HEADER] = str(protocol.CURRENT)
 
     @app.on_request
     async def authenticate(request: Request) -> None:
@@ -80,6 +95,10 @@ def create_app(config: ServerConfig) -> Sanic:
         app.add_task(
             _reap_expired_leases(app.ctx.backend, config.requeue_interval), name="whirr-reaper"
         )
+
+    @app.before_server_stop
+    async def end_streams(app: Sanic, loop: Any = None) -> None:
+        app.ctx.stopping.set()
 
     @app.before_server_stop
     async def stop_reaper(app: Sanic, loop: Any = None) -> None:

@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from whirr.api.config import ServerConfig
+from whirr.facade.local import StoreSettings, StoreWhirr
 from whirr.projections import JobView
-from whirr.services.jobs import Jobs
+from whirr.services.jobs import DEFAULT_RETRY_DELAY, Jobs
 from whirr.services.workers import Workers
 from whirr.store import EventStore, open_store
 
@@ -88,6 +89,19 @@ class Backend:
         self.store: EventStore = open_store(config.store_url)
         self.jobs = Jobs(self.store)
         self.workers = Workers(self.store)
+        #: The same facade a local project's commands use, over the server's store.
+        self.whirr = StoreWhirr(
+            self.store,
+            StoreSettings(
+                runs_dir=config.runs_dir,
+                worker_timeout=config.worker_timeout,
+                check_commands=False,  # the command runs on a worker's machine
+                max_attempts=config.max_attempts,
+                retry_delay=DEFAULT_RETRY_DELAY,
+            ),
+            label=f"server {config.data_dir}",
+            owns_store=False,
+        )
         self._writer = ThreadPoolExecutor(config.writers, thread_name_prefix="whirr-writer")
         self._reader = ThreadPoolExecutor(config.reader_threads, thread_name_prefix="whirr-read")
         self.heads = HeadWatcher(self.store, loop)

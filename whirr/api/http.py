@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
 _MAX_ID = 2**63 - 1
+#: Deepest nesting of arrays and objects a request body may have.
+MAX_NESTING = 64
 
 
 class BadRequest(WhirrError):
@@ -46,6 +48,31 @@ class UnsupportedMediaType(WhirrError):
     status = 415
 
 
+class UpgradeRequired(WhirrError):
+    """The client speaks a wire protocol this server does not (``whirr.wire.protocol``)."""
+
+    status = 426
+
+
+def check_client_protocol(header: str | None) -> None:
+    """426 when the ``X-Whirr-Protocol`` a client sent is one this server cannot answer
+    (no header: the original whirr's protocol 1)."""
+    from whirr.wire import protocol
+
+    if header is None:
+        given = 1
+    else:
+        try:
+            given = int(header.strip())
+        except ValueError:
+            raise InvalidRequest(
+                f"{protocol.HEADER} must be a number, not {header[:40]!r}"
+            ) from None
+    reason = protocol.mismatch(given)
+    if reason is not None:
+        raise UpgradeRequired(reason)
+
+
 def respond(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
     """A JSON response encoded by msgspec (Structs and datetimes included)."""
     return HTTPResponse(
@@ -63,6 +90,11 @@ def body(request: Request, kind: type[T]) -> T:
     raw = request.body
     if not raw or not raw.strip():
         raw = b"{}"  # an absent body is an empty object: required fields then say what is missing
+    openers = raw.count(b"[") + raw.count(b"{")  # C speed: most bodies stop here
+    if openers > MAX_NESTING and _nesting(raw) > MAX_NESTING:
+        # Deeper values would exhaust the recursion of whoever walks them next (the
+        # decoder, the NUL check, the event encoder): refused before any of them runs.
+        raise InvalidRequest(f"invalid body: JSON nested deeper than {MAX_NESTING} levels")
     try:
         value = msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
@@ -75,13 +107,42 @@ def body(request: Request, kind: type[T]) -> T:
     return value
 
 
+def _nesting(raw: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings
+    not counted); a single pass, no recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    """True when a string anywhere in ``value`` (keys included) holds NUL."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

@@ -4,32 +4,18 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from whirr.cli.common import emit_json, local_time, print_table, project_store, user_errors
-from whirr.cli.remote import server_option
+from whirr.cli.common import emit_json, local_time, print_table, server_option, user_errors
 from whirr.cli.study_options import collect_submit_options, submit_option_flags
+from whirr.facade import open_whirr
+from whirr.wire import studies as wire
 
-
-@contextmanager
-def _studies(server: str | None) -> Iterator[Any]:
-    """The ablation operations of the local project, or of ``server`` (same methods)."""
-    if server:
-        from whirr.ablations.remote import RemoteAblations
-        from whirr.cli.remote import client
-
-        with client(server) as c:
-            yield RemoteAblations(c)
-        return
-    from whirr.ablations.service import Ablations
-
-    with project_store() as (project, store):
-        yield Ablations(store, project.dir / "ablations")
+if TYPE_CHECKING:
+    from whirr.wire.studies import AblationOut, AblationRankingOut
 
 
 @click.group("ablate")
@@ -88,8 +74,11 @@ def init_cmd(
     Example:
       whirr ablate init lr-study -m val_loss -r 10
     """
-    with _studies(server) as studies:
-        study = studies.create(name, metric, replicates=replicates, seed_base=seed_base)
+    req = wire.AblationCreateRequest(
+        name=name, metric=metric, replicates=replicates, seed_base=seed_base
+    )
+    with open_whirr(server) as whirr:
+        study = whirr.studies.create_ablation(req)
     click.echo(
         f"Created ablation study {name}: metric {metric}, {replicates} replicates, "
         f"seeds {study.seed_base}..{study.seed_base + replicates - 1}"
@@ -126,8 +115,10 @@ def baseline_cmd(name: str, assignments: tuple[str, ...], server: str | None) ->
     from whirr.ablations.values import parse_assignments
 
     values, files = parse_assignments(assignments, Path.cwd())
-    with _studies(server) as studies:
-        studies.set_baseline(name, values, files)
+    with open_whirr(server) as whirr:
+        whirr.studies.set_ablation_baseline(
+            name, wire.AblationValuesRequest(values=values, files=files)
+        )
     click.echo(f"Baseline of {name}:")
     _echo_values(values, files)
 
@@ -153,10 +144,12 @@ def add_cmd(name: str, assignments: tuple[str, ...], delta: str | None, server: 
     from whirr.ablations.values import parse_assignments
 
     values, files = parse_assignments(assignments, Path.cwd())
-    with _studies(server) as studies:
-        study, replaced = studies.add_delta(name, values, delta=delta, files=files)
-    added = study.deltas[-1].name if not replaced else (delta or next(iter(values)))
-    click.echo(f"{'Replaced' if replaced else 'Added'} delta {added} of {name}:")
+    req = wire.AblationValuesRequest(values=values, files=files, delta=delta)
+    with open_whirr(server) as whirr:
+        added = whirr.studies.add_ablation_delta(name, req)
+    replaced = added.replaced
+    shown = (delta or next(iter(values))) if replaced else added.ablation.deltas[-1].name
+    click.echo(f"{'Replaced' if replaced else 'Added'} delta {shown} of {name}:")
     _echo_values(values, files)
 
 
@@ -215,20 +208,25 @@ def run_cmd(
     """
     argv = list(command)  # click consumed the `--`
     submit_options = collect_submit_options()
-    with _studies(server) as studies:
+    with open_whirr(server) as whirr:
         if dry_run:
-            _, cells = studies.plan(name, argv, replicates)
+            plan = wire.AblationPlanRequest(command=argv, replicates=replicates)
+            cells = whirr.studies.plan_ablation(name, plan)
             print_table(
                 ["CONDITION", "REPLICATE", "SEED", "COMMAND"],
                 [[c.condition, str(c.replicate), str(c.seed), shlex.join(c.argv)] for c in cells],
             )
             click.echo(f"\nDry run: {len(cells)} job(s) of study {name}; nothing queued.")
             return
-        if not server:  # a server applies its own default
-            submit_options.setdefault("max_attempts", _project_max_attempts())
-        jobs = studies.run(
-            name, argv, os.getcwd(), replicates=replicates, options=submit_options, force=force
+        # The jobs run in this directory (on a server's workers, in the same path there).
+        req = wire.AblationRunRequest(
+            command=argv,
+            workdir=os.getcwd(),
+            replicates=replicates,
+            options=submit_options,
+            force=force,
         )
+        jobs = whirr.studies.run_ablation(name, req).jobs
     if not jobs:
         click.echo(f"Study {name}: every cell is already queued or done; nothing to run.")
         return
@@ -236,13 +234,6 @@ def run_cmd(
     span = f"#{ids[0]}-#{ids[-1]}" if len(ids) > 1 else f"#{ids[0]}"
     click.echo(f"Study {name}: queued {len(ids)} job(s) {span}")
     click.echo(f"Rank: whirr ablate rank {name}")
-
-
-def _project_max_attempts() -> int:
-    from whirr.project import find_project
-
-    attempts: int = find_project().config.max_attempts
-    return attempts
 
 
 def _fmt(value: float | None) -> str:
@@ -261,37 +252,27 @@ def rank_cmd(name: str, verbose: bool, as_json: bool, server: str | None) -> Non
     effect = mean over replicates of (delta - baseline) on the same seed, i.e.
     mean(delta) - mean(baseline) over complete pairs; 95% CI by bootstrap
     (10,000 resamples, fixed seed); AGREE counts pairs whose difference has the
-    effect's sign. A * marks an interval that excludes zero. With --server,
-    the runs' values are read through the server's API.
+    effect's sign. A * marks an interval that excludes zero. A run's value is
+    its summary[METRIC] if set, else the last METRIC it logged. With --server,
+    the server ranks them from its runs' files.
     """
-    with _studies(server) as studies:
-        ranking = studies.rank(name)
-    study = ranking.study
+    with open_whirr(server) as whirr:
+        ranking = whirr.studies.ablation_ranking(name)
     if as_json:
-        emit_json(
-            {
-                "name": study.name,
-                "metric": study.metric,
-                "seed_base": study.seed_base,
-                "baseline": {"n": len(ranking.baseline_values), "values": ranking.baseline_values},
-                "effects": [
-                    {**msgspec_to_dict(e), "excludes_zero": e.excludes_zero}
-                    for e in ranking.effects
-                ],
-                "pending": ranking.pending,
-                "failed": ranking.failed,
-                "no_metric": ranking.no_metric,
-                "unpaired": ranking.unpaired,
-            }
-        )
+        emit_json(ranking)
         return
-    base = ranking.baseline_values
+    _print_ranking(ranking, verbose)
+
+
+def _print_ranking(ranking: AblationRankingOut, verbose: bool) -> None:
+    name, metric = ranking.name, ranking.metric
+    base = ranking.baseline.values
     mean = f"{sum(base.values()) / len(base):.4g}" if base else "-"
-    click.echo(f"Study {name}: metric {study.metric}, baseline mean {mean} (n={len(base)})")
+    click.echo(f"Study {name}: metric {metric}, baseline mean {mean} (n={len(base)})")
     notes = [
         f"{ranking.pending} pending" if ranking.pending else "",
         f"{ranking.failed} failed" if ranking.failed else "",
-        f"{ranking.no_metric} without {study.metric}" if ranking.no_metric else "",
+        f"{ranking.no_metric} without {metric}" if ranking.no_metric else "",
     ]
     if any(notes):
         click.echo("  jobs: " + ", ".join(n for n in notes if n))
@@ -309,7 +290,7 @@ def rank_cmd(name: str, verbose: bool, as_json: bool, server: str | None) -> Non
     strongest = ranking.effects[0]
     click.echo(
         f"\nStrongest effect: {strongest.delta} ({_fmt(strongest.effect)} "
-        f"{study.metric} against baseline)"
+        f"{metric} against baseline)"
     )
     if verbose:
         click.echo("\nPairs (replicate: baseline -> delta):")
@@ -318,40 +299,16 @@ def rank_cmd(name: str, verbose: bool, as_json: bool, server: str | None) -> Non
             click.echo(f"  {e.delta}: {pairs}")
 
 
-def msgspec_to_dict(value: Any) -> dict[str, Any]:
-    """A Struct as a plain dict (for JSON output)."""
-    import msgspec
-
-    result: dict[str, Any] = msgspec.to_builtins(value)
-    return result
-
-
 @ablate_cmd.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option()
 @user_errors
 def list_cmd(as_json: bool, server: str | None) -> None:
     """List ablation studies with their deltas and jobs."""
-    with _studies(server) as studies:
-        found = studies.all()
+    with open_whirr(server) as whirr:
+        found = whirr.studies.ablations()
     if as_json:
-        emit_json(
-            {
-                "studies": [
-                    {
-                        "name": s.name,
-                        "metric": s.metric,
-                        "seed_base": s.seed_base,
-                        "replicates": s.replicates,
-                        "created_at": s.created_at,
-                        "baseline": s.baseline,
-                        "deltas": [msgspec_to_dict(d) for d in s.deltas],
-                        "jobs": len(s.latest()),
-                    }
-                    for s in found
-                ]
-            }
-        )
+        emit_json({"studies": [_listed_json(s) for s in found]})
         return
     if not found:
         click.echo("No ablation studies yet. Start one with `whirr ablate init NAME -m METRIC`.")
@@ -363,9 +320,28 @@ def list_cmd(as_json: bool, server: str | None) -> None:
                 s.name,
                 s.metric,
                 ", ".join(d.name for d in s.deltas) or "-",
-                str(len(s.latest())),
+                str(_cells(s)),
                 local_time(s.created_at),
             ]
             for s in found
         ],
     )
+
+
+def _cells(study: AblationOut) -> int:
+    """The study's cells (condition x replicate) that have a job (a re-run replaces one)."""
+    return len({(m.condition, m.replicate) for m in study.members})
+
+
+def _listed_json(study: AblationOut) -> dict[str, Any]:
+    """A study as ``whirr ablate list --json`` lists it."""
+    return {
+        "name": study.name,
+        "metric": study.metric,
+        "seed_base": study.seed_base,
+        "replicates": study.replicates,
+        "created_at": study.created_at,
+        "baseline": study.baseline,
+        "deltas": study.deltas,
+        "jobs": _cells(study),
+    }

@@ -1,16 +1,18 @@
 """``whirr compare``, ``whirr export`` and ``whirr sql``: thin skins over
-``whirr.analytics`` (which imports DuckDB only when one of them runs)."""
+``whirr.analytics`` (which imports DuckDB only when one of them runs). Each reads the
+project or the server ``open_whirr`` picks; a server's run files are copied into the
+user's cache, only what was added since the last command (``whirr.facade.mirror``)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Container
 from pathlib import Path
-from typing import Any
 
 import click
 
-from whirr.cli.common import fail, user_errors
+from whirr.cli.common import fail, server_option, user_errors
+from whirr.facade import Whirr, open_whirr
+from whirr.services.errors import NotFound
 
 _EXPORT_FORMATS = ["csv", "json", "jsonl", "parquet"]
 
@@ -51,6 +53,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     help="Output format.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as -o json.")
+@server_option()
 @user_errors
 def compare_cmd(
     runs: tuple[str, ...],
@@ -59,11 +62,13 @@ def compare_cmd(
     goals: tuple[str, ...],
     output: str,
     as_json: bool,
+    server: str | None,
 ) -> None:
     """Compare runs side by side: status, duration, config, summary and metrics.
 
-    RUNS are full ids or prefixes only one run has. Config keys that differ between the
-    runs come first, marked ≠; the best value of each summary and metric row is marked *.
+    RUNS are full ids, prefixes only one run has, or jobs (12, #12, job-12). Config keys
+    that differ between the runs come first, marked ≠; the best value of each summary and
+    metric row is marked *.
 
     \b
     Examples:
@@ -74,9 +79,9 @@ def compare_cmd(
     """
     from whirr.analytics.compare import compare_runs
     from whirr.analytics.report import comparison_csv, comparison_json, comparison_table
-    from whirr.project import find_project
 
-    comparison = compare_runs(find_project(), runs, _split(metrics), at, goals)
+    with open_whirr(server) as whirr:
+        comparison = compare_runs(whirr, runs, _split(metrics), at, goals)
     output = "json" if as_json else output
     if output == "json":
         click.echo(comparison_json(comparison))
@@ -122,6 +127,7 @@ def compare_cmd(
     type=click.Path(dir_okay=False),
     help="File to write (default: stdout).",
 )
+@server_option(short=False)
 @user_errors
 def export_cmd(
     runs: tuple[str, ...],
@@ -132,6 +138,7 @@ def export_cmd(
     metric_keys: tuple[str, ...],
     fmt: str | None,
     path: str | None,
+    server: str | None,
 ) -> None:
     """Export runs (config.* and summary.* flattened into columns) or their metrics.
 
@@ -149,18 +156,17 @@ def export_cmd(
     from whirr.analytics.export import SUFFIXES, export_metrics, export_runs, format_for
     from whirr.analytics.selection import select_runs
     from whirr.analytics.session import Session
-    from whirr.project import find_project
 
     if (wide or metric_keys) and not with_metrics:
         raise click.UsageError("--wide and -m go with --metrics")
     refs = list(runs)
-    with Session(find_project()) as session:
-        if path is None and refs and _is_output(session.store, refs[-1], SUFFIXES):
+    with open_whirr(server) as whirr, Session(whirr) as session:
+        if path is None and refs and _is_output(whirr, refs[-1], SUFFIXES):
             path = refs.pop()  # `whirr export OUTPUT.csv`: the original form
         fmt = format_for(path, fmt)
         if path is None and fmt == "parquet" and sys.stdout.isatty():
             fail("Parquet is binary: give -o FILE or redirect stdout")
-        chosen = select_runs(session.store, refs, status, tag)
+        chosen = select_runs(whirr, refs, status, tag)
         target = Path(path) if path else session.tmpdir / f"export.{fmt}"
         if with_metrics:
             count = export_metrics(session, chosen, fmt, target, wide, _split(metric_keys))
@@ -178,11 +184,17 @@ def export_cmd(
     click.echo(f"Wrote {count} {what} to {path}", err=True)
 
 
-def _is_output(store: Any, arg: str, suffixes: Container[str]) -> bool:
+def _is_output(whirr: Whirr, arg: str, suffixes: dict[str, str]) -> bool:
     """Whether a last argument like ``runs.csv`` is an output file, not a run id."""
     if Path(arg).suffix.lower() not in suffixes:
         return False
-    return store.run(arg) is None and not store.runs_by_prefix(arg)
+    if "/" in arg or "\\" in arg:
+        return True  # a path: no run id has a separator
+    try:
+        whirr.run(arg)
+    except NotFound:
+        return True
+    return False
 
 
 @click.command("sql")
@@ -196,8 +208,9 @@ def _is_output(store: Any, arg: str, suffixes: Container[str]) -> bool:
     help="Output format.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as -o json.")
+@server_option()
 @user_errors
-def sql_cmd(query: str, output: str, as_json: bool) -> None:
+def sql_cmd(query: str, output: str, as_json: bool, server: str | None) -> None:
     """Query runs, jobs and metrics with DuckDB SQL (read-only; `-` reads the query
     from stdin).
 
@@ -220,11 +233,11 @@ def sql_cmd(query: str, output: str, as_json: bool) -> None:
     """
     from whirr.analytics.query import run_sql
     from whirr.analytics.render import csv_text, json_text, records, table_text, text
-    from whirr.project import find_project
 
     if query == "-":
         query = sys.stdin.read()
-    result = run_sql(find_project(), query)
+    with open_whirr(server) as whirr:
+        result = run_sql(whirr, query)
     output = "json" if as_json else output
     if output == "json":
         click.echo(json_text(records(result.columns, result.rows)))

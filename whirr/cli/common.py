@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from whirr.clock import human_duration as duration
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _json = msgspec.json.Encoder()
@@ -69,21 +71,6 @@ def ago(at: datetime | None, now: datetime | None = None) -> str:
     return f"{duration(seconds)} ago"
 
 
-def duration(seconds: float | None) -> str:
-    """Compact duration: ``850ms``, ``42s``, ``3m12s``, ``2h05m``."""
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 def local_time(at: datetime | None) -> str:
     """A timestamp in local time, to the second."""
     return "-" if at is None else at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -99,3 +86,56 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     click.echo("\n".join(lines))
+
+
+#: What ``--server`` says in every command's help.
+SERVER_HELP = "Talk to this whirr server (http://host:8080) instead of the local project."
+
+
+def server_option(short: bool = True) -> Any:
+    """``-s/--server URL`` (``WHIRR_SERVER_URL``). Commands whose ``-s`` means
+    ``--status`` (as in the original whirr) take ``server_option(short=False)``."""
+    names = ("-s", "--server") if short else ("--server",)
+    return click.option(
+        *names,
+        "server",
+        envvar="WHIRR_SERVER_URL",
+        show_envvar=True,
+        default=None,
+        metavar="URL",
+        help=SERVER_HELP,
+    )
+
+
+class JobRef(click.ParamType):
+    """A job named as a person would: ``12``, ``#12`` or ``job-12``."""
+
+    name = "JOB"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        from whirr.wire.refs import parse_job_ref
+
+        try:
+            return parse_job_ref(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+JOB_REF = JobRef()
+
+
+class StatusChoice(click.Choice):
+    """``--status``, which the original whirr also spelt ``-s``: a URL given to it gets a
+    hint that ``--server`` was meant."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "://" in value:
+            self.fail(
+                f"{value!r} looks like a server URL, but here -s means --status; "
+                f"use --server {value} (or set WHIRR_SERVER_URL)",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import click
 
-from whirr.cli.common import fail, user_errors
-from whirr.cli.remote import server_option
+from whirr.cli.common import fail, server_option, user_errors
 
 
 @click.command("dashboard")
@@ -56,7 +56,7 @@ def dashboard_cmd(port: int, host: str, server: str | None, token: str | None) -
     """
     try:
         from whirr.api.auth import is_loopback
-        from whirr.api.dashboard.app import create_local_app, create_remote_app, serve
+        from whirr.api.dashboard.app import create_app
         from whirr.api.dashboard.security import Settings
     except ImportError as exc:
         fail(f"the dashboard needs its extra: pip install 'whirr[dashboard]' ({exc})")
@@ -70,26 +70,22 @@ def dashboard_cmd(port: int, host: str, server: str | None, token: str | None) -
         )
         click.echo(f"  {token}")
     settings = Settings(token=token or None, check_host=token is None)
-    if server:
-        from whirr.api.dashboard.remote import RemoteSource
-        from whirr.client import WhirrClient
+    from whirr.facade import open_whirr
 
-        client = WhirrClient(server)
-        client.status()  # an unreachable server or a wrong token fails here, clearly
-        app = create_remote_app(lambda: RemoteSource(client), settings)
-        what = f"server {client.url.removesuffix('/api/v1')}"
-    else:
-        from whirr.project import find_project
+    with open_whirr(server) as whirr:
+        # A missing or broken database, an unreachable server or a wrong token fails
+        # here, clearly, not on the first page.
+        whirr.status()
+        app = create_app(whirr, settings)
+        _serve(app, whirr.label, host, port)
 
-        project = find_project()
-        project.open_store().close()  # a missing or broken database fails here, clearly
-        app = create_local_app(
-            project.dir, settings, worker_timeout=float(project.config.heartbeat_timeout)
-        )
-        what = f"project {project.root}"
+
+def _serve(app: Any, what: str, host: str, port: int) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     click.echo(f"whirr dashboard for {what}: http://{shown}:{port}/")
+    from whirr.api.dashboard.app import serve
+
     try:
         serve(app, host, port)
     except OSError as exc:

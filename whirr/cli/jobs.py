@@ -3,67 +3,26 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from datetime import datetime
 
 import click
 
-from whirr.cli import remote
 from whirr.cli.common import (
+    JOB_REF,
+    StatusChoice,
     ago,
     duration,
     emit_json,
     local_time,
     print_table,
-    project_store,
+    server_option,
     user_errors,
 )
-from whirr.cli.remote import server_option
-from whirr.cli.scheduling import (
-    live_workers,
-    parse_duration,
-    parse_ids,
-    scheduling_options,
-    waiting_note,
-)
-from whirr.projections.jobs import Queued, Running
+from whirr.cli.scheduling import parse_duration, parse_ids, scheduling_options
+from whirr.facade import open_whirr
+from whirr.wire import schemas
 
 STATUSES = ["queued", "running", "completed", "failed", "cancelled", "timed_out", "active"]
-
-
-def job_json(job: Any) -> dict[str, Any]:
-    """The Job shape of the HTTP API (SPEC), shared by ``--json`` output."""
-    return {
-        "id": job.id,
-        "name": job.name,
-        "command_argv": job.command_argv,
-        "workdir": job.workdir,
-        "config": job.config,
-        "tags": job.tags,
-        "status": job.status,
-        "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "priority": job.priority,
-        "worker_id": job.worker_id,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "exit_code": job.exit_code,
-        "error": job.error,
-        "run_id": job.run_id,
-        "parent_job_id": job.parent_job_id,
-        "cancel_requested": job.cancel_requested,
-        "lease_expires_at": job.lease_expires_at,
-        "gpus": job.gpus,
-        "gpu_ids": job.state.gpu_ids if isinstance(job.state, Running) else [],
-        "after": job.after,
-        "after_any": job.after_any,
-        "waiting_on": job.waiting_on,
-        "retries": job.retries,
-        "failed_attempts": job.failed_attempts,
-        "not_before": job.state.not_before if isinstance(job.state, Queued) else None,
-        "timeout_seconds": job.timeout_seconds,
-        "snapshot": job.snapshot,
-    }
 
 
 @click.command(
@@ -114,68 +73,36 @@ def submit_cmd(
     deps = parse_ids(after)
     if after_any and not deps:
         raise click.UsageError("--after-any needs --after ID[,ID...]")
-    timeout_s = parse_duration(timeout) if timeout else None
-    if server:
-        used = [
-            flag
-            for flag, on in [
-                ("--gpus", gpus is not None),
-                ("--priority", priority != 0),
-                ("--after", bool(deps)),
-                ("--retries", retries > 0),
-                ("--timeout", timeout_s is not None),
-                ("--snapshot", bool(snapshot)),
-            ]
-            if on
-        ]
-        if used:
-            raise click.UsageError(f"{', '.join(used)}: not available with --server yet")
-        return remote.submit(
-            server,
-            command,
-            name=name,
-            tags=tags.split(","),
-            max_attempts=max_attempts,
-            as_json=as_json,
-        )
-    from whirr.services import Jobs
-
-    with project_store() as (project, store):
-        config = project.config
-        workdir, digest = os.getcwd(), None
-        if snapshot if snapshot is not None else config.snapshot:
-            from whirr.snapshot import take_snapshot
-
-            workdir, digest = take_snapshot(workdir, project.dir / "snapshots")
-        job = Jobs(store).submit(
-            list(command),
-            workdir,
-            name=name,
-            tags=[t.strip() for t in tags.split(",")],
-            max_attempts=max_attempts or config.max_attempts,
-            gpus=gpus,
-            priority=priority,
-            after=deps,
-            after_any=after_any,
-            retries=retries,
-            retry_delay=config.retry_delay,
-            timeout_seconds=timeout_s,
-            snapshot=digest,
-        )
+    spec = schemas.SubmitRequest(
+        command_argv=list(command),
+        workdir=os.getcwd(),
+        name=name,
+        tags=[t.strip() for t in tags.split(",") if t.strip()],
+        max_attempts=max_attempts,
+        gpus=gpus,
+        priority=priority,
+        after=deps,
+        after_any=after_any,
+        retries=retries,
+        timeout_seconds=parse_duration(timeout) if timeout else None,
+        snapshot=snapshot,
+    )
+    with open_whirr(server) as whirr:
+        job = whirr.submit(spec)
     if as_json:
-        emit_json(job_json(job))
+        emit_json(job)
     else:
         click.echo(f"Submitted job #{job.id}")
 
 
 @click.command("status")
-@click.argument("job_id", type=int, required=False)
+@click.argument("job_id", type=JOB_REF, required=False)
 @click.option("-a", "--all", "show_all", is_flag=True, help="Include finished jobs.")
 @click.option(
     "-s",
     "--status",
     "status",
-    type=click.Choice(STATUSES),
+    type=StatusChoice(STATUSES),
     help="Only jobs with this status (`active` = queued + running).",
 )
 @click.option(
@@ -206,50 +133,38 @@ def status_cmd(
       whirr status -s failed
       whirr status 42           # everything about job 42
     """
-    if server:
-        return remote.status(
-            server, job_id, show_all=show_all, status=status, limit=limit, as_json=as_json
-        )
-    from whirr.services import Jobs
-
-    with project_store() as (project, store):
+    with open_whirr(server) as whirr:
         if job_id is not None:
-            job = Jobs(store).get(job_id)
-            live = live_workers(store, project.config.heartbeat_timeout, _now())
-            note = waiting_note(job, _now(), live)
+            job = whirr.job(job_id)
             if as_json:
-                emit_json({**job_json(job), "waiting": note or None})
+                emit_json(job)
             else:
-                _print_job(job, note)
+                _print_job(job)
             return
         if status == "active" or (status is None and not show_all):
-            jobs = store.jobs(["queued", "running"])
+            jobs = whirr.jobs(["queued", "running"], None)
         else:
-            jobs = store.jobs([status] if status else None, limit=limit)
-        counts = store.job_counts()
-        now = _now()
-        live = live_workers(store, project.config.heartbeat_timeout, now)
-    notes = {j.id: waiting_note(j, now, live) for j in jobs}
+            jobs = whirr.jobs([status] if status else None, limit)
+        counts = whirr.status()
     if as_json:
-        emit_json({"jobs": [{**job_json(j), "waiting": notes[j.id] or None} for j in jobs]})
+        emit_json({"jobs": jobs})
         return
     if not jobs:
         queued_hint = "" if show_all or status else " (use --all to include finished jobs)"
         click.echo(f"No jobs{' with status ' + status if status else ''}{queued_hint}.")
     else:
+        now = _now()
         rows = []
         for j in sorted(jobs, key=lambda j: j.id):
             if j.status == "running" and j.started_at is not None:
-                when = duration((_now() - j.started_at).total_seconds())
-            elif j.finished_at is not None:
-                when = ago(j.finished_at)
+                when = duration((now - j.started_at).total_seconds())
             else:
-                when = ago(j.created_at)
+                when = ago(j.finished_at or j.created_at, now)
             status_word = j.status + (
                 " (cancelling)" if j.cancel_requested and j.status == "running" else ""
             )
-            if notes[j.id]:
-                status_word += f" ({notes[j.id]})"
+            if j.waiting:
+                status_word += f" ({j.waiting})"
             rows.append(
                 [
                     str(j.id),
@@ -262,11 +177,12 @@ def status_cmd(
                 ]
             )
         print_table(["ID", "NAME", "STATUS", "TRY", "WORKER", "TIME", "COMMAND"], rows)
-    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES[:-1] if counts.get(s))
+    words = [(n, getattr(counts, n)) for n in STATUSES[:-1]]
+    summary = ", ".join(f"{count} {word}" for word, count in words if count)
     click.echo(f"\n{summary or 'queue empty'}")
 
 
-def _print_job(job: Any, note: str = "") -> None:
+def _print_job(job: schemas.Job) -> None:
     fields = [
         ("Job", f"#{job.id}" + (f" ({job.name})" if job.name else "")),
         (
@@ -292,13 +208,13 @@ def _print_job(job: Any, note: str = "") -> None:
         fields.append(("Error", job.error))
     if job.parent_job_id:
         fields.append(("Retry of", f"#{job.parent_job_id}"))
-    fields += _scheduling_fields(job, note)
+    fields += _scheduling_fields(job)
     for label, value in fields:
         click.echo(f"{label + ':':<11}{value}")
 
 
 @click.command("cancel")
-@click.argument("job_id", type=int, required=False)
+@click.argument("job_id", type=JOB_REF, required=False)
 @click.option("--all-queued", is_flag=True, help="Cancel every queued job.")
 @server_option()
 @user_errors
@@ -310,24 +226,18 @@ def cancel_cmd(job_id: int | None, all_queued: bool, server: str | None) -> None
       whirr cancel 42
       whirr cancel --all-queued
     """
-    from whirr.services import Jobs
-
     if (job_id is None) == (not all_queued):
         raise click.UsageError("give a JOB_ID or --all-queued (not both)")
-    if server:
-        return remote.cancel(server, job_id, all_queued)
-    with project_store() as (_, store):
-        jobs = Jobs(store)
+    with open_whirr(server) as whirr:
         if all_queued:
-            ids = jobs.cancel_all_queued()
-            click.echo(
-                f"Cancelled {len(ids)} queued job(s)"
-                + (f": {', '.join(f'#{i}' for i in ids)}" if ids else "")
-            )
+            done = whirr.cancel_all_queued()
+            ids = ", ".join(f"#{i}" for i in done.cancelled)
+            click.echo(f"Cancelled {done.count} queued job(s)" + (f": {ids}" if ids else ""))
             return
         assert job_id is not None
-        previous, job = jobs.cancel(job_id)
-    if previous == "queued":
+        answer = whirr.cancel(job_id)
+        job = whirr.job(job_id)
+    if answer.previous_status == "queued":
         click.echo(f"Cancelled job #{job_id} (was queued)")
     else:
         click.echo(
@@ -337,46 +247,41 @@ def cancel_cmd(job_id: int | None, all_queued: bool, server: str | None) -> None
 
 
 @click.command("retry")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_REF)
 @server_option()
 @user_errors
 def retry_cmd(job_id: int, server: str | None) -> None:
     """Queue a new job with the command of failed, cancelled or timed-out JOB_ID."""
-    if server:
-        return remote.retry(server, job_id)
-    from whirr.services import Jobs
-
-    with project_store() as (_, store):
-        job = Jobs(store).retry(job_id)
+    with open_whirr(server) as whirr:
+        job = whirr.retry(job_id)
     click.echo(f"Submitted job #{job.id} (retry of #{job_id}, attempt {job.attempt})")
 
 
-def _last_attempt(job: Any) -> int:
+def _last_attempt(job: schemas.Job) -> int:
     """The highest attempt number worker loss can reach (retried failures extend it)."""
-    extra = getattr(job, "failed_attempts", 0)
-    return int(getattr(job, "first_attempt", 1) + job.max_attempts - 1 + extra)
+    return job.first_attempt + job.max_attempts - 1 + job.failed_attempts
 
 
-def _scheduling_fields(job: Any, note: str) -> list[tuple[str, str]]:
+def _scheduling_fields(job: schemas.Job) -> list[tuple[str, str]]:
     """The scheduling lines of ``whirr status ID`` (only those that say something)."""
     fields = []
-    if note:
-        fields.append(("Waiting", note))
-    if getattr(job, "priority", 0):
+    if job.waiting:
+        fields.append(("Waiting", job.waiting))
+    if job.priority:
         fields.append(("Priority", str(job.priority)))
-    gpu_ids = job.state.gpu_ids if isinstance(getattr(job, "state", None), Running) else []
-    if gpu_ids or getattr(job, "gpus", None) is not None:
+    gpu_ids = job.gpu_ids
+    if gpu_ids or job.gpus is not None:
         wanted = "default" if job.gpus is None else str(job.gpus)
         held = f", holds {','.join(map(str, gpu_ids))}" if gpu_ids else ""
         fields.append(("GPUs", f"{wanted}{held}"))
-    if getattr(job, "after", None):
+    if job.after:
         kind = "ended" if job.after_any else "completed"
         fields.append(("After", f"{', '.join(f'#{d}' for d in job.after)} ({kind})"))
-    if getattr(job, "retries", 0):
+    if job.retries:
         fields.append(("Retries", f"{job.failed_attempts} of {job.retries} used"))
-    if getattr(job, "timeout_seconds", None):
+    if job.timeout_seconds:
         fields.append(("Timeout", duration(job.timeout_seconds)))
-    if getattr(job, "snapshot", None):
+    if job.snapshot:
         fields.append(("Snapshot", job.snapshot[:12]))
     return fields
 
@@ -385,7 +290,7 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _now() -> Any:
+def _now() -> datetime:
     from whirr.clock import utc_now
 
     return utc_now()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import click
 import msgspec
 
-from whirr.cli.common import local_time, project_store, user_errors
+from whirr.cli.common import local_time, server_option, user_errors
+from whirr.facade import open_whirr
 
 
 @click.command("events")
@@ -28,7 +30,13 @@ from whirr.cli.common import local_time, project_store, user_errors
     show_default=True,
     help="How many past events to print first.",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line: {position, recorded_at, stream, type, event}.",
+)
+@server_option()
 @user_errors
 def events_cmd(
     follow: bool,
@@ -37,6 +45,7 @@ def events_cmd(
     after: int | None,
     limit: int,
     as_json: bool,
+    server: str | None,
 ) -> None:
     """Print the event log: every state change whirr recorded, in order.
 
@@ -45,6 +54,7 @@ def events_cmd(
       whirr events                 # the last 50 events
       whirr events --stream job-3  # everything that happened to job 3
       whirr events -f --json       # follow as JSON lines
+      whirr events --server http://head:8080 --type job.finished
     """
     from whirr.events import TAGS
 
@@ -55,43 +65,41 @@ def events_cmd(
             param_hint="--type",
         )
     encoder = msgspec.json.Encoder()
-    with project_store() as (_, store):
-        if after is None:
-            found = store.read(0, stream=stream, types=list(types) or None)
-            records = found[-limit:]
-            cursor = store.head()
-        else:
-            records = store.read(after, limit=limit, stream=stream, types=list(types) or None)
-            cursor = records[-1].position if records else after
+    with open_whirr(server) as whirr:
+        found = whirr.events(
+            after or 0,
+            follow=follow,
+            types=list(types) or None,
+            stream=stream,
+            last=limit if after is None else None,
+        )
+        # --after N: at most --limit events after N (all of them, then new ones, with -f).
+        shown = found if follow or after is None else itertools.islice(found, limit)
         try:
-            while True:
-                for rec in records:
-                    if as_json:
-                        click.echo(encoder.encode(rec).decode())
-                    else:
-                        fields = msgspec.json.encode(rec.event).decode()
-                        click.echo(
-                            f"{rec.position:>7}  {local_time(rec.recorded_at)}  "
-                            f"{rec.stream:<16} {fields}"
-                        )
-                if not follow:
-                    return
-                store.wait(cursor, timeout=1.0)
-                records = store.read(cursor, stream=stream, types=list(types) or None)
-                cursor = store.head() if not records else records[-1].position
+            for event in shown:
+                if as_json:
+                    click.echo(encoder.encode(event).decode())
+                else:
+                    fields = encoder.encode(event.event).decode()
+                    click.echo(
+                        f"{event.position:>7}  {local_time(event.recorded_at)}  "
+                        f"{event.stream:<16} {fields}"
+                    )
         except KeyboardInterrupt:
             return
 
 
 @click.command("rebuild")
+@server_option()
 @user_errors
-def rebuild_cmd() -> None:
+def rebuild_cmd(server: str | None) -> None:
     """Rebuild the job, run and worker views by replaying the whole event log.
 
-    Safe at any time: the log is the truth and the views are derived from it.
+    Safe at any time: the log is the truth and the views are derived from it. Only
+    where the log is stored: a server's views are rebuilt on the server's machine.
     """
-    with project_store() as (_, store):
+    with open_whirr(server) as whirr:
         started = time.perf_counter()
-        count = store.rebuild()
+        count = whirr.rebuild()
         elapsed = time.perf_counter() - started
     click.echo(f"Rebuilt views from {count} events in {elapsed:.2f}s")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from whirr.cli.common import emit_json, user_errors
+from whirr.cli.common import emit_json, server_option, user_errors
 
 
 @click.command("init")
@@ -34,15 +34,23 @@ def init_cmd(path: Path) -> None:
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@server_option()
 @user_errors
-def doctor_cmd(as_json: bool) -> None:
-    """Check the project, database, WAL mode, schema version, workers and GPUs.
+def doctor_cmd(as_json: bool, server: str | None) -> None:
+    """Check the project, database, WAL mode, schema version, workers and GPUs; or, with
+    --server (or WHIRR_SERVER_URL), that the server answers, takes the token, runs a
+    compatible version and has a working store, and which workers it has heard from.
 
     Exits 1 when any check finds a problem.
+
+    \b
+    Examples:
+      whirr doctor
+      whirr doctor --server http://head:8080 --json
     """
     from whirr.doctor import run_checks
 
-    checks = run_checks()
+    checks = run_checks(server)
     if as_json:
         emit_json([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
     else:

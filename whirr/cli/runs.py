@@ -4,47 +4,33 @@ each run's file (never the whole file, never one file per listed run)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
-from whirr.cli import remote
-from whirr.cli.common import ago, duration, emit_json, local_time, print_table, user_errors
-from whirr.cli.remote import server_option
+from whirr.cli.common import (
+    StatusChoice,
+    ago,
+    duration,
+    emit_json,
+    local_time,
+    print_table,
+    server_option,
+    user_errors,
+)
+from whirr.facade import open_whirr
+from whirr.wire import schemas
 
 STATUSES = ["running", "completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
 #: Summary values shown in the runs table, at most.
 _SUMMARY_SHOWN = 3
-
-
-def run_json(run: Any) -> dict[str, Any]:
-    """The Run shape of the HTTP API (SPEC), shared by ``--json`` output."""
-    return {
-        "id": run.id,
-        "job_id": run.job_id,
-        "name": run.name,
-        "config": run.config,
-        "tags": run.tags,
-        "status": run.status,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "duration_seconds": run.duration_seconds,
-        "summary": run.summary,
-        "hostname": run.hostname,
-        "run_dir": run.run_dir,
-        "pid": run.pid,
-        "git": run.git,
-        "artifacts": [
-            {"path": a.path, "size": a.size, "saved_at": a.saved_at} for a in run.artifacts
-        ],
-        "exit_code": run.exit_code,
-        "error": run.error,
-    }
+#: Metric rows ``show`` reads from the end of a run's file for its last values.
+_SHOW_TAIL = 1000
 
 
 @click.command("runs")
-@click.option("-s", "--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("-s", "--status", type=StatusChoice(STATUSES), help="Only runs with this status.")
 @click.option("-t", "--tag", help="Only runs with this tag.")
 @click.option(
     "-n",
@@ -91,27 +77,20 @@ def runs_cmd(
       whirr runs -t sweep:lr --json
       whirr runs --where 'config.lr < 0.01' --sort summary.best_loss
     """
-    if server:
-        if where or sort:
-            raise click.UsageError("--where and --sort work on a local project only")
-        return remote.runs(server, status=status, tag=tag, limit=limit, as_json=as_json)
-    from whirr.cli.common import project_store
-    from whirr.services.runs import Runs
-
-    with project_store() as (_, store):
-        runs = Runs(store).list(status=status, tag=tag, limit=None if where or sort else limit)
+    with open_whirr(server) as whirr:
+        runs = whirr.runs(status=status, tag=tag, limit=None if where or sort else limit)
     if where or sort:
         from whirr.analytics.filters import filter_runs  # DuckDB: imported only when asked
 
         runs = filter_runs(runs, where, sort, limit)
     if as_json:
-        emit_json({"runs": [run_json(r) for r in runs]})
+        emit_json({"runs": runs})
         return
     print_runs(runs, status, tag)
 
 
-def print_runs(runs: list[Any], status: str | None, tag: str | None) -> None:
-    """The ``whirr runs`` table (local views or the server's runs alike)."""
+def print_runs(runs: list[schemas.Run], status: str | None, tag: str | None) -> None:
+    """The ``whirr runs`` table."""
     if not runs:
         click.echo(
             "No runs"
@@ -148,37 +127,34 @@ def print_runs(runs: list[Any], status: str | None, tag: str | None) -> None:
 def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
     """Show one run: status, config, summary, last metrics, git, artifacts.
 
-    RUN_ID is a full id or any prefix that only one run has.
+    RUN_ID is a full id, any prefix that only one run has, or its job (12, #12, job-12).
 
     \b
     Examples:
       whirr show job-12
+      whirr show 12                    # the run of job 12
       whirr show local-20250101-0930   # a unique prefix is enough
       whirr show job-12 --json
     """
-    if server:
-        return remote.show(server, run_id, as_json=as_json)
-    from whirr.cli.common import project_store
-    from whirr.run import last_rows
-    from whirr.services.runs import Runs
-
-    with project_store() as (_, store):
-        run = Runs(store).resolve(run_id)
-    rows = last_rows(Path(run.run_dir) / "metrics.jsonl")
+    with open_whirr(server) as whirr:
+        run = whirr.run(run_id)
+        rows = whirr.tail(run.id, "metrics", _SHOW_TAIL)
+        samples = whirr.tail(run.id, "system", 1)
+        artifacts = whirr.artifacts(run.id)
     latest = latest_values(rows)
-    samples = last_rows(Path(run.run_dir) / "system.jsonl", max_bytes=8192)
     system = samples[-1] if samples else {}
     if as_json:
         emit_json(
             {
-                **run_json(run),
+                **msgspec.to_builtins(run),
+                "files": artifacts,
                 "last_metrics": latest,
                 "metrics_rows": rows[-1]["_idx"] + 1 if rows and "_idx" in rows[-1] else 0,
                 "last_system": system,
             }
         )
         return
-    _print_run(run, latest, rows)
+    _print_run(run, latest, rows, artifacts)
     if system:
         _section(f"System (sampled {system.pop('_timestamp', '?')})", system)
 
@@ -193,7 +169,12 @@ def latest_values(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return latest
 
 
-def _print_run(run: Any, latest: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def _print_run(
+    run: schemas.Run,
+    latest: dict[str, Any],
+    rows: list[dict[str, Any]],
+    files: list[schemas.ArtifactOut],
+) -> None:
     took = run.duration_seconds
     if took is None and run.status == "running":
         took = (datetime.now(UTC) - run.started_at).total_seconds()
@@ -232,9 +213,9 @@ def _print_run(run: Any, latest: dict[str, Any], rows: list[dict[str, Any]]) -> 
     else:
         _section("Git", {})
     click.echo("\nArtifacts:")
-    if not run.artifacts:
+    if not files:
         click.echo("  (none)")
-    for art in run.artifacts:
+    for art in files:
         click.echo(f"  {art.path}  {_size(art.size)}")
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
-from whirr.cli.common import duration, emit_json, local_time, project_store, user_errors
+from whirr.cli.common import JOB_REF, emit_json, local_time, server_option, user_errors
+from whirr.facade import open_whirr
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -97,32 +97,12 @@ def scheduling_options(func: F) -> F:
     return func
 
 
-def waiting_note(job: Any, now: datetime, live_workers: list[Any]) -> str:
-    """Why a queued job is not running yet ("" when nothing holds it back)."""
-    from whirr.projections.jobs import Queued
-    from whirr.projections.queue import unschedulable
-
-    state = job.state
-    if not isinstance(state, Queued):
-        return ""
-    if job.waiting_on:
-        return "waiting on " + ",".join(f"#{j}" for j in job.waiting_on)
-    if state.not_before is not None and state.not_before > now:
-        return f"retry in {duration((state.not_before - now).total_seconds())}"
-    reason = unschedulable(job, live_workers)
-    return f"unschedulable: {reason}" if reason else ""
-
-
-def live_workers(store: Any, heartbeat_timeout: float, now: datetime) -> list[Any]:
-    """Workers that are online and take new jobs (not draining)."""
-    return [w for w in store.workers() if w.is_online(now, heartbeat_timeout) and not w.draining]
-
-
 @click.command("priority")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_REF)
 @click.argument("priority", type=int)
+@server_option()
 @user_errors
-def priority_cmd(job_id: int, priority: int) -> None:
+def priority_cmd(job_id: int, priority: int, server: str | None) -> None:
     """Change queued JOB_ID's PRIORITY (higher runs first; negative is fine).
 
     \b
@@ -130,17 +110,16 @@ def priority_cmd(job_id: int, priority: int) -> None:
       whirr priority 42 10     # ahead of everything at priority < 10
       whirr priority 42 -- -5  # behind the default 0
     """
-    from whirr.services import Queue
-
-    with project_store() as (_, store):
-        job = Queue(store).set_priority(job_id, priority)
+    with open_whirr(server) as whirr:
+        job = whirr.set_priority(job_id, priority)
     click.echo(f"Job #{job.id} now has priority {job.priority}")
 
 
 @click.group("queue", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the queue's state as JSON.")
+@server_option()
 @click.pass_context
-def queue_cmd(ctx: click.Context, as_json: bool) -> None:
+def queue_cmd(ctx: click.Context, as_json: bool, server: str | None) -> None:
     """Pause or resume the whole queue; with no subcommand, say whether it is paused.
 
     While paused, no worker claims a new job; running jobs go on.
@@ -150,56 +129,42 @@ def queue_cmd(ctx: click.Context, as_json: bool) -> None:
       whirr queue pause -r "disk full"
       whirr queue resume
       whirr queue --json
+      whirr queue --server http://head:8080 pause
     """
+    ctx.obj = server
     if ctx.invoked_subcommand is None:
-        _show_queue(as_json)
+        _show_queue(server, as_json)
 
 
 @user_errors
-def _show_queue(as_json: bool) -> None:
-    from whirr.services import Queue
-
-    with project_store() as (_, store):
-        state = Queue(store).state()
-        counts = store.job_counts()
+def _show_queue(server: str | None, as_json: bool) -> None:
+    with open_whirr(server) as whirr:
+        state = whirr.queue()
     if as_json:
-        emit_json(
-            {
-                "paused": state.paused,
-                "since": state.since,
-                "reason": state.reason,
-                "queued": counts.get("queued", 0),
-                "running": counts.get("running", 0),
-            }
-        )
+        emit_json(state)
         return
     word = "paused" if state.paused else "running"
     since = f" since {local_time(state.since)}" if state.since else ""
     reason = f" ({state.reason})" if state.reason else ""
-    click.echo(
-        f"Queue {word}{since}{reason}: {counts.get('queued', 0)} queued, "
-        f"{counts.get('running', 0)} running."
-    )
+    click.echo(f"Queue {word}{since}{reason}: {state.queued} queued, {state.running} running.")
 
 
 @queue_cmd.command("pause")
 @click.option("-r", "--reason", default="", help="Why (shown by `whirr queue`).")
+@click.pass_obj
 @user_errors
-def queue_pause_cmd(reason: str) -> None:
+def queue_pause_cmd(server: str | None, reason: str) -> None:
     """Stop workers from claiming new jobs (running jobs go on)."""
-    from whirr.services import Queue
-
-    with project_store() as (_, store):
-        changed = Queue(store).pause(reason)
+    with open_whirr(server) as whirr:
+        changed = whirr.pause(reason).changed
     click.echo("Queue paused." if changed else "Queue was already paused.")
 
 
 @queue_cmd.command("resume")
+@click.pass_obj
 @user_errors
-def queue_resume_cmd() -> None:
+def queue_resume_cmd(server: str | None) -> None:
     """Let workers claim jobs again."""
-    from whirr.services import Queue
-
-    with project_store() as (_, store):
-        changed = Queue(store).resume()
+    with open_whirr(server) as whirr:
+        changed = whirr.resume().changed
     click.echo("Queue resumed." if changed else "Queue was not paused.")

@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from whirr.cli.common import emit_json, local_time, print_table, project_store, user_errors
-from whirr.cli.remote import server_option
+from whirr.cli.common import emit_json, local_time, print_table, server_option, user_errors
 from whirr.cli.study_options import collect_submit_options, submit_option_flags
+from whirr.facade import open_whirr
 
-
-@contextmanager
-def _sweeps(server: str | None) -> Iterator[Any]:
-    """The sweep operations of the local project, or of ``server`` (same methods)."""
-    if server:
-        from whirr.cli.remote import client
-        from whirr.sweeps.remote import RemoteSweeps
-
-        with client(server) as c:
-            yield RemoteSweeps(c)
-        return
-    from whirr.sweeps.service import Sweeps
-
-    with project_store() as (_, store):
-        yield Sweeps(store)
+if TYPE_CHECKING:
+    from whirr.wire.studies import SweepOut, SweepReportOut
 
 
 class SweepGroup(click.Group):
@@ -102,13 +87,16 @@ def run_cmd(
     """
     from whirr.studies.linking import submit_option_names
     from whirr.sweeps import expand
-    from whirr.sweeps.service import Sweeps, new_seed
+    from whirr.sweeps.service import new_seed
     from whirr.sweeps.spec import NAME_PATTERN, SweepFileError, parse_spec
+    from whirr.wire.studies import SweepCreateRequest
 
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise SweepFileError(f"cannot read {file}: {exc.strerror}") from None
+    # Read here first, so a bad file is refused with its line before anything is sent
+    # and a dry run needs no project or server; the store parses it again to record it.
     spec = parse_spec(text, source=str(file), submit_options=submit_option_names())
     name = prefix or spec.name or file.stem
     if not NAME_PATTERN.fullmatch(name):
@@ -133,34 +121,32 @@ def run_cmd(
             "nothing queued."
         )
         return
-    if server:
-        # The server parses the file again (it records the sweep) and applies its own
-        # max_attempts default; the workers run the jobs in this directory.
-        with _sweeps(server) as remote:
-            record, jobs = remote.create(
-                text, name, os.getcwd(), seed=seed, source=str(file), options=submit_options
-            )
-    else:
-        with project_store() as (project, store):
-            submit_options.setdefault("max_attempts", project.config.max_attempts)
-            record, jobs = Sweeps(store).create(
-                spec, name, os.getcwd(), seed=seed, source=str(file), options=submit_options
-            )
+    # The jobs run in this directory (on a server's workers, in the same path there).
+    req = SweepCreateRequest(
+        spec=text,
+        workdir=os.getcwd(),
+        name=name,
+        seed=seed,
+        source=str(file),
+        options=submit_options,
+    )
+    with open_whirr(server) as whirr:
+        queued = whirr.studies.create_sweep(req)
+    record = queued.sweep
     if as_json:
         emit_json(
             {
                 "sweep": name,
-                "seed": record.created.seed,
+                "seed": record.seed,
                 "jobs": [
-                    {"index": m.index, "job_id": m.job_id, "config": m.config}
-                    for m in record.members
+                    {"index": m.index, "job_id": m.job_id, "config": m.config} for m in record.jobs
                 ],
             }
         )
         return
-    ids = [j.id for j in jobs]
+    ids = [j.id for j in queued.jobs]
     span = f"#{ids[0]}-#{ids[-1]}" if len(ids) > 1 else f"#{ids[0]}"
-    seeded = f", seed {record.created.seed}" if record.created.seed is not None else ""
+    seeded = f", seed {record.seed}" if record.seed is not None else ""
     click.echo(f"Sweep {name}: queued {len(ids)} job(s) {span} ({spec.method}{seeded})")
     click.echo(f"Progress: whirr sweep status {name}")
 
@@ -186,59 +172,62 @@ def status_cmd(
       whirr sweep status lr-sweep -m accuracy --max
       whirr sweep status lr-sweep --server http://head-node:8080
     """
-    with _sweeps(server) as sweeps:
-        report = sweeps.report(name, metric, goal)
+    with open_whirr(server) as whirr:
+        report = whirr.studies.sweep_report(name, metric, goal)
     if as_json:
-        emit_json(_report_json(report))
+        emit_json(report)
         return
-    created, progress = report.record.created, report.progress
-    seeded = f", seed {created.seed}" if created.seed is not None else ""
+    _print_report(report)
+
+
+def _print_report(report: SweepReportOut) -> None:
+    sweep, progress = report.sweep, report.progress
+    finished = progress.done + progress.failed + progress.cancelled
+    seeded = f", seed {sweep.seed}" if sweep.seed is not None else ""
     click.echo(
-        f"Sweep {created.sweep}: {created.method}{seeded}, {progress.planned} job(s), "
-        f"created {local_time(report.record.created_at)}"
+        f"Sweep {sweep.name}: {sweep.method}{seeded}, {progress.planned} job(s), "
+        f"created {local_time(report.created_at)}"
     )
-    click.echo(f"Program: {created.program}")
+    click.echo(f"Program: {sweep.program}")
     click.echo(
-        f"Progress: {progress.finished}/{progress.planned} finished - "
+        f"Progress: {finished}/{progress.planned} finished - "
         f"{progress.queued} queued, {progress.running} running, {progress.done} done, "
         f"{progress.failed} failed, {progress.cancelled} cancelled"
         + (
             " (incomplete: `whirr sweep resume` queues the rest)"
-            if progress.state == "incomplete"
+            if report.state == "incomplete"
             else ""
         )
     )
-    keys = list(created.parameters)
+    keys = list(sweep.parameters)
     headers = ["#", "JOB", "STATUS", *keys] + ([report.metric.upper()] if report.metric else [])
+    best = report.best
     rows = []
-    for row in report.rows:
+    for row in report.jobs:
         value = [] if not report.metric else ["-" if row.value is None else f"{row.value:.6g}"]
-        mark = " *" if report.best is not None and row.member == report.best.member else ""
         rows.append(
             [
-                str(row.member.index),
-                f"#{row.member.job_id}",
-                row.job.status if row.job else "?",
-                *[_cell(row.member.config.get(k)) for k in keys],
+                str(row.index),
+                f"#{row.job_id}",
+                row.status or "?",
+                *[_cell(row.config.get(k)) for k in keys],
                 *value,
             ]
         )
-        rows[-1][-1] += mark
+        if best is not None and row.index == best.index:
+            rows[-1][-1] += " *"
     click.echo("")
     print_table(headers, rows)
     click.echo("")
     if report.metric is None:
         click.echo("Give -m METRIC to find the best run.")
-    elif report.best is None:
+    elif best is None or best.value is None:
         click.echo(f"No run has reported {report.metric} yet.")
     else:
-        best = report.best
-        assert best.value is not None
-        config = " ".join(f"{k}={_cell(v)}" for k, v in best.member.config.items())
-        run = best.job.run_id if best.job else "?"
+        config = " ".join(f"{k}={_cell(v)}" for k, v in best.config.items())
         click.echo(
             f"Best {report.metric} ({report.goal}): {best.value:.6g} - "
-            f"{created.sweep}-{best.member.index} (job #{best.member.job_id}, run {run})"
+            f"{sweep.name}-{best.index} (job #{best.job_id}, run {best.run_id or '?'})"
         )
         click.echo(f"  {config}")
 
@@ -249,8 +238,8 @@ def status_cmd(
 @user_errors
 def resume_cmd(name: str, server: str | None) -> None:
     """Queue the jobs of an interrupted sweep that were never queued."""
-    with _sweeps(server) as sweeps:
-        _, jobs = sweeps.resume(name)
+    with open_whirr(server) as whirr:
+        jobs = whirr.studies.resume_sweep(name).jobs
     click.echo(
         f"Sweep {name}: queued {len(jobs)} more job(s)"
         if jobs
@@ -264,9 +253,9 @@ def resume_cmd(name: str, server: str | None) -> None:
 @user_errors
 def cancel_cmd(name: str, server: str | None) -> None:
     """Cancel a sweep's queued and running jobs."""
-    with _sweeps(server) as sweeps:
-        ids = sweeps.cancel(name)
-    click.echo(f"Sweep {name}: cancelled {len(ids)} job(s)")
+    with open_whirr(server) as whirr:
+        cancelled = whirr.studies.cancel_sweep(name)
+    click.echo(f"Sweep {name}: cancelled {cancelled.count} job(s)")
 
 
 @click.command("sweeps")
@@ -282,25 +271,10 @@ def sweeps_cmd(as_json: bool, server: str | None) -> None:
       whirr sweeps --json
       whirr sweeps --server http://head-node:8080
     """
-    with _sweeps(server) as sweeps:
-        listed = sweeps.overview()
+    with open_whirr(server) as whirr:
+        listed = whirr.studies.sweeps()
     if as_json:
-        emit_json(
-            {
-                "sweeps": [
-                    {
-                        "name": r.name,
-                        "method": r.created.method,
-                        "created_at": r.created_at,
-                        "metric": r.created.metric,
-                        "seed": r.created.seed,
-                        "state": p.state,
-                        "progress": p,
-                    }
-                    for r, p in listed
-                ]
-            }
-        )
+        emit_json({"sweeps": [_listed_json(s) for s in listed]})
         return
     if not listed:
         click.echo("No sweeps yet. Start one with `whirr sweep FILE`.")
@@ -320,47 +294,36 @@ def sweeps_cmd(as_json: bool, server: str | None) -> None:
         ],
         [
             [
-                r.name,
-                r.created.method,
-                f"{p.submitted}/{p.planned}",
-                str(p.queued),
-                str(p.running),
-                str(p.done),
-                str(p.failed),
-                str(p.cancelled),
-                p.state,
-                local_time(r.created_at),
+                s.name,
+                s.method,
+                f"{s.progress.submitted}/{s.progress.planned}",
+                str(s.progress.queued),
+                str(s.progress.running),
+                str(s.progress.done),
+                str(s.progress.failed),
+                str(s.progress.cancelled),
+                s.state,
+                local_time(s.created_at),
             ]
-            for r, p in listed
+            for s in listed
         ],
     )
+
+
+def _listed_json(sweep: SweepOut) -> dict[str, Any]:
+    """A sweep as ``whirr sweeps --json`` lists it (its jobs are in ``sweep status``)."""
+    return {
+        "name": sweep.name,
+        "method": sweep.method,
+        "created_at": sweep.created_at,
+        "metric": sweep.metric,
+        "seed": sweep.seed,
+        "state": sweep.state,
+        "progress": sweep.progress,
+    }
 
 
 def _cell(value: Any) -> str:
     from whirr.sweeps.expand import format_value
 
     return "-" if value is None else format_value(value)
-
-
-def _report_json(report: Any) -> dict[str, Any]:
-    def row(r: Any) -> dict[str, Any]:
-        return {
-            "index": r.member.index,
-            "job_id": r.member.job_id,
-            "status": r.job.status if r.job else None,
-            "run_id": r.job.run_id if r.job else None,
-            "config": r.member.config,
-            "value": r.value,
-        }
-
-    return {
-        "name": report.record.name,
-        "sweep": report.record.created,
-        "created_at": report.record.created_at,
-        "state": report.progress.state,
-        "progress": report.progress,
-        "metric": report.metric,
-        "goal": report.goal,
-        "jobs": [row(r) for r in report.rows],
-        "best": row(report.best) if report.best else None,
-    }

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from whirr.cli.common import user_errors
+from whirr.cli.common import JOB_REF, server_option, user_errors
+
+if TYPE_CHECKING:
+    from whirr.watch.sources import WhirrSource
 
 
 @click.command("watch")
@@ -23,7 +26,7 @@ from whirr.cli.common import user_errors
     "-j",
     "--job",
     "job_id",
-    type=int,
+    type=JOB_REF,
     default=None,
     help="Job to show first (default: the first running one).",
 )
@@ -41,14 +44,7 @@ from whirr.cli.common import user_errors
     show_default=True,
     help="Log lines shown for the selected job.",
 )
-@click.option(
-    "-s",
-    "--server",
-    envvar="WHIRR_SERVER_URL",
-    show_envvar=True,
-    default=None,
-    help="Watch a server instead of the local project.",
-)
+@server_option()
 @click.option("--once", is_flag=True, help="Print one frame and exit (no full screen).")
 @user_errors
 def watch_cmd(
@@ -70,29 +66,14 @@ def watch_cmd(
       whirr watch --server http://head-node:8080
       whirr watch --once          # one frame, e.g. in a script
     """
-    if server:
-        from whirr.client import WhirrClient
-        from whirr.watch.sources import ServerSource
+    from whirr.facade import open_whirr
+    from whirr.watch.sources import WhirrSource
 
-        with WhirrClient(server) as client:
-            _show(ServerSource(client, metric=metric), job_id, interval, lines, once)
-        return
-
-    from whirr.cli.common import project_store
-    from whirr.watch.sources import LocalSource
-
-    with project_store() as (project, store):
-        local = LocalSource(
-            store,
-            project.runs_dir,
-            label=str(project.root),
-            heartbeat_timeout=project.config.heartbeat_timeout,
-            metric=metric,
-        )
-        _show(local, job_id, interval, lines, once)
+    with open_whirr(server) as whirr:
+        _show(WhirrSource(whirr, metric=metric), job_id, interval, lines, once)
 
 
-def _show(source: Any, job_id: int | None, interval: float, lines: int, once: bool) -> None:
+def _show(source: WhirrSource, job_id: int | None, interval: float, lines: int, once: bool) -> None:
     """One frame (``--once``), or the live view until q or Ctrl+C."""
     from rich.console import Console
 

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from whirr.cli.common import project_store, user_errors
-from whirr.cli.remote import server_option
+from whirr.cli.common import project_store, server_option, user_errors
 
 if TYPE_CHECKING:
     from whirr.projections.queue import Capacity

@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from whirr.cli.common import ago, emit_json, print_table, project_store, user_errors
-
-
-def worker_json(worker: Any, online: bool) -> dict[str, Any]:
-    """One worker for ``--json``: the API's keys plus GPUs, slots and jobs."""
-    return {
-        "id": worker.id,
-        "hostname": worker.hostname,
-        "pid": worker.pid,
-        "status": worker.status if online or worker.stopped else "offline",
-        "online": online,
-        "gpu_ids": worker.gpu_ids,
-        "gpu_id": worker.gpu_ids[0] if worker.gpu_ids else None,
-        "slots": worker.slots,
-        "draining": worker.draining,
-        "current_job_ids": worker.current_job_ids,
-        "current_job_id": worker.current_job_ids[0] if worker.current_job_ids else None,
-        "registered_at": worker.registered_at,
-        "heartbeat_at": worker.heartbeat_at,
-    }
+from whirr.cli.common import ago, emit_json, print_table, server_option, user_errors
+from whirr.facade import open_whirr
 
 
 @click.command("workers")
 @click.option("-a", "--all", "show_all", is_flag=True, help="Include stopped workers.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@server_option()
 @user_errors
-def workers_cmd(show_all: bool, as_json: bool) -> None:
+def workers_cmd(show_all: bool, as_json: bool, server: str | None) -> None:
     """List workers: their GPUs, CPU slots, running jobs and whether they are alive.
 
     A worker not heard from within heartbeat_timeout shows as offline.
@@ -44,33 +25,31 @@ def workers_cmd(show_all: bool, as_json: bool) -> None:
     """
     from whirr.clock import utc_now
 
-    with project_store() as (project, store):
-        now = utc_now()
-        timeout = project.config.heartbeat_timeout
-        rows = [(w, w.is_online(now, timeout)) for w in store.workers()]
-        jobs = {j: store.job(j) for w, _ in rows for j in w.current_job_ids}
-    if not show_all:
-        rows = [(w, online) for w, online in rows if not w.stopped]
+    with open_whirr(server) as whirr:
+        workers = whirr.workers()
+        if not show_all:
+            workers = [w for w in workers if w.status != "stopped"]
+        held = {j: whirr.job(j).gpu_ids for w in workers for j in w.current_job_ids}
     if as_json:
-        emit_json({"workers": [worker_json(w, online) for w, online in rows]})
+        emit_json({"workers": workers})
         return
-    if not rows:
+    if not workers:
         click.echo("No workers" + ("." if show_all else " running (use --all for stopped ones)."))
         return
+    now = utc_now()
     table = []
-    for w, online in rows:
-        held = []
-        for j in w.current_job_ids:
-            job = jobs.get(j)
-            gpus = getattr(job.state, "gpu_ids", []) if job is not None else []
-            held.append(f"#{j}" + (f"@{','.join(map(str, gpus))}" if gpus else ""))
+    for w in workers:
+        jobs = [
+            f"#{j}" + (f"@{','.join(map(str, held[j]))}" if held[j] else "")
+            for j in w.current_job_ids
+        ]
         table.append(
             [
                 w.id,
-                worker_json(w, online)["status"],
+                w.status,
                 ",".join(map(str, w.gpu_ids)) or "-",
                 str(w.slots),
-                " ".join(held) or "-",
+                " ".join(jobs) or "-",
                 ago(w.heartbeat_at, now),
                 w.hostname,
             ]
@@ -80,17 +59,16 @@ def workers_cmd(show_all: bool, as_json: bool) -> None:
 
 @click.command("drain")
 @click.argument("worker_id")
+@server_option()
 @user_errors
-def drain_cmd(worker_id: str) -> None:
+def drain_cmd(worker_id: str, server: str | None) -> None:
     """Ask WORKER_ID to finish its running jobs, claim nothing new, and exit.
 
     \b
     Example:
       whirr drain gpu-box-4242      # ids as `whirr workers` lists them
     """
-    from whirr.services import Workers
-
-    with project_store() as (_, store):
-        worker = Workers(store).drain(worker_id)
+    with open_whirr(server) as whirr:
+        worker = whirr.drain(worker_id)
     running = len(worker.current_job_ids)
     click.echo(f"Draining worker {worker_id}: it exits after its {running} running job(s).")

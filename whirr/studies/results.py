@@ -1,21 +1,28 @@
 """What a study reads of its jobs: each job's outcome, and the value its run reached on a
 metric (its summary, else the last value it logged).
 
-A study's report is computed the same way whether its jobs live in the local project or on
-a server: only the ``Results`` it is given differ (``StoreResults`` here, reading the store
-and the run files; ``whirr.studies.remote.ApiResults`` through the HTTP API)."""
+Reports and rankings are computed where the runs' files are, by ``StoreResults``: in a
+project for its commands, on a server for its ``/sweeps/{name}/report`` and
+``/ablations/{name}/ranking`` routes (``whirr.facade.local_studies``), so a study has one
+answer whichever asks. Run files are read through ``whirr.services.run_files`` (checked
+paths, no symlinks followed, one torn-line policy), from the end: the last value of a
+metric is usually in the last rows, and a run may have logged millions.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
 
-from whirr.projections import JobView, RunView
+from whirr.projections import JobView
+from whirr.services import run_files
 from whirr.store import EventStore
+
+#: Rows read from the end of a metrics file first; each further look reads 8x more.
+TAIL_ROWS = 1024
 
 
 class JobOutcome(msgspec.Struct, frozen=True):
@@ -47,47 +54,54 @@ class Results(Protocol):
 
 
 class StoreResults:
-    """``Results`` of the local project: job views from the store, values from run files."""
+    """``Results`` of one store: job views and run summaries from the store, logged
+    values from the run files under ``runs_dir``."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, runs_dir: Path) -> None:
         self.store = store
+        self.runs_dir = runs_dir
 
     def outcome(self, job_id: int) -> JobOutcome | None:
         """The job's outcome, from its view."""
         return outcome_of(self.store.job(job_id))
 
     def metric(self, run_id: str, metric: str) -> float | None:
-        """The run's value, from its summary or its ``metrics.jsonl``."""
-        return metric_value(self.store.run(run_id), metric)
+        """``summary[metric]`` when numeric, else the last numeric ``metric`` in the run's
+        ``metrics.jsonl``, else None (also for a run the store does not know)."""
+        run = self.store.run(run_id)
+        if run is None:
+            return None
+        summarised = as_number(run.summary.get(metric))
+        if summarised is not None:
+            return summarised
+        return last_logged(self.runs_dir, run_id, metric)
 
 
-def read_metric_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The rows of a run's ``metrics.jsonl`` (tolerant of a torn last line)."""
-    try:
-        from whirr.run import read_metrics
-    except ImportError:  # pragma: no cover - only before the tracking library lands
-        return _read_jsonl(Path(run_dir) / "metrics.jsonl")
-    try:
-        return read_metrics(run_dir)
-    except ValueError:
-        # A damaged line mid-file: a study's report should still show what can be read.
-        return _read_jsonl(Path(run_dir) / "metrics.jsonl")
+def last_logged(runs_dir: Path, run_id: str, metric: str) -> float | None:
+    """The last numeric ``metric`` among every whole row of the run's ``metrics.jsonl``.
+
+    Reads from the end, 8x more rows each time the value is not there; a tail shorter
+    than asked (the file's start, or garbled lines skipped) ends with one full read."""
+    count = TAIL_ROWS
+    while True:
+        rows = run_files.tail_rows(runs_dir, run_id, "metrics.jsonl", count)
+        found = _last_number(rows, metric)
+        if found is not None:
+            return found
+        if len(rows) < count:
+            break
+        count *= 8
+    # The tail may have skipped garbled lines, so it cannot tell the file's start: read
+    # every row once (a small file, or a metric the run never logged).
+    return _last_number(run_files.read_metric_rows(runs_dir, run_id, 0, 2**62), metric)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    import msgspec
-
-    try:
-        lines = path.read_bytes().splitlines()
-    except FileNotFoundError:
-        return []
-    rows = []
-    for line in lines:
-        try:
-            rows.append(msgspec.json.decode(line))
-        except msgspec.DecodeError:
-            continue
-    return rows
+def _last_number(rows: list[dict[str, Any]], metric: str) -> float | None:
+    for row in reversed(rows):
+        value = as_number(row.get(metric))
+        if value is not None:
+            return value
+    return None
 
 
 def as_number(value: Any) -> float | None:
@@ -96,32 +110,3 @@ def as_number(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def pick_value(
-    summary: Mapping[str, Any], rows: Callable[[], list[dict[str, Any]]], metric: str
-) -> float | None:
-    """``summary[metric]`` when numeric, else the last numeric ``metric`` of the metric
-    rows (read only when needed: they can be long), else None."""
-    summarised = as_number(summary.get(metric))
-    if summarised is not None:
-        return summarised
-    for row in reversed(rows()):
-        value = as_number(row.get(metric))
-        if value is not None:
-            return value
-    return None
-
-
-def metric_value(run: RunView | None, metric: str) -> float | None:
-    """``summary[metric]`` when numeric, else the last numeric ``metric`` in
-    ``metrics.jsonl``, else None."""
-    if run is None:
-        return None
-    return pick_value(run.summary, lambda: read_metric_rows(run.run_dir), metric)
-
-
-def metric_series(run_dir: str | Path, metric: str) -> list[float]:
-    """Every numeric value of ``metric`` a run logged, in order."""
-    values = (as_number(row.get(metric)) for row in read_metric_rows(run_dir))
-    return [v for v in values if v is not None]

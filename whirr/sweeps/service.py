@@ -19,7 +19,7 @@ from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.services.jobs import Jobs, check_runnable
 from whirr.store import EventStore
 from whirr.studies.linking import check_submit_options, submit_linked
-from whirr.studies.results import JobOutcome, Results, StoreResults
+from whirr.studies.results import JobOutcome, Results
 from whirr.studies.streams import create_stream
 from whirr.sweeps import expand
 from whirr.sweeps.progress import Member, Progress, SweepRecord, best, fold, progress
@@ -119,22 +119,12 @@ class Sweeps:
             record, expand.plan(_spec_of(record.created), name, record.created.seed)
         )
 
-    def report(self, name: str, metric: str | None = None, goal: str | None = None) -> SweepReport:
-        """Progress, every job with its metric value, and the best run on ``metric``
-        (default: the sweep file's ``metric``)."""
-        return report(self.get(name), StoreResults(self.store), metric, goal)
-
-    def overview(self) -> list[tuple[SweepRecord, Progress]]:
-        """Every sweep with its progress, oldest first."""
-        found = []
-        for record in self.all():
-            statuses = {}
-            for member in record.members:
-                job = self.store.job(member.job_id)
-                if job is not None:
-                    statuses[member.job_id] = job.status
-            found.append((record, progress(record, statuses)))
-        return found
+    def report(
+        self, name: str, results: Results, metric: str | None = None, goal: str | None = None
+    ) -> SweepReport:
+        """Progress, every job with its metric value read from ``results``, and the best
+        run on ``metric`` (default: the sweep file's ``metric``)."""
+        return report(self.get(name), results, metric, goal)
 
     def cancel(self, name: str) -> list[int]:
         """Cancel the sweep's queued and running jobs; returns their ids."""

@@ -4,7 +4,11 @@
   job's run, recorded in the project database that holds its run directory. Elsewhere,
   under a remote worker (``WHIRR_SERVER_URL``, with the ``WHIRR_TOKEN`` the worker hands
   over): recorded through the server's HTTP API. Away from both: files only.
-- A direct run (``python train.py``): a new ``local-YYYYMMDD-HHMMSS-<6 hex>`` run in the
+- A direct run (``python train.py``) with a server (``whirr.init(server=...)``, else
+  ``WHIRR_SERVER_URL``: the precedence of every command): a new ``local-...`` run recorded
+  on that server (its start, summary and end, through ``POST /runs``), its files written
+  under the enclosing project's runs directory (none is created) or ``~/.whirr/runs/``.
+- Otherwise a direct run is a new ``local-YYYYMMDD-HHMMSS-<6 hex>`` run in the
   project found from the cwd. With no project there, one is created in the cwd, exactly as
   ``whirr init`` would (and said so on stderr), so the run shows in ``whirr runs`` at once.
   The home directory is never made a project: runs started there are kept as files
@@ -33,9 +37,12 @@ class Location(msgspec.Struct, kw_only=True):
     job_id: int | None = None
     attached: bool = False  # a worker owns this run's start and end
     store: Any = None  # an EventStore, or None: files only (or the server's)
-    #: The server recording this run (a remote worker's job), and its bearer token.
+    #: The server recording this run (a remote worker's job, or a direct run when a
+    #: server was named), and its bearer token.
     server_url: str | None = None
     token: str | None = None
+    #: A direct run continued with ``resume=``.
+    resumed: bool = False
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -45,7 +52,10 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def locate(
-    env: dict[str, str] | None = None, resume: str | None = None, cwd: Path | None = None
+    env: dict[str, str] | None = None,
+    resume: str | None = None,
+    cwd: Path | None = None,
+    server: str | None = None,
 ) -> Location:
     """Decide where the run that ``init()`` starts lives (see the module docstring)."""
     env = dict(os.environ) if env is None else env
@@ -53,34 +63,61 @@ def locate(
     if env_dir and env_id:
         job = env.get("WHIRR_JOB_ID")
         run_dir = Path(env_dir)
-        # A run directory in a local project is a local worker's job, even when the
-        # user's shell exported WHIRR_SERVER_URL (for `whirr submit -s`) to that worker.
+        # The worker decided where its job records (``server=`` does not change that): a
+        # run directory in a local project is a local worker's job, even when the user's
+        # shell exported WHIRR_SERVER_URL (for `whirr submit -s`) to that worker.
         store = _store_holding(run_dir)
-        server = None if store is not None else env.get("WHIRR_SERVER_URL") or None
+        job_server = None if store is not None else env.get("WHIRR_SERVER_URL") or None
         return Location(
             run_id=env_id,
             run_dir=run_dir,
             attached=True,
             store=store,
             job_id=int(job) if job and job.isdigit() else None,
-            server_url=server,
+            server_url=job_server,
             token=env.get("WHIRR_TOKEN") or None,
         )
+    # One precedence, as ``whirr.facade.open_whirr``: the server named, else the
+    # environment's, else the project around the cwd.
+    url = server or env.get("WHIRR_SERVER_URL") or None
+    if url:
+        return _on_server(url, env.get("WHIRR_TOKEN") or None, resume, cwd)
     project = _project(cwd)
     if resume is not None:
-        if not resume.startswith("local-") or "/" in resume or resume != Path(resume).name:
-            raise ValueError(f"resume= takes the id of a direct run (local-...), not {resume!r}")
         runs_dir = project.runs_dir if project else _home_runs()
-        run_dir = runs_dir / resume
-        if not run_dir.is_dir():
-            raise ValueError(f"cannot resume {resume!r}: no run directory {run_dir}")
         return Location(
-            run_id=resume, run_dir=run_dir, store=project.open_store() if project else None
+            run_id=resume,
+            run_dir=_resumed_dir(runs_dir, resume),
+            store=project.open_store() if project else None,
+            resumed=True,
         )
     run_id = new_run_id()
     if project is None:
         return Location(run_id=run_id, run_dir=_home_runs() / run_id)
     return Location(run_id=run_id, run_dir=project.run_dir(run_id), store=project.open_store())
+
+
+def _on_server(url: str, token: str | None, resume: str | None, cwd: Path | None) -> Location:
+    """A direct run recorded on the server ``url``; its files go to the enclosing
+    project's runs directory, or ``~/.whirr/runs`` (no project is created for it)."""
+    try:
+        runs_dir = find_project((cwd or Path.cwd()).resolve()).runs_dir
+    except ProjectNotFound:
+        runs_dir = _home_runs()
+    if resume is not None:
+        run_dir = _resumed_dir(runs_dir, resume)
+        return Location(run_id=resume, run_dir=run_dir, server_url=url, token=token, resumed=True)
+    run_id = new_run_id()
+    return Location(run_id=run_id, run_dir=runs_dir / run_id, server_url=url, token=token)
+
+
+def _resumed_dir(runs_dir: Path, resume: str) -> Path:
+    if not resume.startswith("local-") or "/" in resume or resume != Path(resume).name:
+        raise ValueError(f"resume= takes the id of a direct run (local-...), not {resume!r}")
+    run_dir = runs_dir / resume
+    if not run_dir.is_dir():
+        raise ValueError(f"cannot resume {resume!r}: no run directory {run_dir}")
+    return run_dir
 
 
 def _project(cwd: Path | None) -> Project | None:

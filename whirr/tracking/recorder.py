@@ -24,11 +24,17 @@ OUTCOMES: tuple[str, ...] = get_args(RunOutcome)
 
 
 def recorder_for(location: Location) -> Recorder | RemoteRecorder:
-    """Where the run's events go: the server that runs its job, else its project's store."""
+    """Where the run's events go: the server that runs its job or that a direct run
+    named (see ``location``), else its project's store."""
     if location.server_url:
         from whirr.tracking.remote import RemoteRecorder
 
-        return RemoteRecorder(location.server_url, location.token)
+        return RemoteRecorder(
+            location.server_url,
+            location.token,
+            direct=not location.attached,
+            resumed=location.resumed,
+        )
     return Recorder(location.store)
 
 

@@ -1,9 +1,11 @@
-"""Recording a run's lifecycle on a whirr server, for scripts a remote worker runs.
+"""Recording a run's lifecycle on a whirr server: for scripts a remote worker runs, and
+for direct runs when a server is named (``WHIRR_SERVER_URL``, ``whirr.init(server=)``).
 
 A remote worker's job has no project database; it has ``WHIRR_SERVER_URL`` and
 ``WHIRR_TOKEN`` (handed over by the worker), so the attach, summaries and artifacts go to
 the server's ``/runs/{id}/...`` routes, which append the same events the local library
-appends.
+appends. A direct run has no worker: it records its own start (``POST /runs``) and end
+(``POST /runs/{id}/finish``); its files, artifacts included, stay on its machine.
 
 It must cost the training loop nothing, network or not: calls only queue the event, one
 background thread sends them in order (the HTTP client, httpx, is imported there, on the
@@ -42,9 +44,13 @@ class RemoteRecorder:
     """``Recorder``'s interface over the HTTP API; never raises, never blocks the caller
     (except ``close``, bounded)."""
 
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(
+        self, url: str, token: str | None, *, direct: bool = False, resumed: bool = False
+    ) -> None:
         self._url = url
         self._token = token
+        self._direct = direct
+        self._resumed = resumed
         self._client: Any = None
         self._lock = threading.RLock()  # reentrant: close() may run in a signal handler
         self._ready = threading.Condition(self._lock)
@@ -66,21 +72,39 @@ class RemoteRecorder:
         return None
 
     def start(self, run_id: str, run_dir: str, **fields: Any) -> None:
-        """Queue the attach (the server knows the run's directory and job)."""
+        """Queue the attach (the server knows a job's run's directory and job), or a
+        direct run's start."""
         fields.pop("job_id", None)
         fields.setdefault("hostname", socket.gethostname())
-        self._put("attach", run_id, lambda c: c.attach_run(run_id, **fields))
+        if not self._direct:
+            self._put("attach", run_id, lambda c: c.attach_run(run_id, **fields))
+            return
+        resume = self._resumed
+
+        def start(client: Any) -> object:
+            from whirr.wire.run_events import RunStartRequest
+
+            fields["tags"] = list(fields.get("tags") or [])
+            req = RunStartRequest(run_id=run_id, run_dir=run_dir, resume=resume, **fields)
+            return client.start_run(req)
+
+        self._put("start", run_id, start)
 
     def summary(self, run_id: str, values: dict[str, Any]) -> None:
         """Queue a summary update."""
         self._put("summary", run_id, lambda c: c.update_summary(run_id, values))
 
     def artifact(self, run_id: str, path: str, size: int) -> None:
-        """Queue an artifact record (the file is already on the shared data dir)."""
+        """Queue an artifact record (the file is already on the shared data dir); a
+        direct run's artifacts stay on its machine, where the server cannot see them."""
+        if self._direct:
+            return
         self._put("artifact", run_id, lambda c: c.record_artifact(run_id, path, size))
 
     def finish(self, run_id: str, status: str, error: str | None) -> None:
-        """Nothing: the remote worker records the job's true end."""
+        """Queue a direct run's end (a job's true end is its remote worker's to record)."""
+        if self._direct:
+            self._put("finish", run_id, lambda c: c.finish_run(run_id, status, error))
 
     def close(self, *, in_signal: bool = False) -> None:
         """Send what is queued (for a bounded time), then stop the sender."""

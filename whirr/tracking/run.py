@@ -293,16 +293,19 @@ def init(
     *,
     system_metrics_interval: float = DEFAULT_INTERVAL_S,
     resume: str | None = None,
+    server: str | None = None,
 ) -> Run:
     """Start (or, inside a worker's job, attach to) a tracked run; see ``docs/python-api.md``.
 
     ``resume`` continues an earlier direct run by id: its metrics keep counting from where
-    they stopped."""
+    they stopped. ``server`` records a direct run on that whirr server (default:
+    ``WHIRR_SERVER_URL``, else the project around the working directory); inside a
+    worker's job the worker decides."""
     # Started first: the git commands run while the project and its store are opened.
     git = _start_git() if capture_git else None
     location = None
     try:
-        location = locate(resume=resume)
+        location = locate(resume=resume, server=server)
         return Run(
             location,
             name=name,

@@ -11,8 +11,11 @@ from types import TracebackType
 from typing import Any
 
 from whirr.watch.model import WatchState
-from whirr.watch.sources import Source
+from whirr.watch.sources import WhirrSource
 
+#: Seconds between looks at the log's head (one small ``status`` question each); a key
+#: press is answered at once.
+POLL = 0.25
 UP = ("k", "\x1b[A", "\x1bOA")
 DOWN = ("j", "\x1b[B", "\x1bOB")
 QUIT = ("q", "Q", "\x03")
@@ -21,15 +24,18 @@ QUIT = ("q", "Q", "\x03")
 class Watcher:
     """The watched state and the selection; redraw decisions live here, drawing does not."""
 
-    def __init__(self, source: Source, selected: int | None = None) -> None:
+    def __init__(self, source: WhirrSource, selected: int | None = None) -> None:
         self.source = source
         self.selected = selected
-        self.seen = -1
         self.state: WatchState = self.refresh()
+
+    @property
+    def seen(self) -> int:
+        """The log head the shown state was taken at."""
+        return self.state.position
 
     def refresh(self) -> WatchState:
         """Take a fresh snapshot."""
-        self.seen = self.source.position()
         self.state = self.source.snapshot(self.selected)
         self.selected = self.state.selected
         return self.state
@@ -121,7 +127,7 @@ def run(watcher: Watcher, console: Any, interval: float, log_lines: int = 10) ->
         ) as live,
     ):
         while True:
-            key = keys.read(0.1)
+            key = keys.read(POLL)
             changed = False
             if key is not None:
                 if not watcher.handle(key):

@@ -1,4 +1,4 @@
-"""The state ``whirr watch`` shows: plain rows built from local views or API answers. Pure."""
+"""The state ``whirr watch`` shows: plain rows built from the facade's wire types. Pure."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+
+from whirr.wire import schemas
 
 ACTIVE = ("running", "queued")
 
@@ -67,8 +69,8 @@ def order_jobs(jobs: list[JobRow], finished_limit: int) -> list[JobRow]:
     return running + queued + finished[:finished_limit]
 
 
-def job_row(job: Any) -> JobRow:
-    """A row from a ``JobView`` or an API ``Job`` (same attribute names)."""
+def job_row(job: schemas.Job) -> JobRow:
+    """A job's row."""
     return JobRow(
         id=job.id,
         name=job.name,
@@ -80,20 +82,17 @@ def job_row(job: Any) -> JobRow:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
-        cancel_requested=bool(getattr(job, "cancel_requested", False)),
+        cancel_requested=job.cancel_requested,
     )
 
 
-def worker_row(worker: Any, online: bool) -> WorkerRow:
-    """A row from a ``WorkerView`` or an API ``WorkerOut``; ``online`` as judged by the
-    caller (it depends on the clock and the heartbeat timeout)."""
-    status = worker.status
-    if status != "stopped" and not online:
-        status = "offline"
+def worker_row(worker: schemas.WorkerOut) -> WorkerRow:
+    """A worker's row (its ``status`` already says ``offline`` by its installation's
+    heartbeat timeout)."""
     return WorkerRow(
         id=worker.id,
         hostname=worker.hostname,
-        status=status,
+        status=worker.status,
         job_ids=list(worker.current_job_ids),
         heartbeat_at=worker.heartbeat_at,
         gpu_ids=list(worker.gpu_ids),

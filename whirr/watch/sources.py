@@ -1,18 +1,21 @@
-"""Where ``whirr watch`` gets its state: the local project's store and run files, or a
-server's HTTP API and event stream."""
+"""Where ``whirr watch`` gets its state: one ``Whirr`` (``whirr.facade``), a local
+project's or a server's, asked the same questions either way.
+
+A frame costs a handful of small questions (status, jobs, workers, the selected job's new
+output and last metric rows); between frames only ``status`` is asked, and only its log
+head is looked at: the next frame is taken when the head moved (or the interval passed,
+for files and the clock, which move without events).
+"""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Protocol
-
-import msgspec
+from typing import Any
 
 from whirr.clock import utc_now
+from whirr.facade import Whirr
+from whirr.services.errors import NotFound
 from whirr.watch.model import (
     Detail,
     JobRow,
@@ -22,52 +25,44 @@ from whirr.watch.model import (
     order_jobs,
     worker_row,
 )
+from whirr.wire import schemas
 
 FINISHED = ["completed", "failed", "cancelled", "timed_out"]
-#: How much of a log or metrics file is read for one frame: the tail is what is shown.
+#: How much of a job's output a frame keeps (its tail is what is shown).
 TAIL_BYTES = 64 * 1024
+#: Metric rows a frame reads (their last values are charted).
+TAIL_ROWS = 500
+#: Most active jobs listed.
+ACTIVE_LIMIT = 1000
 #: Stopped workers stay listed this long.
 STOPPED_SHOWN_SECONDS = 3600.0
+COUNTED = ("queued", "running", "completed", "failed", "cancelled", "timed_out")
 
 
-class Source(Protocol):
-    """What the watcher needs from a backend."""
+class Output:
+    """The tail of one job attempt's output, read on from where the last frame stopped
+    (the first frame reads only the last ``TAIL_BYTES``)."""
 
-    label: str
+    def __init__(self, attempt: int) -> None:
+        self.attempt = attempt
+        self.offset: int | None = None
+        self.data = b""
+        self.cut = False  # ``data`` starts mid-way through the output
 
-    def position(self) -> int:
-        """The newest event's position (a change means the state changed)."""
-        ...
-
-    def snapshot(self, selected: int | None) -> WatchState:
-        """The current state, with ``selected`` (or a sensible default) detailed."""
-        ...
-
-
-def tail_lines(path: Path, max_bytes: int = TAIL_BYTES) -> list[str]:
-    """The complete lines in the last ``max_bytes`` of a file (none if it is missing)."""
-    try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, 2)
-            start = max(0, size - max_bytes)
-            fh.seek(start)
-            data = fh.read()
-    except (FileNotFoundError, IsADirectoryError):
-        return []
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    return lines[1:] if start > 0 and lines else lines
-
-
-def _rows(lines: list[str]) -> list[dict[str, Any]]:
-    rows = []
-    for line in lines:
-        try:
-            row = msgspec.json.decode(line)
-        except msgspec.DecodeError:
-            continue  # a line cut by the tail window or by a write in progress
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    def lines(self, whirr: Whirr, job_id: int) -> list[str]:
+        """The complete lines kept, after reading what was written since last time."""
+        if self.offset is None:
+            start, self.data = whirr.log_tail(job_id, TAIL_BYTES)
+            self.offset, self.cut = start + len(self.data), start > 0
+        else:
+            chunk = whirr.read_log(job_id, self.offset)
+            self.offset += len(chunk)
+            if chunk:
+                self.data += chunk
+                if len(self.data) > TAIL_BYTES:
+                    self.data, self.cut = self.data[-TAIL_BYTES:], True
+        lines = self.data.decode("utf-8", errors="replace").splitlines()
+        return lines[1:] if self.cut and lines else lines
 
 
 def _series(rows: list[dict[str, Any]], metric: str | None) -> tuple[str | None, list[float]]:
@@ -89,147 +84,71 @@ def _select(jobs: list[JobRow], selected: int | None) -> int | None:
     return (running or jobs)[0].id if jobs else None
 
 
-class LocalSource:
-    """The project's store (views and log head) and its run files."""
+def _shown(worker: schemas.WorkerOut, now: datetime) -> bool:
+    """Stopped workers only while they stopped recently."""
+    if worker.status != "stopped":
+        return True
+    return (now - worker.heartbeat_at).total_seconds() < STOPPED_SHOWN_SECONDS
+
+
+class WhirrSource:
+    """The watched state of one ``Whirr``."""
 
     def __init__(
         self,
-        store: Any,
-        runs_dir: Path,
-        *,
-        label: str,
-        heartbeat_timeout: float,
-        metric: str | None = None,
-        finished_limit: int = 10,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self.store = store
-        self.runs_dir = runs_dir
-        self.label = label
-        self.heartbeat_timeout = heartbeat_timeout
-        self.metric = metric
-        self.finished_limit = finished_limit
-        self.clock = clock
-
-    def position(self) -> int:
-        """The log's head."""
-        return int(self.store.head())
-
-    def snapshot(self, selected: int | None) -> WatchState:
-        """Jobs, workers and counts from the views; the selected job's files."""
-        position = self.position()
-        now = self.clock().astimezone()  # shown as local time
-        views = self.store.jobs(["queued", "running"]) + self.store.jobs(
-            FINISHED, limit=self.finished_limit
-        )
-        jobs = order_jobs([job_row(v) for v in views], self.finished_limit)
-        workers = [
-            worker_row(w, w.is_online(now, self.heartbeat_timeout))
-            for w in self.store.workers()
-            if not w.stopped or (now - w.heartbeat_at).total_seconds() < STOPPED_SHOWN_SECONDS
-        ]
-        chosen = _select(jobs, selected)
-        detail = None
-        if chosen is not None:
-            job = next(j for j in jobs if j.id == chosen)
-            run_dir = self.runs_dir / job.run_id
-            metric, values = _series(_rows(tail_lines(run_dir / "metrics.jsonl")), self.metric)
-            detail = Detail(
-                job_id=chosen,
-                log_lines=tail_lines(run_dir / "output.log"),
-                metric=metric,
-                values=values,
-            )
-        return WatchState(
-            source=self.label,
-            now=now,
-            jobs=jobs,
-            workers=workers,
-            counts=self.store.job_counts(),
-            selected=chosen,
-            detail=detail,
-            position=position,
-        )
-
-
-class ServerSource:
-    """A server: state from its API, changes from its event stream (SSE)."""
-
-    def __init__(
-        self,
-        client: Any,
+        whirr: Whirr,
         *,
         metric: str | None = None,
         finished_limit: int = 10,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.client = client
-        self.label = client.url
+        self.whirr = whirr
+        self.label = whirr.label
         self.metric = metric
         self.finished_limit = finished_limit
         self.clock = clock
-        self._position = int(getattr(client.status(), "head", 0))
-        self._logs: dict[int, tuple[int, list[str]]] = {}
-        self._follower = threading.Thread(target=self._follow, name="watch-events", daemon=True)
-        self._follower.start()
-
-    def _follow(self) -> None:
-        """Track the newest position from the event stream, reconnecting when it drops.
-        (A daemon thread: it holds no state worth flushing when the view exits.)"""
-        while True:
-            try:
-                for event in self.client.events(after=self._position, follow=True):
-                    self._position = max(self._position, event.position)
-            except Exception:  # the server went away: try again shortly, never crash the view
-                time.sleep(1.0)
+        self._output: dict[int, Output] = {}
 
     def position(self) -> int:
-        """The newest position the event stream reported."""
-        return self._position
-
-    def _log_lines(self, job_id: int) -> list[str]:
-        """The job's log, fetched incrementally (only the bytes not seen yet)."""
-        offset, lines = self._logs.get(job_id, (0, []))
-        chunk = self.client.logs(job_id, offset)
-        if chunk:
-            text = chunk.decode("utf-8", errors="replace")
-            merged = ("\n".join(lines) + ("\n" if lines else "") + text).splitlines()
-            lines = merged[-200:]
-            offset += len(chunk)
-            self._logs[job_id] = (offset, lines)
-        return lines
+        """The log's head (a change means the state changed)."""
+        return self.whirr.status().head
 
     def snapshot(self, selected: int | None) -> WatchState:
-        """Jobs, workers and counts from the API; the selected job's log and metrics."""
-        position = self._position
+        """Jobs, workers and counts; ``selected`` (or the first running job) detailed.
+        ``position`` is the head seen before anything else was read, so a change made
+        while the frame is taken shows in the next one."""
+        status = self.whirr.status()
         now = self.clock().astimezone()  # shown as local time
-        active = self.client.list_jobs(status="active", limit=500)
-        finished = self.client.list_jobs(status=",".join(FINISHED), limit=self.finished_limit)
-        jobs = order_jobs([job_row(j) for j in active + finished], self.finished_limit)
-        workers = [
-            worker_row(w, bool(getattr(w, "online", True))) for w in self.client.list_workers()
-        ]
-        status = self.client.status()
-        counts = {
-            k: getattr(status, k, 0)
-            for k in ("queued", "running", "completed", "failed", "cancelled", "timed_out")
-        }
+        found = self.whirr.jobs(["queued", "running"], ACTIVE_LIMIT) + self.whirr.jobs(
+            FINISHED, self.finished_limit
+        )
+        jobs = order_jobs([job_row(j) for j in found], self.finished_limit)
+        workers = [worker_row(w) for w in self.whirr.workers() if _shown(w, now)]
         chosen = _select(jobs, selected)
         detail = None
         if chosen is not None:
-            job = next(j for j in jobs if j.id == chosen)
-            rows = self.client.metrics(job.run_id) if job.started_at is not None else []
-            metric, values = _series(rows, self.metric)
-            detail = Detail(
-                job_id=chosen, log_lines=self._log_lines(chosen), metric=metric, values=values
-            )
+            detail = self._detail(next(j for j in jobs if j.id == chosen))
         return WatchState(
             source=self.label,
             now=now,
             jobs=jobs,
             workers=workers,
-            counts=counts,
+            counts={k: getattr(status, k) for k in COUNTED if getattr(status, k)},
             selected=chosen,
             detail=detail,
-            position=position,
+            position=status.head,
+        )
+
+    def _detail(self, job: JobRow) -> Detail:
+        """The job's last log lines and its metric's last values."""
+        output = self._output.get(job.id)
+        if output is None or output.attempt != job.attempt:  # a new attempt rewrites it
+            output = self._output[job.id] = Output(job.attempt)
+        try:
+            rows = self.whirr.tail(job.run_id, "metrics", TAIL_ROWS)
+        except NotFound:  # no run yet (a queued job)
+            rows = []
+        metric, values = _series(rows, self.metric)
+        return Detail(
+            job_id=job.id, log_lines=output.lines(self.whirr, job.id), metric=metric, values=values
         )

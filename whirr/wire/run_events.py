@@ -1,5 +1,6 @@
 """Bodies of the routes a tracked script uses to record its run on a server:
-``POST /runs/{id}/attach``, ``/summary`` and ``/artifacts`` (see ``routes/run_events``).
+``POST /runs/{id}/attach``, ``/summary`` and ``/artifacts`` (see ``routes/run_events``), and
+``POST /runs``, ``/runs/{id}/finish`` for a direct run (``routes/direct_runs``).
 
 Kept apart from ``schemas`` so that module stays about jobs, workers and run reads;
 like it, this imports nothing but msgspec (the client and the tracking library load it).
@@ -7,7 +8,7 @@ like it, this imports nothing but msgspec (the client and the tracking library l
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta
 
@@ -44,3 +45,33 @@ class RunArtifactRequest(Body):
 
     path: ArtifactPath
     size: Size
+
+
+#: A direct run's id, as ``whirr.init()`` makes it (``local-YYYYMMDD-HHMMSS-<6 hex>``).
+DirectRunId = Annotated[str, Meta(pattern=r"^local-[0-9A-Za-z_-]{1,100}$")]
+#: How a direct run ended (``whirr.events.RunOutcome``; a job's run is ended by its worker).
+DirectRunOutcome = Literal["completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
+
+
+class RunStartRequest(Body):
+    """``POST /runs``: a direct run (``python train.py`` with ``WHIRR_SERVER_URL``) starts
+    on a machine of its own and is recorded here. With ``resume`` it continues a direct
+    run the server already knows (``whirr.init(resume=...)``)."""
+
+    run_id: DirectRunId
+    name: ShortText | None = None
+    config: dict[str, Any] = {}
+    tags: Annotated[list[Tag], Meta(max_length=100)] = []
+    hostname: ShortText = ""
+    pid: Pid | None = None
+    git: dict[str, Any] | None = None
+    #: Where the script writes the run's files, on its own host (shown, never read here).
+    run_dir: Annotated[str, Meta(max_length=4096)] = ""
+    resume: bool = False
+
+
+class RunFinishRequest(Body):
+    """``POST /runs/{id}/finish``: how a direct run ended."""
+
+    status: DirectRunOutcome
+    error: Annotated[str, Meta(max_length=100_000)] | None = None

@@ -78,6 +78,9 @@ class WorkerOut(Body):
     online: bool = False
     registered_at: datetime | None = None
     pid: int | None = None
+    #: CPU-only jobs it runs at once (``whirr worker --slots``).
+    slots: int = 1
+    draining: bool = False
 
 
 class WorkersResponse(Body):
@@ -113,6 +116,9 @@ class SubmitRequest(Body):
     retry_delay: Annotated[float, Meta(ge=0, le=86_400)] | None = None
     #: Wall-clock limit; the worker stops the job after it (``timed_out``).
     timeout_seconds: Annotated[float, Meta(gt=0, le=10_000_000)] | None = None
+    #: Run a snapshot of the workdir taken now, not the live directory (None: the
+    #: project's default). Taken where the files are: a local project only.
+    snapshot: bool | None = None
 
 
 class SubmitResponse(Body):
@@ -155,6 +161,18 @@ class Job(Body):
     gpus: int | None = None
     after: list[int] = []
     retries: int = 0
+    after_any: bool = False
+    #: Dependencies (``after``) that have not ended yet as required.
+    waiting_on: list[int] = []
+    #: Attempts that failed and were retried (``retries`` of them may be).
+    failed_attempts: int = 0
+    #: A failed job waiting to be retried starts no earlier than this.
+    not_before: datetime | None = None
+    #: The content digest of the code snapshot the job runs in (``--snapshot``).
+    snapshot: str | None = None
+    #: Why a queued job is not running yet, when something other than a free worker is
+    #: missing (a dependency, a retry delay, no worker with enough GPUs, a paused queue).
+    waiting: str | None = None
 
 
 class JobsResponse(Body):
@@ -293,6 +311,8 @@ class Run(Body):
     git: dict[str, Any] | None = None
     #: Artifacts the run recorded saving (the files: ``GET /runs/{id}/artifacts``).
     artifacts: list[SavedArtifact] = []
+    #: The tracked process (a direct run's own script, a job's command).
+    pid: int | None = None
 
 
 class RunsResponse(Body):
@@ -337,12 +357,17 @@ class StatusResponse(Body):
     cancelled: int = 0
     timed_out: int = 0
     head: int = 0
+    #: The kind of event store answering: ``sqlite``, ``postgres`` or ``memory``.
+    store: str = ""
 
 
 class HealthResponse(Body):
     """``GET /health`` (no token needed)."""
 
     status: str
+    #: The server's whirr version and wire protocol (``whirr.wire.protocol``).
+    version: str | None = None
+    protocol: int | None = None
 
 
 class EventOut(Body):
@@ -404,3 +429,52 @@ TYPES: dict[str, type[Body]] = {
         )
     },
 }
+
+
+class QueueOut(Body):
+    """``GET /queue``: whether workers may claim, and how many jobs wait or run."""
+
+    paused: bool
+    since: datetime | None = None
+    reason: str = ""
+    queued: int = 0
+    running: int = 0
+
+
+class QueuePauseRequest(Body):
+    """``POST /queue/pause``."""
+
+    reason: Annotated[str, Meta(max_length=1000)] = ""
+
+
+class QueueChangeResponse(Body):
+    """``POST /queue/pause`` and ``/queue/resume``: ``changed`` is false when the queue
+    already was in that state."""
+
+    changed: bool
+    queue: QueueOut
+
+
+class PriorityRequest(Body):
+    """``POST /jobs/{id}/priority``."""
+
+    priority: Priority
+
+
+class RunFileChunk(Body):
+    """Whole lines of a run's ``metrics.jsonl`` or ``system.jsonl`` from byte ``offset``
+    (``GET /runs/{id}/raw/{file}`` sends ``data`` as the body, ``size`` as the
+    ``X-Whirr-Size`` header). A line still being written is left for the next read."""
+
+    data: bytes
+    offset: int
+    #: The file's size when it was read (more may follow while ``offset + len(data)`` is
+    #: below it).
+    size: int
+
+
+class TailResponse(Body):
+    """``GET /runs/{id}/tail``: the last rows of ``metrics.jsonl`` or ``system.jsonl``."""
+
+    rows: list[dict[str, Any]]
+    count: int

@@ -252,3 +252,77 @@ class AblationRunResponse(Body):
 
     jobs: list[Job]
     message: str
+
+
+# -- reports: a sweep's best run, an ablation's ranking -----------------------------------
+class SweepValueOut(Body):
+    """One job of a sweep in its report: its point, status, run and value on the metric."""
+
+    index: int
+    job_id: int
+    status: str | None
+    run_id: str | None
+    config: dict[str, Any]
+    value: float | None = None
+
+
+class SweepReportOut(Body):
+    """``GET /sweeps/{name}/report``: the sweep, each job's value on ``metric`` (a run's
+    summary value, else the last value it logged) and the best one so far."""
+
+    name: str
+    sweep: SweepOut
+    created_at: datetime
+    state: str
+    progress: SweepProgressOut
+    metric: str | None
+    goal: str
+    jobs: list[SweepValueOut]
+    best: SweepValueOut | None = None
+
+
+class PairOut(Body):
+    """One replicate's metric under the baseline and under the delta (same seed)."""
+
+    replicate: int
+    baseline: float
+    delta: float
+
+
+class EffectOut(Body):
+    """A delta's effect: the mean paired difference, its bootstrap interval, and how many
+    pairs agree with its sign; ``excludes_zero`` when the interval lies on one side."""
+
+    delta: str
+    n: int
+    effect: float
+    ci_low: float | None
+    ci_high: float | None
+    agree: int
+    mean_baseline: float
+    mean_delta: float
+    pairs: list[PairOut] = []
+    excludes_zero: bool = False
+
+
+class BaselineValuesOut(Body):
+    """The baseline's value per replicate."""
+
+    n: int
+    values: dict[int, float]
+
+
+class AblationRankingOut(Body):
+    """``GET /ablations/{name}/ranking``: the deltas ranked by effect, strongest first,
+    with the jobs still pending, failed or without the metric, and each delta's
+    replicates lacking a baseline pair."""
+
+    name: str
+    metric: str
+    seed_base: int
+    baseline: BaselineValuesOut
+    effects: list[EffectOut]
+    pending: int = 0
+    failed: int = 0
+    no_metric: int = 0
+    unpaired: dict[str, int] = {}

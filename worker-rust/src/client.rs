@@ -20,6 +20,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const LONG_POLL_MARGIN: Duration = Duration::from_secs(10);
 /// Largest response body read (a job's config rides along in a claim).
 const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// The wire protocol this worker speaks (`whirr/wire/protocol.py`): 1, the original
+/// request shapes (a claim names one GPU). A server that cannot answer it says 426 with
+/// which side to upgrade, and the worker stops with that message (a `Rejected`).
+pub const PROTOCOL: &str = "1";
+/// The header that carries it, both ways.
+pub const PROTOCOL_HEADER: &str = "X-Whirr-Protocol";
 
 /// A failed call, classified by what the worker should do about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +189,8 @@ impl Client {
         let mut req = self
             .agent
             .post(format!("{}{route}", self.base))
-            .header("Content-Type", "application/json");
+            .header("Content-Type", "application/json")
+            .header(PROTOCOL_HEADER, PROTOCOL);
         if let Some(auth) = &self.auth {
             req = req.header("Authorization", auth);
         }

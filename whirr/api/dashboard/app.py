@@ -1,5 +1,6 @@
 """The app ``whirr dashboard`` serves: the dashboard alone (no ``/api/v1``, no lease
-reaper), over a local project's store and run files or over a remote server's API."""
+reaper), over the ``Whirr`` that ``open_whirr`` gives: a local project's store and run
+files, or a remote server's API."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import itertools
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,11 @@ from sanic.exceptions import SanicException
 from whirr.api.backend import Backend
 from whirr.api.config import ServerConfig
 from whirr.api.dashboard import mount
+from whirr.api.dashboard.remote import RemoteSource
 from whirr.api.dashboard.security import Settings
 from whirr.api.dashboard.source import Source, StoreSource
 from whirr.api.http import error
+from whirr.facade import Whirr
 from whirr.services.errors import WhirrError
 from whirr.store.protocol import StoreError
 
@@ -48,10 +52,26 @@ def _app(settings: Settings) -> Sanic:
     return app
 
 
-def create_local_app(whirr_dir: Path, settings: Settings, worker_timeout: float = 120.0) -> Sanic:
+def create_app(whirr: Whirr, settings: Settings) -> Sanic:
+    """The dashboard of ``whirr``, as ``open_whirr`` chose it. A project's store is read
+    in this process, with its run files parsed here (column cache, polars) and changes
+    heard from the store itself; any other facade (a server's) through ``RemoteSource``."""
+    from whirr.facade.local import StoreWhirr
+
+    if isinstance(whirr, StoreWhirr):
+        # The project's layout is a server data dir's: whirr.db and runs/ side by side.
+        whirr_dir = whirr.settings.runs_dir.parent
+        return create_local_app(
+            whirr_dir, settings, whirr.settings.worker_timeout, label=whirr.label
+        )
+    return create_remote_app(lambda: RemoteSource(whirr), settings)
+
+
+def create_local_app(
+    whirr_dir: Path, settings: Settings, worker_timeout: float = 120.0, label: str | None = None
+) -> Sanic:
     """The dashboard of the project whose ``.whirr`` directory is ``whirr_dir``: its
     SQLite log and run files, read-only but for cancel and retry."""
-    # The project's layout is a server data dir's: whirr.db and runs/ side by side.
     config = ServerConfig(data_dir=str(whirr_dir), worker_timeout=worker_timeout)
     app = _app(settings)
 
@@ -63,20 +83,16 @@ def create_local_app(whirr_dir: Path, settings: Settings, worker_timeout: float 
     async def close_backend(app: Sanic, loop: Any = None) -> None:
         app.ctx.backend.close()
 
-    label = str(whirr_dir.parent)
-    mount(app, settings, lambda app: StoreSource(app.ctx.backend, "local", label))
+    shown = label or f"project {whirr_dir.parent}"
+    mount(app, settings, lambda app: StoreSource(app.ctx.backend, "local", shown))
     return app
 
 
-def create_remote_app(make_source: Any, settings: Settings) -> Sanic:
-    """The dashboard of a whirr server; ``make_source()`` returns its ``RemoteSource``."""
+def create_remote_app(make_source: Callable[[], Source], settings: Settings) -> Sanic:
+    """The dashboard of a facade read from afar; ``make_source()`` returns its source
+    (built when the server starts, on its event loop)."""
     app = _app(settings)
-
-    def build(app: Sanic) -> Source:
-        source: Source = make_source()
-        return source
-
-    mount(app, settings, build)
+    mount(app, settings, lambda app: make_source())
     return app
 
 

@@ -12,7 +12,6 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import redirect
 
-from whirr.api import files
 from whirr.api.dashboard import assets, pages, views
 from whirr.api.dashboard.security import (
     Settings,
@@ -25,6 +24,7 @@ from whirr.api.dashboard.security import (
     session_cookie,
 )
 from whirr.api.http import query_int, query_str
+from whirr.services import run_files as files
 from whirr.services.errors import NotFound, WhirrError
 
 #: Paths anyone may load: the sign-in page and the files it needs.

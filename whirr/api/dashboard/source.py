@@ -1,9 +1,15 @@
-"""Where the dashboard's data comes from: a store it can read directly (a local project,
-or the server it is mounted in) or a whirr server over HTTP (``remote.py``).
+"""Where the dashboard's data comes from: one ``Whirr`` (``whirr.facade``), a local
+project's, the server's it is mounted in, or a remote server's, asked the same questions.
 
-Every method is async; the store-backed source runs the synchronous core on the
-``Backend``'s thread pools, never on the event loop. Writes are limited to what a person
-does from the dashboard: cancel and retry.
+``Source`` asks the facade everything it shows and changes (status, jobs, runs, the runs
+index, logs, events, cancel and retry), off the event loop. Two things depend on where
+the dashboard runs, and are all a subclass adds:
+
+- how it runs blocking calls and hears of new events: ``StoreSource`` (this module) sits
+  beside the store, on a ``Backend``'s thread pools and its ``HeadWatcher``;
+  ``RemoteSource`` (``remote.py``) has a pool of its own and polls the log's head;
+- how it reads metric columns: ``StoreSource`` parses the run files on this machine
+  (with the column cache and polars), ``RemoteSource`` pages them through the facade.
 """
 
 from __future__ import annotations
@@ -12,29 +18,32 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import files
 from whirr.api.backend import Backend
 from whirr.api.dashboard import column_cache
 from whirr.api.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
 from whirr.api.dashboard.series import Columns, SeriesCache, read_new_lines
 from whirr.api.download import send_file
-from whirr.api.render import job_out, run_out, worker_out
-from whirr.api.routes.runs import find_run
-from whirr.clock import utc_now
-from whirr.projections import RunView
-from whirr.runfiles import UnsafePath, read_from
-from whirr.store import EventStore
+from whirr.facade import Whirr
+from whirr.services import run_files as files
+from whirr.services.errors import NotFound
 from whirr.wire import schemas
 
+T = TypeVar("T")
 log = logging.getLogger("whirr.dashboard")
 #: Bytes of ``output.log`` a page shows at first (its tail).
 LOG_TAIL = 64 * 1024
 FILES = {"metrics": "metrics.jsonl", "system": "system.jsonl"}
+#: Events a change batch carries at most (pages refetch what they show anyway).
+CHANGES_BATCH = 500
+#: More run events than this since the index's head: reading every run is cheaper.
+INDEX_FLOOD = 2000
 
 
 @dataclass(frozen=True)
@@ -47,72 +56,109 @@ class Change:
 
 
 class Source(ABC):
-    """The dashboard's view of one whirr installation."""
+    """The dashboard's view of one whirr installation, through its facade."""
 
     #: ``local`` (a project), ``server`` (mounted in ``whirr server``) or ``remote``.
     kind: str = "local"
     #: What the header says this dashboard shows (a project path or a server URL).
     label: str = ""
 
-    def __init__(self) -> None:
+    def __init__(self, whirr: Whirr) -> None:
+        self.whirr = whirr
         self.series = SeriesCache()
         self._prefetching: set[asyncio.Task[None]] = set()
+        self._index = RunsIndex()
+        self._index_lock = asyncio.Lock()
+
+    # -- what a subclass decides ----------------------------------------------------
+    @abstractmethod
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking read of the facade off the event loop."""
+
+    async def change(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking write of the facade off the event loop."""
+        return await self.call(fn, *args)
 
     @abstractmethod
     async def head(self) -> int:
         """The log's newest position."""
 
     @abstractmethod
-    async def status(self) -> schemas.StatusResponse:
-        """Job counts per status and worker counts."""
-
-    @abstractmethod
-    async def workers(self) -> list[schemas.WorkerOut]:
-        """Every known worker."""
-
-    @abstractmethod
-    async def jobs(self, statuses: list[str] | None, limit: int) -> list[schemas.Job]:
-        """Jobs newest first, optionally only some statuses."""
-
-    @abstractmethod
-    async def job(self, job_id: int) -> schemas.Job:
-        """One job (NotFound when absent)."""
-
-    @abstractmethod
-    async def run(self, run_id: str) -> schemas.Run:
-        """One run by id or unique prefix (NotFound when absent)."""
-
-    @abstractmethod
-    async def runs_index(self) -> RunsIndex:
-        """Every run, kept current."""
+    async def wait_beyond(self, after: int, timeout: float) -> bool:
+        """True once the log's head passed ``after``; False after ``timeout``."""
 
     @abstractmethod
     async def columns(self, run_id: str, kind: str) -> Columns:
         """The run's metrics (``kind="metrics"``) or system samples, refreshed."""
 
-    @abstractmethod
+    # -- the facade's answers ---------------------------------------------------------
+    async def status(self) -> schemas.StatusResponse:
+        """Job counts per status and worker counts."""
+        return await self.call(self.whirr.status)
+
+    async def workers(self) -> list[schemas.WorkerOut]:
+        """Every known worker."""
+        return await self.call(self.whirr.workers)
+
+    async def jobs(self, statuses: list[str] | None, limit: int) -> list[schemas.Job]:
+        """Jobs newest first, optionally only some statuses."""
+        return await self.call(self.whirr.jobs, statuses, limit)
+
+    async def job(self, job_id: int) -> schemas.Job:
+        """One job (NotFound when absent)."""
+        return await self.call(self.whirr.job, job_id)
+
+    async def run(self, run_id: str) -> schemas.Run:
+        """One run by id or unique prefix (NotFound when absent)."""
+        return await self.call(self.whirr.run, run_id)
+
+    async def runs_index(self) -> RunsIndex:
+        """Every run, kept current: only runs that run events touched are read again."""
+        # One refresh at a time: concurrent page loads share it instead of racing.
+        async with self._index_lock:
+            head = await self.head()
+            if not self._index.loaded or self._index.head != head:
+                await self.call(refresh_index, self.whirr, self._index, head)
+        return self._index
+
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         """The run's artifact files."""
+        return await self.call(self.whirr.artifacts, run_id)
 
-    @abstractmethod
     async def artifact(self, request: Request, run_id: str, path: str) -> HTTPResponse:
         """One artifact as a download response."""
+        data = await self.call(self.whirr.read_artifact, run_id, path)
+        name = path.rsplit("/", 1)[-1].replace('"', "")
+        return HTTPResponse(
+            data,
+            content_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
-    @abstractmethod
     async def log(self, run: schemas.Run, offset: int | None) -> tuple[bytes, int]:
-        """``output.log`` from ``offset`` (its tail when None): (bytes, offset after)."""
+        """The output of the run's job from ``offset`` (its tail when None): (bytes,
+        offset after). A direct run has no captured output."""
+        if run.job_id is None:
+            return b"", 0
+        if offset is None:
+            start, data = await self.call(self.whirr.log_tail, run.job_id, LOG_TAIL)
+            return data, start + len(data)
+        data = await self.call(self.whirr.read_log, run.job_id, offset)
+        return data, offset + len(data)
 
-    @abstractmethod
     async def cancel(self, job_id: int) -> str:
         """Cancel a job; returns a message for the person who asked."""
+        return (await self.change(self.whirr.cancel, job_id)).message
 
-    @abstractmethod
     async def retry(self, job_id: int) -> int:
         """Queue a failed/cancelled job again; returns the new job's id."""
+        return (await self.change(self.whirr.retry, job_id)).id
 
-    @abstractmethod
     async def changes(self, after: int, timeout: float) -> list[Change]:
         """Events after ``after``, waiting up to ``timeout`` for the first one."""
+        if not await self.wait_beyond(after, timeout):
+            return []
+        return await self.call(read_changes, self.whirr, after)
 
     @property
     def cache_dir(self) -> Path | None:
@@ -132,19 +178,52 @@ class Source(ABC):
         task.add_done_callback(self._prefetching.discard)
 
     def close(self) -> None:  # noqa: B027  (most sources hold nothing of their own)
-        """Release what the source holds."""
+        """Release what the source holds (not the facade: its opener closes it)."""
+
+
+def read_changes(whirr: Whirr, after: int) -> list[Change]:
+    """Up to ``CHANGES_BATCH`` events after ``after``."""
+    out = []
+    for event in whirr.events(after):
+        out.append(Change(event.position, event.type, event.stream))
+        if len(out) >= CHANGES_BATCH:
+            break
+    return out
+
+
+def refresh_index(whirr: Whirr, index: RunsIndex, head: int) -> None:
+    """Bring ``index`` up to ``head`` (or beyond), reading again only the runs that run
+    events touched since the index's own head."""
+    if not index.loaded:
+        index.load(whirr.runs(None, None, None), head)
+        return
+    changed: dict[str, None] = {}
+    position = index.head
+    for seen, event in enumerate(whirr.events(index.head, types=RUN_EVENT_TYPES)):
+        if seen >= INDEX_FLOOD:  # a flood (a sweep finishing): reading everything is cheaper
+            index.load(whirr.runs(None, None, None), max(head, position))
+            return
+        run_id = event.event.get("run_id")
+        if isinstance(run_id, str):
+            changed[run_id] = None
+        position = event.position
+    runs = []
+    for run_id in changed:
+        with contextlib.suppress(NotFound):
+            runs.append(whirr.run(run_id))
+    index.update(runs, max(head, position))
 
 
 class StoreSource(Source):
-    """A store read in-process through a ``Backend`` (its thread pools and head watcher)."""
+    """The facade of a store read in-process (``Backend.whirr``), on the ``Backend``'s
+    thread pools, woken by its head watcher; metric columns parsed from the run files on
+    this machine and cached as runs end."""
 
     def __init__(self, backend: Backend, kind: str, label: str) -> None:
-        super().__init__()
+        super().__init__(backend.whirr)
         self.b = backend
         self.kind = kind
         self.label = label
-        self._index = RunsIndex()
-        self._index_lock = asyncio.Lock()
 
     @property
     def runs_dir(self) -> Path:
@@ -155,51 +234,17 @@ class StoreSource(Source):
     def cache_dir(self) -> Path | None:
         return column_cache.cache_dir(self.runs_dir)
 
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.b.read(fn, *args)
+
+    async def change(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.b.write_and_wake(fn, *args)
+
     async def head(self) -> int:
         return self.b.heads.head
 
-    async def status(self) -> schemas.StatusResponse:
-        store, timeout = self.b.store, self.b.config.worker_timeout
-
-        def gather() -> schemas.StatusResponse:
-            counts = store.job_counts()
-            workers = store.workers()
-            now = utc_now()
-            online = sum(1 for w in workers if w.is_online(now, timeout))
-            return schemas.StatusResponse(
-                queued=counts.get("queued", 0),
-                running=counts.get("running", 0),
-                completed=counts.get("completed", 0),
-                failed=counts.get("failed", 0),
-                cancelled=counts.get("cancelled", 0),
-                timed_out=counts.get("timed_out", 0),
-                workers_online=online,
-                workers_total=len(workers),
-                head=store.head(),
-            )
-
-        return await self.b.read(gather)
-
-    async def workers(self) -> list[schemas.WorkerOut]:
-        found = await self.b.read(self.b.store.workers)
-        now, timeout = utc_now(), self.b.config.worker_timeout
-        return [worker_out(w, now, timeout) for w in found]
-
-    async def jobs(self, statuses: list[str] | None, limit: int) -> list[schemas.Job]:
-        found = await self.b.read(self.b.store.jobs, statuses, limit)
-        return [job_out(j) for j in found]
-
-    async def job(self, job_id: int) -> schemas.Job:
-        return job_out(await self.b.read(self.b.jobs.get, job_id))
-
-    async def run(self, run_id: str) -> schemas.Run:
-        return run_out(await self.b.read(find_run, self.b.store, run_id))
-
-    async def runs_index(self) -> RunsIndex:
-        # One refresh at a time: concurrent page loads share it instead of racing.
-        async with self._index_lock:
-            await self.b.read(_refresh_index, self.b.store, self._index)
-        return self._index
+    async def wait_beyond(self, after: int, timeout: float) -> bool:
+        return await self.b.heads.wait_beyond(after, timeout)
 
     async def columns(self, run_id: str, kind: str) -> Columns:
         path = files.run_file(self.runs_dir, run_id, FILES[kind])
@@ -240,10 +285,9 @@ class StoreSource(Source):
             if not await self.b.heads.wait_beyond(after, 60):
                 continue
             head = self.b.heads.head
-            finished = await self.b.read(self.b.store.read, after, 500, None, ["run.finished"])
-            after = finished[-1].position if len(finished) == 500 else head
-            for rec in finished:
-                run_id = rec.event.run_id  # type: ignore[attr-defined]
+            finished, last = await self.b.read(_finished_runs, self.whirr, after)
+            after = max(head, last)
+            for run_id in finished:
                 for kind, name in FILES.items():
                     source = files.run_file(self.runs_dir, run_id, name)
                     cache = column_cache.cache_path(self.runs_dir, run_id, kind)
@@ -252,69 +296,18 @@ class StoreSource(Source):
                     except Exception:  # one unreadable run must not stop the others
                         log.exception("could not cache the columns of %s", source)
 
-    async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
-        return await self.b.read(files.list_artifacts, self.runs_dir, run_id)
-
     async def artifact(self, request: Request, run_id: str, path: str) -> HTTPResponse:
+        # Streamed from the file that passed the checks, not read whole into memory.
         fh = await self.b.read(files.open_artifact, self.runs_dir, run_id, path)
         return await send_file(request, self.b, fh, path.rsplit("/", 1)[-1])
 
-    async def log(self, run: schemas.Run, offset: int | None) -> tuple[bytes, int]:
-        log_file = files.run_file(self.runs_dir, run.id, "output.log")
 
-        def read() -> tuple[bytes, int]:
-            start = offset
-            if start is None:
-                try:
-                    start = max(0, log_file.stat().st_size - LOG_TAIL)
-                except (FileNotFoundError, UnsafePath):
-                    return b"", 0
-            data = read_from(log_file, start, 4 * LOG_TAIL)
-            return data, start + len(data)
-
-        return await self.b.read(read)
-
-    async def cancel(self, job_id: int) -> str:
-        previous, _ = await self.b.write_and_wake(self.b.jobs.cancel, job_id)
-        if previous == "queued":
-            return f"Cancelled job #{job_id}"
-        return f"Asked the worker to stop job #{job_id}"
-
-    async def retry(self, job_id: int) -> int:
-        job = await self.b.write_and_wake(self.b.jobs.retry, job_id)
-        return job.id
-
-    async def changes(self, after: int, timeout: float) -> list[Change]:
-        if not await self.b.heads.wait_beyond(after, timeout):
-            return []
-        recorded = await self.b.read(self.b.store.read, after, 500)
-        return [Change(r.position, _tag(r.event), r.stream) for r in recorded]
-
-
-def _tag(event: object) -> str:
-    from whirr.events import tag_of
-
-    return tag_of(event)  # type: ignore[arg-type]
-
-
-def _refresh_index(store: EventStore, index: RunsIndex) -> None:
-    """Bring ``index`` up to the store's head, re-reading only runs that changed."""
-    head = store.head()
-    if index.head == head and index.loaded:
-        return
-    if not index.loaded:
-        index.load([run_out(r) for r in store.runs(None, None, None)], head)
-        return
-    events = store.read(after=index.head, limit=2001, types=RUN_EVENT_TYPES)
-    if len(events) > 2000:  # a flood (a sweep finishing): reading everything is cheaper
-        index.load([run_out(r) for r in store.runs(None, None, None)], head)
-        return
-    changed: dict[str, RunView | None] = {}
-    for rec in events:
-        run_id = getattr(rec.event, "run_id", None)
-        if isinstance(run_id, str) and run_id not in changed:
-            changed[run_id] = store.run(run_id)
-    index.update(
-        [run_out(r) for r in changed.values() if r is not None],
-        max(head, events[-1].position if events else head),
-    )
+def _finished_runs(whirr: Whirr, after: int) -> tuple[list[str], int]:
+    """The runs that finished after ``after``, and the position of the last such event."""
+    ids, last = [], after
+    for event in whirr.events(after, types=["run.finished"]):
+        run_id = event.event.get("run_id")
+        if isinstance(run_id, str):
+            ids.append(run_id)
+        last = event.position
+    return ids, last

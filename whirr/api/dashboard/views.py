@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import gzip
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 from sanic import HTTPResponse, Request
 
 from whirr.analytics.downsample import METHODS, Method
-from whirr.api import files
 from whirr.api.dashboard.runs_index import Query, flatten
 from whirr.api.dashboard.series import Columns
 from whirr.api.dashboard.source import Source
 from whirr.api.http import checked_id, query_int, query_str
 from whirr.clock import utc_now
 from whirr.projections.jobs import FINISHED_STATUSES
+from whirr.services import run_files as files
 from whirr.services.errors import InvalidRequest
 from whirr.wire import schemas
 
@@ -204,7 +205,8 @@ async def run_artifact(request: Request, run_id: str, path: str) -> HTTPResponse
     """Download one artifact."""
     src = source_of(request)
     run = await src.run(run_id)
-    return await src.artifact(request, run.id, path)
+    # sanic hands the path over still percent-encoded (``my%20model.pt``).
+    return await src.artifact(request, run.id, unquote(path))
 
 
 def _run_ids(request: Request) -> list[str]:

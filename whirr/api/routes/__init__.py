@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from whirr.api.routes import (
     ablations,
+    direct_runs,
     jobs,
+    queue,
     run_events,
+    run_files,
     run_system,
     runs,
     streams,
@@ -20,10 +23,13 @@ ROUTES: list[Route] = [
     *system.ROUTES,
     *workers.ROUTES,
     *jobs.ROUTES,
+    *queue.ROUTES,
     *streams.ROUTES,
     *runs.ROUTES,
     *run_system.ROUTES,
     *run_events.ROUTES,
+    *direct_runs.ROUTES,
+    *run_files.ROUTES,
     *sweeps.ROUTES,
     *ablations.ROUTES,
 ]

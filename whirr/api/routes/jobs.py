@@ -14,18 +14,17 @@ import time
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import files
 from whirr.api.backend import Backend
 from whirr.api.http import body, checked_id, query_int, query_str, respond
-from whirr.api.render import job_out
 from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.clock import utc_now
 from whirr.events import Outcome
 from whirr.projections import JobView
 from whirr.projections.jobs import ACTIVE_STATUSES, FINISHED_STATUSES, Running
 from whirr.projections.queue import Capacity
+from whirr.services import run_files as files
 from whirr.services.errors import InvalidRequest, LeaseLost
-from whirr.services.jobs import DEFAULT_RETRY_DELAY
+from whirr.services.render import job_out
 from whirr.wire import schemas
 
 #: An idle long-polling worker's liveness is recorded at most this often (seconds).
@@ -42,28 +41,11 @@ async def submit_job(request: Request) -> HTTPResponse:
     on the worker's machine."""
     req = body(request, schemas.SubmitRequest)
     b = backend(request)
-    job = await b.write_and_wake(
-        b.jobs.submit,
-        req.command_argv,
-        req.workdir,
-        name=req.name,
-        config=req.config,
-        tags=req.tags or (),
-        env=req.env,
-        priority=req.priority,
-        max_attempts=req.max_attempts or b.config.max_attempts,
-        check=False,
-        gpus=req.gpus,
-        after=req.after,
-        after_any=req.after_any,
-        retries=req.retries,
-        retry_delay=DEFAULT_RETRY_DELAY if req.retry_delay is None else req.retry_delay,
-        timeout_seconds=req.timeout_seconds,
-    )
+    job = await b.write_and_wake(b.whirr.submit, req)
     return respond(_submitted(b, job, "Submitted"))
 
 
-def _submitted(b: Backend, job: JobView, verb: str) -> schemas.SubmitResponse:
+def _submitted(b: Backend, job: schemas.Job, verb: str) -> schemas.SubmitResponse:
     return schemas.SubmitResponse(
         job_id=job.id,
         run_id=job.run_id,
@@ -78,56 +60,45 @@ async def list_jobs(request: Request) -> HTTPResponse:
     limit = query_int(request, "limit", 100, 1, 10_000)
     statuses: list[str] | None = None
     if raw and raw != "all":
-        statuses = []
-        for word in raw.split(","):
-            if word == "active":
-                statuses += ACTIVE_STATUSES
-            elif word in _STATUSES:
-                statuses.append(word)
-            else:
+        statuses = raw.split(",")
+        for word in statuses:
+            if word != "active" and word not in _STATUSES:
                 raise InvalidRequest(
                     f"unknown status {word!r} (use active, all or one of {', '.join(_STATUSES)})"
                 )
     b = backend(request)
-    jobs = await b.read(b.store.jobs, statuses, limit)
-    return respond(schemas.JobsResponse(jobs=[job_out(j) for j in jobs]))
+    return respond(schemas.JobsResponse(jobs=await b.read(b.whirr.jobs, statuses, limit)))
 
 
 async def get_job(request: Request, job_id: int) -> HTTPResponse:
-    """One job."""
+    """One job, with ``waiting`` saying why it is still queued."""
     b = backend(request)
-    job = await b.read(b.jobs.get, checked_id(job_id))
-    return respond(job_out(job))
+    return respond(await b.read(b.whirr.job, checked_id(job_id)))
+
+
+async def set_priority(request: Request, job_id: int) -> HTTPResponse:
+    """Change a queued job's priority."""
+    req = body(request, schemas.PriorityRequest)
+    b = backend(request)
+    return respond(await b.write_and_wake(b.whirr.set_priority, checked_id(job_id), req.priority))
 
 
 async def cancel_job(request: Request, job_id: int) -> HTTPResponse:
     """Cancel a queued job now; ask a running job's worker to stop it."""
     b = backend(request)
-    previous, job = await b.write_and_wake(b.jobs.cancel, checked_id(job_id))
-    if job.status == "cancelled":
-        message = f"Cancelled job #{job.id}"
-    else:
-        message = f"Cancel requested for job #{job.id}; its worker stops it at its next heartbeat"
-    return respond(
-        schemas.CancelResponse(message=message, previous_status=previous, status=job.status)
-    )
+    return respond(await b.write_and_wake(b.whirr.cancel, checked_id(job_id)))
 
 
 async def cancel_all(request: Request) -> HTTPResponse:
     """Cancel every queued job."""
     b = backend(request)
-    ids = await b.write_and_wake(b.jobs.cancel_all_queued)
-    return respond(
-        schemas.CancelAllResponse(
-            message=f"Cancelled {len(ids)} queued job(s)", cancelled=ids, count=len(ids)
-        )
-    )
+    return respond(await b.write_and_wake(b.whirr.cancel_all_queued))
 
 
 async def retry_job(request: Request, job_id: int) -> HTTPResponse:
     """Queue a failed, cancelled or timed-out job again as a new job."""
     b = backend(request)
-    job = await b.write_and_wake(b.jobs.retry, checked_id(job_id))
+    job = await b.write_and_wake(b.whirr.retry, checked_id(job_id))
     return respond(_submitted(b, job, "Retried as"))
 
 
@@ -213,6 +184,7 @@ async def job_started(request: Request, job_id: int) -> HTTPResponse:
     """The worker spawned the job's process: the job's run starts."""
     req = body(request, schemas.StartedRequest)
     b = backend(request)
+    checked_id(job_id)
 
     def started() -> JobView:
         job = b.jobs.get(job_id)
@@ -334,9 +306,17 @@ def _finish(
     try:
         return b.jobs.finish(job_id, worker_id, attempt, exit_code, error=error, outcome=outcome)
     except LeaseLost:
-        # A report sent twice (the first answer got lost on the network) is not an error.
+        # A report sent twice (the first answer got lost on the network) is not an error;
+        # a report for an attempt someone else ended (the lease reaper, which records no
+        # exit code) is stale like any other: 409.
         job = b.jobs.get(job_id)
-        if job.finished_at is not None and job.worker_id == worker_id and job.attempt == attempt:
+        same_report = job.exit_code == exit_code and (exit_code is not None or job.error == error)
+        if (
+            job.finished_at is not None
+            and job.worker_id == worker_id
+            and job.attempt == attempt
+            and same_report
+        ):
             return job
         raise
 
@@ -415,6 +395,14 @@ ROUTES = [
         response=schemas.Ack,
     ),
     Route("POST", f"{_JOB}/cancel", cancel_job, "Cancel a job.", response=schemas.CancelResponse),
+    Route(
+        "POST",
+        f"{_JOB}/priority",
+        set_priority,
+        "Change a queued job's priority.",
+        body=schemas.PriorityRequest,
+        response=schemas.Job,
+    ),
     Route(
         "POST",
         f"{_JOB}/retry",

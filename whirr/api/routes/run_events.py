@@ -16,12 +16,12 @@ from pathlib import Path
 
 from sanic import HTTPResponse, Request
 
-from whirr.api import files
 from whirr.api.http import body, respond
-from whirr.api.render import run_out
 from whirr.api.routing import Route, backend
 from whirr.projections import RunView
+from whirr.services import run_files as files
 from whirr.services.errors import InvalidState, NotFound
+from whirr.services.render import run_out
 from whirr.services.runs import Runs
 from whirr.store import EventStore
 from whirr.wire import schemas

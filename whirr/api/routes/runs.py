@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from sanic import HTTPResponse, Request
 
-from whirr.api import files
 from whirr.api.download import send_file
 from whirr.api.http import query_int, query_str, respond
-from whirr.api.render import run_out
 from whirr.api.routing import Query, Route, backend, int_schema
-from whirr.projections import RunView
-from whirr.services.errors import InvalidState, NotFound
-from whirr.store import EventStore
+from whirr.services import run_files as files
 from whirr.wire import schemas
-
-
-def find_run(store: EventStore, run_id: str) -> RunView:
-    """The run with this id, or the only one it is a prefix of."""
-    files.check_run_id(run_id)
-    run = store.run(run_id)
-    if run is not None:
-        return run
-    matches = store.runs_by_prefix(run_id, limit=2)
-    if not matches:
-        raise NotFound(f"no run {run_id!r}")
-    if len(matches) > 1:
-        raise InvalidState(f"run id prefix {run_id!r} is ambiguous; give more characters")
-    return matches[0]
 
 
 async def list_runs(request: Request) -> HTTPResponse:
@@ -35,14 +19,13 @@ async def list_runs(request: Request) -> HTTPResponse:
     tag = query_str(request, "tag")
     limit = query_int(request, "limit", 100, 1, 10_000)
     b = backend(request)
-    runs = await b.read(b.store.runs, status, tag, limit)
-    return respond(schemas.RunsResponse(runs=[run_out(r) for r in runs]))
+    return respond(schemas.RunsResponse(runs=await b.read(b.whirr.runs, status, tag, limit)))
 
 
 async def get_run(request: Request, run_id: str) -> HTTPResponse:
-    """One run."""
+    """One run: exact id, unique prefix, or its job (``1``, ``job-1``)."""
     b = backend(request)
-    return respond(run_out(await b.read(find_run, b.store, run_id)))
+    return respond(await b.read(b.whirr.run, run_id))
 
 
 async def run_metrics(request: Request, run_id: str) -> HTTPResponse:
@@ -50,23 +33,34 @@ async def run_metrics(request: Request, run_id: str) -> HTTPResponse:
     since = query_int(request, "since", 0, 0, 2**62)
     limit = query_int(request, "limit", 100_000, 1, 1_000_000)
     b = backend(request)
-    run = await b.read(find_run, b.store, run_id)
-    rows = await b.read(files.read_metric_rows, b.config.runs_dir, run.id, since, limit)
+    run = await b.read(b.whirr.run, run_id)
+    rows = await b.read(b.whirr.metrics, run.id, since, limit)
     return respond(schemas.MetricsResponse(metrics=rows, count=len(rows)))
+
+
+async def run_tail(request: Request, run_id: str) -> HTTPResponse:
+    """The last ``rows`` whole rows of the run's ``metrics`` or ``system`` file."""
+    file = query_str(request, "file") or "metrics"
+    rows = query_int(request, "rows", 50, 0, 100_000) or 0
+    b = backend(request)
+    run = await b.read(b.whirr.run, run_id)
+    found = await b.read(b.whirr.tail, run.id, file, rows)
+    return respond(schemas.TailResponse(rows=found, count=len(found)))
 
 
 async def run_artifacts(request: Request, run_id: str) -> HTTPResponse:
     """The files under the run's ``artifacts/``."""
     b = backend(request)
-    run = await b.read(find_run, b.store, run_id)
-    found = await b.read(files.list_artifacts, b.config.runs_dir, run.id)
+    run = await b.read(b.whirr.run, run_id)
+    found = await b.read(b.whirr.artifacts, run.id)
     return respond(schemas.ArtifactsResponse(artifacts=found, count=len(found)))
 
 
 async def run_artifact(request: Request, run_id: str, path: str) -> HTTPResponse:
     """One artifact file, streamed; never a file outside the run's ``artifacts/``."""
     b = backend(request)
-    run = await b.read(find_run, b.store, run_id)
+    run = await b.read(b.whirr.run, run_id)
+    path = unquote(path)  # sanic hands the path over still percent-encoded
     fh = await b.read(files.open_artifact, b.config.runs_dir, run.id, path)
     return await send_file(request, b, fh, path.rsplit("/", 1)[-1])
 
@@ -95,6 +89,17 @@ ROUTES = [
         query=(
             Query("since", int_schema(0, 2**62, 0)),
             Query("limit", int_schema(1, 1_000_000, 100_000)),
+        ),
+    ),
+    Route(
+        "GET",
+        f"{_RUN}/tail",
+        run_tail,
+        "The last rows of a run's metrics or system file.",
+        response=schemas.TailResponse,
+        query=(
+            Query("file", {"type": "string", "enum": ["metrics", "system"]}, "which file"),
+            Query("rows", int_schema(0, 100_000, 50), "how many rows"),
         ),
     ),
     Route(

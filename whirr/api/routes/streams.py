@@ -7,20 +7,27 @@ the job ends (after its last bytes), or after a quiet spell so that proxies and 
 server's response timeout never cut it mid-way; ``WhirrClient`` then reconnects from the
 offset it reached. The event stream sends a comment every ``KEEPALIVE`` seconds for the same
 reason.
+
+Both end when the server stops: ``before_server_stop`` sets ``app.ctx.stopping``, and each
+open stream ends its response and closes its connection, so SIGTERM is not held up by
+sanic's graceful shutdown waiting (15 s) for clients that would never leave.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import msgspec
 from sanic import Request
+from sanic.http import Http
 
-from whirr.api import files
 from whirr.api.http import checked_id, query_bool, query_int, query_str
 from whirr.api.routing import BOOL, Query, Route, backend, int_schema
 from whirr.events import tag_of
-from whirr.runfiles import read_from
+from whirr.runfiles import RunFile, UnsafePath, read_from
+from whirr.services import run_files as files
 from whirr.wire import schemas
 
 CHUNK = 64 * 1024
@@ -31,6 +38,7 @@ FOLLOW_POLL = 0.25
 KEEPALIVE = 15.0
 BATCH = 500
 _event_json = msgspec.json.Encoder()
+T = TypeVar("T")
 
 
 async def job_logs(request: Request, job_id: int) -> None:
@@ -40,12 +48,16 @@ async def job_logs(request: Request, job_id: int) -> None:
     b = backend(request)
     job = await b.read(b.jobs.get, checked_id(job_id))
     log_file = files.run_file(b.config.runs_dir, job.run_id, "output.log")
+    tail = query_int(request, "tail", None, 0, 2**62)
+    if tail is not None:  # the last ``tail`` bytes: start there (offset is ignored)
+        offset = await b.read(_tail_start, log_file, tail)
     loop = asyncio.get_running_loop()
     response = await request.respond(
         content_type="text/plain; charset=utf-8", headers={"X-Whirr-Offset": str(offset)}
     )
     quiet_since = loop.time()
     ended = job.finished_at is not None
+    stopping = _stopping(request)
     while True:
         chunk = await b.read(read_from, log_file, offset, CHUNK)
         if chunk:
@@ -55,6 +67,9 @@ async def job_logs(request: Request, job_id: int) -> None:
             continue
         if not follow or ended or loop.time() - quiet_since > FOLLOW_QUIET_LIMIT:
             break
+        if stopping.is_set():  # noticed within FOLLOW_POLL
+            _close_after(request)
+            break
         current = await b.read(b.store.job, job_id)
         # Ended: loop once more to send what the process wrote before it exited.
         ended = current is None or current.finished_at is not None
@@ -63,6 +78,13 @@ async def job_logs(request: Request, job_id: int) -> None:
             # otherwise wake every follower on every heartbeat.
             await asyncio.sleep(FOLLOW_POLL)
     await response.eof()
+
+
+def _tail_start(log_file: RunFile, tail: int) -> int:
+    try:
+        return max(0, log_file.stat().st_size - tail)
+    except (FileNotFoundError, UnsafePath):
+        return 0
 
 
 async def event_stream(request: Request) -> None:
@@ -75,18 +97,25 @@ async def event_stream(request: Request) -> None:
     follow = query_bool(request, "follow", True)
     raw_types = query_str(request, "types", max_length=2000)
     types = [t for t in raw_types.split(",") if t] if raw_types else None
+    stream = query_str(request, "stream")
+    last = query_int(request, "last", None, 0, 1_000_000)
     b = backend(request)
+    if last is not None and not last_id.isdigit():  # a reconnect goes on where it was
+        after = await b.read(b.whirr.start_of_last, last, types, stream)
     response = await request.respond(
         content_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
     await response.send("retry: 2000\n\n")
     position = after
+    stopping = _stopping(request)
     while not _closing(request):
         # Every event up to this head is visible to the read below (positions become
         # visible in order), so a filtered stream can skip past it without missing any.
         head = b.heads.head
-        batch = await b.read(b.store.read, after=position, limit=BATCH, types=types)
+        batch = await b.read(
+            b.store.read, after=position, limit=BATCH, stream=stream, types=types
+        )
         if batch:
             frames = []
             for rec in batch:
@@ -105,11 +134,15 @@ async def event_stream(request: Request) -> None:
             position = batch[-1].position
             if len(batch) == BATCH:
                 continue
-        if types is not None:
+        if types is not None or stream is not None:
             position = max(position, head)
         if not follow:
             break
-        if not await b.heads.wait_beyond(position, KEEPALIVE):
+        woke = await _unless_stopping(stopping, b.heads.wait_beyond(position, KEEPALIVE))
+        if woke is None:
+            _close_after(request)
+            break
+        if not woke:
             await response.send(": keepalive\n\n")
     await response.eof()
 
@@ -117,6 +150,34 @@ async def event_stream(request: Request) -> None:
 def _closing(request: Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+def _stopping(request: Request) -> asyncio.Event:
+    """The app's stop event (``create_app`` makes it; ``before_server_stop`` sets it)."""
+    event: asyncio.Event = request.app.ctx.stopping
+    return event
+
+
+async def _unless_stopping(stopping: asyncio.Event, waiter: Awaitable[T]) -> T | None:
+    """``waiter``'s result, or None (``waiter`` cancelled) once ``stopping`` is set."""
+    task = asyncio.ensure_future(waiter)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        task.cancel()  # a no-op when it is done
+    if stopping.is_set() or not task.done() or task.cancelled():
+        return None
+    return task.result()
+
+
+def _close_after(request: Request) -> None:
+    """Close the connection after this response: sanic's shutdown waits for open
+    connections, and an idle keep-alive one would hold it for its whole timeout."""
+    http = request.stream
+    if isinstance(http, Http):
+        http.keep_alive = False
 
 
 ROUTES = [
@@ -130,6 +191,7 @@ ROUTES = [
         query=(
             Query("follow", BOOL, "keep streaming until the job ends"),
             Query("offset", int_schema(0, 2**62, 0), "byte offset to start from"),
+            Query("tail", int_schema(0, 2**62, None), "start this many bytes before the end"),
         ),
     ),
     Route(
@@ -146,6 +208,12 @@ ROUTES = [
                 "types",
                 {"type": "string", "maxLength": 2000},
                 "comma-separated event types, e.g. job.finished",
+            ),
+            Query("stream", {"type": "string", "maxLength": 200}, "only this stream, e.g. job-3"),
+            Query(
+                "last",
+                int_schema(0, 1_000_000),
+                "start at the last N (matching) events instead of after `after`",
             ),
         ),
     ),

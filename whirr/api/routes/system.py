@@ -4,39 +4,24 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
+import whirr
 from whirr.api.http import respond
 from whirr.api.routing import Route, backend
-from whirr.clock import utc_now
 from whirr.wire import schemas
+from whirr.wire.protocol import CURRENT
 
 
 async def server_status(request: Request) -> HTTPResponse:
     """Job counts per status and how many workers are online."""
     b = backend(request)
-
-    def gather() -> schemas.StatusResponse:
-        counts = b.store.job_counts()
-        workers = b.store.workers()
-        now = utc_now()
-        online = sum(1 for w in workers if w.is_online(now, b.config.worker_timeout))
-        return schemas.StatusResponse(
-            queued=counts.get("queued", 0),
-            running=counts.get("running", 0),
-            completed=counts.get("completed", 0),
-            failed=counts.get("failed", 0),
-            cancelled=counts.get("cancelled", 0),
-            timed_out=counts.get("timed_out", 0),
-            workers_online=online,
-            workers_total=len(workers),
-            head=b.store.head(),  # committed: the watcher may not have seen a write yet
-        )
-
-    return respond(await b.read(gather))
+    return respond(await b.read(b.whirr.status))
 
 
 async def health(request: Request) -> HTTPResponse:
     """Liveness probe; needs no token."""
-    return respond(schemas.HealthResponse(status="healthy"))
+    return respond(
+        schemas.HealthResponse(status="healthy", version=whirr.__version__, protocol=CURRENT)
+    )
 
 
 async def openapi(request: Request) -> HTTPResponse:

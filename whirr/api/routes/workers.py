@@ -5,9 +5,7 @@ from __future__ import annotations
 from sanic import HTTPResponse, Request
 
 from whirr.api.http import body, respond
-from whirr.api.render import worker_out
 from whirr.api.routing import Route, backend
-from whirr.clock import utc_now
 from whirr.wire import schemas
 
 
@@ -32,10 +30,13 @@ async def unregister_worker(request: Request) -> HTTPResponse:
 async def list_workers(request: Request) -> HTTPResponse:
     """Every worker ever registered, with whether it is online now."""
     b = backend(request)
-    workers = await b.read(b.store.workers)
-    now = utc_now()
-    timeout = b.config.worker_timeout
-    return respond(schemas.WorkersResponse(workers=[worker_out(w, now, timeout) for w in workers]))
+    return respond(schemas.WorkersResponse(workers=await b.read(b.whirr.workers)))
+
+
+async def drain_worker(request: Request, worker_id: str) -> HTTPResponse:
+    """Ask a worker to finish its running jobs, claim nothing new, and exit."""
+    b = backend(request)
+    return respond(await b.write_and_wake(b.whirr.drain, worker_id))
 
 
 ROUTES = [
@@ -56,4 +57,11 @@ ROUTES = [
         response=schemas.Ack,
     ),
     Route("GET", "/workers", list_workers, "List workers.", response=schemas.WorkersResponse),
+    Route(
+        "POST",
+        "/workers/<worker_id:str>/drain",
+        drain_worker,
+        "Drain a worker: it finishes its jobs and exits.",
+        response=schemas.WorkerOut,
+    ),
 ]

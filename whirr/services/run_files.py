@@ -113,3 +113,61 @@ def read_metric_rows(runs_dir: Path, run_id: str, since: int, limit: int) -> lis
             if len(rows) >= limit:
                 break
     return rows
+
+
+def read_system_rows(
+    runs_dir: Path, run_id: str, since: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Samples of the run's ``system.jsonl`` from whole line ``since`` on, at most
+    ``limit``: (samples, the line number after the last one read)."""
+    rows: list[dict[str, Any]] = []
+    line_no = 0
+    try:
+        fh = run_file(runs_dir, run_id, "system.jsonl").open()
+    except (FileNotFoundError, UnsafePath):
+        return rows, since
+    with fh:
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break  # the last line is still being written
+            line_no += 1
+            if line_no <= since:
+                continue
+            try:
+                rows.append(_decode_row(line))
+            except msgspec.DecodeError:
+                continue
+            if len(rows) >= limit:
+                break
+    return rows, max(line_no, since)
+
+
+def tail_rows(runs_dir: Path, run_id: str, name: str, count: int) -> list[dict[str, Any]]:
+    """The last ``count`` whole rows of one of the run's JSONL files, read from its end
+    (cheap on a file of millions of rows); garbled lines are skipped, a torn last line
+    is left out."""
+    try:
+        fh = run_file(runs_dir, run_id, name).open()
+    except (FileNotFoundError, UnsafePath):
+        return []
+    with fh:
+        end = fh.seek(0, os.SEEK_END)
+        block, start, data = 64 * 1024, end, b""
+        while start > 0:
+            start = max(0, start - block)
+            fh.seek(start)
+            data = fh.read(end - start)
+            if data.count(b"\n") > count:
+                break
+            block *= 2
+    lines = data.split(b"\n")
+    lines.pop()  # after the last newline: empty, or a line still being written
+    if start > 0:
+        lines = lines[1:]  # cut by the seek
+    rows = []
+    for line in lines[-count:] if count else []:
+        try:
+            rows.append(_decode_row(line))
+        except msgspec.DecodeError:
+            continue
+    return rows

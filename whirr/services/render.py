@@ -1,11 +1,12 @@
-"""Views (what the store projects) turned into API bodies (what clients read)."""
+"""Views (what the store projects) turned into wire bodies: the one shape of each entity
+that the API serves and every ``--json`` prints, local or remote."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from whirr.projections import JobView, RunView, WorkerView
-from whirr.projections.jobs import Running
+from whirr.projections.jobs import Queued, Running
 from whirr.wire import schemas
 
 
@@ -39,6 +40,11 @@ def job_out(job: JobView) -> schemas.Job:
         gpus=job.gpus,
         after=job.after,
         retries=job.retries,
+        after_any=job.after_any,
+        waiting_on=job.waiting_on,
+        failed_attempts=job.failed_attempts,
+        not_before=job.state.not_before if isinstance(job.state, Queued) else None,
+        snapshot=job.snapshot,
     )
 
 
@@ -64,6 +70,7 @@ def run_out(run: RunView) -> schemas.Run:
             schemas.SavedArtifact(path=a.path, size=a.size, saved_at=a.saved_at)
             for a in run.artifacts
         ],
+        pid=run.pid,
     )
 
 
@@ -83,4 +90,6 @@ def worker_out(worker: WorkerView, now: datetime, timeout: float) -> schemas.Wor
         online=online,
         registered_at=worker.registered_at,
         pid=worker.pid,
+        slots=worker.slots,
+        draining=worker.draining,
     )

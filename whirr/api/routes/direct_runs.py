@@ -1,0 +1,93 @@
+"""``POST /runs`` and ``POST /runs/{id}/finish``: a direct run recorded on a server.
+
+``python train.py`` with ``WHIRR_SERVER_URL`` set (or ``whirr.init(server=...)``) records
+its run here rather than in the project around it: one precedence everywhere, as for
+every command. No worker runs such a script, so the script itself records its start and
+its end (a job's run is started and ended by its worker: ``run_events`` only lets a script
+attach to it).
+
+Only ``local-...`` ids may be created (a script cannot take a job's run), a new run never
+replaces one the log knows, and only a direct run may be resumed or ended this way. The
+run's files stay on the script's machine: its summary and status are here.
+"""
+
+from __future__ import annotations
+
+from sanic import HTTPResponse, Request
+
+from whirr.api.http import body, respond
+from whirr.api.routes.run_events import known_run
+from whirr.api.routing import Route, backend
+from whirr.projections import RunView
+from whirr.services import run_files as files
+from whirr.services.errors import InvalidState, NotFound
+from whirr.services.render import run_out
+from whirr.services.runs import Runs
+from whirr.store import EventStore
+from whirr.wire import schemas
+from whirr.wire.run_events import RunFinishRequest, RunStartRequest
+
+
+def start_direct(store: EventStore, req: RunStartRequest) -> RunView:
+    """Record a direct run's start (or, with ``resume``, its start again)."""
+    files.check_run_id(req.run_id)
+    known = store.run(req.run_id)
+    if req.resume:
+        if known is None:
+            raise NotFound(f"no run {req.run_id!r} to resume")
+        if known.job_id is not None:
+            raise InvalidState(f"run {req.run_id} is a job's run: it cannot be resumed")
+    elif known is not None:
+        raise InvalidState(f"run {req.run_id} exists already")
+    return Runs(store, hostname=req.hostname).start(
+        req.run_id,
+        req.run_dir,
+        name=req.name,
+        config=req.config,
+        tags=req.tags,
+        pid=req.pid,
+        git=req.git,
+    )
+
+
+def finish_direct(store: EventStore, run_id: str, req: RunFinishRequest) -> RunView:
+    """Record how a direct run ended (a job's run: its worker records that)."""
+    run = known_run(store, run_id)
+    if run.job_id is not None:
+        raise InvalidState(f"run {run_id} is job #{run.job_id}'s: its worker records its end")
+    Runs(store, hostname="").finish(run_id, req.status, error=req.error)
+    return known_run(store, run_id)
+
+
+async def start_run(request: Request) -> HTTPResponse:
+    """A direct run started on a machine of its own; record it here."""
+    req = body(request, RunStartRequest)
+    b = backend(request)
+    return respond(run_out(await b.write_and_wake(start_direct, b.store, req)))
+
+
+async def finish_run(request: Request, run_id: str) -> HTTPResponse:
+    """A direct run ended: record how."""
+    req = body(request, RunFinishRequest)
+    b = backend(request)
+    return respond(run_out(await b.write_and_wake(finish_direct, b.store, run_id, req)))
+
+
+ROUTES = [
+    Route(
+        "POST",
+        "/runs",
+        start_run,
+        "Record a direct run's start (a script run by hand, not by a worker).",
+        body=RunStartRequest,
+        response=schemas.Run,
+    ),
+    Route(
+        "POST",
+        "/runs/<run_id:str>/finish",
+        finish_run,
+        "Record how a direct run ended.",
+        body=RunFinishRequest,
+        response=schemas.Run,
+    ),
+]

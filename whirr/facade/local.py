@@ -1,0 +1,412 @@
+"""``StoreWhirr``: the ``Whirr`` facade over an event store and its run files.
+
+Used by every command in a local project, and by ``whirr server`` itself (its routes call
+the same methods on their thread pools), so a question has one answer whether it is asked
+of a project or of a server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from whirr.clock import utc_now
+from whirr.events import tag_of
+from whirr.facade.protocol import RUN_FILE_PAGE
+from whirr.projections import JobView
+from whirr.runfiles import RunFile, UnsafePath, read_from
+from whirr.services import run_files
+from whirr.services.errors import InvalidRequest, NotFound
+from whirr.services.jobs import Jobs
+from whirr.services.queue import Queue
+from whirr.services.render import job_out, run_out, worker_out
+from whirr.services.runs import Runs
+from whirr.services.waiting import live_workers, waiting_note
+from whirr.services.workers import Workers
+from whirr.store import EventStore
+from whirr.wire import schemas
+from whirr.wire.refs import job_number
+
+if TYPE_CHECKING:
+    from whirr.facade.local_studies import StoreStudies
+
+#: How long one wait for new events or output lasts before looking again.
+_WAIT = 1.0
+_LOG_CHUNK = 1 << 20
+#: The run files ``tail`` reads.
+TAIL_FILES = {"metrics": "metrics.jsonl", "system": "system.jsonl"}
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """What a store-backed installation decides for itself."""
+
+    #: Where run directories live (a project's ``.whirr/runs``, a server's ``runs``).
+    runs_dir: Path
+    #: A worker not heard from for this long is offline (seconds).
+    worker_timeout: float = 120.0
+    #: Check at submit time that the command can start here (a project: yes; a server:
+    #: no, the command runs on a worker's machine).
+    check_commands: bool = True
+    #: Attempts a job may use when workers are lost, unless it says otherwise.
+    max_attempts: int = 3
+    #: Seconds before a failed job's retry, unless it says otherwise.
+    retry_delay: float = 10.0
+    #: Where ``--snapshot`` keeps code snapshots (None: not offered here).
+    snapshots_dir: Path | None = None
+    #: Snapshot every submit unless told otherwise (a project's ``snapshot: true``).
+    snapshot_by_default: bool = False
+    #: The host name direct runs are checked against for ``crashed``.
+    hostname: str = ""
+    #: Where derived copies (Parquet copies of metrics) are kept (None: none are).
+    cache_dir: Path | None = None
+    #: Run files are this user's own (a project): ``local_run_files`` hands out their
+    #: paths, falling back to the directory a run recorded when it is not under
+    #: ``runs_dir``. A server's are read only through ``whirr.runfiles``' checks.
+    own_run_files: bool = False
+
+
+class StoreWhirr:
+    """The facade over one event store (see ``whirr.facade.protocol.Whirr``)."""
+
+    def __init__(
+        self, store: EventStore, settings: StoreSettings, label: str, *, owns_store: bool = True
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.label = label
+        self._owns_store = owns_store
+        self._jobs = Jobs(store)
+        self._studies: StoreStudies | None = None
+        self.cache_dir = settings.cache_dir
+
+    def close(self) -> None:
+        if self._owns_store:
+            self.store.close()
+
+    @property
+    def studies(self) -> StoreStudies:
+        if self._studies is None:
+            from whirr.facade.local_studies import StoreStudies
+
+            s = self.settings
+            self._studies = StoreStudies(
+                self.store,
+                s.runs_dir,
+                max_attempts=s.max_attempts,
+                check_commands=s.check_commands,
+            )
+        return self._studies
+
+    # -- the queue ------------------------------------------------------------------
+    def status(self) -> schemas.StatusResponse:
+        counts = self.store.job_counts()
+        workers = self.store.workers()
+        now = utc_now()
+        online = sum(1 for w in workers if w.is_online(now, self.settings.worker_timeout))
+        return schemas.StatusResponse(
+            queued=counts.get("queued", 0),
+            running=counts.get("running", 0),
+            completed=counts.get("completed", 0),
+            failed=counts.get("failed", 0),
+            cancelled=counts.get("cancelled", 0),
+            timed_out=counts.get("timed_out", 0),
+            workers_online=online,
+            workers_total=len(workers),
+            head=self.store.head(),
+            store=store_kind(self.store),
+        )
+
+    def submit(self, spec: schemas.SubmitRequest) -> schemas.Job:
+        s = self.settings
+        workdir, digest = spec.workdir, None
+        wants_snapshot = spec.snapshot if spec.snapshot is not None else s.snapshot_by_default
+        if wants_snapshot:
+            if s.snapshots_dir is None:
+                raise InvalidRequest(
+                    "snapshots are taken from a local project's files; a server cannot "
+                    "take one (submit from the project, or without --snapshot)"
+                )
+            from whirr.snapshot import take_snapshot
+
+            workdir, digest = take_snapshot(workdir, s.snapshots_dir)
+        job = self._jobs.submit(
+            spec.command_argv,
+            workdir,
+            name=spec.name,
+            config=spec.config,
+            tags=[t.strip() for t in spec.tags or []],
+            max_attempts=spec.max_attempts or s.max_attempts,
+            priority=spec.priority,
+            env=spec.env,
+            check=s.check_commands,
+            gpus=spec.gpus,
+            after=spec.after,
+            after_any=spec.after_any,
+            retries=spec.retries,
+            retry_delay=spec.retry_delay if spec.retry_delay is not None else s.retry_delay,
+            timeout_seconds=spec.timeout_seconds,
+            snapshot=digest,
+        )
+        return self._with_waiting([job])[0]
+
+    def job(self, job_id: int) -> schemas.Job:
+        return self._with_waiting([self._jobs.get(job_id)])[0]
+
+    def jobs(self, statuses: Sequence[str] | None, limit: int | None) -> list[schemas.Job]:
+        wanted = list(statuses) if statuses else None
+        if wanted is not None and "active" in wanted:
+            wanted = [s for s in wanted if s != "active"] + ["queued", "running"]
+        return self._with_waiting(self.store.jobs(wanted, limit=limit))
+
+    def _with_waiting(self, views: Sequence[JobView]) -> list[schemas.Job]:
+        """Wire jobs, each queued one saying why it waits (one look at the workers)."""
+        now = utc_now()
+        live = None
+        out = []
+        for view in views:
+            job = job_out(view)
+            if view.status == "queued":
+                if live is None:
+                    live = live_workers(self.store.workers(), self.settings.worker_timeout, now)
+                job = msgspec.structs.replace(job, waiting=waiting_note(view, now, live))
+            out.append(job)
+        return out
+
+    def cancel(self, job_id: int) -> schemas.CancelResponse:
+        previous, job = self._jobs.cancel(job_id)
+        if job.status == "cancelled":
+            message = f"Cancelled job #{job.id}"
+        else:
+            message = (
+                f"Cancel requested for job #{job.id}; its worker stops it at its next heartbeat"
+            )
+        return schemas.CancelResponse(message=message, previous_status=previous, status=job.status)
+
+    def cancel_all_queued(self) -> schemas.CancelAllResponse:
+        ids = self._jobs.cancel_all_queued()
+        return schemas.CancelAllResponse(
+            message=f"Cancelled {len(ids)} queued job(s)", cancelled=ids, count=len(ids)
+        )
+
+    def retry(self, job_id: int) -> schemas.Job:
+        return self._with_waiting([self._jobs.retry(job_id)])[0]
+
+    def set_priority(self, job_id: int, priority: int) -> schemas.Job:
+        return self._with_waiting([Queue(self.store).set_priority(job_id, priority)])[0]
+
+    def queue(self) -> schemas.QueueOut:
+        state = Queue(self.store).state()
+        counts = self.store.job_counts()
+        return schemas.QueueOut(
+            paused=state.paused,
+            since=state.since,
+            reason=state.reason,
+            queued=counts.get("queued", 0),
+            running=counts.get("running", 0),
+        )
+
+    def pause(self, reason: str) -> schemas.QueueChangeResponse:
+        changed = Queue(self.store).pause(reason)
+        return schemas.QueueChangeResponse(changed=changed, queue=self.queue())
+
+    def resume(self) -> schemas.QueueChangeResponse:
+        changed = Queue(self.store).resume()
+        return schemas.QueueChangeResponse(changed=changed, queue=self.queue())
+
+    # -- output ---------------------------------------------------------------------
+    def _log_file(self, job_id: int) -> RunFile:
+        return RunFile.of(self.settings.runs_dir, self._jobs.get(job_id).run_id, "output.log")
+
+    def read_log(self, job_id: int, offset: int = 0) -> bytes:
+        log = self._log_file(job_id)
+        parts = []
+        while chunk := read_from(log, offset, _LOG_CHUNK):
+            parts.append(chunk)
+            offset += len(chunk)
+        return b"".join(parts)
+
+    def log_tail(self, job_id: int, max_bytes: int) -> tuple[int, bytes]:
+        log = self._log_file(job_id)
+        try:
+            start = max(0, log.stat().st_size - max(0, max_bytes))
+        except (FileNotFoundError, UnsafePath):
+            return 0, b""
+        return start, read_from(log, start, max(0, max_bytes))
+
+    def follow_log(self, job_id: int, offset: int = 0) -> Iterator[bytes]:
+        log = self._log_file(job_id)
+        while True:
+            # The status first: output written before the job ended is read after it.
+            job = self.store.job(job_id)
+            ended = job is None or job.status not in ("queued", "running")
+            while chunk := read_from(log, offset, _LOG_CHUNK):
+                offset += len(chunk)
+                yield chunk
+            if ended:
+                return
+            self.store.wait(self.store.head(), _WAIT)  # a status change, or a second
+
+    # -- runs -----------------------------------------------------------------------
+    def _runs(self) -> Runs:
+        return Runs(self.store, hostname=self.settings.hostname or None)
+
+    def runs(
+        self, status: str | None = None, tag: str | None = None, limit: int | None = 100
+    ) -> list[schemas.Run]:
+        return [run_out(r) for r in self._runs().list(status=status, tag=tag, limit=limit)]
+
+    def run(self, ref: str) -> schemas.Run:
+        number = job_number(ref)
+        if number is not None and self.store.run(ref) is None:
+            job = self._jobs.get(number)
+            if self.store.run(job.run_id) is None:
+                raise NotFound(f"job #{number} has no run yet ({job.status})")
+            ref = job.run_id
+        return run_out(self._runs().resolve(ref))
+
+    def _known_run(self, run_id: str) -> str:
+        if self.store.run(run_id) is None:
+            raise NotFound(f"no run {run_id!r}")
+        return run_id
+
+    def metrics(self, run_id: str, since: int = 0, limit: int = 100_000) -> list[dict[str, Any]]:
+        return run_files.read_metric_rows(
+            self.settings.runs_dir, self._known_run(run_id), since, limit
+        )
+
+    def system(self, run_id: str, since: int = 0, limit: int = 10_000) -> schemas.SystemResponse:
+        rows, after = run_files.read_system_rows(
+            self.settings.runs_dir, self._known_run(run_id), since, limit
+        )
+        return schemas.SystemResponse(samples=rows, count=len(rows), next=after)
+
+    def tail(self, run_id: str, file: str, rows: int) -> list[dict[str, Any]]:
+        name = TAIL_FILES.get(file)
+        if name is None:
+            raise InvalidRequest(f"no run file {file!r} (use metrics or system)")
+        return run_files.tail_rows(self.settings.runs_dir, self._known_run(run_id), name, rows)
+
+    def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
+        return run_files.list_artifacts(self.settings.runs_dir, self._known_run(run_id))
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        with run_files.open_artifact(self.settings.runs_dir, self._known_run(run_id), path) as fh:
+            return fh.read()
+
+    # -- workers and the log ----------------------------------------------------------
+    def workers(self) -> list[schemas.WorkerOut]:
+        now = utc_now()
+        return [worker_out(w, now, self.settings.worker_timeout) for w in self.store.workers()]
+
+    def drain(self, worker_id: str) -> schemas.WorkerOut:
+        view = Workers(self.store).drain(worker_id)
+        return worker_out(view, utc_now(), self.settings.worker_timeout)
+
+    def events(
+        self,
+        after: int = 0,
+        *,
+        follow: bool = False,
+        types: Sequence[str] | None = None,
+        stream: str | None = None,
+        last: int | None = None,
+    ) -> Iterator[schemas.EventOut]:
+        position = after if last is None else self.start_of_last(last, types, stream)
+        filtered = types is not None or stream is not None
+        while True:
+            head = self.store.head()
+            batch = self.store.read(after=position, limit=500, stream=stream, types=types)
+            for rec in batch:
+                yield schemas.EventOut(
+                    position=rec.position,
+                    recorded_at=rec.recorded_at,
+                    stream=rec.stream,
+                    type=tag_of(rec.event),
+                    event=msgspec.to_builtins(rec.event),
+                )
+            if batch:
+                position = batch[-1].position
+                if len(batch) == 500:
+                    continue
+            if filtered:
+                position = max(position, head)
+            if not follow:
+                return
+            self.store.wait(position, _WAIT)
+
+    def start_of_last(
+        self, count: int, types: Sequence[str] | None = None, stream: str | None = None
+    ) -> int:
+        """The position after which the last ``count`` events (of ``types``, of
+        ``stream``) begin: read back from the head in growing windows, so the last fifty
+        of a million events cost a read of about fifty, and a rare type at most about
+        one pass over the log."""
+        head = self.store.head()
+        if count <= 0:
+            return head
+        window = max(count, 64)
+        while True:
+            after = max(0, head - window)
+            found = self.store.read(after=after, stream=stream, types=types)
+            if len(found) >= count:
+                return found[-count].position - 1
+            if after == 0:
+                return 0
+            window *= 4
+
+    def rebuild(self) -> int:
+        return self.store.rebuild()
+
+    # -- run files for analytics ------------------------------------------------------
+    def read_run_file(
+        self, run_id: str, file: str, offset: int = 0, limit: int = RUN_FILE_PAGE
+    ) -> schemas.RunFileChunk:
+        name = TAIL_FILES.get(file)
+        if name is None:
+            raise InvalidRequest(f"no run file {file!r} (use metrics or system)")
+        handle = run_files.run_file(self.settings.runs_dir, self._known_run(run_id), name)
+        try:
+            with handle.open() as fh:
+                size = os.fstat(fh.fileno()).st_size
+                fh.seek(offset)
+                data = fh.read(limit)
+        except (FileNotFoundError, UnsafePath):
+            return schemas.RunFileChunk(data=b"", offset=offset, size=0)
+        cut = data.rfind(b"\n") + 1
+        if cut or len(data) < limit:
+            data = data[:cut]  # a line still being written waits for the next read
+        return schemas.RunFileChunk(data=data, offset=offset, size=size)
+
+    def local_run_files(self, runs: Sequence[schemas.Run], file: str) -> dict[str, Path]:
+        name = TAIL_FILES.get(file)
+        if name is None:
+            raise InvalidRequest(f"no run file {file!r} (use metrics or system)")
+        if not self.settings.own_run_files:
+            raise InvalidRequest("run files of a server are read through its API")
+        found: dict[str, Path] = {}
+        for run in runs:
+            # The project's runs/<id>/ first; the directory the run recorded is the
+            # fallback (a run tracked outside the project tree).
+            for directory in (self.settings.runs_dir / run.id, run.run_dir or None):
+                if directory is None:
+                    continue
+                path = Path(directory) / name
+                try:
+                    size = os.stat(path).st_size
+                except OSError:
+                    continue
+                if size:
+                    found[run.id] = path
+                break
+        return found
+
+
+def store_kind(store: EventStore) -> str:
+    """``sqlite``, ``postgres`` or ``memory``: which store answers (for ``doctor``)."""
+    return type(store).__name__.removesuffix("Store").lower()

@@ -1,0 +1,148 @@
+"""``Whirr``: everything a command, a page or a script asks of one whirr installation.
+
+Two implementations, one per place the data can live: ``StoreWhirr`` reads and writes a
+project's (or the server's own) event store and run files; ``HttpWhirr`` asks a whirr
+server through ``WhirrClient``. Every answer is a wire type (``whirr.wire.schemas``), so an
+edge that prints it prints the same thing whichever it got: one JSON shape per entity.
+
+Errors are ``whirr.services.errors`` in both: ``NotFound``, ``InvalidRequest``,
+``InvalidState`` (a conflict), and ``ServerUnreachable``/``AuthError`` from HTTP only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from whirr.facade.studies import Studies
+from whirr.wire import schemas
+
+#: The most bytes one ``read_run_file`` answers with, unless told otherwise.
+RUN_FILE_PAGE = 16 << 20
+
+
+class Whirr(Protocol):
+    """One whirr installation, local or remote."""
+
+    #: Where the data lives, for people: ``project /home/me/exp`` or ``server http://...``.
+    label: str
+
+    def close(self) -> None:
+        """Release the store or the connection."""
+
+    @property
+    def studies(self) -> Studies:
+        """Its sweeps and ablation studies (``whirr.facade.studies``)."""
+        ...
+
+    # -- the queue ------------------------------------------------------------------
+    def status(self) -> schemas.StatusResponse:
+        """Job counts per status, worker counts and the log's head."""
+
+    def submit(self, spec: schemas.SubmitRequest) -> schemas.Job:
+        """Queue a job (every scheduling option lives in ``spec``)."""
+
+    def job(self, job_id: int) -> schemas.Job:
+        """One job, with ``waiting`` saying why it is still queued (NotFound)."""
+
+    def jobs(self, statuses: Sequence[str] | None, limit: int | None) -> list[schemas.Job]:
+        """Jobs newest first, optionally of some statuses; each with ``waiting``."""
+
+    def cancel(self, job_id: int) -> schemas.CancelResponse:
+        """Cancel a job: a queued one at once, a running one through its worker."""
+
+    def cancel_all_queued(self) -> schemas.CancelAllResponse:
+        """Cancel every queued job."""
+
+    def retry(self, job_id: int) -> schemas.Job:
+        """A new job with the command of an ended one."""
+
+    def set_priority(self, job_id: int, priority: int) -> schemas.Job:
+        """Change a queued job's priority."""
+
+    def queue(self) -> schemas.QueueOut:
+        """Whether workers may claim new jobs."""
+
+    def pause(self, reason: str) -> schemas.QueueChangeResponse:
+        """Stop workers from claiming new jobs."""
+
+    def resume(self) -> schemas.QueueChangeResponse:
+        """Let workers claim again."""
+
+    # -- output ---------------------------------------------------------------------
+    def read_log(self, job_id: int, offset: int = 0) -> bytes:
+        """The job's output from byte ``offset`` to its current end."""
+
+    def follow_log(self, job_id: int, offset: int = 0) -> Iterator[bytes]:
+        """The job's output from ``offset`` as it is written, until the job ends."""
+
+    def log_tail(self, job_id: int, max_bytes: int) -> tuple[int, bytes]:
+        """The last ``max_bytes`` (at most) of the job's output, and the byte offset they
+        start at: ``read_log(job_id, start + len(data))`` reads on from there."""
+
+    # -- runs -----------------------------------------------------------------------
+    def runs(
+        self, status: str | None = None, tag: str | None = None, limit: int | None = 100
+    ) -> list[schemas.Run]:
+        """Runs newest first (live ``crashed`` status), optionally by status and tag."""
+
+    def run(self, ref: str) -> schemas.Run:
+        """A run by exact id, unique prefix, or its job (``1``, ``#1``, ``job-1``)."""
+
+    def metrics(self, run_id: str, since: int = 0, limit: int = 100_000) -> list[dict[str, Any]]:
+        """One page of the run's metric rows: ``_idx >= since``, at most ``limit``."""
+
+    def system(self, run_id: str, since: int = 0, limit: int = 10_000) -> schemas.SystemResponse:
+        """One page of the run's system samples from whole line ``since``."""
+
+    def tail(self, run_id: str, file: str, rows: int) -> list[dict[str, Any]]:
+        """The last ``rows`` whole rows of the run's ``metrics`` or ``system`` file."""
+
+    def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
+        """The files under the run's ``artifacts/``."""
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        """One artifact's bytes."""
+
+    # -- workers and the log ----------------------------------------------------------
+    def workers(self) -> list[schemas.WorkerOut]:
+        """Every known worker (``online`` as this installation's timeout says)."""
+
+    def drain(self, worker_id: str) -> schemas.WorkerOut:
+        """Ask a worker to finish its jobs, claim nothing new, and exit."""
+
+    def events(
+        self,
+        after: int = 0,
+        *,
+        follow: bool = False,
+        types: Sequence[str] | None = None,
+        stream: str | None = None,
+        last: int | None = None,
+    ) -> Iterator[schemas.EventOut]:
+        """Events after position ``after``, optionally only of ``types`` and of one
+        ``stream``; with ``last``, the last that many such events instead (``after`` is
+        then ignored); with ``follow`` new ones as they happen."""
+
+    def rebuild(self) -> int:
+        """Replay the whole log into fresh views; the number of events replayed. Only
+        where the store is (a project): a server's is rebuilt on its own machine."""
+
+    # -- run files for analytics ------------------------------------------------------
+    #: Where this process keeps derived copies for this installation (Parquet copies of
+    #: metrics, a server's run files): a project's ``.whirr/cache``; for a server, a
+    #: directory of the user's cache (``~/.cache/whirr/<host>``). None: keep none.
+    cache_dir: Path | None
+
+    def read_run_file(
+        self, run_id: str, file: str, offset: int = 0, limit: int = RUN_FILE_PAGE
+    ) -> schemas.RunFileChunk:
+        """Whole lines of the run's ``metrics`` or ``system`` JSONL from byte ``offset``,
+        at most ``limit`` bytes (more when one line is longer)."""
+
+    def local_run_files(self, runs: Sequence[schemas.Run], file: str) -> dict[str, Path]:
+        """A file on this machine holding each run's ``metrics`` or ``system`` JSONL as it
+        is now, by run id (runs without a non-empty one are left out): a project's own
+        files; for a server, copies under ``cache_dir`` brought up to date (only the bytes
+        added since the last call are fetched: run files only grow)."""
