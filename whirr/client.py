@@ -705,8 +705,9 @@ def _error(resp: httpx.Response, conflict: type[WhirrError]) -> WhirrError:
     if kind is AuthError:
         message = f"{message} (HTTP {status}; set WHIRR_TOKEN to the server's token)"
     spoken = resp.headers.get(protocol.HEADER, "1")
-    if status == 422 and spoken.isdigit() and int(spoken) < protocol.CURRENT:
-        # An older server refusing what it does not know: say so, not just the field.
+    unknown_route = status == 404 and message.startswith("Requested URL")
+    if (status == 422 or unknown_route) and spoken.isdigit() and int(spoken) < protocol.CURRENT:
+        # An older server refusing a field or route it does not know: say so.
         message = (
             f"{message} (the server speaks whirr protocol {spoken}, this client "
             f"{protocol.CURRENT}: upgrade the whirr server)"

@@ -71,3 +71,13 @@ def test_an_older_servers_422_says_to_upgrade_it() -> None:
     error = client_module._error(answer, InvalidRequest)
     assert isinstance(error, InvalidRequest)
     assert "upgrade the whirr server" in str(error) and "free_slots" in str(error)
+
+
+def test_an_older_server_without_a_route_says_to_upgrade_it() -> None:
+    request = httpx.Request("GET", "http://x/api/v1/sweeps/lr/report")
+    missing = httpx.Response(
+        404, json={"detail": "Requested URL /api/v1/sweeps/lr/report not found"}, request=request
+    )
+    assert "upgrade the whirr server" in str(client_module._error(missing, InvalidRequest))
+    no_job = httpx.Response(404, json={"detail": "no job #5"}, request=request)
+    assert str(client_module._error(no_job, InvalidRequest)) == "no job #5"
