@@ -182,6 +182,8 @@ class ServerPlace(Place):
     def __init__(self, root: Path, name: str, database_url: str | None = None) -> None:
         super().__init__(root)
         self.name = name
+        # Outside any project, so a command that ignored WHIRR_SERVER_URL would fail.
+        assert not any((p / ".whirr").is_dir() for p in self.work.parents)
         self.server = ServerProcess(root / "server", database_url=database_url)
         self.env = self.environment(self.server.env)
         self.env["WHIRR_SERVER_URL"] = self.server.url
@@ -302,7 +304,8 @@ TIME_KEYS = re.compile(
     r"|^duration.*|^elapsed.*|^runtime.*|^uptime.*|^age.*|_seconds_ago|^not_before)$"
 )
 POSITION_KEYS = {"position", "head", "version", "offset", "after", "since", "cursor"}
-HOST_KEYS = {"hostname", "host", "pid", "pgid"}
+HOST_KEYS = {"hostname", "host"}
+PID_KEYS = {"pid", "pgid"}
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
 CLOCK_TEXT = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h)\b( ago)?")
 
@@ -331,6 +334,8 @@ def scrub(value: JSONValue, place: Place, key: str = "") -> JSONValue:
         return "<pos>"
     if key in HOST_KEYS:
         return "<host>"
+    if key in PID_KEYS:
+        return "<pid>"
     if isinstance(value, str):
         return scrub_text(value, place)
     return value

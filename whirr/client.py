@@ -332,10 +332,11 @@ class WhirrClient(StudyCalls):
         hostname: str,
         gpu_ids: Sequence[int] = (),
         slots: int | None = None,
+        pid: int | None = None,
     ) -> schemas.Ack:
         """Announce a worker with the GPUs and CPU-only slots it offers."""
         req = schemas.RegisterRequest(
-            worker_id=worker_id, hostname=hostname, gpu_ids=list(gpu_ids), slots=slots
+            worker_id=worker_id, hostname=hostname, gpu_ids=list(gpu_ids), slots=slots, pid=pid
         )
         return self._call("POST", "/workers/register", schemas.Ack, body=req)
 

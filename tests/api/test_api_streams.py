@@ -130,11 +130,31 @@ def test_sigterm_ends_open_streams_and_the_server(tmp_path: Path) -> None:
             except httpx.HTTPError as exc:
                 outcome[name] = repr(exc)
 
-        readers = [
+        def claim() -> None:
+            # An idle worker's long-poll, on a connection opened before the streams: its
+            # request is in the server's hands before they answer their first bytes.
+            with httpx.Client(headers=server.headers(), timeout=httpx.Timeout(5, read=90)) as c:
+                assert c.get(f"{server.url}/api/v1/health").status_code == 200
+                connected.set()
+                try:
+                    answer = c.post(
+                        f"{server.url}/api/v1/jobs/claim", json={"worker_id": "w-idle", "wait": 60}
+                    )
+                    outcome["claim"] = f"{answer.status_code} {answer.json()}"
+                except httpx.HTTPError as exc:
+                    outcome["claim"] = repr(exc)
+
+        connected = threading.Event()
+        opened["dashboard"] = threading.Event()
+        readers = [threading.Thread(target=claim)]
+        readers[0].start()
+        assert connected.wait(10)
+        readers += [
             threading.Thread(target=read, args=("events", "/events?after=0")),
             threading.Thread(target=read, args=("logs", f"/jobs/{job_id}/logs?follow=true")),
+            threading.Thread(target=read, args=("dashboard", "/../ui/stream")),
         ]
-        for reader in readers:
+        for reader in readers[1:]:
             reader.start()
         for name, event in opened.items():
             assert event.wait(10), f"the {name} stream did not open"
@@ -149,6 +169,11 @@ def test_sigterm_ends_open_streams_and_the_server(tmp_path: Path) -> None:
             reader.join(timeout=10)
         assert code == 0, server.output()
         assert elapsed < 5
-        assert outcome == {"events": "ended", "logs": "ended"}
+        assert outcome == {
+            "events": "ended",
+            "logs": "ended",
+            "dashboard": "ended",
+            "claim": "200 {'job': None, 'draining': False}",
+        }
     finally:
         server.stop()

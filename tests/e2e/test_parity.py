@@ -76,10 +76,6 @@ parameters:
 # A job that fails its first attempt and passes its second (a retry).
 FLAKY = "test -e flaky.once || { touch flaky.once; echo first attempt fails; exit 1; }; echo ok"
 
-WORKER_PID = (
-    "a remote worker does not report its pid (RegisterRequest has no pid field): "
-    "`workers --json` shows pid null where a local worker shows its pid"
-)
 ABLATE_RUN = ("ablate", "run", "toy", "--gpus", "0", "--", "python", "train.py")
 
 
@@ -180,13 +176,12 @@ TABLE: list[Scenario] = [
         as_json_lines,
     ),
     # -- workers --------------------------------------------------------------------------------
-    Scenario("workers", ("workers", "--all", "--json"), xfail=WORKER_PID),
+    Scenario("workers", ("workers", "--all", "--json")),
     Scenario("drain", ("drain", "drainee"), as_text, before=(start_idle_worker("drainee"),)),
     Scenario(
         "workers-drained",
         ("workers", "--all", "--json"),
         before=(wait_workers_gone(),),
-        xfail=WORKER_PID,
     ),
     # -- the log and the checks (key sets only) -------------------------------------------------
     # A job's stream and one event type hold the same events in both places (a remote

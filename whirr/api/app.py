@@ -20,6 +20,7 @@ from whirr.api.http import Unauthorized, check_client_protocol, error
 from whirr.api.openapi import document
 from whirr.api.routes import ROUTES
 from whirr.api.routing import API
+from whirr.api.stopping import install as install_stopping
 from whirr.services.errors import WhirrError
 from whirr.store.protocol import StoreError
 from whirr.wire import protocol
@@ -41,8 +42,7 @@ def create_app(config: ServerConfig) -> Sanic:
     app.config.NOISY_EXCEPTIONS = False
     app.ctx.config = config
     app.ctx.openapi = document(ROUTES)
-    #: Set as the server stops: open streams (events, followed logs) end their responses.
-    app.ctx.stopping = asyncio.Event()
+    install_stopping(app)  # open streams and long-polls end when the server stops
     public = {API + r.path for r in ROUTES if r.public}
 
     for route in ROUTES:
@@ -95,10 +95,6 @@ def create_app(config: ServerConfig) -> Sanic:
         app.add_task(
             _reap_expired_leases(app.ctx.backend, config.requeue_interval), name="whirr-reaper"
         )
-
-    @app.before_server_stop
-    async def end_streams(app: Sanic, loop: Any = None) -> None:
-        app.ctx.stopping.set()
 
     @app.before_server_stop
     async def stop_reaper(app: Sanic, loop: Any = None) -> None:

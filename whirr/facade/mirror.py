@@ -22,7 +22,6 @@ import fcntl
 import os
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,27 +61,31 @@ class RunFileMirror:
         if file not in _FILES:
             raise ValueError(f"no run file {file!r}")
         wanted = [run for run in runs if RUN_ID.fullmatch(run.id) and ".." not in run.id]
-        if len(wanted) <= 1:
-            paths = [self.sync(run, file) for run in wanted]
+        found: dict[str, Path] = {}
+        stale = []
+        for run in wanted:
+            path = self.root / run.id / f"{file}.jsonl"
+            if _stamp(run) is not None and _read_text(_done(path)) == _stamp(run):
+                if _size(path):
+                    found[run.id] = path  # complete since the run finished
+            else:
+                stale.append(run)
+        if len(stale) <= 1:
+            paths = [self.sync(run, file) for run in stale]
         else:
-            with ThreadPoolExecutor(min(THREADS, len(wanted))) as pool:
-                paths = list(pool.map(lambda run: self.sync(run, file), wanted))
-        return {run.id: path for run, path in zip(wanted, paths, strict=True) if path}
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(THREADS, len(stale))) as pool:
+                paths = list(pool.map(lambda run: self.sync(run, file), stale))
+        found.update((run.id, path) for run, path in zip(stale, paths, strict=True) if path)
+        return {run.id: found[run.id] for run in wanted if run.id in found}
 
     def sync(self, run: schemas.Run, file: str) -> Path | None:
         """Bring one copy up to date; its path, or None when the file is empty."""
         directory = self.root / run.id
         path = directory / f"{file}.jsonl"
-        done = directory / f"{file}.done"
-        # A finished run's file no longer grows: once copied after it finished, it is not
-        # asked about again while it stays finished at that time.
-        stamp = (
-            run.finished_at.isoformat()
-            if run.finished_at is not None and run.status != "running"
-            else None
-        )
-        if stamp is not None and _read_text(done) == stamp:
-            return path if _size(path) else None
+        done = _done(path)
+        stamp = _stamp(run)
         directory.mkdir(parents=True, exist_ok=True)
         with open(path, "a+b") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file closes
@@ -109,6 +112,19 @@ class RunFileMirror:
         else:
             done.unlink(missing_ok=True)
         return path if size else None
+
+
+def _stamp(run: schemas.Run) -> str | None:
+    """What says a finished run's file no longer grows (its ``finished_at``): a copy
+    completed after that is not asked about again while the run stays finished then."""
+    if run.finished_at is None or run.status == "running":
+        return None
+    return run.finished_at.isoformat()
+
+
+def _done(path: Path) -> Path:
+    """The marker beside a copy holding the stamp it was completed under."""
+    return path.with_suffix(".done")
 
 
 def _size(path: Path) -> int:

@@ -48,6 +48,8 @@ class RegisterRequest(Body):
     gpu_ids: Annotated[list[GpuId], Meta(max_length=256)] = []
     #: CPU-only jobs the worker runs at once (``whirr worker --slots``); None: 1.
     slots: Slots | None = None
+    #: The worker's process id on its machine (shown by ``whirr workers``).
+    pid: Pid | None = None
 
 
 class UnregisterRequest(Body):

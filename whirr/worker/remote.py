@@ -85,7 +85,7 @@ class RemoteLink:
 
     def register(self, capacity: Capacity, pid: int) -> None:
         self.client.register_worker(
-            self.worker_id, self.hostname, capacity.gpu_ids, slots=capacity.slots
+            self.worker_id, self.hostname, capacity.gpu_ids, slots=capacity.slots, pid=pid
         )
 
     def seen(self) -> None:

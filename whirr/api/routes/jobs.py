@@ -17,6 +17,7 @@ from sanic import HTTPResponse, Request
 from whirr.api.backend import Backend
 from whirr.api.http import body, checked_id, query_int, query_str, respond
 from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.api.stopping import close_after, stopping_event, unless_stopping
 from whirr.clock import utc_now
 from whirr.events import Outcome
 from whirr.projections import JobView
@@ -110,6 +111,7 @@ async def claim_job(request: Request) -> HTTPResponse:
     b = backend(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + req.wait
+    stopping = stopping_event(request)
     first = True
     # A worker that counts what it has free (``free_gpu_ids``/``free_slots``) runs several
     # jobs and long-polls while they run: when one of them ends its count grows, so the
@@ -139,9 +141,12 @@ async def claim_job(request: Request) -> HTTPResponse:
                 return respond(schemas.ClaimResponse(job=None, draining=draining))
         first = False
         remaining = deadline - loop.time()
-        if remaining <= 0:
+        if remaining <= 0 or stopping.is_set():
             break
-        await b.heads.wait_beyond(head, min(remaining, RECHECK_EVERY))
+        await unless_stopping(stopping, b.heads.wait_beyond(head, min(remaining, RECHECK_EVERY)))
+    if stopping.is_set():
+        close_after(request)  # the worker asks again, of the next server
+        return respond(schemas.ClaimResponse(job=None))
     await _note_idle(b, req.worker_id)
     return respond(schemas.ClaimResponse(job=None))
 

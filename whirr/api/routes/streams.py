@@ -16,15 +16,14 @@ sanic's graceful shutdown waiting (15 s) for clients that would never leave.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import TypeVar
 
 import msgspec
 from sanic import Request
-from sanic.http import Http
 
 from whirr.api.http import checked_id, query_bool, query_int, query_str
 from whirr.api.routing import BOOL, Query, Route, backend, int_schema
+from whirr.api.stopping import close_after, stopping_event, unless_stopping
 from whirr.events import tag_of
 from whirr.runfiles import RunFile, UnsafePath, read_from
 from whirr.services import run_files as files
@@ -57,7 +56,7 @@ async def job_logs(request: Request, job_id: int) -> None:
     )
     quiet_since = loop.time()
     ended = job.finished_at is not None
-    stopping = _stopping(request)
+    stopping = stopping_event(request)
     while True:
         chunk = await b.read(read_from, log_file, offset, CHUNK)
         if chunk:
@@ -68,7 +67,7 @@ async def job_logs(request: Request, job_id: int) -> None:
         if not follow or ended or loop.time() - quiet_since > FOLLOW_QUIET_LIMIT:
             break
         if stopping.is_set():  # noticed within FOLLOW_POLL
-            _close_after(request)
+            close_after(request)
             break
         current = await b.read(b.store.job, job_id)
         # Ended: loop once more to send what the process wrote before it exited.
@@ -108,14 +107,12 @@ async def event_stream(request: Request) -> None:
     )
     await response.send("retry: 2000\n\n")
     position = after
-    stopping = _stopping(request)
+    stopping = stopping_event(request)
     while not _closing(request):
         # Every event up to this head is visible to the read below (positions become
         # visible in order), so a filtered stream can skip past it without missing any.
         head = b.heads.head
-        batch = await b.read(
-            b.store.read, after=position, limit=BATCH, stream=stream, types=types
-        )
+        batch = await b.read(b.store.read, after=position, limit=BATCH, stream=stream, types=types)
         if batch:
             frames = []
             for rec in batch:
@@ -138,9 +135,9 @@ async def event_stream(request: Request) -> None:
             position = max(position, head)
         if not follow:
             break
-        woke = await _unless_stopping(stopping, b.heads.wait_beyond(position, KEEPALIVE))
+        woke = await unless_stopping(stopping, b.heads.wait_beyond(position, KEEPALIVE))
         if woke is None:
-            _close_after(request)
+            close_after(request)
             break
         if not woke:
             await response.send(": keepalive\n\n")
@@ -150,34 +147,6 @@ async def event_stream(request: Request) -> None:
 def _closing(request: Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
-
-
-def _stopping(request: Request) -> asyncio.Event:
-    """The app's stop event (``create_app`` makes it; ``before_server_stop`` sets it)."""
-    event: asyncio.Event = request.app.ctx.stopping
-    return event
-
-
-async def _unless_stopping(stopping: asyncio.Event, waiter: Awaitable[T]) -> T | None:
-    """``waiter``'s result, or None (``waiter`` cancelled) once ``stopping`` is set."""
-    task = asyncio.ensure_future(waiter)
-    stop = asyncio.ensure_future(stopping.wait())
-    try:
-        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.cancel()
-        task.cancel()  # a no-op when it is done
-    if stopping.is_set() or not task.done() or task.cancelled():
-        return None
-    return task.result()
-
-
-def _close_after(request: Request) -> None:
-    """Close the connection after this response: sanic's shutdown waits for open
-    connections, and an idle keep-alive one would hold it for its whole timeout."""
-    http = request.stream
-    if isinstance(http, Http):
-        http.keep_alive = False
 
 
 ROUTES = [

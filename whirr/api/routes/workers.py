@@ -14,7 +14,14 @@ async def register_worker(request: Request) -> HTTPResponse:
     req = body(request, schemas.RegisterRequest)
     b = backend(request)
     slots = 1 if req.slots is None else req.slots
-    await b.write(b.workers.register, req.worker_id, req.hostname, gpu_ids=req.gpu_ids, slots=slots)
+    await b.write(
+        b.workers.register,
+        req.worker_id,
+        req.hostname,
+        pid=req.pid,
+        gpu_ids=req.gpu_ids,
+        slots=slots,
+    )
     return respond(schemas.Ack(message=f"Worker {req.worker_id} registered", success=True))
 
 
