@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from whirr.api.dashboard import assets
+from whirr.dashboard import assets
 
 
 @pytest.fixture

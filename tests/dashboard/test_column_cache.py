@@ -11,8 +11,8 @@ import pytest
 
 from dashboard.demo import write_metrics
 from dashboard.process import DashboardProcess
-from whirr.api.dashboard import column_cache
-from whirr.api.dashboard.series import Columns, read_new_lines
+from whirr.dashboard import column_cache
+from whirr.dashboard.series import Columns, read_new_lines
 from whirr.events import Pending, RunFinished, RunStarted, run_stream
 from whirr.project import Project, init_project
 

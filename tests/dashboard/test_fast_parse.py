@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dashboard.demo import write_metrics
-from whirr.api.dashboard import fast, series
-from whirr.api.dashboard.series import Columns, read_new_lines
+from whirr.dashboard import fast, series
+from whirr.dashboard.series import Columns, read_new_lines
 
 
 def lines(rows: list[dict[str, Any]], spaced: bool = False) -> bytes:

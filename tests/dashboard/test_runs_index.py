@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from whirr.api.dashboard.runs_index import Query, RunsIndex, flatten
+from whirr.dashboard.runs_index import Query, RunsIndex, flatten
 from whirr.wire import schemas
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

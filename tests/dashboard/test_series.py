@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from dashboard.demo import write_metrics
-from whirr.api.dashboard.series import Columns, SeriesCache, read_new_lines
+from whirr.dashboard.series import Columns, SeriesCache, read_new_lines
 
 
 def test_rows_are_read_once_then_only_what_was_appended(tmp_path: Path) -> None:

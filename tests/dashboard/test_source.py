@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from whirr.api.dashboard import source
-from whirr.api.dashboard.runs_index import RunsIndex
+from whirr.dashboard import source
+from whirr.dashboard.runs_index import RunsIndex
 from whirr.facade.local import StoreSettings, StoreWhirr
 from whirr.project import init_project
 from whirr.services.runs import Runs

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from server_process import WHIRR, ServerProcess, free_port
 
-from whirr.api.origin import host_allowed, normalize_public_url, split_host
+from whirr.web.origin import host_allowed, normalize_public_url, split_host
 
 JOB = json.dumps({"command_argv": ["touch", "/tmp/whirr-pwned"], "workdir": "/tmp"}).encode()
 PUBLIC_URL = "https://whirr.example.com"

@@ -30,6 +30,8 @@ ROOMS: list[tuple[str, set[str]]] = [
     ("facade", {"facade"}),
     # Libraries the edges share: reports over runs (DuckDB), the health checks.
     ("reports", {"analytics", "doctor"}),
+    # What the two sanic edges share: the async bridge, request parsing, Host checks.
+    ("web", {"web"}),
     ("edges", {"cli", "api", "dashboard", "worker", "tracking", "watch"}),
 ]
 EDGES = ROOMS[-1][1]

@@ -54,7 +54,7 @@ from dashboard.browser import available, chromium, wait_for  # noqa: E402
 from dashboard.process import DashboardProcess  # noqa: E402
 from server_process import free_port  # noqa: E402
 
-from whirr.api.dashboard import assets  # noqa: E402
+from whirr.dashboard import assets  # noqa: E402
 from whirr.events import Pending, RunFinished, RunStarted, RunSummaryUpdated, run_stream  # noqa: E402
 from whirr.project import init_project  # noqa: E402
 

@@ -1,7 +1,7 @@
-"""The HTTP API (``/api/v1``): one sanic app, used by ``whirr server`` and the dashboard.
+"""The HTTP API (``/api/v1``): the sanic app of ``whirr server`` (which also mounts the
+dashboard, ``whirr.dashboard``).
 
-``create_app`` is imported lazily: importing a module of this package (``files``,
-``config``) must not load sanic.
+``create_app`` is imported lazily: importing this package must not load sanic.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
 
         return create_app
     if name == "ServerConfig":
-        from whirr.api.config import ServerConfig
+        from whirr.web.config import ServerConfig
 
         return ServerConfig
     raise AttributeError(f"module 'whirr.api' has no attribute {name!r}")

@@ -13,16 +13,16 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
 from whirr.api.auth import check_bearer
-from whirr.api.backend import Backend
-from whirr.api.config import ServerConfig
 from whirr.api.guards import check_browser_request
-from whirr.api.http import Unauthorized, check_client_protocol, error
 from whirr.api.openapi import document
 from whirr.api.routes import ROUTES
 from whirr.api.routing import API
-from whirr.api.stopping import install as install_stopping
 from whirr.services.errors import WhirrError
 from whirr.store.protocol import StoreError
+from whirr.web.backend import Backend
+from whirr.web.config import ServerConfig
+from whirr.web.http import Unauthorized, check_client_protocol, error
+from whirr.web.stopping import install as install_stopping
 from whirr.wire import protocol
 
 log = logging.getLogger("whirr.server")
@@ -105,7 +105,7 @@ def create_app(config: ServerConfig) -> Sanic:
         app.ctx.backend.close()
 
     if config.dashboard:
-        from whirr.api.dashboard import mount_in_server
+        from whirr.dashboard import mount_in_server
 
         mount_in_server(app, config.token, config.public_url)
     return app

@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from whirr.api.http import Forbidden, Unauthorized
+from whirr.web.http import Forbidden, Unauthorized
 
 TOKEN_FILE = "token"
 

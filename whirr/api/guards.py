@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from sanic import Request
 
-from whirr.api.config import ServerConfig
-from whirr.api.http import Forbidden, UnsupportedMediaType
-from whirr.api.origin import check_host, cross_site
+from whirr.web.config import ServerConfig
+from whirr.web.http import Forbidden, UnsupportedMediaType
+from whirr.web.origin import check_host, cross_site
 
 #: Content types a browser sends cross-origin without a preflight (the Fetch standard's
 #: CORS-safelisted values of Content-Type).

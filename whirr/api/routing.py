@@ -9,7 +9,7 @@ from typing import Any
 
 from sanic import Request
 
-from whirr.api.backend import Backend
+from whirr.web.backend import Backend
 
 #: Every route lives under this prefix.
 API = "/api/v1"

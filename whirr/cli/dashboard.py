@@ -56,8 +56,8 @@ def dashboard_cmd(port: int, host: str, server: str | None, token: str | None) -
     """
     try:
         from whirr.api.auth import is_loopback
-        from whirr.api.dashboard.app import create_app
-        from whirr.api.dashboard.security import Settings
+        from whirr.dashboard.app import create_app
+        from whirr.dashboard.security import Settings
     except ImportError as exc:
         fail(f"the dashboard needs its extra: pip install 'whirr[dashboard]' ({exc})")
         return
@@ -84,7 +84,7 @@ def _serve(app: Any, what: str, host: str, port: int) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     click.echo(f"whirr dashboard for {what}: http://{shown}:{port}/")
-    from whirr.api.dashboard.app import serve
+    from whirr.dashboard.app import serve
 
     try:
         serve(app, host, port)

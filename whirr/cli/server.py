@@ -106,9 +106,9 @@ def server_cmd(
       WHIRR_TOKEN=... whirr worker --server http://head:8080 -d /srv/whirr --gpu 0
     """
     from whirr.api.auth import is_loopback, load_or_create_token
-    from whirr.api.config import ServerConfig
-    from whirr.api.origin import host_allowed, normalize_public_url
     from whirr.store import open_store
+    from whirr.web.config import ServerConfig
+    from whirr.web.origin import host_allowed, normalize_public_url
 
     if no_auth and not is_loopback(host):
         raise click.UsageError(

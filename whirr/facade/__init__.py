@@ -14,10 +14,22 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from whirr.facade.protocol import Whirr
+if TYPE_CHECKING:
+    from whirr.facade.protocol import Whirr
 
 __all__ = ["Whirr", "open_project", "open_whirr", "server_from_env"]
+
+
+def __getattr__(name: str) -> Any:
+    # The Protocol (and the study types it names) only matter to type checkers and to
+    # code that asks for it: a command's start-up does not pay for building it.
+    if name == "Whirr":
+        from whirr.facade.protocol import Whirr
+
+        return Whirr
+    raise AttributeError(f"module 'whirr.facade' has no attribute {name!r}")
 
 
 def server_from_env(server: str | None = None) -> str | None:

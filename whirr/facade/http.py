@@ -13,10 +13,10 @@ from typing import Any
 from whirr.client import WhirrClient
 from whirr.facade.http_studies import HttpStudies
 from whirr.facade.mirror import RunFileMirror, cache_root
-from whirr.facade.protocol import RUN_FILE_PAGE
 from whirr.services.errors import InvalidRequest
 from whirr.wire import schemas
 from whirr.wire.refs import job_number
+from whirr.wire.schemas import RUN_FILE_PAGE
 
 
 class HttpWhirr:

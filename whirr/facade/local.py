@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,6 @@ import msgspec
 
 from whirr.clock import utc_now
 from whirr.events import tag_of
-from whirr.facade.protocol import RUN_FILE_PAGE
 from whirr.projections import JobView
 from whirr.runfiles import RunFile, UnsafePath, read_from
 from whirr.services import run_files
@@ -25,15 +23,16 @@ from whirr.services.errors import InvalidRequest, NotFound
 from whirr.services.jobs import Jobs
 from whirr.services.queue import Queue
 from whirr.services.render import job_out, run_out, worker_out
-from whirr.services.runs import Runs
 from whirr.services.waiting import live_workers, waiting_note
 from whirr.services.workers import Workers
 from whirr.store import EventStore
 from whirr.wire import schemas
 from whirr.wire.refs import job_number
+from whirr.wire.schemas import RUN_FILE_PAGE
 
 if TYPE_CHECKING:
     from whirr.facade.local_studies import StoreStudies
+    from whirr.services.runs import Runs
 
 #: How long one wait for new events or output lasts before looking again.
 _WAIT = 1.0
@@ -42,8 +41,7 @@ _LOG_CHUNK = 1 << 20
 TAIL_FILES = {"metrics": "metrics.jsonl", "system": "system.jsonl"}
 
 
-@dataclass(frozen=True)
-class StoreSettings:
+class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     """What a store-backed installation decides for itself."""
 
     #: Where run directories live (a project's ``.whirr/runs``, a server's ``runs``).
@@ -254,6 +252,8 @@ class StoreWhirr:
 
     # -- runs -----------------------------------------------------------------------
     def _runs(self) -> Runs:
+        from whirr.services.runs import Runs  # socket and friends: only when runs are asked
+
         return Runs(self.store, hostname=self.settings.hostname or None)
 
     def runs(

@@ -17,9 +17,7 @@ from typing import Any, Protocol
 
 from whirr.facade.studies import Studies
 from whirr.wire import schemas
-
-#: The most bytes one ``read_run_file`` answers with, unless told otherwise.
-RUN_FILE_PAGE = 16 << 20
+from whirr.wire.schemas import RUN_FILE_PAGE
 
 
 class Whirr(Protocol):

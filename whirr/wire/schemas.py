@@ -463,6 +463,10 @@ class PriorityRequest(Body):
     priority: Priority
 
 
+#: The most bytes one ``read_run_file`` answers with, unless told otherwise.
+RUN_FILE_PAGE = 16 << 20
+
+
 class RunFileChunk(Body):
     """Whole lines of a run's ``metrics.jsonl`` or ``system.jsonl`` from byte ``offset``
     (``GET /runs/{id}/raw/{file}`` sends ``data`` as the body, ``size`` as the

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.http import body, respond
 from whirr.api.routes.sweeps import MAX_SWEEP_JOBS
 from whirr.api.routing import Route, backend
 from whirr.services.errors import InvalidRequest
+from whirr.web.http import body, respond
 from whirr.wire import studies as schemas
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.http import body, respond
 from whirr.api.routes.run_events import known_run
 from whirr.api.routing import Route, backend
 from whirr.projections import RunView
@@ -24,6 +23,7 @@ from whirr.services.errors import InvalidState, NotFound
 from whirr.services.render import run_out
 from whirr.services.runs import Runs
 from whirr.store import EventStore
+from whirr.web.http import body, respond
 from whirr.wire import schemas
 from whirr.wire.run_events import RunFinishRequest, RunStartRequest
 

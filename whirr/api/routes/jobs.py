@@ -14,10 +14,7 @@ import time
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.backend import Backend
-from whirr.api.http import body, checked_id, query_int, query_str, respond
 from whirr.api.routing import Query, Route, backend, int_schema
-from whirr.api.stopping import close_after, stopping_event, unless_stopping
 from whirr.clock import utc_now
 from whirr.events import Outcome
 from whirr.projections import JobView
@@ -26,6 +23,9 @@ from whirr.projections.queue import Capacity
 from whirr.services import run_files as files
 from whirr.services.errors import InvalidRequest, LeaseLost
 from whirr.services.render import job_out
+from whirr.web.backend import Backend
+from whirr.web.http import body, checked_id, query_int, query_str, respond
+from whirr.web.stopping import close_after, stopping_event, unless_stopping
 from whirr.wire import schemas
 
 #: An idle long-polling worker's liveness is recorded at most this often (seconds).

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.http import body, respond
 from whirr.api.routing import Route, backend
 from whirr.projections import RunView
 from whirr.services import run_files as files
@@ -24,6 +23,7 @@ from whirr.services.errors import InvalidState, NotFound
 from whirr.services.render import run_out
 from whirr.services.runs import Runs
 from whirr.store import EventStore
+from whirr.web.http import body, respond
 from whirr.wire import schemas
 from whirr.wire.run_events import RunArtifactRequest, RunAttachRequest, RunSummaryRequest
 

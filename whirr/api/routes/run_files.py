@@ -7,9 +7,9 @@ from __future__ import annotations
 from sanic import HTTPResponse, Request
 from sanic.response import raw
 
-from whirr.api.http import query_int
 from whirr.api.routing import Query, Route, backend, int_schema
-from whirr.facade.protocol import RUN_FILE_PAGE
+from whirr.web.http import query_int
+from whirr.wire.schemas import RUN_FILE_PAGE
 
 
 async def run_raw(request: Request, run_id: str, file: str) -> HTTPResponse:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.http import query_int, respond
 from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.web.http import query_int, respond
 from whirr.wire import schemas
 
 

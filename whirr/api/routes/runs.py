@@ -6,10 +6,10 @@ from urllib.parse import unquote
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.download import send_file
-from whirr.api.http import query_int, query_str, respond
 from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.services import run_files as files
+from whirr.web.download import send_file
+from whirr.web.http import query_int, query_str, respond
 from whirr.wire import schemas
 
 

@@ -21,12 +21,12 @@ from typing import TypeVar
 import msgspec
 from sanic import Request
 
-from whirr.api.http import checked_id, query_bool, query_int, query_str
 from whirr.api.routing import BOOL, Query, Route, backend, int_schema
-from whirr.api.stopping import close_after, stopping_event, unless_stopping
 from whirr.events import tag_of
 from whirr.runfiles import RunFile, UnsafePath, read_from
 from whirr.services import run_files as files
+from whirr.web.http import checked_id, query_bool, query_int, query_str
+from whirr.web.stopping import close_after, stopping_event, unless_stopping
 from whirr.wire import schemas
 
 CHUNK = 64 * 1024

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.http import body, query_str, respond
 from whirr.api.routing import Query, Route, backend
 from whirr.facade.local_studies import parse_sweep
 from whirr.services.errors import InvalidRequest
 from whirr.sweeps.expand import size
+from whirr.web.http import body, query_str, respond
 from whirr.wire import studies as schemas
 
 #: The most jobs one request may queue: a typo in a grid (or in `max_runs`) must not

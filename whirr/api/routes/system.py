@@ -5,8 +5,8 @@ from __future__ import annotations
 from sanic import HTTPResponse, Request
 
 import whirr
-from whirr.api.http import respond
 from whirr.api.routing import Route, backend
+from whirr.web.http import respond
 from whirr.wire import schemas
 from whirr.wire.protocol import CURRENT
 

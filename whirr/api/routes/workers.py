@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.http import body, respond
 from whirr.api.routing import Route, backend
+from whirr.web.http import body, respond
 from whirr.wire import schemas
 
 

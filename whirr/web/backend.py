@@ -17,12 +17,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from whirr.api.config import ServerConfig
 from whirr.facade.local import StoreSettings, StoreWhirr
 from whirr.projections import JobView
 from whirr.services.jobs import DEFAULT_RETRY_DELAY, Jobs
 from whirr.services.workers import Workers
 from whirr.store import EventStore, open_store
+from whirr.web.config import ServerConfig
 
 T = TypeVar("T")
 

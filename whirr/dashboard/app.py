@@ -15,16 +15,16 @@ from typing import Any
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from whirr.api.backend import Backend
-from whirr.api.config import ServerConfig
-from whirr.api.dashboard import mount
-from whirr.api.dashboard.remote import RemoteSource
-from whirr.api.dashboard.security import Settings
-from whirr.api.dashboard.source import Source, StoreSource
-from whirr.api.http import error
+from whirr.dashboard import mount
+from whirr.dashboard.remote import RemoteSource
+from whirr.dashboard.security import Settings
+from whirr.dashboard.source import Source, StoreSource
 from whirr.facade import Whirr
 from whirr.services.errors import WhirrError
 from whirr.store.protocol import StoreError
+from whirr.web.backend import Backend
+from whirr.web.config import ServerConfig
+from whirr.web.http import error
 
 log = logging.getLogger("whirr.dashboard")
 _names = itertools.count(1)

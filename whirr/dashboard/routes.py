@@ -12,8 +12,8 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import redirect
 
-from whirr.api.dashboard import assets, pages, views
-from whirr.api.dashboard.security import (
+from whirr.dashboard import assets, pages, views
+from whirr.dashboard.security import (
     Settings,
     check_csrf,
     check_host,
@@ -23,9 +23,9 @@ from whirr.api.dashboard.security import (
     safe_next,
     session_cookie,
 )
-from whirr.api.http import query_int, query_str
 from whirr.services import run_files as files
 from whirr.services.errors import NotFound, WhirrError
+from whirr.web.http import query_int, query_str
 
 #: Paths anyone may load: the sign-in page and the files it needs.
 PUBLIC_PREFIXES = ("/login", "/static/")

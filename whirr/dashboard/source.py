@@ -25,14 +25,14 @@ from typing import Any, TypeVar
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.backend import Backend
-from whirr.api.dashboard import column_cache
-from whirr.api.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
-from whirr.api.dashboard.series import Columns, SeriesCache, read_new_lines
-from whirr.api.download import send_file
+from whirr.dashboard import column_cache
+from whirr.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
+from whirr.dashboard.series import Columns, SeriesCache, read_new_lines
 from whirr.facade import Whirr
 from whirr.services import run_files as files
 from whirr.services.errors import NotFound
+from whirr.web.backend import Backend
+from whirr.web.download import send_file
 from whirr.wire import schemas
 
 T = TypeVar("T")

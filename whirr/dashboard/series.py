@@ -22,8 +22,8 @@ import msgspec
 import numpy as np
 
 from whirr.analytics.downsample import Array, Method, downsample
-from whirr.api.dashboard import fast
-from whirr.api.dashboard.fast import Chunk, epoch_seconds
+from whirr.dashboard import fast
+from whirr.dashboard.fast import Chunk, epoch_seconds
 from whirr.runfiles import RunFile, UnsafePath
 
 _decode_rows = msgspec.json.Decoder(list[dict[str, Any]]).decode

@@ -12,14 +12,14 @@ import msgspec
 from sanic import HTTPResponse, Request
 
 from whirr.analytics.downsample import METHODS, Method
-from whirr.api.dashboard.runs_index import Query, flatten
-from whirr.api.dashboard.series import Columns
-from whirr.api.dashboard.source import Source
-from whirr.api.http import checked_id, query_int, query_str
 from whirr.clock import utc_now
+from whirr.dashboard.runs_index import Query, flatten
+from whirr.dashboard.series import Columns
+from whirr.dashboard.source import Source
 from whirr.projections.jobs import FINISHED_STATUSES
 from whirr.services import run_files as files
 from whirr.services.errors import InvalidRequest
+from whirr.web.http import checked_id, query_int, query_str
 from whirr.wire import schemas
 
 _json = msgspec.json.Encoder()

@@ -1,7 +1,7 @@
 """Where a request says it comes from: its ``Host``, ``Origin`` and ``Sec-Fetch-Site``.
 
 Shared by the API's browser guard (``whirr.api.guards``) and the dashboard's guards
-(``whirr.api.dashboard.security``), so both read these headers the same way.
+(``whirr.dashboard.security``), so both read these headers the same way.
 
 - Host: a web page can point a DNS name it controls at 127.0.0.1 (DNS rebinding); its
   requests then carry that name in ``Host``. Serving only loopback names, and the name of
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sanic import Request
 
-from whirr.api.http import Forbidden
+from whirr.web.http import Forbidden
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}

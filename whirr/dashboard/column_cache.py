@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from whirr.analytics.downsample import Array
-from whirr.api.dashboard.series import Columns, read_new_lines
+from whirr.dashboard.series import Columns, read_new_lines
 from whirr.runfiles import RunFile, UnsafePath
 
 log = logging.getLogger("whirr.dashboard")

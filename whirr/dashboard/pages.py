@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from whirr.api.dashboard import assets
+from whirr.dashboard import assets
 
 #: page name -> (title, nav label or None, needs plotly.js)
 PAGES = {

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.backend import Backend
+from whirr.web.backend import Backend
 
 CHUNK = 256 * 1024
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from whirr.api.dashboard.series import Columns
-from whirr.api.dashboard.source import Source
+from whirr.dashboard.series import Columns
+from whirr.dashboard.source import Source
 from whirr.facade import Whirr
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ POST came from a dashboard page (a CSRF token).
 - Host: without a token, only ``localhost``-style Host headers are served, so a hostile
   web page cannot reach the dashboard by pointing a DNS name at 127.0.0.1 (rebinding).
   With a public URL (``whirr server --public-url``), its host is served too, and only it.
-  The header checks themselves live in ``whirr.api.origin``, shared with the API.
+  The header checks themselves live in ``whirr.web.origin``, shared with the API.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from http.cookies import SimpleCookie
 
 from sanic import Request
 
-from whirr.api import origin
-from whirr.api.http import Forbidden, Unauthorized
+from whirr.web import origin
+from whirr.web.http import Forbidden, Unauthorized
 
 COOKIE = "whirr_session"
 CSRF_HEADER = "x-csrf-token"

@@ -18,7 +18,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     token: str | None = None
     #: The URL browsers and clients use to reach this server (``https://whirr.example.com``,
-    #: normalised by ``whirr.api.origin.normalize_public_url``). When set, only requests
+    #: normalised by ``whirr.web.origin.normalize_public_url``). When set, only requests
     #: whose Host is its host (or a loopback name) are served, token or not.
     public_url: str | None = None
     #: How often the server requeues jobs whose lease ran out (seconds).

@@ -17,8 +17,8 @@ from typing import Any
 
 from sanic import Sanic
 
-from whirr.api.dashboard.security import Settings
-from whirr.api.dashboard.source import Source
+from whirr.dashboard.security import Settings
+from whirr.dashboard.source import Source
 
 __all__ = ["Settings", "Source", "mount", "mount_in_server"]
 log = logging.getLogger("whirr.dashboard")
@@ -42,14 +42,14 @@ def mount(
     """Serve the dashboard from ``app``. ``make_source`` builds its data source when the
     server starts; by default the store of the app's ``Backend`` (``app.ctx.backend``,
     opened by a listener registered before this call)."""
-    from whirr.api.dashboard.routes import blueprint
+    from whirr.dashboard.routes import blueprint
 
     app.ctx.dashboard_settings = settings
     app.blueprint(blueprint())
 
     @app.before_server_start
     async def open_source(app: Sanic, loop: Any = None) -> None:
-        from whirr.api.dashboard.source import StoreSource
+        from whirr.dashboard.source import StoreSource
 
         if make_source is not None:
             source = make_source(app)
@@ -79,7 +79,7 @@ def mount(
 
 
 def _warm_assets(keep_in: Path | None) -> None:
-    from whirr.api.dashboard import assets
+    from whirr.dashboard import assets
 
     try:
         assets.warm(keep_in)
@@ -88,7 +88,7 @@ def _warm_assets(keep_in: Path | None) -> None:
 
 
 def _warm_parser() -> None:
-    from whirr.api.dashboard import fast
+    from whirr.dashboard import fast
 
     try:
         fast.warm()
