@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import click
 
-from whirr.cli.common import project_store, server_option, user_errors
-
-if TYPE_CHECKING:
-    from whirr.projections.queue import Capacity
+from whirr.cli.common import server_option, user_errors
 
 
 @click.command("worker")
@@ -121,89 +114,18 @@ def worker_cmd(
         if not quiet:
             click.echo(message, err=True)
 
-    if server:
-        _remote(
-            server,
-            data_dir,
-            capacity,
-            worker_id=worker_id,
-            exit_when_empty=exit_when_empty,
-            lease_seconds=lease_seconds,
-            heartbeat_interval=heartbeat_interval,
-            kill_grace_period=kill_grace_period,
-            say=say,
-        )
-        return
-    from whirr.worker.local import LocalLink
-    from whirr.worker.loop import LoopSettings, WorkerLoop
+    from whirr.worker.start import open_worker
 
-    with project_store() as (project, store):
-        config = project.config
-        link = LocalLink(
-            store,
-            lease_seconds=config.heartbeat_timeout,
-            reserve_after=config.reserve_after,
-            worker_id=worker_id,
-        )
-        settings = LoopSettings(
-            lease_seconds=config.heartbeat_timeout,
-            heartbeat_interval=config.heartbeat_interval,
-            kill_grace_period=config.kill_grace_period,
-            recheck=min(1.0, config.poll_interval),
-        )
-        loop = WorkerLoop(
-            link,
-            project.runs_dir,
-            capacity,
-            settings,
-            exit_when_empty=exit_when_empty,
-            notify=config.notify,
-            say=say,
-        )
-        raise SystemExit(loop.run())
-
-
-def _remote(
-    server: str,
-    data_dir: str | None,
-    capacity: Capacity,
-    *,
-    worker_id: str | None,
-    exit_when_empty: bool,
-    lease_seconds: float,
-    heartbeat_interval: float | None,
-    kill_grace_period: float,
-    say: Callable[[str], None],
-) -> None:
-    """``whirr worker --server``: run the server's jobs on this machine."""
-    from whirr.client import WhirrClient
-    from whirr.worker.loop import LoopSettings, WorkerLoop
-    from whirr.worker.remote import CLAIM_WAIT, RemoteLink
-
-    if not data_dir:
-        raise click.UsageError(
-            "a remote worker needs --data-dir (or WHIRR_DATA_DIR): the "
-            "directory the server also sees, where run files go"
-        )
-    interval = heartbeat_interval if heartbeat_interval is not None else lease_seconds / 3
-    if not interval < lease_seconds:
-        raise click.UsageError("--heartbeat-interval must be shorter than --lease-seconds")
-    settings = LoopSettings(
+    with open_worker(
+        server,
+        capacity,
+        data_dir=data_dir,
+        worker_id=worker_id,
+        exit_when_empty=exit_when_empty,
         lease_seconds=lease_seconds,
-        heartbeat_interval=interval,
+        heartbeat_interval=heartbeat_interval,
         kill_grace_period=kill_grace_period,
-    )
-    with WhirrClient(server) as client:
-        client.health()  # fail fast, with a clear message, on a wrong URL
-        link = RemoteLink(
-            client,
-            lease_seconds=lease_seconds,
-            claim_wait=0.0 if exit_when_empty else CLAIM_WAIT,
-            worker_id=worker_id,
-            say=say,
-        )
-        runs_dir = Path(data_dir).expanduser().resolve() / "runs"
-        loop = WorkerLoop(
-            link, runs_dir, capacity, settings, exit_when_empty=exit_when_empty, say=say
-        )
-        raise SystemExit(loop.run())
+        say=say,
+    ) as loop:
+        code = loop.run()
+    raise SystemExit(code)

@@ -1,0 +1,137 @@
+"""Opening a worker: the one place that decides where its jobs come from.
+
+``whirr worker`` asks ``open_worker`` for a ``WorkerLoop`` and runs it. With a server URL
+the loop claims through ``RemoteLink`` (``WhirrClient``) and writes run files under
+``--data-dir``; without one, through ``LocalLink`` over the enclosing project's store,
+with the project's settings. The loop itself is the same either way (``loop.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from whirr.projections.queue import Capacity
+from whirr.services.errors import InvalidRequest
+from whirr.worker.loop import LoopSettings, WorkerLoop
+
+
+@contextmanager
+def open_worker(
+    server: str | None,
+    capacity: Capacity,
+    *,
+    data_dir: str | None = None,
+    worker_id: str | None = None,
+    exit_when_empty: bool = False,
+    lease_seconds: float = 60.0,
+    heartbeat_interval: float | None = None,
+    kill_grace_period: float = 10.0,
+    say: Callable[[str], None] = lambda message: None,
+) -> Iterator[WorkerLoop]:
+    """The worker loop for ``server`` (a URL) or, when None, the enclosing project.
+    ``lease_seconds``, ``heartbeat_interval`` and ``kill_grace_period`` are a remote
+    worker's; a project's worker takes them from the project's config."""
+    if server:
+        with _remote(
+            server,
+            capacity,
+            data_dir=data_dir,
+            worker_id=worker_id,
+            exit_when_empty=exit_when_empty,
+            lease_seconds=lease_seconds,
+            heartbeat_interval=heartbeat_interval,
+            kill_grace_period=kill_grace_period,
+            say=say,
+        ) as loop:
+            yield loop
+    else:
+        with _local(
+            capacity, worker_id=worker_id, exit_when_empty=exit_when_empty, say=say
+        ) as loop:
+            yield loop
+
+
+@contextmanager
+def _local(
+    capacity: Capacity,
+    *,
+    worker_id: str | None,
+    exit_when_empty: bool,
+    say: Callable[[str], None],
+) -> Iterator[WorkerLoop]:
+    from whirr.project import find_project
+    from whirr.worker.local import LocalLink
+
+    project = find_project()
+    config = project.config
+    store = project.open_store()
+    try:
+        link = LocalLink(
+            store,
+            lease_seconds=config.heartbeat_timeout,
+            reserve_after=config.reserve_after,
+            worker_id=worker_id,
+        )
+        settings = LoopSettings(
+            lease_seconds=config.heartbeat_timeout,
+            heartbeat_interval=config.heartbeat_interval,
+            kill_grace_period=config.kill_grace_period,
+            recheck=min(1.0, config.poll_interval),
+        )
+        yield WorkerLoop(
+            link,
+            project.runs_dir,
+            capacity,
+            settings,
+            exit_when_empty=exit_when_empty,
+            notify=config.notify,
+            say=say,
+        )
+    finally:
+        store.close()
+
+
+@contextmanager
+def _remote(
+    server: str,
+    capacity: Capacity,
+    *,
+    data_dir: str | None,
+    worker_id: str | None,
+    exit_when_empty: bool,
+    lease_seconds: float,
+    heartbeat_interval: float | None,
+    kill_grace_period: float,
+    say: Callable[[str], None],
+) -> Iterator[WorkerLoop]:
+    from whirr.client import WhirrClient
+    from whirr.worker.remote import CLAIM_WAIT, RemoteLink
+
+    if not data_dir:
+        raise InvalidRequest(
+            "a remote worker needs --data-dir (or WHIRR_DATA_DIR): the "
+            "directory the server also sees, where run files go"
+        )
+    interval = heartbeat_interval if heartbeat_interval is not None else lease_seconds / 3
+    if not interval < lease_seconds:
+        raise InvalidRequest("--heartbeat-interval must be shorter than --lease-seconds")
+    settings = LoopSettings(
+        lease_seconds=lease_seconds,
+        heartbeat_interval=interval,
+        kill_grace_period=kill_grace_period,
+    )
+    with WhirrClient(server) as client:
+        client.health()  # fail fast, with a clear message, on a wrong URL
+        link = RemoteLink(
+            client,
+            lease_seconds=lease_seconds,
+            claim_wait=0.0 if exit_when_empty else CLAIM_WAIT,
+            worker_id=worker_id,
+            say=say,
+        )
+        runs_dir = Path(data_dir).expanduser().resolve() / "runs"
+        yield WorkerLoop(
+            link, runs_dir, capacity, settings, exit_when_empty=exit_when_empty, say=say
+        )
