@@ -1,6 +1,6 @@
 """CLI start-up through the seam against a baseline tree (issue 15: within 1.05x).
 
-Times `whirr status --json` and `whirr runs --json` on a project of 1,000 finished jobs,
+Times `whirr status --json`, `runs --json` and `submit` on a project of 1,000 finished jobs,
 once with this checkout's code and once with another checkout's (a git worktree of the
 commit to compare with), alternating the two so both see the same machine load. Prints
 medians of wall and CPU time and the ratio this/baseline.
@@ -22,7 +22,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[2]
-COMMANDS = [["status", "--json"], ["status", "--all", "--json"], ["runs", "--json"]]
+COMMANDS = [
+    ["status", "--json"],
+    ["status", "--all", "--json"],
+    ["runs", "--json"],
+    ["submit", "--", "true"],
+]
 
 
 def make_project(root: Path, jobs: int) -> None:

@@ -16,7 +16,7 @@ import msgspec
 
 from whirr.clock import utc_now
 from whirr.events import tag_of
-from whirr.projections import JobView
+from whirr.projections import JobView, WorkerView
 from whirr.runfiles import RunFile, UnsafePath, read_from
 from whirr.services import run_files
 from whirr.services.errors import InvalidRequest, NotFound
@@ -165,14 +165,19 @@ class StoreWhirr:
     def _with_waiting(self, views: Sequence[JobView]) -> list[schemas.Job]:
         """Wire jobs, each queued one saying why it waits (one look at the workers)."""
         now = utc_now()
-        live = None
+        live: list[WorkerView] | None = None
+
+        def workers() -> list[WorkerView]:
+            nonlocal live
+            if live is None:
+                live = live_workers(self.store.workers(), self.settings.worker_timeout, now)
+            return live
+
         out = []
         for view in views:
             job = job_out(view)
             if view.status == "queued":
-                if live is None:
-                    live = live_workers(self.store.workers(), self.settings.worker_timeout, now)
-                job = msgspec.structs.replace(job, waiting=waiting_note(view, now, live))
+                job = msgspec.structs.replace(job, waiting=waiting_note(view, now, workers))
             out.append(job)
         return out
 

@@ -3,7 +3,7 @@ dashboard give, local or remote."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from whirr.clock import human_duration
@@ -19,9 +19,12 @@ def live_workers(
     return [w for w in workers if w.is_online(now, heartbeat_timeout) and not w.draining]
 
 
-def waiting_note(job: JobView, now: datetime, live: Sequence[WorkerView]) -> str | None:
+def waiting_note(
+    job: JobView, now: datetime, live: Callable[[], Sequence[WorkerView]]
+) -> str | None:
     """Why a queued job is not running yet (None when nothing but a free worker is
-    missing): a dependency, a retry delay, or no live worker able to run it."""
+    missing): a dependency, a retry delay, or no live worker able to run it. ``live``
+    gives the live workers, asked only when the first two say nothing (a read)."""
     state = job.state
     if not isinstance(state, Queued):
         return None
@@ -29,5 +32,5 @@ def waiting_note(job: JobView, now: datetime, live: Sequence[WorkerView]) -> str
         return "waiting on " + ",".join(f"#{j}" for j in job.waiting_on)
     if state.not_before is not None and state.not_before > now:
         return f"retry in {human_duration((state.not_before - now).total_seconds())}"
-    reason = unschedulable(job, live)
+    reason = unschedulable(job, live())
     return f"unschedulable: {reason}" if reason else None
