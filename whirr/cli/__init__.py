@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 
 def main() -> None:
@@ -16,6 +17,10 @@ def main() -> None:
     collect as usual. Together about 10% of a ``whirr submit``.
     """
     gc.disable()
+    # httpcore imports trio when it is installed (selenium brings it), only to offer its
+    # async primitives under trio: ~45 ms of every remote command. No whirr command runs
+    # under trio, and no user code runs in this process, so here it counts as absent.
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
     from whirr.cli.main import main as run
 
     run()
