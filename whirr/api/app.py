@@ -16,6 +16,7 @@ from whirr.api.auth import check_bearer
 from whirr.api.guards import check_browser_request
 from whirr.api.openapi import document
 from whirr.api.routes import ROUTES
+from whirr.api.routes.system import health
 from whirr.api.routing import API
 from whirr.services.errors import WhirrError
 from whirr.store.protocol import StoreError
@@ -53,6 +54,9 @@ def create_app(config: ServerConfig) -> Sanic:
             name=route.name,
             strict_slashes=False,
         )
+    # The original whirr answered its liveness probe at the root too: load balancers and
+    # compose health checks written for it ask there (no token, like /api/v1/health).
+    app.add_route(health, "/health", methods=["GET"], name="root_health", strict_slashes=False)
 
     @app.on_request
     async def refuse_browser_requests(request: Request) -> None:

@@ -10,9 +10,11 @@ from whirr.cli.common import server_option, user_errors
 @click.command("worker")
 @click.option(
     "--gpu",
+    "--device",  # the original whirr's name for it (its README: `whirr worker --device 0`)
+    "gpu",
     type=click.IntRange(min=0),
     default=None,
-    help="One GPU for this worker's jobs (same as --gpus N).",
+    help="One GPU for this worker's jobs (same as --gpus N; --device is the same option).",
 )
 @click.option(
     "--gpus",
