@@ -53,7 +53,36 @@ def render() -> str:
         "Options that read an environment variable say so (`WHIRR_*`).",
         "",
     ]
-    return "\n".join(header + _help(cli, ["whirr"], None))
+    return "\n".join(header + _help(cli, ["whirr"], None) + ORIGINAL)
+
+
+#: Options of the original whirr (0.5.3) still accepted but not shown by --help, and the
+#: spellings whose meaning changed (SPEC.md wins where the two collide).
+ORIGINAL = [
+    "## The original whirr's options",
+    "",
+    "Scripts written for the original whirr (0.5.3) keep working: these spellings are",
+    "accepted with the original's meaning, though `--help` shows only the current ones.",
+    "",
+    "| original | here |",
+    "|---|---|",
+    "| `whirr worker --device N` | the same as `--gpu N` (shown in `--help` as an alias) |",
+    "| `whirr runs --last N` | `-n/--limit N` |",
+    "| `whirr compare --metrics` | accepted, no effect: metric rows are always compared |",
+    "| `whirr compare --config / --no-config` | `--no-config` leaves out the config rows |",
+    "| `whirr export OUT.csv` | `-o OUT.csv` (a last argument ending in a known suffix"
+    " that names no run) |",
+    "| `whirr export --run/-r ID` | every run whose id starts with ID (repeatable) |",
+    "| `whirr export --limit/-l N` | the newest N of the runs chosen |",
+    "",
+    "Where the two collide, the current meaning (SPEC.md) wins:",
+    "",
+    "- `whirr compare -m`: the original's on/off switch for metric rows; here `-m METRIC`",
+    "  names a metric to compare (`--metrics` alone still means the switch).",
+    "- `whirr export -m`: the original's short form of `--metrics` (metric history); here",
+    "  `-m METRIC` picks metrics for `--metrics` (spell the switch `--metrics`).",
+    "",
+]
 
 
 if __name__ == "__main__":

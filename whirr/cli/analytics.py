@@ -53,6 +53,11 @@ def _split(values: tuple[str, ...]) -> list[str]:
     help="Output format.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as -o json.")
+# The original whirr's spellings (docs/cli.md, "The original whirr's options"): its
+# --metrics switched the metric rows on (they always are here); --no-config drops the
+# config rows.
+@click.option("--metrics", "_original_metrics", is_flag=True, hidden=True)
+@click.option("--config/--no-config", "with_config", default=True, hidden=True)
 @server_option()
 @user_errors
 def compare_cmd(
@@ -62,6 +67,8 @@ def compare_cmd(
     goals: tuple[str, ...],
     output: str,
     as_json: bool,
+    _original_metrics: bool,
+    with_config: bool,
     server: str | None,
 ) -> None:
     """Compare runs side by side: status, duration, config, summary and metrics.
@@ -82,6 +89,8 @@ def compare_cmd(
 
     with open_whirr(server) as whirr:
         comparison = compare_runs(whirr, runs, _split(metrics), at, goals)
+    if not with_config:
+        comparison.rows = [row for row in comparison.rows if row.section != "config"]
     output = "json" if as_json else output
     if output == "json":
         click.echo(comparison_json(comparison))
@@ -127,6 +136,9 @@ def compare_cmd(
     type=click.Path(dir_okay=False),
     help="File to write (default: stdout).",
 )
+# The original whirr's spellings (docs/cli.md, "The original whirr's options").
+@click.option("-r", "--run", "original_runs", multiple=True, hidden=True)
+@click.option("-l", "--limit", type=click.IntRange(min=1), default=None, hidden=True)
 @server_option(short=False)
 @user_errors
 def export_cmd(
@@ -138,6 +150,8 @@ def export_cmd(
     metric_keys: tuple[str, ...],
     fmt: str | None,
     path: str | None,
+    original_runs: tuple[str, ...],
+    limit: int | None,
     server: str | None,
 ) -> None:
     """Export runs (config.* and summary.* flattened into columns) or their metrics.
@@ -167,6 +181,12 @@ def export_cmd(
         if path is None and fmt == "parquet" and sys.stdout.isatty():
             fail("Parquet is binary: give -o FILE or redirect stdout")
         chosen = select_runs(whirr, refs, status, tag)
+        if original_runs:  # the original's --run: every run whose id starts so
+            chosen = [r for r in chosen if r.id.startswith(original_runs)]
+            if not chosen:
+                fail(f"no run starts with {' or '.join(original_runs)}")
+        if limit is not None:
+            chosen = chosen[:limit]  # newest first
         target = Path(path) if path else session.tmpdir / f"export.{fmt}"
         if with_metrics:
             count = export_metrics(session, chosen, fmt, target, wide, _split(metric_keys))

@@ -54,6 +54,8 @@ _SHOW_TAIL = 1000
     "descending (repeatable).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print {runs: [...]} as JSON.")
+# The original whirr's spelling of -n (docs/cli.md, "The original whirr's options").
+@click.option("--last", type=click.IntRange(min=1), default=None, hidden=True)
 @server_option(short=False)
 @user_errors
 def runs_cmd(
@@ -63,6 +65,7 @@ def runs_cmd(
     where: tuple[str, ...],
     sort: tuple[str, ...],
     as_json: bool,
+    last: int | None,
     server: str | None,
 ) -> None:
     """List runs, newest first, with full ids.
@@ -77,6 +80,7 @@ def runs_cmd(
       whirr runs -t sweep:lr --json
       whirr runs --where 'config.lr < 0.01' --sort summary.best_loss
     """
+    limit = last if last is not None else limit
     with open_whirr(server) as whirr:
         runs = whirr.runs(status=status, tag=tag, limit=None if where or sort else limit)
     if where or sort:
