@@ -26,6 +26,8 @@ def test_every_page_is_an_html_shell_with_guards(dashboard: DashboardProcess, pa
     assert resp.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in resp.headers["content-security-policy"]
     assert resp.headers["x-frame-options"] == "DENY"
+    # Not no-referrer: under it a browser's form posts say "Origin: null" (refused).
+    assert resp.headers["referrer-policy"] == "same-origin"
     assert 'name="csrf-token"' in resp.text and "/static/core.js" in resp.text
     assert ("plotly.min.js" in resp.text) == (path in ("/compare", "/runs/job-1"))
 

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -58,9 +59,42 @@ def test_a_wrong_token_is_refused_and_the_right_one_sets_a_safe_cookie(
         assert ok.status_code == 303 and ok.headers["location"] == "/"
         cookie = ok.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert "Secure" not in cookie  # plain http on loopback, and no https public URL
         assert server.token not in cookie  # the cookie is derived from the token, not it
         overview = c.get("/ui/overview")
         assert overview.status_code == 200 and overview.json()["status"]["queued"] == 2
+
+
+@pytest.mark.parametrize(
+    "public_url, secure",
+    [("https://whirr.example.com", True), ("http://whirr.example.com:8080", False)],
+)
+def test_the_session_cookie_is_secure_behind_an_https_public_url(
+    tmp_path: Path, public_url: str, secure: bool
+) -> None:
+    # A TLS proxy forwards plain HTTP: the server sees http, the browser https. The public
+    # URL says which, for the requests through the proxy and on loopback alike.
+    proc = ServerProcess(tmp_path, args=("--public-url", public_url))
+    try:
+        for base, host in ((proc.url, None), (proc.url, urlsplit(public_url).netloc)):
+            headers = {"Host": host} if host else {}
+            with httpx.Client(base_url=base, timeout=30, headers=headers) as c:
+                ok = c.post("/login", data={"token": proc.token})
+                assert ok.status_code == 303
+                attributes = [a.strip() for a in ok.headers["set-cookie"].split(";")]
+                assert ("Secure" in attributes) is secure, attributes
+                assert "HttpOnly" in attributes and "SameSite=Strict" in attributes
+    finally:
+        proc.stop()
+
+
+def test_a_stale_or_odd_sign_out_form_is_refused(server: ServerProcess) -> None:
+    with signed_in(server) as c:
+        for csrf in ("", "0" * 64, "é" * 64):
+            out = c.post("/logout", data={"csrf": csrf})
+            assert out.status_code == 403 and "stale sign-out form" in out.text
+            assert "set-cookie" not in out.headers
+        assert c.get("/ui/overview").status_code == 200  # still signed in
 
 
 def test_a_bearer_token_also_opens_the_json(server: ServerProcess) -> None:

@@ -24,8 +24,8 @@ from whirr.dashboard.security import (
     session_cookie,
 )
 from whirr.services import run_files as files
-from whirr.services.errors import NotFound, WhirrError
-from whirr.web.http import query_int, query_str
+from whirr.services.errors import WhirrError
+from whirr.web.http import Forbidden, query_int, query_str
 
 #: Paths anyone may load: the sign-in page and the files it needs.
 PUBLIC_PREFIXES = ("/login", "/static/")
@@ -41,7 +41,10 @@ SECURITY_HEADERS = {
     "connect-src 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not "no-referrer": under it a browser sends ``Origin: null`` on the page's own form
+    # posts (sign-in, sign-out), which the same-origin check must refuse. "same-origin"
+    # keeps the referrer (run ids, queries) from other sites and lets Origin through.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 
@@ -160,7 +163,7 @@ async def login_submit(request: Request) -> HTTPResponse:
             content_type="text/html; charset=utf-8",
         )
     response = redirect(target, status=303)
-    response.headers["Set-Cookie"] = session_cookie(settings, request.scheme == "https")
+    response.headers["Set-Cookie"] = session_cookie(settings, settings.secure_cookie(request))
     return response
 
 
@@ -169,8 +172,8 @@ async def logout(request: Request) -> HTTPResponse:
     settings = settings_of(request)
     check_same_origin(request, settings.public_url)
     form = parse_qs(request.body.decode("utf-8", "replace"), max_num_fields=10)
-    if (form.get("csrf") or [""])[0] != settings.csrf_token(request):
-        raise NotFound("stale sign-out form: reload the page")
+    if not settings.csrf_matches(request, (form.get("csrf") or [""])[0]):
+        raise Forbidden("stale sign-out form: reload the page")
     response = redirect("/login", status=303)
     response.headers["Set-Cookie"] = cleared_cookie()
     return response

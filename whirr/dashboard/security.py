@@ -73,6 +73,20 @@ class Settings:
             given.strip().encode(), self.token.encode()
         )
 
+    def csrf_matches(self, request: Request, given: str) -> bool:
+        """True when ``given`` is this browser's CSRF token (constant time)."""
+        expected = self.csrf_token(request)
+        return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+    def secure_cookie(self, request: Request) -> bool:
+        """Whether the session cookie is ``Secure`` (sent over HTTPS only): when this request
+        came over TLS, or when browsers reach the server at an ``https://`` public URL. A
+        TLS proxy in front forwards plain HTTP, so ``request.scheme`` alone never says so
+        there; ``--public-url https://...`` does. (Browsers keep a Secure cookie set over
+        plain HTTP by localhost / 127.0.0.1, so signing in on loopback still works.)"""
+        public_https = self.public_url is not None and self.public_url.startswith("https://")
+        return public_https or request.scheme == "https"
+
     def check_token(self, given: str) -> bool:
         """True when ``given`` is the server's token (constant time)."""
         return self.token is not None and hmac.compare_digest(
@@ -100,8 +114,7 @@ def check_same_origin(request: Request, public_url: str | None = None) -> None:
 def check_csrf(request: Request, settings: Settings) -> None:
     """A state-changing request must come from our page: same origin and CSRF token."""
     check_same_origin(request, settings.public_url)
-    given = request.headers.get(CSRF_HEADER, "")
-    if not given or not hmac.compare_digest(given.encode(), settings.csrf_token(request).encode()):
+    if not settings.csrf_matches(request, request.headers.get(CSRF_HEADER, "")):
         raise Forbidden("missing or stale CSRF token: reload the page and try again")
 
 
