@@ -1,5 +1,6 @@
 """The dashboard of ``whirr server`` in real headless Chromium: signing in and out with the
-browser's own form posts (the Origin and Sec-Fetch-Site a browser sends, not httpx's)."""
+browser's own form posts (the Origin and Sec-Fetch-Site a browser sends, not httpx's),
+and run names / config keys that look like markup drawn as text by plotly."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from server_process import ServerProcess
 
 from dashboard.browser import available, chromium, console_errors, wait_for
+from dashboard.demo import write_metrics
+from whirr.client import WhirrClient
 
 if not available():
     pytest.fail(
@@ -21,6 +24,8 @@ if not available():
     )
 
 CSS = "css selector"
+LINK = '<a href="https://evil.example/x">x</a>'
+BOLD_KEY = "<b>depth</b>"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +33,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(Path(tmp_path_factory.mktemp("browser-server")))
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def runs(server: ServerProcess) -> list[str]:
+    """Two runs with metrics: one named like a link, configs differing in a bold-looking key
+    and a link-looking value."""
+    ids = []
+    with WhirrClient(server.url, token=server.token) as api:
+        for i, name in enumerate([LINK, "plain & <simple>"]):
+            job = api.submit(
+                ["true"],
+                "/",
+                name=name,
+                config={BOLD_KEY: i + 1, "opt": LINK if i == 0 else "sgd"},
+            )
+            api.register_worker(f"w{i}", "box")
+            claimed = api.claim(f"w{i}")
+            assert claimed is not None and claimed.id == job.job_id
+            api.started(job.job_id, f"w{i}", claimed.attempt, 4242)
+            run_dir = server.data_dir / "runs" / job.run_id
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_metrics(
+                run_dir / "metrics.jsonl",
+                [{"step": s, "loss": (i + 1) / (s + 1)} for s in range(50)],
+            )
+            api.update_summary(job.run_id, {"<i>best</i>": 0.5 + i})
+            ids.append(job.run_id)
+    return ids
 
 
 def sign_in(driver: Any, server: ServerProcess, path: str) -> None:
@@ -97,3 +130,58 @@ def test_sign_in_on_loopback_behind_an_https_public_url(tmp_path: Path) -> None:
             assert driver.get_cookie("whirr_session") is None
     finally:
         proc.stop()
+
+
+def svg_text(driver: Any, selector: str) -> list[str]:
+    """The text of each element ``selector`` finds (textContent: SVG text is not laid out
+    for Selenium's .text the same way as HTML)."""
+    found: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);", selector
+    )
+    return found
+
+
+def test_markup_in_names_and_keys_is_text_in_charts(server: ServerProcess, runs: list[str]) -> None:
+    with chromium(webgl=True) as driver:
+        sign_in(driver, server, f"/compare?runs={','.join(runs)}&metric=loss")
+        wait_for(
+            driver,
+            lambda d: d.find_elements(CSS, "#compare-chart.js-plotly-plot .legendtext"),
+            message="the compare chart's legend",
+        )
+        # The legend shows the names as typed, and no link or bold tag made it into the SVG.
+        assert sorted(svg_text(driver, "#compare-chart .legendtext")) == sorted(
+            [LINK, "plain & <simple>"]
+        )
+        assert driver.find_elements(CSS, "#compare-chart a") == []
+        assert driver.find_elements(CSS, "#compare-chart tspan[style*='bold']") == []
+        # Hovering shows the names in the unified hover label, as text too.
+        driver.execute_script(
+            "Plotly.Fx.hover(document.getElementById('compare-chart'), {xval: 10}, 'xy');"
+        )
+        hover = wait_for(
+            driver,
+            lambda d: svg_text(d, "#compare-chart .hoverlayer .legendtext"),
+            message="the hover label",
+        )
+        # (plotly shortens names in hover labels to 15 characters.)
+        assert any(label.startswith('<a href="') for label in hover), hover
+        assert driver.find_elements(CSS, "#compare-chart .hoverlayer a") == []
+
+        parcoords = driver.find_element(CSS, "#parcoords")
+        if "needs WebGL" in parcoords.text:
+            pytest.skip("no WebGL in this Chromium: parallel coordinates are not drawn")
+        wait_for(
+            driver,
+            lambda d: d.find_elements(CSS, "#parcoords .axis-title"),
+            message="the parallel coordinates' axis titles",
+        )
+        titles = svg_text(driver, "#parcoords .axis-title")
+        assert BOLD_KEY in titles and "<i>best</i>" in titles
+        assert svg_text(driver, "#parcoords .cbtitle") == ["<i>best</i>"]
+        ticks = svg_text(driver, "#parcoords .axis .tick text")
+        assert LINK in ticks  # (tick labels are plain text to plotly: not escaped)
+        assert driver.find_elements(CSS, "#parcoords a") == []
+        assert driver.find_elements(CSS, "#parcoords tspan[style*='bold']") == []
+        assert driver.find_elements(CSS, "#parcoords tspan[style*='italic']") == []
+        assert console_errors(driver) == []

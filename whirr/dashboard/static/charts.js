@@ -8,6 +8,13 @@ const Charts = (() => {
                    "#8e6fd8", "#f0c400", "#2aa198", "#b0453a", "#7f8c8d", "#1f9bd7"];
   const colour = i => PALETTE[i % PALETTE.length];
   const css = name => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  // plotly.js reads a subset of HTML in every text it draws (names in the legend and hover
+  // label, axis and dimension titles, tick labels): <a href> becomes a link, <b> bold. It
+  // splits the tags out first and then decodes entities in the text between them, so
+  // escaping &, < and > makes any string of a run (its name, config keys and values,
+  // metric keys) come out as typed. Every such string goes through this on its way to
+  // plotly; the previews (preview.js) set textContent and get the strings as they are.
+  const literal = s => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
   function layout(opts) {
     opts = opts || {};
@@ -16,7 +23,7 @@ const Charts = (() => {
       margin: { l: 52, r: 14, t: 8, b: 34 },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       font: { family: css("--font") || "sans-serif", size: 11, color: text },
-      xaxis: { title: opts.xTitle ? { text: opts.xTitle, standoff: 6 } : undefined,
+      xaxis: { title: opts.xTitle ? { text: literal(opts.xTitle), standoff: 6 } : undefined,
                gridcolor: grid, zerolinecolor: grid, linecolor: grid, automargin: true },
       yaxis: { type: opts.log ? "log" : "linear", gridcolor: grid, zerolinecolor: grid,
                linecolor: grid, automargin: true, exponentformat: "e" },
@@ -98,7 +105,8 @@ const Charts = (() => {
 
   function plot(el, data, opts) {
     if (el.querySelector(".chart-preview")) el.replaceChildren();
-    Plotly.react(el, data, layout(opts), CONFIG);
+    const named = data.map(t => (t.name === undefined ? t : { ...t, name: literal(t.name) }));
+    Plotly.react(el, named, layout(opts), CONFIG);
   }
 
   function draw(el, data, opts) {
@@ -137,5 +145,5 @@ const Charts = (() => {
   }
   W.onTheme(redrawAll);
 
-  return { colour, layout, smooth, traces, draw, whenReady, CONFIG, PALETTE };
+  return { colour, layout, smooth, traces, draw, whenReady, literal, CONFIG, PALETTE };
 })();

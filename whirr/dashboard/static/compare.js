@@ -158,20 +158,22 @@
       Plotly.react(this.parcoords, [{
         type: "parcoords", dimensions: dims,
         line: { color: colourBy, colorscale: "Viridis", showscale: true,
-                colorbar: { title: { text: target || "run" }, thickness: 12 } },
+                colorbar: { title: { text: Charts.literal(target || "run") }, thickness: 12 } },
         labelfont: { size: 12, color: text }, tickfont: { size: 11, color: text },
       }], Object.assign(Charts.layout(), { margin: { l: 70, r: 90, t: 40, b: 24 } }), Charts.CONFIG);
     },
   };
 
-  // A numeric axis for numbers, an axis of named ticks for anything else.
-  function dimension(label, values) {
+  // A numeric axis for numbers, an axis of named ticks for anything else. Its title is
+  // escaped for plotly (see Charts.literal); parcoords draws tick labels as plain text.
+  function dimension(key, values) {
+    const label = Charts.literal(key);
     if (values.every(v => typeof v === "number" || v === null || v === undefined)) {
       return { label, values: values.map(v => (v === null || v === undefined ? NaN : v)) };
     }
     const names = [...new Set(values.map(v => W.value(v)))].sort();
-    return { label, values: values.map(v => names.indexOf(W.value(v))), tickvals: names.map((_, i) => i), ticktext: names,
-             range: [0, Math.max(1, names.length - 1)] };
+    return { label, values: values.map(v => names.indexOf(W.value(v))), tickvals: names.map((_, i) => i),
+             ticktext: names, range: [0, Math.max(1, names.length - 1)] };
   }
   function hasWebGL() {
     try { return !!document.createElement("canvas").getContext("webgl"); } catch (e) { return false; }
