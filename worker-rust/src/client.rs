@@ -16,6 +16,9 @@ use crate::protocol::{
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request limit for ordinary calls.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Limit for the unregister call a stopping worker makes (best effort: a worker that
+/// could not say goodbye is simply seen as gone later).
+const UNREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Extra time a long-poll claim may take beyond the `wait` the server was asked to hold.
 const LONG_POLL_MARGIN: Duration = Duration::from_secs(10);
 /// Largest response body read (a job's config rides along in a claim).
@@ -48,6 +51,12 @@ impl ApiError {
     /// Whether a retry after a pause may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Server(..) | Self::Transport(_))
+    }
+
+    /// Whether the answer to a heartbeat or start report says the attempt is no longer
+    /// this worker's: 409 (another attempt, or ended), or 404 (no such job any more).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::Conflict(_) | Self::Rejected(404, _))
     }
 }
 
@@ -130,7 +139,7 @@ impl Client {
         let body = UnregisterRequest {
             worker_id: worker_id.to_owned(),
         };
-        self.post("/workers/unregister", &body, REQUEST_TIMEOUT)
+        self.post("/workers/unregister", &body, UNREGISTER_TIMEOUT)
     }
 
     /// `POST /jobs/claim`, held by the server up to `body.wait` seconds.
@@ -163,12 +172,16 @@ impl Client {
         self.post(&format!("/jobs/{job_id}/started"), body, REQUEST_TIMEOUT)
     }
 
+    /// `POST /jobs/{id}/heartbeat`, given up after `timeout` (at most the usual limit):
+    /// a renewal that takes longer than the interval between two is better tried again.
     pub fn heartbeat(
         &self,
         job_id: i64,
         body: &HeartbeatRequest,
+        timeout: Duration,
     ) -> Result<HeartbeatResponse, ApiError> {
-        self.post(&format!("/jobs/{job_id}/heartbeat"), body, REQUEST_TIMEOUT)
+        let timeout = timeout.clamp(Duration::from_secs(1), REQUEST_TIMEOUT);
+        self.post(&format!("/jobs/{job_id}/heartbeat"), body, timeout)
     }
 
     pub fn complete(&self, job_id: i64, body: &CompleteRequest) -> Result<Ack, ApiError> {
@@ -295,6 +308,15 @@ mod tests {
         assert!(!ApiError::Conflict("x".into()).is_retryable());
         assert!(!ApiError::Auth(401, "x".into()).is_retryable());
         assert!(!ApiError::Rejected(422, "x".into()).is_retryable());
+    }
+
+    #[test]
+    fn conflict_and_not_found_mean_the_lease_is_lost() {
+        assert!(ApiError::Conflict("x".into()).is_lease_lost());
+        assert!(ApiError::Rejected(404, "Job #3 not found".into()).is_lease_lost());
+        assert!(!ApiError::Rejected(422, "x".into()).is_lease_lost());
+        assert!(!ApiError::Server(503, "x".into()).is_lease_lost());
+        assert!(!ApiError::Transport("reset".into()).is_lease_lost());
     }
 
     #[test]

@@ -18,6 +18,8 @@ mod sys;
 mod worker;
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use clap::Parser;
 
@@ -49,11 +51,11 @@ fn run(args: &cli::Args) -> Result<(), String> {
     let client = Client::new(&args.server, args.token())?;
     let worker_id = settings.worker_id.clone();
     let idle_client = client.clone();
+    let registered = Arc::new(AtomicBool::new(false));
+    let idle_registered = Arc::clone(&registered);
     // Second signal while idle: nothing to end, so unregister and leave at once.
     let shutdown = Shutdown::install(move |signal| {
-        if let Err(e) = idle_client.unregister(&worker_id) {
-            say!("unregister failed: {e}");
-        }
+        worker::unregister(&idle_client, &worker_id, &idle_registered);
         std::process::exit(128 + signal);
     })
     .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -65,7 +67,7 @@ fn run(args: &cli::Args) -> Result<(), String> {
             None
         }
     };
-    let worker = Worker::new(settings, client, shutdown, reaper.as_ref());
+    let worker = Worker::new(settings, client, shutdown, reaper.as_ref(), registered);
     let result = worker.run();
     worker.unregister();
     if let Some(reaper) = reaper {

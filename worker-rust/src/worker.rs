@@ -1,19 +1,36 @@
 //! The worker loop: register, claim (long-poll), run each job under supervision
 //! (heartbeats, cancel, timeout, lease loss, shutdown), report, and unregister.
+//!
+//! A hiccup does not kill work: a 5xx or no answer at all is tried again after a pause,
+//! for the claim, the heartbeats and the report alike, and the job keeps running. A job
+//! is stopped only by a cancel, its time limit, the server saying the attempt is no
+//! longer this worker's (409, or 404 for a job it no longer has), a stop signal, or
+//! self-fencing: no renewal got through for a whole lease, so the server has handed the
+//! job out again. A finished job's report is tried every couple of seconds until the
+//! end of that same lease, so it lands as soon as the server answers again.
+//!
+//! Requests run on threads of their own, so a server that holds one open never holds
+//! the worker: a signal ends a pending claim at once (there is no job to finish), the
+//! supervision of a job goes on while its heartbeat waits, and a second signal ends a
+//! pending report after [`REPORT_WHEN_STOPPING`].
 #![forbid(unsafe_code)]
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::backoff::{pause_until, Backoff};
+use crate::backoff::{pause_until, Backoff, ReportPauses};
 use crate::client::{ApiError, Claimed, Client};
 use crate::process::{JobProcess, JobSpec};
 use crate::protocol::{
-    ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, Job, RegisterRequest,
-    StartedRequest,
+    ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, Job,
+    RegisterRequest, StartedRequest,
 };
 use crate::reaper::Reaper;
 use crate::settings::Settings;
@@ -22,10 +39,11 @@ use crate::signals::Shutdown;
 /// Longest pause between two looks at a running job (exit, cancel flag, deadlines).
 const MAX_POLL: Duration = Duration::from_millis(50);
 /// Retry delay for a heartbeat that did not get through (capped by the interval).
-const HEARTBEAT_RETRY: Duration = Duration::from_secs(5);
-/// How long a finished job's report is retried while the server is unreachable.
-/// Past the lease the server will have requeued the job anyway (and answer 409).
-const REPORT_PATIENCE: Duration = Duration::from_secs(600);
+const HEARTBEAT_RETRY: Duration = Duration::from_secs(2);
+/// How often a thread waiting on a request looks at the signals.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+/// Once a second signal asked to stop now, how long a report still may take.
+pub const REPORT_WHEN_STOPPING: Duration = Duration::from_secs(2);
 
 /// How a running job ended, as far as the worker is concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,10 +56,46 @@ pub enum Outcome {
     TimedOut { code: i32, limit_seconds: f64 },
     /// The worker was told to stop now (second signal); the group was ended.
     ShutDown(i32),
-    /// The server gave the job away (409); the group was ended and nothing is reported.
+    /// The server gave the job away (409 or 404), or no renewal got through for a whole
+    /// lease (self-fencing); the group was ended and nothing is reported.
     LeaseLost,
     /// Waiting on the process failed; the group was ended.
     Lost(String),
+}
+
+/// What a renewal call brought back: the start report, or a heartbeat's answer.
+enum Renewal {
+    Started,
+    Beat(HeartbeatResponse),
+}
+
+/// Runs `call` on a thread of its own; its answer arrives on the receiver.
+fn spawn_call<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Receiver<T> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("request".into())
+        .spawn(move || {
+            let _ = tx.send(call());
+        });
+    if let Err(e) = spawned {
+        // No thread to spare: answer with nothing, which reads as a failed call.
+        say!("cannot start a request thread: {e}");
+    }
+    rx
+}
+
+/// Waits for the answer on `rx`, or until `stop()` holds (checked every
+/// [`SIGNAL_CHECK`]): then the request is left to finish on its own and `None` comes
+/// back. `None` too if the request's thread could not start.
+fn wait_answer<T>(rx: &Receiver<T>, stop: impl Fn() -> bool) -> Option<T> {
+    loop {
+        match rx.recv_timeout(SIGNAL_CHECK) {
+            Ok(answer) => return Some(answer),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) if stop() => return rx.try_recv().ok(),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
 }
 
 /// A worker: settings, a server connection, the shutdown state and the reaper.
@@ -50,6 +104,9 @@ pub struct Worker<'a> {
     client: Client,
     shutdown: Shutdown,
     reaper: Option<&'a Reaper>,
+    /// True once the server took the registration, until the worker unregisters
+    /// (shared with the signal thread, which unregisters an idle worker itself).
+    registered: Arc<AtomicBool>,
 }
 
 impl<'a> Worker<'a> {
@@ -58,13 +115,20 @@ impl<'a> Worker<'a> {
         client: Client,
         shutdown: Shutdown,
         reaper: Option<&'a Reaper>,
+        registered: Arc<AtomicBool>,
     ) -> Self {
         Self {
             settings,
             client,
             shutdown,
             reaper,
+            registered,
         }
+    }
+
+    /// The lease the server grants each claim and heartbeat.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(u64::from(self.settings.lease_seconds))
     }
 
     /// Registers, then claims and runs jobs until a signal asks it to stop. Returns an
@@ -92,16 +156,28 @@ impl<'a> Worker<'a> {
                 free_gpu_ids: None,
                 free_slots: None,
             };
-            match self.client.claim(&request) {
+            // A signal ends the wait at once: no job is in hand, and a job the server
+            // hands out on the abandoned long-poll comes back to the queue with its lease.
+            let client = self.client.clone();
+            let pending = spawn_call(move || client.claim(&request));
+            let Some(answer) = wait_answer(&pending, || self.shutdown.drain_requested()) else {
+                if !self.shutdown.drain_requested() {
+                    say!("claim failed: no request thread; retrying");
+                    self.pause_unless_draining(backoff.next_delay());
+                }
+                continue;
+            };
+            let lease_end = asked + self.lease();
+            match answer {
                 Ok(Claimed::Job(job)) => {
                     backoff.reset();
-                    self.run_job(&job);
+                    self.run_job(&job, lease_end);
                 }
                 Ok(Claimed::Undecodable(bad)) => {
                     backoff.reset();
                     say!("job {}: {}", bad.id, bad.error);
                     let _busy = self.shutdown.job_in_hand();
-                    self.report_fail(bad.id, bad.attempt, bad.error, None, false);
+                    self.report_fail(bad.id, bad.attempt, bad.error, None, false, lease_end);
                 }
                 Ok(Claimed::Nothing) => {
                     backoff.reset();
@@ -132,16 +208,13 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// Unregisters (best effort, once).
+    /// Unregisters (best effort, once; nothing when the worker never registered).
     pub fn unregister(&self) {
-        match self.client.unregister(&self.settings.worker_id) {
-            Ok(_) => say!("worker {} unregistered", self.settings.worker_id),
-            Err(e) => say!("unregister failed: {e}"),
-        }
+        unregister(&self.client, &self.settings.worker_id, &self.registered);
     }
 
     /// Registers with retries while the server is unreachable. `Ok(false)` when a
-    /// signal asked to stop before it succeeded.
+    /// signal asked to stop before it succeeded (a pending try is not waited for).
     fn register(&self) -> Result<bool, String> {
         let s = &self.settings;
         let request = RegisterRequest {
@@ -152,8 +225,17 @@ impl<'a> Worker<'a> {
         };
         let mut backoff = Backoff::new();
         loop {
-            match self.client.register(&request) {
-                Ok(_) => return Ok(true),
+            let client = self.client.clone();
+            let body = request.clone();
+            let pending = spawn_call(move || client.register(&body));
+            let Some(answer) = wait_answer(&pending, || self.shutdown.drain_requested()) else {
+                return Ok(false);
+            };
+            match answer {
+                Ok(_) => {
+                    self.registered.store(true, Ordering::SeqCst);
+                    return Ok(true);
+                }
                 Err(e) if e.is_retryable() => {
                     let delay = backoff.next_delay();
                     say!(
@@ -196,15 +278,16 @@ impl<'a> Worker<'a> {
         env
     }
 
-    /// Runs one claimed job to its end and reports it.
-    fn run_job(&self, job: &Job) {
+    /// Runs one claimed job to its end and reports it. `lease_end`: when the lease the
+    /// claim got runs out (heartbeats move it on).
+    fn run_job(&self, job: &Job, mut lease_end: Instant) {
         let s = &self.settings;
         let _busy = self.shutdown.job_in_hand();
         let run_id = job.effective_run_id();
         if !is_safe_path_component(&run_id) {
             let error = format!("refusing unsafe run id {run_id:?}");
             say!("job {}: {error}", job.id);
-            self.report_fail(job.id, job.attempt, error, None, false);
+            self.report_fail(job.id, job.attempt, error, None, false, lease_end);
             return;
         }
         let run_dir = s.data_dir.join("runs").join(&run_id);
@@ -229,7 +312,7 @@ impl<'a> Worker<'a> {
             Ok(process) => process,
             Err(e) => {
                 say!("job {} did not start: {e}", job.id);
-                self.report_fail(job.id, job.attempt, e.to_string(), None, false);
+                self.report_fail(job.id, job.attempt, e.to_string(), None, false, lease_end);
                 return;
             }
         };
@@ -237,38 +320,46 @@ impl<'a> Worker<'a> {
         if let Some(reaper) = self.reaper {
             reaper.watch(pgid);
         }
-        let started = StartedRequest {
-            worker_id: s.worker_id.clone(),
-            attempt: job.attempt,
-            pid: process.pid(),
-        };
-        let outcome = match self.client.started(job.id, &started) {
-            Err(ApiError::Conflict(detail)) => {
-                say!(
-                    "job {}: lease lost before start ({detail}); ending it",
-                    job.id
-                );
-                self.end(&mut process);
-                Outcome::LeaseLost
-            }
-            Err(e) => {
-                // Not fatal: the heartbeat settles whether the job is still ours.
-                say!("job {}: could not report start: {e}", job.id);
-                self.supervise(job, &mut process)
-            }
-            Ok(_) => self.supervise(job, &mut process),
-        };
+        let outcome = self.supervise(job, &mut process, &mut lease_end);
         if let Err(e) = process.end_leftovers(s.grace) {
             say!("job {}: could not end leftover processes: {e}", job.id);
         }
         if let Some(reaper) = self.reaper {
             reaper.forget(pgid);
         }
-        self.report(job, &run_id, outcome);
+        self.report(job, &run_id, outcome, lease_end);
     }
 
-    /// Watches a running job until it ends one way or another.
-    fn supervise(&self, job: &Job, process: &mut JobProcess) -> Outcome {
+    /// Sends the start report (on a thread of its own).
+    fn send_started(&self, job: &Job, pid: u32) -> Receiver<Result<Renewal, ApiError>> {
+        let client = self.client.clone();
+        let body = StartedRequest {
+            worker_id: self.settings.worker_id.clone(),
+            attempt: job.attempt,
+            pid,
+        };
+        let id = job.id;
+        spawn_call(move || client.started(id, &body).map(|_| Renewal::Started))
+    }
+
+    /// Sends a heartbeat (on a thread of its own).
+    fn send_heartbeat(&self, job: &Job) -> Receiver<Result<Renewal, ApiError>> {
+        let s = &self.settings;
+        let client = self.client.clone();
+        let body = HeartbeatRequest {
+            worker_id: s.worker_id.clone(),
+            lease_seconds: s.lease_seconds,
+            attempt: job.attempt,
+        };
+        let (id, timeout) = (job.id, s.heartbeat);
+        spawn_call(move || client.heartbeat(id, &body, timeout).map(Renewal::Beat))
+    }
+
+    /// Watches a running job until it ends one way or another. The start report and
+    /// the heartbeats go out on threads of their own, one at a time, so a server that
+    /// is slow to answer never delays noticing the job's exit, a timeout or a signal.
+    /// Each renewal that gets through moves `lease_end` on.
+    fn supervise(&self, job: &Job, process: &mut JobProcess, lease_end: &mut Instant) -> Outcome {
         let s = &self.settings;
         let started = Instant::now();
         let limit = job
@@ -276,6 +367,7 @@ impl<'a> Worker<'a> {
             .filter(|t| t.is_finite() && *t > 0.0 && *t < 1e9);
         let deadline = limit.map(|t| started + Duration::from_secs_f64(t));
         let mut next_beat = started + s.heartbeat;
+        let mut pending = Some(self.send_started(job, process.pid()));
         let mut pause = Duration::from_millis(1);
         loop {
             match process.poll() {
@@ -301,29 +393,50 @@ impl<'a> Worker<'a> {
                     };
                 }
             }
-            if now >= next_beat {
-                let beat = HeartbeatRequest {
-                    worker_id: s.worker_id.clone(),
-                    lease_seconds: s.lease_seconds,
-                    attempt: job.attempt,
-                };
-                match self.client.heartbeat(job.id, &beat) {
-                    Ok(answer) if answer.cancel_requested => {
-                        say!("job {}: cancel requested; ending it", job.id);
-                        return Outcome::Cancelled(self.end(process));
+            let answer = match pending.as_ref().map(Receiver::try_recv) {
+                None | Some(Err(TryRecvError::Empty)) => None,
+                Some(Ok(answer)) => Some(answer),
+                Some(Err(TryRecvError::Disconnected)) => Some(Err(ApiError::Transport(
+                    "no thread to send the request on".into(),
+                ))),
+            };
+            if let Some(answer) = answer {
+                pending = None;
+                match answer {
+                    Ok(Renewal::Started) => {}
+                    Ok(Renewal::Beat(beat)) => {
+                        *lease_end = now + self.lease();
+                        next_beat = now + s.heartbeat;
+                        if beat.cancel_requested {
+                            say!("job {}: cancel requested; ending it", job.id);
+                            return Outcome::Cancelled(self.end(process));
+                        }
                     }
-                    Ok(_) => next_beat = Instant::now() + s.heartbeat,
-                    Err(ApiError::Conflict(detail)) => {
-                        say!("job {}: lease lost ({detail}); ending it", job.id);
+                    Err(e) if e.is_lease_lost() => {
+                        say!("job {}: lease lost ({e}); ending it", job.id);
                         self.end(process);
                         return Outcome::LeaseLost;
                     }
                     Err(e) => {
-                        // Keep running: only the server's 409 says the job is not ours.
-                        say!("job {}: heartbeat failed: {e}", job.id);
-                        next_beat = Instant::now() + s.heartbeat.min(HEARTBEAT_RETRY);
+                        // Keep running and keep renewing: a 5xx or no answer says
+                        // nothing about whose job this is.
+                        say!("job {}: renewal failed: {e}; retrying", job.id);
+                        next_beat = next_beat.min(now + s.heartbeat.min(HEARTBEAT_RETRY));
                     }
                 }
+            }
+            if now >= *lease_end {
+                say!(
+                    "job {}: no renewal got through for a whole lease ({}s); the server \
+                     hands it out again, so ending it here",
+                    job.id,
+                    s.lease_seconds
+                );
+                self.end(process);
+                return Outcome::LeaseLost;
+            }
+            if pending.is_none() && now >= next_beat {
+                pending = Some(self.send_heartbeat(job));
             }
             thread::sleep(pause);
             pause = (pause * 2).min(MAX_POLL);
@@ -342,8 +455,8 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Tells the server how the job ended.
-    fn report(&self, job: &Job, run_id: &str, outcome: Outcome) {
+    /// Tells the server how the job ended (retried until `lease_end`).
+    fn report(&self, job: &Job, run_id: &str, outcome: Outcome, lease_end: Instant) {
         let complete = |exit_code: i32, error_message: Option<&str>| {
             let body = CompleteRequest {
                 worker_id: self.settings.worker_id.clone(),
@@ -353,7 +466,10 @@ impl<'a> Worker<'a> {
                 attempt: job.attempt,
             };
             say!("job {}: exit code {exit_code}", job.id);
-            self.deliver(job.id, "complete", || self.client.complete(job.id, &body));
+            let (client, id) = (self.client.clone(), job.id);
+            self.deliver(id, "complete", lease_end, move || {
+                client.complete(id, &body)
+            });
         };
         match outcome {
             Outcome::Exited(code) => complete(code, None),
@@ -364,9 +480,11 @@ impl<'a> Worker<'a> {
                 limit_seconds,
             } => {
                 let error = format!("timed out after {limit_seconds}s");
-                self.report_fail(job.id, job.attempt, error, Some(code), true);
+                self.report_fail(job.id, job.attempt, error, Some(code), true, lease_end);
             }
-            Outcome::Lost(error) => self.report_fail(job.id, job.attempt, error, None, false),
+            Outcome::Lost(error) => {
+                self.report_fail(job.id, job.attempt, error, None, false, lease_end);
+            }
             Outcome::LeaseLost => say!("job {}: not reported (lease lost)", job.id),
         }
     }
@@ -379,6 +497,7 @@ impl<'a> Worker<'a> {
         error: String,
         exit_code: Option<i32>,
         timed_out: bool,
+        lease_end: Instant,
     ) {
         let body = FailRequest {
             worker_id: self.settings.worker_id.clone(),
@@ -387,31 +506,63 @@ impl<'a> Worker<'a> {
             exit_code,
             timed_out,
         };
-        self.deliver(job_id, "fail", || self.client.fail(job_id, &body));
+        let client = self.client.clone();
+        self.deliver(job_id, "fail", lease_end, move || {
+            client.fail(job_id, &body)
+        });
     }
 
-    /// Sends a report, retrying while the server is unreachable (up to
-    /// [`REPORT_PATIENCE`], or until a second signal). A 409 means a stale attempt:
-    /// logged and dropped.
-    fn deliver<T>(&self, job_id: i64, what: &str, send: impl Fn() -> Result<T, ApiError>) {
-        let first = Instant::now();
-        let mut backoff = Backoff::new();
+    /// Sends a report, retrying while the server fails or cannot be reached: every
+    /// couple of seconds until `lease_end` ([`ReportPauses`]; past it the server has
+    /// handed the job out again), or until a second signal (which leaves a pending try
+    /// [`REPORT_WHEN_STOPPING`] to land). A 409 means a stale attempt: logged, dropped.
+    fn deliver<T: Send + 'static>(
+        &self,
+        job_id: i64,
+        what: &str,
+        lease_end: Instant,
+        send: impl Fn() -> Result<T, ApiError> + Send + Sync + 'static,
+    ) {
+        let send = Arc::new(send);
+        let mut pauses = ReportPauses::new(lease_end);
+        let forced_at: Cell<Option<Instant>> = Cell::new(None);
+        let stop_now = || {
+            if !self.shutdown.forced() {
+                return false;
+            }
+            let since = forced_at.get().unwrap_or_else(Instant::now);
+            forced_at.set(Some(since));
+            since.elapsed() >= REPORT_WHEN_STOPPING
+        };
         loop {
-            match send() {
+            let try_send = Arc::clone(&send);
+            let Some(answer) = wait_answer(&spawn_call(move || try_send()), stop_now) else {
+                say!("job {job_id}: {what} abandoned: the worker is stopping now");
+                return;
+            };
+            match answer {
                 Ok(_) => return,
                 Err(ApiError::Conflict(detail)) => {
                     say!("job {job_id}: {what} refused as stale, dropped: {detail}");
                     return;
                 }
                 Err(e) if e.is_retryable() => {
-                    if first.elapsed() > REPORT_PATIENCE || self.shutdown.forced() {
-                        say!("job {job_id}: giving up on {what}: {e}");
+                    if self.shutdown.forced() {
+                        say!("job {job_id}: giving up on {what} (worker stopping now): {e}");
                         return;
                     }
-                    let delay = backoff.next_delay();
+                    let Some(delay) = pauses.next_pause(Instant::now()) else {
+                        say!(
+                            "job {job_id}: giving up on {what}: {e}; its lease is over, so \
+                             the server runs it again"
+                        );
+                        return;
+                    };
                     say!(
-                        "job {job_id}: {what} failed: {e}; retrying in {:.1}s",
-                        delay.as_secs_f64()
+                        "job {job_id}: {what} failed: {e}; retrying in {:.1}s ({:.0}s of \
+                         the lease left)",
+                        delay.as_secs_f64(),
+                        pauses.left(Instant::now()).as_secs_f64()
                     );
                     self.pause_unless_forced(delay);
                 }
@@ -432,6 +583,17 @@ impl<'a> Worker<'a> {
     }
 }
 
+/// Unregisters `worker_id` if `registered` says the server has it (best effort, once).
+pub fn unregister(client: &Client, worker_id: &str, registered: &AtomicBool) {
+    if !registered.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    match client.unregister(worker_id) {
+        Ok(_) => say!("worker {worker_id} unregistered"),
+        Err(e) => say!("unregister failed: {e}"),
+    }
+}
+
 /// A run id must name exactly one directory under `runs/`.
 pub fn is_safe_path_component(name: &str) -> bool {
     !name.is_empty()
@@ -444,6 +606,19 @@ pub fn is_safe_path_component(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_request_is_left_when_asked_to_stop() {
+        let (_tx, rx) = mpsc::channel::<()>(); // never answers
+        let started = Instant::now();
+        assert_eq!(
+            wait_answer(&rx, || started.elapsed() > Duration::from_millis(200)),
+            None
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let answered = spawn_call(|| 7);
+        assert_eq!(wait_answer(&answered, || false), Some(7));
+    }
 
     #[test]
     fn run_ids_cannot_escape_the_runs_dir() {

@@ -22,17 +22,39 @@ enum Beat {
     Ok,
     Cancel,
     LeaseLost,
+    /// 404: the server has no such job (any more).
+    NotFound,
+    /// 503: the server is there but cannot answer (its database restarts).
+    Unavailable,
 }
 
 struct State {
     jobs: VecDeque<Value>,
-    /// Every request: (path, body, Authorization header).
-    log: Vec<(String, Value, Option<String>)>,
+    /// Every request: (path, body, Authorization header, when it arrived).
+    log: Vec<(String, Value, Option<String>, Instant)>,
     beat: Beat,
     /// Answer this many claims with 503 first.
     claim_failures: usize,
     /// Answer register with this status (200 when None).
     register_status: Option<u16>,
+    /// Answer this many complete reports with 503 first.
+    complete_failures: usize,
+    /// Hold requests whose path ends with one of these open (up to a minute).
+    hang: Vec<&'static str>,
+}
+
+impl State {
+    fn new() -> Self {
+        Self {
+            jobs: VecDeque::new(),
+            log: Vec::new(),
+            beat: Beat::Ok,
+            claim_failures: 0,
+            register_status: None,
+            complete_failures: 0,
+            hang: Vec::new(),
+        }
+    }
 }
 
 struct FakeServer {
@@ -44,13 +66,7 @@ impl FakeServer {
     fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = Arc::new(Mutex::new(State {
-            jobs: VecDeque::new(),
-            log: Vec::new(),
-            beat: Beat::Ok,
-            claim_failures: 0,
-            register_status: None,
-        }));
+        let state = Arc::new(Mutex::new(State::new()));
         let shared = state.clone();
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -81,14 +97,29 @@ impl FakeServer {
         state
             .log
             .iter()
-            .filter(|(p, _, _)| p == path)
-            .map(|(_, body, _)| body.clone())
+            .filter(|(p, _, _, _)| p == path)
+            .map(|(_, body, _, _)| body.clone())
+            .collect()
+    }
+
+    /// When each request to `path` arrived.
+    fn times(&self, path: &str) -> Vec<Instant> {
+        let state = self.state.lock().unwrap();
+        state
+            .log
+            .iter()
+            .filter(|(p, _, _, _)| p == path)
+            .map(|(_, _, _, at)| *at)
             .collect()
     }
 
     fn auth_headers(&self) -> Vec<Option<String>> {
         let state = self.state.lock().unwrap();
-        state.log.iter().map(|(_, _, auth)| auth.clone()).collect()
+        state
+            .log
+            .iter()
+            .map(|(_, _, auth, _)| auth.clone())
+            .collect()
     }
 
     fn wait_for_request(&self, path: &str, timeout: Duration) -> Value {
@@ -144,7 +175,15 @@ fn route(path: &str, body: &Value, auth: Option<String>, state: &Mutex<State>) -
         .lock()
         .unwrap()
         .log
-        .push((path.to_owned(), body.clone(), auth));
+        .push((path.to_owned(), body.clone(), auth, Instant::now()));
+    let held = Instant::now();
+    while held.elapsed() < Duration::from_secs(60) {
+        let hang = state.lock().unwrap().hang.clone();
+        if !hang.iter().any(|suffix| path.ends_with(suffix)) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
     if path == "/workers/register" {
         let status = state.lock().unwrap().register_status.unwrap_or(200);
@@ -184,7 +223,16 @@ fn route(path: &str, body: &Value, auth: Option<String>, state: &Mutex<State>) -
                 json!({"success": true, "lease_expires_at": null, "cancel_requested": true}),
             ),
             Beat::LeaseLost => (409, json!({"detail": "lease lost"})),
+            Beat::NotFound => (404, json!({"detail": "Job #1 not found"})),
+            Beat::Unavailable => (503, json!({"detail": "database is restarting"})),
         };
+    }
+    if path.ends_with("/complete") {
+        let mut s = state.lock().unwrap();
+        if s.complete_failures > 0 {
+            s.complete_failures -= 1;
+            return (503, json!({"detail": "database is restarting"}));
+        }
     }
     if path.ends_with("/started") {
         return (200, json!({"success": true}));
@@ -457,16 +505,23 @@ fn second_signal_ends_the_running_job() {
 #[test]
 fn second_signal_while_idle_exits_at_once() {
     let server = FakeServer::start();
+    // The first signal ends the idle worker's claim at once; its goodbye hangs, so the
+    // second signal finds it idle and exits without a second goodbye.
+    server
+        .state
+        .lock()
+        .unwrap()
+        .hang
+        .push("/workers/unregister");
     let worker = Worker::start(&server, "idle", &["--poll-interval", "30"]);
     server.wait_for_request("/api/v1/jobs/claim", T);
     worker.signal(Signal::SIGTERM);
-    // Two identical signals sent back to back may merge into one delivery.
-    thread::sleep(Duration::from_millis(200));
+    server.wait_for_request("/api/v1/workers/unregister", T);
     worker.signal(Signal::SIGTERM);
     let started = Instant::now();
-    let (code, _) = worker.finish(T);
-    assert_eq!(code, Some(128 + 15));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    let (code, stderr) = worker.finish(T);
+    assert_eq!(code, Some(128 + 15), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(1), "{stderr}");
     assert_eq!(server.requests("/api/v1/workers/unregister").len(), 1);
 }
 
@@ -521,6 +576,9 @@ fn rejected_token_is_a_clear_error() {
         "{stderr}"
     );
     assert!(stderr.contains("--token"), "{stderr}");
+    // It never registered, so it does not claim to have unregistered.
+    assert!(!stderr.contains("unregistered"), "{stderr}");
+    assert!(server.requests("/api/v1/workers/unregister").is_empty());
 }
 
 #[test]
@@ -531,13 +589,7 @@ fn unreachable_server_is_retried_until_a_signal() {
     drop(listener);
     let fake = FakeServer {
         url,
-        state: Arc::new(Mutex::new(State {
-            jobs: VecDeque::new(),
-            log: Vec::new(),
-            beat: Beat::Ok,
-            claim_failures: 0,
-            register_status: None,
-        })),
+        state: Arc::new(Mutex::new(State::new())),
     };
     let worker = Worker::start(&fake, "unreachable", &[]);
     thread::sleep(Duration::from_millis(1500));
@@ -545,4 +597,155 @@ fn unreachable_server_is_retried_until_a_signal() {
     let (code, stderr) = worker.finish(T);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("register failed"), "{stderr}");
+}
+
+#[test]
+fn heartbeat_404_kills_the_job_and_reports_nothing() {
+    let server = FakeServer::start();
+    let workdir = tempdir("wd-404");
+    server.push_job(1, &["sleep", "300"], &workdir, json!({}));
+    let worker = Worker::start(&server, "notfound", &[]);
+    let pid = server.wait_for_request("/api/v1/jobs/1/started", T)["pid"]
+        .as_i64()
+        .expect("pid");
+    server.state.lock().unwrap().beat = Beat::NotFound;
+    assert_gone(pid);
+    thread::sleep(Duration::from_millis(500));
+    assert!(server.requests("/api/v1/jobs/1/complete").is_empty());
+    assert!(server.requests("/api/v1/jobs/1/fail").is_empty());
+    worker.signal(Signal::SIGINT);
+    let (code, stderr) = worker.finish(T);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("lease lost"), "{stderr}");
+}
+
+#[test]
+fn heartbeats_failing_with_503_keep_the_job_until_a_whole_lease_passes() {
+    let server = FakeServer::start();
+    let workdir = tempdir("wd-fence");
+    server.push_job(1, &["sleep", "300"], &workdir, json!({}));
+    let worker = Worker::start(&server, "fence", &[]);
+    let pid = server.wait_for_request("/api/v1/jobs/1/started", T)["pid"]
+        .as_i64()
+        .expect("pid");
+    let beats = "/api/v1/jobs/1/heartbeat";
+    wait_until(T, || (!server.requests(beats).is_empty()).then_some(())).expect("a heartbeat");
+    server.state.lock().unwrap().beat = Beat::Unavailable;
+    let outage = Instant::now();
+    let before = server.requests(beats).len();
+    // The job keeps running while the server fails, and renewals keep being tried.
+    wait_until(T, || {
+        (server.requests(beats).len() >= before + 3).then_some(())
+    })
+    .expect("heartbeats go on during the outage");
+    assert!(pid_alive(pid), "a 503 must not stop the job");
+    // A whole lease (10 s) without a renewal: the server hands the job out again, so the
+    // worker ends its copy and reports nothing.
+    let gone = wait_until(Duration::from_secs(20), || (!pid_alive(pid)).then_some(()));
+    assert!(gone.is_some(), "the job outlived its lease");
+    let waited = outage.elapsed();
+    assert!(waited >= Duration::from_secs(9), "ended after {waited:?}");
+    thread::sleep(Duration::from_millis(300));
+    assert!(server.requests("/api/v1/jobs/1/complete").is_empty());
+    assert!(server.requests("/api/v1/jobs/1/fail").is_empty());
+    worker.signal(Signal::SIGINT);
+    let (code, stderr) = worker.finish(T);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("whole lease"), "{stderr}");
+}
+
+#[test]
+fn a_failing_report_is_retried_every_couple_of_seconds() {
+    let server = FakeServer::start();
+    let workdir = tempdir("wd-report");
+    server.state.lock().unwrap().complete_failures = 5;
+    server.push_job(1, &["sleep", "1"], &workdir, json!({}));
+    let worker = Worker::start(&server, "report", &[]);
+    let path = "/api/v1/jobs/1/complete";
+    wait_until(T, || (server.requests(path).len() == 6).then_some(()))
+        .expect("the report lands on its sixth try");
+    let times = server.times(path);
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    // The old back-off waited 0.5, 1, 2, 4, 8 s... (up to 30 s): longer than a lease.
+    assert!(
+        gaps.iter().all(|g| *g < Duration::from_millis(2600)),
+        "{gaps:?}"
+    );
+    assert_eq!(server.requests(path)[5]["attempt"], 1);
+    worker.signal(Signal::SIGINT);
+    let (code, stderr) = worker.finish(T);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn report_retries_end_with_the_lease() {
+    let server = FakeServer::start();
+    let workdir = tempdir("wd-report-lease");
+    server.state.lock().unwrap().complete_failures = usize::MAX;
+    server.push_job(1, &["sleep", "1"], &workdir, json!({}));
+    let worker = Worker::start(&server, "report-lease", &[]);
+    let path = "/api/v1/jobs/1/complete";
+    server.wait_for_request(path, T);
+    let last_beat = *server
+        .times("/api/v1/jobs/1/heartbeat")
+        .last()
+        .expect("a heartbeat");
+    // Tries stop by the end of the lease (10 s after the last renewal), not 10 minutes on.
+    let stopped = wait_until(Duration::from_secs(20), || {
+        let tries = server.requests(path).len();
+        thread::sleep(Duration::from_millis(2500));
+        (server.requests(path).len() == tries).then_some(())
+    });
+    assert!(stopped.is_some(), "the report is still being retried");
+    let last_try = *server.times(path).last().expect("tries");
+    assert!(
+        last_try <= last_beat + Duration::from_millis(10_500),
+        "a try {:?} after the last renewal",
+        last_try - last_beat
+    );
+    worker.signal(Signal::SIGINT);
+    let (code, stderr) = worker.finish(T);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("its lease is over"), "{stderr}");
+}
+
+#[test]
+fn a_signal_ends_a_pending_claim_at_once() {
+    let server = FakeServer::start();
+    server.state.lock().unwrap().hang.push("/jobs/claim");
+    let worker = Worker::start(&server, "hung-claim", &["--poll-interval", "30"]);
+    server.wait_for_request("/api/v1/jobs/claim", T);
+    worker.signal(Signal::SIGTERM);
+    let signalled = Instant::now();
+    let (code, stderr) = worker.finish(T);
+    let took = signalled.elapsed();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "exited {took:?} after SIGTERM"
+    );
+    assert_eq!(server.requests("/api/v1/workers/unregister").len(), 1);
+}
+
+#[test]
+fn a_second_signal_ends_a_hanging_report_soon() {
+    let server = FakeServer::start();
+    let workdir = tempdir("wd-hung-report");
+    server.state.lock().unwrap().hang.push("/complete");
+    server.push_job(1, &["true"], &workdir, json!({}));
+    let worker = Worker::start(&server, "hung-report", &[]);
+    server.wait_for_request("/api/v1/jobs/1/complete", T);
+    worker.signal(Signal::SIGTERM);
+    thread::sleep(Duration::from_millis(200));
+    worker.signal(Signal::SIGTERM);
+    let signalled = Instant::now();
+    let (code, stderr) = worker.finish(T);
+    let took = signalled.elapsed();
+    assert_eq!(code, Some(0), "{stderr}");
+    // REPORT_WHEN_STOPPING (2 s) for the pending report, then out.
+    assert!(
+        took < Duration::from_millis(3500),
+        "exited {took:?} after SIGTERM"
+    );
+    assert!(stderr.contains("complete abandoned"), "{stderr}");
 }
