@@ -98,7 +98,9 @@ def load_config(path: Path) -> Config:
     config = _parse(path)
     try:
         tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(msgspec.json.encode({"stamp": stamp, "config": config}))
+        from whirr.filemodes import write_private  # 0600, like everything in .whirr/
+
+        write_private(tmp, msgspec.json.encode({"stamp": stamp, "config": config}))
         os.replace(tmp, cache)
     except OSError:
         pass  # a read-only project still works, just without the shortcut

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import shutil
+import stat
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 
@@ -106,6 +108,7 @@ def project_checks() -> list[Check]:
     except ProjectNotFound as exc:
         return [Check("project", False, str(exc))]
     checks.append(Check("project", True, str(project.root)))
+    checks.append(permissions_check(project.dir))
     try:
         config = project.config
         checks.append(Check("config", True, str(project.config_path)))
@@ -149,6 +152,43 @@ def project_checks() -> list[Check]:
         store.close()
     checks.append(_gpu_check())
     return checks
+
+
+#: (who, the directory bit that lets them in, the file bit that lets them read)
+_CLASSES = (("group", stat.S_IXGRP, stat.S_IRGRP), ("others", stat.S_IXOTH, stat.S_IROTH))
+
+
+def permissions_check(whirr_dir: Path) -> Check:
+    """Can other users read the database (every job's command, config and environment)?
+
+    whirr creates ``.whirr/`` 0700 and ``whirr.db`` 0600 (``whirr.filemodes``); a
+    project made by an older whirr, or a copy, may have ``.whirr/`` 0755 and
+    ``whirr.db``/``-wal``/``-shm`` 0644. A file counts as readable by a class of users
+    when it grants them read and ``.whirr/`` lets them in."""
+    try:
+        dir_mode = stat.S_IMODE(whirr_dir.stat().st_mode)
+    except OSError as exc:
+        return Check("permissions", False, f"cannot stat {whirr_dir}: {exc.strerror or exc}")
+    exposed: list[str] = []
+    for name in ("whirr.db", "whirr.db-wal", "whirr.db-shm"):
+        try:
+            mode = stat.S_IMODE((whirr_dir / name).stat().st_mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return Check("permissions", False, f"cannot stat {name}: {exc.strerror or exc}")
+        who = [w for w, enter, read in _CLASSES if dir_mode & enter and mode & read]
+        if who:
+            exposed.append(f"{name} {mode:04o} ({' and '.join(who)})")
+    if not exposed:
+        return Check("permissions", True, f"{whirr_dir} {dir_mode:04o}: the database is yours only")
+    return Check(
+        "permissions",
+        False,
+        f"other users can read the database, which holds every job's command, config and "
+        f"environment: {', '.join(exposed)} in {whirr_dir} {dir_mode:04o}. "
+        f"Fix: chmod 700 {whirr_dir} && chmod 600 {whirr_dir}/whirr.db*",
+    )
 
 
 def _gpu_check() -> Check:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from whirr.config import DEFAULT_CONFIG_TEXT, Config, load_config
+from whirr.filemodes import open_private, private_dir
 
 WHIRR_DIR = ".whirr"
 
@@ -63,12 +64,17 @@ def find_project(start: Path | None = None) -> Project:
 
 
 def init_project(path: Path) -> tuple[Project, bool]:
-    """Create ``path/.whirr/{config.yaml, whirr.db, runs/}``; returns (project, created)."""
+    """Create ``path/.whirr/{config.yaml, whirr.db, runs/}``; returns (project, created).
+
+    ``.whirr/`` and what is created in it are the owner's only (0700/0600, see
+    ``whirr.filemodes``): the database holds every job's environment."""
     project = Project(path.resolve())
     created = not project.dir.exists()
-    project.runs_dir.mkdir(parents=True, exist_ok=True)
+    project.root.mkdir(parents=True, exist_ok=True)  # the user's folder: their umask
+    private_dir(project.dir)
+    private_dir(project.runs_dir)
     if not project.config_path.exists():
-        fd = os.open(project.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = open_private(project.config_path, os.O_WRONLY | os.O_EXCL)
         with os.fdopen(fd, "w") as fh:
             fh.write(DEFAULT_CONFIG_TEXT)
     project.open_store().close()

@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from whirr.filemodes import write_private
+
 _json = msgspec.json.Encoder()
 _decode = msgspec.json.decode
 _TAIL_CHUNK = 64 * 1024
@@ -116,5 +118,5 @@ def write_meta(run_dir: str | os.PathLike[str], meta: dict[str, Any]) -> None:
     elif old_summary and not new_summary:
         merged["summary"] = old_summary
     tmp = path.with_name(f".meta.json.{os.getpid()}.{id(meta)}.tmp")
-    tmp.write_bytes(msgspec.json.format(_json.encode(merged), indent=2))
+    write_private(tmp, msgspec.json.format(_json.encode(merged), indent=2))  # 0600 when new
     os.replace(tmp, path)

@@ -2,45 +2,109 @@
 
 The token is a secret shared by the server, its workers and its clients (``WHIRR_TOKEN``).
 ``whirr server`` takes it from ``--token``/``WHIRR_TOKEN``, or creates one on first start
-in ``<data-dir>/token`` (mode 0600) and prints it once.
+in ``<data-dir>/token`` (mode 0600) and prints it once. A stored token is used only from
+a regular file of the server's own user that no one else can read or write: a symlink,
+another user's file or a file with group/other permission bits is refused
+(``TokenFileError``), never repaired, since a token others could read may be theirs
+already (whether to replace it is the operator's call, as ``ssh`` does for keys).
 """
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import os
 import secrets
+import stat
 from pathlib import Path
 
+from whirr.filemodes import FILE_MODE, private_dir
 from whirr.web.http import Forbidden, Unauthorized
 
 TOKEN_FILE = "token"
 
 
+class TokenFileError(Exception):
+    """The stored token file cannot be trusted; the message says why and what to do."""
+
+
 def load_or_create_token(data_dir: Path) -> tuple[str, bool]:
-    """The token stored in ``data_dir``, creating it (0600) if absent; (token, created)."""
+    """The token stored in ``data_dir``, creating it (0600) if absent; (token, created).
+
+    Raises ``TokenFileError`` for a token file that is a symlink, not a regular file,
+    not owned by this user, or open to group or others (see the module docstring)."""
     path = data_dir / TOKEN_FILE
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        token = ""
+    token = _read_token(path)
     if token:
         return token, False
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     token = secrets.token_urlsafe(32)
     # O_EXCL + 0600 at creation: the secret is never readable by others, not even briefly.
+    flags = os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:  # an empty file (or a racing first start): use what is there
-        existing = path.read_text(encoding="utf-8").strip()
+        existing = _read_token(path)
         if existing:
             return existing, False
-        os.chmod(path, 0o600)
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        fd = _open_checked(path, flags | os.O_TRUNC)
+        os.fchmod(fd, FILE_MODE)  # an empty file holds no secret yet: safe to tighten
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(token + "\n")
     return token, True
+
+
+def _read_token(path: Path) -> str:
+    """The token in ``path`` ("" when the file is absent or empty), after the checks."""
+    try:
+        fd = _open_checked(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return ""
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if info.st_mode & 0o077:
+            if info.st_size == 0:
+                return ""  # nothing to leak yet: the caller writes a token at 0600
+            mode = stat.S_IMODE(info.st_mode)
+            raise TokenFileError(
+                f"{path} is open to other users (mode {mode:04o}): the token in it may "
+                f"have been read. Replace it (rm {path}; the server makes a new one, and "
+                f"clients and workers need it) or, if no one else could have read it, "
+                f"keep it: chmod 600 {path}. Then start the server again."
+            )
+        data = fh.read(4096)
+    return data.decode("utf-8", errors="replace").strip()
+
+
+def _open_checked(path: Path, flags: int) -> int:
+    """Open ``path`` (never through a symlink, never blocking on a FIFO) and check that
+    it is a regular file of this user; raises ``TokenFileError`` otherwise."""
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise TokenFileError(
+                f"{path} is a symbolic link: the server reads its token from a regular "
+                "file only. Put the token itself there (mode 0600), or pass --token / "
+                "WHIRR_TOKEN."
+            ) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TokenFileError(f"{path} is not a regular file: refusing to use it as a token")
+        if info.st_uid != os.geteuid():
+            raise TokenFileError(
+                f"{path} belongs to uid {info.st_uid}, not to the user running the server "
+                f"(uid {os.geteuid()}): another user could have chosen or read this token. "
+                f"Remove it (the server makes a new one) or pass --token / WHIRR_TOKEN."
+            )
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def is_loopback(host: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -93,6 +94,8 @@ def server_cmd(
     Every route but /api/v1/health needs 'Authorization: Bearer <token>'. The token
     comes from --token/WHIRR_TOKEN, or is created on first start, stored (0600) in
     DATA_DIR/token and printed once. Give it to workers and clients as WHIRR_TOKEN.
+    A token file that is a symlink, another user's, or readable by others is refused
+    (exit 2). DATA_DIR and what the server creates in it are owner-only (0700/0600).
     Web pages cannot use the API: JSON bodies must say 'Content-Type: application/json',
     and without a token only localhost names (and --public-url) are answered.
 
@@ -105,7 +108,8 @@ def server_cmd(
     Then, on each GPU machine (the data dir on a shared filesystem):
       WHIRR_TOKEN=... whirr worker --server http://head:8080 -d /srv/whirr --gpu 0
     """
-    from whirr.api.auth import is_loopback, load_or_create_token
+    from whirr.api.auth import TokenFileError, is_loopback, load_or_create_token
+    from whirr.filemodes import private_dir
     from whirr.store import open_store
     from whirr.web.config import ServerConfig
     from whirr.web.origin import host_allowed, normalize_public_url
@@ -126,12 +130,16 @@ def server_cmd(
                 "token serves this machine only. Keep auth on."
             )
     root = Path(data_dir).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "runs").mkdir(exist_ok=True)
+    private_dir(root)  # created 0700 (an existing one is kept as it is): see docs/security.md
+    private_dir(root / "runs")
     if no_auth:
         token = None
     elif not token:
-        token, created = load_or_create_token(root)
+        try:
+            token, created = load_or_create_token(root)
+        except TokenFileError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
         if created:
             click.echo(
                 f"Created an API token (stored in {root / 'token'}, mode 0600; "

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sanic import HTTPResponse, Request
 
+from whirr.filemodes import private_dir, write_private
 from whirr.services.errors import NotFound, WhirrError
 
 STATIC = Path(__file__).parent / "static"
@@ -117,11 +118,11 @@ def _gzipped(body: bytes, kept: Path | None) -> bytes:
     data = gzip.compress(body, 6, mtime=0)
     if kept is not None:
         try:
-            kept.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(kept.parent)  # 0700: the column caches beside it are run data
             for old in kept.parent.glob("plotly-*.js.gz"):
                 old.unlink(missing_ok=True)  # an earlier plotly's
             tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
+            write_private(tmp, data)
             os.replace(tmp, kept)
         except OSError as exc:
             log.info("could not keep plotly.js gzipped in %s: %s", kept.parent, exc)

@@ -24,6 +24,7 @@ import numpy as np
 
 from whirr.analytics.downsample import Array
 from whirr.dashboard.series import Columns, read_new_lines
+from whirr.filemodes import private_dir
 from whirr.runfiles import RunFile, UnsafePath
 
 log = logging.getLogger("whirr.dashboard")
@@ -107,7 +108,7 @@ def save(
     """Write a snapshot of a ``Columns`` (``Columns.snapshot()``); a failure (a read-only
     project, a full disk) only costs the next start a parse."""
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(cache.parent)  # 0700 (whirr.filemodes); mkstemp makes the file 0600
         names = sorted(data)
         matrix = np.stack([data[n] for n in names]) if names else np.empty((0, rows))
         check = np.frombuffer(_prefix_check(source, offset), dtype=np.uint8)

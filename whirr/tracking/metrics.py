@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 
+from whirr.filemodes import open_private
+
 #: Keys the writer puts first on every line; a user key may not shadow them.
 RESERVED = ("_idx", "_timestamp")
 _TAIL = 64 * 1024
@@ -52,8 +54,7 @@ class MetricsWriter:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(self.path, flags, 0o644)
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)  # 0600 when new
         try:
             first = _next_index(fd, self.path)
         except BaseException:

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from whirr.filemodes import private_dir, write_private
 from whirr.run import read_meta, write_meta
 from whirr.tracking import lifecycle
 from whirr.tracking.location import Location, locate
@@ -68,8 +69,8 @@ class Run:
         self._loc = location
         self._pid = os.getpid()
         self._dir = location.run_dir
-        self._dir.mkdir(parents=True, exist_ok=True)
-        (self._dir / "artifacts").mkdir(exist_ok=True)
+        private_dir(self._dir)  # 0700 (whirr.filemodes): the run's files are the owner's
+        private_dir(self._dir / "artifacts")
         self._recorder = recorder_for(location)
         self._lock = threading.RLock()  # finish() may run inside a signal handler
         self._finished = False
@@ -104,10 +105,10 @@ class Run:
         if git_capture is not None:
             self._git, diff = _collect_git(git_capture)
             if self._git is not None:
-                (self._dir / "git.json").write_bytes(_pretty(_encode(self._git), indent=2))
+                write_private(self._dir / "git.json", _pretty(_encode(self._git), indent=2))
                 if diff:
-                    (self._dir / "diff.patch").write_bytes(diff)
-        (self._dir / "config.json").write_bytes(_pretty(_encode(self._config), indent=2))
+                    write_private(self._dir / "diff.patch", diff)
+        write_private(self._dir / "config.json", _pretty(_encode(self._config), indent=2))
 
         self._writer = MetricsWriter(self._dir / "metrics.jsonl")
         # The hot path: run.log is the writer's method itself, no extra call layer.
@@ -202,9 +203,12 @@ class Run:
             if dest.is_dir():
                 shutil.rmtree(dest)
             size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+            for copied in (tmp, *tmp.rglob("*")):
+                _owner_only(copied)
         else:
             shutil.copy2(source, tmp)
             size = tmp.stat().st_size
+            _owner_only(tmp)
         os.replace(tmp, dest)  # readers see the old artifact or the new one, never half
         self._recorder.artifact(self.run_id, rel, size)
         return dest
@@ -357,7 +361,7 @@ def _start_requirements(run_dir: Path) -> threading.Thread:
         try:
             text = requirements()
             tmp = run_dir / ".requirements.txt.tmp"
-            tmp.write_text(text)
+            write_private(tmp, text.encode())
             os.replace(tmp, run_dir / "requirements.txt")
         except Exception as exc:
             print(f"whirr: requirements capture skipped: {exc}", file=sys.stderr)
@@ -365,6 +369,15 @@ def _start_requirements(run_dir: Path) -> threading.Thread:
     thread = threading.Thread(target=work, name="whirr-requirements", daemon=True)
     thread.start()
     return thread
+
+
+def _owner_only(path: Path) -> None:
+    """Drop the group and other bits a copy took from its source (``copy2`` keeps the
+    mode): a run's files are its owner's only (``whirr.filemodes``)."""
+    if not path.is_symlink():
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from whirr.filemodes import open_private
 from whirr.tracking.gpus import GpuReading, NvmlGpus, SmiGpus, open_gpus
 
 DEFAULT_INTERVAL_S = 10.0
@@ -158,9 +159,8 @@ class SystemSampler:
         except Exception:
             gpus = None
         cpu = CpuMeter()
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(self.path, flags, 0o644)
+            fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)  # 0600 when new
         except OSError:
             return
         try:

@@ -8,20 +8,22 @@ into ``meta.json`` from the run's view, which holds the true end.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from whirr.filemodes import open_private, private_dir, write_private
 from whirr.run import write_meta
 from whirr.wire import schemas
 
 
 def start_run_files(run_dir: Path, job: schemas.Job) -> None:
     """Create the run directory with config.json and an initial meta.json."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "artifacts").mkdir(exist_ok=True)
+    private_dir(run_dir)  # 0700: the job's output and config are its owner's only
+    private_dir(run_dir / "artifacts")
     config_path = run_dir / "config.json"
     if not config_path.exists():
-        config_path.write_text(json.dumps(job.config, indent=2, default=str))
+        write_private(config_path, json.dumps(job.config, indent=2, default=str).encode())
     # write_meta merges with what is on disk (a resumed attempt keeps its summary).
     meta = _base_meta(run_dir, job.run_id, job.name, job.tags, job.id)
     write_meta(run_dir, {**meta, "status": "running"})
@@ -46,7 +48,8 @@ def finish_run_files(run_dir: Path, run: schemas.Run | None) -> None:
 
 def fail_run_files(run_dir: Path, error: str) -> None:
     """Record in output.log and meta.json that the job never started."""
-    with open(run_dir / "output.log", "a", encoding="utf-8") as log:
+    fd = open_private(run_dir / "output.log", os.O_WRONLY | os.O_APPEND)
+    with os.fdopen(fd, "a", encoding="utf-8") as log:
         log.write(f"whirr: {error}\n")
     write_meta(run_dir, {"status": "failed", "error": error})
 

@@ -25,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from whirr.filemodes import open_private
+
 _PR_SET_PDEATHSIG = 1
 
 try:
@@ -182,7 +184,7 @@ def spawn(
         setup: Callable[[], None] | None = None
     else:
         command, setup = list(argv), _child_setup(os.getpid())
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    log_fd = open_private(log_path, os.O_WRONLY | os.O_APPEND)  # 0600: the job's output
     try:
         popen = subprocess.Popen(
             command,

@@ -8,6 +8,7 @@ never sees an event without its effect on the views.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ import msgspec
 from whirr.clock import utc_now
 from whirr.decoding import LazyDecoder
 from whirr.events import Pending, Recorded, decode_many, encode, tag_of
+from whirr.filemodes import create_private_file
 from whirr.projections import JobView, QueueView, RunView, WorkerView, fold, fold_touched
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue_state import QUEUE_KEY
@@ -62,6 +64,11 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[apsw.Connection] = []
         self._lock = threading.Lock()
+        # The database (every job's command, config and environment) is the owner's only:
+        # created 0600 here, as SQLite would create it 0644 under the usual umask, and
+        # SQLite gives whirr.db-wal and whirr.db-shm the database file's mode.
+        with contextlib.suppress(FileNotFoundError):  # a missing folder: apsw says so
+            create_private_file(self.path)
         self._migrate(self._conn())
 
     # -- connections and schema ---------------------------------------------
