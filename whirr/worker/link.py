@@ -48,7 +48,8 @@ class WorkerLink(Protocol):
         """Stop waking the loop and let go of what ``watch`` started."""
 
     def register(self, capacity: Capacity, pid: int) -> None:
-        """Announce the worker with all it offers."""
+        """Announce the worker with all it offers. Raises ``Unreachable`` (the loop
+        tries again)."""
 
     def seen(self) -> None:
         """Record that an idle worker is alive."""

@@ -95,7 +95,11 @@ class WorkerLoop:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         reaper = Reaper()  # forked before any thread starts
         self._install_signal_handlers()
-        self.link.register(self.capacity, os.getpid())
+        if not self._register():
+            reaper.close()
+            self.notifier.close()
+            self.say("Worker stopped before it could register.")
+            return 0
         self.link.watch(self.wake.set)
         gpus = self.capacity.gpu_ids
         offer = f"GPUs {','.join(map(str, gpus))}, " if gpus else ""
@@ -115,6 +119,22 @@ class WorkerLoop:
             self.notifier.close()
         self.say(f"Worker {self.link.worker_id} {reason}.")
         return 0
+
+    def _register(self) -> bool:
+        """Register, trying again while the queue cannot be reached (a server that
+        restarts with its workers); False when a stop request came first."""
+        while True:
+            try:
+                self.link.register(self.capacity, os.getpid())
+                return True
+            except Unreachable as exc:
+                if self.stop_requests:
+                    return False
+                self.say(f"Could not register ({exc}); retrying in {RETRY_PAUSE:.0f}s.")
+                self.wake.wait(RETRY_PAUSE)
+                self.wake.clear()
+                if self.stop_requests:
+                    return False
 
     def _install_signal_handlers(self) -> None:
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -358,6 +378,7 @@ class WorkerLoop:
                 self.reports.remove(report)
                 self.say(f"Job #{job.id}: giving up reporting its end: {exc}")
             else:
+                self.say(f"Job #{job.id}: could not report its end ({exc}); retrying.")
                 report.next_try = time.monotonic() + RETRY_PAUSE
             return
         self.reports.remove(report)

@@ -84,9 +84,12 @@ class RemoteLink:
         # connection closed (or the job's lease runs out): never lost, never run twice.
 
     def register(self, capacity: Capacity, pid: int) -> None:
-        self.client.register_worker(
-            self.worker_id, self.hostname, capacity.gpu_ids, slots=capacity.slots, pid=pid
-        )
+        try:
+            self.client.register_worker(
+                self.worker_id, self.hostname, capacity.gpu_ids, slots=capacity.slots, pid=pid
+            )
+        except _DOWN as exc:
+            raise Unreachable(str(exc)) from exc
 
     def seen(self) -> None:
         pass  # the server records an idle worker's long-polls

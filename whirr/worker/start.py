@@ -9,7 +9,7 @@ with the project's settings. The loop itself is the same either way (``loop.py``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from whirr.projections.queue import Capacity
@@ -106,7 +106,7 @@ def _remote(
     kill_grace_period: float,
     say: Callable[[str], None],
 ) -> Iterator[WorkerLoop]:
-    from whirr.client import WhirrClient
+    from whirr.client import ServerError, WhirrClient
     from whirr.worker.remote import CLAIM_WAIT, RemoteLink
 
     if not data_dir:
@@ -123,7 +123,10 @@ def _remote(
         kill_grace_period=kill_grace_period,
     )
     with WhirrClient(server) as client:
-        client.health()  # fail fast, with a clear message, on a wrong URL
+        # Fail fast, with a clear message, on a wrong URL; a server that is there but
+        # failing (5xx) is waited for: the loop registers once it answers.
+        with suppress(ServerError):
+            client.health()
         link = RemoteLink(
             client,
             lease_seconds=lease_seconds,
