@@ -181,6 +181,20 @@ def test_a_server_data_dir_token_database_and_remote_run_files_are_owner_only(
     # The data dir's missing parent was created by the server too, and owner-only.
     assert mode_of(data.parent) == 0o700
     assert open_to_others(data) == []
+    # A client's copies of the run's metrics (compare/export/sql against a server).
+    cache = tmp_path / "client-cache"
+    exported = whirr(
+        "export", "job-1", "--metrics", cwd=tmp_path, env={**env, "WHIRR_CACHE_DIR": str(cache)}
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "loss" in exported.stdout
+    copies = list(cache.rglob("metrics.jsonl"))
+    assert copies, sorted(cache.rglob("*"))
+    # The copies are whirr's (0600); every folder is 0700, so what DuckDB writes in
+    # them (parquet, with the umask's mode) is closed too.
+    assert [mode_of(c) for c in copies] == [0o600]
+    folders = [p for p in [cache, *cache.rglob("*")] if p.is_dir()]
+    assert {mode_of(f) for f in folders} == {0o700}, open_to_others(cache)
 
 
 def start_server(data: Path, tmp_path: Path) -> subprocess.CompletedProcess[str] | None:

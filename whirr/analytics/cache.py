@@ -21,6 +21,7 @@ from typing import Any
 
 from whirr.analytics.schema import Type, quote_str, sql_type
 from whirr.analytics.segment import PARQUET_OPTIONS, Segment, json_options
+from whirr.filemodes import private_dir
 
 
 class SegmentCache:
@@ -67,7 +68,7 @@ class SegmentCache:
                 groups.setdefault(signature, []).append(seg)
         made: dict[str, Path] = {}
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)  # 0700 (whirr.filemodes): copies of runs' metrics
             for signature, group in groups.items():
                 made.update(self._copy(con, dict(signature), group))
         except (OSError, duckdb.IOException, duckdb.PermissionException):

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from whirr.filemodes import open_private, private_dir, write_private
 from whirr.services.run_files import RUN_ID
 from whirr.wire import schemas
 
@@ -86,8 +87,8 @@ class RunFileMirror:
         path = directory / f"{file}.jsonl"
         done = _done(path)
         stamp = _stamp(run)
-        directory.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as fh:
+        private_dir(directory)  # 0700/0600 like a project's runs (whirr.filemodes)
+        with os.fdopen(open_private(path, os.O_RDWR | os.O_APPEND), "a+b") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file closes
             size = fh.seek(0, os.SEEK_END)
             start = max(0, size - OVERLAP)
@@ -143,5 +144,5 @@ def _read_text(path: Path) -> str | None:
 
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    write_private(tmp, text.encode())
     os.replace(tmp, path)
