@@ -3,8 +3,9 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -265,15 +266,24 @@ fn group_has_live_member(pgid: i32) -> bool {
     })
 }
 
+/// Opens a job's `output.log` for appending. The run directory and the log are the
+/// owner's only (0700/0600) whatever the umask: a job's output and environment are
+/// nobody else's business (docs/security.md).
 fn open_log(path: &Path) -> Result<File, SpawnError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| SpawnError::Log(path.to_path_buf(), e))?;
+        private_dirs(dir).map_err(|e| SpawnError::Log(path.to_path_buf(), e))?;
     }
     OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .map_err(|e| SpawnError::Log(path.to_path_buf(), e))
+}
+
+/// `mkdir -p` whose new directories are 0700 (existing ones are left as they are).
+pub fn private_dirs(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// Leaves the reason a job did not start in its log, where a user looks first.
@@ -347,6 +357,21 @@ mod tests {
         assert_eq!(code, 0);
         assert!(log.contains("out hello"), "{log}");
         assert!(log.contains("err"), "{log}");
+    }
+
+    #[test]
+    fn run_dir_and_log_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempdir("modes");
+        // A process umask that would leave both readable by everyone (022) is what a
+        // worker usually runs with; the modes must not depend on it.
+        let log = dir.join("runs/job-9/output.log");
+        drop(open_log(&log).expect("opens"));
+        let mode = |p: &Path| fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&log), 0o600);
+        assert_eq!(mode(log.parent().expect("run dir")), 0o700);
+        assert_eq!(mode(&dir.join("runs")), 0o700);
     }
 
     #[test]

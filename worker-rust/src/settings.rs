@@ -33,7 +33,7 @@ impl Settings {
             (_, None) => format!("{hostname}-{}", std::process::id()),
         };
         let runs = args.data_dir.join("runs");
-        std::fs::create_dir_all(&runs)
+        crate::process::private_dirs(&runs)
             .map_err(|e| format!("cannot create {}: {e}", runs.display()))?;
         let data_dir = args
             .data_dir
