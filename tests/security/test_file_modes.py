@@ -197,6 +197,24 @@ def test_a_server_data_dir_token_database_and_remote_run_files_are_owner_only(
     assert {mode_of(f) for f in folders} == {0o700}, open_to_others(cache)
 
 
+def test_a_remote_workers_own_data_dir_is_owner_only(
+    server_without_data_dir: tuple[str, str, Path], tmp_path: Path
+):
+    """A worker with a data dir of its own (not the server's) makes its runs/ 0700."""
+    url, token, _ = server_without_data_dir
+    own = tmp_path / "worker-data"
+    env = clean_env(WHIRR_SERVER_URL=url, WHIRR_TOKEN=token)
+    done = subprocess.run(
+        umask_022([*WHIRR, "worker", "--server", url, "-d", str(own), "--exit-when-empty"]),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert mode_of(own / "runs") == 0o700
+
+
 def start_server(data: Path, tmp_path: Path) -> subprocess.CompletedProcess[str] | None:
     """``whirr server`` on ``data``: the finished process when it exited within 20 s
     (it refused to start), else None (it served; it is stopped again)."""

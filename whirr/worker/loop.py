@@ -33,6 +33,7 @@ from types import FrameType
 import msgspec
 
 from whirr.config import NotifyConfig
+from whirr.filemodes import private_dir
 from whirr.projections.queue import Capacity
 from whirr.services.errors import LeaseLost
 from whirr.services.run_files import check_run_id
@@ -92,7 +93,7 @@ class WorkerLoop:
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> int:
         """Work until drained or stopped; returns a process exit status."""
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.runs_dir)  # owner-only, like each run directory in it
         reaper = Reaper()  # forked before any thread starts
         self._install_signal_handlers()
         if not self._register():
