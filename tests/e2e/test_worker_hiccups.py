@@ -32,7 +32,8 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the workers are
 ROOT = Path(__file__).resolve().parents[2]
 CRATE = ROOT / "worker-rust"
 BINARY = CRATE / "target" / "release" / "whirr-worker"
-LEASE = 10
+#: Long enough that a busy machine (CI) notices a failure and recovers well inside it.
+LEASE = 30
 #: A job that runs until the test creates ``go`` in its workdir (at most ~60 s).
 WAIT_FOR_GO = "for i in $(seq 1200); do [ -e go ] && exit 0; sleep 0.05; done; exit 3"
 
