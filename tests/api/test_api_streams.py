@@ -161,14 +161,16 @@ def test_sigterm_ends_open_streams_and_the_server(tmp_path: Path) -> None:
         start = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         try:
-            code = server.proc.wait(timeout=5)
+            # Well below what held it before (sanic's 15 s grace, the claim's 60 s wait),
+            # with room for a busy machine.
+            code = server.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            raise AssertionError("whirr server still runs 5 s after SIGTERM") from None
+            raise AssertionError("whirr server still runs 10 s after SIGTERM") from None
         elapsed = time.monotonic() - start
         for reader in readers:
             reader.join(timeout=10)
         assert code == 0, server.output()
-        assert elapsed < 5
+        assert elapsed < 10
         assert outcome == {
             "events": "ended",
             "logs": "ended",
