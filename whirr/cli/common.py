@@ -1,11 +1,10 @@
-"""Helpers shared by the commands: error handling, the project's store, JSON output."""
+"""Helpers shared by the commands: error handling, options, JSON and table output."""
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -45,19 +44,6 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@contextmanager
-def project_store() -> Iterator[tuple[Any, Any]]:
-    """The current project and its open store."""
-    from whirr.project import find_project
-
-    project = find_project()
-    store = project.open_store()
-    try:
-        yield project, store
-    finally:
-        store.close()
-
-
 def emit_json(value: Any) -> None:
     """Print ``value`` as JSON (msgspec Structs and datetimes included)."""
     click.echo(_json.encode(value).decode())
@@ -69,11 +55,6 @@ def ago(at: datetime | None, now: datetime | None = None) -> str:
         return "-"
     seconds = ((now or datetime.now(UTC)) - at).total_seconds()
     return f"{duration(seconds)} ago"
-
-
-def local_time(at: datetime | None) -> str:
-    """A timestamp in local time, to the second."""
-    return "-" if at is None else at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:

@@ -13,12 +13,12 @@ from whirr.cli.common import (
     ago,
     duration,
     emit_json,
-    local_time,
     print_table,
     server_option,
     user_errors,
 )
 from whirr.cli.scheduling import parse_duration, parse_ids, scheduling_options
+from whirr.clock import local_time
 from whirr.facade import open_whirr
 from whirr.wire import schemas
 

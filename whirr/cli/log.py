@@ -8,7 +8,8 @@ import time
 import click
 import msgspec
 
-from whirr.cli.common import local_time, server_option, user_errors
+from whirr.cli.common import server_option, user_errors
+from whirr.clock import local_time
 from whirr.facade import open_whirr
 
 

@@ -14,11 +14,11 @@ from whirr.cli.common import (
     ago,
     duration,
     emit_json,
-    local_time,
     print_table,
     server_option,
     user_errors,
 )
+from whirr.clock import local_time
 from whirr.facade import open_whirr
 from whirr.wire import schemas
 

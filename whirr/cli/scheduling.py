@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from whirr.cli.common import JOB_REF, emit_json, local_time, server_option, user_errors
+from whirr.cli.common import JOB_REF, emit_json, server_option, user_errors
+from whirr.clock import local_time
 from whirr.facade import open_whirr
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from whirr.cli.common import emit_json, local_time, print_table, server_option, user_errors
+from whirr.cli.common import emit_json, print_table, server_option, user_errors
 from whirr.cli.study_options import collect_submit_options, submit_option_flags
+from whirr.clock import local_time
 from whirr.facade import open_whirr
 
 if TYPE_CHECKING:
