@@ -49,6 +49,8 @@ T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 _decode_error = msgspec.json.Decoder(schemas.ErrorBody).decode
 _decode_event = msgspec.json.Decoder(schemas.EventOut).decode
+#: Where a run keeps the files a user saved; the server lists paths relative to the run.
+_ARTIFACTS = "artifacts/"
 _FINISHED = ("completed", "failed", "cancelled", "timed_out")
 #: Rows per page when reading a whole metrics file (the API's largest default page).
 METRICS_PAGE = 100_000
@@ -519,21 +521,32 @@ class WhirrClient(StudyCalls):
             data=resp.content, offset=offset, size=int(size) if size.isdigit() else 0
         )
 
-    def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
-        """The run's artifact files."""
+    def run_files(self, run_id: str) -> list[schemas.ArtifactOut]:
+        """Every file of the run's directory, by path relative to it (``output.log``,
+        ``artifacts/model.pt``)."""
         return self._call("GET", f"/runs/{run_id}/artifacts", schemas.ArtifactsResponse).artifacts
 
+    def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
+        """The files saved under the run's ``artifacts/``, by path relative to it."""
+        return [
+            msgspec.structs.replace(a, path=a.path.removeprefix(_ARTIFACTS))
+            for a in self.run_files(run_id)
+            if a.path.startswith(_ARTIFACTS)
+        ]
+
     def read_artifact(self, run_id: str, path: str) -> bytes:
-        """One artifact's bytes."""
-        return self._send("GET", f"/runs/{run_id}/artifacts/{quote(path)}").content
+        """One saved artifact's bytes (``path`` relative to the run's ``artifacts/``)."""
+        return self._send("GET", f"/runs/{run_id}/artifacts/{quote(_ARTIFACTS + path)}").content
 
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
-        """Stream one artifact into ``dest`` (a file, or a directory to put it in)."""
+        """Stream one saved artifact (``path`` relative to the run's ``artifacts/``) into
+        ``dest`` (a file, or a directory to put it in)."""
         target = Path(dest)
         if target.is_dir():
             target = target / Path(path).name
         try:
-            with self._http.stream("GET", f"/runs/{run_id}/artifacts/{quote(path)}") as resp:
+            url = f"/runs/{run_id}/artifacts/{quote(_ARTIFACTS + path)}"
+            with self._http.stream("GET", url) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise _error(resp, InvalidState)

@@ -64,13 +64,19 @@ def test_symlinks_planted_by_a_job_are_never_followed(server: ServerProcess, sec
     )
     for path in (
         f"/api/v1/runs/{run}/artifacts/secret.txt",
+        f"/api/v1/runs/{run}/artifacts/artifacts/secret.txt",
+        f"/api/v1/runs/{run}/artifacts/output.log",
+        f"/api/v1/runs/{run}/artifacts/metrics.jsonl",
         f"/ui/runs/{run}/artifacts/secret.txt",
     ):
         response = get(server, path)
         assert response.status_code in (404, 422), (path, response.text)
         assert SECRET not in response.text
+    # The run directory is listed (as the original whirr did), its symlinks are not.
     listing = get(server, f"/api/v1/runs/{run}/artifacts").json()
-    assert listing == {"artifacts": [], "count": 0}
+    listed = {a["path"] for a in listing["artifacts"]}
+    assert not listed & {"output.log", "metrics.jsonl", "system.jsonl"}, listed
+    assert not [p for p in listed if p.startswith("artifacts")], listed
     for path in (
         f"/api/v1/jobs/{job_id}/logs",
         f"/api/v1/runs/{run}/metrics",
@@ -97,9 +103,16 @@ def test_a_symlinked_folder_inside_artifacts_is_not_entered(
         f"ln -s {secrets} artifacts/ckpt/escape && ln -s / artifacts/root",
     )
     listing = get(server, f"/api/v1/runs/{run}/artifacts").json()
-    assert [a["path"] for a in listing["artifacts"]] == ["ckpt/model.pt"]
-    assert get(server, f"/api/v1/runs/{run}/artifacts/ckpt/model.pt").content == b"w"
-    for rel in ("ckpt/escape/secret.txt", "root/etc/passwd"):
+    saved = [a["path"] for a in listing["artifacts"] if a["path"].startswith("artifacts/")]
+    assert saved == ["artifacts/ckpt/model.pt"]
+    for rel in ("artifacts/ckpt/model.pt", "ckpt/model.pt"):  # a bare name: artifacts/NAME
+        assert get(server, f"/api/v1/runs/{run}/artifacts/{rel}").content == b"w"
+    for rel in (
+        "ckpt/escape/secret.txt",
+        "root/etc/passwd",
+        "artifacts/ckpt/escape/secret.txt",
+        "artifacts/root/etc/passwd",
+    ):
         response = get(server, f"/api/v1/runs/{run}/artifacts/{rel}")
         assert response.status_code in (404, 422), (rel, response.text)
         assert b"root:" not in response.content and SECRET not in response.text
@@ -116,8 +129,9 @@ def test_a_run_directory_swapped_for_a_symlink_is_not_read(
         'cd "$WHIRR_RUN_DIR/.." && mv "$WHIRR_RUN_ID" "$WHIRR_RUN_ID.moved" && '
         f'ln -s {secrets} "$WHIRR_RUN_ID"',
     )
-    response = get(server, f"/api/v1/runs/{run}/artifacts/secret.txt")
-    assert response.status_code in (404, 422) and SECRET not in response.text
+    for rel in ("secret.txt", "output.log", "artifacts/secret.txt"):
+        response = get(server, f"/api/v1/runs/{run}/artifacts/{rel}")
+        assert response.status_code in (404, 422) and SECRET not in response.text
     assert get(server, f"/api/v1/runs/{run}/artifacts").json()["count"] == 0
     assert SECRET not in get(server, f"/api/v1/jobs/{job_id}/logs").text
 
@@ -144,3 +158,37 @@ def test_a_fifo_or_device_as_log_cannot_hold_up_the_server(server: ServerProcess
     # Every reader thread is free again: other reads are answered (within get's timeout).
     assert get(server, "/api/v1/status").status_code == 200
     assert get(server, f"/api/v1/jobs/{zero_job}/logs").content == b""
+
+
+def test_the_whole_run_directory_is_served_read_only_and_never_beyond_it(
+    server: ServerProcess, secrets: Path
+) -> None:
+    """``GET /runs/{id}/artifacts`` lists the run's directory by path relative to it and
+    serves each file, as the original whirr did; a symlink or FIFO a job planted at the
+    top of its run directory is neither listed nor read, nor does it hold anything up."""
+    _, run = run_job(
+        server,
+        'cd "$WHIRR_RUN_DIR" && echo hello && printf w > artifacts/model.bin && '
+        f"printf notes > notes.txt && ln -s {secrets}/secret.txt leak.txt && "
+        f"ln -s {secrets} outside && mkfifo pipe",
+    )
+    listing = get(server, f"/api/v1/runs/{run}/artifacts").json()
+    listed = [a["path"] for a in listing["artifacts"]]
+    assert listing["count"] == len(listed)
+    assert {"output.log", "artifacts/model.bin", "notes.txt"} <= set(listed), listed
+    assert listed == sorted(listed)
+    assert not {"leak.txt", "pipe"} & set(listed)
+    assert not [p for p in listed if p.startswith("outside")]
+    assert b"hello" in get(server, f"/api/v1/runs/{run}/artifacts/output.log").content
+    assert get(server, f"/api/v1/runs/{run}/artifacts/notes.txt").content == b"notes"
+    assert get(server, f"/api/v1/runs/{run}/artifacts/artifacts/model.bin").content == b"w"
+    assert get(server, f"/api/v1/runs/{run}/artifacts/model.bin").content == b"w"
+    for rel in ("leak.txt", "outside/secret.txt", "pipe", "nothing.txt", "artifacts/leak.txt"):
+        response = get(server, f"/api/v1/runs/{run}/artifacts/{rel}", timeout=20)
+        assert response.status_code in (404, 422), (rel, response.text)
+        assert SECRET not in response.text
+    with WhirrClient(server.url, token=server.token) as client:
+        # whirr's own client still means the files a user saved under artifacts/.
+        assert [a.path for a in client.artifacts(run)] == ["model.bin"]
+        assert client.read_artifact(run, "model.bin") == b"w"
+        assert {"output.log", "artifacts/model.bin"} <= {a.path for a in client.run_files(run)}

@@ -4,6 +4,11 @@ A run id or artifact path comes from the network, so each is validated by shape 
 the files are then opened through ``whirr.runfiles``, which follows no symlink below the
 runs directory and reads only regular files: neither ``../`` nor an absolute path nor a
 symlink or FIFO planted by a job in its run directory reaches anything outside it.
+
+Two views of a run's files: the run's whole directory (``list_run_files``,
+``open_run_file``: what the HTTP API's ``/runs/{id}/artifacts`` serves, read-only, as the
+original whirr did) and the files a user saved under its ``artifacts/`` (``list_artifacts``,
+``open_artifact``: what the dashboard and ``whirr show`` list).
 """
 
 from __future__ import annotations
@@ -88,6 +93,40 @@ def list_artifacts(runs_dir: Path, run_id: str) -> list[ArtifactOut]:
         ArtifactOut(path=e.path, size=e.size, modified=datetime.fromtimestamp(e.mtime, UTC))
         for e in walk_files(runs_dir, (check_run_id(run_id), "artifacts"))
     ]
+
+
+def list_run_files(runs_dir: Path, run_id: str) -> list[ArtifactOut]:
+    """Every regular file under the run's directory, by path relative to it
+    (``config.json``, ``output.log``, ``artifacts/model.pt``), sorted: what
+    ``GET /runs/{id}/artifacts`` lists, as the original whirr did. Symlinks and special
+    files are left out and the listing is bounded, as in :func:`list_artifacts`."""
+    return [
+        ArtifactOut(path=e.path, size=e.size, modified=datetime.fromtimestamp(e.mtime, UTC))
+        for e in walk_files(runs_dir, (check_run_id(run_id),))
+    ]
+
+
+def open_run_file(runs_dir: Path, run_id: str, rel: str) -> BinaryIO:
+    """The file ``rel`` of a run's directory (``output.log``, ``artifacts/model.pt``),
+    open for reading; when the run directory has no such file, the saved artifact of that
+    name (``model.pt`` for ``artifacts/model.pt``), so a bare artifact name still
+    downloads. 422 for a path that tries to leave the run directory, a symlink on the way
+    or a file that is not regular; 404 when neither is there."""
+    parts = artifact_parts(rel)
+    rid = check_run_id(run_id)
+    tries = (
+        [(rid, *parts)] if parts[0] == "artifacts" else [(rid, *parts), (rid, "artifacts", *parts)]
+    )
+    for candidate in tries:
+        try:
+            return open_file(runs_dir, candidate)
+        except UnsafePath:
+            raise InvalidRequest(f"file {rel!r} of run {run_id} is not a regular file") from None
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break
+    raise NotFound(f"run {run_id} has no file {rel!r}")
 
 
 def read_metric_rows(runs_dir: Path, run_id: str, since: int, limit: int) -> list[dict[str, Any]]:

@@ -49,19 +49,21 @@ async def run_tail(request: Request, run_id: str) -> HTTPResponse:
 
 
 async def run_artifacts(request: Request, run_id: str) -> HTTPResponse:
-    """The files under the run's ``artifacts/``."""
+    """Every file of the run's directory, by path relative to it (``output.log``,
+    ``artifacts/model.pt``), as the original whirr listed them."""
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
-    found = await b.read(b.whirr.artifacts, run.id)
+    found = await b.read(files.list_run_files, b.config.runs_dir, run.id)
     return respond(schemas.ArtifactsResponse(artifacts=found, count=len(found)))
 
 
 async def run_artifact(request: Request, run_id: str, path: str) -> HTTPResponse:
-    """One artifact file, streamed; never a file outside the run's ``artifacts/``."""
+    """One file of the run's directory (or, for a bare name, of its ``artifacts/``),
+    streamed; never a file outside the run's directory."""
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
     path = unquote(path)  # sanic hands the path over still percent-encoded
-    fh = await b.read(files.open_artifact, b.config.runs_dir, run.id, path)
+    fh = await b.read(files.open_run_file, b.config.runs_dir, run.id, path)
     return await send_file(request, b, fh, path.rsplit("/", 1)[-1])
 
 
@@ -106,14 +108,14 @@ ROUTES = [
         "GET",
         f"{_RUN}/artifacts",
         run_artifacts,
-        "A run's artifact files.",
+        "A run's files (paths relative to its directory; saved artifacts under artifacts/).",
         response=schemas.ArtifactsResponse,
     ),
     Route(
         "GET",
         f"{_RUN}/artifacts/<path:path>",
         run_artifact,
-        "Download one artifact.",
+        "Download one file of a run (a bare name falls back to artifacts/NAME).",
         content_type="application/octet-stream",
     ),
 ]
