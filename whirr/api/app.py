@@ -4,6 +4,7 @@ backend's lifecycle and the lease reaper; ``serve`` runs it."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import itertools
 import logging
 import os
@@ -12,17 +13,18 @@ from typing import Any
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from whirr.api.auth import check_bearer
+from whirr.api.auth import bearer_of
 from whirr.api.guards import check_browser_request
 from whirr.api.openapi import document
 from whirr.api.routes import ROUTES
 from whirr.api.routes.system import health
 from whirr.api.routing import API
+from whirr.api.tokens import TokenTable, grants
 from whirr.services.errors import WhirrError
 from whirr.store.protocol import StoreError
 from whirr.web.backend import Backend
 from whirr.web.config import ServerConfig
-from whirr.web.http import Unauthorized, check_client_protocol, error
+from whirr.web.http import Forbidden, Unauthorized, check_client_protocol, error
 from whirr.web.stopping import install as install_stopping
 from whirr.wire import protocol
 
@@ -76,15 +78,33 @@ def create_app(config: ServerConfig) -> Sanic:
         if request.path.startswith(API):
             response.headers[protocol.HEADER] = str(protocol.CURRENT)
 
+    by_name = {route.name: route for route in ROUTES}
+    tokens = TokenTable(config.data_dir)
+
     @app.on_request
     async def authenticate(request: Request) -> None:
         # Only /api/v1 takes bearer tokens; the dashboard's pages check their own session.
         if (
-            config.token is not None
-            and request.path.startswith(API)
-            and request.path.rstrip("/") not in public
+            config.token is None
+            or not request.path.startswith(API)
+            or request.path.rstrip("/") in public
         ):
-            check_bearer(request.headers.get("authorization"), config.token)
+            return
+        given = bearer_of(request.headers.get("authorization"))
+        # Constant-time comparison: timing must not reveal how much of a guess matched.
+        if hmac.compare_digest(given.encode(), config.token.encode()):
+            return  # the server's own token: every scope
+        matched = getattr(request, "route", None)
+        route = by_name.get(matched.name.rsplit(".", 1)[-1]) if matched is not None else None
+        needs = route.needs if route is not None else "read"
+        entry = tokens.lookup(given)
+        if entry is None:
+            raise Forbidden("invalid token")
+        if not grants(entry.scopes, needs):
+            raise Forbidden(
+                f"token {entry.name!r} lacks the {needs!r} scope that "
+                f"{request.method} {request.path} needs (it has: {', '.join(entry.scopes)})"
+            )
 
     @app.exception(Exception)
     async def handle(request: Request, exc: Exception) -> HTTPResponse:

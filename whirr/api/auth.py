@@ -119,6 +119,14 @@ def is_loopback(host: str) -> bool:
 
 def check_bearer(header: str | None, token: str) -> None:
     """Raise 401 when no bearer token was sent, 403 when it is not ``token``."""
+    given = bearer_of(header)
+    # Constant-time comparison: response timing must not reveal how much of a guess matched.
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise Forbidden("invalid token")
+
+
+def bearer_of(header: str | None) -> str:
+    """The token an ``Authorization: Bearer <token>`` header carries; 401 without one."""
     if not header:
         raise Unauthorized(
             "missing bearer token: send 'Authorization: Bearer <token>' "
@@ -127,6 +135,4 @@ def check_bearer(header: str | None, token: str) -> None:
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
-    # Constant-time comparison: response timing must not reveal how much of a guess matched.
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Forbidden("invalid token")
+    return given.strip()

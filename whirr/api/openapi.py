@@ -83,6 +83,10 @@ def document(routes: list[Route]) -> dict[str, Any]:
             }
         if route.public:
             op["security"] = []
+        else:
+            # The scope a named token needs here (OpenAPI 3.1 lets any scheme list roles).
+            op["security"] = [{"bearer": [route.needs]}]
+            op["x-whirr-scope"] = route.needs
         if route.streams:
             op["x-whirr-stream"] = True
         paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = op

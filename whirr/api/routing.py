@@ -44,11 +44,21 @@ class Route:
     #: Answers with a stream that a ``follow`` query parameter keeps open.
     streams: bool = False
     statuses: tuple[int, ...] = field(default=(400, 401, 403, 404, 409, 422))
+    #: The token scope this route needs (``whirr.api.tokens.SCOPES``); unset: ``read``
+    #: for a GET, ``admin`` for anything else (the strictest, until a route says less).
+    scope: str | None = None
 
     @property
     def name(self) -> str:
         """The handler's name, used as the OpenAPI ``operationId``."""
         return self.handler.__name__
+
+    @property
+    def needs(self) -> str:
+        """The scope a token must grant to use this route."""
+        if self.scope is not None:
+            return self.scope
+        return "read" if self.method == "GET" else "admin"
 
 
 def backend(request: Request) -> Backend:

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "watch": ("whirr.cli.watch", "watch_cmd", "Live full-screen view of jobs and workers."),
     "server": ("whirr.cli.server", "server_cmd", "Serve the HTTP API for remote workers."),
     "dashboard": ("whirr.cli.dashboard", "dashboard_cmd", "Web UI: queue, runs, live charts."),
+    "token": ("whirr.cli.tokens", "token_cmd", "Create, list, revoke the server's API tokens."),
 }
 
 

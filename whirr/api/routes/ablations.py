@@ -93,6 +93,7 @@ ROUTES = [
         "Start an ablation study.",
         body=schemas.AblationCreateRequest,
         response=schemas.AblationOut,
+        scope="submit",
     ),
     Route(
         "GET",
@@ -122,6 +123,7 @@ ROUTES = [
         "Set baseline values of a study.",
         body=schemas.AblationValuesRequest,
         response=schemas.AblationOut,
+        scope="submit",
     ),
     Route(
         "POST",
@@ -130,6 +132,7 @@ ROUTES = [
         "Add (or replace) a delta of a study.",
         body=schemas.AblationValuesRequest,
         response=schemas.AblationDeltaResponse,
+        scope="submit",
     ),
     Route(
         "POST",
@@ -138,6 +141,7 @@ ROUTES = [
         "The jobs `run` would queue now.",
         body=schemas.AblationPlanRequest,
         response=schemas.AblationPlanResponse,
+        scope="submit",
     ),
     Route(
         "POST",
@@ -146,5 +150,6 @@ ROUTES = [
         "Queue every missing cell of a study, with paired seeds.",
         body=schemas.AblationRunRequest,
         response=schemas.AblationRunResponse,
+        scope="submit",
     ),
 ]

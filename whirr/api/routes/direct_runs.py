@@ -81,6 +81,7 @@ ROUTES = [
         "Record a direct run's start (a script run by hand, not by a worker).",
         body=RunStartRequest,
         response=schemas.Run,
+        scope="submit",
     ),
     Route(
         "POST",
@@ -89,5 +90,6 @@ ROUTES = [
         "Record how a direct run ended.",
         body=RunFinishRequest,
         response=schemas.Run,
+        scope="submit",
     ),
 ]

@@ -335,6 +335,7 @@ ROUTES = [
         "Queue a command as a job.",
         body=schemas.SubmitRequest,
         response=schemas.SubmitResponse,
+        scope="submit",
     ),
     Route(
         "GET",
@@ -358,6 +359,7 @@ ROUTES = [
         "Claim the next job (long-polls with wait).",
         body=schemas.ClaimRequest,
         response=schemas.ClaimResponse,
+        scope="worker",
     ),
     Route(
         "POST",
@@ -365,6 +367,7 @@ ROUTES = [
         cancel_all,
         "Cancel every queued job.",
         response=schemas.CancelAllResponse,
+        scope="submit",
     ),
     Route("GET", _JOB, get_job, "One job.", response=schemas.Job),
     Route(
@@ -374,6 +377,7 @@ ROUTES = [
         "The worker spawned the job's process.",
         body=schemas.StartedRequest,
         response=schemas.StartedResponse,
+        scope="worker",
     ),
     Route(
         "POST",
@@ -382,6 +386,7 @@ ROUTES = [
         "Renew the lease; learn of cancels.",
         body=schemas.HeartbeatRequest,
         response=schemas.HeartbeatResponse,
+        scope="worker",
     ),
     Route(
         "POST",
@@ -390,6 +395,7 @@ ROUTES = [
         "The job's process exited.",
         body=schemas.CompleteRequest,
         response=schemas.Ack,
+        scope="worker",
     ),
     Route(
         "POST",
@@ -398,8 +404,16 @@ ROUTES = [
         "The job could not start or timed out.",
         body=schemas.FailRequest,
         response=schemas.Ack,
+        scope="worker",
     ),
-    Route("POST", f"{_JOB}/cancel", cancel_job, "Cancel a job.", response=schemas.CancelResponse),
+    Route(
+        "POST",
+        f"{_JOB}/cancel",
+        cancel_job,
+        "Cancel a job.",
+        response=schemas.CancelResponse,
+        scope="submit",
+    ),
     Route(
         "POST",
         f"{_JOB}/priority",
@@ -407,6 +421,7 @@ ROUTES = [
         "Change a queued job's priority.",
         body=schemas.PriorityRequest,
         response=schemas.Job,
+        scope="submit",
     ),
     Route(
         "POST",
@@ -414,5 +429,6 @@ ROUTES = [
         retry_job,
         "Queue a failed or cancelled job again.",
         response=schemas.SubmitResponse,
+        scope="submit",
     ),
 ]

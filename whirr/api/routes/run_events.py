@@ -112,6 +112,7 @@ ROUTES = [
         "A tracked script attached to its job's run (config, tags, host, pid, git).",
         body=RunAttachRequest,
         response=schemas.Run,
+        scope="submit",
     ),
     Route(
         "POST",
@@ -120,6 +121,7 @@ ROUTES = [
         "Merge values into a run's summary.",
         body=RunSummaryRequest,
         response=schemas.Ack,
+        scope="submit",
     ),
     Route(
         "POST",
@@ -128,5 +130,6 @@ ROUTES = [
         "Record an artifact saved under the run's artifacts/ on the data dir.",
         body=RunArtifactRequest,
         response=schemas.Ack,
+        scope="submit",
     ),
 ]

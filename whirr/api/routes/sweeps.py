@@ -85,6 +85,7 @@ ROUTES = [
         "Record a sweep and queue its jobs.",
         body=schemas.SweepCreateRequest,
         response=schemas.SweepQueuedResponse,
+        scope="submit",
     ),
     Route(
         "GET",
@@ -115,6 +116,7 @@ ROUTES = [
         resume_sweep,
         "Queue the jobs an interrupted sweep never queued.",
         response=schemas.SweepQueuedResponse,
+        scope="submit",
     ),
     Route(
         "POST",
@@ -122,5 +124,6 @@ ROUTES = [
         cancel_sweep,
         "Cancel a sweep's queued and running jobs.",
         response=schemas.SweepCancelResponse,
+        scope="submit",
     ),
 ]

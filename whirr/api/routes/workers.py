@@ -54,6 +54,7 @@ ROUTES = [
         "Register a worker.",
         body=schemas.RegisterRequest,
         response=schemas.Ack,
+        scope="worker",
     ),
     Route(
         "POST",
@@ -62,6 +63,7 @@ ROUTES = [
         "Unregister a worker.",
         body=schemas.UnregisterRequest,
         response=schemas.Ack,
+        scope="worker",
     ),
     Route("GET", "/workers", list_workers, "List workers.", response=schemas.WorkersResponse),
     Route(
