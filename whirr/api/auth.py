@@ -11,6 +11,8 @@ already (whether to replace it is the operator's call, as ``ssh`` does for keys)
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 import hmac
 import ipaddress
@@ -127,6 +129,7 @@ def check_bearer(header: str | None, token: str) -> None:
 
 def bearer_of(header: str | None) -> str:
     """The token an ``Authorization: Bearer <token>`` header carries; 401 without one."""
+    header = basic_as_bearer(header)
     if not header:
         raise Unauthorized(
             "missing bearer token: send 'Authorization: Bearer <token>' "
@@ -136,3 +139,27 @@ def bearer_of(header: str | None) -> str:
     if scheme.lower() != "bearer" or not given.strip():
         raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
     return given.strip()
+
+
+def basic_as_bearer(header: str | None) -> str | None:
+    """``Authorization: Basic base64(user:TOKEN)`` read as ``Bearer TOKEN``; any other
+    header as it is. The original whirr's client (0.5.3) sends no token of its own: given
+    a server URL such as ``http://whirr:TOKEN@head:8080``, httpx sends the token as the
+    Basic-auth password. The user name is ignored; the token is then compared in constant
+    time like a bearer token. 401 for a Basic header that does not decode."""
+    if not header:
+        return header
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return header
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    _, colon, password = decoded.partition(":")
+    if not colon or not password.strip():
+        raise Unauthorized(
+            "malformed Authorization header: expected 'Basic base64(user:token)' "
+            "(the token as the password) or 'Bearer <token>'"
+        )
+    return f"Bearer {password.strip()}"
