@@ -13,6 +13,7 @@ from typing import Any
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
+from whirr.api import run_tokens
 from whirr.api.auth import bearer_of
 from whirr.api.guards import check_browser_request
 from whirr.api.openapi import document
@@ -80,6 +81,8 @@ def create_app(config: ServerConfig) -> Sanic:
 
     by_name = {route.name: route for route in ROUTES}
     tokens = TokenTable(config.data_dir)
+    run_key = run_tokens.run_token_key(config.token or "")
+    app.ctx.run_key = run_key if config.token is not None else None
 
     @app.on_request
     async def authenticate(request: Request) -> None:
@@ -97,6 +100,20 @@ def create_app(config: ServerConfig) -> Sanic:
         matched = getattr(request, "route", None)
         route = by_name.get(matched.name.rsplit(".", 1)[-1]) if matched is not None else None
         needs = route.needs if route is not None else "read"
+        if given.startswith(run_tokens.PREFIX):
+            owner = run_tokens.parse(run_key, given)
+            if owner is None:
+                raise Forbidden("invalid token")
+            b: Backend = request.app.ctx.backend
+            job = await b.read(b.store.job, owner[0])
+            run_id = request.match_info.get("run_id")
+            run_tokens.check_run_access(
+                route.name if route is not None else None,
+                run_id if isinstance(run_id, str) else None,
+                job,
+                owner[1],
+            )
+            return
         entry = tokens.lookup(given)
         if entry is None:
             raise Forbidden("invalid token")

@@ -175,6 +175,9 @@ class Job(Body):
     #: Why a queued job is not running yet, when something other than a free worker is
     #: missing (a dependency, a retry delay, no worker with enough GPUs, a paused queue).
     waiting: str | None = None
+    #: Only in a claim's answer: the token the worker gives the job as ``WHIRR_TOKEN``,
+    #: good for recording its own run during this attempt (``whirr.api.run_tokens``).
+    run_token: str | None = None
 
 
 class JobsResponse(Body):

@@ -255,7 +255,9 @@ class WorkerLoop:
 
     def _job_env(self, job: schemas.Job, run_dir: Path) -> dict[str, str]:
         env = self.link.base_env()
-        env.update(job.env or {})
+        if job.run_token:  # a server's job: a token for its own run, this attempt only
+            env["WHIRR_TOKEN"] = job.run_token
+        env.update(job.env or {})  # a token in the job's own env wins ("" withholds it)
         env.update(
             WHIRR_JOB_ID=str(job.id),
             WHIRR_RUN_ID=job.run_id,

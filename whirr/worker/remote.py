@@ -254,12 +254,10 @@ class RemoteLink:
 
     def base_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        # whirr.init() in the job records its run through this server, with this worker's
-        # token (whoever can submit a job holds it already); a token in the job's own env
-        # wins, and an empty one withholds it (docs/server-setup.md: "Jobs and the token").
+        # Never this worker's own token: whirr.init() in the job records its run with the
+        # run token the claim handed over (the loop sets it; it can write only that run,
+        # only during this attempt); a server that sent none gives the job none.
         env.pop("WHIRR_TOKEN", None)
-        if self.client.token:
-            env["WHIRR_TOKEN"] = self.client.token
         return env
 
     def fixed_env(self) -> dict[str, str]:

@@ -126,7 +126,9 @@ impl Client {
         &self.base
     }
 
-    /// The bearer token this client sends, if any (handed to jobs, see `job_env`).
+    /// The bearer token this client sends, if any (never handed to jobs: they get the
+    /// run token of their claim, see `job_env`).
+    #[cfg(test)]
     pub fn token(&self) -> Option<&str> {
         self.auth.as_deref().and_then(|a| a.strip_prefix("Bearer "))
     }

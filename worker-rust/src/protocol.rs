@@ -101,6 +101,10 @@ pub struct Job {
     /// Wall-clock limit in seconds; absent or `null` means no limit.
     #[serde(default)]
     pub timeout_seconds: Option<f64>,
+    /// Only in a claim's answer: the token the job gets as `WHIRR_TOKEN`, good for
+    /// recording its own run during this attempt (never the worker's own token).
+    #[serde(default)]
+    pub run_token: Option<String>,
 }
 
 impl Job {
@@ -331,6 +335,9 @@ mod tests {
         assert!(!job.command_argv.is_empty());
         assert!(job.env.is_some_and(|env| !env.is_empty()));
         assert!(job.timeout_seconds.is_some());
+        assert!(job
+            .run_token
+            .is_some_and(|t| t.starts_with("whirr_run.42.1.")));
     }
 
     #[test]
@@ -340,6 +347,7 @@ mod tests {
         let job = response.job.expect("a job");
         assert_eq!(job.env, None);
         assert_eq!(job.timeout_seconds, None);
+        assert_eq!(job.run_token, None);
         assert_eq!(job.effective_run_id(), job.run_id.clone().expect("run id"));
     }
 

@@ -255,10 +255,11 @@ impl<'a> Worker<'a> {
     /// The environment a job runs with, on top of the worker's own.
     fn job_env(&self, job: &Job, run_id: &str, run_dir: &Path) -> Vec<(String, String)> {
         let mut env = vec![("PYTHONUNBUFFERED".to_owned(), "1".to_owned())];
-        // whirr.init() in the job records its run through this server with the worker's
-        // token (whoever can submit a job holds it already); a token in the job's own env
-        // comes after, so it wins, and an empty one withholds it.
-        if let Some(token) = self.client.token() {
+        // whirr.init() in the job records its run through this server with the run token
+        // the claim handed over (it can write only this run, only during this attempt),
+        // never the worker's own token: a server that sent none gives the job none. A
+        // token in the job's own env comes after, so it wins, and an empty one withholds it.
+        if let Some(token) = job.run_token.as_deref().filter(|t| !t.is_empty()) {
             env.push(("WHIRR_TOKEN".to_owned(), token.to_owned()));
         }
         if let Some(extra) = &job.env {

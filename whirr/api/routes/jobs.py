@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import msgspec
 from sanic import HTTPResponse, Request
 
+from whirr.api import run_tokens
 from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.clock import utc_now
 from whirr.events import Outcome
@@ -133,7 +135,13 @@ async def claim_job(request: Request) -> HTTPResponse:
                 return respond(schemas.ClaimResponse(job=None))
             job = await b.write(_claim, b, req)
             if job is not None:
-                return respond(schemas.ClaimResponse(job=job_out(job)))
+                out = job_out(job)
+                key = request.app.ctx.run_key
+                if key is not None:  # the job's WHIRR_TOKEN: its own run, this attempt
+                    out = msgspec.structs.replace(
+                        out, run_token=run_tokens.mint(key, job.id, job.attempt)
+                    )
+                return respond(schemas.ClaimResponse(job=out))
         if held is not None and not first:
             worker = await b.read(b.store.worker, req.worker_id)
             if worker is None or worker.draining or worker.current_job_ids != held:
