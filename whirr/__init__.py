@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.2.0"
+__version__ = "0.6.0"
 
 __all__ = ["Run", "__version__", "init", "read_meta", "read_metrics"]
 
