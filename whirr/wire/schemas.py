@@ -281,7 +281,9 @@ class CancelAllResponse(Body):
 
 # -- runs ---------------------------------------------------------------------------------
 class ArtifactOut(Body):
-    """A file under a run's ``artifacts/`` directory."""
+    """A file of a run: by path relative to its directory in ``GET /runs/{id}/artifacts``
+    (``output.log``, ``artifacts/model.pt``), relative to its ``artifacts/`` from the
+    facades' ``artifacts``."""
 
     path: str
     size: int
