@@ -169,5 +169,22 @@ def test_every_route_declares_its_scope_in_the_openapi_document() -> None:
     assert all(r.needs == "read" for r in ROUTES if r.method == "GET" and not r.public)
 
 
+def test_the_http_api_doc_lists_every_routes_scope() -> None:
+    from whirr.api.openapi import openapi_path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "http-api.md").read_text()
+    section = doc.split("## Tokens and scopes", 1)[1].split("\n## ", 1)[0]
+    lines = {
+        scope: next(line for line in section.splitlines() if line.startswith(f"- **{scope}**"))
+        for scope in ("submit", "worker", "admin")
+    }
+    for route in ROUTES:
+        if route.public or route.needs == "read":
+            continue
+        name = f"`{route.method} {openapi_path(route.path).removeprefix('/api/v1')}`"
+        assert name in lines[route.needs], (route.needs, name)
+        assert all(name not in line for s, line in lines.items() if s != route.needs), name
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
