@@ -1,7 +1,8 @@
 """Jobs do not get their worker's token (issue 22): each attempt a remote worker runs
 gets a run token as ``WHIRR_TOKEN`` that can record and read its own run, during that
 attempt only. Real ``whirr server``, real Python and Rust workers, and a job that tries
-its token on its own run, on another run, and on the rest of the API."""
+its token on its own run, on another run, and on the rest of the API; the server runs
+over SQLite and over PostgreSQL (the ``server`` fixture of this folder)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -45,15 +45,6 @@ out = {
 with open(sys.argv[2], "w") as fh:
     json.dump(out, fh)
 """
-
-WORKER_TOKEN = "the-workers-own-token"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path, token=WORKER_TOKEN)
-    yield proc
-    proc.stop()
 
 
 def python_worker(server: ServerProcess) -> subprocess.Popen[bytes]:
@@ -123,7 +114,8 @@ def test_a_job_gets_a_run_token_for_its_own_run_only(
         assert job.get("run_token") is None  # only the claim's answer carries it
         seen = json.loads(probe.read_text())
         token = seen.pop("token")
-        assert token and token != WORKER_TOKEN and WORKER_TOKEN not in token
+        worker_token = server.token or ""
+        assert worker_token and token and token != worker_token and worker_token not in token
         assert seen == {
             "attach": 200,
             "summary": 200,
