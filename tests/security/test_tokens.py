@@ -16,6 +16,7 @@ import pytest
 from server_process import WHIRR, ServerProcess, stop_process, wait_for
 
 from whirr.api.routes import ROUTES
+from whirr.api.tokens import SCOPES
 
 
 def token_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -108,6 +109,21 @@ def test_revoke_takes_effect_without_a_restart(server: ServerProcess) -> None:
         assert c.get("/jobs").status_code == 403
 
 
+def test_a_token_file_that_does_not_parse_grants_nothing(server: ServerProcess) -> None:
+    token = create(server, "alice", "submit")
+    path = server.data_dir / "tokens.json"
+    good = path.read_bytes()
+    with client(server, token) as c:
+        assert c.get("/jobs").status_code == 200
+        path.write_bytes(b"{not json")
+        assert c.get("/jobs").status_code == 403
+        path.write_bytes(good)
+        assert c.get("/jobs").status_code == 200
+    with server.http() as c:  # the server's own token does not depend on the file
+        path.write_bytes(b"{not json")
+        assert c.get("/jobs").status_code == 200
+
+
 def test_the_token_file_holds_hashes_only_and_is_owner_only(server: ServerProcess) -> None:
     token = create(server, "alice", "submit")
     path = server.data_dir / "tokens.json"
@@ -162,6 +178,7 @@ def test_every_route_declares_its_scope_in_the_openapi_document() -> None:
         else:
             assert ops[0]["security"] == [{"bearer": [route.needs]}]
             assert ops[0]["x-whirr-scope"] == route.needs
+    assert {r.needs for r in ROUTES} <= set(SCOPES)  # a misspelt scope would lock a route
     needs = {r.name: r.needs for r in ROUTES}
     assert needs["pause_queue"] == needs["drain_worker"] == "admin"
     assert needs["claim_job"] == needs["heartbeat_job"] == "worker"
