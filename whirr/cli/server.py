@@ -93,7 +93,8 @@ def server_cmd(
     \b
     Every route but /api/v1/health needs 'Authorization: Bearer <token>'. The token
     comes from --token/WHIRR_TOKEN, or is created on first start, stored (0600) in
-    DATA_DIR/token and printed once. Give it to workers and clients as WHIRR_TOKEN.
+    DATA_DIR/token and printed once. Give it to workers and clients as WHIRR_TOKEN,
+    or give each of them a named token with only the scopes it needs (`whirr token`).
     A token file that is a symlink, another user's, or readable by others is refused
     (exit 2). DATA_DIR and what the server creates in it are owner-only (0700/0600).
     Web pages cannot use the API: JSON bodies must say 'Content-Type: application/json',
