@@ -30,8 +30,12 @@ def test_every_route_but_health_needs_the_token(server: ServerProcess) -> None:
         assert "token" in json.loads(body)["detail"]
         wrong, _ = server.raw(route.method, path, headers={"Authorization": "Bearer nope"})
         assert wrong == 403, path
+        # Basic auth carries the token as its password (the original client puts it in
+        # the URL): "x:y" is a wrong token, a header that does not decode none at all.
         basic, _ = server.raw(route.method, path, headers={"Authorization": "Basic eDp5"})
-        assert basic == 401, path
+        assert basic == 403, path
+        garbled, _ = server.raw(route.method, path, headers={"Authorization": "Basic !!"})
+        assert garbled == 401, path
 
 
 def test_the_client_reports_a_missing_token_clearly(server: ServerProcess) -> None:
