@@ -9,6 +9,8 @@ fuzzed but their duration short.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -119,6 +121,14 @@ def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         for path, item in doc["paths"].items()
         for method, op in item.items()
     ]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server for the module, with token ``test-token``."""
+    proc = ServerProcess(Path(tmp_path_factory.mktemp("fuzz")))
+    yield proc
+    proc.stop()
 
 
 @pytest.fixture(scope="module")
