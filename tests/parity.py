@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class Outcome:
         return f"$ whirr {' '.join(self.argv)}  (exit {self.rc})\n{self.stdout}{self.stderr}"
 
 
-class Place:
+class Place(ABC):
     """Somewhere the scenarios run: a working directory and an environment for the CLI,
     and a way to start workers there."""
 
@@ -70,13 +71,13 @@ class Place:
 
     # -- what differs between places ---------------------------------------------------
     @property
+    @abstractmethod
     def data(self) -> Path:
         """Where run files go (``<data>/runs/job-N``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def worker_argv(self, *args: str) -> list[str]:
         """``whirr worker`` for this place."""
-        raise NotImplementedError
 
     def close(self) -> None:
         for proc in self._workers:
@@ -446,5 +447,3 @@ class Scenario:
     normalise: Callable[[Outcome, Place], JSONValue] = as_json
     rc: int = 0
     before: tuple[Action, ...] = field(default=())
-    #: Why this scenario does not match over a server yet (strict xfail), or None.
-    xfail: str | None = None

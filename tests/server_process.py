@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -191,3 +193,29 @@ def run_cli(
     return subprocess.run(
         [*WHIRR, *args], cwd=cwd, env=server.env, capture_output=True, text=True, timeout=timeout
     )
+
+
+RUST_CRATE = Path(__file__).resolve().parents[1] / "worker-rust"
+
+
+@functools.cache
+def rust_worker_binary() -> Path:
+    """The release ``whirr-worker``, built (incrementally, once per test session) when
+    cargo is available; a test fails when it can be neither built nor found."""
+    import pytest
+
+    binary = RUST_CRATE / "target" / "release" / "whirr-worker"
+    cargo = shutil.which("cargo")
+    if cargo:
+        build = subprocess.run(
+            [cargo, "build", "--release", "--quiet"],
+            cwd=RUST_CRATE,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if build.returncode != 0:
+            pytest.fail(f"cargo build --release failed:\n{build.stderr}")
+    if not binary.is_file():
+        pytest.fail(f"{binary} is missing and cargo is not on PATH to build it")
+    return binary

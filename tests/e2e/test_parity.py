@@ -7,9 +7,6 @@ The table runs in order in each place (``parity.Place.outcome``): jobs are submi
 every scheduling option, run to the end by a worker started with ``--exit-when-empty``,
 then read back by every command. One module-scoped place per backend keeps it fast; the
 local place runs once and is compared with every server backend.
-
-A scenario that does not match over a server yet carries ``xfail`` (strict: once it
-matches, the mark must go), naming what is missing.
 """
 
 from __future__ import annotations
@@ -239,15 +236,8 @@ def server(
         place.close()
 
 
-def _param(index: int, scenario: Scenario) -> object:
-    marks = []
-    if scenario.xfail:
-        marks.append(pytest.mark.xfail(strict=True, reason=scenario.xfail))
-    return pytest.param(index, id=scenario.name, marks=marks)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("index", [_param(i, s) for i, s in enumerate(TABLE)])
+@pytest.mark.parametrize("index", [pytest.param(i, id=s.name) for i, s in enumerate(TABLE)])
 def test_parity(local: LocalPlace, server: ServerPlace, index: int) -> None:
     scenario = TABLE[index]
     here = local.outcome(TABLE, index)
@@ -324,3 +314,6 @@ class FakePlace(Place):
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    def worker_argv(self, *args: str) -> list[str]:
+        raise AssertionError("a fake place starts no worker")

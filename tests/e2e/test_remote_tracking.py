@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,13 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_process import ServerProcess, run_cli, start_remote_worker, wait_for, worker_output
+from server_process import (
+    ServerProcess,
+    run_cli,
+    rust_worker_binary,
+    start_remote_worker,
+    wait_for,
+    worker_output,
+)
 
 from whirr.client import WhirrClient
 
-ROOT = Path(__file__).resolve().parents[2]
-CRATE = ROOT / "worker-rust"
-BINARY = CRATE / "target" / "release" / "whirr-worker"
 PYTHON = sys.executable
 
 # The logged loss (99) differs from the summary's: a study that reports the summary's
@@ -137,30 +140,14 @@ def test_studies_over_a_server_rank_by_the_summary_scripts_set(
 
 
 @pytest.fixture
-def rust_worker_binary() -> Path:
-    """The release ``whirr-worker``, built (incrementally) when cargo is available."""
-    cargo = shutil.which("cargo")
-    if cargo:
-        build = subprocess.run(
-            [cargo, "build", "--release", "--quiet"],
-            cwd=CRATE,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert build.returncode == 0, build.stderr
-    assert BINARY.is_file(), f"{BINARY} is missing and cargo is not on PATH to build it"
-    return BINARY
-
-
-@pytest.fixture
-def rust_worker(rust_worker_binary: Path, server: ServerProcess) -> Iterator[Path]:
+def rust_worker(server: ServerProcess) -> Iterator[Path]:
+    binary = rust_worker_binary()
     """A ``whirr-worker`` on the server's data dir (killed at teardown)."""
     env = {k: v for k, v in server.env.items() if k != "WHIRR_SERVER_URL"}
     with open(server.logs_dir / "worker-rust.log", "wb") as log:
         proc = subprocess.Popen(
             [
-                str(rust_worker_binary),
+                str(binary),
                 "-s",
                 server.url,
                 "-d",
@@ -172,7 +159,7 @@ def rust_worker(rust_worker_binary: Path, server: ServerProcess) -> Iterator[Pat
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    yield rust_worker_binary
+    yield binary
     proc.kill()
     proc.wait()
 

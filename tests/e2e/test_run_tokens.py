@@ -7,18 +7,13 @@ over SQLite and over PostgreSQL (the ``server`` fixture of this folder)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from server_process import WHIRR, ServerProcess, stop_process, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-CRATE = ROOT / "worker-rust"
-BINARY = CRATE / "target" / "release" / "whirr-worker"
+from server_process import WHIRR, ServerProcess, rust_worker_binary, stop_process, wait_for
 
 #: The job: what its WHIRR_TOKEN may do, written to probe.json in its working directory.
 PROBE = """\
@@ -58,21 +53,11 @@ def python_worker(server: ServerProcess) -> subprocess.Popen[bytes]:
 
 
 def rust_worker(server: ServerProcess) -> subprocess.Popen[bytes]:
-    cargo = shutil.which("cargo")
-    if cargo:
-        build = subprocess.run(
-            [cargo, "build", "--release", "--quiet"],
-            cwd=CRATE,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert build.returncode == 0, build.stderr
-    assert BINARY.is_file(), f"{BINARY} is missing and cargo is not on PATH to build it"
+    binary = rust_worker_binary()
     env = {k: v for k, v in server.env.items() if k != "WHIRR_SERVER_URL"}
     with open(server.logs_dir / "worker-rust.log", "wb") as log:
         return subprocess.Popen(
-            [str(BINARY), "-s", server.url, "-d", str(server.data_dir), "--poll-interval", "0.5"],
+            [str(binary), "-s", server.url, "-d", str(server.data_dir), "--poll-interval", "0.5"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,10 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from server_process import rust_worker_binary
 
-ROOT = Path(__file__).resolve().parents[2]
-CRATE = ROOT / "worker-rust"
-BINARY = CRATE / "target" / "release" / "whirr-worker"
 TOKEN = "e2e-test-token"
 FINISHED = ("completed", "failed", "cancelled", "timed_out")
 
@@ -52,21 +49,7 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
 
 @pytest.fixture(scope="session")
 def worker_binary() -> Path:
-    """The release binary, built (incrementally) when cargo is available."""
-    cargo = shutil.which("cargo")
-    if cargo:
-        build = subprocess.run(
-            [cargo, "build", "--release", "--quiet"],
-            cwd=CRATE,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if build.returncode != 0:
-            pytest.fail(f"cargo build --release failed:\n{build.stderr}")
-    if not BINARY.is_file():
-        pytest.fail(f"{BINARY} is missing and cargo is not on PATH to build it")
-    return BINARY
+    return rust_worker_binary()
 
 
 def free_port() -> int:

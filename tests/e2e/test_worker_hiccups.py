@@ -23,15 +23,19 @@ from pathlib import Path
 
 import pytest
 from hiccup_proxy import HiccupProxy
-from server_process import WHIRR, ServerProcess, free_port, stop_process, wait_for
+from server_process import (
+    WHIRR,
+    ServerProcess,
+    free_port,
+    rust_worker_binary,
+    stop_process,
+    wait_for,
+)
 
 from whirr.client import WhirrClient
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the workers are Linux-only")
 
-ROOT = Path(__file__).resolve().parents[2]
-CRATE = ROOT / "worker-rust"
-BINARY = CRATE / "target" / "release" / "whirr-worker"
 #: Long enough that a busy machine (CI) notices a failure and recovers well inside it.
 LEASE = 30
 #: A job that runs until the test creates ``go`` in its workdir (at most ~60 s).
@@ -46,21 +50,7 @@ def in_ci() -> bool:
 
 @pytest.fixture(scope="module")
 def rust_binary() -> Path:
-    """The release ``whirr-worker``, built (incrementally) when cargo is available."""
-    cargo = shutil.which("cargo")
-    if cargo:
-        build = subprocess.run(
-            [cargo, "build", "--release", "--quiet"],
-            cwd=CRATE,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if build.returncode != 0:
-            pytest.fail(f"cargo build --release failed:\n{build.stderr}")
-    if not BINARY.is_file():
-        pytest.fail(f"{BINARY} is missing and cargo is not on PATH to build it")
-    return BINARY
+    return rust_worker_binary()
 
 
 def worker_command(kind: str, url: str, data_dir: Path, binary: Path | None) -> list[str]:

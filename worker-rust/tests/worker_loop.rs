@@ -445,22 +445,30 @@ fn cancel_request_ends_the_process_group_and_reports_the_signal() {
     assert_eq!(worker.finish(T).0, Some(0));
 }
 
-#[test]
-fn lost_lease_kills_the_job_and_reports_nothing() {
+/// A heartbeat answered with `beat` means the lease is gone: the job is killed and nothing
+/// is reported for it; the worker's stderr is returned for the caller's checks.
+fn a_lost_lease_kills_the_job_and_reports_nothing(beat: Beat, name: &str) -> String {
     let server = FakeServer::start();
-    let workdir = tempdir("wd-lease");
+    let workdir = tempdir(&format!("wd-{name}"));
     server.push_job(1, &["sleep", "300"], &workdir, json!({}));
-    let worker = Worker::start(&server, "lease", &[]);
+    let worker = Worker::start(&server, name, &[]);
     let pid = server.wait_for_request("/api/v1/jobs/1/started", T)["pid"]
         .as_i64()
         .expect("pid");
-    server.state.lock().unwrap().beat = Beat::LeaseLost;
+    server.state.lock().unwrap().beat = beat;
     assert_gone(pid);
     thread::sleep(Duration::from_millis(500));
     assert!(server.requests("/api/v1/jobs/1/complete").is_empty());
     assert!(server.requests("/api/v1/jobs/1/fail").is_empty());
     worker.signal(Signal::SIGINT);
-    assert_eq!(worker.finish(T).0, Some(0));
+    let (code, stderr) = worker.finish(T);
+    assert_eq!(code, Some(0), "{stderr}");
+    stderr
+}
+
+#[test]
+fn lost_lease_kills_the_job_and_reports_nothing() {
+    a_lost_lease_kills_the_job_and_reports_nothing(Beat::LeaseLost, "lease");
 }
 
 #[test]
@@ -601,21 +609,7 @@ fn unreachable_server_is_retried_until_a_signal() {
 
 #[test]
 fn heartbeat_404_kills_the_job_and_reports_nothing() {
-    let server = FakeServer::start();
-    let workdir = tempdir("wd-404");
-    server.push_job(1, &["sleep", "300"], &workdir, json!({}));
-    let worker = Worker::start(&server, "notfound", &[]);
-    let pid = server.wait_for_request("/api/v1/jobs/1/started", T)["pid"]
-        .as_i64()
-        .expect("pid");
-    server.state.lock().unwrap().beat = Beat::NotFound;
-    assert_gone(pid);
-    thread::sleep(Duration::from_millis(500));
-    assert!(server.requests("/api/v1/jobs/1/complete").is_empty());
-    assert!(server.requests("/api/v1/jobs/1/fail").is_empty());
-    worker.signal(Signal::SIGINT);
-    let (code, stderr) = worker.finish(T);
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = a_lost_lease_kills_the_job_and_reports_nothing(Beat::NotFound, "notfound");
     assert!(stderr.contains("lease lost"), "{stderr}");
 }
 
