@@ -26,7 +26,7 @@ ROOMS: list[tuple[str, set[str]]] = [
     ("projections", {"projections"}),
     ("store", {"store", "project", "config", "runfiles", "run", "gpus", "filemodes"}),
     ("services", {"services", "sweeps", "ablations", "studies", "snapshot"}),
-    ("remote client", {"client", "client_studies", "_httpx"}),
+    ("remote client", {"client", "client_studies", "_httpx", "shipping"}),
     ("facade", {"facade"}),
     # Libraries the edges share: reports over runs (DuckDB), the health checks.
     ("reports", {"analytics", "doctor"}),
