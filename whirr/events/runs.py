@@ -30,11 +30,17 @@ class RunSummaryUpdated(Event, frozen=True, tag="run.summary_updated"):
 
 
 class RunArtifactSaved(Event, frozen=True, tag="run.artifact_saved"):
-    """A file was copied into the run's ``artifacts/`` directory."""
+    """A file was copied into the run's ``artifacts/`` directory (or uploaded to the
+    server's artifact store)."""
 
     run_id: str
     path: str
     size: int
+    #: Hex SHA-256 of the content, when known (uploads are checked against it).
+    sha256: str | None = None
+    #: Where the content lives when not under the run's ``artifacts/``: an
+    #: ``s3://bucket/key`` URL of the server's artifact store. None: the run directory.
+    location: str | None = None
 
 
 class RunFinished(Event, frozen=True, tag="run.finished"):

@@ -21,6 +21,9 @@ class Artifact(msgspec.Struct, frozen=True):
     path: str
     size: int
     saved_at: datetime
+    sha256: str | None = None
+    #: ``s3://bucket/key`` when stored in an artifact store; None: the run directory.
+    location: str | None = None
 
 
 class RunView(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,7 +101,15 @@ def apply(view: RunView | None, rec: Recorded) -> RunView | None:
         )
     if isinstance(event, RunArtifactSaved):
         kept = [a for a in view.artifacts if a.path != event.path]
-        kept.append(Artifact(path=event.path, size=event.size, saved_at=rec.recorded_at))
+        kept.append(
+            Artifact(
+                path=event.path,
+                size=event.size,
+                saved_at=rec.recorded_at,
+                sha256=event.sha256,
+                location=event.location,
+            )
+        )
         return msgspec.structs.replace(view, artifacts=kept, version=rec.position)
     if isinstance(event, RunFinished):
         if view.finished_at is not None and view.status != "running":

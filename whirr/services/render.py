@@ -67,7 +67,13 @@ def run_out(run: RunView) -> schemas.Run:
         error=run.error,
         git=run.git,
         artifacts=[
-            schemas.SavedArtifact(path=a.path, size=a.size, saved_at=a.saved_at)
+            schemas.SavedArtifact(
+                path=a.path,
+                size=a.size,
+                saved_at=a.saved_at,
+                sha256=a.sha256,
+                stored_in=None if a.location is None else a.location.split(":", 1)[0],
+            )
             for a in run.artifacts
         ],
         pid=run.pid,

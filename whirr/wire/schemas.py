@@ -296,6 +296,10 @@ class SavedArtifact(Body):
     path: str
     size: int
     saved_at: datetime
+    #: Hex SHA-256 of the content, when recorded (uploaded artifacts).
+    sha256: str | None = None
+    #: ``s3`` when the server's S3 artifact store holds it; None: the run's directory.
+    stored_in: str | None = None
 
 
 class Run(Body):
