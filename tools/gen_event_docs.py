@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import inspect
 import sys
+import types
+import typing
 from pathlib import Path
 
 import msgspec
@@ -36,10 +38,58 @@ fields with defaults at the end. Each tag keeps a golden example under
 """
 
 
+def _number(value: float) -> str:
+    """A bound as people write it (``2^63-1`` rather than its 19 digits)."""
+    for power in (63, 31):
+        if value == 2**power - 1:
+            return f"2^{power}-1"
+        if value == -(2**power):
+            return f"-2^{power}"
+    return f"{value:_}".replace("_", " ") if isinstance(value, int) else f"{value:g}"
+
+
+def _bounds(meta: msgspec.Meta) -> str:
+    """``[1, 2^63-1]``-style range of a ``msgspec.Meta`` (``(0, 10]`` when exclusive)."""
+    low = (
+        f"[{_number(meta.ge)}"
+        if meta.ge is not None
+        else f"({_number(meta.gt)}"
+        if meta.gt is not None
+        else "(-inf"
+    )
+    high = (
+        f"{_number(meta.le)}]"
+        if meta.le is not None
+        else f"{_number(meta.lt)})"
+        if meta.lt is not None
+        else "inf)"
+    )
+    if meta.min_length is not None or meta.max_length is not None:
+        return f"length {meta.min_length or 0}..{_number(meta.max_length or 0) or 'any'}"
+    return f"{low}, {high}"
+
+
+def _type_text(annotation: object) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        metas = [m for m in args[1:] if isinstance(m, msgspec.Meta)]
+        return " ".join([_type_text(args[0]), *(_bounds(m) for m in metas)])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_text(a) for a in args)
+    if origin is typing.Literal:
+        return str(annotation).replace("typing.", "")
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_type_text(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
 def _type_name(annotation: object) -> str:
-    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
-    name = text or str(annotation).replace("typing.", "")
-    return name.replace("|", "\\|")  # a bare | would end the Markdown table cell
+    return _type_text(annotation).replace("|", "\\|")  # a bare | would end the table cell
 
 
 def _section(cls: type) -> list[str]:

@@ -3,6 +3,7 @@
 from typing import Any
 
 from whirr.events.base import Event
+from whirr.events.bounds import Index, JobId, Replicates, Seed
 
 
 class AblationCreated(Event, frozen=True, tag="ablation.created"):
@@ -11,8 +12,8 @@ class AblationCreated(Event, frozen=True, tag="ablation.created"):
 
     ablation: str
     metric: str
-    seed_base: int
-    replicates: int = 20
+    seed_base: Seed
+    replicates: Replicates = 20
 
 
 class AblationBaselineSet(Event, frozen=True, tag="ablation.baseline_set"):
@@ -38,7 +39,7 @@ class AblationLaunched(Event, frozen=True, tag="ablation.launched"):
 
     ablation: str
     command: list[str]
-    replicates: int
+    replicates: Replicates
     workdir: str
 
 
@@ -46,10 +47,10 @@ class AblationJobAdded(Event, frozen=True, tag="ablation.job_added"):
     """Job ``job_id`` runs ``condition`` for ``replicate`` (same transaction as its submit)."""
 
     ablation: str
-    job_id: int
+    job_id: JobId
     condition: str
-    replicate: int
-    seed: int
+    replicate: Index
+    seed: Seed
     cfg_path: str = ""
 
 

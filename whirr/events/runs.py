@@ -3,6 +3,7 @@
 from typing import Any, Literal
 
 from whirr.events.base import Event
+from whirr.events.bounds import ByteSize, ExitCode, JobId, Pid
 
 #: How a run can end. ``killed`` is a run stopped by a signal it could not finish after.
 RunOutcome = Literal["completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
@@ -14,11 +15,11 @@ class RunStarted(Event, frozen=True, tag="run.started"):
     run_id: str
     run_dir: str
     name: str | None = None
-    job_id: int | None = None
+    job_id: JobId | None = None
     config: dict[str, Any] = {}
     tags: list[str] = []
     hostname: str = ""
-    pid: int | None = None
+    pid: Pid | None = None
     git: dict[str, Any] | None = None
 
 
@@ -35,7 +36,7 @@ class RunArtifactSaved(Event, frozen=True, tag="run.artifact_saved"):
 
     run_id: str
     path: str
-    size: int
+    size: ByteSize
     #: Hex SHA-256 of the content, when known (uploads are checked against it).
     sha256: str | None = None
     #: Where the content lives when not under the run's ``artifacts/``: an
@@ -48,5 +49,5 @@ class RunFinished(Event, frozen=True, tag="run.finished"):
 
     run_id: str
     status: RunOutcome
-    exit_code: int | None = None
+    exit_code: ExitCode | None = None
     error: str | None = None

@@ -3,6 +3,7 @@
 from typing import Any, Literal
 
 from whirr.events.base import Event
+from whirr.events.bounds import Index, JobId, Seed, SweepPoints
 
 #: Which way a sweep's metric is better.
 Goal = Literal["minimize", "maximize"]
@@ -17,10 +18,10 @@ class SweepCreated(Event, frozen=True, tag="sweep.created"):
     program: str
     method: Literal["grid", "random"]
     parameters: dict[str, Any]
-    planned: int
+    planned: SweepPoints
     workdir: str
-    seed: int | None = None
-    max_runs: int | None = None
+    seed: Seed | None = None
+    max_runs: SweepPoints | None = None
     metric: str | None = None
     goal: Goal = "minimize"
     source: str = ""
@@ -33,8 +34,8 @@ class SweepJobAdded(Event, frozen=True, tag="sweep.job_added"):
     """Job ``job_id`` was queued as point ``index`` of the sweep (same transaction)."""
 
     sweep: str
-    index: int
-    job_id: int
+    index: Index
+    job_id: JobId
     config: dict[str, Any] = {}
 
 

@@ -1,6 +1,7 @@
 """Events in a worker's life: registered, seen, drain requested, stopped."""
 
 from whirr.events.base import Event
+from whirr.events.bounds import GpuId, Pid, Slots
 
 
 class WorkerRegistered(Event, frozen=True, tag="worker.registered"):
@@ -8,9 +9,9 @@ class WorkerRegistered(Event, frozen=True, tag="worker.registered"):
 
     worker_id: str
     hostname: str
-    pid: int | None = None
-    gpu_ids: list[int] = []
-    slots: int = 1
+    pid: Pid | None = None
+    gpu_ids: list[GpuId] = []
+    slots: Slots = 1
 
 
 class WorkerSeen(Event, frozen=True, tag="worker.seen"):

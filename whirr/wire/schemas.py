@@ -3,7 +3,8 @@
 These Structs are the protocol: the server decodes requests and encodes responses with
 them, ``whirr.client`` decodes responses with them, the OpenAPI document is generated
 from them, and ``tests/fixtures/protocol/`` (shared with the Rust worker) must decode with
-them. Imports nothing but msgspec, so the client stays light.
+them. Imports nothing but msgspec (and the bounds in ``whirr.events.bounds``, shared with the
+events), so the client stays light.
 
 Evolution rules: requests ignore unknown keys and new fields get defaults (old clients
 keep working); responses only gain keys.
@@ -18,10 +19,22 @@ import msgspec
 from msgspec import Meta
 
 # -- bounded scalars: out-of-range input is a 422, never a 500 from deeper down ----------
-Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
-Attempt = Annotated[int, Meta(ge=1, le=2**31 - 1)]
-Pid = Annotated[int, Meta(ge=0, le=2**31 - 1)]
-GpuId = Annotated[int, Meta(ge=0, le=4095)]
+# One set of limits for the HTTP bodies, the events the log accepts and the CLI parsers.
+from whirr.events.bounds import (
+    Attempt,
+    GpuId,
+    Gpus,
+    Int32,
+    JobId,
+    MaxAttempts,
+    Pid,
+    Priority,
+    Retries,
+    RetryDelay,
+    Slots,
+    TimeoutSeconds,
+)
+
 LeaseSeconds = Annotated[float, Meta(ge=10, le=600)]
 WaitSeconds = Annotated[float, Meta(ge=0, le=60)]
 WorkerId = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -30,9 +43,6 @@ ShortText = Annotated[str, Meta(max_length=1_000)]
 Arg = Annotated[str, Meta(max_length=100_000)]
 Argv = Annotated[list[Arg], Meta(min_length=1, max_length=10_000)]
 Tag = Annotated[str, Meta(max_length=200)]
-Priority = Annotated[int, Meta(ge=-1_000_000, le=1_000_000)]
-MaxAttempts = Annotated[int, Meta(ge=1, le=100)]
-Slots = Annotated[int, Meta(ge=0, le=10_000)]
 
 
 class Body(msgspec.Struct, kw_only=True):
@@ -109,15 +119,15 @@ class SubmitRequest(Body):
     priority: Priority = 0
     max_attempts: MaxAttempts | None = None
     #: GPUs the job needs (None: one on a GPU worker, none elsewhere).
-    gpus: Annotated[int, Meta(ge=0, le=64)] | None = None
+    gpus: Gpus | None = None
     #: Jobs that must end first (completed, or in any way with ``after_any``).
-    after: Annotated[list[Annotated[int, Meta(ge=1, le=2**63 - 1)]], Meta(max_length=1000)] = []
+    after: Annotated[list[JobId], Meta(max_length=1000)] = []
     after_any: bool = False
     #: Failed attempts to retry, ``retry_delay`` seconds apart (growing).
-    retries: Annotated[int, Meta(ge=0, le=100)] = 0
-    retry_delay: Annotated[float, Meta(ge=0, le=86_400)] | None = None
+    retries: Retries = 0
+    retry_delay: RetryDelay | None = None
     #: Wall-clock limit; the worker stops the job after it (``timed_out``).
-    timeout_seconds: Annotated[float, Meta(gt=0, le=10_000_000)] | None = None
+    timeout_seconds: TimeoutSeconds | None = None
     #: Run a snapshot of the workdir taken now, not the live directory (None: the
     #: project's default). Taken where the files are: a local project only.
     snapshot: bool | None = None
