@@ -76,11 +76,21 @@ class Runs:
             [Pending(run_stream(run_id), RunSummaryUpdated(run_id=run_id, summary=summary))]
         )
 
-    def artifact_saved(self, run_id: str, path: str, size: int) -> None:
-        """Record a file copied into the run's artifacts directory."""
-        self.store.append(
-            [Pending(run_stream(run_id), RunArtifactSaved(run_id=run_id, path=path, size=size))]
+    def artifact_saved(
+        self,
+        run_id: str,
+        path: str,
+        size: int,
+        *,
+        sha256: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        """Record a file copied into the run's artifacts directory (or, with
+        ``location``, stored in the server's artifact store)."""
+        event = RunArtifactSaved(
+            run_id=run_id, path=path, size=size, sha256=sha256, location=location
         )
+        self.store.append([Pending(run_stream(run_id), event)])
 
     def finish(
         self,
