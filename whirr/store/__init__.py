@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from whirr.store.protocol import ConflictError, EventStore, StoreError, ViewReader
+from whirr.store.protocol import ConflictError, EventStore, StoreError, StoreWriteError, ViewReader
 
 
 def open_store(url: str) -> EventStore:
@@ -24,4 +24,11 @@ def open_store(url: str) -> EventStore:
     )
 
 
-__all__ = ["ConflictError", "EventStore", "StoreError", "ViewReader", "open_store"]
+__all__ = [
+    "ConflictError",
+    "EventStore",
+    "StoreError",
+    "StoreWriteError",
+    "ViewReader",
+    "open_store",
+]

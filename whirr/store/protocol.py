@@ -16,6 +16,12 @@ class StoreError(Exception):
     """The store cannot be used (corrupt, wrong schema version, unreachable)."""
 
 
+class StoreWriteError(StoreError):
+    """A write failed for a reason outside whirr (disk full, read-only file system, I/O
+    error): nothing of it was recorded, and the same write may succeed once that is
+    fixed. A worker pauses and retries on it rather than stopping."""
+
+
 class ConflictError(StoreError):
     """A conditional append found the log at another position than expected."""
 

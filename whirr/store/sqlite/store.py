@@ -25,7 +25,7 @@ from whirr.filemodes import create_private_file
 from whirr.projections import JobView, QueueView, RunView, WorkerView, fold, fold_touched
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue_state import QUEUE_KEY
-from whirr.store.protocol import ConflictError, Decide, StoreError
+from whirr.store.protocol import ConflictError, Decide, StoreError, StoreWriteError
 from whirr.store.sql import load_queries
 from whirr.store.sqlite.notify import DirectoryWatcher
 
@@ -67,8 +67,13 @@ class SQLiteStore:
         # The database (every job's command, config and environment) is the owner's only:
         # created 0600 here, as SQLite would create it 0644 under the usual umask, and
         # SQLite gives whirr.db-wal and whirr.db-shm the database file's mode.
-        with contextlib.suppress(FileNotFoundError):  # a missing folder: apsw says so
+        try:
             create_private_file(self.path)
+        except FileNotFoundError:
+            pass  # a missing folder: apsw says so
+        except OSError as exc:  # a full or read-only disk, where there is no file yet
+            if not os.path.exists(self.path):
+                raise StoreWriteError(f"cannot create {self.path}: {exc.strerror}") from exc
         self._migrate(self._conn())
 
     # -- connections and schema ---------------------------------------------
@@ -158,12 +163,23 @@ class SQLiteStore:
             pending = decide(self)
             recorded = self._insert(conn, pending) if pending else []
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            self._abort(conn, exc)
             raise
         finally:
             self._local.views = None
         return recorded
+
+    def _abort(self, conn: apsw.Connection, exc: BaseException) -> None:
+        """Roll back after ``exc``; raise it as a one-line ``StoreError`` when SQLite's.
+
+        A COMMIT that failed (disk full, I/O error) may already have rolled the transaction
+        back: a ROLLBACK then fails ("no transaction is active") and would hide the cause."""
+        if conn.in_transaction:
+            with contextlib.suppress(apsw.Error):  # the cause below is what to report
+                conn.execute("ROLLBACK")
+        if isinstance(exc, apsw.Error):
+            raise write_error(self.path, exc) from exc
 
     def _insert(self, conn: apsw.Connection, pending: Sequence[Pending]) -> list[Recorded]:
         now = self._clock()
@@ -214,7 +230,10 @@ class SQLiteStore:
 
     def rebuild(self) -> int:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except apsw.Error as exc:
+            raise StoreError(f"cannot write {self.path}: {_reason(exc)}") from exc
         try:
             records = self.read()
             views = fold(records)
@@ -223,8 +242,8 @@ class SQLiteStore:
                 for view in table.values():
                     self._write_view(conn, name, view)
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            self._abort(conn, exc)
             raise
         return len(records)
 
@@ -346,6 +365,20 @@ class SQLiteStore:
     def queue_state(self) -> QueueView:
         view: QueueView | None = self._one("get_queue_state", QUEUE_KEY, _QUEUE)
         return view if view is not None else QueueView()
+
+
+def write_error(path: str, exc: apsw.Error) -> StoreError:
+    """What a failed write says: one line, the file and the cause. Disk full, a read-only
+    file system and I/O errors are ``StoreWriteError``s (fix the cause and retry)."""
+    if isinstance(exc, apsw.FullError):
+        why = "the disk is full; free some space and try again"
+    elif isinstance(exc, apsw.ReadOnlyError):
+        why = "it is read-only (a read-only file system or file); make it writable and try again"
+    elif isinstance(exc, apsw.IOError | apsw.CantOpenError):
+        why = f"I/O error ({exc}); check the disk and try again"
+    else:
+        return StoreError(f"cannot write {path}: {_reason(exc)}")
+    return StoreWriteError(f"cannot write {path}: {why} (nothing of this write was recorded)")
 
 
 def _reason(exc: apsw.Error) -> str:
