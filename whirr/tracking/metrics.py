@@ -110,7 +110,11 @@ class MetricsWriter:
                     idx -= 1
                     raise
                 if written != len(buf):
-                    _write_rest(fd, buf, written)
+                    try:
+                        _write_rest(fd, buf, written)
+                    except OSError:  # part of the row is on disk: cut it, reuse the _idx
+                        idx -= 1
+                        raise
 
         def seal() -> None:
             """Refuse further rows without taking the lock (safe in a signal handler that
@@ -169,31 +173,47 @@ def _explain(data: Any) -> TypeError:
 
 
 def _write_rest(fd: int, buf: bytearray, written: int) -> None:
-    """Finish a short write (rare: a disk nearly full). Raises OSError (ENOSPC) if the
-    rest cannot be written: the torn line is then trimmed by the next writer."""
+    """Finish a short write (rare: a disk nearly full). If the rest cannot be written
+    (ENOSPC), the part that was is cut off the file before the OSError goes on: the next
+    row must start a line of its own, or it would be glued onto the torn one and both
+    lost (with an acknowledged row among them)."""
     view = memoryview(buf)
-    while written < len(buf):
-        written += os.write(fd, view[written:])
+    try:
+        while written < len(buf):
+            written += os.write(fd, view[written:])
+    except OSError:
+        # O_APPEND and the lock: this row's bytes are the last ``written`` of the file.
+        # Shrinking a file needs no free space, so this succeeds on a full disk.
+        os.ftruncate(fd, os.fstat(fd).st_size - written)
+        raise
 
 
 def _next_index(fd: int, path: str) -> int:
     """The ``_idx`` after the last complete row of an existing file. A torn last line
-    (no newline: a crash mid-write) is trimmed so new rows do not glue onto it."""
+    (no newline: a crash mid-write) is trimmed so new rows do not glue onto it. Reads
+    back from the end in growing blocks, so a row of any length is read whole."""
     size = os.fstat(fd).st_size
     if size == 0:
         return 0
     with open(path, "rb") as fh:
-        start = max(0, size - _TAIL)
-        fh.seek(start)
-        tail = fh.read()
+        start, block = size, _TAIL
+        while True:
+            start = max(0, size - block)
+            fh.seek(start)
+            tail = fh.read(size - start)
+            whole = tail.split(b"\n")
+            # Two newlines in the window (or the file's start) frame one whole row.
+            if start == 0 or len(whole) > 2:
+                break
+            block *= 2
     if not tail.endswith(b"\n"):
         cut = tail.rfind(b"\n")
-        keep = start + cut + 1 if cut >= 0 else start
-        if cut < 0 and start > 0:
-            raise ValueError(f"{path}: last line longer than {_TAIL} bytes")
-        os.truncate(path, keep)
+        os.truncate(path, start + cut + 1 if cut >= 0 else start)
         tail = tail[: cut + 1] if cut >= 0 else b""
-    for line in reversed(tail.splitlines()):
+    lines = tail.splitlines()
+    if start > 0:
+        lines = lines[1:]  # cut by the window
+    for line in reversed(lines):
         if line.strip():
             try:
                 return int(msgspec.json.decode(line)["_idx"]) + 1
