@@ -154,7 +154,7 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except apsw.Error as exc:
-            raise StoreError(f"cannot write {self.path}: {_reason(exc)}") from exc
+            raise write_error(self.path, exc) from exc
         # Views read by id inside the transaction are kept until it ends: the write lock
         # is held, so they cannot change under us, and the projection step reads most of
         # what ``decide`` just read (the claimed job, the worker) again.
@@ -233,7 +233,7 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except apsw.Error as exc:
-            raise StoreError(f"cannot write {self.path}: {_reason(exc)}") from exc
+            raise write_error(self.path, exc) from exc
         try:
             records = self.read()
             views = fold(records)
