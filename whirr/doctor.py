@@ -8,8 +8,12 @@ import stat
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from whirr.store.protocol import EventStore
 
 
 class Check(msgspec.Struct):
@@ -95,6 +99,24 @@ def _version_check(version: str | None, protocol: int | None) -> Check:
     return Check("version", True, detail)
 
 
+def event_log_check(store: EventStore) -> Check:
+    """Every event of the log decodes (or was voided by ``whirr repair``)."""
+    from whirr.store.repair import unreadable_events
+
+    found = unreadable_events(store)
+    if not found:
+        return Check("event log", True, f"{store.head()} events, all decode")
+    first = found[0]
+    shown = ", ".join(str(r.position) for r in found[:20]) + (" ..." if len(found) > 20 else "")
+    why = f"{first.event.event_type}: {first.event.error}"  # type: ignore[attr-defined]
+    return Check(
+        "event log",
+        False,
+        f"{len(found)} event(s) do not decode, at position(s) {shown} (position "
+        f"{first.position}: {why}); commands skip them; `whirr repair` voids them",
+    )
+
+
 def project_checks() -> list[Check]:
     """The project here: config, database, WAL, schema version, workers, GPUs."""
     from whirr.config import ConfigError
@@ -134,6 +156,7 @@ def project_checks() -> list[Check]:
                 f"{version} (this whirr: {SCHEMA_VERSION})",
             )
         )
+        checks.append(event_log_check(store))
         now = datetime.now(UTC)
         timeout = config.heartbeat_timeout if config else 120.0
         workers = [w for w in store.workers() if not w.stopped]

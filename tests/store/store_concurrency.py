@@ -14,7 +14,7 @@ from typing import Any
 from store_support import run_threads, seen
 
 from whirr.events import JobSubmitted, Pending, Recorded, WorkerSeen
-from whirr.store import EventStore, ViewReader
+from whirr.store.protocol import EventStore, InvalidEvent, ViewReader
 
 THREADS = 16
 DECISIONS = 12  # per thread
@@ -98,7 +98,7 @@ def check_mixed_transactions(backend: Any, kinds: Sequence[int]) -> None:
             elif kind == ABANDON:
                 assert isinstance(outcome, Abandoned) and outcome.args == (thread, n)
             elif kind == HALF_WAY:
-                assert isinstance(outcome, TypeError), outcome
+                assert isinstance(outcome, InvalidEvent), outcome
             else:
                 recorded, heads = outcome
                 assert all(isinstance(r, Recorded) for r in recorded)

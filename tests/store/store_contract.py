@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from store_concurrency import ConcurrencyContract
+from store_poison import PoisonContract
 from store_rebuild import RebuildContract
 from store_support import (
     Clock,
@@ -31,7 +32,7 @@ from whirr.store import ConflictError, EventStore, ViewReader
 WAIT_LONG = 60.0  # a waiter that is woken returns long before this
 
 
-class StoreContract(RebuildContract, ConcurrencyContract):
+class StoreContract(RebuildContract, ConcurrencyContract, PoisonContract):
     """Behaviour every store must have."""
 
     @pytest.fixture

@@ -27,7 +27,7 @@ from store_support import job_submitted
 
 from whirr.events import JobSubmitted, Pending
 from whirr.services import Jobs
-from whirr.store import EventStore, ViewReader
+from whirr.store.protocol import EventStore, InvalidEvent, ViewReader
 
 WRITER = Path(__file__).with_name("store_process.py")
 PROCESSES = 4
@@ -97,7 +97,7 @@ class DurableStoreContract(StoreContract):
         def decide(reader: ViewReader) -> Sequence[Pending]:
             return [job_submitted(1), Pending("job-2", unencodable)]
 
-        with pytest.raises(TypeError):
+        with pytest.raises(InvalidEvent):
             store.transact(decide)
         assert store.head() == 0
         assert store.job(1) is None

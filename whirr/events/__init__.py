@@ -8,7 +8,18 @@ from whirr.events.ablations import (
     AblationLaunched,
 )
 from whirr.events.base import Event, Pending, Recorded, job_stream, run_stream, worker_stream
-from whirr.events.codec import EVENT_TYPES, TAGS, AnyEvent, decode, decode_many, encode, tag_of
+from whirr.events.codec import (
+    EVENT_TYPES,
+    TAGS,
+    AnyEvent,
+    InvalidEventError,
+    decode,
+    decode_lenient,
+    decode_many,
+    encode,
+    encode_valid,
+    tag_of,
+)
 from whirr.events.jobs import (
     JobCancelRequested,
     JobClaimed,
@@ -23,6 +34,7 @@ from whirr.events.jobs import (
     JobSubmitted,
     Outcome,
 )
+from whirr.events.log import LOG_STREAM, EventsVoided, Unreadable
 from whirr.events.queue import QUEUE_STREAM, QueuePaused, QueueResumed
 from whirr.events.runs import (
     RunArtifactSaved,
@@ -41,6 +53,7 @@ from whirr.events.workers import (
 
 __all__ = [
     "EVENT_TYPES",
+    "LOG_STREAM",
     "QUEUE_STREAM",
     "TAGS",
     "AblationBaselineSet",
@@ -50,7 +63,9 @@ __all__ = [
     "AblationLaunched",
     "AnyEvent",
     "Event",
+    "EventsVoided",
     "Goal",
+    "InvalidEventError",
     "JobCancelRequested",
     "JobClaimed",
     "JobDependencyEnded",
@@ -74,13 +89,16 @@ __all__ = [
     "RunSummaryUpdated",
     "SweepCreated",
     "SweepJobAdded",
+    "Unreadable",
     "WorkerDrainRequested",
     "WorkerRegistered",
     "WorkerSeen",
     "WorkerStopped",
     "decode",
+    "decode_lenient",
     "decode_many",
     "encode",
+    "encode_valid",
     "job_stream",
     "run_stream",
     "tag_of",

@@ -12,6 +12,7 @@ from whirr.events import Event, Recorded
 from whirr.projections import jobs, queue_state, runs, workers
 from whirr.projections.jobs import JobView
 from whirr.projections.queue_state import QueueView
+from whirr.projections.replay import replayable
 from whirr.projections.runs import RunView
 from whirr.projections.workers import WorkerView
 
@@ -33,9 +34,12 @@ PROJECTIONS: tuple[Projection, ...] = (JOBS, RUNS, WORKERS, QUEUE)
 
 
 def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
-    """Replay ``records`` into fresh views: ``{projection name: {key: view}}``."""
+    """Replay ``records`` into fresh views: ``{projection name: {key: view}}``; events that
+    did not decode are skipped (``projections.replay``)."""
     views: dict[str, dict[Any, Any]] = {p.name: {} for p in PROJECTIONS}
     for rec in records:
+        if not replayable(rec):
+            continue
         for projection in PROJECTIONS:
             k = projection.key(rec.event)
             if k is None:
@@ -56,6 +60,8 @@ def fold_touched(
     touched: dict[tuple[str, Any], Any] = {}
     changed: dict[tuple[str, Any], Any] = {}
     for rec in recorded:
+        if not replayable(rec):
+            continue
         for projection in PROJECTIONS:
             k = projection.key(rec.event)
             if k is None:

@@ -13,6 +13,8 @@ from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerVi
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import claim_order
 from whirr.projections.queue_state import QUEUE_KEY
+from whirr.projections.replay import replayable
+from whirr.store.guard import encode_for_append, notice
 from whirr.store.protocol import ConflictError, Decide
 
 
@@ -38,6 +40,8 @@ class MemoryStore:
     def transact(self, decide: Decide) -> list[Recorded]:
         with self._changed:
             pending = decide(self)
+            for p in pending:
+                encode_for_append(p.event)  # refuses what would not decode: nothing appended
             now = self._clock()
             recorded = [
                 Recorded(len(self._log) + i + 1, now, p.stream, p.event)
@@ -51,6 +55,8 @@ class MemoryStore:
             return recorded
 
     def _apply(self, rec: Recorded) -> None:
+        if not replayable(rec):
+            return
         for projection in PROJECTIONS:
             k = projection.key(rec.event)
             if k is None:
@@ -88,7 +94,8 @@ class MemoryStore:
                 if wanted is not None and tag_of(rec.event) not in wanted:
                     continue
                 out.append(rec)
-            return out
+        notice(self, out)
+        return out
 
     def wait(self, after: int, timeout: float) -> bool:
         with self._changed:

@@ -22,6 +22,14 @@ class StoreWriteError(StoreError):
     fixed. A worker pauses and retries on it rather than stopping."""
 
 
+class InvalidEvent(StoreError):
+    """An event was refused before it reached the log: it would not decode as its own
+    type (the message names the event type and the field). Nothing was appended."""
+
+    #: The HTTP status the API answers with (the request, not the store, is at fault).
+    status = 422
+
+
 class ConflictError(StoreError):
     """A conditional append found the log at another position than expected."""
 

@@ -66,8 +66,9 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from whirr.clock import utc_now
-from whirr.events import Pending, Recorded, decode
+from whirr.events import Pending, Recorded
 from whirr.projections import JobView, QueueView, RunView, WorkerView, fold
+from whirr.store.guard import decode_stored, notice, typed
 from whirr.store.postgres import schema
 from whirr.store.postgres.listener import Listener
 from whirr.store.postgres.schema import Q
@@ -210,7 +211,7 @@ class PostgresStore:
         def work(conn: Conn) -> int:
             with conn.transaction():
                 conn.execute(Q["advisory_xact_lock"], {"key": self.names.append_lock})
-                records = [_recorded(row) for row in conn.execute(Q["all_events"])]
+                records = _recorded_rows(list(conn.execute(Q["all_events"])))
                 views = fold(records)
                 conn.execute(Q["clear_projections"])
                 # Writers that cache views (view_cache.py) must not trust them after this.
@@ -243,7 +244,10 @@ class PostgresStore:
             "types": list(types) if types is not None else None,
         }
         query = Q["read_events"] if stream is None else Q["read_stream_events"]
-        return self._with_conn(lambda conn: [_recorded(row) for row in conn.execute(query, params)])
+        rows = self._with_conn(lambda conn: list(conn.execute(query, params)))
+        records = _recorded_rows(rows, types)
+        notice(self, records)
+        return records
 
     def wait(self, after: int, timeout: float) -> bool:
         with self._listener_lock:
@@ -294,6 +298,16 @@ class PostgresStore:
         return self._read(PgViews.queue_state)
 
 
-def _recorded(row: tuple[Any, ...]) -> Recorded:
-    position, recorded_at, stream, data = row
-    return Recorded(int(position), recorded_at.astimezone(UTC), stream, decode(data))
+def _recorded_rows(
+    rows: list[tuple[Any, ...]], types: Sequence[str] | None = None
+) -> list[Recorded]:
+    """Event rows as records (an ``Unreadable`` stand-in where one does not decode, left
+    out of a read filtered by ``types``)."""
+    events = decode_stored([row[3] for row in rows])
+    return [
+        Recorded(int(position), recorded_at.astimezone(UTC), stream, event)
+        for (position, recorded_at, stream, _), event, keep in zip(
+            rows, events, typed(events, types), strict=True
+        )
+        if keep
+    ]

@@ -97,8 +97,9 @@ from typing import Any
 
 import psycopg
 
-from whirr.events import Pending, Recorded, encode, tag_of
+from whirr.events import Pending, Recorded, tag_of
 from whirr.projections import PROJECTIONS, fold_touched
+from whirr.store.guard import encode_for_append
 from whirr.store.postgres.claim_window import ClaimWindow
 from whirr.store.postgres.schema import Names, Q
 from whirr.store.postgres.view_cache import BatchViews, Slot, ViewCache
@@ -344,7 +345,7 @@ class Writer:
         ONE statement writing both (the decision's only write)."""
         now = self._clock()
         events = [
-            (head + i, p.stream, tag_of(p.event), now, encode(p.event).decode())
+            (head + i, p.stream, tag_of(p.event), now, encode_for_append(p.event).decode())
             for i, p in enumerate(pending, 1)
         ]
         recorded = [Recorded(head + i, now, p.stream, p.event) for i, p in enumerate(pending, 1)]

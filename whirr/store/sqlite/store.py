@@ -20,11 +20,12 @@ import msgspec
 
 from whirr.clock import utc_now
 from whirr.decoding import LazyDecoder
-from whirr.events import Pending, Recorded, decode_many, encode, tag_of
+from whirr.events import Pending, Recorded, tag_of
 from whirr.filemodes import create_private_file
 from whirr.projections import JobView, QueueView, RunView, WorkerView, fold, fold_touched
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue_state import QUEUE_KEY
+from whirr.store.guard import decode_stored, encode_for_append, notice, typed
 from whirr.store.protocol import ConflictError, Decide, StoreError, StoreWriteError
 from whirr.store.sql import load_queries
 from whirr.store.sqlite.notify import DirectoryWatcher
@@ -186,8 +187,9 @@ class SQLiteStore:
         now_us = to_us(now)
         recorded: list[Recorded] = []
         insert = _Q["insert_event"]
-        for p in pending:
-            conn.execute(insert, (p.stream, tag_of(p.event), now_us, encode(p.event)))
+        datas = [encode_for_append(p.event) for p in pending]  # all checked before any insert
+        for p, data in zip(pending, datas, strict=True):
+            conn.execute(insert, (p.stream, tag_of(p.event), now_us, data))
             recorded.append(Recorded(conn.last_insert_rowid(), now, p.stream, p.event))
         self._project(conn, recorded)
         return recorded
@@ -268,14 +270,19 @@ class SQLiteStore:
             rows = self._query(_Q["read_events"], params)
         except apsw.Error as exc:
             raise StoreError(f"cannot read {self.path}: {_reason(exc)}") from exc
-        events = decode_many([row[3] for row in rows])
+        events = decode_stored([row[3] for row in rows])
         times: dict[int, datetime] = {}  # events appended together share one timestamp
         recorded = []
-        for (pos, us, stream_, _), event in zip(rows, events, strict=True):
+        for (pos, us, stream_, _), event, keep in zip(
+            rows, events, typed(events, types), strict=True
+        ):
+            if not keep:
+                continue
             at = times.get(us)
             if at is None:
                 at = times[us] = from_us(us)
             recorded.append(Recorded(pos, at, stream_, event))
+        notice(self, recorded)
         return recorded
 
     def wait(self, after: int, timeout: float) -> bool:
