@@ -9,10 +9,13 @@ Before a claim transaction it takes a cheap read-only look with the same pure po
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from whirr.clock import utc_now
@@ -20,9 +23,12 @@ from whirr.projections.queue import Capacity, fits, pick
 from whirr.services import Jobs, Workers
 from whirr.services.jobs import CLAIM_WINDOW
 from whirr.services.render import job_out, run_out
-from whirr.store import EventStore
+from whirr.store import EventStore, StoreWriteError
 from whirr.wire import schemas
-from whirr.worker.link import Ending
+from whirr.worker.link import Ending, Unreachable
+
+#: How long claims pause after the store could not write (a full or read-only disk).
+CLAIM_PAUSE = 5.0
 
 
 class LocalLink:
@@ -35,8 +41,12 @@ class LocalLink:
         lease_seconds: float,
         reserve_after: float,
         worker_id: str | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self._say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        #: Claims wait until then (``time.monotonic()``) after a write failed.
+        self._claims_paused_until = 0.0
         self.lease_seconds = lease_seconds
         self.reserve_after = reserve_after
         self.hostname = socket.gethostname()
@@ -81,7 +91,8 @@ class LocalLink:
         )
 
     def seen(self) -> None:
-        self.workers.seen(self.worker_id)
+        with contextlib.suppress(StoreWriteError):  # a liveness mark: the next one will do
+            self.workers.seen(self.worker_id)
 
     def stopped(self, reason: str) -> None:
         # This append also wakes the watcher thread, which then sees it should stop.
@@ -92,9 +103,24 @@ class LocalLink:
         # While claims keep finding jobs the queue is busy: claim straight away. The
         # read-only look first only pays off when the queue may be empty or full of
         # jobs that do not fit, where it spares the other workers a write lock.
+        if time.monotonic() < self._claims_paused_until:
+            return None
         if not self._last_claim_found and not self._worth_claiming(free):
             return None
-        job = self.jobs.claim(self.worker_id, self.lease_seconds, free=free)
+        try:
+            job = self.jobs.claim(self.worker_id, self.lease_seconds, free=free)
+        except StoreWriteError as exc:
+            # A full or read-only disk: nothing was claimed (the transaction rolled back).
+            # Pause claiming and retry, rather than stop with the running jobs orphaned.
+            if not self._claims_paused_until:
+                self._say(
+                    f"Cannot claim jobs: {exc}. Pausing claims; retrying every {CLAIM_PAUSE:.0f}s."
+                )
+            self._claims_paused_until = time.monotonic() + CLAIM_PAUSE
+            return None
+        if self._claims_paused_until:
+            self._say("The store takes writes again: claiming resumed.")
+            self._claims_paused_until = 0.0
         self._last_claim_found = job is not None
         return None if job is None else job_out(job)
 
@@ -132,12 +158,19 @@ class LocalLink:
 
     # -- one attempt ---------------------------------------------------------
     def started(self, job: schemas.Job, pid: int, run_dir: Path) -> None:
-        self.jobs.started(
-            job.id, self.worker_id, job.attempt, pid, run_dir=str(run_dir), hostname=self.hostname
-        )
+        with _retryable():
+            self.jobs.started(
+                job.id,
+                self.worker_id,
+                job.attempt,
+                pid,
+                run_dir=str(run_dir),
+                hostname=self.hostname,
+            )
 
     def heartbeat(self, job: schemas.Job) -> bool:
-        view = self.jobs.heartbeat(job.id, self.worker_id, job.attempt, self.lease_seconds)
+        with _retryable():
+            view = self.jobs.heartbeat(job.id, self.worker_id, job.attempt, self.lease_seconds)
         return view.cancel_requested
 
     def cancels(self, job_ids: list[int]) -> set[int]:
@@ -146,6 +179,12 @@ class LocalLink:
         return {job.id for job in found if job is not None and job.cancel_requested}
 
     def finish(
+        self, job: schemas.Job, ending: Ending, exit_code: int | None, error: str | None
+    ) -> schemas.Job | None:
+        with _retryable():
+            return self._finish(job, ending, exit_code, error)
+
+    def _finish(
         self, job: schemas.Job, ending: Ending, exit_code: int | None, error: str | None
     ) -> schemas.Job | None:
         if ending == "exited":
@@ -169,3 +208,13 @@ class LocalLink:
 
     def fixed_env(self) -> dict[str, str]:
         return {}
+
+
+@contextlib.contextmanager
+def _retryable() -> Iterator[None]:
+    """A write the store refused (full or read-only disk) is, to the loop, a queue it
+    could not reach this time: it says so and retries, as with a server that is down."""
+    try:
+        yield
+    except StoreWriteError as exc:
+        raise Unreachable(str(exc)) from exc

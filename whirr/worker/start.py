@@ -83,6 +83,7 @@ def _local(
         yield WorkerLoop(
             link,
             project.runs_dir,
+            say=say,
             capacity,
             settings,
             exit_when_empty=exit_when_empty,
