@@ -73,6 +73,7 @@ def _local(
             lease_seconds=config.heartbeat_timeout,
             reserve_after=config.reserve_after,
             worker_id=worker_id,
+            say=say,
         )
         settings = LoopSettings(
             lease_seconds=config.heartbeat_timeout,
@@ -83,7 +84,6 @@ def _local(
         yield WorkerLoop(
             link,
             project.runs_dir,
-            say=say,
             capacity,
             settings,
             exit_when_empty=exit_when_empty,
