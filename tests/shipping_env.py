@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from server_process import WHIRR, ServerProcess, rust_worker_binary
+from server_process import WHIRR, ServerProcess, rust_worker_binary, stop_process
 
 #: The append streams a worker ships by byte offset.
 STREAMS = ("output.log", "metrics.jsonl", "system.jsonl")
@@ -102,6 +102,11 @@ class Workers:
         self.procs.append(proc)
         return proc
 
+    def stop_all(self) -> None:
+        """SIGTERM every worker still running (SIGKILL past 10 s) and wait for it."""
+        for proc in self.procs:
+            stop_process(proc)
+
     def output(self) -> str:
         logs = sorted(self.server.logs_dir.glob("*-worker.log"))
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')}" for p in logs)
@@ -148,8 +153,9 @@ class ServerCopy:
     def raw(self, run_id: str, name: str) -> bytes:
         """``metrics.jsonl``/``system.jsonl`` through ``/runs/{id}/raw``, page by page."""
         out = bytearray()
+        file = name.removesuffix(".jsonl")  # the route names them metrics and system
         for _ in range(100_000):
-            resp = self.http.get(f"/runs/{run_id}/raw/{name}", params={"offset": len(out)})
+            resp = self.http.get(f"/runs/{run_id}/raw/{file}", params={"offset": len(out)})
             assert resp.status_code == 200, (resp.status_code, resp.text)
             out += resp.content
             if not resp.content or len(out) >= int(resp.headers["X-Whirr-Size"]):
@@ -159,6 +165,15 @@ class ServerCopy:
     def stream(self, run_id: str, job_id: int, name: str) -> bytes:
         """One append stream's bytes on the server."""
         return self.log(job_id) if name == "output.log" else self.raw(run_id, name)
+
+
+def hide(data_dir: Path) -> Path:
+    """Move a worker's data dir away (its workers stopped): everything on one machine in
+    a test, the server could otherwise read a run's files at the path the worker
+    reported. Returns where the files now are, for the test to compare with."""
+    gone = data_dir.with_name(data_dir.name + "-moved")
+    data_dir.rename(gone)
+    return gone
 
 
 def json_lines(data: bytes) -> list[dict[str, Any]]:

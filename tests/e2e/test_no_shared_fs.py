@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from server_process import WHIRR, ServerProcess, wait_for
-from shipping_env import STREAMS, ServerCopy, Workers, file_sha, json_lines, sha
+from shipping_env import STREAMS, ServerCopy, Workers, file_sha, hide, json_lines, sha
 
 from whirr.client import WhirrClient
 
@@ -125,6 +125,8 @@ def test_three_data_dirs_the_head_node_sees_the_workers_bytes(
                     interval=0.2,
                 )
                 assert api.get_job(job_id).status == "completed", workers.output()
+            workers.stop_all()
+            dirs = {kind: hide(path) for kind, path in dirs.items()}
             for kind, run_id in runs.items():
                 local = dirs[kind] / "runs" / run_id
                 check_streams(copy, local, run_id, jobs[kind])

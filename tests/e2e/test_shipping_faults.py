@@ -27,7 +27,7 @@ import httpx
 import pytest
 from pause_proxy import PauseProxy
 from server_process import WHIRR, ServerProcess, stop_process, wait_for
-from shipping_env import STREAMS, ServerCopy, Workers, sha
+from shipping_env import STREAMS, ServerCopy, Workers, hide, sha
 
 from whirr.client import WhirrClient
 
@@ -147,7 +147,10 @@ class Scene:
                 assert ended.status == "completed", (ended, self.workers.output())
 
     def assert_same_bytes(self, copy: ServerCopy) -> None:
-        """The server's copy of each stream is the worker's, byte for byte."""
+        """The server's copy of each stream is the worker's, byte for byte (read once the
+        workers stopped and their data dirs moved away)."""
+        self.workers.stop_all()
+        self.dirs = {kind: hide(path) for kind, path in self.dirs.items()}
         for kind in KINDS:
             for name in STREAMS:
                 mine = self.local(kind, name).read_bytes()
