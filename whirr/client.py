@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import msgspec
@@ -34,6 +34,8 @@ from whirr.services.errors import (
     InvalidState,
     LeaseLost,
     NotFound,
+    OffsetGap,
+    StaleAttempt,
     WhirrError,
 )
 from whirr.wire import protocol, schemas
@@ -44,6 +46,7 @@ from whirr.wire.run_events import (
     RunStartRequest,
     RunSummaryRequest,
 )
+from whirr.wire.shipping import FinalFilesRequest, RunFiles, UploadAnswer
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
@@ -129,9 +132,12 @@ class WhirrClient(StudyCalls):
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
         conflict: type[WhirrError] = InvalidState,
+        raw: bytes | None = None,
     ) -> httpx.Response:
         content = None if body is None else _encoder.encode(body)
         headers = {"Content-Type": "application/json"} if content is not None else None
+        if raw is not None:
+            content, headers = raw, {"Content-Type": "application/octet-stream"}
         try:
             resp = self._http.request(
                 method,
@@ -335,12 +341,13 @@ class WhirrClient(StudyCalls):
         gpu_ids: Sequence[int] = (),
         slots: int | None = None,
         pid: int | None = None,
-    ) -> schemas.Ack:
-        """Announce a worker with the GPUs and CPU-only slots it offers."""
+    ) -> schemas.RegisterResponse:
+        """Announce a worker with the GPUs and CPU-only slots it offers (the answer
+        carries the server's id: ``server_id``)."""
         req = schemas.RegisterRequest(
             worker_id=worker_id, hostname=hostname, gpu_ids=list(gpu_ids), slots=slots, pid=pid
         )
-        return self._call("POST", "/workers/register", schemas.Ack, body=req)
+        return self._call("POST", "/workers/register", schemas.RegisterResponse, body=req)
 
     def unregister_worker(self, worker_id: str) -> schemas.Ack:
         """A worker shuts down."""
@@ -395,9 +402,21 @@ class WhirrClient(StudyCalls):
             "POST", "/jobs/claim", schemas.ClaimResponse, body=req, timeout=self.timeout + wait
         )
 
-    def started(self, job_id: int, worker_id: str, attempt: int, pid: int) -> None:
-        """The job's process runs (``LeaseLost`` if the worker no longer holds it)."""
-        req = schemas.StartedRequest(worker_id=worker_id, attempt=attempt, pid=pid)
+    def started(
+        self,
+        job_id: int,
+        worker_id: str,
+        attempt: int,
+        pid: int,
+        files: Literal["shared", "shipped"] | None = None,
+        run_dir: str | None = None,
+    ) -> None:
+        """The job's process runs (``LeaseLost`` if the worker no longer holds it).
+        ``files`` says whether its run files are written in place on the server's
+        filesystem (``shared``) or shipped from ``run_dir`` on this machine."""
+        req = schemas.StartedRequest(
+            worker_id=worker_id, attempt=attempt, pid=pid, files=files, run_dir=run_dir
+        )
         self._call(
             "POST", f"/jobs/{job_id}/started", schemas.StartedResponse, body=req, conflict=LeaseLost
         )
@@ -521,16 +540,50 @@ class WhirrClient(StudyCalls):
             data=resp.content, offset=offset, size=int(size) if size.isdigit() else 0
         )
 
-    def run_files(self, run_id: str) -> list[schemas.ArtifactOut]:
+    def list_run_files(self, run_id: str) -> list[schemas.ArtifactOut]:
         """Every file of the run's directory, by path relative to it (``output.log``,
         ``artifacts/model.pt``)."""
         return self._call("GET", f"/runs/{run_id}/artifacts", schemas.ArtifactsResponse).artifacts
+
+    # -- shipping run files (no shared filesystem) --------------------------------------
+    def run_files(self, run_id: str) -> RunFiles:
+        """The run's files on the server: its mode, the current attempt, and per file the
+        server's size, the attempt's size (where a shipper resumes) and its state."""
+        return self._call("GET", f"/runs/{run_id}/files", RunFiles)
+
+    def upload_run_file(
+        self, run_id: str, name: str, attempt: int, offset: int, data: bytes
+    ) -> int:
+        """Ship ``data`` of run file ``name`` at attempt-local ``offset`` (a whole file:
+        offset 0, replacing it); the attempt-local size the server has after. Raises
+        ``OffsetGap`` (resume from its ``size``) or ``StaleAttempt`` (a ``LeaseLost``:
+        a newer attempt owns the run's files)."""
+        answer = self._call(
+            "PUT",
+            f"/runs/{run_id}/files/{quote(name, safe='')}",
+            UploadAnswer,
+            raw=data,
+            params={"attempt": attempt, "offset": offset},
+            timeout=max(self.timeout, 120.0),
+        )
+        return answer.size
+
+    def final_run_files(self, run_id: str, attempt: int, sizes: dict[str, int]) -> RunFiles:
+        """Report the attempt's final local sizes (after its last upload): the server
+        then tells ``complete`` from ``missing_tail``. ``StaleAttempt`` as for uploads."""
+        return self._call(
+            "POST",
+            f"/runs/{run_id}/files/final",
+            RunFiles,
+            body=FinalFilesRequest(files=dict(sizes)),
+            params={"attempt": attempt},
+        )
 
     def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         """The files saved under the run's ``artifacts/``, by path relative to it."""
         return [
             msgspec.structs.replace(a, path=a.path.removeprefix(_ARTIFACTS))
-            for a in self.run_files(run_id)
+            for a in self.list_run_files(run_id)
             if a.path.startswith(_ARTIFACTS)
         ]
 
@@ -705,6 +758,10 @@ def _error(resp: httpx.Response, conflict: type[WhirrError]) -> WhirrError:
         detail = resp.text[:500] or resp.reason_phrase
     message = detail if isinstance(detail, str) else msgspec.json.encode(detail).decode()
     status = resp.status_code
+    if status == 409:
+        shipping = _shipping_conflict(resp.content, message)
+        if shipping is not None:
+            return shipping
     kinds: dict[int, type[WhirrError]] = {
         400: InvalidRequest,
         401: AuthError,
@@ -727,3 +784,21 @@ def _error(resp: httpx.Response, conflict: type[WhirrError]) -> WhirrError:
             f"{protocol.CURRENT}: upgrade the whirr server)"
         )
     return kind(message)
+
+
+def _shipping_conflict(content: bytes, message: str) -> WhirrError | None:
+    """The shipping routes' 409s, told apart by ``reason``: ``StaleAttempt`` (with the
+    job's current attempt) and ``OffsetGap`` (with the size the server has)."""
+    try:
+        fields = msgspec.json.decode(content, type=dict[str, Any])
+    except msgspec.DecodeError:
+        return None
+    reason = fields.get("reason")
+    number = fields.get("attempt" if reason == StaleAttempt.reason else "size")
+    if not isinstance(number, int):
+        return None
+    if reason == StaleAttempt.reason:
+        return StaleAttempt(message, number)
+    if reason == OffsetGap.reason:
+        return OffsetGap(message, number)
+    return None

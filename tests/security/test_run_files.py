@@ -191,4 +191,4 @@ def test_the_whole_run_directory_is_served_read_only_and_never_beyond_it(
         # whirr's own client still means the files a user saved under artifacts/.
         assert [a.path for a in client.artifacts(run)] == ["model.bin"]
         assert client.read_artifact(run, "model.bin") == b"w"
-        assert {"output.log", "artifacts/model.bin"} <= {a.path for a in client.run_files(run)}
+        assert {"output.log", "artifacts/model.bin"} <= {a.path for a in client.list_run_files(run)}

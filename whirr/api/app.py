@@ -8,6 +8,7 @@ import hmac
 import itertools
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
@@ -22,6 +23,8 @@ from whirr.api.routes.system import health
 from whirr.api.routing import API
 from whirr.api.tokens import TokenTable, grants
 from whirr.services.errors import WhirrError
+from whirr.services.server_id import load_or_create_server_id
+from whirr.services.shipping import Shipping
 from whirr.store.protocol import StoreError
 from whirr.web.backend import Backend
 from whirr.web.config import ServerConfig
@@ -45,6 +48,9 @@ def create_app(config: ServerConfig) -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.NOISY_EXCEPTIONS = False
     app.ctx.config = config
+    # Written once into the data dir: a worker whose data dir holds the same id shares
+    # this filesystem and ships no run files (whirr.services.server_id).
+    app.ctx.server_id = load_or_create_server_id(config.data_dir)
     app.ctx.openapi = document(ROUTES)
     install_stopping(app)  # open streams and long-polls end when the server stops
     public = {API + r.path for r in ROUTES if r.public}
@@ -56,6 +62,7 @@ def create_app(config: ServerConfig) -> Sanic:
             methods=[route.method],
             name=route.name,
             strict_slashes=False,
+            stream=route.stream,
         )
     # The original whirr answered its liveness probe at the root too: load balancers and
     # compose health checks written for it ask there (no token, like /api/v1/health).
@@ -99,7 +106,7 @@ def create_app(config: ServerConfig) -> Sanic:
             return  # the server's own token: every scope
         matched = getattr(request, "route", None)
         route = by_name.get(matched.name.rsplit(".", 1)[-1]) if matched is not None else None
-        needs = route.needs if route is not None else "read"
+        needs = route.needs if route is not None else ("read",)
         if given.startswith(run_tokens.PREFIX):
             owner = run_tokens.parse(run_key, given)
             if owner is None:
@@ -117,9 +124,10 @@ def create_app(config: ServerConfig) -> Sanic:
         entry = tokens.lookup(given)
         if entry is None:
             raise Forbidden("invalid token")
-        if not grants(entry.scopes, needs):
+        if not any(grants(entry.scopes, scope) for scope in needs):
+            wanted = " or ".join(repr(scope) for scope in needs)
             raise Forbidden(
-                f"token {entry.name!r} lacks the {needs!r} scope that "
+                f"token {entry.name!r} lacks the {wanted} scope that "
                 f"{request.method} {request.path} needs (it has: {', '.join(entry.scopes)})"
             )
 
@@ -130,6 +138,7 @@ def create_app(config: ServerConfig) -> Sanic:
     @app.before_server_start
     async def open_backend(app: Sanic, loop: Any = None) -> None:
         app.ctx.backend = Backend(config, asyncio.get_running_loop())
+        app.ctx.shipping = Shipping(app.ctx.backend.store, Path(config.data_dir), config.runs_dir)
 
     @app.after_server_start
     async def start_reaper(app: Sanic, loop: Any = None) -> None:
@@ -158,7 +167,7 @@ def _error_response(exc: Exception) -> HTTPResponse:
         headers = (
             {"WWW-Authenticate": 'Bearer realm="whirr"'} if isinstance(exc, Unauthorized) else None
         )
-        return error(exc.status, str(exc), headers)
+        return error(exc.status, str(exc), headers, exc.fields())
     if isinstance(exc, SanicException):
         status = exc.status_code
         return error(status, str(exc) or _PHRASES.get(status, "error"))

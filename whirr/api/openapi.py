@@ -24,8 +24,10 @@ _REASONS = {
     403: "Wrong token, or a request this server does not answer (foreign Host, other site)",
     404: "Not found",
     409: "Conflict (lease lost, stale attempt, wrong state)",
+    413: "Body too large",
     415: "Body not sent as application/json",
     422: "Invalid body",
+    503: "A store the server depends on is unavailable",
 }
 
 
@@ -61,7 +63,8 @@ def document(routes: list[Route]) -> dict[str, Any]:
             for q in route.query
         ]
         # Every body-taking route refuses the types a web page may send (whirr.api.guards).
-        statuses = (*route.statuses, 415) if route.body is not None else route.statuses
+        takes_body = route.body is not None or route.raw_body is not None
+        statuses = (*route.statuses, 415) if takes_body else route.statuses
         ok: dict[str, Any] = {"description": "OK"}
         if route.response is not None:
             ok["content"] = {route.content_type: {"schema": ref[route.response]}}
@@ -81,12 +84,17 @@ def document(routes: list[Route]) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": ref[route.body]}},
             }
+        elif route.raw_body is not None:
+            binary = {"type": "string", "format": "binary"}
+            op["requestBody"] = {"required": True, "content": {route.raw_body: {"schema": binary}}}
         if route.public:
             op["security"] = []
         else:
-            # The scope a named token needs here (OpenAPI 3.1 lets any scheme list roles).
-            op["security"] = [{"bearer": [route.needs]}]
-            op["x-whirr-scope"] = route.needs
+            # The scope a named token needs here (OpenAPI 3.1 lets any scheme list roles;
+            # requirements listed side by side are alternatives: any one will do).
+            op["security"] = [{"bearer": [scope]} for scope in route.needs]
+            needs = route.needs
+            op["x-whirr-scope"] = needs[0] if len(needs) == 1 else list(needs)
         if route.streams:
             op["x-whirr-stream"] = True
         paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = op

@@ -44,9 +44,15 @@ class Route:
     #: Answers with a stream that a ``follow`` query parameter keeps open.
     streams: bool = False
     statuses: tuple[int, ...] = field(default=(400, 401, 403, 404, 409, 422))
-    #: The token scope this route needs (``whirr.api.tokens.SCOPES``); unset: ``read``
-    #: for a GET, ``admin`` for anything else (the strictest, until a route says less).
-    scope: str | None = None
+    #: The token scope this route needs (``whirr.api.tokens.SCOPES``), or a tuple of
+    #: scopes any one of which will do; unset: ``read`` for a GET, ``admin`` for anything
+    #: else (the strictest, until a route says less).
+    scope: str | tuple[str, ...] | None = None
+    #: The handler reads the body itself (sanic ``stream=True``) under a limit of its
+    #: own: a route that takes more than the server's request limit, or streams it.
+    stream: bool = False
+    #: The body is raw bytes of this type (documented as such), not JSON.
+    raw_body: str | None = None
 
     @property
     def name(self) -> str:
@@ -54,11 +60,13 @@ class Route:
         return self.handler.__name__
 
     @property
-    def needs(self) -> str:
-        """The scope a token must grant to use this route."""
-        if self.scope is not None:
+    def needs(self) -> tuple[str, ...]:
+        """The scopes a token may grant to use this route (any one of them will do)."""
+        if isinstance(self.scope, tuple):
             return self.scope
-        return "read" if self.method == "GET" else "admin"
+        if self.scope is not None:
+            return (self.scope,)
+        return ("read",) if self.method == "GET" else ("admin",)
 
 
 def backend(request: Request) -> Backend:

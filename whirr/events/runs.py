@@ -7,6 +7,8 @@ from whirr.events.bounds import ByteSize, ExitCode, JobId, Pid
 
 #: How a run can end. ``killed`` is a run stopped by a signal it could not finish after.
 RunOutcome = Literal["completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
+#: Where a run's files are written (``RunStarted.files_mode``).
+FilesMode = Literal["shared", "shipped", "local"]
 
 
 class RunStarted(Event, frozen=True, tag="run.started"):
@@ -21,6 +23,12 @@ class RunStarted(Event, frozen=True, tag="run.started"):
     hostname: str = ""
     pid: Pid | None = None
     git: dict[str, Any] | None = None
+    #: Where the run's files are written: ``shared`` (in place, on a filesystem the worker
+    #: shares with the server), ``shipped`` (on the worker's machine, sent to the server)
+    #: or ``local``; None: as before issue 16 (a job's files in ``run_dir``).
+    files_mode: FilesMode | None = None
+    #: The run directory on the worker's own machine, when it ships its files.
+    worker_run_dir: str | None = None
 
 
 class RunSummaryUpdated(Event, frozen=True, tag="run.summary_updated"):

@@ -46,6 +46,10 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     exit_code: int | None = None
     error: str | None = None
     version: int = 0
+    #: ``shared``, ``shipped`` or ``local`` (``RunStarted.files_mode``); None: not said.
+    files_mode: str | None = None
+    #: The run directory on the machine of a worker that ships the files.
+    worker_run_dir: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -75,6 +79,8 @@ def apply(view: RunView | None, rec: Recorded) -> RunView | None:
                 hostname=event.hostname or view.hostname,
                 pid=event.pid if event.pid is not None else view.pid,
                 git=event.git if event.git is not None else view.git,
+                files_mode=event.files_mode or view.files_mode,
+                worker_run_dir=event.worker_run_dir or view.worker_run_dir,
                 status="running",
                 finished_at=None,
                 version=rec.position,
@@ -92,6 +98,8 @@ def apply(view: RunView | None, rec: Recorded) -> RunView | None:
             run_dir=event.run_dir,
             git=event.git,
             version=rec.position,
+            files_mode=event.files_mode,
+            worker_run_dir=event.worker_run_dir,
         )
     if view is None:
         return None

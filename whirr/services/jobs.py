@@ -27,6 +27,7 @@ from whirr.events import (
     job_stream,
     run_stream,
 )
+from whirr.events.runs import FilesMode
 from whirr.projections import JOBS, JobView
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import RESERVE_AFTER, Capacity, both_free, free_capacity, pick
@@ -233,9 +234,19 @@ class Jobs:
         return job
 
     def started(
-        self, job_id: int, worker_id: str, attempt: int, pid: int, *, run_dir: str, hostname: str
+        self,
+        job_id: int,
+        worker_id: str,
+        attempt: int,
+        pid: int,
+        *,
+        run_dir: str,
+        hostname: str,
+        files_mode: FilesMode | None = None,
+        worker_run_dir: str | None = None,
     ) -> JobView:
-        """Record that the job's process runs; the job's run starts with it."""
+        """Record that the job's process runs; the job's run starts with it (its files
+        ``shared`` in place or ``shipped`` from ``worker_run_dir``: ``RunStarted``)."""
         held: list[JobView] = []
 
         def decide(reader: ViewReader) -> list[Pending]:
@@ -250,6 +261,8 @@ class Jobs:
                 tags=job.tags,
                 hostname=hostname,
                 pid=pid,
+                files_mode=files_mode,
+                worker_run_dir=worker_run_dir,
             )
             return [
                 Pending(

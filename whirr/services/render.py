@@ -77,6 +77,8 @@ def run_out(run: RunView) -> schemas.Run:
             for a in run.artifacts
         ],
         pid=run.pid,
+        files_mode=run.files_mode,
+        worker_run_dir=run.worker_run_dir,
     )
 
 

@@ -80,9 +80,15 @@ def respond(value: Any, status: int = 200, headers: dict[str, str] | None = None
     )
 
 
-def error(status: int, detail: Any, headers: dict[str, str] | None = None) -> HTTPResponse:
-    """The ``{"detail": ...}`` error body."""
-    return respond({"detail": detail}, status=status, headers=headers)
+def error(
+    status: int,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    fields: dict[str, object] | None = None,
+) -> HTTPResponse:
+    """The ``{"detail": ...}`` error body, with the error's own ``fields`` (``reason``,
+    ``size``, ...) beside it when it has any."""
+    return respond({"detail": detail, **(fields or {})}, status=status, headers=headers)
 
 
 def body(request: Request, kind: type[T]) -> T:

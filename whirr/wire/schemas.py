@@ -13,7 +13,7 @@ keep working); responses only gain keys.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -73,6 +73,12 @@ class Ack(Body):
 
     message: str | None = None
     success: bool = True
+
+
+class RegisterResponse(Ack):
+    """``POST /workers/register``: an ``Ack`` with the server's id (see ``HealthResponse``)."""
+
+    server_id: str | None = None
 
 
 class WorkerOut(Body):
@@ -227,6 +233,12 @@ class StartedRequest(Body):
     worker_id: WorkerId
     attempt: Attempt | None = None
     pid: Pid = 0
+    #: How the job's run files reach the server: written in place on a filesystem the
+    #: worker shares with it (``shared``), or shipped (``shipped``: ``/runs/{id}/files``).
+    #: Absent: ``shared`` (workers from before issue 16).
+    files: Literal["shared", "shipped"] | None = None
+    #: The run directory on the worker's machine (shown when the files are shipped).
+    run_dir: Annotated[str, Meta(max_length=4096)] | None = None
 
 
 class StartedResponse(Body):
@@ -334,6 +346,12 @@ class Run(Body):
     artifacts: list[SavedArtifact] = []
     #: The tracked process (a direct run's own script, a job's command).
     pid: int | None = None
+    #: Where the run's files are written: ``shared`` (in place, on the server's
+    #: filesystem), ``shipped`` (on the worker's machine, sent to the server) or
+    #: ``local``; None: not said (a job's files in ``run_dir``, as before issue 16).
+    files_mode: str | None = None
+    #: The run directory on the worker's machine, when it ships the files.
+    worker_run_dir: str | None = None
 
 
 class RunsResponse(Body):
@@ -389,6 +407,9 @@ class HealthResponse(Body):
     #: The server's whirr version and wire protocol (``whirr.wire.protocol``).
     version: str | None = None
     protocol: int | None = None
+    #: The server's id (``<data-dir>/server-id``): a worker whose data dir holds the same
+    #: id shares the server's filesystem and ships no run files.
+    server_id: str | None = None
 
 
 class EventOut(Body):
@@ -426,6 +447,7 @@ TYPES: dict[str, type[Body]] = {
         cls.__name__: cls
         for cls in (
             Ack,
+            RegisterResponse,
             WorkerOut,
             WorkersResponse,
             SubmitResponse,

@@ -11,6 +11,7 @@ from whirr.api.routes import (
     run_files,
     run_system,
     runs,
+    shipping,
     streams,
     sweeps,
     system,
@@ -30,6 +31,7 @@ ROUTES: list[Route] = [
     *run_events.ROUTES,
     *direct_runs.ROUTES,
     *run_files.ROUTES,
+    *shipping.ROUTES,
     *sweeps.ROUTES,
     *ablations.ROUTES,
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Literal
 
 import msgspec
 from sanic import HTTPResponse, Request
@@ -202,21 +203,33 @@ async def job_started(request: Request, job_id: int) -> HTTPResponse:
     def started() -> JobView:
         job = b.jobs.get(job_id)
         attempt = req.attempt if req.attempt is not None else job.attempt
-        return _start(b, job, req.worker_id, attempt, req.pid)
+        return _start(b, job, req.worker_id, attempt, req.pid, req.files, req.run_dir)
 
     await b.write_and_wake(started)
     return respond(schemas.StartedResponse(success=True))
 
 
-def _start(b: Backend, job: JobView, worker_id: str, attempt: int, pid: int) -> JobView:
+def _start(
+    b: Backend,
+    job: JobView,
+    worker_id: str,
+    attempt: int,
+    pid: int,
+    files_mode: Literal["shared", "shipped"] | None = None,
+    worker_run_dir: str | None = None,
+) -> JobView:
     worker = b.store.worker(worker_id)
+    shipped = files_mode == "shipped"
     return b.jobs.started(
         job.id,
         worker_id,
         attempt,
         pid,
+        # The server's copy is where readers look, whichever way the files get there.
         run_dir=str(files.run_dir(b.config.runs_dir, job.run_id)),
         hostname=worker.hostname if worker else "",
+        files_mode=files_mode,
+        worker_run_dir=worker_run_dir if shipped else None,
     )
 
 

@@ -20,7 +20,12 @@ async def server_status(request: Request) -> HTTPResponse:
 async def health(request: Request) -> HTTPResponse:
     """Liveness probe; needs no token."""
     return respond(
-        schemas.HealthResponse(status="healthy", version=whirr.__version__, protocol=CURRENT)
+        schemas.HealthResponse(
+            status="healthy",
+            version=whirr.__version__,
+            protocol=CURRENT,
+            server_id=request.app.ctx.server_id,
+        )
     )
 
 

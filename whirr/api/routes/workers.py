@@ -22,7 +22,13 @@ async def register_worker(request: Request) -> HTTPResponse:
         gpu_ids=req.gpu_ids,
         slots=slots,
     )
-    return respond(schemas.Ack(message=f"Worker {req.worker_id} registered", success=True))
+    return respond(
+        schemas.RegisterResponse(
+            message=f"Worker {req.worker_id} registered",
+            success=True,
+            server_id=request.app.ctx.server_id,
+        )
+    )
 
 
 async def unregister_worker(request: Request) -> HTTPResponse:
@@ -53,7 +59,7 @@ ROUTES = [
         register_worker,
         "Register a worker.",
         body=schemas.RegisterRequest,
-        response=schemas.Ack,
+        response=schemas.RegisterResponse,
         scope="worker",
     ),
     Route(

@@ -1,0 +1,106 @@
+"""``/runs/{id}/files``: a worker without the server's filesystem ships a run's files here
+(``whirr.services.shipping`` says how; docs/http-api.md "Run files").
+
+Worker or submit tokens only (a direct run's shipper holds a submit token); a job's run
+token does not reach these routes, so a job cannot rewrite its own record on the server.
+"""
+
+from __future__ import annotations
+
+from sanic import HTTPResponse, Request
+
+from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.services.errors import InvalidRequest
+from whirr.services.shipping import Shipping, check_name
+from whirr.web.http import body, query_int, respond
+from whirr.wire.shipping import (
+    MAX_UPLOAD,
+    MAX_WHOLE_FILE,
+    WHOLE_FILES,
+    FinalFilesRequest,
+    RunFiles,
+    UploadAnswer,
+)
+
+#: Room for what an upload carries beside its bytes (headers, chunk framing).
+_SLACK = 64 * 1024
+_SCOPES = ("worker", "submit")
+_ATTEMPT = Query("attempt", int_schema(0, 2**31 - 1), "the job's attempt (0: a direct run)")
+
+
+def shipping(request: Request) -> Shipping:
+    """The server's shipping service."""
+    value: Shipping = request.app.ctx.shipping
+    return value
+
+
+async def run_files_state(request: Request, run_id: str) -> HTTPResponse:
+    """The run's files on the server: sizes, the current attempt's sizes, states."""
+    b = backend(request)
+    return respond(await b.read(shipping(request).files, run_id))
+
+
+async def upload_run_file(request: Request, run_id: str, name: str) -> HTTPResponse:
+    """Append to one of the run's streams, or replace one of its whole files."""
+    # The body is read first, whatever the answer: an unread body would be drained
+    # under the server's smaller limit and the connection dropped.
+    request.stream.request_max_size = (  # type: ignore[union-attr]
+        (MAX_WHOLE_FILE if name in WHOLE_FILES else MAX_UPLOAD) + _SLACK
+    )
+    await request.receive_body()
+    data = request.body or b""
+    check_name(name)
+    attempt = _attempt(request)
+    offset = query_int(request, "offset", 0, 0, 2**62) or 0
+    b = backend(request)
+    size = await b.read(shipping(request).upload, run_id, name, attempt, offset, data)
+    return respond(UploadAnswer(size=size))
+
+
+async def final_run_files(request: Request, run_id: str) -> HTTPResponse:
+    """The attempt's final local sizes, sent after its last upload."""
+    req = body(request, FinalFilesRequest)
+    attempt = _attempt(request)
+    b = backend(request)
+    return respond(await b.read(shipping(request).final, run_id, attempt, req.files))
+
+
+def _attempt(request: Request) -> int:
+    value = query_int(request, "attempt", None, 0, 2**31 - 1)
+    if value is None:
+        raise InvalidRequest("query parameter 'attempt' is required")
+    return value
+
+
+ROUTES = [
+    Route(
+        "GET",
+        "/runs/<run_id:str>/files",
+        run_files_state,
+        "The run's files on the server: mode, sizes and states (shipping).",
+        response=RunFiles,
+        scope=_SCOPES,
+    ),
+    Route(
+        "PUT",
+        "/runs/<run_id:str>/files/<name:str>",
+        upload_run_file,
+        "Ship bytes of a run file: append at an attempt-local offset, or replace whole.",
+        response=UploadAnswer,
+        query=(_ATTEMPT, Query("offset", int_schema(0, 2**62, 0), "attempt-local byte offset")),
+        scope=_SCOPES,
+        stream=True,
+        raw_body="application/octet-stream",
+        statuses=(400, 401, 403, 404, 409, 413, 422),
+    ),
+    Route(
+        "POST",
+        "/runs/<run_id:str>/files/final",
+        final_run_files,
+        "The attempt's final sizes of its run files (after the last upload).",
+        body=FinalFilesRequest,
+        response=RunFiles,
+        query=(_ATTEMPT,),
+        scope=_SCOPES,
+    ),
+]
