@@ -194,6 +194,77 @@ impl Client {
         self.post(&format!("/jobs/{job_id}/fail"), body, REQUEST_TIMEOUT)
     }
 
+    /// Sends `method route` with `payload` and hands back the answer undecoded (a
+    /// transport failure is the only error).
+    pub fn call_raw(
+        &self,
+        method: &str,
+        route: &str,
+        payload: Payload<'_>,
+        timeout: Duration,
+    ) -> Result<RawAnswer, ApiError> {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{route}", self.base))
+            .header(PROTOCOL_HEADER, PROTOCOL);
+        if let Some(auth) = &self.auth {
+            builder = builder.header("Authorization", auth);
+        }
+        match payload {
+            Payload::Empty => self.send_raw(builder, ureq::SendBody::none(), timeout),
+            Payload::Bytes(bytes, content_type) => {
+                let mut reader = bytes;
+                let builder = builder
+                    .header("Content-Type", content_type)
+                    .header("Content-Length", bytes.len());
+                self.send_raw(builder, ureq::SendBody::from_reader(&mut reader), timeout)
+            }
+            Payload::Stream(reader, len) => {
+                let builder = builder
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Length", len);
+                self.send_raw(builder, ureq::SendBody::from_reader(reader), timeout)
+            }
+        }
+    }
+
+    fn send_raw(
+        &self,
+        builder: ureq::http::request::Builder,
+        body: ureq::SendBody<'_>,
+        timeout: Duration,
+    ) -> Result<RawAnswer, ApiError> {
+        let request = builder
+            .body(body)
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_global(Some(timeout))
+            .build();
+        let mut response = self
+            .agent
+            .run(request)
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let size_header = response
+            .headers()
+            .get("X-Whirr-Size")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        Ok(RawAnswer {
+            status,
+            body,
+            size_header,
+        })
+    }
+
     fn post<B: Serialize, R: DeserializeOwned>(
         &self,
         route: &str,
@@ -233,16 +304,49 @@ fn read_answer<R: DeserializeOwned>(
     if (200..300).contains(&status) {
         return serde_json::from_str(&text).map_err(|e| ApiError::Decode(e.to_string()));
     }
-    let detail = match serde_json::from_str::<ErrorBody>(&text) {
+    Err(error_for(status, text.as_bytes()))
+}
+
+/// The [`ApiError`] a non-2xx answer stands for.
+pub fn error_for(status: u16, body: &[u8]) -> ApiError {
+    let detail = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(body) => body.message(),
-        Err(_) => text.chars().take(300).collect::<String>().trim().to_owned(),
+        Err(_) => String::from_utf8_lossy(body)
+            .chars()
+            .take(300)
+            .collect::<String>()
+            .trim()
+            .to_owned(),
     };
-    Err(match status {
+    match status {
         409 => ApiError::Conflict(detail),
         401 | 403 => ApiError::Auth(status, detail),
         400..=499 => ApiError::Rejected(status, detail),
         _ => ApiError::Server(status, detail),
-    })
+    }
+}
+
+/// An answer as it came, for routes whose body is not one JSON shape (raw run files)
+/// or whose refusals carry fields the caller acts on (an upload's `offset_gap`).
+pub struct RawAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// `X-Whirr-Size`: the whole file's size, on the raw run-file route.
+    pub size_header: Option<u64>,
+}
+
+impl RawAnswer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A request body: nothing, bytes in memory, or `len` bytes read from a reader (a file
+/// streamed from disk, never held whole).
+pub enum Payload<'a> {
+    Empty,
+    Bytes(&'a [u8], &'static str),
+    Stream(&'a mut dyn std::io::Read, u64),
 }
 
 /// `http://h:8080`, `http://h:8080/` and `http://h:8080/api/v1` all give

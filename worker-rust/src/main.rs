@@ -9,12 +9,19 @@ mod log;
 mod backoff;
 mod cli;
 mod client;
+mod files_api;
+mod files_mode;
+mod ledger;
 mod process;
 mod protocol;
 mod reaper;
 mod settings;
+mod ship_run;
+mod shipping;
 mod signals;
 mod sys;
+#[cfg(test)]
+mod testdirs;
 mod worker;
 
 use std::process::ExitCode;

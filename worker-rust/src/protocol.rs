@@ -123,6 +123,13 @@ pub struct StartedRequest {
     pub worker_id: String,
     pub attempt: u32,
     pub pid: u32,
+    /// How the run's files reach the server: `"shared"` (written in place on the
+    /// server's data dir) or `"shipped"` (uploaded by this worker); unsent means shared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<String>,
+    /// Where the job writes its run files on this machine (shown, never read there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_dir: Option<String>,
 }
 
 /// `POST /jobs/{id}/heartbeat`: renews the lease for `lease_seconds` from now.
@@ -167,12 +174,33 @@ pub struct FailRequest {
     pub timed_out: bool,
 }
 
-/// `GET /health` (no auth). The worker does not call it; it is here so the fixture
-/// is decoded with the rest of the protocol.
-#[cfg_attr(not(test), allow(dead_code))]
+/// `GET /health` (no auth). The worker reads `server_id` to tell whether its data dir
+/// is the server's own (shared mode); an older server sends none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthResponse {
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<String>,
+}
+
+/// `POST /runs/{id}/files/final`: the attempt-local sizes of the run's streams once the
+/// job ended and everything was uploaded (lets the server say a tail is missing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalFilesRequest {
+    pub files: BTreeMap<String, u64>,
+}
+
+/// Answer to an upload: the attempt-local size of the server's copy afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizeResponse {
+    pub size: u64,
+}
+
+/// `POST /runs/{id}/artifacts/{path}/complete`: what the uploaded bytes must add up to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompleteArtifactRequest {
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// Every 4xx/5xx answer: `{"detail": ...}`. `detail` is normally a string, but a

@@ -15,7 +15,7 @@
 //! pending report after [`REPORT_WHEN_STOPPING`].
 #![forbid(unsafe_code)]
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
@@ -27,6 +27,7 @@ use nix::sys::signal::Signal;
 
 use crate::backoff::{pause_until, Backoff, ReportPauses};
 use crate::client::{ApiError, Claimed, Client};
+use crate::files_mode::{self, FilesMode};
 use crate::process::{JobProcess, JobSpec};
 use crate::protocol::{
     ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, Job,
@@ -34,6 +35,8 @@ use crate::protocol::{
 };
 use crate::reaper::Reaper;
 use crate::settings::Settings;
+use crate::ship_run::new_ledger;
+use crate::shipping::Shipper;
 use crate::signals::Shutdown;
 
 /// Longest pause between two looks at a running job (exit, cancel flag, deadlines).
@@ -44,6 +47,11 @@ const HEARTBEAT_RETRY: Duration = Duration::from_secs(2);
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 /// Once a second signal asked to stop now, how long a report still may take.
 pub const REPORT_WHEN_STOPPING: Duration = Duration::from_secs(2);
+/// Longest wait, at a job's end, for its files to reach the server before its end is
+/// reported anyway (shipping then goes on in the background).
+const FLUSH_LIMIT: Duration = Duration::from_secs(60);
+/// Shortest such wait, even late in a lease.
+const FLUSH_MIN: Duration = Duration::from_secs(1);
 
 /// How a running job ended, as far as the worker is concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +115,10 @@ pub struct Worker<'a> {
     /// True once the server took the registration, until the worker unregisters
     /// (shared with the signal thread, which unregisters an idle worker itself).
     registered: Arc<AtomicBool>,
+    /// Shared or shipped, decided once the server answers.
+    mode: Cell<FilesMode>,
+    /// In shipped mode, the thread that ships run files.
+    shipper: OnceCell<Shipper>,
 }
 
 impl<'a> Worker<'a> {
@@ -123,6 +135,8 @@ impl<'a> Worker<'a> {
             shutdown,
             reaper,
             registered,
+            mode: Cell::new(FilesMode::Shared),
+            shipper: OnceCell::new(),
         }
     }
 
@@ -134,16 +148,17 @@ impl<'a> Worker<'a> {
     /// Registers, then claims and runs jobs until a signal asks it to stop. Returns an
     /// error only for what retrying cannot fix (a bad token, a refused registration).
     pub fn run(&self) -> Result<(), String> {
-        if !self.register()? {
+        if !self.register()? || !self.set_up_files()? {
             return Ok(());
         }
         let s = &self.settings;
         say!(
-            "worker {} ready: server {}, data dir {}, gpu {}",
+            "worker {} ready: server {}, data dir {}, gpu {}, run files {}",
             s.worker_id,
             self.client.base(),
             s.data_dir.display(),
-            s.gpu.map_or_else(|| "none".to_owned(), |g| g.to_string())
+            s.gpu.map_or_else(|| "none".to_owned(), |g| g.to_string()),
+            self.mode.get().wire_name()
         );
         let mut backoff = Backoff::new();
         while !self.shutdown.drain_requested() {
@@ -252,6 +267,96 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Decides shared or shipped mode (asking the server for its id, with retries while
+    /// it cannot be reached) and, when shipped, starts the shipper, which resumes what a
+    /// previous worker on this data dir left. `Ok(false)` when a signal asked to stop.
+    fn set_up_files(&self) -> Result<bool, String> {
+        let data_dir = &self.settings.data_dir;
+        let mut backoff = Backoff::new();
+        loop {
+            let (client, dir) = (self.client.clone(), data_dir.clone());
+            let pending = spawn_call(move || files_mode::detect(&client, &dir));
+            let Some(answer) = wait_answer(&pending, || self.shutdown.drain_requested()) else {
+                return Ok(false);
+            };
+            match answer {
+                Ok(mode) => {
+                    self.mode.set(mode);
+                    if mode == FilesMode::Shipped {
+                        let shipper =
+                            Shipper::start(self.client.clone(), data_dir).map_err(|e| {
+                                format!(
+                                    "cannot start shipping run files from {}: {e}",
+                                    data_dir.display()
+                                )
+                            })?;
+                        let _ = self.shipper.set(shipper);
+                    }
+                    return Ok(true);
+                }
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    say!(
+                        "cannot ask the server for its id: {e}; retrying in {:.1}s",
+                        delay.as_secs_f64()
+                    );
+                    self.pause_unless_draining(delay);
+                    if self.shutdown.drain_requested() {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// In shipped mode: before the job spawns, seeds a retried attempt's metrics (so
+    /// `_idx` goes on after the server's last row) and starts shipping its run.
+    fn begin_shipping(&self, job: &Job, run_id: &str, run_dir: &Path) {
+        let Some(shipper) = self.shipper.get() else {
+            return;
+        };
+        if job.attempt > 1 {
+            match files_mode::seed_metrics(&self.client, run_id, run_dir) {
+                Ok(true) => say!("job {}: metrics go on after the server's last row", job.id),
+                Ok(false) => {}
+                Err(e) => say!("job {}: cannot seed metrics.jsonl: {e}", job.id),
+            }
+        }
+        let ledger = new_ledger(run_id, Some(job.id), job.attempt, run_dir);
+        if let Err(e) = shipper.begin(ledger) {
+            say!("job {}: cannot ship its files: {e}", job.id);
+        }
+    }
+
+    /// In shipped mode: at the job's end, waits until its files are on the server
+    /// (bounded by [`FLUSH_LIMIT`] and by the lease, which the report still needs), so
+    /// that `whirr logs` after the end is complete. `wait` false only marks the end.
+    fn flush_files(&self, job: &Job, run_id: &str, lease_end: Instant, wait: bool) {
+        let Some(shipper) = self.shipper.get() else {
+            return;
+        };
+        let now = Instant::now();
+        let margin = (self.lease() / 4).min(Duration::from_secs(5));
+        let in_lease = lease_end
+            .checked_sub(margin)
+            .unwrap_or(now)
+            .max(now + FLUSH_MIN);
+        let deadline = if wait {
+            in_lease.min(now + FLUSH_LIMIT)
+        } else {
+            now
+        };
+        let stop = || self.shutdown.forced();
+        if !shipper.finish(run_id, job.attempt, deadline, stop) && wait {
+            say!(
+                "job {}: its files are not all on the server after {:.1}s; reporting its end \
+                 anyway (shipping goes on)",
+                job.id,
+                now.elapsed().as_secs_f64()
+            );
+        }
+    }
+
     /// The environment a job runs with, on top of the worker's own.
     fn job_env(&self, job: &Job, run_id: &str, run_dir: &Path) -> Vec<(String, String)> {
         let mut env = vec![("PYTHONUNBUFFERED".to_owned(), "1".to_owned())];
@@ -301,6 +406,7 @@ impl<'a> Worker<'a> {
             env_remove: vec!["WHIRR_TOKEN".to_owned()],
             log_path: run_dir.join("output.log"),
         };
+        self.begin_shipping(job, &run_id, &run_dir);
         say!(
             "job {} attempt {} ({}): starting {:?} in {}",
             job.id,
@@ -313,6 +419,7 @@ impl<'a> Worker<'a> {
             Ok(process) => process,
             Err(e) => {
                 say!("job {} did not start: {e}", job.id);
+                self.flush_files(job, &run_id, lease_end, true);
                 self.report_fail(job.id, job.attempt, e.to_string(), None, false, lease_end);
                 return;
             }
@@ -328,16 +435,27 @@ impl<'a> Worker<'a> {
         if let Some(reaper) = self.reaper {
             reaper.forget(pgid);
         }
+        // A lost lease's end is not reported: nothing waits on its files (a newer
+        // attempt makes the server refuse them; until then they go on in the background).
+        let wait = outcome != Outcome::LeaseLost;
+        self.flush_files(job, &run_id, lease_end, wait);
         self.report(job, &run_id, outcome, lease_end);
     }
 
     /// Sends the start report (on a thread of its own).
     fn send_started(&self, job: &Job, pid: u32) -> Receiver<Result<Renewal, ApiError>> {
         let client = self.client.clone();
+        let run_dir = self
+            .settings
+            .data_dir
+            .join("runs")
+            .join(job.effective_run_id());
         let body = StartedRequest {
             worker_id: self.settings.worker_id.clone(),
             attempt: job.attempt,
             pid,
+            files: Some(self.mode.get().wire_name().to_owned()),
+            run_dir: Some(run_dir.to_string_lossy().into_owned()),
         };
         let id = job.id;
         spawn_call(move || client.started(id, &body).map(|_| Renewal::Started))
