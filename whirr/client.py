@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -29,6 +29,7 @@ import msgspec
 
 from whirr._httpx import httpx
 from whirr.client_studies import StudyCalls
+from whirr.filemodes import ChecksumMismatch, save_stream
 from whirr.services.errors import (
     InvalidRequest,
     InvalidState,
@@ -39,6 +40,12 @@ from whirr.services.errors import (
     WhirrError,
 )
 from whirr.wire import protocol, schemas
+from whirr.wire.artifact_uploads import (
+    ArtifactUploadSize,
+    CompleteArtifactRequest,
+    DownloadedArtifact,
+    StoredArtifact,
+)
 from whirr.wire.run_events import (
     RunArtifactRequest,
     RunAttachRequest,
@@ -57,6 +64,8 @@ _ARTIFACTS = "artifacts/"
 _FINISHED = ("completed", "failed", "cancelled", "timed_out")
 #: Rows per page when reading a whole metrics file (the API's largest default page).
 METRICS_PAGE = 100_000
+#: Bytes read from a download's body at a time.
+_DOWNLOAD_CHUNK = 1 << 20
 
 
 class AuthError(WhirrError):
@@ -591,26 +600,99 @@ class WhirrClient(StudyCalls):
         """One saved artifact's bytes (``path`` relative to the run's ``artifacts/``)."""
         return self._send("GET", f"/runs/{run_id}/artifacts/{quote(_ARTIFACTS + path)}").content
 
-    def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
+    def download_artifact(
+        self,
+        run_id: str,
+        path: str,
+        dest: str | os.PathLike[str],
+        sha256: str | None = None,
+    ) -> Path:
         """Stream one saved artifact (``path`` relative to the run's ``artifacts/``) into
-        ``dest`` (a file, or a directory to put it in)."""
+        ``dest`` (a file, or a directory to put it in), through a hidden temporary file
+        renamed into place; with ``sha256``, what arrived must have it (``ServerError``
+        otherwise, and ``dest`` is left as it was)."""
         target = Path(dest)
         if target.is_dir():
             target = target / Path(path).name
+        self.fetch_artifact(run_id, path, target, sha256)
+        return target
+
+    def fetch_artifact(
+        self, run_id: str, path: str, target: Path, sha256: str | None = None
+    ) -> DownloadedArtifact:
+        """``download_artifact`` into exactly ``target``, saying what was saved."""
         try:
             url = f"/runs/{run_id}/artifacts/{quote(_ARTIFACTS + path)}"
-            with self._http.stream("GET", url) as resp:
+            with self._http.stream("GET", url, timeout=max(self.timeout, 120.0)) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise _error(resp, InvalidState)
-                tmp = target.with_name(f".{target.name}.part")
-                with tmp.open("wb") as fh:
-                    for chunk in resp.iter_bytes():
-                        fh.write(chunk)
-                tmp.replace(target)
+                chunks = resp.iter_bytes(_DOWNLOAD_CHUNK)
+                try:
+                    size, digest = save_stream(target, chunks, sha256)
+                except ChecksumMismatch as exc:
+                    raise ServerError(f"artifact {path!r} of run {run_id}: {exc}") from None
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"download from {self.url} failed: {exc}") from exc
-        return target
+        return DownloadedArtifact(
+            dest=str(target), size=size, sha256=digest, verified=sha256 is not None
+        )
+
+    # -- uploading artifacts (no shared filesystem; whirr.shipping.artifacts) ------------
+    def artifact_upload_size(self, run_id: str, path: str, attempt: int) -> ArtifactUploadSize:
+        """How many bytes of artifact ``path`` the attempt's upload has on the server
+        (resume from there) and the largest artifact it takes."""
+        return self._call(
+            "GET",
+            f"/runs/{run_id}/uploads/{quote(path)}",
+            ArtifactUploadSize,
+            params={"attempt": attempt},
+            conflict=LeaseLost,
+        )
+
+    def upload_artifact(
+        self,
+        run_id: str,
+        path: str,
+        attempt: int,
+        offset: int,
+        data: bytes | Iterable[bytes],
+        length: int,
+    ) -> int:
+        """Send ``length`` bytes of artifact ``path`` from ``offset`` (``data``: bytes,
+        or chunks streamed as they are produced); the server's size after. Raises
+        ``OffsetGap`` (resume from its ``size``), ``StaleAttempt`` (a newer attempt owns
+        the run), ``InvalidRequest`` (413: too large for the server)."""
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
+        try:
+            resp = self._http.request(
+                "PUT",
+                f"/runs/{run_id}/artifacts/{quote(path)}",
+                content=data,
+                headers=headers,
+                params={"attempt": attempt, "offset": offset},
+                timeout=max(self.timeout, 120.0),
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"upload to {self.url} failed: {exc}") from exc
+        if resp.status_code >= 400:
+            raise _error(resp, LeaseLost)
+        return msgspec.json.decode(resp.content, type=ArtifactUploadSize).size
+
+    def complete_artifact(
+        self, run_id: str, path: str, attempt: int, size: int, sha256: str
+    ) -> StoredArtifact:
+        """Finish an upload: the server checks ``size`` and ``sha256`` (``InvalidRequest``
+        when either differs: the upload is discarded), stores and records it."""
+        return self._call(
+            "POST",
+            f"/runs/{run_id}/artifacts/{quote(path)}/complete",
+            StoredArtifact,
+            body=CompleteArtifactRequest(size=size, sha256=sha256),
+            params={"attempt": attempt},
+            timeout=max(self.timeout, 600.0),  # checking and storing read the whole file
+            conflict=LeaseLost,
+        )
 
     # -- what a tracked script records (whirr.init() under a remote worker) --------------
     def attach_run(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import msgspec
 
 DEFAULT_CONFIG_TEXT = """\
-# whirr project settings (seconds). See docs/configuration.md.
+# whirr project settings (durations in seconds). Every key, its default and its bounds:
+# docs/configuration.md in whirr's source. Uncomment `notify:` and its lines to use hooks.
 heartbeat_interval: 30    # how often a worker renews its lease on a running job
 heartbeat_timeout: 120    # lease length: a job whose worker is silent this long is requeued
 kill_grace_period: 10     # SIGTERM -> SIGKILL delay when stopping a job's process group
@@ -18,7 +20,7 @@ retry_delay: 10           # backoff before the first retry of `submit --retries`
 snapshot: false           # `submit` runs jobs from a snapshot of the code (see docs/scheduling.md)
 reserve_after: 300        # a job that does not fit waits this long, then keeps GPUs free for itself
 # notify:                 # hooks when jobs finish, fail or get stuck (see docs/scheduling.md)
-#   command: "notify-send whirr \"$WHIRR_JOB_NAME $WHIRR_EVENT\""
+#   command: 'notify-send whirr "$WHIRR_JOB_NAME $WHIRR_EVENT"'
 #   webhook: https://hooks.example.com/whirr
 #   events: [finished, failed, stuck]
 #   stuck_after: 1800     # no new metric row for this long while running: stuck
@@ -29,22 +31,47 @@ class ConfigError(Exception):
     """config.yaml is unreadable or invalid."""
 
 
+#: Bounds of every number in config.yaml: key -> (lowest, highest, lowest excluded).
+#: NaN and infinity are refused everywhere (a timer that never fires is not a setting).
+#: docs/configuration.md lists them; a test keeps the two in step.
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "heartbeat_interval": (0, 3600, True),
+    "heartbeat_timeout": (0, 86_400, True),
+    "kill_grace_period": (0, 3600, False),
+    "poll_interval": (0, 3600, True),
+    "max_attempts": (1, 100, False),
+    "retry_delay": (0, 86_400, False),
+    "reserve_after": (0, 604_800, False),
+    "notify.stuck_after": (0, 604_800, False),
+}
+NOTIFY_EVENTS = ("finished", "failed", "stuck")
+
+
+def _check_bounds(struct: msgspec.Struct, prefix: str = "") -> None:
+    for key, (low, high, open_low) in BOUNDS.items():
+        if not key.startswith(prefix) or "." in key[len(prefix) :]:
+            continue
+        value = getattr(struct, key[len(prefix) :])
+        if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
+            floor = f"> {low}" if open_low else f">= {low}"
+            raise ValueError(f"{key} must be a number {floor} and <= {high}, not {value!r}")
+
+
 class NotifyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Notification hooks: a shell command and/or a webhook URL, on some job events."""
 
     command: str | None = None
     webhook: str | None = None
     #: Which events fire: finished (completed), failed (failed or timed out), stuck.
-    events: tuple[str, ...] = ("finished", "failed", "stuck")
+    events: tuple[str, ...] = NOTIFY_EVENTS
     #: Seconds without a new metric row before a running job counts as stuck (0: never).
     stuck_after: float = 0.0
 
     def __post_init__(self) -> None:
-        unknown = set(self.events) - {"finished", "failed", "stuck"}
+        unknown = set(self.events) - set(NOTIFY_EVENTS)
         if unknown:
             raise ValueError(f"notify.events: unknown events {sorted(unknown)}")
-        if self.stuck_after < 0:
-            raise ValueError("notify.stuck_after must not be negative")
+        _check_bounds(self, "notify.")
         if self.webhook is not None and not self.webhook.startswith(("http://", "https://")):
             raise ValueError("notify.webhook must be an http:// or https:// URL")
 
@@ -63,15 +90,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
 
     def __post_init__(self) -> None:
-        for field in ("heartbeat_interval", "heartbeat_timeout", "poll_interval"):
-            if getattr(self, field) <= 0:
-                raise ValueError(f"{field} must be positive")
-        if self.kill_grace_period < 0:
-            raise ValueError("kill_grace_period must not be negative")
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.retry_delay < 0 or self.reserve_after < 0:
-            raise ValueError("retry_delay and reserve_after must not be negative")
+        _check_bounds(self)
         if self.heartbeat_interval >= self.heartbeat_timeout:
             raise ValueError("heartbeat_interval must be shorter than heartbeat_timeout")
 
@@ -114,6 +133,8 @@ def _parse(path: Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

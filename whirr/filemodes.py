@@ -13,7 +13,10 @@ a project whose database other users can read, with the ``chmod`` that fixes it.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 #: Directories whirr creates: the owner only.
@@ -69,3 +72,30 @@ def create_private_file(path: str | os.PathLike[str]) -> bool:
         return False
     os.close(fd)
     return True
+
+
+class ChecksumMismatch(ValueError):
+    """What :func:`save_stream` received does not have the sha256 expected."""
+
+
+def save_stream(target: Path, chunks: Iterable[bytes], sha256: str | None) -> tuple[int, str]:
+    """Write ``chunks`` to ``target`` through a new hidden 0600 file beside it (created
+    exclusively, so never through a symlink), renamed into place once complete: (size,
+    sha256). With ``sha256``, the content must have it (``ChecksumMismatch`` otherwise,
+    and ``target`` is left as it was)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        hasher, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                hasher.update(chunk)
+                fh.write(chunk)
+                size += len(chunk)
+        digest = hasher.hexdigest()
+        if sha256 is not None and digest != sha256:
+            raise ChecksumMismatch(f"arrived with sha256 {digest}, not the {sha256} recorded")
+        tmp.replace(target)
+        return size, digest
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -7,7 +7,12 @@ from typing import Any
 
 import msgspec
 
+from whirr.services.errors import InvalidRequest
+
 BASELINE = "baseline"
+#: The most cells (jobs) one ``ablate run`` plans: conditions x replicates. Checked before
+#: anything is built, so a mistyped ``-r 100000000`` is an error, not a hang.
+MAX_CELLS = 100_000
 SEED_TOKEN = "{{seed}}"
 CFG_TOKEN = "{{cfg_path}}"
 
@@ -52,7 +57,13 @@ def cells(
     run first, and a partial study already holds complete pairs).
 
     ``conditions``: name -> settings (baseline first); ``cfg_path(condition, replicate)``
-    gives where the cell's config file goes."""
+    gives where the cell's config file goes. More than ``MAX_CELLS`` is ``InvalidRequest``."""
+    total = replicates * len(conditions)
+    if total > MAX_CELLS:
+        raise InvalidRequest(
+            f"{len(conditions)} condition(s) x {replicates} replicate(s) = {total} jobs; "
+            f"one study runs at most {MAX_CELLS}"
+        )
     planned = []
     for replicate in range(replicates):
         seed = seed_for(seed_base, replicate)

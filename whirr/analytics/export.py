@@ -170,9 +170,39 @@ def _copy(session: Session, query: str, params: list | None, fmt: str, target: P
     return _atomic(target, write)
 
 
+def check_replaceable(target: Path) -> None:
+    """``AnalyticsError`` unless ``target`` is absent or a regular file."""
+    import stat
+
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise AnalyticsError(f"cannot write {target}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a symlink"
+            if stat.S_ISLNK(mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a directory"
+            if stat.S_ISDIR(mode)
+            else "a device or special file"
+        )
+        raise AnalyticsError(
+            f"refusing to replace {target}: it is {kind}, not a regular file "
+            "(give a new file name, or leave out -o to write to stdout)"
+        )
+
+
 def _atomic(target: Path, write: Callable[[Path], int]) -> int:
     """``write`` to a temporary name next to ``target``, then rename it over ``target``, so
-    a reader never sees a half-written file and a failed export leaves the old one."""
+    a reader never sees a half-written file and a failed export leaves the old one.
+
+    Only a regular file is replaced: renaming over a symlink, a FIFO or a device would
+    put a file where the link, pipe or device was (as root, ``-o /dev/null``)."""
+    check_replaceable(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         count = write(tmp)

@@ -13,6 +13,9 @@ from whirr.analytics.tables import register_jobs
 from whirr.facade.protocol import Whirr
 
 VIEWS = ("runs", "jobs", "metrics", "system")
+#: What ``whirr sql`` runs: queries. COPY, ATTACH, INSTALL, SET and the like are refused
+#: before anything runs, and the connection is locked to the views' own files besides.
+READ_ONLY = ("SELECT", "EXPLAIN")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,23 @@ class Result:
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
+
+
+def check_read_only(sql: str) -> None:
+    """``AnalyticsError`` unless every statement of ``sql`` only reads (``READ_ONLY``)."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise AnalyticsError(str(exc).strip()) from None
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in READ_ONLY:
+            raise AnalyticsError(
+                f"whirr sql only reads: {kind} statements are refused (use whirr export "
+                "to write files)"
+            )
 
 
 def referenced(sql: str) -> set[str]:
@@ -43,6 +63,7 @@ def run_sql(whirr: Whirr, sql: str) -> Result:
     """
     if not sql.strip():
         raise AnalyticsError('give a query, e.g. whirr sql "SELECT * FROM runs"')
+    check_read_only(sql)
     names = referenced(sql)
     with Session(whirr) as session:
         if names - {"jobs"}:
@@ -58,6 +79,7 @@ def run_sql(whirr: Whirr, sql: str) -> Result:
                     )
         if "jobs" in names:
             register_jobs(session.con, session.tmpdir, whirr.jobs(None, None))
+        session.lock()
         result = session.execute(sql)
         if result.description is None:
             return Result([], [])

@@ -55,6 +55,25 @@ class Session:
         self.con.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
+    def lock(self) -> None:
+        """From now on the connection reads only the files its views were built over
+        (and its own temporary directory) and writes none; the settings cannot be changed
+        back. For running a query a person wrote (``whirr sql``)."""
+        readable = []
+        for kind in ("metrics", "system"):
+            import duckdb
+
+            try:
+                rows = self.con.execute(f"SELECT filename FROM _{kind}_files").fetchall()
+            except duckdb.CatalogException:  # no such view built for this query
+                continue
+            readable += [name for (name,) in rows]
+        paths = ", ".join(quote_str(p) for p in readable)
+        self.con.execute(f"SET allowed_paths = [{paths}]")
+        self.con.execute(f"SET allowed_directories = [{quote_str(str(self.tmpdir) + '/')}]")
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
+
     def runs_table(
         self, runs: Sequence[RunView] | Sequence[schemas.Run], name: str = "runs"
     ) -> RowsInfo:

@@ -18,6 +18,9 @@ from whirr.wire import studies as wire
 if TYPE_CHECKING:
     from whirr.wire.studies import AblationOut, AblationRankingOut
 
+#: Replicates per condition (as ``POST /ablations`` takes them).
+REPLICATES = click.IntRange(1, 10_000)
+
 
 @click.group("ablate")
 def ablate_cmd() -> None:
@@ -53,14 +56,14 @@ def ablate_cmd() -> None:
 @click.option(
     "-r",
     "--replicates",
-    type=click.IntRange(min=1),
+    type=REPLICATES,
     default=20,
     show_default=True,
     help="Replicates per condition when `run` is not told otherwise.",
 )
 @click.option(
     "--seed-base",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 2**62),
     default=None,
     help="Replicate r uses seed SEED_BASE + r (default: a random base, recorded).",
 )
@@ -171,7 +174,7 @@ class CommandAfterDashes(click.Command):
 @click.option(
     "-r",
     "--replicates",
-    type=click.IntRange(min=1),
+    type=REPLICATES,
     default=None,
     help="Replicates per condition (default: the study's).",
 )

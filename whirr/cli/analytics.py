@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from whirr.cli.common import fail, server_option, user_errors
+from whirr.cli.common import StatusChoice, count, fail, server_option, user_errors
+from whirr.cli.runs import STATUSES as RUN_STATUSES
 from whirr.facade import Whirr, open_whirr
 from whirr.services.errors import NotFound
 
@@ -102,7 +103,7 @@ def compare_cmd(
 
 @click.command("export")
 @click.argument("runs", nargs=-1)
-@click.option("-s", "--status", help="Only runs with this status.")
+@click.option("-s", "--status", type=StatusChoice(RUN_STATUSES), help="Only runs with this status.")
 @click.option("-t", "--tag", help="Only runs with this tag.")
 @click.option(
     "--metrics",
@@ -138,7 +139,7 @@ def compare_cmd(
 )
 # The original whirr's spellings (docs/cli.md, "The original whirr's options").
 @click.option("-r", "--run", "original_runs", multiple=True, hidden=True)
-@click.option("-l", "--limit", type=click.IntRange(min=1), default=None, hidden=True)
+@click.option("-l", "--limit", type=count(), default=None, hidden=True)
 @server_option(short=False)
 @user_errors
 def export_cmd(

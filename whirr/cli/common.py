@@ -88,6 +88,39 @@ def server_option(short: bool = True) -> Any:
     )
 
 
+#: The largest id, position or count a store holds (SQLite and PostgreSQL: 64-bit).
+MAX_INT64 = 2**63 - 1
+
+
+# Bounds of the numbers the commands take (docs/configuration.md, "Bounds"): every
+# number that reaches a process, a timer, a query or an allocation has a floor and a
+# ceiling, and a float must be finite.
+def count(low: int = 1, high: int = MAX_INT64) -> click.IntRange:
+    """An integer option in [low, high] (default: at least 1, at most a 64-bit id)."""
+    return click.IntRange(low, high)
+
+
+#: Queue priority (as ``POST /jobs`` takes it).
+PRIORITY = click.IntRange(-1_000_000, 1_000_000)
+#: GPUs one job may ask for.
+GPUS = click.IntRange(0, 64)
+
+
+class Seconds(click.FloatRange):
+    """A duration in seconds in [low, high]: NaN and infinity are refused (a timer that
+    never fires is not a setting)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
+
+
 class JobRef(click.ParamType):
     """A job named as a person would: ``12``, ``#12`` or ``job-12``."""
 

@@ -11,6 +11,7 @@ from whirr.cli.common import (
     JOB_REF,
     StatusChoice,
     ago,
+    count,
     duration,
     emit_json,
     print_table,
@@ -70,7 +71,7 @@ def submit_cmd(
     Everything after the options (or after `--`) is the command, passed as-is.
     See docs/scheduling.md for GPUs, priorities, dependencies, retries and timeouts.
     """
-    deps = parse_ids(after)
+    deps = parse_ids(after, "--after")
     if after_any and not deps:
         raise click.UsageError("--after-any needs --after ID[,ID...]")
     spec = schemas.SubmitRequest(
@@ -84,7 +85,7 @@ def submit_cmd(
         after=deps,
         after_any=after_any,
         retries=retries,
-        timeout_seconds=parse_duration(timeout) if timeout else None,
+        timeout_seconds=parse_duration(timeout, "--timeout") if timeout is not None else None,
         snapshot=snapshot,
     )
     with open_whirr(server) as whirr:
@@ -108,7 +109,7 @@ def submit_cmd(
 @click.option(
     "-n",
     "--limit",
-    type=click.IntRange(min=1),
+    type=count(),
     default=50,
     show_default=True,
     help="At most this many jobs (newest first) with --all/--status.",

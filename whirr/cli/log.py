@@ -8,7 +8,7 @@ import time
 import click
 import msgspec
 
-from whirr.cli.common import server_option, user_errors
+from whirr.cli.common import count, server_option, user_errors
 from whirr.clock import local_time
 from whirr.facade import open_whirr
 
@@ -19,14 +19,14 @@ from whirr.facade import open_whirr
 @click.option("--type", "types", multiple=True, help="Only this event type (repeatable).")
 @click.option(
     "--after",
-    type=click.IntRange(min=0),
+    type=count(0),
     default=None,
     help="Start after this position (default: the last --limit events).",
 )
 @click.option(
     "-n",
     "--limit",
-    type=click.IntRange(min=1),
+    type=count(),
     default=50,
     show_default=True,
     help="How many past events to print first.",

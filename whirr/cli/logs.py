@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from whirr.cli.common import JOB_REF, server_option, user_errors
+from whirr.cli.common import JOB_REF, count, server_option, user_errors
 from whirr.facade import open_whirr
 
 
@@ -19,7 +19,7 @@ from whirr.facade import open_whirr
     "-n",
     "--tail",
     "tail",
-    type=click.IntRange(min=0),
+    type=count(0),
     default=None,
     help="Start with only the last N lines.",
 )

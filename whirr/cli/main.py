@@ -7,6 +7,7 @@ import gc
 import importlib
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -61,10 +62,52 @@ class LazyGroup(click.Group):
             gc.enable()
         return command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        check_utf8(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; an exception no command turned into ``Error: ...`` becomes
+        one line and exit 1 all the same (``WHIRR_TRACEBACK=1`` shows the traceback)."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except BrokenPipeError:  # output piped into `head`: stop quietly
+            sys.stderr.close()
+            ctx.exit(0)
+        except Exception as exc:
+            if os.environ.get("WHIRR_TRACEBACK"):
+                raise
+            click.echo(f"Error: internal error: {one_line(exc)} (please report)", err=True)
+            ctx.exit(1)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def check_utf8(args: list[str]) -> None:
+    """Refuse an argument that is not UTF-8 text (Python hands such bytes over as lone
+    surrogates) or holds a NUL: nothing whirr records, opens or prints could hold it."""
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+            problem = "holds a NUL character" if "\x00" in arg else ""
+        except UnicodeEncodeError:
+            problem = "is not valid UTF-8 text"
+        if problem:
+            after = f" (the value of {args[i - 1]})" if i and args[i - 1].startswith("-") else ""
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            shown = shown.replace("\x00", "\\x00")
+            raise click.ClickException(f"argument {i + 1}{after} {problem}: '{shown[:80]}'")
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most 300 characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def help_width() -> int:

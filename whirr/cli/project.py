@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from whirr.cli.common import emit_json, server_option, user_errors
+from whirr.cli.common import emit_json, fail, server_option, user_errors
 
 
 @click.command("init")
@@ -25,7 +25,15 @@ def init_cmd(path: Path) -> None:
     """
     from whirr.project import init_project
 
-    project, created = init_project(path)
+    try:
+        project, created = init_project(path)
+    except FileExistsError as exc:  # .whirr (or a folder on the way) is a file
+        fail(f"cannot create a project in {path}: {exc.filename} exists and is not a folder")
+        return
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail(f"cannot create a project in {path}: {exc.strerror}{where}")
+        return
     if created:
         click.echo(f"Initialized whirr project in {project.dir}")
     else:

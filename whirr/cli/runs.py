@@ -12,6 +12,7 @@ import msgspec
 from whirr.cli.common import (
     StatusChoice,
     ago,
+    count,
     duration,
     emit_json,
     print_table,
@@ -35,7 +36,7 @@ _SHOW_TAIL = 1000
 @click.option(
     "-n",
     "--limit",
-    type=click.IntRange(min=1),
+    type=count(),
     default=20,
     show_default=True,
     help="How many runs (newest first).",
@@ -55,7 +56,7 @@ _SHOW_TAIL = 1000
 )
 @click.option("--json", "as_json", is_flag=True, help="Print {runs: [...]} as JSON.")
 # The original whirr's spelling of -n (docs/cli.md, "The original whirr's options").
-@click.option("--last", type=click.IntRange(min=1), default=None, hidden=True)
+@click.option("--last", type=count(), default=None, hidden=True)
 @server_option(short=False)
 @user_errors
 def runs_cmd(

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from whirr.cli.common import JOB_REF, emit_json, server_option, user_errors
+from whirr.cli.common import GPUS, JOB_REF, PRIORITY, emit_json, server_option, user_errors
 from whirr.clock import local_time
 from whirr.facade import open_whirr
 
@@ -19,30 +19,52 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> float:
-    """``90`` / ``90s`` / ``15m`` / ``2h`` / ``1h30m`` / ``1d`` -> seconds."""
+#: The longest duration ``--timeout`` takes (as ``POST /jobs``'s ``timeout_seconds``).
+MAX_DURATION = 10_000_000.0
+
+
+def parse_duration(text: str, option: str | None = None) -> float:
+    """``90`` / ``90s`` / ``15m`` / ``2h`` / ``1h30m`` / ``1d`` -> seconds (positive, at
+    most ``MAX_DURATION``). ``option``: the option named in an error."""
+    hint = f"'{option}'" if option else None
     spec = text.strip().lower().replace(" ", "")
+    if not spec:
+        raise click.BadParameter(
+            "an empty duration: give one like 90s, 15m, 2h or 1h30m", param_hint=hint
+        )
     pos, total = 0, 0.0
     while pos < len(spec):
         match = _DURATION.match(spec, pos)
         if match is None or match.end() == pos:
-            raise click.BadParameter(f"{text!r} is not a duration like 90s, 15m, 2h or 1h30m")
+            raise click.BadParameter(
+                f"{text!r} is not a duration like 90s, 15m, 2h or 1h30m", param_hint=hint
+            )
         total += float(match.group(1)) * _UNIT[match.group(2)]
         pos = match.end()
     if total <= 0:
-        raise click.BadParameter(f"{text!r}: a duration must be positive")
+        raise click.BadParameter(f"{text!r}: a duration must be positive", param_hint=hint)
+    if total > MAX_DURATION:  # also what a 400-digit number becomes: inf
+        raise click.BadParameter(
+            f"{text[:40]!r}: a duration must be at most {MAX_DURATION:.0f}s", param_hint=hint
+        )
     return total
 
 
-def parse_ids(text: str) -> list[int]:
-    """``3,4, 7`` -> ``[3, 4, 7]`` (for ``--after``)."""
+def parse_ids(text: str, option: str | None = None) -> list[int]:
+    """``3,4, 7`` -> ``[3, 4, 7]`` (for ``--after``); ``#3`` and ``job-3`` work too."""
+    from whirr.wire.refs import job_number
+
+    hint = f"'{option}'" if option else None
+    if not text.strip():
+        return []
     ids = []
     for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        if not part.lstrip("#").isdigit():
-            raise click.BadParameter(f"{text!r}: give job ids like 3 or 3,4,7")
-        ids.append(int(part.lstrip("#")))
+        number = job_number(part) if part else None
+        if number is None:
+            raise click.BadParameter(
+                f"{text[:60]!r}: give job ids like 3 or 3,4,7", param_hint=hint
+            )
+        ids.append(number)
     return ids
 
 
@@ -51,14 +73,14 @@ def scheduling_options(func: F) -> F:
     options = [
         click.option(
             "--gpus",
-            type=click.IntRange(min=0),
+            type=GPUS,
             default=None,
             help="GPUs the job needs (default: 1 on a GPU worker; 0: CPU-only, takes a slot).",
         ),
         click.option(
             "-p",
             "--priority",
-            type=int,
+            type=PRIORITY,
             default=0,
             show_default=True,
             help="Higher runs first; FIFO within a priority. Change later: `whirr priority`.",
@@ -100,7 +122,7 @@ def scheduling_options(func: F) -> F:
 
 @click.command("priority")
 @click.argument("job_id", type=JOB_REF)
-@click.argument("priority", type=int)
+@click.argument("priority", type=PRIORITY)
 @server_option()
 @user_errors
 def priority_cmd(job_id: int, priority: int, server: str | None) -> None:

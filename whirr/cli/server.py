@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from whirr.cli.common import fail, user_errors
+from whirr.services.errors import InvalidRequest
 
 DEFAULT_DATA_DIR = "~/.whirr/server"
 
@@ -76,6 +77,27 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
     show_default=True,
     help="Seconds of silence after which a worker is offline.",
 )
+@click.option(
+    "--artifact-store",
+    metavar="URL",
+    envvar="WHIRR_ARTIFACT_STORE",
+    show_envvar=True,
+    help="Where uploaded artifacts go: s3://bucket/prefix (needs whirr[s3]; credentials "
+    "from the AWS environment/config); default: DATA_DIR/runs/<run>/artifacts.",
+)
+@click.option(
+    "--s3-endpoint-url",
+    metavar="URL",
+    help="S3-compatible server of --artifact-store (MinIO, Ceph...); default: AWS, or "
+    "AWS_ENDPOINT_URL.",
+)
+@click.option(
+    "--max-artifact-size",
+    metavar="SIZE",
+    default="20GiB",
+    show_default=True,
+    help="Largest artifact a worker may upload (bytes, or with KiB/MiB/GiB/TiB).",
+)
 @user_errors
 def server_cmd(
     port: int,
@@ -87,6 +109,9 @@ def server_cmd(
     public_url: str | None,
     requeue_interval: float,
     worker_timeout: float,
+    artifact_store: str | None,
+    s3_endpoint_url: str | None,
+    max_artifact_size: str,
 ) -> None:
     """Serve the HTTP API (/api/v1) for remote workers, clients and dashboards.
 
@@ -130,6 +155,14 @@ def server_cmd(
                 f"refusing --no-auth with --public-url {public_url}: a server without a "
                 "token serves this machine only. Keep auth on."
             )
+    max_artifact_bytes = parse_size(max_artifact_size, "--max-artifact-size")
+    if artifact_store and artifact_store != "local":
+        from whirr.services.artifact_store import parse_s3_url
+
+        try:
+            parse_s3_url(artifact_store)
+        except InvalidRequest as exc:
+            raise click.BadParameter(str(exc), param_hint="'--artifact-store'") from None
     root = Path(data_dir).expanduser().resolve()
     private_dir(root)  # created 0700 (an existing one is kept as it is): see docs/security.md
     private_dir(root / "runs")
@@ -156,6 +189,9 @@ def server_cmd(
         public_url=public_url or None,
         requeue_interval=requeue_interval,
         worker_timeout=worker_timeout,
+        artifact_store=artifact_store or None,
+        s3_endpoint_url=s3_endpoint_url or None,
+        max_artifact_size=max_artifact_bytes,
     )
     open_store(config.store_url).close()  # a bad URL or database fails here, clearly
     kind = "PostgreSQL" if database_url else f"SQLite ({root / 'whirr.db'})"
@@ -163,9 +199,25 @@ def server_cmd(
     click.echo(f"whirr server on http://{host}:{port}/api/v1  store: {kind}  auth: {auth}")
     if public_url:
         click.echo(f"answering to {public_url} (and localhost names) only")
+    if artifact_store and artifact_store != "local":
+        click.echo(f"uploaded artifacts go to {artifact_store}")
     from whirr.api.app import serve
 
     try:
         serve(config, host, port)
     except OSError as exc:
         fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
+
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MIB": 1 << 20}
+_UNITS |= {"G": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TIB": 1 << 40}
+
+
+def parse_size(text: str, option: str) -> int:
+    """``20GiB``, ``512M``, ``1000`` -> bytes (a usage error for anything else)."""
+    value = text.strip().upper()
+    digits = value.rstrip("KMGTIB ")
+    unit = value[len(digits) :].strip()
+    if not digits.isdigit() or unit not in _UNITS or int(digits) * _UNITS[unit] < 1:
+        raise click.BadParameter(f"{text!r} is not a size such as 20GiB", param_hint=option)
+    return int(digits) * _UNITS[unit]

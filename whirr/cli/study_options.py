@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from whirr.cli.common import GPUS, PRIORITY
+
 _NOTED = "whirr.submit_options"
 
 
@@ -52,14 +54,14 @@ def submit_option_flags(func: Any) -> Any:
     flags = [
         click.option(
             "--priority",
-            type=int,
+            type=PRIORITY,
             callback=_note("priority"),
             expose_value=False,
             help="Queue priority of every job (higher runs first).",
         ),
         click.option(
             "--gpus",
-            type=click.IntRange(0, 64),
+            type=GPUS,
             callback=_note("gpus"),
             expose_value=False,
             help="GPUs each job needs (0: CPU only).",

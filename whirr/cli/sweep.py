@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from whirr.cli.common import emit_json, print_table, server_option, user_errors
+from whirr.cli.common import count, emit_json, print_table, server_option, user_errors
 from whirr.cli.study_options import collect_submit_options, submit_option_flags
 from whirr.clock import local_time
 from whirr.facade import open_whirr
@@ -57,7 +57,7 @@ def sweep_cmd() -> None:
 @click.option("-n", "--dry-run", is_flag=True, help="Print the jobs; queue nothing.")
 @click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=count(0),
     default=None,
     help="Seed of a random sweep (default: `seed` in the file, else a new one, "
     "which is printed and recorded).",
@@ -96,6 +96,8 @@ def run_cmd(
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise SweepFileError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SweepFileError(f"{file} is not UTF-8 text (byte {exc.start})") from None
     # Read here first, so a bad file is refused with its line before anything is sent
     # and a dry run needs no project or server; the store parses it again to record it.
     spec = parse_spec(text, source=str(file), submit_options=submit_option_names())

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from whirr.cli.common import JOB_REF, server_option, user_errors
+from whirr.cli.common import JOB_REF, Seconds, count, server_option, user_errors
 
 if TYPE_CHECKING:
     from whirr.watch.sources import WhirrSource
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 @click.option(
     "-i",
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(0.1, 3600),
     default=2.0,
     show_default=True,
     help="Seconds between redraws for logs, metrics and the clock (events redraw at once).",
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 @click.option(
     "-n",
     "--lines",
-    type=click.IntRange(min=1),
+    type=count(1, 10_000),
     default=10,
     show_default=True,
     help="Log lines shown for the selected job.",

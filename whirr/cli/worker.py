@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from whirr.cli.common import server_option, user_errors
+from whirr.cli.common import Seconds, count, server_option, user_errors
 
 
 @click.command("worker")
@@ -12,7 +12,7 @@ from whirr.cli.common import server_option, user_errors
     "--gpu",
     "--device",  # the original whirr's name for it (its README: `whirr worker --device 0`)
     "gpu",
-    type=click.IntRange(min=0),
+    type=count(0, 4095),
     default=None,
     help="One GPU for this worker's jobs (same as --gpus N; --device is the same option).",
 )
@@ -25,7 +25,7 @@ from whirr.cli.common import server_option, user_errors
 )
 @click.option(
     "--slots",
-    type=click.IntRange(min=0),
+    type=count(0, 10_000),
     default=1,
     show_default=True,
     help="CPU-only jobs (submit --gpus 0, or any job on a GPU-less worker) run at once "
@@ -46,20 +46,20 @@ from whirr.cli.common import server_option, user_errors
 )
 @click.option(
     "--lease-seconds",
-    type=click.FloatRange(10, 600),
+    type=Seconds(10, 600),
     default=60.0,
     show_default=True,
     help="With --server: lease length; heartbeats renew it.",
 )
 @click.option(
     "--heartbeat-interval",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(0.1, 3600),
     default=None,
     help="With --server: seconds between heartbeats [default: lease / 3].",
 )
 @click.option(
     "--kill-grace-period",
-    type=click.FloatRange(min=0),
+    type=Seconds(0, 3600),
     default=10.0,
     show_default=True,
     help="With --server: SIGTERM -> SIGKILL delay.",

@@ -15,6 +15,7 @@ from whirr.facade.http_studies import HttpStudies
 from whirr.facade.mirror import RunFileMirror, cache_root
 from whirr.services.errors import InvalidRequest
 from whirr.wire import schemas
+from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
 from whirr.wire.schemas import RUN_FILE_PAGE
 
@@ -106,6 +107,10 @@ class HttpWhirr:
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
         return self.client.read_artifact(run_id, path)
+
+    def download_artifact(self, run_id: str, path: str, target: Path) -> DownloadedArtifact:
+        run = self.client.get_run(run_id)
+        return self.client.fetch_artifact(run.id, path, target, recorded_sha256(run, path))
 
     # -- workers and the log ----------------------------------------------------------
     def workers(self) -> list[schemas.WorkerOut]:

@@ -16,10 +16,11 @@ import msgspec
 
 from whirr.clock import utc_now
 from whirr.events import tag_of
+from whirr.filemodes import ChecksumMismatch, save_stream
 from whirr.projections import JobView, WorkerView
 from whirr.runfiles import RunFile, UnsafePath, read_from
 from whirr.services import run_files
-from whirr.services.errors import InvalidRequest, NotFound
+from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.services.jobs import Jobs
 from whirr.services.queue import Queue
 from whirr.services.render import job_out, run_out, worker_out
@@ -27,6 +28,7 @@ from whirr.services.waiting import live_workers, waiting_note
 from whirr.services.workers import Workers
 from whirr.store import EventStore
 from whirr.wire import schemas
+from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
 from whirr.wire.schemas import RUN_FILE_PAGE
 
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 #: How long one wait for new events or output lasts before looking again.
 _WAIT = 1.0
 _LOG_CHUNK = 1 << 20
+#: Bytes copied at a time by ``download_artifact``.
+_COPY_CHUNK = 1 << 20
 #: The run files ``tail`` reads.
 TAIL_FILES = {"metrics": "metrics.jsonl", "system": "system.jsonl"}
 
@@ -303,6 +307,29 @@ class StoreWhirr:
     def read_artifact(self, run_id: str, path: str) -> bytes:
         with run_files.open_artifact(self.settings.runs_dir, self._known_run(run_id), path) as fh:
             return fh.read()
+
+    def download_artifact(self, run_id: str, path: str, target: Path) -> DownloadedArtifact:
+        run = self.run(run_id)
+        sha256 = recorded_sha256(run, path)
+        try:
+            fh = run_files.open_artifact(self.settings.runs_dir, run.id, path)
+        except NotFound:
+            stored = [a for a in run.artifacts if a.path == path and a.stored_in == "s3"]
+            if stored:
+                raise NotFound(
+                    f"artifact {path!r} of run {run.id} is in the server's S3 artifact store: "
+                    "get it through the server (--server URL)"
+                ) from None
+            raise
+        with fh:
+            chunks = iter(lambda: fh.read(_COPY_CHUNK), b"")
+            try:
+                size, digest = save_stream(target, chunks, sha256)
+            except ChecksumMismatch as exc:
+                raise InvalidState(f"artifact {path!r} of run {run.id}: {exc}") from None
+        return DownloadedArtifact(
+            dest=str(target), size=size, sha256=digest, verified=sha256 is not None
+        )
 
     # -- workers and the log ----------------------------------------------------------
     def workers(self) -> list[schemas.WorkerOut]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from whirr.facade.studies import Studies
 from whirr.wire import schemas
+from whirr.wire.artifact_uploads import DownloadedArtifact
 from whirr.wire.schemas import RUN_FILE_PAGE
 
 
@@ -102,6 +103,10 @@ class Whirr(Protocol):
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
         """One artifact's bytes."""
+
+    def download_artifact(self, run_id: str, path: str, target: Path) -> DownloadedArtifact:
+        """Save one artifact as the file ``target`` (streamed, replaced atomically),
+        checked against the sha256 the run recorded when it has one."""
 
     # -- workers and the log ----------------------------------------------------------
     def workers(self) -> list[schemas.WorkerOut]:

@@ -10,11 +10,15 @@ from typing import Any
 
 import msgspec
 
-from whirr.sweeps.spec import Parameter, SweepSpec
+from whirr.sweeps.spec import Parameter, SweepFileError, SweepSpec
 
 #: Random draws keep this many significant digits, so commands stay readable and the
 #: value a program receives is exactly the one recorded in the job's config.
 SIGNIFICANT_DIGITS = 6
+#: The most jobs one sweep plans (a grid's combinations after ``max_runs``, or a random
+#: sweep's ``max_runs``). Checked from the sizes alone, before anything is expanded, so a
+#: 10^12-point grid is an error rather than a machine out of memory.
+MAX_JOBS = 100_000
 
 
 class PlannedJob(msgspec.Struct, frozen=True):
@@ -40,11 +44,13 @@ def format_value(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def grid(parameters: list[Parameter]) -> list[dict[str, Any]]:
-    """Every combination of the parameters' values, the last parameter varying fastest."""
+def grid(parameters: list[Parameter], limit: int | None = None) -> list[dict[str, Any]]:
+    """Every combination of the parameters' values (the first ``limit``), the last
+    parameter varying fastest."""
     names = [p.name for p in parameters]
     columns = [p.values or [] for p in parameters]
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*columns)]
+    combos = itertools.islice(itertools.product(*columns), limit)
+    return [dict(zip(names, combo, strict=True)) for combo in combos]
 
 
 def _round(value: float, low: float, high: float) -> float:
@@ -80,13 +86,26 @@ def size(spec: SweepSpec) -> int:
     return combos if spec.max_runs is None else min(combos, spec.max_runs)
 
 
+def check_size(spec: SweepSpec) -> int:
+    """The number of jobs the sweep plans; ``SweepFileError`` over ``MAX_JOBS``."""
+    planned = size(spec)
+    if planned > MAX_JOBS:
+        what = "max_runs" if spec.method == "random" else "the grid (after max_runs)"
+        raise SweepFileError(
+            f"{what} plans {planned} jobs; one sweep plans at most {MAX_JOBS} "
+            "(lower max_runs, or split the sweep)"
+        )
+    return planned
+
+
 def points(spec: SweepSpec, seed: int | None = None) -> list[dict[str, Any]]:
-    """The sweep's parameter combinations, in order (a grid capped by ``max_runs``)."""
+    """The sweep's parameter combinations, in order (a grid capped by ``max_runs``);
+    ``SweepFileError`` when there would be more than ``MAX_JOBS``."""
+    check_size(spec)
     if spec.method == "random":
         assert spec.max_runs is not None
         return random_points(spec.parameters, spec.max_runs, seed if seed is not None else 0)
-    combos = grid(spec.parameters)
-    return combos[: spec.max_runs] if spec.max_runs is not None else combos
+    return grid(spec.parameters, spec.max_runs)
 
 
 def command(argv: list[str], config: dict[str, Any]) -> list[str]:

@@ -36,6 +36,17 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     reader_threads: int = 8
     #: Serve the web dashboard at ``/`` beside the API (needs the ``dashboard`` extra).
     dashboard: bool = True
+    #: Where uploaded artifacts go: None for the run directories, ``s3://bucket/prefix``.
+    artifact_store: str | None = None
+    #: The S3-compatible server of an ``s3://`` store (None: AWS, or AWS_ENDPOINT_URL).
+    s3_endpoint_url: str | None = None
+    #: The largest artifact an upload may make (bytes); bigger ones get 413.
+    max_artifact_size: int = 20 << 30
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory."""
+        return Path(self.data_dir)
 
     @property
     def runs_dir(self) -> Path:

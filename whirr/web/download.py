@@ -22,6 +22,18 @@ async def send_file(request: Request, b: Backend, fh: BinaryIO, filename: str) -
     """Stream ``fh`` (closed afterwards) as ``application/octet-stream``."""
     try:
         size = os.fstat(fh.fileno()).st_size
+    except BaseException:
+        fh.close()
+        raise
+    return await send_reader(request, b, fh, size, filename)
+
+
+async def send_reader(
+    request: Request, b: Backend, fh: BinaryIO, size: int, filename: str
+) -> HTTPResponse:
+    """Stream ``size`` bytes read from ``fh`` (a file, or an S3 object's body; closed
+    afterwards) as ``application/octet-stream``."""
+    try:
         ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
         disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
         response = await request.respond(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from whirr.api.routes import (
     ablations,
+    artifact_uploads,
     direct_runs,
     jobs,
     queue,
@@ -31,6 +32,7 @@ ROUTES: list[Route] = [
     *run_events.ROUTES,
     *direct_runs.ROUTES,
     *run_files.ROUTES,
+    *artifact_uploads.ROUTES,
     *shipping.ROUTES,
     *sweeps.ROUTES,
     *ablations.ROUTES,

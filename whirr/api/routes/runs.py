@@ -6,9 +6,14 @@ from urllib.parse import unquote
 
 from sanic import HTTPResponse, Request
 
+from whirr.api.artifact_access import s3_location, s3_store
+from whirr.api.routes.shipping import FILES_HEADER, files_state
 from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.projections import RunView
 from whirr.services import run_files as files
-from whirr.web.download import send_file
+from whirr.services.errors import NotFound
+from whirr.web.backend import Backend
+from whirr.web.download import send_file, send_reader
 from whirr.web.http import query_int, query_str, respond
 from whirr.wire import schemas
 
@@ -34,8 +39,12 @@ async def run_metrics(request: Request, run_id: str) -> HTTPResponse:
     limit = query_int(request, "limit", 100_000, 1, 1_000_000)
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
+    state = await files_state(request, run.id, "metrics.jsonl")
     rows = await b.read(b.whirr.metrics, run.id, since, limit)
-    return respond(schemas.MetricsResponse(metrics=rows, count=len(rows)))
+    return respond(
+        schemas.MetricsResponse(metrics=rows, count=len(rows), files=state),
+        headers={FILES_HEADER: state} if state is not None else None,
+    )
 
 
 async def run_tail(request: Request, run_id: str) -> HTTPResponse:
@@ -54,6 +63,7 @@ async def run_artifacts(request: Request, run_id: str) -> HTTPResponse:
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
     found = await b.read(files.list_run_files, b.config.runs_dir, run.id)
+    found = with_stored_artifacts(found, await b.read(b.store.run, run.id))
     return respond(schemas.ArtifactsResponse(artifacts=found, count=len(found)))
 
 
@@ -63,8 +73,39 @@ async def run_artifact(request: Request, run_id: str, path: str) -> HTTPResponse
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
     path = unquote(path)  # sanic hands the path over still percent-encoded
-    fh = await b.read(files.open_run_file, b.config.runs_dir, run.id, path)
-    return await send_file(request, b, fh, path.rsplit("/", 1)[-1])
+    name = path.rsplit("/", 1)[-1]
+    view = await b.read(b.store.run, run.id)
+    location = None if view is None else s3_location(view, path)
+    if location is not None and path.startswith("artifacts/"):
+        return await send_stored(request, b, location, name)
+    try:
+        fh = await b.read(files.open_run_file, b.config.runs_dir, run.id, path)
+    except NotFound:
+        if location is None:
+            raise
+        return await send_stored(request, b, location, name)  # a bare name, kept in S3
+    return await send_file(request, b, fh, name)
+
+
+async def send_stored(request: Request, b: Backend, location: str, name: str) -> HTTPResponse:
+    """Stream an artifact kept in the S3 artifact store."""
+    stored = await b.read(s3_store(request).open, location)
+    return await send_reader(request, b, stored.reader, stored.size, name)
+
+
+def with_stored_artifacts(
+    found: list[schemas.ArtifactOut], run: RunView | None
+) -> list[schemas.ArtifactOut]:
+    """The run directory's files plus the artifacts the run keeps in an S3 store."""
+    if run is None:
+        return found
+    listed = {f.path for f in found}
+    extra = [
+        schemas.ArtifactOut(path=f"artifacts/{a.path}", size=a.size, modified=a.saved_at)
+        for a in run.artifacts
+        if s3_location(run, a.path) is not None and f"artifacts/{a.path}" not in listed
+    ]
+    return sorted([*found, *extra], key=lambda f: f.path) if extra else found
 
 
 _RUN = "/runs/<run_id:str>"

@@ -1,0 +1,203 @@
+"""Artifact uploads: a worker without the server's filesystem sends each finished artifact
+streamed, resumable, size- and sha256-checked (issue 16; ``whirr.services.artifact_uploads``).
+
+- ``PUT /runs/{id}/artifacts/{path}?attempt=K&offset=N``: raw bytes (any length, read as
+  they arrive: never the whole file in memory) appended to the partial upload;
+- ``GET /runs/{id}/uploads/{path}?attempt=K``: how many bytes arrived (resume from there);
+- ``POST /runs/{id}/artifacts/{path}/complete?attempt=K`` ``{"size", "sha256"}``: check,
+  store (the run directory or the S3 bucket of ``--artifact-store``), record.
+
+``path`` is relative to the run's ``artifacts/``. Because ``.../{path}/complete`` would
+otherwise shadow a path that itself ends in ``/complete``, a GET or PUT of such a path is
+routed to the download or the upload here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from typing import Any
+from urllib.parse import unquote
+
+from sanic import HTTPResponse, Request
+
+from whirr.api.artifact_access import uploads
+from whirr.api.routes.runs import run_artifact
+from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.services.artifact_uploads import ArtifactTooLarge
+from whirr.services.errors import InvalidRequest
+from whirr.web.http import body, query_int, respond
+from whirr.wire.artifact_uploads import (
+    ArtifactUploadSize,
+    CompleteArtifactRequest,
+    StoredArtifact,
+)
+
+#: Bytes gathered from the socket before one write to the partial file.
+BATCH = 1 << 20
+_ATTEMPT = Query("attempt", int_schema(0, 2**31 - 1), "the job's current attempt (0: direct run)")
+#: Upload routes: a worker's or a user's (direct run's) token; never a run token.
+_SCOPE = ("worker", "submit")
+
+
+def _attempt(request: Request) -> int:
+    value = query_int(request, "attempt", None, 0, 2**31 - 1)
+    if value is None:
+        raise InvalidRequest("query parameter 'attempt' is required")
+    return value
+
+
+def _lock(request: Request, key: tuple[str, str]) -> asyncio.Lock:
+    """One upload at a time per artifact of a run (a retry waits for the request it
+    replaces): appends must not interleave."""
+    locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = request.app.ctx.upload_locks
+    lock = locks.get(key)
+    if lock is None:
+        lock = asyncio.Lock()
+        locks[key] = lock
+    return lock
+
+
+async def upload_artifact(request: Request, run_id: str, path: str) -> HTTPResponse:
+    """Append the body to the partial upload of ``path`` at ``offset``: bytes the server
+    has already (a retry) are skipped, a gap is 409 ``offset_gap`` with ``size``."""
+    attempt = _attempt(request)
+    offset = query_int(request, "offset", 0, 0, 2**62) or 0
+    length_header = request.headers.get("content-length", "")
+    length = int(length_header) if length_header.isdigit() else None
+    path = unquote(path)
+    up = uploads(request)
+    b = backend(request)
+    async with _lock(request, (run_id, path)):
+        partial = await b.read(up.open, run_id, attempt, path, offset, length)
+        pending: asyncio.Future[Any] | None = None
+        try:
+            skip = partial.size - offset  # already there: a retry resends them
+            total = partial.size
+            buf = bytearray()
+            while True:
+                chunk = await request.stream.read()  # type: ignore[union-attr]
+                if chunk is None:
+                    break
+                if skip:
+                    if len(chunk) <= skip:
+                        skip -= len(chunk)
+                        continue
+                    chunk, skip = chunk[skip:], 0
+                total += len(chunk)
+                if total > up.max_size:
+                    raise ArtifactTooLarge(
+                        f"artifact {path!r} is larger than this server takes ({up.max_size} bytes)"
+                    )
+                buf += chunk
+                if len(buf) >= BATCH:
+                    # The write runs on a thread while the next batch arrives; one at a time.
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(b.read(partial.write, bytes(buf)))
+                    buf.clear()
+            if pending is not None:
+                await pending
+                pending = None
+            if buf:
+                await b.read(partial.write, bytes(buf))
+        finally:
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
+            await b.read(up.finish_write, run_id, attempt, path, partial)
+    return respond(ArtifactUploadSize(size=partial.size, max_size=up.max_size))
+
+
+async def upload_size(request: Request, run_id: str, path: str) -> HTTPResponse:
+    """How many bytes of ``path`` the attempt's upload has on the server (where to
+    resume), and the largest artifact the server takes."""
+    attempt = _attempt(request)
+    up = uploads(request)
+    b = backend(request)
+    size = await b.read(up.size, run_id, attempt, unquote(path))
+    return respond(ArtifactUploadSize(size=size, max_size=up.max_size))
+
+
+async def complete_artifact(request: Request, run_id: str, path: str) -> HTTPResponse:
+    """Check the upload's size and sha256 (422 and discarded when either differs),
+    store it and record ``run.artifact_saved``."""
+    attempt = _attempt(request)
+    req = body(request, CompleteArtifactRequest)
+    up = uploads(request)
+    b = backend(request)
+    path = unquote(path)
+    async with _lock(request, (run_id, path)):
+        # Checking and storing read the whole file (and may upload it to S3): the reader
+        # pool does it, the writer only appends the event.
+        ready = await b.read(up.verify_and_store, run_id, attempt, path, req.size, req.sha256)
+        stored = await b.write_and_wake(up.record, run_id, ready)
+    return respond(stored)
+
+
+async def upload_artifact_named_complete(request: Request, run_id: str, path: str) -> Any:
+    """``PUT`` of an artifact whose path ends in ``/complete``."""
+    return await upload_artifact(request, run_id, f"{path}/complete")
+
+
+async def run_artifact_named_complete(request: Request, run_id: str, path: str) -> Any:
+    """``GET`` of a run file whose path ends in ``/complete``."""
+    return await run_artifact(request, run_id, f"{path}/complete")
+
+
+_RUN = "/runs/<run_id:str>"
+_OFFSET = Query("offset", int_schema(0, 2**62, 0), "the body's first byte in the file")
+ROUTES = [
+    Route(
+        "PUT",
+        f"{_RUN}/artifacts/<path:path>",
+        upload_artifact,
+        "Upload (part of) an artifact, streamed: raw bytes appended at offset.",
+        response=ArtifactUploadSize,
+        query=(_ATTEMPT, _OFFSET),
+        scope=_SCOPE,
+        stream=True,
+        raw_body="application/octet-stream",
+        statuses=(400, 401, 403, 404, 409, 413, 422),
+    ),
+    Route(
+        "PUT",
+        f"{_RUN}/artifacts/<path:path>/complete",
+        upload_artifact_named_complete,
+        "Upload (part of) an artifact whose path ends in /complete.",
+        response=ArtifactUploadSize,
+        query=(_ATTEMPT, _OFFSET),
+        scope=_SCOPE,
+        stream=True,
+        raw_body="application/octet-stream",
+        statuses=(400, 401, 403, 404, 409, 413, 422),
+    ),
+    Route(
+        "GET",
+        f"{_RUN}/uploads/<path:path>",
+        upload_size,
+        "Bytes of an artifact's upload on the server (resume from there).",
+        response=ArtifactUploadSize,
+        query=(_ATTEMPT,),
+        scope=_SCOPE,
+    ),
+    Route(
+        "POST",
+        f"{_RUN}/artifacts/<path:path>/complete",
+        complete_artifact,
+        "Finish an artifact's upload: check size and sha256, store it, record it.",
+        body=CompleteArtifactRequest,
+        response=StoredArtifact,
+        query=(_ATTEMPT,),
+        scope=_SCOPE,
+        statuses=(400, 401, 403, 404, 409, 413, 422, 503),
+    ),
+    Route(
+        "GET",
+        f"{_RUN}/artifacts/<path:path>/complete",
+        run_artifact_named_complete,
+        "Download one file of a run whose path ends in /complete.",
+        content_type="application/octet-stream",
+    ),
+]
