@@ -43,6 +43,9 @@ class Location(msgspec.Struct, kw_only=True):
     token: str | None = None
     #: A direct run continued with ``resume=``.
     resumed: bool = False
+    #: How a remote worker's job's files reach the server (``WHIRR_FILES``): written in
+    #: place (``shared``) or shipped by the worker (``shipped``); None elsewhere.
+    files: str | None = None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -76,6 +79,7 @@ def locate(
             job_id=int(job) if job and job.isdigit() else None,
             server_url=job_server,
             token=env.get("WHIRR_TOKEN") or None,
+            files=env.get("WHIRR_FILES") or None,
         )
     # One precedence, as ``whirr.facade.open_whirr``: the server named, else the
     # environment's, else the project around the cwd.

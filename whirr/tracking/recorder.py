@@ -34,6 +34,7 @@ def recorder_for(location: Location) -> Recorder | RemoteRecorder:
             location.token,
             direct=not location.attached,
             resumed=location.resumed,
+            files=location.files,
         )
     return Recorder(location.store)
 

@@ -5,14 +5,18 @@ A remote worker's job has no project database; it has ``WHIRR_SERVER_URL`` and
 ``WHIRR_TOKEN`` (handed over by the worker), so the attach, summaries and artifacts go to
 the server's ``/runs/{id}/...`` routes, which append the same events the local library
 appends. A direct run has no worker: it records its own start (``POST /runs``) and end
-(``POST /runs/{id}/finish``); its files, artifacts included, stay on its machine.
+(``POST /runs/{id}/finish``), and ships its own files (``whirr.shipping.Shipper``, on a
+thread of its own, attempt 0, state in memory): what ``run.log()`` appended, the whole
+files, the artifacts. ``run.log()`` itself stays a local write; the shipper reads the
+files behind it.
 
 It must cost the training loop nothing, network or not: calls only queue the event, one
 background thread sends them in order (the HTTP client, httpx, is imported there, on the
 first send, so ``import whirr`` stays light). Each request has a short timeout and a few
 retries; a failure is reported once on stderr and the run goes on with its files. The
 queue is flushed when the run ends, for a bounded time, so a summary set just before the
-script exits is recorded before the worker reports the job's end.
+script exits is recorded before the worker reports the job's end. A direct run's files
+are flushed first, then its end is sent, so a run seen finished has its files.
 """
 
 from __future__ import annotations
@@ -45,12 +49,24 @@ class RemoteRecorder:
     (except ``close``, bounded)."""
 
     def __init__(
-        self, url: str, token: str | None, *, direct: bool = False, resumed: bool = False
+        self,
+        url: str,
+        token: str | None,
+        *,
+        direct: bool = False,
+        resumed: bool = False,
+        files: str | None = None,
     ) -> None:
         self._url = url
         self._token = token
         self._direct = direct
         self._resumed = resumed
+        #: The worker ships this job's files (``WHIRR_FILES=shipped``): the server records
+        #: each artifact once it is uploaded, so we record none it cannot see.
+        self._shipped = files == "shipped"
+        self._shipper: Any = None
+        self._shipped_run = ""
+        self._finish: tuple[str, str, Callable[[Any], object]] | None = None
         self._client: Any = None
         self._lock = threading.RLock()  # reentrant: close() may run in a signal handler
         self._ready = threading.Condition(self._lock)
@@ -89,26 +105,59 @@ class RemoteRecorder:
             return client.start_run(req)
 
         self._put("start", run_id, start)
+        self._ship(run_id, run_dir)
+
+    def _ship(self, run_id: str, run_dir: str) -> None:
+        """Ship a direct run's files from a thread of its own (the server takes them
+        once the start above is recorded: the shipper retries until then)."""
+        from pathlib import Path
+
+        from whirr.shipping.shipper import Shipper
+
+        url, token = self._url, self._token or ""
+
+        def open_client() -> Any:
+            from whirr.client import WhirrClient
+
+            return WhirrClient(url, token=token, timeout=REQUEST_TIMEOUT_S)
+
+        def say(message: str) -> None:
+            self._warn(message)
+
+        self._shipped_run = run_id
+        self._shipper = Shipper(open_client, say=say)
+        self._shipper.add(run_id, Path(run_dir), 0, {}, sync=self._resumed)
+        self._shipper.start()
 
     def summary(self, run_id: str, values: dict[str, Any]) -> None:
         """Queue a summary update."""
         self._put("summary", run_id, lambda c: c.update_summary(run_id, values))
 
     def artifact(self, run_id: str, path: str, size: int) -> None:
-        """Queue an artifact record (the file is already on the shared data dir); a
-        direct run's artifacts stay on its machine, where the server cannot see them."""
-        if self._direct:
+        """Queue an artifact record (the file is already on the shared data dir). A
+        direct run's artifacts, and those of a job whose worker ships its files, are
+        recorded by the server once the shipper uploaded them."""
+        if self._direct or self._shipped:
             return
         self._put("artifact", run_id, lambda c: c.record_artifact(run_id, path, size))
 
     def finish(self, run_id: str, status: str, error: str | None) -> None:
-        """Queue a direct run's end (a job's true end is its remote worker's to record)."""
+        """A direct run's end, sent by ``close`` once its files are shipped (a job's true
+        end is its remote worker's to record)."""
         if self._direct:
-            self._put("finish", run_id, lambda c: c.finish_run(run_id, status, error))
+            self._finish = ("finish", run_id, lambda c: c.finish_run(run_id, status, error))
 
     def close(self, *, in_signal: bool = False) -> None:
-        """Send what is queued (for a bounded time), then stop the sender."""
+        """Ship a direct run's files and send what is queued (each for a bounded time),
+        then stop the sender and the shipper."""
         wait = FLUSH_IN_SIGNAL_S if in_signal else FLUSH_S
+        shipper, self._shipper = self._shipper, None
+        if shipper is not None and os.getpid() == self._pid:
+            shipper.end(self._shipped_run, flush_s=wait).wait(wait)
+            shipper.close()
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            self._put(*finish)
         with self._lock:
             self._closed = True
             self._ready.notify_all()

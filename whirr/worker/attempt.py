@@ -8,6 +8,7 @@ until the earliest one, or until something wakes it sooner.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -84,3 +85,8 @@ class Report:
         self.error = error
         self.give_up_at = give_up_at
         self.next_try = 0.0
+        #: Set once the attempt's files are on the server (a worker that ships them);
+        #: the end is reported after that. None: nothing to wait for.
+        self.shipped: threading.Event | None = None
+        #: While waiting for ``shipped``, the lease is renewed at this moment.
+        self.next_heartbeat = 0.0

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -44,10 +45,15 @@ from whirr.worker.notify import Notifier, event_for
 from whirr.worker.runfiles import fail_run_files, finish_run_files, start_run_files
 from whirr.worker.supervisor import Reaper, SpawnError, spawn
 
+if TYPE_CHECKING:
+    from whirr.worker.shipping import JobShipping
+
 #: How often an idle worker checks for expired leases of other (lost) workers.
 LEASE_SWEEP_SECONDS = 1.0
 #: Pause before asking again after the queue could not be reached.
 RETRY_PAUSE = 2.0
+#: How long a stopping worker ships what is left (its ledgers keep the rest).
+SHIP_ON_EXIT_S = 5.0
 
 
 class LoopSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,6 +81,7 @@ class WorkerLoop:
         exit_when_empty: bool = False,
         notify: NotifyConfig | None = None,
         say: Callable[[str], None] = lambda message: None,
+        shipping: JobShipping | None = None,
     ) -> None:
         self.link = link
         self.runs_dir = runs_dir
@@ -89,6 +96,9 @@ class WorkerLoop:
         self.running: dict[int, Attempt] = {}
         #: Ends of attempts the queue has not taken yet (it could not be reached).
         self.reports: list[Report] = []
+        #: A worker without the server's filesystem ships its run files (None: it shares
+        #: it, or it is a project's own worker).
+        self.shipping = shipping
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> int:
@@ -102,6 +112,9 @@ class WorkerLoop:
             self.say("Worker stopped before it could register.")
             return 0
         self.link.watch(self.wake.set)
+        if self.shipping is not None:
+            for run_id in self.shipping.open(self.wake.set):
+                self.say(f"Run {run_id}: shipping the files a previous worker left.")
         gpus = self.capacity.gpu_ids
         offer = f"GPUs {','.join(map(str, gpus))}, " if gpus else ""
         self.say(
@@ -115,6 +128,8 @@ class WorkerLoop:
             for attempt in self.running.values():  # a second stop request, or an error
                 attempt.process.kill()
             reaper.close()
+            if self.shipping is not None:
+                self.shipping.close(SHIP_ON_EXIT_S)
             self.link.stopped(reason)
             self.link.close()
             self.notifier.close()
@@ -225,6 +240,8 @@ class WorkerLoop:
     def _start(self, job: schemas.Job, reaper: Reaper) -> None:
         run_dir = self.runs_dir / check_run_id(job.run_id)
         start_run_files(run_dir, job)
+        shipping = self.shipping
+        local_start = shipping.prepare(job, run_dir) if shipping is not None else {}
         try:
             process = spawn(
                 job.command_argv,
@@ -236,6 +253,8 @@ class WorkerLoop:
         except SpawnError as exc:
             self.say(f"Job #{job.id} could not start: {exc}")
             fail_run_files(run_dir, f"could not start: {exc}")
+            if shipping is not None:
+                shipping.begin(job, run_dir, local_start)
             self._report(job, run_dir, "not_started", None, str(exc))
             return
         reaper.watch(process.pgid)
@@ -248,6 +267,8 @@ class WorkerLoop:
             return
         except Unreachable as exc:
             self.say(f"Job #{job.id}: could not report its start ({exc}); running it anyway.")
+        if shipping is not None:
+            shipping.begin(job, run_dir, local_start)
         self.running[job.id] = Attempt(job, process, run_dir, self.settings.heartbeat_interval)
         gpus = job.gpu_ids
         where = f" on GPU {','.join(map(str, gpus))}" if gpus else ""
@@ -344,6 +365,11 @@ class WorkerLoop:
         else:
             reaper.forget(attempt.process.pgid)
             del self.running[attempt.id]
+            if self.shipping is not None:
+                # Not reported (a lost lease): ship what is left while the server takes
+                # this attempt's files (it refuses them once a newer attempt exists).
+                self.shipping.end(attempt.job)
+                self.shipping.release(attempt.job)
 
     # -- reports -------------------------------------------------------------
     def _report(
@@ -357,16 +383,53 @@ class WorkerLoop:
         give_up_at = time.monotonic() + self.settings.lease_seconds
         report = Report(job, run_dir, ending, exit_code, error, give_up_at)
         self.reports.append(report)
+        if self.shipping is not None:
+            # The end is reported once the files are on the server (bounded), so whoever
+            # waits for the job reads them complete; the shipper wakes us when done.
+            report.shipped = self.shipping.end(job)
+            report.next_heartbeat = time.monotonic() + self.settings.heartbeat_interval
+            if not report.shipped.is_set():
+                return
+            report.shipped = None
         self._send(report)
 
     def _send_reports(self) -> float:
         """Send again the reports that are due; returns the time until the next is."""
         now = time.monotonic()
         for report in list(self.reports):
+            if report.shipped is not None and not self._shipped(report, now):
+                continue
             if report.next_try <= now:
                 self._send(report)
-        pending = [r.next_try - now for r in self.reports]
+        pending = [
+            r.next_heartbeat - now if r.shipped is not None else r.next_try - now
+            for r in self.reports
+        ]
         return max(0.0, min(pending, default=self.settings.recheck))
+
+    def _shipped(self, report: Report, now: float) -> bool:
+        """True once the files of ``report``'s attempt are shipped; meanwhile its lease is
+        kept (the job still runs as far as the queue knows)."""
+        assert report.shipped is not None
+        if report.shipped.is_set():
+            report.shipped = None
+            report.give_up_at = now + self.settings.lease_seconds
+            return True
+        if now >= report.next_heartbeat:
+            report.next_heartbeat = now + self.settings.heartbeat_interval
+            try:
+                self.link.heartbeat(report.job)
+            except LeaseLost as exc:
+                self.reports.remove(report)
+                self.say(f"Job #{report.job.id}: lease lost while shipping its files ({exc}).")
+                self._release(report)
+            except Unreachable:
+                pass  # the shipper cannot get through either; the report waits
+        return False
+
+    def _release(self, report: Report) -> None:
+        if self.shipping is not None:
+            self.shipping.release(report.job)
 
     def _send(self, report: Report) -> None:
         job, code = report.job, report.exit_code
@@ -375,19 +438,23 @@ class WorkerLoop:
         except LeaseLost as exc:
             self.reports.remove(report)
             self.say(f"Job #{job.id} exited {code} but its lease was lost: {exc}")
+            self._release(report)
             return
         except Unreachable as exc:
             if time.monotonic() >= report.give_up_at:
                 self.reports.remove(report)
                 self.say(f"Job #{job.id}: giving up reporting its end: {exc}")
+                self._release(report)
             else:
                 self.say(f"Job #{job.id}: could not report its end ({exc}); retrying.")
                 report.next_try = time.monotonic() + RETRY_PAUSE
             return
         self.reports.remove(report)
         if report.ending == "not_started":
+            self._release(report)
             return
         finish_run_files(report.run_dir, self.link.run(job.run_id))
+        self._release(report)  # ships the final meta.json, then forgets the run
         if now_job is None:
             self.say(f"Job #{job.id} ended (exit {code}).")
             return

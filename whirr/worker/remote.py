@@ -3,7 +3,9 @@
 The server decides with the same services a local worker uses: a claim carries what the
 worker has free (``free_gpu_ids``, ``free_slots``) and the server's ``Jobs.claim`` hands
 out only what is free by that count and by its own. Run files go to
-``<data-dir>/runs/<run_id>/`` (a filesystem the server shares).
+``<data-dir>/runs/<run_id>/``: on a filesystem the server shares (``files="shared"``) or
+on this machine only, shipped to the server as they grow (``files="shipped"``,
+``whirr.worker.shipping``); the ``started`` report tells the server which.
 
 Claims long-poll, so a submit reaches an idle worker at once; the long-poll runs on a
 thread of its own, so the loop goes on looking after the running jobs meanwhile, and the
@@ -26,10 +28,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
 from whirr.client import ServerError, ServerUnreachable, WhirrClient
 from whirr.projections.queue import Capacity, fits_gpus
 from whirr.services.errors import LeaseLost, NotFound, WhirrError
 from whirr.wire import schemas
+from whirr.wire.shipping import WorkerFilesMode
 from whirr.worker.link import Ending, Unreachable
 
 #: Longest a claim long-polls.
@@ -50,9 +55,12 @@ class RemoteLink:
         lease_seconds: float,
         claim_wait: float = CLAIM_WAIT,
         worker_id: str | None = None,
+        files: WorkerFilesMode = "shared",
         say: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.client = client
+        #: Whether the server sees this worker's run files in place or gets them shipped.
+        self.files = files
         self.lease_seconds = lease_seconds
         self.claim_wait = min(max(claim_wait, 0.0), 60.0)
         self.hostname = socket.gethostname()
@@ -207,7 +215,9 @@ class RemoteLink:
     # -- one attempt ---------------------------------------------------------
     def started(self, job: schemas.Job, pid: int, run_dir: Path) -> None:
         try:
-            self.client.started(job.id, self.worker_id, job.attempt, pid)
+            self.client.started(
+                job.id, self.worker_id, job.attempt, pid, files=self.files, run_dir=str(run_dir)
+            )
         except NotFound as exc:
             raise LeaseLost(str(exc)) from exc
         except _DOWN as exc:
@@ -261,4 +271,16 @@ class RemoteLink:
         return env
 
     def fixed_env(self) -> dict[str, str]:
-        return {"WHIRR_SERVER_URL": self.client.url}
+        # WHIRR_FILES: in "shipped" mode the tracking library records no artifact the
+        # server cannot see; the shipper records each one once it is uploaded.
+        return {"WHIRR_SERVER_URL": self.client.url, "WHIRR_FILES": self.files}
+
+    def last_metrics_line(self, run_id: str) -> bytes | None:
+        """The server's last metrics row of ``run_id``, as a JSON line (None: none, or
+        the server could not tell)."""
+        try:
+            rows = self.client.tail(run_id, "metrics", rows=1)
+        except WhirrError as exc:
+            self.say(f"Run {run_id}: could not read its last metrics row ({exc}).")
+            return None
+        return msgspec.json.encode(rows[-1]) + b"\n" if rows else None

@@ -2,8 +2,10 @@
 
 ``whirr worker`` asks ``open_worker`` for a ``WorkerLoop`` and runs it. With a server URL
 the loop claims through ``RemoteLink`` (``WhirrClient``) and writes run files under
-``--data-dir``; without one, through ``LocalLink`` over the enclosing project's store,
-with the project's settings. The loop itself is the same either way (``loop.py``).
+``--data-dir``: when that directory is the server's own (it holds the server's
+``server-id``) the files are written in place, else they are shipped to the server
+(``whirr.worker.shipping``). Without a URL, through ``LocalLink`` over the enclosing
+project's store, with the project's settings. The loop itself is the same either way (``loop.py``).
 """
 
 from __future__ import annotations
@@ -11,10 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from whirr.projections.queue import Capacity
 from whirr.services.errors import InvalidRequest
+from whirr.services.server_id import read_server_id
+from whirr.wire.shipping import WorkerFilesMode
 from whirr.worker.loop import LoopSettings, WorkerLoop
+
+if TYPE_CHECKING:
+    from whirr.client import WhirrClient
+    from whirr.worker.remote import RemoteLink
+    from whirr.worker.shipping import JobShipping
 
 
 @contextmanager
@@ -112,8 +122,8 @@ def _remote(
 
     if not data_dir:
         raise InvalidRequest(
-            "a remote worker needs --data-dir (or WHIRR_DATA_DIR): the "
-            "directory the server also sees, where run files go"
+            "a remote worker needs --data-dir (or WHIRR_DATA_DIR): where its jobs' run "
+            "files go (the server's own data dir when it is shared, else a local one)"
         )
     interval = heartbeat_interval if heartbeat_interval is not None else lease_seconds / 3
     if not interval < lease_seconds:
@@ -123,19 +133,56 @@ def _remote(
         heartbeat_interval=interval,
         kill_grace_period=kill_grace_period,
     )
+    data = Path(data_dir).expanduser().resolve()
     with WhirrClient(server) as client:
         # Fail fast, with a clear message, on a wrong URL; a server that is there but
         # failing (5xx) is waited for: the loop registers once it answers.
+        server_id = None
         with suppress(ServerError):
-            client.health()
+            server_id = client.health().server_id
+        files = files_mode(data, server_id)
         link = RemoteLink(
             client,
             lease_seconds=lease_seconds,
             claim_wait=0.0 if exit_when_empty else CLAIM_WAIT,
             worker_id=worker_id,
+            files=files,
             say=say,
         )
-        runs_dir = Path(data_dir).expanduser().resolve() / "runs"
+        shipping = None
+        if files == "shipped":
+            shipping = _shipping(client, data, link, say)
+            say(f"Run files: shipped to the server from {data / 'runs'}.")
         yield WorkerLoop(
-            link, runs_dir, capacity, settings, exit_when_empty=exit_when_empty, say=say
+            link,
+            data / "runs",
+            capacity,
+            settings,
+            exit_when_empty=exit_when_empty,
+            say=say,
+            shipping=shipping,
         )
+
+
+def files_mode(data_dir: Path, server_id: str | None) -> WorkerFilesMode:
+    """``shared`` when ``data_dir`` is the server's (it holds the server's id), or when
+    the server is too old to take shipped files (it has no id: it assumes a shared
+    filesystem); else ``shipped``."""
+    if not server_id:
+        return "shared"
+    return "shared" if read_server_id(data_dir) == server_id else "shipped"
+
+
+def _shipping(
+    client: WhirrClient, data_dir: Path, link: RemoteLink, say: Callable[[str], None]
+) -> JobShipping:
+    from whirr.client import WhirrClient
+    from whirr.shipping.shipper import Shipper
+    from whirr.worker.shipping import JobShipping
+
+    def open_client() -> WhirrClient:
+        # Its own connection: an upload never waits behind the loop's heartbeats.
+        return WhirrClient(client.url, token=client.token or "", timeout=client.timeout)
+
+    shipper = Shipper(open_client, ledger_dir=data_dir / "shipping", say=say)
+    return JobShipping(shipper, link.last_metrics_line)
