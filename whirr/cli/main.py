@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "queue": ("whirr.cli.scheduling", "queue_cmd", "Pause or resume the queue (or show it)."),
     "runs": ("whirr.cli.runs", "runs_cmd", "List runs, newest first."),
     "show": ("whirr.cli.runs", "show_cmd", "Show one run: config, summary, metrics, git."),
+    "artifacts": ("whirr.cli.artifacts", "artifacts_cmd", "List or download a run's artifacts."),
     "compare": ("whirr.cli.analytics", "compare_cmd", "Compare runs side by side."),
     "export": ("whirr.cli.analytics", "export_cmd", "Export runs or metrics to csv/json/parquet."),
     "sql": ("whirr.cli.analytics", "sql_cmd", "Query runs, jobs and metrics with DuckDB SQL."),
