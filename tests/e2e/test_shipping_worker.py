@@ -270,3 +270,52 @@ def test_direct_run_ships_its_files_before_it_exits(
         assert resp.status_code == 200 and resp.content == (local / "meta.json").read_bytes()
         assert b'"completed"' in resp.content
         assert api.read_artifact(run_id, "weights.bin") == b"w" * 100_000
+
+
+# Attempt 1 (on box B) logs 50 rows, waits for ``go`` and fails; attempt 2 (on box C, a
+# fresh data dir) logs 50 more and succeeds.
+RETRIED = """\
+import os, sys, time, whirr
+first = "worker-b" in os.environ["WHIRR_RUN_DIR"]
+with whirr.init(name="retried", system_metrics=False, capture_git=False,
+                capture_pip=False) as run:
+    for i in range(50):
+        run.log({"x": i})
+    print("attempt on", "B" if first else "C", flush=True)
+    if first:
+        for _ in range(1200):
+            if os.path.exists("go"):
+                break
+            time.sleep(0.05)
+        sys.exit(1)
+"""
+
+
+def test_a_later_attempt_on_a_fresh_machine_continues_idx(
+    server: ServerProcess, workers: Workers, copy: ServerCopy, tmp_path: Path
+) -> None:
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    (cwd / "job.py").write_text(RETRIED)
+    data_b, data_c = tmp_path / "worker-b", tmp_path / "worker-c"
+    box_b = workers.start("python", data_b, worker_id="box-b")
+    with WhirrClient(server.url, token=server.token) as api:
+        job_id = api.submit([sys.executable, "job.py"], str(cwd), retries=1, retry_delay=0).job_id
+        wait_for(lambda: b"attempt on B" in server_log(copy, job_id), timeout=60, interval=0.1)
+        box_b.send_signal(signal.SIGTERM)  # drain: it finishes attempt 1, claims nothing more
+        (cwd / "go").touch()
+        box_b.wait(60)
+        assert api.get_job(job_id).status == "queued", workers.output()
+        workers.start("python", data_c, worker_id="box-c")
+        wait_ended(api, job_id, workers)
+        run_id = api.get_job(job_id).run_id
+        assert api.get_job(job_id).attempt == 2
+        wait_for(lambda: not list((data_c / "shipping").glob("*.json")))
+    workers.close()
+    rows = json_lines(server_stream(copy, run_id, job_id, "metrics.jsonl"))
+    assert [r["_idx"] for r in rows] == list(range(100))
+    assert [r["x"] for r in rows] == list(range(50)) * 2
+    # Box C's file starts with the seed (attempt 1's last row), never shipped back.
+    local_c = json_lines((hide(data_c) / "runs" / run_id / "metrics.jsonl").read_bytes())
+    assert [r["_idx"] for r in local_c] == list(range(49, 100))
+    assert server_log(copy, job_id).count(b"attempt on") == 2
