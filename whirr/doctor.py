@@ -8,7 +8,7 @@ import stat
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -137,11 +137,16 @@ def project_checks() -> list[Check]:
     except ConfigError as exc:
         checks.append(Check("config", False, str(exc)))
         config = None
+    wal = _wal_check(project.db_path)
+    checks.append(wal)
+    if wal.ok is False:
+        return checks  # opening the store now could overwrite the damaged WAL: stop here
     try:
-        store = project.open_store()
+        store = project.open_store()  # checks the project's identity (whirr.identity)
     except StoreError as exc:
         checks.append(Check("database", False, str(exc)))
         return checks
+    checks.append(_identity_check(project))
     try:
         conn = store._conn()
         mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
@@ -175,6 +180,35 @@ def project_checks() -> list[Check]:
         store.close()
     checks.append(_gpu_check())
     return checks
+
+
+def _wal_check(db: Path) -> Check:
+    """Every frame of the WAL against its checksum (SQLite silently drops a damaged
+    frame and every transaction after it)."""
+    from whirr.identity import wal_damage
+
+    try:
+        damage = wal_damage(db)
+    except OSError as exc:
+        return Check("WAL", False, f"cannot read {db}-wal: {exc.strerror or exc}")
+    if damage:
+        return Check(
+            "WAL",
+            False,
+            f"{damage}: transactions in it are lost to SQLite. Restore whirr.db together "
+            f"with whirr.db-wal from a backup, or start over deliberately with "
+            f"`whirr init --force-new-history`",
+        )
+    return Check("WAL", True, "every frame passes its checksum")
+
+
+def _identity_check(project: Any) -> Check:
+    from whirr.identity import read_project_id
+
+    known = read_project_id(project)
+    if known is None:
+        return Check("identity", False, f"{project.dir / 'project-id'} is missing")
+    return Check("identity", True, f"project {known[0]}: the database holds its history")
 
 
 #: (who, the directory bit that lets them in, the file bit that lets them read)

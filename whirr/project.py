@@ -39,10 +39,19 @@ class Project:
         return f"sqlite://{self.db_path}"
 
     def open_store(self):
-        """Open the project's SQLite store."""
+        """Open the project's SQLite store, checked to hold this project's history
+        (``whirr.identity``: a lost, emptied or replaced database is an error)."""
+        from whirr.identity import check_files, check_store
         from whirr.store.sqlite import SQLiteStore
 
-        return SQLiteStore(str(self.db_path))
+        check_files(self)  # before SQLite could create or reset anything
+        store = SQLiteStore(str(self.db_path))
+        try:
+            check_store(self, store)
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     def run_dir(self, run_id: str) -> Path:
         """Where a run's files live."""

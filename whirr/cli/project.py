@@ -11,8 +11,14 @@ from whirr.cli.common import emit_json, fail, server_option, user_errors
 
 @click.command("init")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option(
+    "--force-new-history",
+    is_flag=True,
+    help="The project's database is lost or damaged: move it aside (into .whirr/lost-TIME/) "
+    "and start an empty history; new job ids start above every runs/job-N.",
+)
 @user_errors
-def init_cmd(path: Path) -> None:
+def init_cmd(path: Path, force_new_history: bool) -> None:
     """Create a whirr project in PATH (default: the current directory).
 
     Makes PATH/.whirr/ with config.yaml, the event log whirr.db and runs/.
@@ -22,8 +28,13 @@ def init_cmd(path: Path) -> None:
     Example:
       whirr init            # this directory
       whirr init ~/exp/cifar
+      whirr init --force-new-history   # whirr.db was lost: start over, on purpose
     """
     from whirr.project import init_project
+
+    if force_new_history:
+        _new_history(path)
+        return
 
     try:
         project, created = init_project(path)
@@ -38,6 +49,18 @@ def init_cmd(path: Path) -> None:
         click.echo(f"Initialized whirr project in {project.dir}")
     else:
         click.echo(f"whirr project already initialized in {project.dir} (nothing changed)")
+
+
+def _new_history(path: Path) -> None:
+    from whirr.identity import start_new_history
+    from whirr.project import Project
+
+    project = Project(path.resolve())
+    if not project.dir.is_dir():
+        raise click.UsageError(f"no whirr project in {project.root}: run `whirr init`")
+    aside = start_new_history(project)
+    where = f"; the old database files are in {aside}" if aside else ""
+    click.echo(f"Started a new, empty history in {project.dir}{where}")
 
 
 @click.command("doctor")

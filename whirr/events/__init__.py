@@ -35,6 +35,7 @@ from whirr.events.jobs import (
     Outcome,
 )
 from whirr.events.log import LOG_STREAM, EventsVoided, Unreadable
+from whirr.events.project import PROJECT_STREAM, ProjectCreated
 from whirr.events.queue import QUEUE_STREAM, QueuePaused, QueueResumed
 from whirr.events.runs import (
     RunArtifactSaved,
@@ -54,6 +55,7 @@ from whirr.events.workers import (
 __all__ = [
     "EVENT_TYPES",
     "LOG_STREAM",
+    "PROJECT_STREAM",
     "QUEUE_STREAM",
     "TAGS",
     "AblationBaselineSet",
@@ -79,6 +81,7 @@ __all__ = [
     "JobSubmitted",
     "Outcome",
     "Pending",
+    "ProjectCreated",
     "QueuePaused",
     "QueueResumed",
     "Recorded",

@@ -36,6 +36,7 @@ from whirr.events.jobs import (
     JobSubmitted,
 )
 from whirr.events.log import UNREADABLE_DATA_CHARS, EventsVoided, Unreadable
+from whirr.events.project import ProjectCreated
 from whirr.events.queue import QueuePaused, QueueResumed
 from whirr.events.runs import RunArtifactSaved, RunFinished, RunStarted, RunSummaryUpdated
 from whirr.events.sweeps import SweepCreated, SweepJobAdded
@@ -77,6 +78,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     QueuePaused,
     QueueResumed,
     EventsVoided,
+    ProjectCreated,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

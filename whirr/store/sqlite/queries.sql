@@ -104,7 +104,14 @@ SELECT data FROM jobs WHERE lease_expires IS NOT NULL AND lease_expires < ? AND 
 SELECT status, COUNT(*) FROM jobs GROUP BY status;
 
 -- name: max_job_id
-SELECT COALESCE(MAX(id), 0) FROM jobs;
+-- A project's first event may say that an earlier history used job ids up to
+-- job_id_floor (whirr init --force-new-history): new jobs are numbered above it, so
+-- that no job writes into an older run's directory. CAST: SQLite reads a BLOB as JSONB.
+SELECT MAX(
+    COALESCE((SELECT MAX(id) FROM jobs), 0),
+    COALESCE((SELECT json_extract(CAST(data AS TEXT), '$.job_id_floor') FROM events
+              WHERE position = 1 AND type = 'project.created'), 0)
+);
 
 -- name: get_run
 SELECT data FROM runs WHERE id = ?;
