@@ -365,6 +365,9 @@ class MetricsResponse(Body):
 
     metrics: list[dict[str, Any]]
     count: int
+    #: Where ``metrics.jsonl`` stands on the server (``X-Whirr-Files``): ``live``,
+    #: ``complete``, ``pending``, ``missing_tail`` when shipped, else ``shared``/``local``.
+    files: str | None = None
 
 
 class SystemResponse(Body):
@@ -374,6 +377,8 @@ class SystemResponse(Body):
     samples: list[dict[str, Any]]
     count: int
     next: int
+    #: Where ``system.jsonl`` stands on the server (as ``MetricsResponse.files``).
+    files: str | None = None
 
 
 class ArtifactsResponse(Body):

@@ -7,8 +7,10 @@ whole lines and the answer's ``next`` is the ``since`` of the following request 
 
 from __future__ import annotations
 
+import msgspec
 from sanic import HTTPResponse, Request
 
+from whirr.api.routes.shipping import FILES_HEADER, files_state
 from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.web.http import query_int, respond
 from whirr.wire import schemas
@@ -20,7 +22,12 @@ async def run_system(request: Request, run_id: str) -> HTTPResponse:
     limit = query_int(request, "limit", 10_000, 1, 100_000) or 10_000
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
-    return respond(await b.read(b.whirr.system, run.id, since, limit))
+    state = await files_state(request, run.id, "system.jsonl")
+    samples = await b.read(b.whirr.system, run.id, since, limit)
+    return respond(
+        msgspec.structs.replace(samples, files=state),
+        headers={FILES_HEADER: state} if state is not None else None,
+    )
 
 
 ROUTES = [

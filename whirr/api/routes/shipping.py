@@ -10,7 +10,7 @@ from __future__ import annotations
 from sanic import HTTPResponse, Request
 
 from whirr.api.routing import Query, Route, backend, int_schema
-from whirr.services.errors import InvalidRequest
+from whirr.services.errors import InvalidRequest, NotFound
 from whirr.services.shipping import Shipping, check_name
 from whirr.web.http import body, query_int, respond
 from whirr.wire.shipping import (
@@ -104,3 +104,34 @@ ROUTES = [
         scope=_SCOPES,
     ),
 ]
+
+
+#: The header that says where a run file's bytes stand on this server.
+FILES_HEADER = "X-Whirr-Files"
+
+
+async def files_state(request: Request, run_id: str, name: str) -> str | None:
+    """The state of one of a run's files on this server, for ``X-Whirr-Files`` and the
+    ``files`` field of JSON answers: ``live``, ``complete``, ``pending``,
+    ``missing_tail`` when its worker ships it, else ``shared`` or ``local``. None for a
+    run not started yet. 404 with the reason when the run ships its files and nothing of
+    this one has arrived: an empty answer would say the run wrote nothing."""
+    try:
+        described = await backend(request).read(shipping(request).files, run_id)
+    except NotFound:
+        return None
+    state = described.files.get(name)
+    if state is None:
+        return described.mode
+    if described.mode == "shipped" and state.size == 0 and state.state in _NOTHING_YET:
+        where = described.worker_run_dir or "its run directory"
+        host = f"{described.hostname}:" if described.hostname else ""
+        why = "nothing arrived yet" if state.state == "pending" else "its attempt ended first"
+        raise NotFound(
+            f"run {run_id}'s {name} has not reached the server ({why}; its worker ships "
+            f"it from {host}{where})"
+        )
+    return state.state
+
+
+_NOTHING_YET = ("pending", "missing_tail")

@@ -21,10 +21,12 @@ from typing import TypeVar
 import msgspec
 from sanic import Request
 
+from whirr.api.routes.shipping import FILES_HEADER, files_state
 from whirr.api.routing import BOOL, Query, Route, backend, int_schema
 from whirr.events import tag_of
 from whirr.runfiles import RunFile, UnsafePath, read_from
 from whirr.services import run_files as files
+from whirr.services.errors import NotFound
 from whirr.web.http import checked_id, query_bool, query_int, query_str
 from whirr.web.stopping import close_after, stopping_event, unless_stopping
 from whirr.wire import schemas
@@ -46,14 +48,21 @@ async def job_logs(request: Request, job_id: int) -> None:
     offset = query_int(request, "offset", 0, 0, 2**62) or 0
     b = backend(request)
     job = await b.read(b.jobs.get, checked_id(job_id))
+    try:
+        state = await files_state(request, job.run_id, "output.log")
+    except NotFound:
+        if not follow or job.finished_at is not None:
+            raise
+        state = "pending"  # a follower waits for the first bytes to arrive
     log_file = files.run_file(b.config.runs_dir, job.run_id, "output.log")
     tail = query_int(request, "tail", None, 0, 2**62)
     if tail is not None:  # the last ``tail`` bytes: start there (offset is ignored)
         offset = await b.read(_tail_start, log_file, tail)
     loop = asyncio.get_running_loop()
-    response = await request.respond(
-        content_type="text/plain; charset=utf-8", headers={"X-Whirr-Offset": str(offset)}
-    )
+    headers = {"X-Whirr-Offset": str(offset)}
+    if state is not None:
+        headers[FILES_HEADER] = state
+    response = await request.respond(content_type="text/plain; charset=utf-8", headers=headers)
     quiet_since = loop.time()
     ended = job.finished_at is not None
     stopping = stopping_event(request)
