@@ -3,6 +3,7 @@ each run's file (never the whole file, never one file per listed run)."""
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,11 +142,16 @@ def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
       whirr show local-20250101-0930   # a unique prefix is enough
       whirr show job-12 --json
     """
-    with open_whirr(server) as whirr:
+    from whirr.services.run_files import SkippedLine
+
+    with open_whirr(server) as whirr, warnings.catch_warnings(record=True) as skipped:
+        warnings.simplefilter("always", SkippedLine)
         run = whirr.run(run_id)
         rows = whirr.tail(run.id, "metrics", _SHOW_TAIL)
         samples = whirr.tail(run.id, "system", 1)
         artifacts = whirr.artifacts(run.id)
+    for warning in skipped:  # a damaged line of the run's files: said, never hidden
+        click.echo(f"Warning: {warning.message}", err=True)
     latest = latest_values(rows)
     system = samples[-1] if samples else {}
     if as_json:

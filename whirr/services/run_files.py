@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,6 +29,18 @@ from whirr.wire.schemas import ArtifactOut
 #: What a run id may look like: ``job-12``, ``local-20240101-120000-abcdef``.
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _decode_row = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+class SkippedLine(UserWarning):
+    """A whole line of a run's JSONL file that does not decode: left out of what is read,
+    and said (with its line number), never silently. The CLI prints it as a warning."""
+
+
+def _skip(run_id: str, name: str, line_no: int) -> None:
+    warnings.warn(
+        SkippedLine(f"{name} of run {run_id}: line {line_no} is not valid JSON; skipped"),
+        stacklevel=3,
+    )
 
 
 def check_run_id(run_id: str) -> str:
@@ -138,12 +151,13 @@ def read_metric_rows(runs_dir: Path, run_id: str, since: int, limit: int) -> lis
     except (FileNotFoundError, UnsafePath):
         return rows
     with fh:
-        for line in fh:
+        for line_no, line in enumerate(fh, 1):
             if not line.endswith(b"\n"):
                 break  # the last line is still being written
             try:
                 row = _decode_row(line)
             except msgspec.DecodeError:
+                _skip(run_id, "metrics.jsonl", line_no)
                 continue
             idx = row.get("_idx")
             if isinstance(idx, int) and idx < since:
@@ -175,6 +189,7 @@ def read_system_rows(
             try:
                 rows.append(_decode_row(line))
             except msgspec.DecodeError:
+                _skip(run_id, "system.jsonl", line_no)
                 continue
             if len(rows) >= limit:
                 break
@@ -183,8 +198,9 @@ def read_system_rows(
 
 def tail_rows(runs_dir: Path, run_id: str, name: str, count: int) -> list[dict[str, Any]]:
     """The last ``count`` whole rows of one of the run's JSONL files, read from its end
-    (cheap on a file of millions of rows); garbled lines are skipped, a torn last line
-    is left out."""
+    (cheap on a file of millions of rows, and on rows of any length); a garbled line is
+    skipped with a ``SkippedLine`` warning naming its line number, a torn last line is
+    left out."""
     try:
         fh = run_file(runs_dir, run_id, name).open()
     except (FileNotFoundError, UnsafePath):
@@ -199,14 +215,32 @@ def tail_rows(runs_dir: Path, run_id: str, name: str, count: int) -> list[dict[s
             if data.count(b"\n") > count:
                 break
             block *= 2
-    lines = data.split(b"\n")
-    lines.pop()  # after the last newline: empty, or a line still being written
-    if start > 0:
-        lines = lines[1:]  # cut by the seek
-    rows = []
-    for line in lines[-count:] if count else []:
-        try:
-            rows.append(_decode_row(line))
-        except msgspec.DecodeError:
-            continue
+        lines = data.split(b"\n")
+        lines.pop()  # after the last newline: empty, or a line still being written
+        if start > 0:
+            lines = lines[1:]  # cut by the seek
+        chosen = lines[-count:] if count else []
+        rows = []
+        for i, line in enumerate(chosen):
+            try:
+                rows.append(_decode_row(line))
+            except msgspec.DecodeError:
+                if line.strip():
+                    before = len(lines) - len(chosen) + i  # whole lines before it here
+                    _skip(run_id, name, _lines_before(fh, start) + before + 1)
     return rows
+
+
+def _lines_before(fh: BinaryIO, start: int) -> int:
+    """How many lines end before byte ``start`` (the line cut there counted too)."""
+    if start == 0:
+        return 0
+    fh.seek(0)
+    newlines, left = 0, start
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        newlines += chunk.count(b"\n")
+        left -= len(chunk)
+    return newlines + 1  # the line the window cut, left out of ``lines``
