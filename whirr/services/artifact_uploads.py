@@ -47,6 +47,8 @@ from whirr.wire.artifact_uploads import StoredArtifact
 #: ``whirr server --max-artifact-size``'s default: 20 GiB.
 DEFAULT_MAX_SIZE = 20 << 30
 _READ = 1 << 20
+#: Chunks one ``writev`` takes at most (Linux allows 1024).
+_MAX_IOV = 512
 
 
 class ArtifactTooLarge(WhirrError):
@@ -77,15 +79,20 @@ class Partial:
         self.size = size
         self._hasher = hasher
 
-    def write(self, data: bytes | memoryview) -> None:
-        """Append ``data`` (all of it)."""
-        view = memoryview(data)
-        while view:
-            done = os.write(self.fd, view)
-            view = view[done:]
+    def write(self, chunks: list[bytes]) -> None:
+        """Append ``chunks`` (all of them: one ``writev`` when it takes them whole)."""
+        total = sum(len(c) for c in chunks)
+        if len(chunks) > _MAX_IOV:
+            chunks = [b"".join(chunks)]
+        done = os.writev(self.fd, chunks)
+        if done < total:  # a short write: finish the rest chunk by chunk
+            view = memoryview(b"".join(chunks))[done:]
+            while view:
+                view = view[os.write(self.fd, view) :]
         if self._hasher is not None:
-            self._hasher.update(data)
-        self.size += len(data)
+            for chunk in chunks:
+                self._hasher.update(chunk)
+        self.size += total
 
     def close(self) -> None:
         os.close(self.fd)

@@ -75,7 +75,8 @@ async def upload_artifact(request: Request, run_id: str, path: str) -> HTTPRespo
         try:
             skip = partial.size - offset  # already there: a retry resends them
             total = partial.size
-            buf = bytearray()
+            batch: list[bytes] = []
+            batched = 0
             while True:
                 chunk = await request.stream.read()  # type: ignore[union-attr]
                 if chunk is None:
@@ -90,18 +91,20 @@ async def upload_artifact(request: Request, run_id: str, path: str) -> HTTPRespo
                     raise ArtifactTooLarge(
                         f"artifact {path!r} is larger than this server takes ({up.max_size} bytes)"
                     )
-                buf += chunk
-                if len(buf) >= BATCH:
-                    # The write runs on a thread while the next batch arrives; one at a time.
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= BATCH:
+                    # Written (one writev) and hashed on a thread while the next batch
+                    # arrives; one batch in flight at a time.
                     if pending is not None:
                         await pending
-                    pending = asyncio.ensure_future(b.read(partial.write, bytes(buf)))
-                    buf.clear()
+                    pending = asyncio.ensure_future(b.read(partial.write, batch))
+                    batch, batched = [], 0
             if pending is not None:
                 await pending
                 pending = None
-            if buf:
-                await b.read(partial.write, bytes(buf))
+            if batch:
+                await b.read(partial.write, batch)
         finally:
             if pending is not None:
                 with contextlib.suppress(Exception):
