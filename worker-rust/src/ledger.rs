@@ -22,78 +22,77 @@ use serde::{Deserialize, Serialize};
 /// how many bytes from there the server has acknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamState {
+    #[serde(default)]
     pub local_start: u64,
+    #[serde(default)]
     pub acked: u64,
 }
 
+impl StreamState {
+    /// The local byte to send next.
+    pub fn position(&self) -> u64 {
+        self.local_start + self.acked
+    }
+}
+
 /// A file's size and modification time: a whole file or an artifact is uploaded again
-/// when either changes.
+/// when either changes. Written as `[size, mtime_ns]`, as the Python worker does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(u64, i64)", into = "(u64, i64)")]
 pub struct Stamp {
     pub size: u64,
     pub mtime_ns: i64,
 }
 
-/// An artifact the server has stored (or refused for good: then `sha256` is empty).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArtifactState {
-    pub size: u64,
-    pub mtime_ns: i64,
-    #[serde(default)]
-    pub sha256: String,
-}
-
-impl ArtifactState {
-    pub fn stamp(&self) -> Stamp {
-        Stamp {
-            size: self.size,
-            mtime_ns: self.mtime_ns,
-        }
+impl From<(u64, i64)> for Stamp {
+    fn from((size, mtime_ns): (u64, i64)) -> Self {
+        Self { size, mtime_ns }
     }
 }
 
-/// One run's shipping state.
+impl From<Stamp> for (u64, i64) {
+    fn from(stamp: Stamp) -> Self {
+        (stamp.size, stamp.mtime_ns)
+    }
+}
+
+/// One run attempt's shipping state: the same JSON as the Python worker's ledger
+/// (`whirr/shipping/ledger.py`), so either worker can resume the other's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
-    pub version: u32,
     pub run_id: String,
-    #[serde(default)]
-    pub job_id: Option<i64>,
     pub attempt: u32,
     /// The run's directory on this machine.
     pub run_dir: PathBuf,
     /// Append streams by name.
     #[serde(default)]
-    pub files: BTreeMap<String, StreamState>,
-    /// Whole files by name: the stamp last uploaded.
+    pub streams: BTreeMap<String, StreamState>,
+    /// Whole files by name: the stamp last shipped.
     #[serde(default)]
-    pub whole_files: BTreeMap<String, Stamp>,
-    /// Artifacts by path under `artifacts/`.
+    pub files: BTreeMap<String, Stamp>,
+    /// Artifacts by path under `artifacts/`: the stamp stored on the server (or
+    /// refused by it for good).
     #[serde(default)]
-    pub artifacts: BTreeMap<String, ArtifactState>,
+    pub artifacts: BTreeMap<String, Stamp>,
     /// The job ended: ship everything (partial last lines too), then the final sizes.
     #[serde(default)]
     pub ended: bool,
-    /// The final attempt-local sizes, once computed (sent last).
+    /// The server accepted the final sizes.
     #[serde(default)]
-    pub final_sizes: Option<BTreeMap<String, u64>>,
+    pub final_sent: bool,
 }
 
 impl Ledger {
-    pub const VERSION: u32 = 1;
-
-    pub fn new(run_id: &str, job_id: Option<i64>, attempt: u32, run_dir: &Path) -> Self {
+    pub fn new(run_id: &str, attempt: u32, run_dir: &Path) -> Self {
         Self {
-            version: Self::VERSION,
             run_id: run_id.to_owned(),
-            job_id,
             attempt,
             run_dir: run_dir.to_path_buf(),
+            streams: BTreeMap::new(),
             files: BTreeMap::new(),
-            whole_files: BTreeMap::new(),
             artifacts: BTreeMap::new(),
             ended: false,
-            final_sizes: None,
+            final_sent: false,
         }
     }
 }
@@ -212,15 +211,15 @@ mod tests {
     fn a_ledger_round_trips_through_its_file() {
         let dir = tempdir("ledger-rt");
         let store = LedgerStore::open(&dir).expect("store");
-        let mut ledger = Ledger::new("job-3", Some(3), 2, &dir.join("runs/job-3"));
-        ledger.files.insert(
+        let mut ledger = Ledger::new("job-3", 2, &dir.join("runs/job-3"));
+        ledger.streams.insert(
             "output.log".into(),
             StreamState {
                 local_start: 10,
                 acked: 5,
             },
         );
-        ledger.whole_files.insert(
+        ledger.files.insert(
             "meta.json".into(),
             Stamp {
                 size: 9,
@@ -228,6 +227,8 @@ mod tests {
             },
         );
         store.claim(&ledger).expect("claim");
+        let text = fs::read_to_string(dir.join("shipping/job-3.json")).expect("file");
+        assert!(text.contains(r#""meta.json":[9,123]"#), "{text}");
         let again = LedgerStore::open(&dir).expect("store").load_all();
         assert_eq!(again, vec![ledger]);
         assert!(!dir.join("shipping/job-3.json.tmp").exists());
@@ -237,9 +238,9 @@ mod tests {
     fn a_newer_attempt_takes_the_file_over() {
         let dir = tempdir("ledger-owner");
         let store = LedgerStore::open(&dir).expect("store");
-        let mut old = Ledger::new("job-4", Some(4), 1, &dir);
+        let mut old = Ledger::new("job-4", 1, &dir);
         store.claim(&old).expect("claim");
-        let new = Ledger::new("job-4", Some(4), 2, &dir);
+        let new = Ledger::new("job-4", 2, &dir);
         store.claim(&new).expect("claim");
         old.ended = true;
         assert!(
@@ -252,6 +253,21 @@ mod tests {
         assert_eq!(left[0].attempt, 2);
         store.remove(&new).expect("remove");
         assert!(store.load_all().is_empty());
+    }
+
+    #[test]
+    fn a_python_workers_ledger_reads() {
+        let dir = tempdir("ledger-python");
+        let store = LedgerStore::open(&dir).expect("store");
+        let text = r#"{"run_id":"job-6","attempt":2,"run_dir":"/d/runs/job-6",
+            "streams":{"output.log":{"local_start":7,"acked":3}},
+            "files":{"meta.json":[10,1700000000000000000]},
+            "artifacts":{"ckpt/model.pt":[5,1]},"ended":true,"final_sent":false}"#;
+        fs::write(dir.join("shipping/job-6.json"), text).expect("write");
+        let ledger = store.load_all().pop().expect("one ledger");
+        assert_eq!(ledger.streams["output.log"].position(), 10);
+        assert_eq!(ledger.artifacts["ckpt/model.pt"].size, 5);
+        assert!(ledger.ended);
     }
 
     #[test]
@@ -268,9 +284,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempdir("ledger-modes");
         let store = LedgerStore::open(&dir).expect("store");
-        store
-            .claim(&Ledger::new("job-5", None, 1, &dir))
-            .expect("claim");
+        store.claim(&Ledger::new("job-5", 1, &dir)).expect("claim");
         let mode = |p: &Path| fs::metadata(p).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode(&dir.join("shipping")), 0o700);
         assert_eq!(mode(&dir.join("shipping/job-5.json")), 0o600);

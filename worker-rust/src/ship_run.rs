@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::client::ApiError;
 use crate::files_api::ShipError;
-use crate::ledger::{ArtifactState, Ledger, LedgerStore, Stamp, StreamState};
+use crate::ledger::{Ledger, LedgerStore, Stamp, StreamState};
 
 /// Append streams, shipped by byte offset.
 pub const STREAMS: [&str; 3] = ["output.log", "metrics.jsonl", "system.jsonl"];
@@ -117,11 +117,11 @@ pub struct RunShip {
 /// A new ledger for attempt `attempt` of a run whose files are under `run_dir`: each
 /// stream's attempt-local offset 0 is its current local size (an earlier attempt's
 /// bytes, or a seeded metrics line, are never shipped as this attempt's).
-pub fn new_ledger(run_id: &str, job_id: Option<i64>, attempt: u32, run_dir: &Path) -> Ledger {
-    let mut ledger = Ledger::new(run_id, job_id, attempt, run_dir);
+pub fn new_ledger(run_id: &str, attempt: u32, run_dir: &Path) -> Ledger {
+    let mut ledger = Ledger::new(run_id, attempt, run_dir);
     for name in STREAMS {
         let local_start = fs::metadata(run_dir.join(name)).map_or(0, |m| m.len());
-        ledger.files.insert(
+        ledger.streams.insert(
             name.to_owned(),
             StreamState {
                 local_start,
@@ -158,16 +158,9 @@ impl RunShip {
         if !ended {
             return Ok(Round::Idle);
         }
-        let sizes = match &self.ledger.final_sizes {
-            Some(sizes) => sizes.clone(),
-            None => {
-                let sizes = self.local_sizes();
-                self.ledger.final_sizes = Some(sizes.clone());
-                self.persist(store)?;
-                sizes
-            }
-        };
+        let sizes = self.local_sizes();
         api.final_run_files(&self.ledger.run_id, self.ledger.attempt, &sizes)?;
+        self.ledger.final_sent = true;
         if let Err(e) = store.remove(&self.ledger) {
             say!(
                 "cannot remove the shipping ledger of {}: {e}",
@@ -180,7 +173,7 @@ impl RunShip {
     /// Each stream's attempt-local size on this machine.
     fn local_sizes(&self) -> BTreeMap<String, u64> {
         self.ledger
-            .files
+            .streams
             .iter()
             .map(|(name, state)| {
                 let len = file_len(&self.ledger.run_dir.join(name));
@@ -225,8 +218,8 @@ impl RunShip {
         };
         let len = meta.len();
         for _ in 0..ROUND_PIECES {
-            let state = *self.ledger.files.entry(name.to_owned()).or_default();
-            let pos = state.local_start + state.acked;
+            let state = *self.ledger.streams.entry(name.to_owned()).or_default();
+            let pos = state.position();
             if pos >= len {
                 return Ok(false);
             }
@@ -255,7 +248,7 @@ impl RunShip {
                 Err(e) => return Err(e),
             };
             self.ledger
-                .files
+                .streams
                 .insert(name.to_owned(), StreamState { acked, ..state });
             self.persist(store)?;
         }
@@ -274,7 +267,7 @@ impl RunShip {
                 continue;
             };
             let stamp = stamp_of(&meta);
-            if self.ledger.whole_files.get(name) == Some(&stamp) {
+            if self.ledger.files.get(name) == Some(&stamp) {
                 continue;
             }
             let (run_id, attempt) = (&self.ledger.run_id, self.ledger.attempt);
@@ -290,7 +283,7 @@ impl RunShip {
                     Err(e) => return Err(e),
                 }
             }
-            self.ledger.whole_files.insert(name.to_owned(), stamp);
+            self.ledger.files.insert(name.to_owned(), stamp);
             self.persist(store)?;
         }
         Ok(())
@@ -305,8 +298,7 @@ impl RunShip {
     ) -> Result<bool, ShipError> {
         let mut budget = ROUND_ARTIFACT_BYTES;
         for (path, stamp) in list_artifacts(&self.ledger.run_dir.join("artifacts")) {
-            let shipped = self.ledger.artifacts.get(&path).map(ArtifactState::stamp);
-            if shipped == Some(stamp) {
+            if self.ledger.artifacts.get(&path) == Some(&stamp) {
                 continue;
             }
             if !self.ship_artifact(api, store, &path, stamp, &mut budget)? {
@@ -387,14 +379,7 @@ impl RunShip {
             Err(e) => return Err(e),
         }
         self.complete_failures = 0;
-        self.ledger.artifacts.insert(
-            path.to_owned(),
-            ArtifactState {
-                size: stamp.size,
-                mtime_ns: stamp.mtime_ns,
-                sha256,
-            },
-        );
+        self.ledger.artifacts.insert(path.to_owned(), stamp);
         self.persist(store)?;
         Ok(true)
     }
@@ -456,14 +441,7 @@ impl RunShip {
             self.ledger.run_id
         );
         self.complete_failures = 0;
-        self.ledger.artifacts.insert(
-            path.to_owned(),
-            ArtifactState {
-                size: stamp.size,
-                mtime_ns: stamp.mtime_ns,
-                sha256: String::new(),
-            },
-        );
+        self.ledger.artifacts.insert(path.to_owned(), stamp);
         self.persist(store)?;
         Ok(true)
     }

@@ -189,7 +189,7 @@ impl Setup {
     }
 
     fn run(&self, attempt: u32) -> RunShip {
-        let ledger = new_ledger("job-1", Some(1), attempt, &self.run_dir);
+        let ledger = new_ledger("job-1", attempt, &self.run_dir);
         self.store.claim(&ledger).expect("claim");
         RunShip::new(ledger)
     }
@@ -280,7 +280,7 @@ fn a_resent_piece_is_not_doubled_and_a_gap_resumes_from_the_servers_size() {
     assert_eq!(run.round(&api, &s.store), Ok(Round::Idle));
     // A worker killed before its ledger recorded the ack sends the same bytes again.
     run.ledger
-        .files
+        .streams
         .get_mut("output.log")
         .expect("stream")
         .acked = 4;

@@ -404,7 +404,7 @@ mod tests {
         let sink = Sink::default();
         let shipper = Shipper::start_with(sink.clone(), &dir).expect("starts");
         shipper
-            .begin(new_ledger("job-7", Some(7), 1, &run_dir))
+            .begin(new_ledger("job-7", 1, &run_dir))
             .expect("begins");
         fs::write(run_dir.join("metrics.jsonl"), b"{\"_idx\":0}\n{\"_idx\":1}").expect("write");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -424,7 +424,7 @@ mod tests {
         fs::create_dir_all(&run_dir).expect("dir");
         let store = LedgerStore::open(&dir).expect("store");
         store
-            .claim(&new_ledger("job-8", Some(8), 1, &run_dir))
+            .claim(&new_ledger("job-8", 1, &run_dir))
             .expect("claim");
         fs::write(run_dir.join("output.log"), b"before the kill\n").expect("write");
         drop(store);
@@ -457,7 +457,7 @@ mod tests {
         sink.fail.store(usize::MAX, Ordering::SeqCst);
         let shipper = Shipper::start_with(sink, &dir).expect("starts");
         shipper
-            .begin(new_ledger("job-9", Some(9), 1, &run_dir))
+            .begin(new_ledger("job-9", 1, &run_dir))
             .expect("begins");
         fs::write(run_dir.join("output.log"), b"tail\n").expect("write");
         let started = Instant::now();

@@ -322,7 +322,7 @@ impl<'a> Worker<'a> {
                 Err(e) => say!("job {}: cannot seed metrics.jsonl: {e}", job.id),
             }
         }
-        let ledger = new_ledger(run_id, Some(job.id), job.attempt, run_dir);
+        let ledger = new_ledger(run_id, job.attempt, run_dir);
         if let Err(e) = shipper.begin(ledger) {
             say!("job {}: cannot ship its files: {e}", job.id);
         }
@@ -372,6 +372,12 @@ impl<'a> Worker<'a> {
         }
         // Set last, so a job's own env cannot pretend to be another run, server or GPU.
         env.push(("WHIRR_SERVER_URL".to_owned(), self.client.base().to_owned()));
+        // "shipped": the tracking library records no artifact the server cannot see
+        // (the shipper's upload records it), as under the Python worker.
+        env.push((
+            "WHIRR_FILES".to_owned(),
+            self.mode.get().wire_name().to_owned(),
+        ));
         env.push(("WHIRR_JOB_ID".to_owned(), job.id.to_string()));
         env.push(("WHIRR_RUN_ID".to_owned(), run_id.to_owned()));
         env.push((
