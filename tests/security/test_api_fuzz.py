@@ -160,7 +160,9 @@ def request_strategy(doc: dict[str, Any], op: dict[str, Any], path: str) -> st.S
         else:
             params["?" + param["name"]] = st.none() | valid | st.text(max_size=8)
     fixed = st.fixed_dictionaries(params)
-    if "requestBody" in op:
+    if "requestBody" in op and "application/json" not in op["requestBody"]["content"]:
+        body = st.none() | st.binary(max_size=64)  # a raw upload (octet-stream)
+    elif "requestBody" in op:
         schema = op["requestBody"]["content"]["application/json"]["schema"]
         body = (
             from_schema(schema, doc).map(msgspec.json.encode)
