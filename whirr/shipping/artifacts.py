@@ -157,11 +157,21 @@ def _chunks(fh: BinaryIO, hasher: Any, length: int) -> Iterator[bytes]:
                 raise _FileChanged
             if hashing is not None:
                 hashing.result()
-            hashing = pool.submit(hasher.update, chunk)
+            hashing = _hash_on(pool, hasher, chunk)
             left -= len(chunk)
             yield chunk
         if hashing is not None:
             hashing.result()
+
+
+def _hash_on(pool: ThreadPoolExecutor, hasher: Any, chunk: bytes) -> Future[None] | None:
+    """Hash ``chunk`` on ``pool``, or here once the interpreter is shutting down (a direct
+    run's exit hook flushing its files can start no thread)."""
+    try:
+        return pool.submit(hasher.update, chunk)
+    except RuntimeError:
+        hasher.update(chunk)
+        return None
 
 
 def _discard(client: WhirrClient, run_id: str, path: str, attempt: int) -> None:
