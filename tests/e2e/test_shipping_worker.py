@@ -148,6 +148,9 @@ def test_worker_ships_every_run_file_and_reports_the_end_after(
         # meta.json gets the job's final state after the end is reported: shipped just
         # after, and then no ledger is left.
         wait_for(lambda: not list((data_b / "shipping").glob("*.json")))
+        files = copy.files(run_id)["files"]
+        for name in (*STREAMS, "meta.json", "config.json"):
+            assert files[name]["state"] == "complete", (name, files)
         workers.close()
         local = hide(data_b) / "runs" / run_id
         same_files(copy, local, run_id, job_id)

@@ -65,6 +65,8 @@ class Ledger(msgspec.Struct, kw_only=True):
     ended: bool = False
     #: The server accepted the final sizes (only whole files may change after that).
     final_sent: bool = False
+    #: The final sizes it accepted (sent again when a whole file changed since).
+    final: dict[str, int] | None = None
 
     def stream(self, name: str) -> StreamState:
         """The state of stream ``name`` (created at offset 0 when first asked for)."""

@@ -213,7 +213,10 @@ class Shipper:
 
     # -- the thread -----------------------------------------------------------------------
     def _work(self) -> None:
-        # Imported here: a direct run's main thread never pays for httpx.
+        # Imported here: a direct run's main thread never pays for httpx. The artifact
+        # upload too, now: imported by an exit hook's flush, its thread pool could not
+        # register itself any more (the interpreter is shutting down).
+        import whirr.shipping.artifacts  # noqa: F401
         from whirr.client import ServerError, ServerUnreachable
 
         #: Errors that mean "try again later": the server is down, far away or failing.
@@ -266,6 +269,8 @@ class Shipper:
             elif not book.ended:
                 sent = self._ship_artifacts(client, run) or sent
             elif run.released and not sent:
+                if book.final != self._final_sizes(book):  # meta.json changed since
+                    self._send_final(client, run)
                 self._forget(run)
         except LeaseLost as exc:
             self._say(
@@ -365,11 +370,20 @@ class Shipper:
             sent = True
         return sent
 
+    @staticmethod
+    def _final_sizes(book: Ledger) -> dict[str, int]:
+        """What the server should have of the attempt: each stream's shipped bytes and
+        each whole file's size as last shipped."""
+        sizes = {name: book.stream(name).acked for name in STREAMS}
+        sizes.update((name, stamp.size) for name, stamp in book.files.items())
+        return sizes
+
     def _send_final(self, client: Any, run: _Run) -> None:
         book = run.ledger
-        sizes = {name: book.stream(name).acked for name in STREAMS}
+        sizes = self._final_sizes(book)
         client.final_run_files(book.run_id, book.attempt, sizes)
         book.final_sent = True
+        book.final = sizes
         self._save(book)
         self._flushed(run)
 
