@@ -307,6 +307,8 @@ TIME_KEYS = re.compile(
 POSITION_KEYS = {"position", "head", "version", "offset", "after", "since", "cursor"}
 HOST_KEYS = {"hostname", "host"}
 PID_KEYS = {"pid", "pgid"}
+#: Where a place keeps a run's files (local, shared with a server, shipped), by design.
+PLACE_KEYS = {"files_mode", "worker_run_dir"}
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
 CLOCK_TEXT = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h)\b( ago)?")
 
@@ -327,6 +329,8 @@ def scrub(value: JSONValue, place: Place, key: str = "") -> JSONValue:
         return {k: scrub(v, place, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub(v, place, key) for v in value]
+    if key in PLACE_KEYS:
+        return "<place>"
     if value is None or isinstance(value, bool):
         return value
     if TIME_KEYS.search(key):
