@@ -25,7 +25,7 @@ from whirr.api.tokens import TokenTable, grants
 from whirr.services.errors import WhirrError
 from whirr.services.server_id import load_or_create_server_id
 from whirr.services.shipping import Shipping
-from whirr.store.protocol import StoreError
+from whirr.store.protocol import InvalidEvent, StoreError
 from whirr.web.backend import Backend
 from whirr.web.config import ServerConfig
 from whirr.web.http import Forbidden, Unauthorized, check_client_protocol, error
@@ -171,6 +171,8 @@ def _error_response(exc: Exception) -> HTTPResponse:
     if isinstance(exc, SanicException):
         status = exc.status_code
         return error(status, str(exc) or _PHRASES.get(status, "error"))
+    if isinstance(exc, InvalidEvent):  # the request's fault, refused before the log
+        return error(InvalidEvent.status, str(exc))
     if isinstance(exc, StoreError):
         log.error("store error: %s", exc)
         return error(503, f"the event store is unavailable: {exc}")
