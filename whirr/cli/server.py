@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from whirr.cli.common import fail, user_errors
+from whirr.cli.common import Seconds, fail, user_errors
 from whirr.services.errors import InvalidRequest
 
 DEFAULT_DATA_DIR = "~/.whirr/server"
@@ -64,7 +64,7 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
 )
 @click.option(
     "--requeue-interval",
-    type=click.FloatRange(0.1, 3600),
+    type=Seconds(0.1, 3600),
     default=2.0,
     show_default=True,
     hidden=True,
@@ -72,7 +72,7 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
 )
 @click.option(
     "--worker-timeout",
-    type=click.FloatRange(1, 86400),
+    type=Seconds(1, 86400),
     default=120.0,
     show_default=True,
     help="Seconds of silence after which a worker is offline.",
@@ -164,8 +164,13 @@ def server_cmd(
         except InvalidRequest as exc:
             raise click.BadParameter(str(exc), param_hint="'--artifact-store'") from None
     root = Path(data_dir).expanduser().resolve()
-    private_dir(root)  # created 0700 (an existing one is kept as it is): see docs/security.md
-    private_dir(root / "runs")
+    try:
+        private_dir(root)  # created 0700 (an existing one is kept as it is): docs/security.md
+        private_dir(root / "runs")
+    except OSError as exc:  # a file in the way, no permission, a read-only disk
+        why = "exists and is not a folder" if isinstance(exc, FileExistsError) else exc.strerror
+        fail(f"cannot use --data-dir {data_dir}: {exc.filename or root}: {why}")
+        return
     if no_auth:
         token = None
     elif not token:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from whirr.cli.common import count, emit_json, print_table, server_option, user_errors
-from whirr.cli.study_options import collect_submit_options, submit_option_flags
+from whirr.cli.study_options import collect_submit_options, submit_option_flags, type_error
 from whirr.clock import local_time
 from whirr.facade import open_whirr
 
@@ -108,6 +108,9 @@ def run_cmd(
             param_hint="'-p/--prefix'",
         )
     submit_options = collect_submit_options()
+    problem = type_error(spec.submit)  # a dry run checks them too
+    if problem is not None:
+        raise SweepFileError(f"{file}: submit: {problem}")
     if spec.method == "random" and seed is None:
         seed = spec.seed if spec.seed is not None else new_seed()
     if dry_run:
