@@ -63,6 +63,8 @@ CORPUS: list[tuple[str, list[str]]] = [
     ("ok", ["sweep", "run", "-n", "-o", "priority=high", "s.yaml"]),
     ("ok", ["ablate", "run", "ab1", "-r", "100000000", "-n", "--", "echo"]),
     ("ok", ["init", "/proc/x"]),
+    ("ok", ["init", "\x00"]),  # found by the fuzz: a NUL reached os.mkdir
+    ("ok", ["sweep", "run", "-n", "-o", "gpus=1.5", "s.yaml"]),
     ("ok", ["sql", "COPY (SELECT 1) TO 'copied.csv'"]),
     ("ok", ["compare", "job-1", "job-1", "--at", "9223372036854775808"]),
     ("ok", ["watch", "--once", "-n", "9223372036854775808"]),
