@@ -134,6 +134,8 @@ def test_rust_worker_ships_every_run_file_and_reports_the_end_after(
         for name in STREAMS:
             assert files["files"][name]["state"] == "complete", (name, files)
         wait_for(lambda: no_ledgers(data_c), timeout=30)
+        # The final sizes carried the whole files too: the server says they are whole.
+        assert copy.state(run_id, "meta.json") == "complete", copy.files(run_id)
         workers.stop_all()
         local = hide(data_c) / "runs" / run_id
         for name in STREAMS:

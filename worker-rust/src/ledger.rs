@@ -80,6 +80,9 @@ pub struct Ledger {
     /// The server accepted the final sizes.
     #[serde(default)]
     pub final_sent: bool,
+    /// The final sizes it accepted.
+    #[serde(default)]
+    pub r#final: Option<BTreeMap<String, u64>>,
 }
 
 impl Ledger {
@@ -93,6 +96,7 @@ impl Ledger {
             artifacts: BTreeMap::new(),
             ended: false,
             final_sent: false,
+            r#final: None,
         }
     }
 }

@@ -158,9 +158,10 @@ impl RunShip {
         if !ended {
             return Ok(Round::Idle);
         }
-        let sizes = self.local_sizes();
+        let sizes = self.final_sizes();
         api.final_run_files(&self.ledger.run_id, self.ledger.attempt, &sizes)?;
         self.ledger.final_sent = true;
+        self.ledger.r#final = Some(sizes);
         if let Err(e) = store.remove(&self.ledger) {
             say!(
                 "cannot remove the shipping ledger of {}: {e}",
@@ -170,16 +171,16 @@ impl RunShip {
         Ok(Round::Finished)
     }
 
-    /// Each stream's attempt-local size on this machine.
-    fn local_sizes(&self) -> BTreeMap<String, u64> {
-        self.ledger
-            .streams
-            .iter()
-            .map(|(name, state)| {
-                let len = file_len(&self.ledger.run_dir.join(name));
-                (name.clone(), len.saturating_sub(state.local_start))
-            })
-            .collect()
+    /// What the server should have of the attempt: each stream's attempt-local size on
+    /// this machine, and each whole file's size as last shipped (a refused one's too, so
+    /// the server says its copy is missing rather than complete).
+    fn final_sizes(&self) -> BTreeMap<String, u64> {
+        let streams = self.ledger.streams.iter().map(|(name, state)| {
+            let len = file_len(&self.ledger.run_dir.join(name));
+            (name.clone(), len.saturating_sub(state.local_start))
+        });
+        let whole = (self.ledger.files.iter()).map(|(name, stamp)| (name.clone(), stamp.size));
+        streams.chain(whole).collect()
     }
 
     /// Writes the ledger; a newer attempt of the run having taken it over ends this one.

@@ -231,6 +231,7 @@ fn running_jsonl_ships_whole_lines_and_the_end_ships_the_rest() {
     assert_eq!(attempt, 1);
     assert_eq!(sizes["metrics.jsonl"], local.len() as u64);
     assert_eq!(sizes["system.jsonl"], 0);
+    assert!(!sizes.contains_key("meta.json"), "no meta.json was written");
     assert!(
         s.store.load_all().is_empty(),
         "the ledger is gone once all is shipped"
@@ -342,6 +343,10 @@ fn whole_files_go_again_when_they_change() {
     fs::write(s.run_dir.join("meta.json"), b"{\"a\":1,\"b\":2}").expect("write");
     assert_eq!(run.round(&api, &s.store), Ok(Round::Idle));
     assert_eq!(api.file("meta.json"), b"{\"a\":1,\"b\":2}");
+    // The final sizes carry the whole files too, so the server can say complete.
+    finish(&mut run, &api, &s.store);
+    let sizes = api.0.borrow().finals.clone().expect("sent").1;
+    assert_eq!(sizes["meta.json"], 13);
 }
 
 fn pattern(len: usize) -> Vec<u8> {
