@@ -307,38 +307,42 @@ def test_log_metrics_and_system_say_where_the_files_stand(
     server: ServerProcess, client: WhirrClient
 ) -> None:
     job_id, run_id, attempt = shipped_run(client, "w-honest")
-    http = server.http()
-    # Nothing arrived: a 404 with the reason, never 200 with silent emptiness.
-    for path in (f"/jobs/{job_id}/logs", f"/runs/{run_id}/metrics", f"/runs/{run_id}/system"):
-        answer = http.get(path)
-        assert answer.status_code == 404, path
-        assert "has not reached the server" in answer.json()["detail"], path
-        assert f"/w/w-honest/{run_id}" in answer.json()["detail"]
+    with server.http() as http:
+        # Nothing arrived: a 404 with the reason, never 200 with silent emptiness.
+        for path in (f"/jobs/{job_id}/logs", f"/runs/{run_id}/metrics", f"/runs/{run_id}/system"):
+            answer = http.get(path)
+            assert answer.status_code == 404, path
+            assert "has not reached the server" in answer.json()["detail"], path
+            assert f"/w/w-honest/{run_id}" in answer.json()["detail"]
 
-    client.upload_run_file(run_id, "output.log", attempt, 0, b"hello\n")
-    client.upload_run_file(run_id, "metrics.jsonl", attempt, 0, b'{"_idx": 0, "loss": 1}\n')
-    logs = http.get(f"/jobs/{job_id}/logs")
-    assert (logs.status_code, logs.text, logs.headers["X-Whirr-Files"]) == (200, "hello\n", "live")
-    metrics = http.get(f"/runs/{run_id}/metrics")
-    assert metrics.headers["X-Whirr-Files"] == "live"
-    assert metrics.json()["files"] == "live" and metrics.json()["count"] == 1
+        client.upload_run_file(run_id, "output.log", attempt, 0, b"hello\n")
+        client.upload_run_file(run_id, "metrics.jsonl", attempt, 0, b'{"_idx": 0, "loss": 1}\n')
+        logs = http.get(f"/jobs/{job_id}/logs")
+        assert (logs.status_code, logs.text, logs.headers["X-Whirr-Files"]) == (
+            200,
+            "hello\n",
+            "live",
+        )
+        metrics = http.get(f"/runs/{run_id}/metrics")
+        assert metrics.headers["X-Whirr-Files"] == "live"
+        assert metrics.json()["files"] == "live" and metrics.json()["count"] == 1
 
-    client.final_run_files(run_id, attempt, {"output.log": 10, "metrics.jsonl": 23})
-    client.complete(job_id, "w-honest", attempt, 0)
-    logs = http.get(f"/jobs/{job_id}/logs")
-    assert (logs.text, logs.headers["X-Whirr-Files"]) == ("hello\n", "missing_tail")
-    assert http.get(f"/runs/{run_id}/metrics").json()["files"] == "complete"
-    # Never written (final size 0): complete and empty, not missing.
-    system = http.get(f"/runs/{run_id}/system")
-    assert (system.status_code, system.json()["files"], system.json()["count"]) == (
-        200,
-        "complete",
-        0,
-    )
-    # A follower of a log that never arrived for an ended attempt is told so too.
-    job_id, run_id, attempt = shipped_run(client, "w-honest-2")
-    client.complete(job_id, "w-honest-2", attempt, 0)
-    assert http.get(f"/jobs/{job_id}/logs", params={"follow": "true"}).status_code == 404
+        client.final_run_files(run_id, attempt, {"output.log": 10, "metrics.jsonl": 23})
+        client.complete(job_id, "w-honest", attempt, 0)
+        logs = http.get(f"/jobs/{job_id}/logs")
+        assert (logs.text, logs.headers["X-Whirr-Files"]) == ("hello\n", "missing_tail")
+        assert http.get(f"/runs/{run_id}/metrics").json()["files"] == "complete"
+        # Never written (final size 0): complete and empty, not missing.
+        system = http.get(f"/runs/{run_id}/system")
+        assert (system.status_code, system.json()["files"], system.json()["count"]) == (
+            200,
+            "complete",
+            0,
+        )
+        # A follower of a log that never arrived for an ended attempt is told so too.
+        job_id, run_id, attempt = shipped_run(client, "w-honest-2")
+        client.complete(job_id, "w-honest-2", attempt, 0)
+        assert http.get(f"/jobs/{job_id}/logs", params={"follow": "true"}).status_code == 404
 
 
 def test_shared_runs_answer_as_before_with_their_mode(
@@ -349,11 +353,11 @@ def test_shared_runs_answer_as_before_with_their_mode(
     job = client.claim("w-shared-2")
     assert job is not None
     client.started(job_id, "w-shared-2", job.attempt, 1)  # an old worker: no word on files
-    http = server.http()
-    logs = http.get(f"/jobs/{job_id}/logs")
-    assert (logs.status_code, logs.text, logs.headers["X-Whirr-Files"]) == (200, "", "shared")
-    assert http.get(f"/runs/{job.run_id}/metrics").json() == {
-        "metrics": [],
-        "count": 0,
-        "files": "shared",
-    }
+    with server.http() as http:
+        logs = http.get(f"/jobs/{job_id}/logs")
+        assert (logs.status_code, logs.text, logs.headers["X-Whirr-Files"]) == (200, "", "shared")
+        assert http.get(f"/runs/{job.run_id}/metrics").json() == {
+            "metrics": [],
+            "count": 0,
+            "files": "shared",
+        }

@@ -265,11 +265,13 @@ class Shipping:
             size = sizes.get(name)
             whole = name in WHOLE_FILES
             if whole and size is None and (final is None or name not in final):
-                continue
+                continue  # a whole file the job never wrote
             have = size or 0
             base = entry.bases.get(name) if entry is not None else None
             local = have if whole else (have - base if base is not None else 0)
-            final_size = None if final is None else final.get(name, 0)
+            # A stream left out of the final sizes was empty; a whole file left out is
+            # whatever arrived last (it is replaced whole, never appended).
+            final_size = None if final is None else final.get(name, None if whole else 0)
             out[name] = RunFileState(
                 size=have,
                 attempt_size=local,
@@ -369,7 +371,9 @@ def _state(
         return "complete" if local >= final else "missing_tail"
     if not size:
         return "pending"
-    if whole or not ended:
+    if whole:  # replaced whole on each change: what is here is all there is so far
+        return "complete" if ended else "live"
+    if not ended:
         return "live"
     return "missing_tail"  # ended, and its worker never said how much there was
 
