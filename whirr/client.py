@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -30,6 +31,7 @@ import msgspec
 from whirr._httpx import httpx
 from whirr.client_studies import StudyCalls
 from whirr.filemodes import ChecksumMismatch, save_stream
+from whirr.run import SkippedLine
 from whirr.services.errors import (
     InvalidRequest,
     InvalidState,
@@ -476,14 +478,17 @@ class WhirrClient(StudyCalls):
         exit_code: int | None = None,
         *,
         timed_out: bool = False,
+        interrupted: bool = False,
     ) -> schemas.Ack:
-        """The job could not start, or (``timed_out``) was stopped for running too long."""
+        """The job could not start, or (``timed_out``) was stopped for running too long, or
+        (``interrupted``) its worker's operator stopped it (it ends ``cancelled``)."""
         req = schemas.FailRequest(
             worker_id=worker_id,
             error_message=error_message,
             attempt=attempt,
             exit_code=exit_code,
             timed_out=timed_out,
+            interrupted=interrupted,
         )
         return self._call("POST", f"/jobs/{job_id}/fail", schemas.Ack, body=req, conflict=LeaseLost)
 
@@ -516,9 +521,11 @@ class WhirrClient(StudyCalls):
     ) -> list[dict[str, Any]]:
         """One page of the run's metrics rows: ``_idx >= since``, at most ``limit``."""
         params = {"since": since, "limit": limit}
-        return self._call(
+        answer = self._call(
             "GET", f"/runs/{run_id}/metrics", schemas.MetricsResponse, params=params
-        ).metrics
+        )
+        _warn_skipped(answer.warnings)
+        return answer.metrics
 
     def system_samples(
         self, run_id: str, since: int = 0, limit: int | None = None
@@ -526,12 +533,16 @@ class WhirrClient(StudyCalls):
         """The run's system samples from whole line ``since`` of ``system.jsonl``;
         ``.next`` is the ``since`` that continues after them."""
         params = {"since": since, "limit": limit}
-        return self._call("GET", f"/runs/{run_id}/system", schemas.SystemResponse, params=params)
+        answer = self._call("GET", f"/runs/{run_id}/system", schemas.SystemResponse, params=params)
+        _warn_skipped(answer.warnings)
+        return answer
 
     def tail(self, run_id: str, file: str = "metrics", rows: int = 50) -> list[dict[str, Any]]:
         """The last ``rows`` whole rows of the run's ``metrics`` or ``system`` file."""
         params = {"file": file, "rows": rows}
-        return self._call("GET", f"/runs/{run_id}/tail", schemas.TailResponse, params=params).rows
+        answer = self._call("GET", f"/runs/{run_id}/tail", schemas.TailResponse, params=params)
+        _warn_skipped(answer.warnings)
+        return answer.rows
 
     def run_file(
         self, run_id: str, file: str = "metrics", offset: int = 0, limit: int | None = None
@@ -884,3 +895,9 @@ def _shipping_conflict(content: bytes, message: str) -> WhirrError | None:
     if reason == OffsetGap.reason:
         return OffsetGap(message, number)
     return None
+
+
+def _warn_skipped(messages: list[str] | None) -> None:
+    """The server's word on damaged lines it left out, as the local readers say it."""
+    for message in messages or ():
+        warnings.warn(SkippedLine(message), stacklevel=3)

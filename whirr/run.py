@@ -1,14 +1,16 @@
 """Reading and writing a run's files (``meta.json``, ``metrics.jsonl``, ``system.jsonl``).
 
-Readers tolerate a torn last line (a process killed mid-write) but raise
-``MetricsCorrupt`` for a bad line anywhere else: silently skipping data in the middle
-of a file would hide real damage.
+Readers tolerate a torn last line (a process killed mid-write). A damaged line anywhere
+else is skipped with a ``SkippedLine`` warning naming the file and its line number: one bad
+line must not make a whole run unreadable, and silently skipping it would hide real damage.
+The server's readers (``whirr.services.run_files``) treat lines the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,18 @@ from whirr.filemodes import write_private
 
 _json = msgspec.json.Encoder()
 _decode = msgspec.json.decode
+_decode_row = msgspec.json.Decoder(dict[str, Any]).decode
 _TAIL_CHUNK = 64 * 1024
 
 
 class MetricsCorrupt(ValueError):
-    """A line other than the last one of a JSONL file cannot be decoded."""
+    """Kept for callers that catch it: the readers no longer raise it (a damaged line is
+    a ``SkippedLine`` warning)."""
+
+
+class SkippedLine(UserWarning):
+    """A whole line of a run's JSONL file that does not decode: left out of what is read,
+    and said (with its line number), never silently. The CLI prints it as a warning."""
 
 
 def _metrics_path(path: str | os.PathLike[str], name: str) -> Path:
@@ -34,7 +43,8 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every row of a ``metrics.jsonl`` (give the file or the run directory).
 
     A missing file reads as no rows. A torn last line (no newline, not valid JSON) is
-    dropped; an undecodable line anywhere else raises ``MetricsCorrupt``."""
+    dropped; an undecodable line anywhere else is skipped with a ``SkippedLine`` warning
+    naming its line number."""
     return read_jsonl(_metrics_path(path, "metrics.jsonl"))
 
 
@@ -44,7 +54,8 @@ def read_system_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file written by whirr, tolerant of a torn last line only."""
+    """Rows of a JSONL file written by whirr: a torn last line is dropped, a damaged line
+    before it skipped with a ``SkippedLine`` warning."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -57,9 +68,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            rows.append(_decode(line))
-        except msgspec.DecodeError as exc:
-            raise MetricsCorrupt(f"{path}: line {number} is not valid JSON ({exc})") from None
+            rows.append(_decode_row(line))
+        except msgspec.DecodeError as exc:  # a ValidationError (not an object) too
+            warnings.warn(
+                SkippedLine(f"{path}: line {number} is not valid JSON ({exc}); skipped"),
+                stacklevel=3,
+            )
     if torn.strip():
         # Undecodable: the last write was interrupted, and that row was never acknowledged.
         with contextlib.suppress(msgspec.DecodeError):

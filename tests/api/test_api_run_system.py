@@ -9,6 +9,7 @@ from server_process import ServerProcess
 from whirr.api.openapi import openapi_path
 from whirr.api.routes import ROUTES
 from whirr.client import WhirrClient
+from whirr.run import SkippedLine
 from whirr.services.errors import NotFound
 
 
@@ -41,11 +42,12 @@ def sampled_run(server: ServerProcess, client: WhirrClient) -> str:
 def test_samples_come_with_a_cursor_that_continues_after_them(
     client: WhirrClient, sampled_run: str
 ) -> None:
-    first = client.system_samples(sampled_run)
+    with pytest.warns(SkippedLine, match="line 2 is not valid JSON"):
+        first = client.system_samples(sampled_run)
     assert [s["cpu_percent"] for s in first.samples] == [10.0, 20.0, 30.0]
     assert first.count == 3 and first.next == 4  # the garbled line counts, the torn one not
     assert first.samples[1]["gpu0_util"] == 50
-    later = client.system_samples(sampled_run, since=2)
+    later = client.system_samples(sampled_run, since=2)  # past the garbled line: no warning
     assert [s["cpu_percent"] for s in later.samples] == [20.0, 30.0] and later.next == 4
     assert client.system_samples(sampled_run, since=first.next).samples == []
 
@@ -63,6 +65,7 @@ def test_limit_pages_and_the_route_is_documented(
 ) -> None:
     status, body = server.raw("GET", f"/api/v1/runs/{sampled_run}/system?limit=1")
     assert status == 200 and b'"count":1' in body and b'"next":1' in body
+    assert b'"warnings":null' in body  # the garbled line 2 was not read
     assert server.raw("GET", f"/api/v1/runs/{sampled_run}/system?limit=0")[0] == 422
     route = next(r for r in ROUTES if r.name == "run_system")
     assert openapi_path(route.path) == "/api/v1/runs/{run_id}/system"
@@ -86,3 +89,24 @@ def test_the_token_and_path_checks_hold(server: ServerProcess, sampled_run: str,
     good = f"/api/v1/runs/{sampled_run}/system"
     assert server.raw("GET", good, headers={"Authorization": ""})[0] == 401
     assert server.raw("GET", good, headers={"Authorization": "Bearer nope"})[0] == 403
+
+
+def test_damaged_lines_are_passed_on_by_the_metrics_system_and_tail_routes(
+    server: ServerProcess, client: WhirrClient, sampled_run: str
+) -> None:
+    (server.data_dir / "runs" / sampled_run / "metrics.jsonl").write_text(
+        '{"_idx":0,"a":1}\n{"_idx":1,"a": garbage\n{"_idx":2,"a":3}\n'
+    )
+    status, body = server.raw("GET", f"/api/v1/runs/{sampled_run}/metrics")
+    assert status == 200, body
+    assert b'"count":2' in body and b"line 2 is not valid JSON" in body
+    status, body = server.raw("GET", f"/api/v1/runs/{sampled_run}/system")
+    assert status == 200 and b"system.jsonl of run" in body and b"line 2 is" in body
+    status, body = server.raw("GET", f"/api/v1/runs/{sampled_run}/tail?file=metrics&rows=5")
+    assert status == 200 and b'"count":2' in body and b"line 2 is not valid JSON" in body
+    with pytest.warns(SkippedLine, match="metrics.jsonl of run .*line 2 "):
+        assert [r["a"] for r in client.metrics(sampled_run)] == [1, 3]
+    with pytest.warns(SkippedLine, match="line 2 "):
+        assert [r["a"] for r in client.tail(sampled_run, "metrics", 5)] == [1, 3]
+    schema = client.openapi()["components"]["schemas"]["MetricsResponse"]
+    assert "warnings" in schema["properties"] and "warnings" not in schema["required"]

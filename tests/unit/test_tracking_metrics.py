@@ -11,7 +11,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from whirr.run import MetricsCorrupt, last_rows, read_meta, read_metrics, write_meta
+from whirr.run import SkippedLine, last_rows, read_meta, read_metrics, write_meta
 from whirr.tracking.metrics import MetricsWriter
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -207,14 +207,18 @@ def test_a_raising_signal_handler_never_breaks_the_writer(tmp_path: Path) -> Non
     assert idx == sorted(set(idx))  # strictly increasing: no row lost its _idx to the next
 
 
-def test_reader_tolerates_only_a_torn_last_line(tmp_path: Path) -> None:
+def test_reader_drops_a_torn_last_line_and_skips_a_damaged_one_saying_so(tmp_path: Path) -> None:
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(b'{"_idx":0,"a":1}\n{"_idx":1,"a":2}\n{"_idx":2,"a"')
     assert read_metrics(path) == [{"_idx": 0, "a": 1}, {"_idx": 1, "a": 2}]
     assert read_metrics(tmp_path) == read_metrics(path)  # the run directory works too
     path.write_bytes(b'{"_idx":0,"a":1}\n{"_idx":1,"a\n{"_idx":2,"a":3}\n')
-    with pytest.raises(MetricsCorrupt, match="line 2"):
-        read_metrics(path)
+    # A damaged middle line is skipped, and said with its line number (issue 18).
+    with pytest.warns(SkippedLine, match=r"metrics.jsonl: line 2 is not valid JSON"):
+        assert read_metrics(path) == [{"_idx": 0, "a": 1}, {"_idx": 2, "a": 3}]
+    path.write_bytes(b'{"_idx":0,"a":1}\n7\n{"_idx":2,"a":3}\n')  # JSON, but not a row
+    with pytest.warns(SkippedLine, match="line 2 "):
+        assert len(read_metrics(tmp_path)) == 2
 
 
 def test_reader_of_a_missing_file_reads_nothing(tmp_path: Path) -> None:

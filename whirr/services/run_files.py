@@ -16,12 +16,15 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import msgspec
 
+from whirr.run import SkippedLine as SkippedLine  # where the CLI and tests find it
 from whirr.runfiles import RunFile, UnsafePath, open_dir, open_file, walk_files
 from whirr.services.errors import InvalidRequest, NotFound
 from whirr.wire.schemas import ArtifactOut
@@ -29,18 +32,32 @@ from whirr.wire.schemas import ArtifactOut
 #: What a run id may look like: ``job-12``, ``local-20240101-120000-abcdef``.
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _decode_row = msgspec.json.Decoder(dict[str, Any]).decode
+T = TypeVar("T")
 
 
-class SkippedLine(UserWarning):
-    """A whole line of a run's JSONL file that does not decode: left out of what is read,
-    and said (with its line number), never silently. The CLI prints it as a warning."""
+#: Where ``_skip`` puts what it would warn about while ``collect_skipped`` runs (the
+#: server passes them on in its answer; ``warnings.catch_warnings`` is process-wide, so
+#: it cannot tell one request's reads from another's).
+_collected: ContextVar[list[str] | None] = ContextVar("whirr_skipped_lines", default=None)
 
 
 def _skip(run_id: str, name: str, line_no: int) -> None:
-    warnings.warn(
-        SkippedLine(f"{name} of run {run_id}: line {line_no} is not valid JSON; skipped"),
-        stacklevel=3,
-    )
+    message = f"{name} of run {run_id}: line {line_no} is not valid JSON; skipped"
+    collected = _collected.get()
+    if collected is not None:
+        collected.append(message)
+        return
+    warnings.warn(SkippedLine(message), stacklevel=3)
+
+
+def collect_skipped(read: Callable[[], T]) -> tuple[T, list[str]]:
+    """``read()``'s result and the ``SkippedLine`` messages its readers had (not warned)."""
+    token = _collected.set([])
+    try:
+        result = read()
+        return result, _collected.get() or []
+    finally:
+        _collected.reset(token)
 
 
 def check_run_id(run_id: str) -> str:

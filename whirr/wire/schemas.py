@@ -275,7 +275,8 @@ class CompleteRequest(Body):
 
 
 class FailRequest(Body):
-    """``POST /jobs/{id}/fail``: the job could not start or ran out of time."""
+    """``POST /jobs/{id}/fail``: the job could not start, ran out of time, or was
+    interrupted by its worker's operator."""
 
     worker_id: WorkerId
     error_message: Text = ""
@@ -283,6 +284,9 @@ class FailRequest(Body):
     exit_code: Int32 | None = None
     #: The job ran past its ``timeout_seconds`` (it ends ``timed_out``).
     timed_out: bool = False
+    #: The worker's operator stopped it (a second Ctrl+C): it ends ``cancelled``, and no
+    #: retry is scheduled. Older workers never send it (False).
+    interrupted: bool = False
 
 
 class CancelResponse(Body):
@@ -368,6 +372,8 @@ class MetricsResponse(Body):
     #: Where ``metrics.jsonl`` stands on the server (``X-Whirr-Files``): ``live``,
     #: ``complete``, ``pending``, ``missing_tail`` when shipped, else ``shared``/``local``.
     files: str | None = None
+    #: Damaged lines left out of these rows, one message each naming its line (None: none).
+    warnings: list[str] | None = None
 
 
 class SystemResponse(Body):
@@ -379,6 +385,8 @@ class SystemResponse(Body):
     next: int
     #: Where ``system.jsonl`` stands on the server (as ``MetricsResponse.files``).
     files: str | None = None
+    #: Damaged lines left out of these samples (as ``MetricsResponse.warnings``).
+    warnings: list[str] | None = None
 
 
 class ArtifactsResponse(Body):
@@ -530,3 +538,5 @@ class TailResponse(Body):
 
     rows: list[dict[str, Any]]
     count: int
+    #: Damaged lines left out of these rows (as ``MetricsResponse.warnings``).
+    warnings: list[str] | None = None

@@ -12,6 +12,7 @@ from sanic import HTTPResponse, Request
 
 from whirr.api.routes.shipping import FILES_HEADER, files_state
 from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.services.run_files import collect_skipped
 from whirr.web.http import query_int, respond
 from whirr.wire import schemas
 
@@ -23,9 +24,9 @@ async def run_system(request: Request, run_id: str) -> HTTPResponse:
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
     state = await files_state(request, run.id, "system.jsonl")
-    samples = await b.read(b.whirr.system, run.id, since, limit)
+    samples, skipped = await b.read(collect_skipped, lambda: b.whirr.system(run.id, since, limit))
     return respond(
-        msgspec.structs.replace(samples, files=state),
+        msgspec.structs.replace(samples, files=state, warnings=skipped or None),
         headers={FILES_HEADER: state} if state is not None else None,
     )
 

@@ -40,9 +40,13 @@ async def run_metrics(request: Request, run_id: str) -> HTTPResponse:
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
     state = await files_state(request, run.id, "metrics.jsonl")
-    rows = await b.read(b.whirr.metrics, run.id, since, limit)
+    rows, skipped = await b.read(
+        files.collect_skipped, lambda: b.whirr.metrics(run.id, since, limit)
+    )
     return respond(
-        schemas.MetricsResponse(metrics=rows, count=len(rows), files=state),
+        schemas.MetricsResponse(
+            metrics=rows, count=len(rows), files=state, warnings=skipped or None
+        ),
         headers={FILES_HEADER: state} if state is not None else None,
     )
 
@@ -53,8 +57,8 @@ async def run_tail(request: Request, run_id: str) -> HTTPResponse:
     rows = query_int(request, "rows", 50, 0, 100_000) or 0
     b = backend(request)
     run = await b.read(b.whirr.run, run_id)
-    found = await b.read(b.whirr.tail, run.id, file, rows)
-    return respond(schemas.TailResponse(rows=found, count=len(found)))
+    found, skipped = await b.read(files.collect_skipped, lambda: b.whirr.tail(run.id, file, rows))
+    return respond(schemas.TailResponse(rows=found, count=len(found), warnings=skipped or None))
 
 
 async def run_artifacts(request: Request, run_id: str) -> HTTPResponse:
