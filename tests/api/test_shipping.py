@@ -243,6 +243,28 @@ def test_a_direct_run_ships_as_attempt_0(server: ServerProcess, client: WhirrCli
     assert client.run_files("local-ship-1").files["output.log"].state == "complete"
 
 
+def test_a_direct_run_that_says_it_ships_is_shipped_from_its_start(
+    server: ServerProcess, client: WhirrClient
+) -> None:
+    """``files: "shipped"`` in the start: the mode is right before the first upload, the
+    server's copy is where readers look and the script's directory is the worker's."""
+    req = RunStartRequest(
+        run_id="local-ship-said", hostname="laptop", run_dir="/l/said", files="shipped"
+    )
+    run = client.start_run(req)
+    assert (run.files_mode, run.worker_run_dir) == ("shipped", "/l/said")
+    assert run.run_dir == str(server.data_dir / "runs" / "local-ship-said")
+    shown = client.run_files("local-ship-said")
+    assert (shown.mode, shown.hostname, shown.worker_run_dir) == ("shipped", "laptop", "/l/said")
+    assert shown.files["output.log"].state == "pending"
+    # Resumed, it says so again and stays shipped.
+    client.finish_run("local-ship-said", "completed")
+    again = client.start_run(
+        RunStartRequest(run_id="local-ship-said", run_dir="/l/said", resume=True, files="shipped")
+    )
+    assert (again.files_mode, again.worker_run_dir) == ("shipped", "/l/said")
+
+
 def test_a_shared_runs_files_are_not_uploaded(server: ServerProcess, client: WhirrClient) -> None:
     client.cancel_all_queued()
     job_id = client.submit(["true"], "/tmp").job_id

@@ -175,7 +175,8 @@ def test_a_direct_run_with_a_server_url_records_on_the_server(
     project: Project, tmp_path: Path
 ) -> None:
     """``python train.py`` inside a project, with WHIRR_SERVER_URL exported: the server
-    wins, as for every command (the files stay here, in the project's runs directory)."""
+    wins, as for every command (the files are written here, in the project's runs
+    directory, and shipped to the server)."""
     server = ServerProcess(tmp_path / "srv")
     try:
         (project.root / "train.py").write_text(SCRIPT)
@@ -192,7 +193,10 @@ def test_a_direct_run_with_a_server_url_records_on_the_server(
             [run] = client.runs()
         assert run.id.startswith("local-") and run.job_id is None
         assert (run.status, run.config, run.summary) == ("completed", {"lr": 0.1}, {"best": 1 / 3})
-        assert run.run_dir == str(project.run_dir(run.id)) and run.pid is not None
+        # Its start said its files are shipped: the server's copy is where readers look,
+        # the project's directory is where the script wrote them.
+        assert (run.files_mode, run.worker_run_dir) == ("shipped", str(project.run_dir(run.id)))
+        assert run.run_dir == str(server.data_dir / "runs" / run.id) and run.pid is not None
         store = project.open_store()
         try:
             assert store.runs(None, None, None) == []  # not recorded in the project too

@@ -26,6 +26,7 @@ from whirr.events import (
     RunSummaryUpdated,
     run_stream,
 )
+from whirr.events.runs import FilesMode
 from whirr.projections import RunView
 from whirr.services.errors import InvalidRequest, NotFound
 from whirr.store import EventStore
@@ -54,8 +55,12 @@ class Runs:
         tags: Sequence[str] = (),
         pid: int | None = None,
         git: dict[str, Any] | None = None,
+        files_mode: FilesMode | None = None,
+        worker_run_dir: str | None = None,
     ) -> RunView:
-        """Record that a run started (or that a tracked script attached to its job's run)."""
+        """Record that a run started (or that a tracked script attached to its job's run).
+        ``files_mode``/``worker_run_dir``: a direct run that ships its files says so, and
+        where it writes them on its own machine."""
         event = RunStarted(
             run_id=run_id,
             run_dir=run_dir,
@@ -66,6 +71,8 @@ class Runs:
             hostname=self.hostname,
             pid=pid,
             git=git,
+            files_mode=files_mode,
+            worker_run_dir=worker_run_dir,
         )
         self.store.append([Pending(run_stream(run_id), event)])
         return self.get(run_id)

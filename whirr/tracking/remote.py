@@ -101,7 +101,11 @@ class RemoteRecorder:
             from whirr.wire.run_events import RunStartRequest
 
             fields["tags"] = list(fields.get("tags") or [])
-            req = RunStartRequest(run_id=run_id, run_dir=run_dir, resume=resume, **fields)
+            # Its files are shipped (below): said now, so the server shows the run's
+            # files as on their way before the first upload lands.
+            req = RunStartRequest(
+                run_id=run_id, run_dir=run_dir, resume=resume, files="shipped", **fields
+            )
             return client.start_run(req)
 
         self._put("start", run_id, start)

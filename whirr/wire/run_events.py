@@ -68,6 +68,10 @@ class RunStartRequest(Body):
     #: Where the script writes the run's files, on its own host (shown, never read here).
     run_dir: Annotated[str, Meta(max_length=4096)] = ""
     resume: bool = False
+    #: ``"shipped"``: the script's background shipper sends the run's files (they land in
+    #: the server's run directory; ``run_dir`` is then where the script writes them).
+    #: Absent: files stay on the script's machine until the first upload (0.5.3 clients).
+    files: Literal["shipped"] | None = None
 
 
 class RunFinishRequest(Body):

@@ -8,10 +8,13 @@ attach to it).
 
 Only ``local-...`` ids may be created (a script cannot take a job's run), a new run never
 replaces one the log knows, and only a direct run may be resumed or ended this way. The
-run's files stay on the script's machine: its summary and status are here.
+run's files are written on the script's machine and shipped here by its background
+shipper (a start with ``files: "shipped"`` says so from the first moment).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sanic import HTTPResponse, Request
 
@@ -28,8 +31,10 @@ from whirr.wire import schemas
 from whirr.wire.run_events import RunFinishRequest, RunStartRequest
 
 
-def start_direct(store: EventStore, req: RunStartRequest) -> RunView:
-    """Record a direct run's start (or, with ``resume``, its start again)."""
+def start_direct(store: EventStore, req: RunStartRequest, runs_dir: Path) -> RunView:
+    """Record a direct run's start (or, with ``resume``, its start again). A run that
+    says it ships its files is ``shipped`` from its start: readers look at the server's
+    copy under ``runs_dir``, and the script's own directory is shown as where it writes."""
     files.check_run_id(req.run_id)
     known = store.run(req.run_id)
     if req.resume:
@@ -39,14 +44,17 @@ def start_direct(store: EventStore, req: RunStartRequest) -> RunView:
             raise InvalidState(f"run {req.run_id} is a job's run: it cannot be resumed")
     elif known is not None:
         raise InvalidState(f"run {req.run_id} exists already")
+    shipped = req.files == "shipped"
     return Runs(store, hostname=req.hostname).start(
         req.run_id,
-        req.run_dir,
+        str(files.run_dir(runs_dir, req.run_id)) if shipped else req.run_dir,
         name=req.name,
         config=req.config,
         tags=req.tags,
         pid=req.pid,
         git=req.git,
+        files_mode="shipped" if shipped else None,
+        worker_run_dir=(req.run_dir or None) if shipped else None,
     )
 
 
@@ -63,7 +71,7 @@ async def start_run(request: Request) -> HTTPResponse:
     """A direct run started on a machine of its own; record it here."""
     req = body(request, RunStartRequest)
     b = backend(request)
-    return respond(run_out(await b.write_and_wake(start_direct, b.store, req)))
+    return respond(run_out(await b.write_and_wake(start_direct, b.store, req, b.config.runs_dir)))
 
 
 async def finish_run(request: Request, run_id: str) -> HTTPResponse:
