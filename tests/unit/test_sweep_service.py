@@ -10,6 +10,7 @@ import pytest
 from whirr.events import JobSubmitted, Pending, RunSummaryUpdated, SweepJobAdded, run_stream
 from whirr.services import Jobs
 from whirr.services.errors import InvalidRequest, InvalidState, NotFound
+from whirr.services.run_files import SkippedLine
 from whirr.store.memory import MemoryStore
 from whirr.studies.results import TAIL_ROWS, StoreResults, last_logged
 from whirr.sweeps import parse_spec
@@ -63,6 +64,35 @@ def test_unknown_submit_option_is_refused_before_anything_is_recorded(tmp_path: 
     with pytest.raises(InvalidRequest, match="unknown submit option 'gpu_count'"):
         Sweeps(store).create(SPEC, "lr", str(tmp_path), options={"gpu_count": 2})
     assert store.head() == 0
+
+
+@pytest.mark.parametrize(
+    ("submit", "option"),
+    [
+        ("{priority: high}", "priority"),
+        ("{priority: 1.5}", "priority"),
+        ("{priority: true}", "priority"),
+        ("{after_any: 7}", "after_any"),
+        ("{gpus: 1.5}", "gpus"),
+        ("{env: {A: 1}}", "env"),
+        ("{env: {A: [1]}}", "env"),
+        ("{retries: 1000}", "retries"),
+    ],
+)
+def test_a_mistyped_submit_option_is_refused_naming_it_before_anything_is_recorded(
+    tmp_path: Path, submit: str, option: str
+) -> None:
+    """A direct caller of ``Sweeps.create`` (the server's routes, a library user) gets the
+    option named, not the store guard's refusal of the first job after the sweep was
+    already recorded (issue 18)."""
+    store = MemoryStore()
+    spec = parse_spec(f"program: echo\nparameters: {{lr: [1]}}\nsubmit: {submit}\n")
+    with pytest.raises(InvalidRequest, match=f"invalid submit option '{option}'"):
+        Sweeps(store).create(spec, "typed", str(tmp_path))
+    value = parse_spec(f"program: echo\nparameters: {{lr: [1]}}\nsubmit: {submit}\n").submit
+    with pytest.raises(InvalidRequest, match=f"invalid submit option '{option}'"):
+        Sweeps(store).create(SPEC, "typed", str(tmp_path), options=value, check=False)
+    assert store.head() == 0  # no sweep.created without its jobs
 
 
 def test_a_program_that_cannot_run_is_refused(tmp_path: Path) -> None:
@@ -137,5 +167,6 @@ def test_a_runs_value_is_its_last_logged_one_read_from_the_end(tmp_path: Path) -
     # rest of the file is still read.
     garbled = ["not json"] * (TAIL_ROWS + 5)
     metrics.write_text("\n".join([rows[0], *garbled, *rows[1:3]]) + "\n")
-    assert last_logged(tmp_path, "job-1", "acc") == 0.5
+    with pytest.warns(SkippedLine):  # each garbled line is said, not silently skipped
+        assert last_logged(tmp_path, "job-1", "acc") == 0.5
     assert last_logged(tmp_path, "job-2", "acc") is None  # no such run directory

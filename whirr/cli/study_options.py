@@ -46,26 +46,19 @@ def collect_submit_options() -> dict[str, Any]:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="'-o/--option'") from None
         parsed[key.replace("-", "_")] = parse_scalar(value)
-    options = check_submit_options({**parsed, **noted})
-    problem = type_error(options)
+    options = {**parsed, **noted}
+    problem = type_error(options)  # first, so that the error names the flag
     if problem is not None:
         raise click.BadParameter(problem, param_hint="'-o/--option'")
-    return options
+    return check_submit_options(options)
 
 
 def type_error(options: dict[str, Any]) -> str | None:
     """What is wrong with the values of ``options`` (types and bounds as ``POST /jobs``
     takes them), or None: checked before anything is planned or recorded."""
-    import msgspec
+    from whirr.studies.linking import submit_option_type_error
 
-    from whirr.wire.studies import SubmitOptions
-
-    known = {k: v for k, v in options.items() if k in SubmitOptions.__struct_fields__}
-    try:
-        msgspec.convert(known, SubmitOptions)
-    except msgspec.ValidationError as exc:
-        return f"invalid submit option: {exc}"
-    return None
+    return submit_option_type_error(options)
 
 
 def submit_option_flags(func: Any) -> Any:

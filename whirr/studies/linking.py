@@ -11,14 +11,18 @@ event derived from each ``JobSubmitted`` they are about to append.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, cast
+
+import msgspec
 
 from whirr.events import JobSubmitted, Pending
 from whirr.projections import JobView
 from whirr.services import Jobs
 from whirr.services.errors import InvalidRequest
 from whirr.store import EventStore, ViewReader
+from whirr.wire.studies import SubmitOptions
 
 #: ``Jobs.submit`` arguments a study sets itself, so they cannot be passed through.
 _RESERVED = frozenset(
@@ -41,13 +45,31 @@ def submit_option_names() -> list[str]:
 
 
 def check_submit_options(options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` if every key is a pass-through ``Jobs.submit`` argument; else
-    ``InvalidRequest`` naming the bad key and the allowed ones."""
+    """``options`` if every key is a pass-through ``Jobs.submit`` argument and every value
+    has its type and bounds (as ``POST /jobs`` takes them); else ``InvalidRequest`` naming
+    the option. Checked before the study is recorded: a value the store would refuse only
+    when the first job is appended would leave a study with no jobs behind."""
     allowed = submit_option_names()
     for key in options:
         if key not in allowed:
             raise InvalidRequest(f"unknown submit option {key!r} (available: {', '.join(allowed)})")
+    problem = submit_option_type_error(options)
+    if problem is not None:
+        raise InvalidRequest(problem)
     return options
+
+
+def submit_option_type_error(options: dict[str, Any]) -> str | None:
+    """What is wrong with the values of ``options`` (the option named), or None. Keys that
+    are not submit options are left to ``check_submit_options``'s name check."""
+    known = {k: v for k, v in options.items() if k in SubmitOptions.__struct_fields__}
+    try:
+        msgspec.convert(known, SubmitOptions)
+    except msgspec.ValidationError as exc:
+        why, _, where = str(exc).partition(" - at `$.")
+        name = re.split(r"[.\[`]", where, maxsplit=1)[0]
+        return f"invalid submit option {name!r}: {why}" if name else f"invalid submit option: {why}"
+    return None
 
 
 class _LinkingStore:
