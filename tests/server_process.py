@@ -63,12 +63,13 @@ class ServerProcess:
         token: str | None = "test-token",
         database_url: str | None = None,
         args: tuple[str, ...] = (),
+        port: int | None = None,
     ) -> None:
         self.root = root
         self.data_dir = data_dir = root / "data"
         self.logs_dir = root / "logs"
         self.token = token
-        self.port = free_port()
+        self.port = port or free_port()  # a given port: a restart where workers expect it
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
