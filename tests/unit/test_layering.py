@@ -24,7 +24,20 @@ PACKAGE = Path(__file__).resolve().parents[2] / "whirr"
 ROOMS: list[tuple[str, set[str]]] = [
     ("pure", {"events", "wire", "decoding", "clock"}),
     ("projections", {"projections"}),
-    ("store", {"store", "project", "identity", "config", "runfiles", "run", "gpus", "filemodes"}),
+    (
+        "store",
+        {
+            "store",
+            "project",
+            "identity",
+            "config",
+            "runfiles",
+            "run",
+            "gpus",
+            "filemodes",
+            "containment",
+        },
+    ),
     ("services", {"services", "sweeps", "ablations", "studies", "snapshot"}),
     ("remote client", {"client", "client_studies", "_httpx", "shipping"}),
     ("facade", {"facade"}),

@@ -121,6 +121,7 @@ class WorkerLoop:
             f"Worker {self.link.worker_id} started (pid {os.getpid()}; {offer}"
             f"{self.capacity.slots} CPU slot(s)); waiting for jobs."
         )
+        self.say(f"Containment: {reaper.describe()}.")
         reason = "stopped"
         try:
             reason = self._loop(reaper)

@@ -1,15 +1,24 @@
-"""Process safety for jobs: spawn in a new session, die with the worker, stop as a group.
+"""Process safety for jobs: spawn in a new session, die with the worker, stop as a whole.
 
 Used by every Python worker (local and remote). The guarantees:
 
 * A job runs in its own session and process group, so a terminal's Ctrl+C reaches the
   worker (which drains) but not the job, and a stop can signal the job's whole tree.
+* Every process of the job is held by its containment (``whirr.containment``): a cgroup
+  v2 of its own where the machine allows it (the leader is moved in before it execs the
+  command: it waits on a pipe until the worker has written its pid to ``cgroup.procs``),
+  else its process group plus a per-job marker in its environment, with the worker a
+  child subreaper. Setsid'd descendants are held either way.
+* When the job's leader exits, whatever it left running is killed (a ``sleep &`` behind
+  an ``exit 0`` does not outlive its job), before the job counts as ended.
 * ``PR_SET_PDEATHSIG`` kills the job's leader when the worker dies. The kernel sends it
   when the *thread* that forked exits, so workers spawn from their long-lived main thread.
-* A ``Reaper`` process, forked once when a worker starts, holds a pipe from the worker and
-  a list of live job groups. When the pipe closes (the worker exited or was killed with
-  SIGKILL) it kills every listed group, catching the grandchildren PDEATHSIG cannot.
-* Stops are SIGTERM to the group, a grace period, then SIGKILL to the group.
+* A ``Reaper`` process, forked once when a worker starts, in a session of its own (a
+  SIGHUP or SIGKILL of the worker's process group does not reach it), holds a pipe from
+  the worker and a list of live job groups. When the pipe closes (the worker exited or
+  was killed) it kills every listed group and every process of the worker's jobs (their
+  cgroups, or the processes carrying the worker's marker), and removes the cgroups.
+* Stops are SIGTERM to every process of the job, a grace period, then SIGKILL to all.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from whirr.containment import ContainmentError, JobBox, WorkerBox
 from whirr.filemodes import open_private
 
 _PR_SET_PDEATHSIG = 1
@@ -40,6 +50,21 @@ except OSError:  # pragma: no cover - non-glibc platforms
 #: worker is blocked ~0.5 ms per spawn instead of ~4 ms (measured here, a worker with
 #: threads). Where setpriv is missing, a ``preexec_fn`` calls prctl itself.
 _SETPRIV = shutil.which("setpriv")
+#: In a cgroup, the job's first process is a shell that waits for one line on stdin (the
+#: worker writes it once the process is in the job's cgroup), then execs the job with
+#: stdin from /dev/null. The worker closing the pipe unwritten (it died) ends it, unrun.
+_HANDSHAKE = ["/bin/sh", "-c", 'read -r _ || exit 125; exec "$@" </dev/null', "whirr-job"]
+
+#: This worker process's containment, set up once (``worker_box``).
+_box: WorkerBox | None = None
+
+
+def worker_box() -> WorkerBox:
+    """The containment of this worker process, set up on first use (by ``Reaper``)."""
+    global _box
+    if _box is None:
+        _box = WorkerBox.open()
+    return _box
 
 
 class SpawnError(Exception):
@@ -59,41 +84,50 @@ def _child_setup(parent_pid: int) -> Callable[[], None]:
 
 
 class JobProcess:
-    """A running job: its leader process and its process group."""
+    """A running job: its leader process, its process group and its containment."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], on_exit: Callable[[], None]) -> None:
+    def __init__(
+        self, popen: subprocess.Popen[bytes], box: JobBox, on_exit: Callable[[], None]
+    ) -> None:
         self.popen = popen
         self.pid = popen.pid
         self.pgid = popen.pid  # start_new_session makes the leader its group's id
+        self.box = box
         self.started = time.monotonic()
         self.term_sent_at: float | None = None
         self.killed = False
         self.on_exit = on_exit
+        #: Set once the leader has exited and nothing of the job is left running.
+        self.ended = threading.Event()
         _exits.watch(self)
 
     @property
     def exit_code(self) -> int | None:
         """The exit status once ended: minus the signal number when signalled."""
-        return self.popen.returncode
+        return self.popen.returncode if self.ended.is_set() else None
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """What the whole job used (cgroup accounting), once ended; empty without."""
+        return self.box.usage
 
     def signal_group(self, sig: int) -> None:
-        """Send ``sig`` to every process of the job's group (gone already is fine)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pgid, sig)
+        """Send ``sig`` to every process of the job (gone already is fine)."""
+        self.box.signal(sig)
 
     def terminate(self) -> None:
-        """Begin a graceful stop: SIGTERM to the group (once)."""
+        """Begin a graceful stop: SIGTERM to every process of the job (once)."""
         if self.term_sent_at is None:
             self.term_sent_at = time.monotonic()
             self.signal_group(signal.SIGTERM)
 
     def kill(self) -> None:
-        """SIGKILL the whole group."""
+        """SIGKILL every process of the job."""
         self.killed = True
-        self.signal_group(signal.SIGKILL)
+        self.box.kill()
 
     def escalate(self, grace: float) -> float | None:
-        """SIGKILL the group once ``grace`` seconds passed since SIGTERM. Returns seconds
+        """SIGKILL the job once ``grace`` seconds passed since SIGTERM. Returns seconds
         until that is due (None when no stop is in progress or it already happened)."""
         if self.term_sent_at is None or self.killed:
             return None
@@ -104,11 +138,22 @@ class JobProcess:
         return remaining
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """Block until the leader exits (or ``timeout``)."""
+        """Block until the job has ended (or ``timeout``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            return self.popen.wait(timeout)
+            self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self.popen.returncode if self.ended.wait(left) else None
+
+    def _leader_exited(self) -> None:
+        """After the leader was reaped: end what it left, then tell the loop."""
+        try:
+            self.box.end()
+        finally:
+            self.ended.set()
+            self.on_exit()
 
 
 class _ExitWatcher:
@@ -143,7 +188,7 @@ class _ExitWatcher:
     @staticmethod
     def _wait_one(job: JobProcess) -> None:
         job.popen.wait()
-        job.on_exit()
+        job._leader_exited()
 
     def _run(self) -> None:
         while True:
@@ -158,7 +203,7 @@ class _ExitWatcher:
                     job = self._jobs.pop(fd)
                 os.close(fd)
                 job.popen.wait()  # reaps the exited leader at once and sets returncode
-                job.on_exit()
+                job._leader_exited()
 
 
 _exits = _ExitWatcher()
@@ -170,8 +215,12 @@ def spawn(
     env: Mapping[str, str],
     log_path: str,
     on_exit: Callable[[], None],
+    *,
+    memory_bytes: int | None = None,
+    cpus: float | None = None,
 ) -> JobProcess:
-    """Start ``argv`` in ``workdir`` with stdout+stderr appended to ``log_path``.
+    """Start ``argv`` in ``workdir`` with stdout+stderr appended to ``log_path``, in a
+    containment of its own (limited to ``memory_bytes``/``cpus`` where it can be).
 
     Raises ``SpawnError`` with a clear reason when it cannot start."""
     if not argv or not argv[0]:
@@ -184,13 +233,22 @@ def spawn(
         setup: Callable[[], None] | None = None
     else:
         command, setup = list(argv), _child_setup(os.getpid())
+    try:
+        box = worker_box().new_job(env.get("WHIRR_JOB_ID", "x"))
+        box.limit(memory_bytes, cpus)
+    except (ContainmentError, OSError) as exc:
+        raise SpawnError(f"cannot contain the job: {exc}") from None
+    handshake = box.cgroup is not None
+    stdin_r, stdin_w = os.pipe() if handshake else (subprocess.DEVNULL, -1)
+    if handshake:
+        command = [*_HANDSHAKE, *command]
     log_fd = open_private(log_path, os.O_WRONLY | os.O_APPEND)  # 0600: the job's output
     try:
         popen = subprocess.Popen(
             command,
             cwd=workdir,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
+            env={**env, **box.env()},
+            stdin=stdin_r,
             stdout=log_fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -205,7 +263,19 @@ def spawn(
         raise SpawnError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
     finally:
         os.close(log_fd)
-    return JobProcess(popen, on_exit)
+        if handshake:
+            os.close(stdin_r)
+    try:
+        box.adopt(popen.pid)
+    except ContainmentError as exc:
+        os.close(stdin_w)  # the shell reads end of input and exits, the job unrun
+        popen.wait()
+        box.end()
+        raise SpawnError(str(exc)) from None
+    if handshake:
+        os.write(stdin_w, b"go\n")
+        os.close(stdin_w)
+    return JobProcess(popen, box, on_exit)
 
 
 def _check_executable(program: str, workdir: str, path: str) -> None:
@@ -222,17 +292,22 @@ def _check_executable(program: str, workdir: str, path: str) -> None:
 
 
 class Reaper:
-    """A forked guard that kills registered job groups when the worker goes away."""
+    """A forked guard that kills the jobs of the worker when the worker goes away."""
 
     def __init__(self) -> None:
+        self.box = worker_box()  # set up (a cgroup, or the subreaper) before the fork
         read_fd, self._write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the forked guard
             os.close(self._write_fd)
-            _reap_forever(read_fd)
+            _reap_forever(read_fd, self.box)
         os.close(read_fd)
         self.pid = pid
         self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """Which containment holds this worker's jobs, in words."""
+        return self.box.describe()
 
     def watch(self, pgid: int) -> None:
         """Add a job group to kill if the worker dies."""
@@ -247,18 +322,22 @@ class Reaper:
             os.write(self._write_fd, line)
 
     def close(self) -> None:
-        """Normal shutdown: close the pipe and collect the guard."""
+        """Normal shutdown: close the pipe and collect the guard (which removes the
+        worker's cgroups)."""
         if self._write_fd >= 0:
             os.close(self._write_fd)
             self._write_fd = -1
             os.waitpid(self.pid, 0)
 
 
-def _reap_forever(read_fd: int) -> None:  # pragma: no cover - runs in the forked guard
-    # A terminal's Ctrl+C and a `kill` of the worker's group must not take the guard
-    # with them before it has done its job.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def _reap_forever(read_fd: int, box: WorkerBox) -> None:  # pragma: no cover - the guard
+    # A session of its own: a terminal's hangup, Ctrl+C, or a signal to the worker's
+    # process group (`kill -HUP -- -<pgid>`, a dropped SSH session) must not take the
+    # guard with them before it has done its job.
+    with contextlib.suppress(OSError):
+        os.setsid()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     groups: set[int] = set()
     buffer = b""
     while True:
@@ -278,4 +357,6 @@ def _reap_forever(read_fd: int) -> None:  # pragma: no cover - runs in the forke
     for pgid in groups:
         with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        box.end_everything()
     os._exit(0)
