@@ -20,9 +20,11 @@ from store_support import job_submitted
 
 from whirr.events import (
     LOG_STREAM,
+    PROJECT_STREAM,
     EventsVoided,
     JobSubmitted,
     Pending,
+    ProjectCreated,
     Recorded,
     Unreadable,
     decode_lenient,
@@ -176,6 +178,28 @@ class PoisonContract:
         assert store.job(job.id) is not None and store.job(job.id).status == "queued"  # type: ignore[union-attr]
         assert jobs.cancel(1)[1].status == "cancelled"
         assert store.read(after=store.head() - 1)[0].event.job_id == 1  # type: ignore[attr-defined]
+
+    def test_a_skipped_jobs_id_is_never_handed_out_again(
+        self, backend: Any, store: EventStore, told: list[list[int]]
+    ) -> None:
+        """Replay skips the poisoned job.submitted of jobs 2-5 (and the unreadable events
+        on the streams of jobs 6 and 7), so the views end at job 1; the next job must
+        still be numbered above every job stream in the log, or it would take an id (and
+        a run directory) the log already gave out (issue 18)."""
+        jobs = Jobs(store)
+        jobs.submit(["true"], "/", check=False)  # job 1
+        poison(backend, store)
+        store.rebuild()
+        assert store.max_job_id() == 7
+        assert jobs.submit(["true"], "/", check=False).id == 8
+        assert jobs.submit(["true"], "/", check=False).id == 9
+        # A log that says an earlier history used ids up to 40 (whirr init
+        # --force-new-history) numbers above that, on every backend.
+        with backend.fresh() as fresh:
+            fresh.append([Pending(PROJECT_STREAM, ProjectCreated("p", job_id_floor=40))])
+            assert Jobs(fresh).submit(["true"], "/", check=False).id == 41
+            fresh.rebuild()
+            assert Jobs(fresh).submit(["true"], "/", check=False).id == 42
 
     def test_voided_positions_are_no_longer_told(
         self, backend: Any, store: EventStore, told: list[list[int]]

@@ -33,14 +33,18 @@ QUEUE = Projection("queue", QueueView, queue_state.key, queue_state.apply)
 PROJECTIONS: tuple[Projection, ...] = (JOBS, RUNS, WORKERS, QUEUE)
 
 
+def folding(rec: Recorded) -> tuple[Projection, ...]:
+    """The projections that fold ``rec``: all of them, or for an event that did not decode
+    (``projections.replay``) only the queue's, which keeps the job ids it used."""
+    return PROJECTIONS if replayable(rec) else (QUEUE,)
+
+
 def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
     """Replay ``records`` into fresh views: ``{projection name: {key: view}}``; events that
-    did not decode are skipped (``projections.replay``)."""
+    did not decode are skipped (``projections.replay``) but for the job ids they used."""
     views: dict[str, dict[Any, Any]] = {p.name: {} for p in PROJECTIONS}
     for rec in records:
-        if not replayable(rec):
-            continue
-        for projection in PROJECTIONS:
+        for projection in folding(rec):
             k = projection.key(rec.event)
             if k is None:
                 continue
@@ -60,9 +64,7 @@ def fold_touched(
     touched: dict[tuple[str, Any], Any] = {}
     changed: dict[tuple[str, Any], Any] = {}
     for rec in recorded:
-        if not replayable(rec):
-            continue
-        for projection in PROJECTIONS:
+        for projection in folding(rec):
             k = projection.key(rec.event)
             if k is None:
                 continue
@@ -87,4 +89,5 @@ __all__ = [
     "WorkerView",
     "fold",
     "fold_touched",
+    "folding",
 ]

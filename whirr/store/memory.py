@@ -9,11 +9,10 @@ from typing import Any
 
 from whirr.clock import utc_now
 from whirr.events import Pending, Recorded, tag_of
-from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold
+from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold, folding
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import claim_order
 from whirr.projections.queue_state import QUEUE_KEY
-from whirr.projections.replay import replayable
 from whirr.store.guard import encode_for_append, notice
 from whirr.store.protocol import ConflictError, Decide
 
@@ -55,9 +54,7 @@ class MemoryStore:
             return recorded
 
     def _apply(self, rec: Recorded) -> None:
-        if not replayable(rec):
-            return
-        for projection in PROJECTIONS:
+        for projection in folding(rec):
             k = projection.key(rec.event)
             if k is None:
                 continue
@@ -148,7 +145,9 @@ class MemoryStore:
 
     def max_job_id(self) -> int:
         with self._changed:
-            return max(self._views["jobs"], default=0)
+            queue: QueueView | None = self._views["queue"].get(QUEUE_KEY)
+            floor = queue.job_id_floor if queue is not None else 0
+            return max(max(self._views["jobs"], default=0), floor)
 
     def run(self, run_id: str) -> RunView | None:
         with self._changed:

@@ -194,7 +194,12 @@ SELECT data::text FROM jobs WHERE status = 'running' AND lease_expires < %s ORDE
 SELECT status, COUNT(*) FROM jobs GROUP BY status;
 
 -- name: max_job_id
-SELECT COALESCE(MAX(id), 0) FROM jobs;
+-- Above every job view and the queue view's job_id_floor (the ids of job streams whose
+-- events replay skipped, an earlier history's): see the SQLite store's query.
+SELECT GREATEST(
+    COALESCE((SELECT MAX(id) FROM jobs), 0),
+    COALESCE((SELECT (data->>'job_id_floor')::bigint FROM queue_state WHERE id = 'queue'), 0)
+);
 
 -- name: get_run
 SELECT data::text FROM runs WHERE id = %s;

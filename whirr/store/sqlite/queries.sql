@@ -104,11 +104,16 @@ SELECT data FROM jobs WHERE lease_expires IS NOT NULL AND lease_expires < ? AND 
 SELECT status, COUNT(*) FROM jobs GROUP BY status;
 
 -- name: max_job_id
--- A project's first event may say that an earlier history used job ids up to
--- job_id_floor (whirr init --force-new-history): new jobs are numbered above it, so
--- that no job writes into an older run's directory. CAST: SQLite reads a BLOB as JSONB.
+-- New jobs are numbered above every job view and above the queue view's job_id_floor:
+-- the ids of job streams whose events replay skipped (they do not decode), and an
+-- earlier history's (project.created's job_id_floor, whirr init --force-new-history),
+-- so that no job takes an id, or a run directory, the log already gave out. The first
+-- event is read too, for a log whose queue view predates job_id_floor (until a rebuild).
+-- CAST: SQLite reads a BLOB as JSONB.
 SELECT MAX(
     COALESCE((SELECT MAX(id) FROM jobs), 0),
+    COALESCE((SELECT json_extract(CAST(data AS TEXT), '$.job_id_floor') FROM queue_state
+              WHERE id = 'queue'), 0),
     COALESCE((SELECT json_extract(CAST(data AS TEXT), '$.job_id_floor') FROM events
               WHERE position = 1 AND type = 'project.created'), 0)
 );
