@@ -38,6 +38,11 @@ def worker_output(project: Project) -> str:
     return "\n".join(p.read_text() for p in sorted(project.root.glob("worker-*.log")))
 
 
+def wait_output(project: Project, text: str, timeout: float = 15) -> None:
+    """Wait until the worker's output says ``text`` (a signal it has counted)."""
+    wait_for(lambda: text in worker_output(project), timeout=timeout)
+
+
 def read_pid(path: Path) -> int:
     return int(wait_for(lambda: (path.exists() and path.read_text().strip()) or None))
 
@@ -151,7 +156,7 @@ def test_job_that_cannot_start_fails_and_worker_goes_on(project: Project, store)
     assert jobs.get(2).status == "completed"
 
 
-def test_first_sigterm_drains_second_kills(project: Project, store) -> None:
+def test_first_sigterm_drains(project: Project, store) -> None:
     jobs = Jobs(store)
     flag = project.root / "go"
     pid_file = project.root / "pid"
@@ -163,25 +168,78 @@ def test_first_sigterm_drains_second_kills(project: Project, store) -> None:
     worker = start_worker(project)
     read_pid(pid_file)
     worker.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    wait_output(project, "Draining")
     assert worker.poll() is None  # still finishing the job
     flag.touch()
     assert worker.wait(timeout=10) == 0
     assert jobs.get(1).status == "completed"
     assert jobs.get(2).status == "queued"  # drained: took no new job
 
-    flag.unlink()
-    pid_file.unlink()
-    jobs.submit(["sh", "-c", f"echo $$ > {pid_file}; exec sleep 300"], str(project.root))
-    jobs.cancel(2)
+
+def test_second_sigterm_stops_jobs_with_sigterm_and_ends_them_cancelled(
+    project: Project, store
+) -> None:
+    """The second stop request SIGTERMs the job (it may checkpoint), which ends
+    ``cancelled`` (\"worker interrupted\"), not ``failed``, and is not retried."""
+    jobs = Jobs(store)
+    pid_file, saved = project.root / "pid", project.root / "checkpoint"
+    script = (
+        f"trap 'echo saved > {saved}; exit 3' TERM; echo $$ > {pid_file}; "
+        "while :; do sleep 0.05; done"
+    )
+    jobs.submit(["sh", "-c", script], str(project.root), retries=2)
     worker = start_worker(project)
     pid = read_pid(pid_file)
+    wait_for(lambda: jobs.get(1).started_at is not None)
     worker.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    wait_output(project, "Draining")  # counted: the next signal is the second one
+    assert alive(pid) and worker.poll() is None
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=10) == 0
+    assert worker.wait(timeout=15) == 0, worker_output(project)
     assert not alive(pid)
-    assert jobs.get(3).status == "failed" and jobs.get(3).exit_code == -signal.SIGKILL
+    assert saved.read_text().strip() == "saved"  # SIGTERM first: it could checkpoint
+    job = jobs.get(1)
+    assert (job.status, job.exit_code, job.error) == ("cancelled", 3, "worker interrupted")
+    assert job.attempt == 1 and not list(store.read(types=["job.requeued"]))
+    assert store.run("job-1").status == "cancelled"
+
+
+def test_second_stop_kills_after_the_grace_and_a_third_at_once(project: Project, store) -> None:
+    jobs = Jobs(store)
+    pid_file = project.root / "pid"
+    script = f"trap '' TERM; echo $$ > {pid_file}; while :; do sleep 0.05; done"
+    jobs.submit(["sh", "-c", script], str(project.root), retries=1)
+    worker = start_worker(project)  # kill grace 1 s (the project's config)
+    pid = read_pid(pid_file)
+    wait_for(lambda: jobs.get(1).started_at is not None)
+    worker.send_signal(signal.SIGINT)
+    wait_output(project, "Draining")
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(timeout=15) == 0, worker_output(project)
+    assert not alive(pid)
+    job = jobs.get(1)
+    assert (job.status, job.exit_code, job.error) == ("cancelled", -9, "worker interrupted")
+
+    # A long grace: the third request kills at once instead of waiting it out.
+    project.config_path.write_text(
+        project.config_path.read_text().replace("kill_grace_period: 1", "kill_grace_period: 300")
+    )
+    pid_file.unlink()
+    jobs.submit(["sh", "-c", script], str(project.root), retries=1)
+    worker = start_worker(project)
+    pid = read_pid(pid_file)
+    wait_for(lambda: jobs.get(2).started_at is not None)
+    worker.send_signal(signal.SIGINT)
+    wait_output(project, "Draining", timeout=15)
+    worker.send_signal(signal.SIGINT)
+    wait_output(project, "Second stop request")
+    assert alive(pid)  # it ignores SIGTERM; the grace is 300 s
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(timeout=15) == 0, worker_output(project)
+    assert not alive(pid)
+    job = jobs.get(2)
+    assert (job.status, job.exit_code, job.error) == ("cancelled", -9, "worker interrupted")
+    assert job.attempt == 1
 
 
 def test_idle_worker_wakes_on_submit(project: Project, store) -> None:
@@ -217,6 +275,6 @@ def test_worker_that_lost_its_lease_kills_its_job(project: Project, store) -> No
     # The worker is healthy again: it claims the requeued job as attempt 2.
     wait_for(lambda: jobs.get(1).status == "running" and jobs.get(1).attempt == 2)
     worker.send_signal(signal.SIGINT)
-    time.sleep(0.1)
+    wait_output(project, "Draining")
     worker.send_signal(signal.SIGINT)
     assert worker.wait(timeout=10) == 0

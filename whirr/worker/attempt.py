@@ -34,6 +34,8 @@ class Attempt:
         self.deadline = None if job.timeout_seconds is None else now + job.timeout_seconds
         self.timed_out = False
         self.cancel_requested = False
+        #: The worker's operator stopped it (second Ctrl+C): it ends ``cancelled``.
+        self.interrupted = False
         self.stuck_reported = False
         # (size of metrics.jsonl, when it last changed); rows are only ever appended.
         self._metrics_seen = (-1, now)

@@ -22,8 +22,10 @@ from whirr.projections.queue import Capacity
 from whirr.wire import schemas
 
 #: How an attempt ended, as the loop reports it: its process exited (the exit status
-#: decides), the loop stopped it for running past its time limit, or it never started.
-Ending = Literal["exited", "timed_out", "not_started"]
+#: decides), the loop stopped it for running past its time limit, it never started, or
+#: the worker's operator interrupted it (a second Ctrl+C: it ends ``cancelled``, never
+#: retried).
+Ending = Literal["exited", "timed_out", "not_started", "interrupted"]
 
 
 class Unreachable(Exception):

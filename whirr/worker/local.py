@@ -193,6 +193,10 @@ class LocalLink:
             view = self.jobs.finish(
                 job.id, self.worker_id, job.attempt, exit_code, error=error, outcome="timed_out"
             )
+        elif ending == "interrupted":
+            view = self.jobs.finish(
+                job.id, self.worker_id, job.attempt, exit_code, error=error, outcome="cancelled"
+            )
         else:
             view = self.jobs.finish(
                 job.id, self.worker_id, job.attempt, None, error=error, outcome="failed"

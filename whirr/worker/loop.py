@@ -54,6 +54,11 @@ LEASE_SWEEP_SECONDS = 1.0
 RETRY_PAUSE = 2.0
 #: How long a stopping worker ships what is left (its ledgers keep the rest).
 SHIP_ON_EXIT_S = 5.0
+#: Once an interrupted worker's jobs have ended, how long their reports may still take
+#: (their files' shipping included) before the worker exits anyway.
+REPORTS_ON_INTERRUPT_S = 5.0
+#: What an operator interrupt records as the job's error (it ends ``cancelled``).
+INTERRUPTED = "worker interrupted"
 
 
 class LoopSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +98,10 @@ class WorkerLoop:
         self.notifier = Notifier(self.notify, say)
         self.wake = threading.Event()
         self.stop_requests = 0
+        #: True once a second stop request stopped running jobs.
+        self.interrupted = False
+        #: Once interrupted jobs have all ended: when their pending reports are given up.
+        self.reports_until: float | None = None
         self.running: dict[int, Attempt] = {}
         #: Ends of attempts the queue has not taken yet (it could not be reached).
         self.reports: list[Report] = []
@@ -126,7 +135,7 @@ class WorkerLoop:
         try:
             reason = self._loop(reaper)
         finally:
-            for attempt in self.running.values():  # a second stop request, or an error
+            for attempt in self.running.values():  # an error in the loop
                 attempt.process.kill()
             reaper.close()
             if self.shipping is not None:
@@ -168,11 +177,8 @@ class WorkerLoop:
         announced_drain = False
         while True:
             self.wake.clear()
-            if self.stop_requests >= 2 and (self.running or self.reports):
-                self.say("Second stop request: killing the running job(s).")
-                for attempt in list(self.running.values()):
-                    self._stop(attempt, reaper, kill=True)
-                return "stopped (jobs killed)"
+            if self.stop_requests >= 2:
+                self._interrupt()
             draining = bool(self.stop_requests) or self.link.draining()
             if draining and not announced_drain:
                 announced_drain = True
@@ -185,6 +191,22 @@ class WorkerLoop:
             for attempt in list(self.running.values()):
                 sleep = min(sleep, self._tend(attempt, reaper))
             sleep = min(sleep, self._send_reports())
+            if self.stop_requests >= 2 and not self.running:
+                now = time.monotonic()
+                if self.reports_until is None:
+                    self.reports_until = now + REPORTS_ON_INTERRUPT_S
+                if not self.reports:
+                    return "stopped (jobs interrupted)" if self.interrupted else "stopped"
+                if now >= self.reports_until:
+                    # Files still shipping or not: the end is worth more than the files
+                    # (unreported, the job would be retried once its lease runs out).
+                    for report in list(self.reports):
+                        report.shipped = None
+                        self._send(report)
+                    if self.reports:
+                        self.say(f"Could not report {len(self.reports)} job end(s); stopping.")
+                    return "stopped (jobs interrupted)"
+                sleep = min(sleep, self.reports_until - now)
             if draining:
                 # A claim asked for before the drain may still hand a job over: it is
                 # this worker's now (it fits: nothing was claimed since), so it runs.
@@ -214,6 +236,29 @@ class WorkerLoop:
                     self.link.seen()
                     next_seen = now + self.settings.heartbeat_interval
             self.wake.wait(sleep)
+
+    def _interrupt(self) -> None:
+        """A second stop request: SIGTERM every job (each may checkpoint), SIGKILL after
+        the kill grace (``_tend`` escalates); a third request kills them at once. They end
+        ``cancelled`` ("worker interrupted") and are never retried: the operator stopped
+        them, they did not fail."""
+        now_too = self.stop_requests >= 3
+        fresh = [a for a in self.running.values() if not a.interrupted]
+        if fresh and not now_too:
+            grace = self.settings.kill_grace_period
+            self.say(
+                f"Second stop request: stopping the running job(s) (SIGTERM, SIGKILL after "
+                f"{grace:g}s; stop again to kill them now)."
+            )
+        if now_too and any(not a.process.killed for a in self.running.values()):
+            self.say("Third stop request: killing the running job(s) now.")
+        for attempt in self.running.values():
+            attempt.interrupted = True
+            self.interrupted = True
+            if now_too:
+                attempt.process.kill()
+            else:
+                attempt.process.terminate()
 
     def _free(self) -> Capacity:
         """What the running jobs leave of the capacity (a job holds its GPUs, or a slot)."""
@@ -352,6 +397,8 @@ class WorkerLoop:
         if attempt.timed_out:
             error = f"timed out after {attempt.job.timeout_seconds:g}s"
             self._report(attempt.job, attempt.run_dir, "timed_out", code, error)
+        elif attempt.interrupted and not attempt.cancel_requested:
+            self._report(attempt.job, attempt.run_dir, "interrupted", code, INTERRUPTED)
         else:
             self._report(attempt.job, attempt.run_dir, "exited", code, None)
 

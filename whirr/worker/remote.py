@@ -245,6 +245,8 @@ class RemoteLink:
                 c.complete(job.id, wid, job.attempt, code, run_id=job.run_id)
             elif ending == "timed_out":
                 c.fail(job.id, wid, job.attempt, error or "", exit_code, timed_out=True)
+            elif ending == "interrupted":
+                c.fail(job.id, wid, job.attempt, error or "", exit_code, interrupted=True)
             else:
                 c.fail(job.id, wid, job.attempt, f"could not start: {error}")
         except NotFound as exc:

@@ -284,7 +284,7 @@ async def complete_job(request: Request, job_id: int) -> HTTPResponse:
 
 async def fail_job(request: Request, job_id: int) -> HTTPResponse:
     """The job could not start or ran out of time: it fails (or ends ``cancelled`` when a
-    cancel was pending)."""
+    cancel was pending, or when the worker's operator interrupted it)."""
     req = body(request, schemas.FailRequest)
     b = backend(request)
     checked_id(job_id)
@@ -295,7 +295,7 @@ async def fail_job(request: Request, job_id: int) -> HTTPResponse:
         job = b.jobs.get(job_id)
         attempt = req.attempt if req.attempt is not None else job.attempt
         outcome: Outcome = "timed_out" if req.timed_out or _past_timeout(job) else "failed"
-        if job.cancel_requested:
+        if job.cancel_requested or req.interrupted:
             outcome = "cancelled"
         return _finish(
             b,
