@@ -308,7 +308,7 @@ POSITION_KEYS = {"position", "head", "version", "offset", "after", "since", "cur
 HOST_KEYS = {"hostname", "host"}
 PID_KEYS = {"pid", "pgid"}
 #: Where a place keeps a run's files (local, shared with a server, shipped), by design.
-PLACE_KEYS = {"files_mode", "worker_run_dir"}
+PLACE_KEYS = {"files_mode", "worker_run_dir", "files_location"}
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
 CLOCK_TEXT = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h)\b( ago)?")
 
@@ -325,12 +325,12 @@ def scrub_text(text: str, place: Place) -> str:
 
 def scrub(value: JSONValue, place: Place, key: str = "") -> JSONValue:
     """A decoded JSON value with everything that differs by nature replaced."""
+    if key in PLACE_KEYS:  # an object too (``show --json``'s ``files_location``)
+        return "<place>"
     if isinstance(value, dict):
         return {k: scrub(v, place, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub(v, place, key) for v in value]
-    if key in PLACE_KEYS:
-        return "<place>"
     if value is None or isinstance(value, bool):
         return value
     if TIME_KEYS.search(key):

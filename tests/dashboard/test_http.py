@@ -94,6 +94,10 @@ def test_run_detail_and_series(dashboard: DashboardProcess) -> None:
     assert d["metrics"]["keys"] == ["train/acc", "train/loss", "val/loss"]
     assert d["metrics"]["rows"] == 300 and "train/loss" in d["metrics"]["last"]
     assert [a["path"] for a in d["artifacts"]] == ["model.pt"]
+    # Where the files are, as ``whirr show`` says it: a project's own.
+    where = d["files_location"]
+    assert (where["mode"], where["warnings"]) == ("local", [])
+    assert where["line"] == f"local ({d['run']['run_dir']})"
     assert "cpu_percent" in d["system"]["keys"]
     by_key = {x["key"]: x for x in s["series"]}
     assert by_key["train/loss"]["total"] == 300 and len(by_key["train/loss"]["x"]) <= 52

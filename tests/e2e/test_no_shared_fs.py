@@ -187,6 +187,9 @@ def check_views(
 
     shown = cli_json(server, head, "show", run_id, "--json")
     assert shown["files_mode"] == "shipped", shown
+    where = shown["files_location"]
+    assert (where["state"], where["warnings"]) == ("complete", []), where
+    assert where["line"].endswith(f"/runs/{run_id} to the server (complete)"), where
     assert shown["summary"] == {"best_loss": 1.0 / ROWS, "kind": kind}
     assert shown["metrics_rows"] == ROWS
     last = {k: v for k, v in rows[-1].items() if not k.startswith("_")}
@@ -218,6 +221,9 @@ def check_dashboard(server: ServerProcess, local: Path, run_id: str) -> None:
         assert system["rows"] == len(samples)
         log = dash.get(f"/ui/runs/{run_id}/log").json()
         assert log["text"].encode() == (local / "output.log").read_bytes()
+        # The run page says where the files are, as ``whirr show`` does.
+        where = dash.get(f"/ui/runs/{run_id}").json()["files_location"]
+        assert (where["mode"], where["state"], where["warnings"]) == ("shipped", "complete", [])
 
 
 def check_artifact(server: ServerProcess, head: Path, local: Path, run_id: str) -> None:

@@ -171,8 +171,9 @@ def test_rust_worker_ships_every_run_file_and_reports_the_end_after(
     shown = head(server, elsewhere, "show", run_id, "--server", server.url)
     assert f"Last metrics ({2 * ROWS} rows)" in shown, shown
     assert f"step  {2 * ROWS - 1}" in shown, shown
-    # Where the files really are now: the server's copy (the worker's dir is gone).
-    assert f"Directory: {server.data_dir / 'runs' / run_id}" in shown, shown
+    # Where the files really are: shipped from the worker's dir to the server's copy.
+    assert f"/runs/{run_id} to the server (complete)" in shown, shown
+    assert "Warning" not in shown, shown
     assert "ckpt/model.bin" in shown, shown
 
 

@@ -22,7 +22,9 @@ from whirr.cli.common import (
 )
 from whirr.clock import local_time
 from whirr.facade import open_whirr
+from whirr.facade.where import files_location
 from whirr.wire import schemas
+from whirr.wire.files_location import FilesLocation
 
 STATUSES = ["running", "completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
 #: Summary values shown in the runs table, at most.
@@ -147,6 +149,7 @@ def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
     with open_whirr(server) as whirr, warnings.catch_warnings(record=True) as skipped:
         warnings.simplefilter("always", SkippedLine)
         run = whirr.run(run_id)
+        location = files_location(whirr, run)
         rows = whirr.tail(run.id, "metrics", _SHOW_TAIL)
         samples = whirr.tail(run.id, "system", 1)
         artifacts = whirr.artifacts(run.id)
@@ -159,13 +162,14 @@ def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
             {
                 **msgspec.to_builtins(run),
                 "files": artifacts,
+                "files_location": location,
                 "last_metrics": latest,
                 "metrics_rows": rows[-1]["_idx"] + 1 if rows and "_idx" in rows[-1] else 0,
                 "last_system": system,
             }
         )
         return
-    _print_run(run, latest, rows, artifacts)
+    _print_run(run, location, latest, rows, artifacts)
     if system:
         _section(f"System (sampled {system.pop('_timestamp', '?')})", system)
 
@@ -182,6 +186,7 @@ def latest_values(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _print_run(
     run: schemas.Run,
+    location: FilesLocation,
     latest: dict[str, Any],
     rows: list[dict[str, Any]],
     files: list[schemas.ArtifactOut],
@@ -199,8 +204,9 @@ def _print_run(
         ("Duration", duration(took)),
         ("Host", f"{run.hostname or '-'}" + (f" (pid {run.pid})" if run.pid else "")),
         ("Tags", ", ".join(run.tags) or "-"),
-        ("Directory", run.run_dir),
+        ("Files", location.line),
     ]
+    fields.extend(("Warning", warning) for warning in location.warnings)
     if run.error:
         fields.append(("Error", run.error))
     width = max(len(k) for k, _ in fields)

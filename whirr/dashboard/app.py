@@ -72,7 +72,7 @@ def create_local_app(
 ) -> Sanic:
     """The dashboard of the project whose ``.whirr`` directory is ``whirr_dir``: its
     SQLite log and run files, read-only but for cancel and retry."""
-    config = ServerConfig(data_dir=str(whirr_dir), worker_timeout=worker_timeout)
+    config = ServerConfig(data_dir=str(whirr_dir), worker_timeout=worker_timeout, project=True)
     app = _app(settings)
 
     @app.before_server_start

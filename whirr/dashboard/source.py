@@ -29,11 +29,13 @@ from whirr.dashboard import column_cache
 from whirr.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
 from whirr.dashboard.series import Columns, SeriesCache, read_new_lines
 from whirr.facade import Whirr
+from whirr.facade.where import files_location
 from whirr.services import run_files as files
 from whirr.services.errors import NotFound
 from whirr.web.backend import Backend
 from whirr.web.download import send_file
 from whirr.wire import schemas
+from whirr.wire.files_location import FilesLocation
 
 T = TypeVar("T")
 log = logging.getLogger("whirr.dashboard")
@@ -124,6 +126,10 @@ class Source(ABC):
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         """The run's artifact files."""
         return await self.call(self.whirr.artifacts, run_id)
+
+    async def files_location(self, run: schemas.Run) -> FilesLocation:
+        """Where the run's files really are (local, shared, shipped and how far)."""
+        return await self.call(files_location, self.whirr, run)
 
     async def artifact(self, request: Request, run_id: str, path: str) -> HTTPResponse:
         """One artifact as a download response."""

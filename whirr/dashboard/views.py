@@ -109,6 +109,7 @@ async def run_detail(request: Request, run_id: str) -> HTTPResponse:
     run = await src.run(run_id)
     job = await src.job(run.job_id) if run.job_id is not None else None
     artifacts = await src.artifacts(run.id)
+    location = await src.files_location(run)
     metrics = await src.columns(run.id, "metrics")
     system = await src.columns(run.id, "system")
     return reply(
@@ -117,6 +118,7 @@ async def run_detail(request: Request, run_id: str) -> HTTPResponse:
             "run": run,
             "job": job,
             "artifacts": artifacts,
+            "files_location": location,
             "config_flat": flatten(run.config),
             "metrics": {"keys": metrics.keys, "rows": metrics.rows, "last": metrics.last()},
             "system": {"keys": system.keys, "rows": system.rows},

@@ -18,6 +18,7 @@ from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
 from whirr.wire.schemas import RUN_FILE_PAGE
+from whirr.wire.shipping import RunFiles
 
 
 class HttpWhirr:
@@ -101,6 +102,9 @@ class HttpWhirr:
 
     def tail(self, run_id: str, file: str, rows: int) -> list[dict[str, Any]]:
         return self.client.tail(run_id, file, rows)
+
+    def run_files(self, run_id: str) -> RunFiles:
+        return self.client.run_files(run_id)
 
     def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         return self.client.artifacts(run_id)

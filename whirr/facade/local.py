@@ -31,6 +31,7 @@ from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
 from whirr.wire.schemas import RUN_FILE_PAGE
+from whirr.wire.shipping import RunFiles
 
 if TYPE_CHECKING:
     from whirr.facade.local_studies import StoreStudies
@@ -300,6 +301,24 @@ class StoreWhirr:
         if name is None:
             raise InvalidRequest(f"no run file {file!r} (use metrics or system)")
         return run_files.tail_rows(self.settings.runs_dir, self._known_run(run_id), name, rows)
+
+    def run_files(self, run_id: str) -> RunFiles:
+        from whirr.services.shipping import Shipping
+
+        runs_dir = self.settings.runs_dir
+        # A server's shipping index lives beside its runs directory (``<data-dir>/
+        # shipping``); a project has none, and its runs' files are its own.
+        described = Shipping(self.store, runs_dir.parent, runs_dir).files(self._known_run(run_id))
+        if not self.settings.own_run_files or described.mode == "shipped":
+            return described
+        return msgspec.structs.replace(
+            described,
+            mode="local",
+            files={
+                name: msgspec.structs.replace(entry, state="local")
+                for name, entry in described.files.items()
+            },
+        )
 
     def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         return run_files.list_artifacts(self.settings.runs_dir, self._known_run(run_id))

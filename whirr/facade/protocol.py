@@ -19,6 +19,7 @@ from whirr.facade.studies import Studies
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact
 from whirr.wire.schemas import RUN_FILE_PAGE
+from whirr.wire.shipping import RunFiles
 
 
 class Whirr(Protocol):
@@ -97,6 +98,10 @@ class Whirr(Protocol):
 
     def tail(self, run_id: str, file: str, rows: int) -> list[dict[str, Any]]:
         """The last ``rows`` whole rows of the run's ``metrics`` or ``system`` file."""
+
+    def run_files(self, run_id: str) -> RunFiles:
+        """Where the run's files are (``local``, ``shared`` or ``shipped``) and, for
+        shipped ones, how far each got to this place (``GET /runs/{id}/files``)."""
 
     def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         """The files under the run's ``artifacts/``."""

@@ -98,6 +98,7 @@ class Backend:
                 check_commands=False,  # the command runs on a worker's machine
                 max_attempts=config.max_attempts,
                 retry_delay=DEFAULT_RETRY_DELAY,
+                own_run_files=config.project,
             ),
             label=f"server {config.data_dir}",
             owns_store=False,

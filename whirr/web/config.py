@@ -38,6 +38,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     dashboard: bool = True
     #: Where uploaded artifacts go: None for the run directories, ``s3://bucket/prefix``.
     artifact_store: str | None = None
+    #: A project's dashboard (``whirr dashboard``): the run files are the project's own
+    #: (``local``), not a server's (``shared`` or ``shipped``).
+    project: bool = False
     #: The S3-compatible server of an ``s3://`` store (None: AWS, or AWS_ENDPOINT_URL).
     s3_endpoint_url: str | None = None
     #: The largest artifact an upload may make (bytes); bigger ones get 413.

@@ -72,9 +72,18 @@
           h("div", { class: "sub" }, badge(run.status, run.error), h("span", { class: "mono" }, run.id),
             job ? h("a", { href: `/queue#job-${job.id}` }, `job #${job.id}${job.attempt > 1 ? ` · attempt ${job.attempt}` : ""}`) : h("span", { class: "faint" }, "direct run"),
             h("span", {}, "started ", timeEl(run.started_at)), h("span", {}, run.duration_seconds !== null ? "took " : "running for ", dur),
-            run.hostname ? h("span", { class: "mono" }, run.hostname) : null, chips(run.tags))),
+            run.hostname ? h("span", { class: "mono" }, run.hostname) : null, chips(run.tags)),
+          this.renderFiles()),
         h("div", { class: "actions" }, actions));
       document.title = `${run.name || run.id} · whirr`;
+    },
+    // Where the run's files really are (as `whirr show` says it), and what is missing.
+    renderFiles() {
+      const where = this.detail.files_location;
+      if (!where) return null;
+      return h("div", { class: "sub files-line", id: "run-files" },
+        h("span", { class: "mono" }, `Files: ${where.line}`),
+        where.warnings.map(w => h("span", { class: "files-warning", role: "status" }, `Warning: ${w}`)));
     },
     renderInfo() {
       const d = this.detail, run = d.run;
