@@ -162,7 +162,8 @@ pub struct CompleteRequest {
     pub attempt: u32,
 }
 
-/// `POST /jobs/{id}/fail`: the job could not start, or it ran past its time limit.
+/// `POST /jobs/{id}/fail`: the job could not start, it ran past its time limit, or the
+/// worker's operator interrupted it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailRequest {
     pub worker_id: String,
@@ -172,6 +173,10 @@ pub struct FailRequest {
     /// The job ran past its `timeout_seconds` (the server records `timed_out`).
     #[serde(default)]
     pub timed_out: bool,
+    /// The worker's operator stopped it (a second signal): the server records
+    /// `cancelled` and schedules no retry. Sent only when true (older servers ignore it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// `GET /health` (no auth). The worker reads `server_id` to tell whether its data dir

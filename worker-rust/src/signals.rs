@@ -1,5 +1,11 @@
 //! SIGINT/SIGTERM handling: the first signal drains (finish the current job, then
-//! exit), the second stops now (end the job's process group, report, exit).
+//! exit); the second stops now: the job's process group gets SIGTERM and, after the
+//! kill grace, SIGKILL, its end is reported as an interrupt (`cancelled`, no retry), and
+//! the worker exits; a third signal skips what is left of the grace.
+//!
+//! Two signals sent close together may arrive as one (a signal still pending is not
+//! queued twice): each is acted on only once the previous one is counted, which the
+//! worker says on its log ("draining", "stopping the running job").
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -47,7 +53,11 @@ impl Shutdown {
                     }
                     let busy = state.lock_busy();
                     if *busy {
-                        say!("signal {signal}: stopping now; ending the current job");
+                        if seen == 2 {
+                            say!("signal {signal}: stopping now; ending the current job");
+                        } else {
+                            say!("signal {signal}: killing the current job now");
+                        }
                     } else {
                         say!("signal {signal}: stopping now");
                         exit_idle(signal);
@@ -65,6 +75,11 @@ impl Shutdown {
     /// Second signal seen: end the running job now.
     pub fn forced(&self) -> bool {
         self.inner.count.load(Ordering::SeqCst) >= 2
+    }
+
+    /// Third signal seen: SIGKILL the job now, without waiting out the grace.
+    pub fn kill_now(&self) -> bool {
+        self.inner.count.load(Ordering::SeqCst) >= 3
     }
 
     /// Acts as if a signal had arrived.
@@ -110,7 +125,9 @@ mod tests {
         s.request();
         assert!(s.drain_requested() && !s.forced());
         s.request();
-        assert!(s.forced());
+        assert!(s.forced() && !s.kill_now());
+        s.request();
+        assert!(s.kill_now());
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub enum Outcome {
     Cancelled(i32),
     /// `timeout_seconds` ran out; the group was ended.
     TimedOut { code: i32, limit_seconds: f64 },
-    /// The worker was told to stop now (second signal); the group was ended.
+    /// The worker's operator stopped it (second signal: SIGTERM, SIGKILL after the
+    /// grace or at a third signal); reported as an interrupt: `cancelled`, no retry.
     ShutDown(i32),
     /// The server gave the job away (409 or 404), or no renewal got through for a whole
     /// lease (self-fencing); the group was ended and nothing is reported.
@@ -504,8 +505,7 @@ impl<'a> Worker<'a> {
                 }
             }
             if self.shutdown.forced() {
-                say!("job {}: ending it (worker stopping)", job.id);
-                return Outcome::ShutDown(self.end(process));
+                return Outcome::ShutDown(self.interrupt(job, process));
             }
             let now = Instant::now();
             if let (Some(deadline), Some(limit)) = (deadline, limit) {
@@ -568,6 +568,53 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// The operator's stop: SIGTERM to the job's group (it may checkpoint), SIGKILL once
+    /// the grace is over or at once when a third signal asks for it. Returns the
+    /// leader's exit code.
+    fn interrupt(&self, job: &Job, process: &mut JobProcess) -> i32 {
+        let grace = self.settings.grace;
+        say!(
+            "job {}: stopping the running job (SIGTERM, SIGKILL after {:.1}s; signal again \
+             to kill it now)",
+            job.id,
+            grace.as_secs_f64()
+        );
+        let sent = process
+            .signal_group(Signal::SIGTERM)
+            .and_then(|()| process.signal_group(Signal::SIGCONT));
+        if let Err(e) = sent {
+            say!("job {}: SIGTERM failed: {e}; killing it", job.id);
+        } else {
+            let deadline = Instant::now() + grace;
+            let mut pause = Duration::from_millis(1);
+            loop {
+                match process.poll() {
+                    Ok(Some(_)) if !process.group_alive() => break,
+                    Err(_) => break,
+                    _ => {}
+                }
+                if self.shutdown.kill_now() {
+                    say!("job {}: killing it now", job.id);
+                    break;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    say!("job {}: still running after the grace; killing it", job.id);
+                    break;
+                }
+                thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(MAX_POLL);
+            }
+        }
+        match process.kill() {
+            Ok(code) => code,
+            Err(e) => {
+                say!("job {}: waiting for it failed: {e}", job.id);
+                -(Signal::SIGKILL as i32)
+            }
+        }
+    }
+
     /// Ends the job's process group (SIGTERM, grace, SIGKILL); returns its exit code.
     fn end(&self, process: &mut JobProcess) -> i32 {
         match process.terminate(self.settings.grace) {
@@ -599,7 +646,19 @@ impl<'a> Worker<'a> {
         match outcome {
             Outcome::Exited(code) => complete(code, None),
             Outcome::Cancelled(code) => complete(code, Some("cancelled on request")),
-            Outcome::ShutDown(code) => complete(code, Some("killed: worker shutting down")),
+            Outcome::ShutDown(code) => {
+                say!("job {}: exit code {code} (worker interrupted)", job.id);
+                let body = FailRequest {
+                    worker_id: self.settings.worker_id.clone(),
+                    error_message: "worker interrupted".to_owned(),
+                    attempt: job.attempt,
+                    exit_code: Some(code),
+                    timed_out: false,
+                    interrupted: true,
+                };
+                let (client, id) = (self.client.clone(), job.id);
+                self.deliver(id, "fail", lease_end, move || client.fail(id, &body));
+            }
             Outcome::TimedOut {
                 code,
                 limit_seconds,
@@ -630,6 +689,7 @@ impl<'a> Worker<'a> {
             attempt,
             exit_code,
             timed_out,
+            interrupted: false,
         };
         let client = self.client.clone();
         self.deliver(job_id, "fail", lease_end, move || {

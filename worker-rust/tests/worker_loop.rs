@@ -266,11 +266,15 @@ fn tempdir(name: &str) -> PathBuf {
 struct Worker {
     child: Child,
     data_dir: PathBuf,
+    /// Where its stderr goes (a file, so a test can wait on a line while it runs).
+    log: PathBuf,
 }
 
 impl Worker {
     fn start(server: &FakeServer, name: &str, extra: &[&str]) -> Self {
         let data_dir = tempdir(name);
+        let log = tempdir(&format!("{name}-log")).join("stderr.log");
+        let stderr = fs::File::create(&log).expect("worker log");
         let child = Command::new(env!("CARGO_BIN_EXE_whirr-worker"))
             .args(["-s", &server.url, "-d"])
             .arg(&data_dir)
@@ -289,10 +293,25 @@ impl Worker {
             .args(extra)
             .env_remove("WHIRR_TOKEN")
             .stdin(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("worker starts");
-        Self { child, data_dir }
+        Self {
+            child,
+            data_dir,
+            log,
+        }
+    }
+
+    /// Waits until the worker's stderr holds `needle`; false after `timeout`.
+    fn said(&self, needle: &str, timeout: Duration) -> bool {
+        let found = || {
+            fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .contains(needle)
+                .then_some(())
+        };
+        wait_until(timeout, found).is_some()
     }
 
     fn signal(&self, sig: Signal) {
@@ -305,12 +324,12 @@ impl Worker {
         if status.is_none() {
             let _ = self.child.kill();
         }
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
         let _ = self.child.wait();
+        let stderr = fs::read_to_string(&self.log).unwrap_or_default();
         let _ = fs::remove_dir_all(&self.data_dir);
+        if let Some(dir) = self.log.parent() {
+            let _ = fs::remove_dir_all(dir);
+        }
         (status.and_then(|s| s.code()), stderr)
     }
 
@@ -500,11 +519,19 @@ fn second_signal_ends_the_running_job() {
         .as_i64()
         .expect("pid");
     worker.signal(Signal::SIGINT);
-    thread::sleep(Duration::from_millis(300));
+    // Counted before the next one: two signals close together may arrive as one.
+    assert!(
+        worker.said("draining", T),
+        "no drain after the first signal"
+    );
     assert!(pid_alive(pid), "first signal must let the job run");
     worker.signal(Signal::SIGINT);
-    let complete = server.wait_for_request("/api/v1/jobs/1/complete", T);
-    assert_eq!(complete["exit_code"], -15);
+    // An operator's stop: SIGTERM, reported as an interrupt (cancelled, no retry).
+    let fail = server.wait_for_request("/api/v1/jobs/1/fail", T);
+    assert_eq!(fail["exit_code"], -15);
+    assert_eq!(fail["interrupted"], true);
+    assert_eq!(fail["error_message"], "worker interrupted");
+    assert!(server.requests("/api/v1/jobs/1/complete").is_empty());
     assert_gone(pid);
     assert_eq!(worker.finish(T).0, Some(0));
     assert_eq!(server.requests("/api/v1/workers/unregister").len(), 1);
