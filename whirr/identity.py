@@ -34,11 +34,29 @@ _FRAME_HEADER = 24
 
 
 class Project(Protocol):
-    """What is used of ``whirr.project.Project`` (which imports this module)."""
+    """What is used of ``whirr.project.Project`` (which imports this module), or of a
+    server's data dir (``DataDir``)."""
 
     dir: Path
     db_path: Path
     runs_dir: Path
+
+
+class DataDir:
+    """A ``whirr server`` data dir on SQLite, known the way a project is: ``whirr.db``,
+    ``project-id`` and ``runs/`` lie directly in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root
+        self.db_path = root / "whirr.db"
+        self.runs_dir = root / "runs"
+
+
+def _new_history_command(project: Project) -> str:
+    if isinstance(project, DataDir):
+        return f"whirr server -d {project.root} --force-new-history"
+    return "whirr init --force-new-history"
 
 
 class HistoryLost(StoreError):
@@ -49,8 +67,24 @@ class HistoryLost(StoreError):
         super().__init__(
             f"{what}: this project's history is not in {project.db_path}. Restore whirr.db "
             f"together with whirr.db-wal from a backup, or start over deliberately with "
-            f"`whirr init --force-new-history` (the old files are kept aside)"
+            f"`{_new_history_command(project)}` (the old files are kept aside)"
         )
+
+
+def open_checked(project: Project) -> SQLiteStore:
+    """The SQLite store of ``project`` (or a server's ``DataDir``), checked to hold its
+    history: ``check_files`` before SQLite could create or reset anything, then
+    ``check_store``."""
+    from whirr.store.sqlite import SQLiteStore
+
+    check_files(project)
+    store = SQLiteStore(str(project.db_path))
+    try:
+        check_store(project, store)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def read_project_id(project: Project) -> tuple[str, int] | None:

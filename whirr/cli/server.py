@@ -98,6 +98,12 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
     show_default=True,
     help="Largest artifact a worker may upload (bytes, or with KiB/MiB/GiB/TiB).",
 )
+@click.option(
+    "--force-new-history",
+    is_flag=True,
+    help="The data dir's whirr.db is lost or damaged: move it aside (into DATA_DIR/lost-TIME/) "
+    "and start an empty history; new job ids start above every runs/job-N. SQLite only.",
+)
 @user_errors
 def server_cmd(
     port: int,
@@ -112,6 +118,7 @@ def server_cmd(
     artifact_store: str | None,
     s3_endpoint_url: str | None,
     max_artifact_size: str,
+    force_new_history: bool,
 ) -> None:
     """Serve the HTTP API (/api/v1) for remote workers, clients and dashboards.
 
@@ -155,6 +162,11 @@ def server_cmd(
                 f"refusing --no-auth with --public-url {public_url}: a server without a "
                 "token serves this machine only. Keep auth on."
             )
+    if force_new_history and database_url:
+        raise click.UsageError(
+            "--force-new-history starts a new SQLite history in the data dir; a PostgreSQL "
+            "database is restored or recreated with PostgreSQL's own tools"
+        )
     max_artifact_bytes = parse_size(max_artifact_size, "--max-artifact-size")
     if artifact_store and artifact_store != "local":
         from whirr.services.artifact_store import parse_s3_url
@@ -198,7 +210,19 @@ def server_cmd(
         s3_endpoint_url=s3_endpoint_url or None,
         max_artifact_size=max_artifact_bytes,
     )
-    open_store(config.store_url).close()  # a bad URL or database fails here, clearly
+    if database_url:
+        open_store(config.store_url).close()  # a bad URL or database fails here, clearly
+    else:
+        # The data dir knows its history as a project does (whirr.identity): a deleted,
+        # emptied, replaced or cut whirr.db is an error here, not a silent new history.
+        from whirr.identity import DataDir, open_checked, start_new_history
+
+        place = DataDir(root)
+        if force_new_history:
+            aside = start_new_history(place)
+            where = f"; the old database files are in {aside}" if aside else ""
+            click.echo(f"Started a new, empty history in {root}{where}")
+        open_checked(place).close()
     kind = "PostgreSQL" if database_url else f"SQLite ({root / 'whirr.db'})"
     auth = "off (loopback only)" if token is None else "bearer token"
     click.echo(f"whirr server on http://{host}:{port}/api/v1  store: {kind}  auth: {auth}")
