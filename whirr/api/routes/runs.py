@@ -41,7 +41,7 @@ async def run_metrics(request: Request, run_id: str) -> HTTPResponse:
     run = await b.read(b.whirr.run, run_id)
     state = await files_state(request, run.id, "metrics.jsonl")
     rows, skipped = await b.read(
-        files.collect_skipped, lambda: b.whirr.metrics(run.id, since, limit)
+        files.collect_skipped, lambda: b.whirr.metrics(run.id, since or 0, limit or 100_000)
     )
     return respond(
         schemas.MetricsResponse(

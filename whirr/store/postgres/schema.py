@@ -55,6 +55,10 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> Names:
             "no schema to create whirr's tables in: the search_path names none that exists"
         )
     names = names_for(str(row[0]))
+    if _version_or_zero(conn) == SCHEMA_VERSION:
+        # Up to date: nothing to lock or create. Reads only, so that a read-only database
+        # (default_transaction_read_only, a standby) still opens for reading.
+        return names
     with conn.transaction():
         conn.execute(Q["advisory_xact_lock"], {"key": names.migrate_lock})
         conn.execute(Q["create_schema_version"])
@@ -69,6 +73,15 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> Names:
             conn.execute(Q[f"migrate_v{target}"])
             conn.execute(Q["record_version"], {"version": target})
     return names
+
+
+def _version_or_zero(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """The recorded schema version; 0 when there is no version table yet (in autocommit,
+    so the failed read leaves no aborted transaction behind)."""
+    try:
+        return schema_version(conn)
+    except psycopg.errors.UndefinedTable:
+        return 0
 
 
 def schema_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:

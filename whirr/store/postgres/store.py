@@ -70,6 +70,7 @@ from whirr.events import Pending, Recorded
 from whirr.projections import JobView, QueueView, RunView, WorkerView, fold
 from whirr.store.guard import decode_stored, notice, typed
 from whirr.store.postgres import schema
+from whirr.store.postgres.errors import read_error
 from whirr.store.postgres.listener import Listener
 from whirr.store.postgres.schema import Q
 from whirr.store.postgres.views import VIEW_TABLES, Conn, PgViews
@@ -113,7 +114,7 @@ class PostgresStore:
             with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 self.names = schema.migrate(conn)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open the PostgreSQL store at {self.where}: {exc}") from exc
+            raise read_error(self.where, exc, "cannot open the PostgreSQL store") from exc
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url,
             min_size=1,
@@ -151,7 +152,7 @@ class PostgresStore:
                 self._pool.check()
             raise AssertionError("unreachable")
         except (psycopg.Error, PoolTimeout) as exc:
-            raise StoreError(f"PostgreSQL store at {self.where}: {exc}") from exc
+            raise read_error(self.where, exc) from exc
 
     def _read(self, work: Callable[[PgViews], T]) -> T:
         return self._with_conn(lambda conn: work(PgViews(conn)))

@@ -101,6 +101,7 @@ from whirr.events import Pending, Recorded, tag_of
 from whirr.projections import PROJECTIONS, fold_touched
 from whirr.store.guard import encode_for_append
 from whirr.store.postgres.claim_window import ClaimWindow
+from whirr.store.postgres.errors import outside_cause, write_error
 from whirr.store.postgres.schema import Names, Q
 from whirr.store.postgres.view_cache import BatchViews, Slot, ViewCache
 from whirr.store.postgres.views import EVENT_COLUMNS, VIEW_TABLES, Conn, json_rows
@@ -246,18 +247,14 @@ class Writer:
             what = "the connection was lost during COMMIT; the batch may or may not be recorded"
         else:
             what = "nothing was committed"
-        error = StoreError(f"PostgreSQL store at {self._where}: {cause} ({what})")
-        error.__cause__ = cause
-        return error
+        return write_error(self._where, cause, what)  # one line; StoreWriteError: outside
 
     def _connection(self) -> Conn:
         if self._conn is None or self._conn.closed:
             try:
                 self._conn = self._connect()
             except psycopg.Error as exc:
-                raise StoreError(
-                    f"cannot connect to the PostgreSQL store at {self._where}: {exc}"
-                ) from exc
+                raise write_error(self._where, exc, "nothing was committed") from exc
         return self._conn
 
     def _attempt(self, batch: list[_Request]) -> list[Outcome]:
@@ -305,6 +302,10 @@ class Writer:
         except BaseException as exc:
             lost = conn is None or conn.closed
             self._roll_back(conn)
+            if conn is not None and outside_cause(exc) is not None:
+                # A session keeps what it began with (default_transaction_read_only, ...):
+                # the next batch connects afresh, so a fixed cause is seen fixed.
+                conn.close()
             if isinstance(exc, _BatchFailed):
                 raise
             if isinstance(exc, psycopg.Error | StoreError):
