@@ -7,6 +7,9 @@ directory for it, as the tracking library does; the ledgers are those a worker k
 
 from __future__ import annotations
 
+import hashlib
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,3 +133,58 @@ def test_a_server_away_is_waited_for_and_nothing_is_lost_or_doubled(
     assert api.run_files(run_id).files["output.log"].attempt_size == len(b"hello\n")
     assert any("answers again" in line for line in said), said
     assert sum("unreachable" in line for line in said) == 1, said
+
+
+def test_a_large_artifact_upload_does_not_hold_up_the_streams(
+    server: ServerProcess, api: WhirrClient, tmp_path: Path
+) -> None:
+    """The artifact goes up on the lane's own thread and connection (here through a
+    proxy slowed to 4 MiB/s: a 24 MiB file takes about 6 s), and a metrics row logged
+    meanwhile is on the server within about a second, while the upload is still on."""
+    run_id, run_dir = direct_run(api, tmp_path)
+    (run_dir / "artifacts").mkdir()
+    block = os.urandom(1 << 20)
+    big = block * 24
+    (run_dir / "artifacts" / "model.bin").write_bytes(big)
+    proxy = PauseProxy(server.port)
+    proxy.throttle(4 << 20)
+
+    def open_client() -> WhirrClient:
+        return WhirrClient(server.url, token=server.token, timeout=5)
+
+    def open_artifact_client() -> WhirrClient:
+        return WhirrClient(proxy.url, token=server.token, timeout=30)
+
+    said: list[str] = []
+    shipper = Shipper(
+        open_client,
+        ledger_dir=tmp_path / "shipping",
+        say=said.append,
+        interval=0.05,
+        open_artifact_client=open_artifact_client,
+    )
+    try:
+        shipper.add(run_id, run_dir, 0, {})
+        shipper.start()
+        wait_for(lambda: server_bytes(api, run_id) == ROWS, timeout=30)
+        wait_for(lambda: api.artifact_upload_size(run_id, "model.bin", 0).size > 0, timeout=30)
+        row = b'{"_idx":300,"loss":0.25}\n'
+        with (run_dir / "metrics.jsonl").open("ab") as fh:
+            fh.write(row)
+        logged = time.monotonic()
+        wait_for(lambda: server_bytes(api, run_id).endswith(row), timeout=30, interval=0.01)
+        seen_after = time.monotonic() - logged
+        on_the_way = api.artifact_upload_size(run_id, "model.bin", 0).size
+        assert 0 < on_the_way < len(big), "the upload was still under way"
+        assert seen_after < 1.5, f"the row took {seen_after:.2f} s behind the artifact"
+        proxy.throttle(None)
+        assert shipper.end(run_id).wait(60), said
+    finally:
+        shipper.close(timeout=10)
+        proxy.close()
+    [saved] = api.get_run(run_id).artifacts
+    assert (saved.path, saved.size) == ("model.bin", len(big))
+    assert saved.sha256 == hashlib.sha256(big).hexdigest()
+    files = api.run_files(run_id)
+    assert files.files["metrics.jsonl"].state == "complete", files
+    assert said == [], said

@@ -3,7 +3,9 @@
 Every ``INTERVAL`` seconds, or at once when woken, it looks at each run it ships: new
 whole lines of ``metrics.jsonl``/``system.jsonl`` and new bytes of ``output.log`` go up by
 attempt-local offset (``<= CHUNK`` bytes a request, several requests when more), whole
-files that changed are replaced, finished artifacts are uploaded. Each acknowledgement is
+files that changed are replaced, finished artifacts are handed to the artifact lane
+(``whirr.shipping.lane``: a thread of its own, so a 1 GB checkpoint never holds up the
+streams while it uploads). Each acknowledgement is
 written to the run's ledger (``whirr.shipping.ledger``) when the shipper keeps ledgers (a
 worker; a direct run keeps its state in memory).
 
@@ -33,6 +35,7 @@ from typing import Any, Protocol
 from whirr.services.errors import InvalidRequest, LeaseLost, NotFound, OffsetGap, WhirrError
 from whirr.shipping import ledger as ledgers
 from whirr.shipping import scan
+from whirr.shipping.lane import ArtifactLane, Upload
 from whirr.shipping.ledger import LINE_STREAMS, STREAMS, Ledger
 
 #: Seconds between two looks at the runs' files.
@@ -85,7 +88,8 @@ class Shipper:
     """Ships the files of the runs it is given, from one daemon thread.
 
     ``open_client`` is called on the shipper's thread (so a direct run imports httpx
-    there, not on its own). ``ledger_dir`` keeps one ledger per run (None: in memory).
+    there, not on its own); ``open_artifact_client`` (default: ``open_client``) makes the
+    artifact lane's own client. ``ledger_dir`` keeps one ledger per run (None: in memory).
     ``on_flushed(run_id)`` is called from the thread when an ended run's flush is done:
     the worker's loop uses it to wake up and report the job's end."""
 
@@ -97,6 +101,7 @@ class Shipper:
         say: Callable[[str], None] = lambda message: None,
         on_flushed: Callable[[str], None] = lambda run_id: None,
         interval: float = INTERVAL,
+        open_artifact_client: Callable[[], FilesClient] | None = None,
     ) -> None:
         self._open_client = open_client
         self._ledger_dir = ledger_dir
@@ -114,6 +119,7 @@ class Shipper:
         self._backoff = 0.0
         self._retry_at = 0.0
         self._down: tuple[type[Exception], ...] = ()
+        self._lane = ArtifactLane(open_artifact_client or open_client, _upload_artifact, self.wake)
 
     # -- what the owner calls (any thread) ------------------------------------------------
     def start(self) -> None:
@@ -122,6 +128,9 @@ class Shipper:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="whirr-ship", daemon=True)
                 self._thread.start()
+        # Started here, not when the first artifact shows up: that may be in an exit
+        # hook, when no thread can start any more (the lane then uploads inline).
+        self._lane.start()
 
     def add(
         self,
@@ -207,6 +216,7 @@ class Shipper:
         with self._lock:
             self._closed = True
         self.wake()
+        self._lane.close(max(0.0, deadline - time.monotonic()))
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
@@ -261,14 +271,16 @@ class Shipper:
                 self._sync(client, run)
             sent = self._ship_streams(client, run)
             sent = self._ship_whole_files(client, run) or sent
+            uploading = False
+            if not book.final_sent:
+                recorded, uploading = self._ship_artifacts(client, run)
+                sent = recorded or sent
             if book.ended and not book.final_sent:
-                sent = self._ship_artifacts(client, run) or sent
-                if not sent:
+                # Final sizes once everything is up, artifacts included.
+                if not sent and not uploading:
                     self._send_final(client, run)
                     sent = True
-            elif not book.ended:
-                sent = self._ship_artifacts(client, run) or sent
-            elif run.released and not sent:
+            elif book.ended and run.released and not sent:
                 if book.final != self._final_sizes(book):  # meta.json changed since
                     self._send_final(client, run)
                 self._forget(run)
@@ -356,19 +368,31 @@ class Shipper:
             sent = True
         return sent
 
-    def _ship_artifacts(self, client: Any, run: _Run) -> bool:
-        """Upload the finished artifacts (``whirr.shipping.artifacts`` does one file)."""
+    def _ship_artifacts(self, client: Any, run: _Run) -> tuple[bool, bool]:
+        """Record the artifacts the lane uploaded and hand it the new finished ones.
+        Returns (something was recorded, uploads of this run are still under way). An
+        upload that failed raises its error here, on the shipper's thread, which
+        decides as for any request (retry later, a newer attempt, ...)."""
         book = run.ledger
-        sent = False
-        for found in scan.finished_artifacts(run.run_dir, book.artifacts):
-            try:
-                _upload_artifact(client, book, found.path)
-            except InvalidRequest as exc:  # too large for the server, a refused name
-                self._warn_once(run, found.path, f"run {book.run_id}: artifact refused: {exc}")
-            book.artifacts[found.path] = found.stamp
+        recorded = False
+        failed: Exception | None = None
+        for outcome in self._lane.take(run):
+            upload, error = outcome
+            if isinstance(error, InvalidRequest):  # too large for the server, a refused name
+                self._warn_once(run, upload.path, f"run {book.run_id}: artifact refused: {error}")
+            elif error is not None:
+                failed = failed or error
+                continue  # not recorded: handed to the lane again on a later pass
+            book.artifacts[upload.path] = upload.stamp
             self._save(book)
-            sent = True
-        return sent
+            recorded = True
+        if failed is not None:
+            raise failed
+        for found in scan.finished_artifacts(run.run_dir, book.artifacts):
+            source = run.run_dir / "artifacts" / found.path
+            upload = Upload(run, book.run_id, book.attempt, source, found.path, found.stamp)
+            self._lane.submit(upload, client)  # once: a file queued or under way is skipped
+        return recorded, self._lane.busy(run)
 
     @staticmethod
     def _final_sizes(book: Ledger) -> dict[str, int]:
@@ -407,6 +431,7 @@ class Shipper:
             current = self._runs.get(run_id) is run
             if current:
                 del self._runs[run_id]
+        self._lane.forget(run)
         if current and self._ledger_dir is not None:
             ledgers.delete(self._ledger_dir, run_id)
         self._flushed(run)
@@ -441,11 +466,10 @@ class Shipper:
             self._say(f"Shipping run files: {message}")
 
 
-def _upload_artifact(client: Any, book: Ledger, path: str) -> None:
-    """Upload one finished artifact: streamed, resumed, sha256-checked; the server
-    records it (``whirr.shipping.artifacts``, imported on the shipper's thread)."""
+def _upload_artifact(client: Any, upload: Upload) -> None:
+    """Upload one finished artifact (on the lane's thread): streamed, resumed,
+    sha256-checked; the server records it (``whirr.shipping.artifacts``, imported when
+    the shipper's thread starts)."""
     from whirr.shipping.artifacts import upload_artifact_file
 
-    upload_artifact_file(
-        client, book.run_id, book.attempt, Path(book.run_dir) / "artifacts" / path, path
-    )
+    upload_artifact_file(client, upload.run_id, upload.attempt, upload.source, upload.path)
