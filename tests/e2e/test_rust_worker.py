@@ -355,3 +355,28 @@ def test_wrong_token_is_a_clear_error(server: Server, start_worker: Callable[...
     code = worker.proc.wait(timeout=30)
     assert code == 1
     assert "Error: cannot register worker" in worker.output()
+
+
+def test_the_job_computes_on_the_gpu_it_was_given_on_a_mixed_box(
+    server: Server, start_worker: Callable[..., Worker], tmp_path: Path
+) -> None:
+    """``--gpu 0`` is NVML's GPU 0 (PCI bus order): the fake NVML's mixed box has a T4
+    there and an A100 after it, which CUDA would number first (fastest first) unless the
+    worker sets ``CUDA_DEVICE_ORDER=PCI_BUS_ID``. ``fakes.fake_cuda`` applies CUDA's rule;
+    a job's own explicit order is kept."""
+    tests = Path(__file__).resolve().parents[1]
+    env = {"FAKE_NVML_BOX": "mixed", "PYTHONPATH": str(tests)}
+    record = (
+        f"{sys.executable} -m fakes.fake_cuda > cuda-$WHIRR_JOB_ID; "
+        'echo "$CUDA_DEVICE_ORDER" > order-$WHIRR_JOB_ID'
+    )
+    given = server.submit(["sh", "-c", record], tmp_path, env=env)
+    own = server.submit(
+        ["sh", "-c", record], tmp_path, env={**env, "CUDA_DEVICE_ORDER": "FASTEST_FIRST"}
+    )
+    worker = start_worker("--gpu", "0")
+    for job_id in (given, own):
+        assert server.wait_finished(job_id, worker=worker)["status"] == "completed"
+    assert (tmp_path / f"cuda-{given}").read_text().strip() == "GPU-fake-t4"
+    assert (tmp_path / f"order-{given}").read_text().strip() == "PCI_BUS_ID"
+    assert (tmp_path / f"order-{own}").read_text().strip() == "FASTEST_FIRST"

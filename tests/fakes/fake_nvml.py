@@ -7,6 +7,7 @@ argument, or as ``sys.modules["pynvml"]`` in a child process).
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,6 +34,8 @@ GPUS = [
         index=i,
         uuid=f"GPU-fake-{i}",
         name=f"Fake GPU {i}",
+        pci_bus_id=f"00000000:{i + 1:02x}:00.0",
+        speed=1,
         util=10 * (i + 1),
         mem_used=(i + 1) * 1024 * _MIB,
         mem_total=80 * 1024 * _MIB,
@@ -41,6 +44,36 @@ GPUS = [
     )
     for i in range(4)
 ]
+#: ``FAKE_NVML_BOX=mixed``: a box of two models, the slower one first on the PCI bus
+#: (NVML and ``nvidia-smi`` number GPUs by bus; CUDA, by default, fastest first).
+MIXED = [
+    FakeGpu(
+        index=0,
+        uuid="GPU-fake-t4",
+        name="Tesla T4",
+        pci_bus_id="00000000:01:00.0",
+        speed=1,  # how CUDA's FASTEST_FIRST ranks it (higher: faster)
+        util=5,
+        mem_used=1024 * _MIB,
+        mem_total=16 * 1024 * _MIB,
+        temp=40,
+        power_mw=70_000,
+    ),
+    FakeGpu(
+        index=1,
+        uuid="GPU-fake-a100",
+        name="NVIDIA A100-SXM4-80GB",
+        pci_bus_id="00000000:41:00.0",
+        speed=10,
+        util=50,
+        mem_used=40 * 1024 * _MIB,
+        mem_total=80 * 1024 * _MIB,
+        temp=60,
+        power_mw=300_000,
+    ),
+]
+if os.environ.get("FAKE_NVML_BOX") == "mixed":
+    GPUS = MIXED
 calls: list[str] = []
 initialised = False
 

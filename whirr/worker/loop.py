@@ -335,6 +335,11 @@ class WorkerLoop:
         if self.capacity.gpu_ids:
             # Exactly the GPUs the claim assigned; none at all for a CPU-only job.
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.gpu_ids))
+            # The indices are NVML's (PCI bus order); CUDA counts fastest first unless
+            # told otherwise, which on a box of mixed models is another job's GPU. A job
+            # that sets the order itself keeps it (docs/scheduling.md, "GPUs").
+            if "CUDA_DEVICE_ORDER" not in (job.env or {}):
+                env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         return env
 
     def _tend(self, attempt: Attempt, reaper: Reaper) -> float:

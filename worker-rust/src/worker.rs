@@ -387,6 +387,16 @@ impl<'a> Worker<'a> {
         ));
         if let Some(gpu) = self.settings.gpu {
             env.push(("CUDA_VISIBLE_DEVICES".to_owned(), gpu.to_string()));
+            // `--gpu` is an NVML / nvidia-smi index (PCI bus order); CUDA counts fastest
+            // first unless told otherwise, which on a box of mixed models is another
+            // GPU. A job that sets the order itself keeps it.
+            let own_order = job
+                .env
+                .as_ref()
+                .is_some_and(|e| e.contains_key("CUDA_DEVICE_ORDER"));
+            if !own_order {
+                env.push(("CUDA_DEVICE_ORDER".to_owned(), "PCI_BUS_ID".to_owned()));
+            }
         }
         env
     }
