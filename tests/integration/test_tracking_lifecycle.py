@@ -177,6 +177,44 @@ def test_ends_without_finish(project: Project, ending: str, status: str) -> None
     assert only_run(project).status == status
 
 
+@pytest.mark.parametrize(
+    ("ending", "code", "status", "error"),
+    [
+        ("sys.exit(1)", 1, "failed", "exited with SystemExit(1)"),
+        ("sys.exit(7)", 7, "failed", "exited with SystemExit(7)"),
+        ("sys.exit('bad config')", 1, "failed", "exited with SystemExit('bad config')"),
+        ("exit(2)", 2, "failed", "exited with SystemExit(2)"),  # the site builtin
+        ("quit(3)", 3, "failed", "exited with SystemExit(3)"),
+        ("import argparse; argparse.ArgumentParser().parse_args(['--nope'])", 2, "failed", None),
+        ("sys.exit(0)", 0, "completed", None),
+        ("sys.exit()", 0, "completed", None),
+        # A SystemExit only a thread raised ends that thread, not the script.
+        (
+            "import threading; t = threading.Thread(target=sys.exit, args=(4,)); t.start(); "
+            "t.join()",
+            0,
+            "completed",
+            None,
+        ),
+        # An exit the script caught and went on from, then a clean exit.
+        ("try:\n    sys.exit(5)\nexcept SystemExit:\n    pass\nsys.exit(0)", 0, "completed", None),
+    ],
+)
+def test_sys_exit_outside_with_ends_the_run_with_its_code(
+    project: Project, ending: str, code: int, status: str, error: str | None
+) -> None:
+    """SystemExit never reaches sys.excepthook: without a ``with`` block the run still
+    ends ``failed`` for a non-zero (or string) exit, naming it."""
+    body = "run = whirr.init(system_metrics=False, capture_pip=False)\n" + ending + "\n"
+    result = run_child(script(body), project.root)
+    assert result.returncode == code, result.stderr
+    view = only_run(project)
+    assert view.status == status, view.error
+    if error is not None:
+        assert view.error == error
+    assert (read_meta(view.run_dir) or {})["status"] == status
+
+
 def test_log_after_finish_raises_and_finish_is_idempotent(project: Project) -> None:
     result = run_child(
         script("""

@@ -5,6 +5,14 @@
   signal exactly as it would have without whirr (so the parent sees the signal).
 - An uncaught exception: ``sys.excepthook`` notes it, and the exit hook ends open runs
   ``failed`` (``killed`` for Ctrl+C).
+- ``sys.exit(n)`` (or the ``exit``/``quit`` builtins) from the main thread: SystemExit
+  never reaches ``sys.excepthook``, so those functions are wrapped to note the status,
+  and the exit hook ends open runs ``failed`` ("exited with SystemExit(n)") for a
+  non-zero or string status, ``completed`` for 0/None. What this cannot see: a bare
+  ``raise SystemExit(n)`` (recorded ``completed``), and a SystemExit the script catches
+  and then ends normally without another ``sys.exit`` (recorded ``failed``: the last
+  status asked for); a ``with whirr.init()`` block sees the exception itself and is
+  exact.
 - A normal interpreter exit (``atexit``): open runs end ``completed``.
 - A hard death (SIGKILL, ``os._exit``, a segfault) runs none of this: a worker records
   the job's end, and ``whirr runs`` shows a direct run whose pid is gone as ``crashed``.
@@ -19,13 +27,14 @@ left alone.
 from __future__ import annotations
 
 import atexit
+import builtins
 import contextlib
 import os
 import signal
 import sys
 import threading
 from types import FrameType, TracebackType
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 
 class Finishable(Protocol):
@@ -40,6 +49,9 @@ _installed = False
 _previous_sigterm: Any = None
 _previous_excepthook: Any = None
 _uncaught: BaseException | None = None
+#: The SystemExit the main thread last asked for through a wrapped exit function.
+_exit_request: SystemExit | None = None
+_original_sys_exit: Any = None
 
 
 def track(run: Finishable) -> None:
@@ -66,6 +78,7 @@ def _install() -> None:
     if sys.excepthook is not _excepthook:
         _previous_excepthook = sys.excepthook
         sys.excepthook = _excepthook
+    _wrap_exits()
     if threading.current_thread() is not threading.main_thread():
         return
     current = signal.getsignal(signal.SIGTERM)
@@ -74,12 +87,55 @@ def _install() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def _note_exit(status: object) -> None:
+    """Remember the status an exit function was called with (main thread only: in any
+    other thread SystemExit ends just that thread)."""
+    global _exit_request
+    if threading.current_thread() is threading.main_thread():
+        _exit_request = SystemExit(status)
+
+
+def _sys_exit(status: object = None, /) -> NoReturn:
+    _note_exit(status)
+    _original_sys_exit(status)
+    raise SystemExit(status)  # not reached: the original raises it
+
+
+class _NotingQuitter:
+    """``exit``/``quit`` as the ``site`` module made them, noting the status first."""
+
+    def __init__(self, quitter: Any) -> None:
+        self._quitter = quitter
+
+    def __repr__(self) -> str:
+        return repr(self._quitter)
+
+    def __call__(self, code: object = None) -> None:
+        _note_exit(code)
+        self._quitter(code)
+
+
+def _wrap_exits() -> None:
+    """Wrap ``sys.exit`` and the ``exit``/``quit`` builtins (once each; a later
+    replacement by someone else is left alone)."""
+    global _original_sys_exit
+    if _original_sys_exit is None:
+        _original_sys_exit = sys.exit
+        sys.exit = _sys_exit
+    for name in ("exit", "quit"):
+        quitter = getattr(builtins, name, None)  # absent under python -S
+        if quitter is not None and not isinstance(quitter, _NotingQuitter):
+            setattr(builtins, name, _NotingQuitter(quitter))
+
+
 def _after_fork_in_child() -> None:
     """A forked child (a DataLoader worker) inherits the open runs, but they are its
     parent's: forget them, and give SIGTERM back its previous handler so the child
     behaves exactly as it would without whirr (a SIGTERM sent to the whole process group
     reaches every child too). A run the child starts itself installs the hooks again."""
+    global _exit_request
     _open.clear()
+    _exit_request = None  # the parent's, not this child's
     if signal.getsignal(signal.SIGTERM) is _on_sigterm:
         previous = signal.SIG_DFL if _previous_sigterm is None else _previous_sigterm
         # ValueError: forked from a thread other than the main one, where signal() is refused.
@@ -132,5 +188,5 @@ def outcome_of(exc: BaseException | None) -> tuple[str, str | None]:
 
 
 def _at_exit() -> None:
-    status, error = outcome_of(_uncaught)
+    status, error = outcome_of(_uncaught if _uncaught is not None else _exit_request)
     _end_all(status, error)
