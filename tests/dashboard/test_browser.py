@@ -242,9 +242,13 @@ def test_keyboard_shortcuts_and_theme(browser: Any, dashboard: DashboardProcess)
     body = browser.find_element(CSS, "body")
     theme = browser.execute_script("return document.documentElement.dataset.theme")
     body.send_keys("t")
-    assert browser.execute_script("return document.documentElement.dataset.theme") != theme
+    # Each key's effect is awaited (a loaded machine may run the handler late).
+    wait_for(
+        browser,
+        lambda d: d.execute_script("return document.documentElement.dataset.theme") != theme,
+    )
     body.send_keys("/")
-    assert browser.execute_script("return document.activeElement.type") == "search"
+    wait_for(browser, lambda d: d.execute_script("return document.activeElement.type") == "search")
     browser.switch_to.active_element.send_keys("sweep-3")
     wait_for(browser, lambda d: len(d.find_elements(CSS, "table.nav tbody tr")) == 1)
     browser.switch_to.active_element.send_keys(Keys.ESCAPE)
@@ -252,6 +256,7 @@ def test_keyboard_shortcuts_and_theme(browser: Any, dashboard: DashboardProcess)
     body.send_keys(Keys.ENTER)
     wait_for(browser, lambda d: "/runs/job-4" in d.current_url)
     body = browser.find_element(CSS, "body")
-    body.send_keys("g")
-    body.send_keys("q")
+    # "g" waits 1.2 s for its second key: both go in one command, so no round trip to
+    # the browser (slow under load) falls between them.
+    body.send_keys("gq")
     wait_for(browser, lambda d: d.current_url.endswith("/queue"))
