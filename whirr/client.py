@@ -433,9 +433,16 @@ class WhirrClient(StudyCalls):
         )
 
     def heartbeat(
-        self, job_id: int, worker_id: str, attempt: int, lease_seconds: float = 60
+        self,
+        job_id: int,
+        worker_id: str,
+        attempt: int,
+        lease_seconds: float = 60,
+        *,
+        timeout: float | None = None,
     ) -> schemas.HeartbeatResponse:
-        """Renew the lease; ``LeaseLost`` when it was lost (kill the job then)."""
+        """Renew the lease; ``LeaseLost`` when it was lost (kill the job then). ``timeout``
+        bounds this request (a worker that must stop its job by then)."""
         req = schemas.HeartbeatRequest(
             worker_id=worker_id, lease_seconds=lease_seconds, attempt=attempt
         )
@@ -445,6 +452,7 @@ class WhirrClient(StudyCalls):
             schemas.HeartbeatResponse,
             body=req,
             conflict=LeaseLost,
+            timeout=timeout,
         )
 
     def complete(

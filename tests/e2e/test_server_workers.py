@@ -67,7 +67,9 @@ def test_kill_9_of_a_remote_worker_requeues_after_the_lease(
     with client_for(server) as client:
         job_id = client.submit(["sh", "-c", script], str(tmp_path)).job_id
         first = start_remote_worker(
-            server, "--lease-seconds", "10", "--heartbeat-interval", "1", "--id", "doomed"
+            server,
+            *("--lease-seconds", "10", "--heartbeat-interval", "1", "--kill-grace-period", "1"),
+            *("--id", "doomed"),
         )
         child = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip()))
         assert client.get_job(job_id).worker_id == "doomed"

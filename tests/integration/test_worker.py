@@ -222,7 +222,9 @@ def test_second_stop_kills_after_the_grace_and_a_third_at_once(project: Project,
 
     # A long grace: the third request kills at once instead of waiting it out.
     project.config_path.write_text(
-        project.config_path.read_text().replace("kill_grace_period: 1", "kill_grace_period: 300")
+        project.config_path.read_text()
+        .replace("kill_grace_period: 1", "kill_grace_period: 300")
+        .replace("heartbeat_timeout: 1.5", "heartbeat_timeout: 310")  # fences in: > grace
     )
     pid_file.unlink()
     jobs.submit(["sh", "-c", script], str(project.root), retries=1)

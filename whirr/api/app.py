@@ -8,6 +8,8 @@ import hmac
 import itertools
 import logging
 import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,12 @@ from whirr.api.routes import ROUTES
 from whirr.api.routes.system import health
 from whirr.api.routing import API
 from whirr.api.tokens import TokenTable, grants
+from whirr.clock import utc_now
 from whirr.services.errors import WhirrError
+from whirr.services.lease_grace import LeaseGrace
 from whirr.services.server_id import load_or_create_server_id
 from whirr.services.shipping import Shipping
+from whirr.store import EventStore
 from whirr.store.protocol import InvalidEvent, StoreError
 from whirr.web.backend import Backend
 from whirr.web.config import ServerConfig
@@ -183,12 +188,54 @@ def _error_response(exc: Exception) -> HTTPResponse:
 _PHRASES = {404: "not found", 405: "method not allowed", 413: "request body too large"}
 
 
+#: A reaper round that comes this much later than asked (seconds) means the server
+#: itself was paused (SIGSTOP, swap, a suspended machine, a blocked event loop): the time
+#: it lost is credited to every running lease before anything is reaped.
+STALL_AFTER = 1.0
+
+
 async def _reap_expired_leases(backend: Backend, interval: float) -> None:
-    """Requeue (or end) jobs whose worker went silent, every ``interval`` seconds."""
+    """Requeue (or end) jobs whose worker went silent, every ``interval`` seconds.
+
+    The server's own pauses do not count against workers (``LeaseGrace``): at start each
+    running lease is extended by the time since the log's last event (the server was
+    down); a round that woke late by more than ``STALL_AFTER``
+    (on the monotonic clock, or the wall clock for a suspended machine) moves every
+    running lease on by the delay and reaps nothing until the next round, so the
+    heartbeats that waited in the server's sockets are taken first."""
+    grace = LeaseGrace()
+    running = await backend.read(backend.store.jobs, ["running"])
+    if running:
+        last = await backend.read(_last_event_at, backend.store)
+        now = utc_now()
+        grace.started(running, now, last or now)
+        log.warning(
+            "server started with %d running job(s), %.1f s after its last event: their "
+            "leases are extended by that",
+            len(running),
+            (now - (last or now)).total_seconds(),
+        )
+    mono, wall = time.monotonic(), time.time()
     while True:
         await asyncio.sleep(interval)
+        # The wall time first: a pause after this point makes ``now`` early, never late.
+        now_wall, now_mono = time.time(), time.monotonic()
+        now = datetime.fromtimestamp(now_wall, UTC)
+        late = max(now_mono - mono, now_wall - wall) - interval
+        mono, wall = now_mono, now_wall
         try:
-            changed = await backend.write_and_wake(backend.jobs.requeue_expired)
+            if late > STALL_AFTER:
+                running = await backend.read(backend.store.jobs, ["running"])
+                grace.stalled(running, late)
+                log.warning(
+                    "the server was paused for %.1f s: %d running lease(s) extended by that",
+                    late,
+                    len(running),
+                )
+                continue
+            changed = await backend.write_and_wake(backend.jobs.requeue_expired, now, grace)
+            if len(grace):
+                grace.update(await backend.read(backend.store.jobs, ["running"]))
         except Exception:  # keep reaping: one failed round must not stop the next
             log.exception("requeueing expired leases failed")
             continue
@@ -196,6 +243,13 @@ async def _reap_expired_leases(backend: Backend, interval: float) -> None:
             log.warning(
                 "job #%d lease expired: now %s (attempt %d)", job.id, job.status, job.attempt
             )
+
+
+def _last_event_at(store: EventStore) -> datetime | None:
+    """When the newest event of the log was recorded (None: the log is empty)."""
+    head = store.head()
+    newest = store.read(after=max(0, head - 1), limit=1) if head else []
+    return newest[-1].recorded_at if newest else None
 
 
 def serve(config: ServerConfig, host: str, port: int) -> None:

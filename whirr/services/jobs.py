@@ -33,6 +33,7 @@ from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import RESERVE_AFTER, Capacity, both_free, free_capacity, pick
 from whirr.services.checks import check_runnable, check_scheduling
 from whirr.services.errors import InvalidRequest, InvalidState, LeaseLost, NotFound
+from whirr.services.lease_grace import LeaseGrace
 from whirr.services.outcomes import (
     end,
     link_dependencies,
@@ -389,19 +390,30 @@ class Jobs:
             snapshot=job.snapshot,
         )
 
-    def requeue_expired(self) -> list[JobView]:
+    def requeue_expired(
+        self, now: datetime | None = None, grace: LeaseGrace | None = None
+    ) -> list[JobView]:
         """Requeue running jobs whose lease ran out (their worker is gone), or end them when
-        no attempt is left or a cancel was pending. Any live worker calls this."""
-        now = self.clock()
-        if not self.store.expired_leases(now):
+        no attempt is left or a cancel was pending. Any live worker calls this; a server
+        passes the time its reaper woke (``now``) and the leases it extended for its own
+        pauses (``grace``, ``whirr.services.lease_grace``)."""
+        now = self.clock() if now is None else now
+
+        def expired(reader: ViewReader) -> list[JobView]:
+            jobs = reader.expired_leases(now)
+            return jobs if grace is None else [j for j in jobs if grace.expired(j, now)]
+
+        if not expired(self.store):
             return []  # the common case: a cheap read, no write lock
 
         def decide(reader: ViewReader) -> list[Pending]:
             events: list[Pending] = []
             ended: set[int] = set()
-            for job in reader.expired_leases(now):
+            for job in expired(reader):
                 holder = job.worker_id or ""
-                lost = f"worker {holder} lost (lease expired) during attempt {job.attempt}"
+                extended = grace.reason(job) if grace is not None else None
+                why = "lease expired" if extended is None else f"lease expired after {extended}"
+                lost = f"worker {holder} lost ({why}) during attempt {job.attempt}"
                 if job.cancel_requested:
                     events += end(
                         reader, job, "cancelled", worker_id=holder, error=lost, ended=ended

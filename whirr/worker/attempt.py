@@ -21,15 +21,23 @@ class Attempt:
     """A job this worker is running now."""
 
     def __init__(
-        self, job: schemas.Job, process: JobProcess, run_dir: Path, heartbeat_interval: float
+        self,
+        job: schemas.Job,
+        process: JobProcess,
+        run_dir: Path,
+        heartbeat_interval: float,
+        renewed: float,
     ) -> None:
         self.job = job
         self.process = process
         self.run_dir = run_dir
         now = time.monotonic()
         self.next_heartbeat = now + heartbeat_interval
-        #: When the lease was last renewed (monotonic): the job must stop once it lapses.
-        self.renewed = now
+        #: When the last acknowledged renewal (or the claim) was sent, on the loop's
+        #: ``fence_clock``: the job is stopped once ``fence_after`` has passed since.
+        self.renewed = renewed
+        #: True once the loop stopped it for want of renewals (its end is not reported).
+        self.fenced = False
         #: When the job's timeout expires (monotonic), if it has one.
         self.deadline = None if job.timeout_seconds is None else now + job.timeout_seconds
         self.timed_out = False

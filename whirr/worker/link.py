@@ -85,9 +85,9 @@ class WorkerLink(Protocol):
     def started(self, job: schemas.Job, pid: int, run_dir: Path) -> None:
         """The job's process runs. Raises ``LeaseLost`` or ``Unreachable``."""
 
-    def heartbeat(self, job: schemas.Job) -> bool:
+    def heartbeat(self, job: schemas.Job, timeout: float | None = None) -> bool:
         """Renew the lease; True when a cancel was requested. Raises ``LeaseLost`` or
-        ``Unreachable``."""
+        ``Unreachable`` (also when no answer came within ``timeout`` seconds)."""
 
     def cancels(self, job_ids: list[int]) -> set[int]:
         """Which of ``job_ids`` have a cancel pending, when the link can tell between

@@ -168,7 +168,7 @@ class LocalLink:
                 hostname=self.hostname,
             )
 
-    def heartbeat(self, job: schemas.Job) -> bool:
+    def heartbeat(self, job: schemas.Job, timeout: float | None = None) -> bool:
         with _retryable():
             view = self.jobs.heartbeat(job.id, self.worker_id, job.attempt, self.lease_seconds)
         return view.cancel_requested

@@ -15,9 +15,12 @@ at once. Timed duties (heartbeats, grace-period kills, timeouts, stuck-run check
 to retry) set the sleep's timeout instead of a polling interval.
 
 Fencing: a heartbeat refused (``LeaseLost``) means another worker may run the job now, so
-the loop kills its child and reports nothing. When no heartbeat got through for a whole
-lease (a server out of reach), the queue has handed the job out again: the loop kills it
-too, before the other worker can start it (self-fencing).
+the loop kills its child and reports nothing. Self-fencing: once ``lease - margin`` has
+passed since the last renewal the queue acknowledged (counted from when that renewal was
+*sent*, on this machine's boot-time clock), the loop stops the job (SIGTERM to its group,
+SIGKILL after the kill grace) and reports nothing: the margin is the kill grace plus
+``CLOCK_RATE`` of the lease plus ``clock_skew``, so the job is dead before the queue can
+consider the lease expired and hand the job out again (docs/architecture.md, "Leases").
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import msgspec
 from whirr.config import NotifyConfig
 from whirr.filemodes import private_dir
 from whirr.projections.queue import Capacity
-from whirr.services.errors import LeaseLost
+from whirr.services.errors import InvalidRequest, LeaseLost
 from whirr.services.run_files import check_run_id
 from whirr.wire import schemas
 from whirr.worker.attempt import Attempt, Report
@@ -61,16 +64,64 @@ REPORTS_ON_INTERRUPT_S = 5.0
 INTERRUPTED = "worker interrupted"
 
 
+#: How far apart the worker's clock and the queue's may run (a fraction of the lease).
+CLOCK_RATE = 0.01
+#: A project's own workers judge each other's leases by this machine's wall clock, which
+#: their boot-time clock follows to within NTP's slew: a small constant allowance.
+LOCAL_CLOCK_SKEW = 0.05
+
+
 class LoopSettings(msgspec.Struct, frozen=True, kw_only=True):
     """How the loop treats its jobs (seconds)."""
 
-    #: Lease length: heartbeats renew it; without one for this long a job is stopped.
+    #: Lease length: heartbeats renew it; the queue requeues a job not renewed this long.
     lease_seconds: float
     heartbeat_interval: float
     #: SIGTERM -> SIGKILL delay when a job is stopped.
     kill_grace_period: float = 10.0
     #: The longest an idle loop sleeps before looking again anyway.
     recheck: float = 1.0
+    #: The constant part of the clock allowance: how far the queue's clock may be off
+    #: this worker's when judging a lease (another machine's clock: 1 s; a project's own
+    #: workers share this machine's clock, so less).
+    clock_skew: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_lease(self)
+
+    @property
+    def margin(self) -> float:
+        """How long before the queue may requeue a job its worker stops it: the kill grace
+        (so it is dead, not dying) and the clock allowance."""
+        return self.kill_grace_period + CLOCK_RATE * self.lease_seconds + self.clock_skew
+
+    @property
+    def fence_after(self) -> float:
+        """Seconds after the last acknowledged renewal was sent that a job is stopped."""
+        return self.lease_seconds - self.margin
+
+
+def check_lease(settings: LoopSettings) -> None:
+    """Refuse a lease too short to fence in: two heartbeats (one may be lost) and the
+    margin must fit in it (``InvalidRequest`` naming the numbers)."""
+    s = settings
+    needed = 2 * s.heartbeat_interval + s.margin
+    if s.lease_seconds < needed:
+        raise InvalidRequest(
+            f"a lease of {s.lease_seconds:g}s is too short: it must be at least 2 x "
+            f"heartbeat {s.heartbeat_interval:g}s + kill grace {s.kill_grace_period:g}s + "
+            f"clock margin {s.margin - s.kill_grace_period:.2f}s = {needed:.2f}s "
+            "(a longer lease, shorter heartbeats or a shorter kill grace)"
+        )
+
+
+def fence_clock() -> float:
+    """Seconds on a clock that never goes back and counts a suspended machine's sleep
+    (the queue's wall clock runs on meanwhile): CLOCK_BOOTTIME where there is one."""
+    return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
+
+
+_BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)
 
 
 class WorkerLoop:
@@ -284,6 +335,7 @@ class WorkerLoop:
 
     # -- one job -------------------------------------------------------------
     def _start(self, job: schemas.Job, reaper: Reaper) -> None:
+        claimed = fence_clock()
         run_dir = self.runs_dir / check_run_id(job.run_id)
         start_run_files(run_dir, job)
         shipping = self.shipping
@@ -315,7 +367,11 @@ class WorkerLoop:
             self.say(f"Job #{job.id}: could not report its start ({exc}); running it anyway.")
         if shipping is not None:
             shipping.begin(job, run_dir, local_start)
-        self.running[job.id] = Attempt(job, process, run_dir, self.settings.heartbeat_interval)
+        # The claim's lease began when the queue decided, just before its answer came:
+        # counted from the start here (milliseconds later, on a healthy link).
+        self.running[job.id] = Attempt(
+            job, process, run_dir, self.settings.heartbeat_interval, claimed
+        )
         gpus = job.gpu_ids
         where = f" on GPU {','.join(map(str, gpus))}" if gpus else ""
         self.say(f"Job #{job.id} started{where}: {' '.join(job.command_argv)}")
@@ -351,9 +407,16 @@ class WorkerLoop:
             return 0.0
         now = time.monotonic()
         settings = self.settings
+        if attempt.fenced:  # stopping it: only the SIGKILL after the grace is left to do
+            until_kill = process.escalate(settings.kill_grace_period)
+            return settings.recheck if until_kill is None else min(until_kill, settings.recheck)
         if now >= attempt.next_heartbeat:
+            sent = fence_clock()  # the queue's new lease starts after this, never before
+            left = attempt.renewed + settings.fence_after - sent
             try:
-                if self.link.heartbeat(attempt.job):
+                # Bounded by the time left before fencing: a request stuck on a partition
+                # must not hold the loop past the moment the job has to stop.
+                if self.link.heartbeat(attempt.job, timeout=max(0.5, left)):
                     attempt.cancel_requested = True
             except LeaseLost as exc:
                 self.say(f"Job #{attempt.id}: lease lost ({exc}); killing it.")
@@ -361,17 +424,23 @@ class WorkerLoop:
                 return 0.0
             except Unreachable as exc:
                 self.say(f"Job #{attempt.id}: heartbeat failed ({exc}); retrying.")
+                now = time.monotonic()
                 attempt.next_heartbeat = now + min(RETRY_PAUSE, settings.heartbeat_interval)
             else:
-                attempt.renewed = now
+                attempt.renewed = sent
+                now = time.monotonic()
                 attempt.next_heartbeat = now + settings.heartbeat_interval
-        if now - attempt.renewed > settings.lease_seconds:
+        unrenewed = fence_clock() - attempt.renewed
+        if unrenewed >= settings.fence_after:
             self.say(
-                f"Job #{attempt.id}: no heartbeat got through for a whole lease; "
-                "the queue has handed it out again. Killing it."
+                f"Job #{attempt.id}: no renewal acknowledged for {unrenewed:.1f}s (lease "
+                f"{settings.lease_seconds:g}s - margin {settings.margin:.1f}s); the queue may "
+                "hand it out again soon: stopping it (fenced)."
             )
-            self._stop(attempt, reaper, kill=True, report=False)
-            return 0.0
+            attempt.fenced = True
+            process.terminate()
+            until_kill = process.escalate(settings.kill_grace_period)
+            return 0.0 if until_kill is None else min(until_kill, settings.recheck)
         if attempt.cancel_requested and process.term_sent_at is None:
             self.say(f"Job #{attempt.id}: cancel requested; stopping its process group.")
             process.terminate()
@@ -379,7 +448,7 @@ class WorkerLoop:
             self.say(f"Job #{attempt.id}: timed out after {attempt.job.timeout_seconds:g}s.")
             attempt.timed_out = True
             process.terminate()
-        waits = [attempt.next_heartbeat - now, attempt.renewed + settings.lease_seconds - now]
+        waits = [attempt.next_heartbeat - now, settings.fence_after - unrenewed]
         until_kill = process.escalate(settings.kill_grace_period)
         if until_kill is not None:
             waits.append(until_kill)
@@ -397,6 +466,10 @@ class WorkerLoop:
         return max(0.0, min(waits))
 
     def _ended(self, attempt: Attempt, code: int, reaper: Reaper) -> None:
+        if attempt.fenced:  # the queue hands it out again: nothing to report
+            self.say(f"Job #{attempt.id}: stopped (fenced; exit {code}); not reported.")
+            self._drop(attempt, reaper)
+            return
         reaper.forget(attempt.process.pgid)
         del self.running[attempt.id]
         if attempt.timed_out:
@@ -416,13 +489,17 @@ class WorkerLoop:
         if report and code is not None:
             self._ended(attempt, code, reaper)
         else:
-            reaper.forget(attempt.process.pgid)
-            del self.running[attempt.id]
-            if self.shipping is not None:
-                # Not reported (a lost lease): ship what is left while the server takes
-                # this attempt's files (it refuses them once a newer attempt exists).
-                self.shipping.end(attempt.job)
-                self.shipping.release(attempt.job)
+            self._drop(attempt, reaper)
+
+    def _drop(self, attempt: Attempt, reaper: Reaper) -> None:
+        """Forget an attempt whose end is not reported (its lease is lost or fenced)."""
+        reaper.forget(attempt.process.pgid)
+        del self.running[attempt.id]
+        if self.shipping is not None:
+            # Not reported (a lost lease): ship what is left while the server takes
+            # this attempt's files (it refuses them once a newer attempt exists).
+            self.shipping.end(attempt.job)
+            self.shipping.release(attempt.job)
 
     # -- reports -------------------------------------------------------------
     def _report(

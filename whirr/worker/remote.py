@@ -223,9 +223,11 @@ class RemoteLink:
         except _DOWN as exc:
             raise Unreachable(str(exc)) from exc
 
-    def heartbeat(self, job: schemas.Job) -> bool:
+    def heartbeat(self, job: schemas.Job, timeout: float | None = None) -> bool:
         try:
-            answer = self.client.heartbeat(job.id, self.worker_id, job.attempt, self.lease_seconds)
+            answer = self.client.heartbeat(
+                job.id, self.worker_id, job.attempt, self.lease_seconds, timeout=timeout
+            )
         except NotFound as exc:
             raise LeaseLost(str(exc)) from exc
         except _DOWN as exc:

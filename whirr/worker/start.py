@@ -19,7 +19,7 @@ from whirr.projections.queue import Capacity
 from whirr.services.errors import InvalidRequest
 from whirr.services.server_id import read_server_id
 from whirr.wire.shipping import WorkerFilesMode
-from whirr.worker.loop import LoopSettings, WorkerLoop
+from whirr.worker.loop import LOCAL_CLOCK_SKEW, LoopSettings, WorkerLoop
 
 if TYPE_CHECKING:
     from whirr.client import WhirrClient
@@ -90,6 +90,7 @@ def _local(
             heartbeat_interval=config.heartbeat_interval,
             kill_grace_period=config.kill_grace_period,
             recheck=min(1.0, config.poll_interval),
+            clock_skew=LOCAL_CLOCK_SKEW,
         )
         yield WorkerLoop(
             link,
