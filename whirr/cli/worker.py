@@ -88,7 +88,9 @@ def worker_cmd(
 
     Each job runs in its own process group with its output in
     .whirr/runs/job-N/output.log. Ctrl+C (or SIGTERM, or `whirr drain ID`)
-    once: finish the running jobs and exit; twice: kill them and exit.
+    once: finish the running jobs and exit; twice: stop them (SIGTERM, SIGKILL
+    after the kill grace; they end cancelled, "worker interrupted", never
+    retried) and exit; three times: SIGKILL them now.
 
     \b
     Examples:
