@@ -30,6 +30,7 @@ ROOMS: list[tuple[str, set[str]]] = [
             "store",
             "project",
             "identity",
+            "backup",
             "config",
             "runfiles",
             "run",

@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "events": ("whirr.cli.log", "events_cmd", "Print the event log (optionally following it)."),
     "rebuild": ("whirr.cli.log", "rebuild_cmd", "Rebuild the views by replaying the event log."),
     "repair": ("whirr.cli.repair", "repair_cmd", "Void log events that do not decode."),
+    "backup": ("whirr.cli.backup", "backup_cmd", "Copy the project consistently into a directory."),
+    "restore": ("whirr.cli.backup", "restore_cmd", "Put a backup back as the project's database."),
     "sweep": ("whirr.cli.sweep", "sweep_cmd", "Run a parameter sweep (YAML); report on one."),
     "sweeps": ("whirr.cli.sweep", "sweeps_cmd", "List sweeps with their progress."),
     "ablate": ("whirr.cli.ablate", "ablate_cmd", "Ablation studies with paired seeds."),

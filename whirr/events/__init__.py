@@ -35,7 +35,7 @@ from whirr.events.jobs import (
     Outcome,
 )
 from whirr.events.log import LOG_STREAM, EventsVoided, Unreadable
-from whirr.events.project import PROJECT_STREAM, ProjectCreated
+from whirr.events.project import PROJECT_STREAM, ProjectCreated, ProjectRestored
 from whirr.events.queue import QUEUE_STREAM, QueuePaused, QueueResumed
 from whirr.events.runs import (
     RunArtifactSaved,
@@ -82,6 +82,7 @@ __all__ = [
     "Outcome",
     "Pending",
     "ProjectCreated",
+    "ProjectRestored",
     "QueuePaused",
     "QueueResumed",
     "Recorded",

@@ -36,7 +36,7 @@ from whirr.events.jobs import (
     JobSubmitted,
 )
 from whirr.events.log import UNREADABLE_DATA_CHARS, EventsVoided, Unreadable
-from whirr.events.project import ProjectCreated
+from whirr.events.project import ProjectCreated, ProjectRestored
 from whirr.events.queue import QueuePaused, QueueResumed
 from whirr.events.runs import RunArtifactSaved, RunFinished, RunStarted, RunSummaryUpdated
 from whirr.events.sweeps import SweepCreated, SweepJobAdded
@@ -79,6 +79,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     QueueResumed,
     EventsVoided,
     ProjectCreated,
+    ProjectRestored,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

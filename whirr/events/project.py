@@ -21,3 +21,19 @@ class ProjectCreated(Event, frozen=True, tag="project.created"):
     #: True when this history replaced a lost one on purpose (``whirr init
     #: --force-new-history``).
     replaces_lost_history: bool = False
+
+
+class ProjectRestored(Event, frozen=True, tag="project.restored"):
+    """The project's database was put back from a backup on purpose (``whirr restore``):
+    the log up to ``backup_position`` is the backup's, this event and what follows are
+    new. Recorded so that a restore is history, not a silent loss."""
+
+    #: Where the backup was read from.
+    source: str
+    #: The last position the backup held (the events after it were not in the backup).
+    backup_position: int
+    #: When the backup was taken (its manifest's time, ISO 8601), when known.
+    backup_taken_at: str = ""
+    #: Job ids up to this one may have been used after the backup (their run
+    #: directories ``runs/job-N`` are still there): new jobs are numbered above it.
+    job_id_floor: int = 0

@@ -6,7 +6,15 @@ from datetime import datetime
 
 import msgspec
 
-from whirr.events import Event, ProjectCreated, QueuePaused, QueueResumed, Recorded, Unreadable
+from whirr.events import (
+    Event,
+    ProjectCreated,
+    ProjectRestored,
+    QueuePaused,
+    QueueResumed,
+    Recorded,
+    Unreadable,
+)
 
 #: The one key of this projection.
 QUEUE_KEY = "queue"
@@ -34,7 +42,7 @@ _JOB_STREAM = re.compile(r"job-(\d{1,18})")
 def key(event: Event) -> str | None:
     """``"queue"`` for queue-wide events (and those that raise the job id floor), else
     None. An ``Unreadable`` is seen only here: the other projections skip it."""
-    queue_wide = QueuePaused | QueueResumed | ProjectCreated | Unreadable
+    queue_wide = QueuePaused | QueueResumed | ProjectCreated | ProjectRestored | Unreadable
     return QUEUE_KEY if isinstance(event, queue_wide) else None
 
 
@@ -55,7 +63,7 @@ def apply(view: QueueView | None, rec: Recorded) -> QueueView | None:
             paused=False, since=rec.recorded_at, version=rec.position, job_id_floor=floor
         )
     used = 0
-    if isinstance(event, ProjectCreated):
+    if isinstance(event, ProjectCreated | ProjectRestored):
         used = event.job_id_floor
     elif isinstance(event, Unreadable) and (m := _JOB_STREAM.fullmatch(rec.stream)):
         used = int(m.group(1))
