@@ -23,6 +23,8 @@ def test_every_answer_names_the_servers_protocol(server: ServerProcess) -> None:
         "status": "healthy",
         "version": whirr.__version__,
         "protocol": protocol.CURRENT,
+        # What a worker compares with its data dir's server-id: shared files or shipped.
+        "server_id": (server.data_dir / "server-id").read_text().strip(),
     }
 
 
