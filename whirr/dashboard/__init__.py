@@ -83,8 +83,9 @@ def _warm_assets(keep_in: Path | None) -> None:
 
     try:
         assets.warm(keep_in)
-    except Exception:  # a failure here only costs the first page the same work
-        log.exception("could not prepare the dashboard's static files")
+    except Exception as exc:  # a failure here only costs the first page the same work
+        # One line, no traceback: it also happens when the server stops while starting.
+        log.warning("could not prepare the dashboard's static files: %s", exc)
 
 
 def _warm_parser() -> None:
@@ -92,5 +93,5 @@ def _warm_parser() -> None:
 
     try:
         fast.warm()
-    except Exception:  # the first chart then pays for it, nothing worse
-        log.exception("could not start the metrics parser")
+    except Exception as exc:  # the first chart then pays for it, nothing worse
+        log.warning("could not start the metrics parser: %s", exc)
