@@ -79,19 +79,20 @@ def mount(
 
 
 def _warm_assets(keep_in: Path | None) -> None:
-    from whirr.dashboard import assets
-
     try:
+        from whirr.dashboard import assets
+
         assets.warm(keep_in)
     except Exception as exc:  # a failure here only costs the first page the same work
-        # One line, no traceback: it also happens when the server stops while starting.
+        # One line, no traceback: it also happens when the process stops while this runs
+        # (an import during interpreter shutdown fails).
         log.warning("could not prepare the dashboard's static files: %s", exc)
 
 
 def _warm_parser() -> None:
-    from whirr.dashboard import fast
-
     try:
+        from whirr.dashboard import fast
+
         fast.warm()
     except Exception as exc:  # the first chart then pays for it, nothing worse
         log.warning("could not start the metrics parser: %s", exc)
