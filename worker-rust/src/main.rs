@@ -7,6 +7,7 @@
 #[macro_use]
 mod log;
 mod backoff;
+mod cgroup;
 mod cli;
 mod client;
 mod files_api;
@@ -66,6 +67,8 @@ fn run(args: &cli::Args) -> Result<(), String> {
         std::process::exit(128 + signal);
     })
     .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    // A containment asked for (WHIRR_CONTAINMENT=cgroup) and not to be had is refused here.
+    cgroup::worker_box()?;
     // Started before any job; without it, PDEATHSIG still ends each job's leader.
     let reaper = match Reaper::start() {
         Ok(reaper) => Some(reaper),

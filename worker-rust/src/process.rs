@@ -1,10 +1,12 @@
-//! A job's process: spawning it in its own session, waiting for it, and ending its
-//! whole process group (SIGTERM, a grace period, then SIGKILL).
+//! A job's process: spawning it in its own session and containment (`crate::cgroup`: a
+//! cgroup v2 of its own, or its process group plus a marker), waiting for it, and ending
+//! every process of it (SIGTERM, a grace period, then SIGKILL).
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,17 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::cgroup::{self, JobBox};
 use crate::sys;
+
+/// In a cgroup, the job's first process is a shell that waits for one line on stdin (the
+/// worker writes it once the process is in the job's cgroup), then execs the job with
+/// stdin from /dev/null; the worker gone before (end of input) ends it unrun.
+const HANDSHAKE: [&str; 3] = [
+    "-c",
+    "read -r _ || exit 125; exec \"$@\" </dev/null",
+    "whirr-job",
+];
 
 /// Longest pause between two looks at a running process. Short waits start at 1 ms
 /// and double up to this, so a job that ends at once is noticed at once while a long
@@ -45,6 +57,7 @@ pub enum SpawnError {
     PermissionDenied(String),
     Log(PathBuf, io::Error),
     Other(String, io::Error),
+    Containment(String),
 }
 
 impl fmt::Display for SpawnError {
@@ -60,6 +73,7 @@ impl fmt::Display for SpawnError {
             }
             Self::Log(path, e) => write!(f, "cannot open log file {}: {e}", path.display()),
             Self::Other(exe, e) => write!(f, "cannot start {exe:?}: {e}"),
+            Self::Containment(why) => write!(f, "cannot contain the job: {why}"),
         }
     }
 }
@@ -76,12 +90,14 @@ pub fn exit_code(status: ExitStatus) -> i32 {
     }
 }
 
-/// A spawned job: the leader of its own process group (pgid == pid).
+/// A spawned job: the leader of its own process group (pgid == pid), in its containment.
 #[derive(Debug)]
 pub struct JobProcess {
     child: Child,
     pgid: Pid,
     code: Option<i32>,
+    job_box: JobBox,
+    finished: bool,
 }
 
 impl JobProcess {
@@ -100,20 +116,51 @@ impl JobProcess {
         let log_err = log
             .try_clone()
             .map_err(|e| SpawnError::Log(spec.log_path.clone(), e))?;
+        let job_id = spec
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "WHIRR_JOB_ID")
+            .map_or("x", |(_, v)| v.as_str());
+        let mut job_box = cgroup::worker_box()
+            .and_then(|b| {
+                b.new_job(job_id)
+                    .map_err(|e| format!("cannot make its cgroup: {e}"))
+            })
+            .map_err(|why| {
+                let err = SpawnError::Containment(why);
+                note_in_log(&spec.log_path, &err);
+                err
+            })?;
+        let handshake = job_box.cgroup.is_some();
 
-        let mut cmd = Command::new(program);
-        cmd.args(&spec.argv[1..])
-            .current_dir(&spec.workdir)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+        let mut cmd = if handshake {
+            // The shell execs the program: check it here, for the same clear errors.
+            check_program(program, spec).inspect_err(|err| {
+                note_in_log(&spec.log_path, err);
+                job_box.finish();
+            })?;
+            let mut cmd = Command::new("/bin/sh");
+            cmd.args(HANDSHAKE).args(&spec.argv).stdin(Stdio::piped());
+            cmd
+        } else {
+            let mut cmd = Command::new(program);
+            cmd.args(&spec.argv[1..]).stdin(Stdio::null());
+            cmd
+        };
+        cmd.current_dir(&spec.workdir).stdout(log).stderr(log_err);
         for key in &spec.env_remove {
             cmd.env_remove(key);
         }
         cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+        cmd.env(cgroup::MARKER, &job_box.token);
         sys::isolate_job(&mut cmd);
 
-        let child = cmd.spawn().map_err(|e| {
+        let spawned = cmd.spawn();
+        if spawned.is_err() {
+            job_box.finish();
+        }
+        let mut child = spawned.map_err(|e| {
             let err = match e.kind() {
                 io::ErrorKind::NotFound => SpawnError::NotFound(program.clone()),
                 io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied(program.clone()),
@@ -123,10 +170,24 @@ impl JobProcess {
             err
         })?;
         let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let stdin = child.stdin.take();
+        if let Err(e) = job_box.adopt(pgid.as_raw()) {
+            drop(stdin); // the shell reads end of input and exits, the job unrun
+            let _ = child.wait();
+            job_box.finish();
+            let err = SpawnError::Containment(format!("cannot move it into its cgroup: {e}"));
+            note_in_log(&spec.log_path, &err);
+            return Err(err);
+        }
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(b"go\n");
+        }
         Ok(Self {
             child,
             pgid,
             code: None,
+            job_box,
+            finished: false,
         })
     }
 
@@ -161,19 +222,22 @@ impl JobProcess {
         }
     }
 
-    /// Sends `sig` to every process in the job's group; a group already gone is fine.
+    /// Sends `sig` to every process of the job: its group and whatever its containment
+    /// holds besides (setsid'd descendants); a group already gone is fine.
     pub fn signal_group(&self, sig: Signal) -> io::Result<()> {
+        self.job_box.signal(sig);
         match killpg(self.pgid, sig) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
             Err(e) => Err(io::Error::from_raw_os_error(e as i32)),
         }
     }
 
-    /// Whether a live (not zombie) process is still in the group.
+    /// Whether a live (not zombie) process of the job is still running.
     pub fn group_alive(&self) -> bool {
         // kill(0) also succeeds for zombies, which may linger when the machine's init
         // does not reap orphans quickly; only then is /proc scanned to tell them apart.
-        killpg(self.pgid, None).is_ok() && group_has_live_member(self.pgid.as_raw())
+        (killpg(self.pgid, None).is_ok() && group_has_live_member(self.pgid.as_raw()))
+            || self.job_box.alive()
     }
 
     /// Ends the whole group: SIGTERM, up to `grace` for everyone to leave, then
@@ -188,6 +252,7 @@ impl JobProcess {
 
     /// SIGKILLs the group at once and reaps the leader. Returns its exit code.
     pub fn kill(&mut self) -> io::Result<i32> {
+        self.job_box.kill();
         if self.group_alive() {
             self.signal_group(Signal::SIGKILL)?;
         }
@@ -207,7 +272,17 @@ impl JobProcess {
         if self.poll()?.is_some() && self.group_alive() {
             self.terminate(grace)?;
         }
+        self.finish();
         Ok(())
+    }
+
+    /// Kills whatever of the job is left (bounded wait), reaps the orphans the worker
+    /// adopted, removes its cgroup. Once.
+    fn finish(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            self.job_box.finish();
+        }
     }
 
     /// Waits up to `limit` for the leader to exit and the group to empty.
@@ -231,9 +306,10 @@ impl JobProcess {
 impl Drop for JobProcess {
     /// Safety net: a job handle dropped on an unexpected path takes its group with it.
     fn drop(&mut self) {
-        if self.code.is_none() || self.group_alive() {
+        if !self.finished && (self.code.is_none() || self.group_alive()) {
             let _ = self.kill();
         }
+        self.finish();
     }
 }
 
@@ -264,6 +340,44 @@ fn group_has_live_member(pgid: i32) -> bool {
         let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
         group == Some(pgid) && state != Some("Z") && state != Some("X")
     })
+}
+
+/// Fails the way spawning `program` directly would (not found, not executable), for a
+/// job started through the handshake shell.
+fn check_program(program: &str, spec: &JobSpec) -> Result<(), SpawnError> {
+    let executable = |path: &Path| {
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = spec.workdir.join(program);
+        if !path.exists() {
+            return Err(SpawnError::NotFound(program.to_owned()));
+        }
+        if !executable(&path) {
+            return Err(SpawnError::PermissionDenied(program.to_owned()));
+        }
+        return Ok(());
+    }
+    let search = spec
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_owned());
+    let candidates: Vec<PathBuf> = search
+        .split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(program))
+        .collect();
+    if candidates.iter().any(|p| executable(p)) {
+        Ok(())
+    } else if candidates.iter().any(|p| p.is_file()) {
+        Err(SpawnError::PermissionDenied(program.to_owned()))
+    } else {
+        Err(SpawnError::NotFound(program.to_owned()))
+    }
 }
 
 /// Opens a job's `output.log` for appending. The run directory and the log are the

@@ -6,12 +6,16 @@
 //! re-executed through `/proc/self/exe`), and tells it over a pipe on the guard's stdin
 //! which job groups are live: `+<pgid>` when a job starts, `-<pgid>` once it has ended.
 //! When the pipe closes, the worker is gone, cleanly or not: the guard SIGKILLs every
-//! group still listed and exits. The pipe's write end is close-on-exec, so jobs never
-//! hold it open.
+//! group still listed, kills everything the worker's containment holds (`cgroup.kill` of
+//! its cgroup, or the processes carrying its marker; both passed as arguments: `--cgroup
+//! <dir>`, `--token <prefix>`), removes its cgroups and exits. The pipe's write end is
+//! close-on-exec, so jobs never hold it open. The guard lives in a session of its own, so
+//! a SIGHUP or SIGKILL of the worker's process group does not reach it.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -19,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use crate::cgroup;
 
 /// The hidden first argument that turns the binary into the guard.
 pub const REAPER_ARG: &str = "__whirr_reaper";
@@ -31,9 +37,18 @@ pub struct Reaper {
 
 impl Reaper {
     /// Starts the guard process.
+    /// Sets up the worker's containment first (and says which it is).
     pub fn start() -> io::Result<Self> {
-        let mut child = Command::new("/proc/self/exe")
+        let containment = cgroup::worker_box().map_err(io::Error::other)?;
+        say!("containment: {}", containment.describe());
+        let mut command = Command::new("/proc/self/exe");
+        command
             .arg(REAPER_ARG)
+            .args(["--token", &containment.token]);
+        if let Some(dir) = &containment.dir {
+            command.arg("--cgroup").arg(dir);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()?;
@@ -82,10 +97,21 @@ pub fn run() -> ExitCode {
     for signal in [SIGINT, SIGTERM, SIGHUP] {
         let _ = signal_hook::flag::register(signal, ignored.clone());
     }
+    let (mut dir, mut token) = (None::<PathBuf>, String::new());
+    let mut args = std::env::args_os().skip(2);
+    while let Some(flag) = args.next() {
+        let value = args.next();
+        match (flag.to_str(), value) {
+            (Some("--cgroup"), Some(v)) => dir = Some(PathBuf::from(v)),
+            (Some("--token"), Some(v)) => token = v.to_string_lossy().into_owned(),
+            _ => {}
+        }
+    }
     let groups = read_groups(io::stdin().lock());
     for pgid in groups {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
+    cgroup::end_everything(dir.as_deref(), &token);
     ExitCode::SUCCESS
 }
 
