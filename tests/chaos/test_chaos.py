@@ -4,7 +4,7 @@
 Real ``whirr server`` processes, real workers, jobs that record when each of their
 processes lived (``job.py``). After the fault every job must have completed exactly once,
 no two attempts of a job may have been alive at the same time, no process may be left
-behind, and the rebuilt views must equal the live ones (``harness.Chaos.finish``). A
+behind, and the rebuilt views must equal the live ones (``checks.py``). A
 failure lists every breach, the trial's steps with their times, its seed (``CHAOS_SEED``
 replays the random choices) and the tails of the logs.
 
@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from chaos.checks import Report
 from chaos.conftest import CI_SETTINGS, trial
-from chaos.harness import FAULTS, Chaos, Report, postgres_restart
+from chaos.faults import FAULTS, postgres_restart
+from chaos.harness import Chaos
 from chaos.postgres import PrivateCluster
 
 WORKERS = ("python", "rust")
@@ -34,9 +36,9 @@ def case(fault: str, worker: str, backend: str) -> object:
 
 
 def check(chaos: Chaos, report: Report) -> None:
-    assert not report.problems, "\n".join(
-        [f"{len(report.problems)} breach(es):", *report.problems, chaos.context()]
-    )
+    if report.problems:
+        lines = [f"{len(report.problems)} breach(es):", *report.problems, chaos.context()]
+        pytest.fail("\n".join(lines), pytrace=False)
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,9 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-from chaos.harness import BENCH_FAULTS, FAULTS, Chaos, Report, Settings, postgres_restart  # noqa: E402
+from chaos.checks import Report  # noqa: E402
+from chaos.faults import BENCH_FAULTS, FAULTS, postgres_restart  # noqa: E402
+from chaos.harness import Chaos, Settings  # noqa: E402
 from chaos.postgres import PrivateCluster  # noqa: E402
 
 ALL_FAULTS = [*FAULTS, *BENCH_FAULTS, "postgres_restart"]
@@ -131,7 +133,7 @@ def run_trial(
                 broke = str(exc).splitlines()[0]
             report = chaos.finish(timeout=args.lease + 60)
             if broke:
-                report.problems.insert(0, broke)
+                report.add("fault", broke)
     finally:
         if own is not None:
             own.close()
@@ -203,11 +205,13 @@ def summary(trials: list[Trial], args: argparse.Namespace) -> None:
             f"lost worker -> next attempt started: median {statistics.median(requeue):.1f}s, "
             f"max {max(requeue):.1f}s over {len(requeue)} trial(s) (target <= 65 s at 60 s)"
         )
-    breaches = Counter(p.split(":")[0].split(" by ")[0] for t in trials for p in t.report.problems)
+    kinds: Counter[str] = Counter()
+    for t in trials:
+        kinds.update(t.report.kinds)
     failed = sum(1 for t in trials if t.report.problems)
     print(f"trials with any breach: {failed}/{len(trials)}")
-    for what, n in breaches.most_common(10):
-        print(f"  {n:4}  {what[:120]}")
+    for what, n in kinds.most_common():
+        print(f"  {n:4}  {what}")
 
 
 def main() -> None:
