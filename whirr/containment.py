@@ -72,17 +72,19 @@ class Plan:
 
     def describe(self) -> str:
         """One line for ``whirr worker`` and ``whirr doctor``."""
+        unenforced = "--memory/--cpus not enforced (a job asking runs unlimited; its log says so)"
         if self.kind == "pgroup":
-            return f"process group + subreaper ({self.why})"
+            return f"process group + subreaper ({self.why}); no accounting; {unenforced}"
         parts = ["kill", "cpu time"]
         if "memory" in self.controllers:
-            parts += ["memory peak", "--memory limits"]
+            parts += ["memory peak", "--memory"]
         if "cpu" in self.controllers:
-            parts.append("--cpus limits")
+            parts.append("--cpus")
         text = f"cgroup v2 in {self.cgroup_dir} ({', '.join(parts)})"
         missing = [c for c in LIMIT_CONTROLLERS if c not in self.controllers]
         if missing:
-            text += f"; no {'/'.join(missing)} controller: {self.why}"
+            flags = "/".join(f"--{'cpus' if c == 'cpu' else c}" for c in missing)
+            text += f"; {flags} not enforced ({self.why})"
         return text
 
 

@@ -179,6 +179,7 @@ def project_checks() -> list[Check]:
     finally:
         store.close()
     checks.append(_gpu_check())
+    checks.append(containment_check())
     return checks
 
 
@@ -246,6 +247,18 @@ def permissions_check(whirr_dir: Path) -> Check:
         f"environment: {', '.join(exposed)} in {whirr_dir} {dir_mode:04o}. "
         f"Fix: chmod 700 {whirr_dir} && chmod 600 {whirr_dir}/whirr.db*",
     )
+
+
+def containment_check() -> Check:
+    """How a local ``whirr worker`` started here would hold its jobs' processes, and
+    whether ``--memory``/``--cpus`` would be enforced (``whirr.containment``)."""
+    from whirr.containment import ContainmentError, detect
+
+    try:
+        plan = detect()
+    except ContainmentError as exc:
+        return Check("containment", False, f"{exc} (a worker would refuse to start)")
+    return Check("containment", True, plan.describe())
 
 
 def _gpu_check() -> Check:

@@ -5,6 +5,7 @@ process group + marker + subreaper fallback. Each job writes its marker
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -149,3 +150,34 @@ def test_cgroup_containment_refused_clearly_where_it_cannot_be_had(
     out = log_of(project)
     assert "Error: cannot contain jobs in a cgroup v2: " in out and "Traceback" not in out
     assert "is not a cgroup v2 directory" in out
+
+
+def doctor_containment(project: Project, env: dict[str, str]) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "whirr.cli.main", "doctor", "--json"],
+        cwd=project.root,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return next(c for c in json.loads(done.stdout) if c["name"] == "containment")
+
+
+def test_doctor_says_which_containment_a_local_worker_would_use(
+    project: Project, containment: dict[str, str]
+) -> None:
+    check = doctor_containment(project, containment)
+    assert check["ok"] is True
+    if containment["WHIRR_CONTAINMENT"] == "cgroup":
+        assert str(check["detail"]).startswith(f"cgroup v2 in {containment['WHIRR_CGROUP_DIR']} (")
+        assert "kill, cpu time" in str(check["detail"])
+    else:
+        assert str(check["detail"]).startswith("process group + subreaper")
+        assert "--memory/--cpus not enforced" in str(check["detail"])
+
+
+def test_doctor_flags_a_cgroup_containment_that_cannot_be_had(project: Project, tmp_path) -> None:
+    env = {"WHIRR_CONTAINMENT": "cgroup", "WHIRR_CGROUP_DIR": str(tmp_path)}
+    check = doctor_containment(project, env)
+    assert check["ok"] is False and "is not a cgroup v2 directory" in str(check["detail"])
