@@ -140,6 +140,11 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twins]:
     record(builder)
     data = root / "server" / "data"
     data.mkdir(parents=True)
+    # The server's log begins with its project.created, as the project's does (whirr
+    # init), so that both logs number the recorded events alike.
+    from whirr import identity
+
+    identity.open_checked(identity.DataDir(data)).close()
     record(Builder(DataDir(data)))  # type: ignore[arg-type]
     server = ServerProcess(root / "server")
     elsewhere = root / "elsewhere"
