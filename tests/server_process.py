@@ -98,7 +98,12 @@ class ServerProcess:
             cmd += ["--database-url", database_url]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:  # never leave a server behind a failed start
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
