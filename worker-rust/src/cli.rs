@@ -33,9 +33,10 @@ pub struct Args {
     #[arg(long, default_value = "5", value_parser = parse_poll_interval)]
     pub poll_interval: f64,
 
-    /// Seconds between heartbeats of a running job (clamped to a third of the lease)
-    #[arg(long, default_value = "30", value_parser = parse_positive_seconds)]
-    pub heartbeat_interval: f64,
+    /// Seconds between heartbeats of a running job (default and at most: a third of
+    /// the lease)
+    #[arg(long, value_parser = parse_positive_seconds)]
+    pub heartbeat_interval: Option<f64>,
 
     /// Lease the server grants per claim and heartbeat, in seconds (10..600)
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(10..=600))]
@@ -73,8 +74,9 @@ impl Args {
     /// Heartbeat interval, at most a third of the lease so that two heartbeats can be
     /// lost before the server gives the job away.
     pub fn heartbeat(&self) -> Duration {
-        let requested = Duration::from_secs_f64(self.heartbeat_interval);
-        requested.min(self.lease() / 3)
+        let third = self.lease() / 3;
+        self.heartbeat_interval
+            .map_or(third, |asked| Duration::from_secs_f64(asked).min(third))
     }
 
     /// SIGTERM-to-SIGKILL grace period.
@@ -133,11 +135,14 @@ mod tests {
         assert_eq!(args.data_dir, PathBuf::from("/data"));
         assert_eq!(args.gpu, None);
         assert_eq!(args.poll_interval, 5.0);
-        assert_eq!(args.heartbeat_interval, 30.0);
+        assert_eq!(args.heartbeat_interval, None);
         assert_eq!(args.lease_seconds, 60);
         assert_eq!(args.kill_grace, 10.0);
-        // 30 s asked, but a 60 s lease allows at most 20 s.
+        // A third of the lease by default.
         assert_eq!(args.heartbeat(), Duration::from_secs(20));
+        // 30 s asked, but a 60 s lease allows at most 20 s.
+        let asked = parse(&["-s", "h", "-d", "d", "--heartbeat-interval", "30"]).expect("parses");
+        assert_eq!(asked.heartbeat(), Duration::from_secs(20));
     }
 
     #[test]

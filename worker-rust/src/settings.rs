@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use crate::cli::Args;
 
+/// How far apart this worker's clock and the server's may run, as a fraction of the
+/// lease, and a constant on top: the server's wall clock judges a lease this worker
+/// counts on its own clock.
+const CLOCK_RATE: f64 = 0.01;
+const CLOCK_SKEW: Duration = Duration::from_secs(1);
+
 /// Fixed settings of one worker process.
 pub struct Settings {
     pub worker_id: String,
@@ -39,6 +45,7 @@ impl Settings {
             .data_dir
             .canonicalize()
             .map_err(|e| format!("cannot resolve {}: {e}", args.data_dir.display()))?;
+        check_lease(args.lease(), args.heartbeat(), args.grace())?;
         Ok(Self {
             worker_id,
             hostname,
@@ -49,5 +56,65 @@ impl Settings {
             heartbeat: args.heartbeat(),
             grace: args.grace(),
         })
+    }
+}
+
+impl Settings {
+    /// How long before the server may requeue a job this worker stops it.
+    pub fn margin(&self) -> Duration {
+        margin(
+            Duration::from_secs(u64::from(self.lease_seconds)),
+            self.grace,
+        )
+    }
+
+    /// Time after the last acknowledged renewal was sent at which a job is stopped
+    /// (SIGTERM, then SIGKILL after the grace): dead before the server's lease runs out.
+    pub fn fence_after(&self) -> Duration {
+        Duration::from_secs(u64::from(self.lease_seconds)).saturating_sub(self.margin())
+    }
+}
+
+/// The kill grace (the job is dead, not dying) and the clock allowance.
+fn margin(lease: Duration, grace: Duration) -> Duration {
+    grace + lease.mul_f64(CLOCK_RATE) + CLOCK_SKEW
+}
+
+/// Refuses a lease too short to fence in: two heartbeats (one may be lost) and the
+/// margin must fit in it.
+pub fn check_lease(lease: Duration, heartbeat: Duration, grace: Duration) -> Result<(), String> {
+    let clock = lease.mul_f64(CLOCK_RATE) + CLOCK_SKEW;
+    let needed = heartbeat * 2 + margin(lease, grace);
+    if lease < needed {
+        return Err(format!(
+            "a lease of {}s is too short: it must be at least 2 x heartbeat {}s + kill grace \
+             {}s + clock margin {:.2}s = {:.2}s (a longer --lease-seconds, a shorter \
+             --heartbeat-interval or --kill-grace)",
+            lease.as_secs_f64(),
+            heartbeat.as_secs_f64(),
+            grace.as_secs_f64(),
+            clock.as_secs_f64(),
+            needed.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_must_hold_two_heartbeats_and_the_margin() {
+        let s = Duration::from_secs;
+        // 15 s lease, 5 s heartbeats, 1 s grace: 10 + 1 + 1.15 fits.
+        assert!(check_lease(s(15), s(5), s(1)).is_ok());
+        // The default 10 s grace does not fit a 15 s lease.
+        let err = check_lease(s(15), s(5), s(10)).expect_err("too short");
+        assert!(err.contains("a lease of 15s is too short"), "{err}");
+        assert!(err.contains("kill grace 10s"), "{err}");
+        assert!(!err.contains('\n'));
+        // The defaults (60 s, 20 s, 10 s) fit.
+        assert!(check_lease(s(60), s(20), s(10)).is_ok());
     }
 }

@@ -5,9 +5,12 @@
 //! for the claim, the heartbeats and the report alike, and the job keeps running. A job
 //! is stopped only by a cancel, its time limit, the server saying the attempt is no
 //! longer this worker's (409, or 404 for a job it no longer has), a stop signal, or
-//! self-fencing: no renewal got through for a whole lease, so the server has handed the
-//! job out again. A finished job's report is tried every couple of seconds until the
-//! end of that same lease, so it lands as soon as the server answers again.
+//! self-fencing: once `lease - margin` has passed since the last renewal the server
+//! acknowledged was *sent* ([`Settings::fence_after`]), the job's group gets SIGTERM and,
+//! after the kill grace, SIGKILL, so it is dead before the server can consider the lease
+//! expired and hand the job out again (docs/architecture.md, "Leases"). A finished job's
+//! report is tried every couple of seconds until the end of that same lease, so it lands
+//! as soon as the server answers again.
 //!
 //! Requests run on threads of their own, so a server that holds one open never holds
 //! the worker: a signal ends a pending claim at once (there is no job to finish), the
@@ -479,7 +482,7 @@ impl<'a> Worker<'a> {
     }
 
     /// Sends a heartbeat (on a thread of its own).
-    fn send_heartbeat(&self, job: &Job) -> Receiver<Result<Renewal, ApiError>> {
+    fn send_heartbeat(&self, job: &Job, timeout: Duration) -> Receiver<Result<Renewal, ApiError>> {
         let s = &self.settings;
         let client = self.client.clone();
         let body = HeartbeatRequest {
@@ -487,7 +490,7 @@ impl<'a> Worker<'a> {
             lease_seconds: s.lease_seconds,
             attempt: job.attempt,
         };
-        let (id, timeout) = (job.id, s.heartbeat);
+        let id = job.id;
         spawn_call(move || client.heartbeat(id, &body, timeout).map(Renewal::Beat))
     }
 
@@ -503,6 +506,10 @@ impl<'a> Worker<'a> {
             .filter(|t| t.is_finite() && *t > 0.0 && *t < 1e9);
         let deadline = limit.map(|t| started + Duration::from_secs_f64(t));
         let mut next_beat = started + s.heartbeat;
+        // The claim's lease began after it was asked for: the job stops `fence_after`
+        // past that, or past the sending of the last renewal that got through.
+        let mut renewed_at = lease_end.checked_sub(self.lease()).unwrap_or(started);
+        let mut beat_sent = started;
         let mut pending = Some(self.send_started(job, process.pid()));
         let mut pause = Duration::from_millis(1);
         loop {
@@ -540,7 +547,8 @@ impl<'a> Worker<'a> {
                 match answer {
                     Ok(Renewal::Started) => {}
                     Ok(Renewal::Beat(beat)) => {
-                        *lease_end = now + self.lease();
+                        *lease_end = beat_sent + self.lease();
+                        renewed_at = beat_sent;
                         next_beat = now + s.heartbeat;
                         if beat.cancel_requested {
                             say!("job {}: cancel requested; ending it", job.id);
@@ -560,18 +568,25 @@ impl<'a> Worker<'a> {
                     }
                 }
             }
-            if now >= *lease_end {
+            let fence_at = renewed_at + s.fence_after();
+            if now >= fence_at {
                 say!(
-                    "job {}: no renewal got through for a whole lease ({}s); the server \
-                     hands it out again, so ending it here",
+                    "job {}: no renewal acknowledged for {:.1}s (lease {}s - margin {:.1}s); \
+                     the server may hand it out again soon, so stopping it here (fenced)",
                     job.id,
-                    s.lease_seconds
+                    now.saturating_duration_since(renewed_at).as_secs_f64(),
+                    s.lease_seconds,
+                    s.margin().as_secs_f64()
                 );
                 self.end(process);
                 return Outcome::LeaseLost;
             }
             if pending.is_none() && now >= next_beat {
-                pending = Some(self.send_heartbeat(job));
+                // Bounded by the time left before fencing (a renewal answered later would
+                // come too late to keep the job anyway).
+                let left = fence_at.saturating_duration_since(now);
+                beat_sent = now;
+                pending = Some(self.send_heartbeat(job, left.max(Duration::from_millis(500))));
             }
             thread::sleep(pause);
             pause = (pause * 2).min(MAX_POLL);
