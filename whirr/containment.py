@@ -228,6 +228,13 @@ class WorkerBox:
     def describe(self) -> str:
         return self.plan.describe()
 
+    def unenforced(self, memory_bytes: int | None, cpus: float | None) -> list[str]:
+        """The limits asked for that jobs here cannot be held to (as options)."""
+        have = self.controllers
+        wanted = {"memory": memory_bytes is not None, "cpu": cpus is not None}
+        flags = {"memory": "--memory", "cpu": "--cpus"}
+        return [flags[c] for c, asked in wanted.items() if asked and c not in have]
+
     def new_job(self, job_id: str) -> JobBox:
         """The containment of one job (its cgroup is made here)."""
         self._jobs += 1

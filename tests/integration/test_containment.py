@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from containment_env import (  # noqa: F401 - fixtures
     cgroup2_mount_fixture,
@@ -181,3 +182,54 @@ def test_doctor_flags_a_cgroup_containment_that_cannot_be_had(project: Project, 
     env = {"WHIRR_CONTAINMENT": "cgroup", "WHIRR_CGROUP_DIR": str(tmp_path)}
     check = doctor_containment(project, env)
     assert check["ok"] is False and "is not a cgroup v2 directory" in str(check["detail"])
+
+
+def test_submit_memory_and_cpus_reach_the_job_or_its_log_says_why_not(
+    project: Project, containment: dict[str, str]
+) -> None:
+    """`submit --memory 16G --cpus 4`: the job's cgroup gets memory.max/cpu.max where the
+    controllers are enabled; elsewhere it runs unlimited and its log's first line says so."""
+    cli = [sys.executable, "-m", "whirr.cli.main", "submit", "--json"]
+    script = (
+        'cg=$(sed -n "s/^0:://p" /proc/self/cgroup); '
+        'cat "$WHIRR_CG_MOUNT$cg/memory.max" "$WHIRR_CG_MOUNT$cg/cpu.max" 2>/dev/null; echo done'
+    )
+    done = subprocess.run(
+        [*cli, "--memory", "16G", "--cpus", "4", "--", "bash", "-c", script],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert (job["memory_bytes"], job["cpus"]) == (16 * 2**30, 4.0)
+    cgroup = containment.get("WHIRR_CGROUP_DIR")
+    mount = str(Path(cgroup).parent) if cgroup else ""
+    worker = start_worker(project, {**containment, "WHIRR_CG_MOUNT": mount}, "--exit-when-empty")
+    assert worker.wait(timeout=30) == 0, log_of(project)
+    log = (project.run_dir(job["run_id"]) / "output.log").read_text().splitlines()
+    offered = Path(cgroup, "cgroup.controllers").read_text().split() if cgroup else []
+    expected = []
+    if "memory" in offered:
+        expected.append(str(16 * 2**30))
+    if "cpu" in offered:
+        expected.append("400000 100000")
+    missing = [f for c, f in (("memory", "--memory"), ("cpu", "--cpus")) if c not in offered]
+    if missing:
+        assert log[0].startswith(f"whirr: {'/'.join(missing)} not enforced on this worker")
+        log = log[1:]
+    assert log == [*expected, "done"]
+
+
+def test_submit_refuses_bad_limits_in_one_line(project: Project) -> None:
+    for option, value in (("--memory", "12Q"), ("--memory", "1K"), ("--cpus", "0")):
+        done = subprocess.run(
+            [sys.executable, "-m", "whirr.cli.main", "submit", option, value, "--", "true"],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and f"Invalid value for '{option}'" in done.stderr
+        assert "Traceback" not in done.stderr

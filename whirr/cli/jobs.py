@@ -18,7 +18,7 @@ from whirr.cli.common import (
     server_option,
     user_errors,
 )
-from whirr.cli.scheduling import parse_duration, parse_ids, scheduling_options
+from whirr.cli.scheduling import parse_duration, parse_ids, parse_size, scheduling_options
 from whirr.clock import local_time
 from whirr.facade import open_whirr
 from whirr.wire import schemas
@@ -53,6 +53,8 @@ def submit_cmd(
     after_any: bool,
     retries: int,
     timeout: str | None,
+    memory: str | None,
+    cpus: float | None,
     snapshot: bool | None,
     as_json: bool,
     server: str | None,
@@ -67,6 +69,7 @@ def submit_cmd(
       whirr submit --gpus 2 -p 10 --retries 2 --timeout 6h -- python big.py
       whirr submit --after 41,42 -- python evaluate.py   # once 41 and 42 completed
       whirr submit --gpus 0 -- python preprocess.py      # CPU-only
+      whirr submit --memory 16G --cpus 4 -- python etl.py
 
     Everything after the options (or after `--`) is the command, passed as-is.
     See docs/scheduling.md for GPUs, priorities, dependencies, retries and timeouts.
@@ -86,6 +89,8 @@ def submit_cmd(
         after_any=after_any,
         retries=retries,
         timeout_seconds=parse_duration(timeout, "--timeout") if timeout is not None else None,
+        memory_bytes=parse_size(memory, "--memory") if memory is not None else None,
+        cpus=cpus,
         snapshot=snapshot,
     )
     with open_whirr(server) as whirr:
@@ -282,6 +287,13 @@ def _scheduling_fields(job: schemas.Job) -> list[tuple[str, str]]:
         fields.append(("Retries", f"{job.failed_attempts} of {job.retries} used"))
     if job.timeout_seconds:
         fields.append(("Timeout", duration(job.timeout_seconds)))
+    limits = []
+    if job.memory_bytes:
+        limits.append(f"memory {job.memory_bytes / 2**30:.3g}G")
+    if job.cpus:
+        limits.append(f"{job.cpus:g} CPUs")
+    if limits:
+        fields.append(("Limits", ", ".join(limits)))
     if job.snapshot:
         fields.append(("Snapshot", job.snapshot[:12]))
     return fields

@@ -50,6 +50,26 @@ def parse_duration(text: str, option: str | None = None) -> float:
     return total
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)")
+#: The memory limits ``--memory`` takes (as ``POST /jobs``'s ``memory_bytes``).
+MIN_MEMORY, MAX_MEMORY = 2**20, 2**50
+
+
+def parse_size(text: str, option: str | None = None) -> int:
+    """``16G`` / ``512M`` / ``1.5GiB`` / ``1073741824`` -> bytes (binary units: G is
+    2**30), between 1 MiB and 1 PiB. ``option``: the option named in an error."""
+    hint = f"'{option}'" if option else None
+    match = _SIZE.fullmatch(text.strip().lower().replace(" ", ""))
+    if match is None:
+        raise click.BadParameter(f"{text[:40]!r} is not a size like 512M or 16G", param_hint=hint)
+    value = float(match.group(1)) * 1024 ** "bkmgtp".index(match.group(2) or "b")
+    if not MIN_MEMORY <= value <= MAX_MEMORY:
+        raise click.BadParameter(
+            f"{text[:40]!r}: a memory limit must be between 1M and 1P", param_hint=hint
+        )
+    return int(value)
+
+
 def parse_ids(text: str, option: str | None = None) -> list[int]:
     """``3,4, 7`` -> ``[3, 4, 7]`` (for ``--after``); ``#3`` and ``job-3`` work too."""
     from whirr.wire.refs import job_number
@@ -108,6 +128,19 @@ def scheduling_options(func: F) -> F:
             default=None,
             metavar="DURATION",
             help="Kill the job's process group after this long (90s, 15m, 2h): timed_out.",
+        ),
+        click.option(
+            "--memory",
+            default=None,
+            metavar="SIZE",
+            help="Memory limit of the whole job (512M, 16G) where the worker can set one "
+            "(cgroup v2; see `whirr doctor`).",
+        ),
+        click.option(
+            "--cpus",
+            type=click.FloatRange(0.01, 4096),
+            default=None,
+            help="CPU limit of the whole job, in CPUs (2, 0.5) where the worker can set one.",
         ),
         click.option(
             "--snapshot/--no-snapshot",

@@ -40,6 +40,10 @@ Retries = Annotated[int, Meta(ge=0, le=100)]
 RetryDelay = Annotated[float, Meta(ge=0, le=86_400)]
 #: Wall-clock limit of one attempt, in seconds (about 115 days at most).
 TimeoutSeconds = Annotated[float, Meta(gt=0, le=10_000_000)]
+#: A job's memory limit (``submit --memory``): 1 MiB to 1 PiB.
+MemoryBytes = Annotated[int, Meta(ge=2**20, le=2**50)]
+#: A job's CPU limit in CPUs (``submit --cpus``; fractions are fine).
+Cpus = Annotated[float, Meta(ge=0.01, le=4096)]
 #: SIGTERM -> SIGKILL delay when stopping a job's process group: at most an hour.
 KillGraceSeconds = Annotated[float, Meta(ge=0, le=3_600)]
 Slots = Annotated[int, Meta(ge=0, le=10_000)]

@@ -7,11 +7,13 @@ from typing import Any, Literal
 from whirr.events.base import Event
 from whirr.events.bounds import (
     Attempt,
+    Cpus,
     ExitCode,
     GpuId,
     Gpus,
     JobId,
     MaxAttempts,
+    MemoryBytes,
     Pid,
     Priority,
     Retries,
@@ -52,6 +54,10 @@ class JobSubmitted(Event, frozen=True, tag="job.submitted"):
     retry_delay: RetryDelay = 10.0
     #: Seconds an attempt may run before its process group is killed (``timed_out``).
     timeout_seconds: TimeoutSeconds | None = None
+    #: Memory limit of the whole job (cgroup ``memory.max``) where the worker can set one.
+    memory_bytes: MemoryBytes | None = None
+    #: CPU limit of the whole job, in CPUs (cgroup ``cpu.max``) where the worker can set one.
+    cpus: Cpus | None = None
     #: Content digest of the code snapshot ``workdir`` points into, when one was taken.
     snapshot: str | None = None
 

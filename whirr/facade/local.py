@@ -155,6 +155,8 @@ class StoreWhirr:
             retry_delay=spec.retry_delay if spec.retry_delay is not None else s.retry_delay,
             timeout_seconds=spec.timeout_seconds,
             snapshot=digest,
+            memory_bytes=spec.memory_bytes,
+            cpus=spec.cpus,
         )
         return self._with_waiting([job])[0]
 

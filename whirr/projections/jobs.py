@@ -94,6 +94,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     failed_attempts: int = 0
     timeout_seconds: float | None = None
     snapshot: str | None = None
+    memory_bytes: int | None = None
+    cpus: float | None = None
 
     @property
     def status(self) -> JobStatus:
@@ -177,6 +179,8 @@ def apply(view: JobView | None, rec: Recorded) -> JobView | None:
             retry_delay=event.retry_delay,
             timeout_seconds=event.timeout_seconds,
             snapshot=event.snapshot,
+            memory_bytes=event.memory_bytes,
+            cpus=event.cpus,
         )
     if view is None:
         return None  # an event for a job we never saw submitted: ignore, never crash

@@ -112,6 +112,8 @@ class Jobs:
         retry_delay: float = DEFAULT_RETRY_DELAY,
         timeout_seconds: float | None = None,
         snapshot: str | None = None,
+        memory_bytes: int | None = None,
+        cpus: float | None = None,
     ) -> JobView:
         """Queue a command. ``check`` verifies here that it can start (local submits).
 
@@ -152,6 +154,8 @@ class Jobs:
                 retry_delay=retry_delay,
                 timeout_seconds=timeout_seconds,
                 snapshot=snapshot,
+                memory_bytes=memory_bytes,
+                cpus=cpus,
             )
             return [
                 Pending(job_stream(job_id), event),
@@ -388,6 +392,8 @@ class Jobs:
             retry_delay=job.retry_delay,
             timeout_seconds=job.timeout_seconds,
             snapshot=job.snapshot,
+            memory_bytes=job.memory_bytes,
+            cpus=job.cpus,
         )
 
     def requeue_expired(

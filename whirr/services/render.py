@@ -30,6 +30,8 @@ def job_out(job: JobView) -> schemas.Job:
         lease_expires_at=job.lease_expires_at,
         env=job.env,
         timeout_seconds=job.timeout_seconds,
+        memory_bytes=job.memory_bytes,
+        cpus=job.cpus,
         parent_job_id=job.parent_job_id,
         priority=job.priority,
         max_attempts=job.max_attempts,

@@ -22,11 +22,13 @@ from msgspec import Meta
 # One set of limits for the HTTP bodies, the events the log accepts and the CLI parsers.
 from whirr.events.bounds import (
     Attempt,
+    Cpus,
     GpuId,
     Gpus,
     Int32,
     JobId,
     MaxAttempts,
+    MemoryBytes,
     Pid,
     Priority,
     Retries,
@@ -134,6 +136,11 @@ class SubmitRequest(Body):
     retry_delay: RetryDelay | None = None
     #: Wall-clock limit; the worker stops the job after it (``timed_out``).
     timeout_seconds: TimeoutSeconds | None = None
+    #: Memory / CPU limits of the whole job, where its worker can set them (cgroup v2
+    #: with the memory / cpu controller; elsewhere the job runs unlimited and its log
+    #: says so: ``whirr doctor`` tells which).
+    memory_bytes: MemoryBytes | None = None
+    cpus: Cpus | None = None
     #: Run a snapshot of the workdir taken now, not the live directory (None: the
     #: project's default). Taken where the files are: a local project only.
     snapshot: bool | None = None
@@ -168,6 +175,8 @@ class Job(Body):
     lease_expires_at: datetime | None = None
     env: dict[str, str] | None = None
     timeout_seconds: float | None = None
+    memory_bytes: int | None = None
+    cpus: float | None = None
     parent_job_id: int | None = None
     priority: int = 0
     max_attempts: int = 3

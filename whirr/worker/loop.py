@@ -347,6 +347,8 @@ class WorkerLoop:
                 self._job_env(job, run_dir),
                 str(run_dir / "output.log"),
                 on_exit=self.wake.set,
+                memory_bytes=job.memory_bytes,
+                cpus=job.cpus,
             )
         except SpawnError as exc:
             self.say(f"Job #{job.id} could not start: {exc}")

@@ -233,11 +233,44 @@ def spawn(
         setup: Callable[[], None] | None = None
     else:
         command, setup = list(argv), _child_setup(os.getpid())
+    worker = worker_box()
+    unenforced = worker.unenforced(memory_bytes, cpus)
+    if unenforced:
+        # Run it unlimited rather than not at all, and say so where its user looks.
+        _note(
+            log_path,
+            f"{'/'.join(unenforced)} not enforced on this worker; the job runs without "
+            f"them. Containment: {worker.describe()}",
+        )
+        memory_bytes = None if "--memory" in unenforced else memory_bytes
+        cpus = None if "--cpus" in unenforced else cpus
     try:
-        box = worker_box().new_job(env.get("WHIRR_JOB_ID", "x"))
-        box.limit(memory_bytes, cpus)
+        box = worker.new_job(env.get("WHIRR_JOB_ID", "x"))
     except (ContainmentError, OSError) as exc:
         raise SpawnError(f"cannot contain the job: {exc}") from None
+    try:
+        box.limit(memory_bytes, cpus)
+    except OSError as exc:
+        box.end()
+        raise SpawnError(f"cannot limit the job: {exc.strerror or exc}") from None
+    try:
+        return _start(argv[0], command, setup, workdir, env, log_path, box, on_exit)
+    except BaseException:
+        box.end()  # nothing started in it: remove its cgroup
+        raise
+
+
+def _start(
+    program: str,
+    command: list[str],
+    setup: Callable[[], None] | None,
+    workdir: str,
+    env: Mapping[str, str],
+    log_path: str,
+    box: JobBox,
+    on_exit: Callable[[], None],
+) -> JobProcess:
+    """Spawn ``command`` in ``box`` (through the handshake where ``box`` is a cgroup)."""
     handshake = box.cgroup is not None
     stdin_r, stdin_w = os.pipe() if handshake else (subprocess.DEVNULL, -1)
     if handshake:
@@ -256,11 +289,11 @@ def spawn(
             close_fds=True,
         )
     except FileNotFoundError:
-        raise SpawnError(f"command not found: {argv[0]!r}") from None
+        raise SpawnError(f"command not found: {program!r}") from None
     except PermissionError:
-        raise SpawnError(f"permission denied: {argv[0]!r} is not executable") from None
+        raise SpawnError(f"permission denied: {program!r} is not executable") from None
     except OSError as exc:
-        raise SpawnError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+        raise SpawnError(f"cannot start {program!r}: {exc.strerror or exc}") from None
     finally:
         os.close(log_fd)
         if handshake:
@@ -270,12 +303,20 @@ def spawn(
     except ContainmentError as exc:
         os.close(stdin_w)  # the shell reads end of input and exits, the job unrun
         popen.wait()
-        box.end()
         raise SpawnError(str(exc)) from None
     if handshake:
         os.write(stdin_w, b"go\n")
         os.close(stdin_w)
     return JobProcess(popen, box, on_exit)
+
+
+def _note(log_path: str, line: str) -> None:
+    """A line from whirr in the job's output log."""
+    fd = open_private(log_path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, f"whirr: {line}\n".encode())
+    finally:
+        os.close(fd)
 
 
 def _check_executable(program: str, workdir: str, path: str) -> None:
