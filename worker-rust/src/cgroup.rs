@@ -43,6 +43,8 @@ pub struct WorkerBox {
     /// Every job's marker starts with it (`<token>.`).
     pub token: String,
     description: String,
+    /// Of memory/cpu: the limits job cgroups here can take.
+    pub controllers: Vec<String>,
     jobs: AtomicU64,
 }
 
@@ -77,7 +79,11 @@ impl WorkerBox {
             Ok(Self {
                 dir: None,
                 token: token.clone(),
-                description: format!("process group + subreaper ({why})"),
+                description: format!(
+                    "process group + subreaper ({why}); no accounting; --memory/--cpus not \
+                     enforced (a job asking runs unlimited; its log says so)"
+                ),
+                controllers: Vec::new(),
                 jobs: AtomicU64::new(0),
             })
         };
@@ -118,6 +124,7 @@ impl WorkerBox {
             dir: Some(dir),
             token,
             description,
+            controllers,
             jobs: AtomicU64::new(0),
         })
     }
@@ -125,6 +132,19 @@ impl WorkerBox {
     /// Which containment holds the jobs, in words (printed at start).
     pub fn describe(&self) -> &str {
         &self.description
+    }
+
+    /// The limits asked for that jobs here cannot be held to (as `submit` options).
+    pub fn unenforced(&self, memory_bytes: Option<u64>, cpus: Option<f64>) -> Vec<&'static str> {
+        let has = |c: &str| self.controllers.iter().any(|h| h == c);
+        let mut missing = Vec::new();
+        if memory_bytes.is_some() && !has("memory") {
+            missing.push("--memory");
+        }
+        if cpus.is_some() && !has("cpu") {
+            missing.push("--cpus");
+        }
+        missing
     }
 
     /// One job's containment (its cgroup is made here).
@@ -178,6 +198,22 @@ pub struct JobBox {
 }
 
 impl JobBox {
+    /// Sets `memory.max` / `cpu.max` (the caller left out what the cgroup cannot take).
+    pub fn limit(&self, memory_bytes: Option<u64>, cpus: Option<f64>) -> io::Result<()> {
+        let Some(cgroup) = &self.cgroup else {
+            return Ok(());
+        };
+        if let Some(bytes) = memory_bytes {
+            write(cgroup, "memory.max", &bytes.to_string())?;
+            let _ = write(cgroup, "memory.swap.max", "0"); // no swapping past the limit
+        }
+        if let Some(cpus) = cpus.filter(|c| c.is_finite() && *c > 0.0) {
+            let quota = ((cpus * 100_000.0).round() as u64).max(1000);
+            write(cgroup, "cpu.max", &format!("{quota} 100000"))?;
+        }
+        Ok(())
+    }
+
     /// Moves `pid` (the job's first process, before it execs) into the cgroup.
     pub fn adopt(&mut self, pid: i32) -> io::Result<()> {
         self.pgid = pid;

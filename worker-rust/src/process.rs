@@ -46,6 +46,9 @@ pub struct JobSpec {
     pub env_remove: Vec<String>,
     /// stdout and stderr both go here (appended).
     pub log_path: PathBuf,
+    /// Limits of the whole job, where its cgroup can hold them (`submit --memory/--cpus`).
+    pub memory_bytes: Option<u64>,
+    pub cpus: Option<f64>,
 }
 
 /// Why a job could not start. Reported to the server with `fail`, never a panic.
@@ -122,13 +125,39 @@ impl JobProcess {
             .rev()
             .find(|(k, _)| k == "WHIRR_JOB_ID")
             .map_or("x", |(_, v)| v.as_str());
-        let mut job_box = cgroup::worker_box()
-            .and_then(|b| {
-                b.new_job(job_id)
-                    .map_err(|e| format!("cannot make its cgroup: {e}"))
+        let worker = cgroup::worker_box().map_err(|why| {
+            let err = SpawnError::Containment(why);
+            note_in_log(&spec.log_path, &err);
+            err
+        })?;
+        let unenforced = worker.unenforced(spec.memory_bytes, spec.cpus);
+        if !unenforced.is_empty() {
+            // Run it unlimited rather than not at all, and say so where its user looks.
+            if let Ok(mut file) = open_log(&spec.log_path) {
+                let _ = writeln!(
+                    file,
+                    "whirr: {} not enforced on this worker; the job runs without them. \
+                     Containment: {}",
+                    unenforced.join("/"),
+                    worker.describe()
+                );
+            }
+        }
+        let memory = spec
+            .memory_bytes
+            .filter(|_| !unenforced.contains(&"--memory"));
+        let cpus = spec.cpus.filter(|_| !unenforced.contains(&"--cpus"));
+        let mut job_box = worker
+            .new_job(job_id)
+            .and_then(|mut b| match b.limit(memory, cpus) {
+                Ok(()) => Ok(b),
+                Err(e) => {
+                    b.finish();
+                    Err(e)
+                }
             })
-            .map_err(|why| {
-                let err = SpawnError::Containment(why);
+            .map_err(|e| {
+                let err = SpawnError::Containment(format!("cannot make its cgroup: {e}"));
                 note_in_log(&spec.log_path, &err);
                 err
             })?;
@@ -423,6 +452,8 @@ mod tests {
             env: vec![("WHIRR_TEST_VAR".into(), "hello".into())],
             env_remove: vec![],
             log_path: dir.join("runs/job-1/output.log"),
+            memory_bytes: None,
+            cpus: None,
         }
     }
 

@@ -101,6 +101,12 @@ pub struct Job {
     /// Wall-clock limit in seconds; absent or `null` means no limit.
     #[serde(default)]
     pub timeout_seconds: Option<f64>,
+    /// Memory limit of the whole job in bytes (`submit --memory`), where a cgroup can hold it.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// CPU limit of the whole job in CPUs (`submit --cpus`), where a cgroup can hold it.
+    #[serde(default)]
+    pub cpus: Option<f64>,
     /// Only in a claim's answer: the token the job gets as `WHIRR_TOKEN`, good for
     /// recording its own run during this attempt (never the worker's own token).
     #[serde(default)]

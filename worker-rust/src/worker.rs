@@ -425,6 +425,8 @@ impl<'a> Worker<'a> {
             env: self.job_env(job, &run_id, &run_dir),
             env_remove: vec!["WHIRR_TOKEN".to_owned()],
             log_path: run_dir.join("output.log"),
+            memory_bytes: job.memory_bytes,
+            cpus: job.cpus,
         };
         self.begin_shipping(job, &run_id, &run_dir);
         say!(
