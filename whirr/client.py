@@ -421,15 +421,23 @@ class WhirrClient(StudyCalls):
         pid: int,
         files: Literal["shared", "shipped"] | None = None,
         run_dir: str | None = None,
+        *,
+        timeout: float | None = None,
     ) -> None:
         """The job's process runs (``LeaseLost`` if the worker no longer holds it).
         ``files`` says whether its run files are written in place on the server's
-        filesystem (``shared``) or shipped from ``run_dir`` on this machine."""
+        filesystem (``shared``) or shipped from ``run_dir`` on this machine; ``timeout``
+        bounds this request."""
         req = schemas.StartedRequest(
             worker_id=worker_id, attempt=attempt, pid=pid, files=files, run_dir=run_dir
         )
         self._call(
-            "POST", f"/jobs/{job_id}/started", schemas.StartedResponse, body=req, conflict=LeaseLost
+            "POST",
+            f"/jobs/{job_id}/started",
+            schemas.StartedResponse,
+            body=req,
+            conflict=LeaseLost,
+            timeout=timeout,
         )
 
     def heartbeat(

@@ -82,8 +82,11 @@ class WorkerLink(Protocol):
         """True when nothing a worker offering ``capacity`` could run is queued and no job
         runs anywhere (a lost worker's job may still come back to the queue)."""
 
-    def started(self, job: schemas.Job, pid: int, run_dir: Path) -> None:
-        """The job's process runs. Raises ``LeaseLost`` or ``Unreachable``."""
+    def started(
+        self, job: schemas.Job, pid: int, run_dir: Path, timeout: float | None = None
+    ) -> None:
+        """The job's process runs. Raises ``LeaseLost`` or ``Unreachable`` (also when no
+        answer came within ``timeout`` seconds)."""
 
     def heartbeat(self, job: schemas.Job, timeout: float | None = None) -> bool:
         """Renew the lease; True when a cancel was requested. Raises ``LeaseLost`` or

@@ -157,7 +157,9 @@ class LocalLink:
         return not any(fits(job, capacity) for job in self.store.jobs(["queued"]))
 
     # -- one attempt ---------------------------------------------------------
-    def started(self, job: schemas.Job, pid: int, run_dir: Path) -> None:
+    def started(
+        self, job: schemas.Job, pid: int, run_dir: Path, timeout: float | None = None
+    ) -> None:
         with _retryable():
             self.jobs.started(
                 job.id,

@@ -311,6 +311,13 @@ class WorkerLoop:
             else:
                 attempt.process.terminate()
 
+    def _fence_left(self) -> float:
+        """Seconds until the first running job must be fenced (inf: none runs). A request
+        to the queue waits no longer: the loop must be free to stop that job then."""
+        now = fence_clock()
+        due = (a.renewed + self.settings.fence_after - now for a in self.running.values())
+        return min((d for d in due), default=float("inf"))
+
     def _free(self) -> Capacity:
         """What the running jobs leave of the capacity (a job holds its GPUs, or a slot)."""
         busy = {g for attempt in self.running.values() for g in attempt.gpu_ids}
@@ -359,7 +366,11 @@ class WorkerLoop:
             return
         reaper.watch(process.pgid)
         try:
-            self.link.started(job, process.pid, run_dir)
+            # Bounded like a heartbeat: a start report stuck on a partition must not hold
+            # the loop past the moment this job (or another) has to be fenced.
+            left = claimed + self.settings.fence_after - fence_clock()
+            timeout = max(0.5, min(left, self._fence_left()))
+            self.link.started(job, process.pid, run_dir, timeout=timeout)
         except LeaseLost:
             process.kill()
             process.wait(5.0)
@@ -418,7 +429,8 @@ class WorkerLoop:
             try:
                 # Bounded by the time left before fencing: a request stuck on a partition
                 # must not hold the loop past the moment the job has to stop.
-                if self.link.heartbeat(attempt.job, timeout=max(0.5, left)):
+                timeout = max(0.5, min(left, self._fence_left()))
+                if self.link.heartbeat(attempt.job, timeout=timeout):
                     attempt.cancel_requested = True
             except LeaseLost as exc:
                 self.say(f"Job #{attempt.id}: lease lost ({exc}); killing it.")

@@ -213,10 +213,18 @@ class RemoteLink:
         return not any(fits_gpus(job.gpus, capacity) for job in queued)
 
     # -- one attempt ---------------------------------------------------------
-    def started(self, job: schemas.Job, pid: int, run_dir: Path) -> None:
+    def started(
+        self, job: schemas.Job, pid: int, run_dir: Path, timeout: float | None = None
+    ) -> None:
         try:
             self.client.started(
-                job.id, self.worker_id, job.attempt, pid, files=self.files, run_dir=str(run_dir)
+                job.id,
+                self.worker_id,
+                job.attempt,
+                pid,
+                files=self.files,
+                run_dir=str(run_dir),
+                timeout=timeout,
             )
         except NotFound as exc:
             raise LeaseLost(str(exc)) from exc
