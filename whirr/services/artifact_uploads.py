@@ -71,13 +71,23 @@ def current_attempt(store: EventStore, run_id: str) -> tuple[RunView, int]:
 
 
 class Partial:
-    """A partial upload open for appending; ``size`` is its length now. Writes also feed
-    the running sha256 when the upload is hashed from its first byte."""
+    """A partial upload open for appending; ``size`` is its length now. ``write`` appends
+    a batch; ``hash`` feeds the same batch to the running sha256 when the upload is
+    hashed from its first byte. The two release the GIL and touch different things (the
+    file, the hash state), so the route runs them at the same time, on two threads."""
 
     def __init__(self, fd: int, size: int, hasher: Any | None) -> None:
         self.fd = fd
         self.size = size
         self._hasher = hasher
+        #: The byte the running sha256 has reached (``size`` after each whole batch;
+        #: it differs when a write or a hash failed half way: the state is then dropped).
+        self.hashed_to = size
+
+    @property
+    def hashed(self) -> bool:
+        """True when the upload is hashed as it arrives (``hash`` does something)."""
+        return self._hasher is not None
 
     def write(self, chunks: list[bytes]) -> None:
         """Append ``chunks`` (all of them: one ``writev`` when it takes them whole)."""
@@ -89,10 +99,14 @@ class Partial:
             view = memoryview(b"".join(chunks))[done:]
             while view:
                 view = view[os.write(self.fd, view) :]
+        self.size += total
+
+    def hash(self, chunks: list[bytes]) -> None:
+        """Feed ``chunks`` to the running sha256 (batches in the order they arrived)."""
         if self._hasher is not None:
             for chunk in chunks:
                 self._hasher.update(chunk)
-        self.size += total
+                self.hashed_to += len(chunk)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -176,8 +190,10 @@ class ArtifactUploads:
         key = (run_id, attempt, "/".join(run_files.artifact_parts(rel)))
         with self._lock:
             hashed = self._hashes.get(key)
-            if hashed is not None:
+            if hashed is not None and partial.hashed and partial.hashed_to == partial.size:
                 self._hashes[key] = (hashed[0], partial.size)
+            elif hashed is not None:  # the hash and the file parted ways: re-read at the end
+                self._hashes.pop(key, None)
 
     def _drop_older_attempts(self, run_id: str, attempt: int) -> None:
         base = self.partial_dir / run_id

@@ -28,7 +28,7 @@ from whirr.runfiles import UnsafePath, open_file
 from whirr.services.errors import InvalidRequest, OffsetGap
 from whirr.wire.artifact_uploads import StoredArtifact
 
-#: Bytes read from the file (and sent) at a time.
+#: Bytes read from the file (and sent) at a time (measured: 4 MiB is no faster).
 CHUNK = 1 << 20
 #: Fresh starts an upload may need (the server's partial grew past the file, or the file
 #: changed under a resumed upload so the sha256 differed) before giving up.

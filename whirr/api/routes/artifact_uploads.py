@@ -25,7 +25,7 @@ from sanic import HTTPResponse, Request
 from whirr.api.artifact_access import uploads
 from whirr.api.routes.runs import run_artifact
 from whirr.api.routing import Query, Route, backend, int_schema
-from whirr.services.artifact_uploads import ArtifactTooLarge
+from whirr.services.artifact_uploads import ArtifactTooLarge, Partial
 from whirr.services.errors import InvalidRequest
 from whirr.web.http import body, query_int, respond
 from whirr.wire.artifact_uploads import (
@@ -34,7 +34,8 @@ from whirr.wire.artifact_uploads import (
     StoredArtifact,
 )
 
-#: Bytes gathered from the socket before one write to the partial file.
+#: Bytes gathered from the socket before one write to the partial file (and one sha256
+#: update, beside it); two batches are in memory at most.
 BATCH = 1 << 20
 _ATTEMPT = Query("attempt", int_schema(0, 2**31 - 1), "the job's current attempt (0: direct run)")
 #: Upload routes: a worker's or a user's (direct run's) token; never a run token.
@@ -94,23 +95,30 @@ async def upload_artifact(request: Request, run_id: str, path: str) -> HTTPRespo
                 batch.append(chunk)
                 batched += len(chunk)
                 if batched >= BATCH:
-                    # Written (one writev) and hashed on a thread while the next batch
-                    # arrives; one batch in flight at a time.
+                    # Written (one writev) and hashed on two threads at once while the
+                    # next batch arrives; one batch in flight at a time.
                     if pending is not None:
                         await pending
-                    pending = asyncio.ensure_future(b.read(partial.write, batch))
+                    pending = _store(b, partial, batch)
                     batch, batched = [], 0
             if pending is not None:
                 await pending
                 pending = None
             if batch:
-                await b.read(partial.write, batch)
+                await _store(b, partial, batch)
         finally:
             if pending is not None:
                 with contextlib.suppress(Exception):
                     await pending
             await b.read(up.finish_write, run_id, attempt, path, partial)
     return respond(ArtifactUploadSize(size=partial.size, max_size=up.max_size))
+
+
+def _store(b: Any, partial: Partial, batch: list[bytes]) -> asyncio.Future[Any]:
+    """Write ``batch`` and hash it, each on a reader thread (both release the GIL)."""
+    if not partial.hashed:
+        return asyncio.ensure_future(b.read(partial.write, batch))
+    return asyncio.gather(b.read(partial.write, batch), b.read(partial.hash, batch))
 
 
 async def upload_size(request: Request, run_id: str, path: str) -> HTTPResponse:
