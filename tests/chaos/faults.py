@@ -35,7 +35,7 @@ def _lose_worker(chaos: Chaos, how: str) -> None:
     victim, job = _busy_worker(chaos, 3 * lease, 1.0, own_session=how != "kill9")
     chaos.start_worker()
     chaos.submit(1.0, 1.0)
-    time.sleep(chaos.rng.uniform(0.0, 3.0))
+    time.sleep(chaos.rng.uniform(0.0, 2.0))
     if how == "kill9":
         lost = chaos.signal_worker(victim, signal.SIGKILL, group=False)
     elif how == "group_kill":
@@ -76,8 +76,8 @@ def worker_partition(chaos: Chaos) -> None:
     lease; a healthy worker gets the job's next attempt; the link heals only once that
     attempt has finished, so a copy the cut-off worker kept running shows as overlap."""
     lease = chaos.settings.lease
-    victim, job = _busy_worker(chaos, 3 * lease, 2.0, via_proxy=True)
-    time.sleep(chaos.rng.uniform(0.0, chaos.settings.heartbeat or lease / 3))
+    victim, job = _busy_worker(chaos, 3 * lease, 1.0, via_proxy=True)
+    time.sleep(chaos.rng.uniform(0.0, chaos.settings.beat))
     assert victim.proxy is not None
     victim.proxy.pause()
     lost = time.monotonic()
@@ -94,10 +94,10 @@ def server_stall(chaos: Chaos) -> None:
     """SIGSTOP of the server for ``Settings.short_stall`` (well under lease - margin -
     heartbeat), then SIGCONT: no job may lose its attempt."""
     stall = chaos.settings.short_stall
-    _busy_worker(chaos, stall + 4.0, 1.0)
+    _busy_worker(chaos, stall + 3.0, 1.0)
     chaos.single_attempt.update(chaos.jobs)
     chaos.single_attempt.add(chaos.submit(1.0, 1.0))
-    time.sleep(chaos.rng.uniform(0.0, chaos.settings.heartbeat or 1.0))
+    time.sleep(chaos.rng.uniform(0.0, chaos.settings.beat))
     chaos.stall_server(stall)
 
 
@@ -112,20 +112,20 @@ def server_long_stall(chaos: Chaos) -> None:
 def server_restart(chaos: Chaos) -> None:
     """``kill -9`` of the server and a restart on the same port shortly after: no job
     may lose its attempt."""
-    _busy_worker(chaos, 8.0, 1.0)
+    _busy_worker(chaos, 6.0, 1.0)
     chaos.single_attempt.update(chaos.jobs)
     chaos.single_attempt.add(chaos.submit(1.0, 1.0))
-    time.sleep(chaos.rng.uniform(0.0, chaos.settings.heartbeat or 1.0))
+    time.sleep(chaos.rng.uniform(0.0, chaos.settings.beat))
     chaos.restart_server(chaos.rng.uniform(0.5, 2.0))
 
 
 def postgres_restart(chaos: Chaos, cluster: Any) -> None:
     """A crash of the server's PostgreSQL (``pg_ctl stop -m immediate``) and its start a
     moment later: no job may lose its attempt."""
-    _busy_worker(chaos, 8.0, 1.0)
+    _busy_worker(chaos, 6.0, 1.0)
     chaos.single_attempt.update(chaos.jobs)
     chaos.single_attempt.add(chaos.submit(1.0, 1.0))
-    time.sleep(chaos.rng.uniform(0.0, chaos.settings.heartbeat or 1.0))
+    time.sleep(chaos.rng.uniform(0.0, chaos.settings.beat))
     cluster.stop("immediate")
     down = chaos.rng.uniform(1.0, 3.0)
     chaos.note(f"PostgreSQL crashed (stop -m immediate), down for {down:.2f}s")

@@ -54,6 +54,11 @@ class Settings:
     stall: float | None = None
 
     @property
+    def beat(self) -> float:
+        """Seconds between two heartbeats (the workers' default: a third of the lease)."""
+        return self.heartbeat if self.heartbeat is not None else self.lease / 3
+
+    @property
     def short_stall(self) -> float:
         return self.stall if self.stall is not None else 0.4 * self.lease
 
@@ -210,14 +215,20 @@ class Chaos:
 
     def wait_ended(self, jobs: list[int], timeout: float) -> dict[int, str]:
         """Each job's status once all ended or ``timeout`` passed (the server may be
-        restarting: an unreachable server is asked again)."""
+        restarting: an unreachable server is asked again; the last error is the status
+        of a job never seen)."""
         deadline = time.monotonic() + timeout
         status: dict[int, str] = {}
         while True:
-            with contextlib.suppress(Exception), self.client() as client:
+            with self.client() as client:
                 for job in jobs:
-                    if status.get(job) not in ENDED:
+                    if status.get(job) in ENDED:
+                        continue
+                    try:
                         status[job] = client.get_job(job).status
+                    except Exception as exc:  # any failure: ask again, say it if it stays
+                        if job not in status or status[job].startswith("unknown"):
+                            status[job] = f"unknown ({type(exc).__name__}: {exc})"
             if all(status.get(j) in ENDED for j in jobs) or time.monotonic() >= deadline:
                 return status
             time.sleep(0.1)
