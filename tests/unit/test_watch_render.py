@@ -141,3 +141,18 @@ def test_main_metric_is_the_first_numeric_user_key() -> None:
         == "loss"
     )
     assert main_metric([{"_idx": 0}]) is None
+
+
+def test_a_running_job_whose_lease_ran_out_shows_its_worker_lost() -> None:
+    lost = job(
+        5,
+        "running",
+        worker_id="gone",
+        started_at=NOW - timedelta(minutes=3),
+        lease_expires_at=NOW - timedelta(seconds=42),
+    )
+    held = job(6, "running", worker_id="gpu0", lease_expires_at=NOW + timedelta(seconds=30))
+    state = WatchState(source="p", now=NOW, jobs=[lost, held], workers=[], counts={"running": 2})
+    lines = render_text(state, width=160).splitlines()
+    assert "lease expired 42s ago: worker lost" in next(line for line in lines if " 5 " in line)
+    assert "worker lost" not in next(line for line in lines if " 6 " in line)

@@ -22,6 +22,7 @@ from whirr.cli.scheduling import parse_duration, parse_ids, parse_size, scheduli
 from whirr.clock import local_time
 from whirr.facade import open_whirr
 from whirr.wire import schemas
+from whirr.wire.leases import status_note
 
 STATUSES = ["queued", "running", "completed", "failed", "cancelled", "timed_out", "active"]
 
@@ -169,6 +170,7 @@ def status_cmd(
             status_word = j.status + (
                 " (cancelling)" if j.cancel_requested and j.status == "running" else ""
             )
+            status_word += status_note(j.status, j.lease_expires_at, now)
             if j.waiting:
                 status_word += f" ({j.waiting})"
             rows.append(
@@ -194,7 +196,8 @@ def _print_job(job: schemas.Job) -> None:
         (
             "Status",
             job.status
-            + (" (cancel requested)" if job.cancel_requested and job.status == "running" else ""),
+            + (" (cancel requested)" if job.cancel_requested and job.status == "running" else "")
+            + status_note(job.status, job.lease_expires_at, _now()),
         ),
         ("Command", " ".join(job.command_argv)),
         ("Workdir", job.workdir),
@@ -243,8 +246,8 @@ def cancel_cmd(job_id: int | None, all_queued: bool, server: str | None) -> None
         assert job_id is not None
         answer = whirr.cancel(job_id)
         job = whirr.job(job_id)
-    if answer.previous_status == "queued":
-        click.echo(f"Cancelled job #{job_id} (was queued)")
+    if answer.status == "cancelled":  # ended at once: it was queued, or its worker lost
+        click.echo(f"Cancelled job #{job_id} (was {answer.previous_status})")
     else:
         click.echo(
             f"Cancel requested for job #{job_id} (running on {job.worker_id}); "

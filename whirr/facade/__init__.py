@@ -74,5 +74,6 @@ def open_project(cwd: Path | None = None) -> Whirr:
         snapshot_by_default=config.snapshot,
         cache_dir=project.dir / "cache",
         own_run_files=True,
+        requeue_before_writes=True,
     )
     return StoreWhirr(project.open_store(), settings, label=f"project {project.root}")

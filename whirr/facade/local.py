@@ -72,6 +72,10 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: paths, falling back to the directory a run recorded when it is not under
     #: ``runs_dir``. A server's are read only through ``whirr.runfiles``' checks.
     own_run_files: bool = False
+    #: Requeue the jobs of lost workers (lease run out) before each write: a project has
+    #: no reaper of its own besides its workers. A server's reaper does it (and knows
+    #: its own pauses, ``services.lease_grace``), so a server leaves this off.
+    requeue_before_writes: bool = False
 
 
 class StoreWhirr:
@@ -125,7 +129,14 @@ class StoreWhirr:
             store=store_kind(self.store),
         )
 
+    def _requeue_lost(self) -> None:
+        """Before a write: requeue (or end) the jobs whose worker is lost, so what is
+        written and shown next sees them as they are."""
+        if self.settings.requeue_before_writes:
+            self._jobs.requeue_expired()
+
     def submit(self, spec: schemas.SubmitRequest) -> schemas.Job:
+        self._requeue_lost()
         s = self.settings
         workdir, digest = spec.workdir, None
         wants_snapshot = spec.snapshot if spec.snapshot is not None else s.snapshot_by_default
@@ -189,7 +200,11 @@ class StoreWhirr:
         return out
 
     def cancel(self, job_id: int) -> schemas.CancelResponse:
+        before = self.store.job(job_id)
+        self._requeue_lost()
         previous, job = self._jobs.cancel(job_id)
+        if before is not None and before.status == "running":
+            previous = "running"  # its worker was lost: requeued above, cancelled now
         if job.status == "cancelled":
             message = f"Cancelled job #{job.id}"
         else:
@@ -199,15 +214,18 @@ class StoreWhirr:
         return schemas.CancelResponse(message=message, previous_status=previous, status=job.status)
 
     def cancel_all_queued(self) -> schemas.CancelAllResponse:
+        self._requeue_lost()
         ids = self._jobs.cancel_all_queued()
         return schemas.CancelAllResponse(
             message=f"Cancelled {len(ids)} queued job(s)", cancelled=ids, count=len(ids)
         )
 
     def retry(self, job_id: int) -> schemas.Job:
+        self._requeue_lost()
         return self._with_waiting([self._jobs.retry(job_id)])[0]
 
     def set_priority(self, job_id: int, priority: int) -> schemas.Job:
+        self._requeue_lost()
         return self._with_waiting([Queue(self.store).set_priority(job_id, priority)])[0]
 
     def queue(self) -> schemas.QueueOut:

@@ -26,6 +26,8 @@ class JobRow(msgspec.Struct, frozen=True, kw_only=True):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     cancel_requested: bool = False
+    #: A running job's lease: past it, its worker is lost (``whirr.wire.leases``).
+    lease_expires_at: datetime | None = None
 
 
 class WorkerRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +85,7 @@ def job_row(job: schemas.Job) -> JobRow:
         started_at=job.started_at,
         finished_at=job.finished_at,
         cancel_requested=job.cancel_requested,
+        lease_expires_at=job.lease_expires_at,
     )
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from whirr.watch.model import Detail, JobRow, WatchState, WorkerRow
+from whirr.wire.leases import status_note
 
 BARS = "▁▂▃▄▅▆▇█"
 STYLES = {
@@ -95,6 +96,7 @@ def jobs_table(state: WatchState) -> Table:
         status = job.status + (
             " (cancelling)" if job.cancel_requested and job.status == "running" else ""
         )
+        status += status_note(job.status, job.lease_expires_at, state.now)
         table.add_row(
             "▶" if selected else "",
             str(job.id),
