@@ -260,3 +260,13 @@ def test_keyboard_shortcuts_and_theme(browser: Any, dashboard: DashboardProcess)
     # the browser (slow under load) falls between them.
     body.send_keys("gq")
     wait_for(browser, lambda d: d.current_url.endswith("/queue"))
+
+
+def test_the_run_page_says_where_the_files_are(browser: Any, dashboard: DashboardProcess) -> None:
+    """The line ``whirr show`` prints, under the run's title (a project's: local)."""
+    browser.get(dashboard.url + "/runs/job-2")
+    wait_for(browser, lambda d: d.find_elements(CSS, "#run-files"), message="#run-files")
+    line = browser.find_element(CSS, "#run-files").text
+    assert line.startswith("Files: local (") and "/runs/job-2)" in line, line
+    assert not browser.find_elements(CSS, "#run-files .files-warning")
+    assert console_errors(browser) == []
