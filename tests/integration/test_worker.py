@@ -38,9 +38,10 @@ def worker_output(project: Project) -> str:
     return "\n".join(p.read_text() for p in sorted(project.root.glob("worker-*.log")))
 
 
-def wait_output(project: Project, text: str, timeout: float = 15) -> None:
-    """Wait until the worker's output says ``text`` (a signal it has counted)."""
-    wait_for(lambda: text in worker_output(project), timeout=timeout)
+def wait_output(project: Project, text: str, times: int = 1, timeout: float = 15) -> None:
+    """Wait until the workers' output says ``text`` ``times`` times in all (a signal one
+    has counted; earlier workers of the test said it too)."""
+    wait_for(lambda: worker_output(project).count(text) >= times, timeout=timeout)
 
 
 def read_pid(path: Path) -> int:
@@ -232,9 +233,9 @@ def test_second_stop_kills_after_the_grace_and_a_third_at_once(project: Project,
     pid = read_pid(pid_file)
     wait_for(lambda: jobs.get(2).started_at is not None)
     worker.send_signal(signal.SIGINT)
-    wait_output(project, "Draining", timeout=15)
+    wait_output(project, "Draining", times=2)  # this worker's, not the first one's
     worker.send_signal(signal.SIGINT)
-    wait_output(project, "Second stop request")
+    wait_output(project, "Second stop request", times=2)
     assert alive(pid)  # it ignores SIGTERM; the grace is 300 s
     worker.send_signal(signal.SIGINT)
     assert worker.wait(timeout=15) == 0, worker_output(project)

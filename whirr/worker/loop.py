@@ -124,6 +124,11 @@ def fence_clock() -> float:
 _BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)
 
 
+def _counted_by_the_signal_thread(signum: int, frame: FrameType | None) -> None:
+    """SIGINT/SIGTERM: counted by ``WorkerLoop._count_signals`` (a handler must exist so
+    that the signal neither kills the worker nor raises KeyboardInterrupt)."""
+
+
 class WorkerLoop:
     """Runs queued jobs on ``capacity`` until stopped, drained, or the queue is empty."""
 
@@ -149,6 +154,9 @@ class WorkerLoop:
         self.notifier = Notifier(self.notify, say)
         self.wake = threading.Event()
         self.stop_requests = 0
+        #: The wakeup pipe the signal thread reads (None: not installed, or restored).
+        self._signal_fds: tuple[int, int] | None = None
+        self._previous_wakeup_fd = -1
         #: True once a second stop request stopped running jobs.
         self.interrupted = False
         #: Once interrupted jobs have all ended: when their pending reports are given up.
@@ -169,6 +177,7 @@ class WorkerLoop:
         if not self._register():
             reaper.close()
             self.notifier.close()
+            self._restore_signals()
             self.say("Worker stopped before it could register.")
             return 0
         self.link.watch(self.wake.set)
@@ -194,6 +203,7 @@ class WorkerLoop:
             self.link.stopped(reason)
             self.link.close()
             self.notifier.close()
+            self._restore_signals()
         self.say(f"Worker {self.link.worker_id} {reason}.")
         return 0
 
@@ -214,12 +224,49 @@ class WorkerLoop:
                     return False
 
     def _install_signal_handlers(self) -> None:
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            self.stop_requests += 1
-            self.wake.set()
+        """Count SIGINT/SIGTERM on a thread of their own, from the bytes the interpreter's
+        C-level handler writes to a wakeup fd, one per delivered signal. A Python-level
+        handler runs only when the main thread next checks for signals, which CPython
+        3.11 can put off for as long as it sleeps while other threads run (the eval
+        breaker is recomputed without the signal): a stop request would wait with it."""
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)  # the C handler must never block
+        self._signal_fds = (read_fd, write_fd)
+        self._previous_wakeup_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        signal.signal(signal.SIGINT, _counted_by_the_signal_thread)
+        signal.signal(signal.SIGTERM, _counted_by_the_signal_thread)
+        threading.Thread(
+            target=self._count_signals, args=(read_fd,), name="whirr-signals", daemon=True
+        ).start()
 
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+    def _count_signals(self, read_fd: int) -> None:
+        stops = {int(signal.SIGINT), int(signal.SIGTERM)}
+        try:
+            while True:
+                try:
+                    delivered = os.read(read_fd, 64)
+                except InterruptedError:
+                    continue
+                if not delivered:
+                    return  # the loop ended and closed the write end
+                counted = sum(1 for signum in delivered if signum in stops)
+                if counted:
+                    self.stop_requests += counted
+                    self.wake.set()
+        except OSError:
+            return
+        finally:
+            os.close(read_fd)
+
+    def _restore_signals(self) -> None:
+        """Give the wakeup fd back (an in-process loop, as in tests, ends before its
+        process does) and end the counting thread."""
+        if self._signal_fds is None:
+            return
+        _, write_fd = self._signal_fds
+        self._signal_fds = None
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
+        os.close(write_fd)  # the thread reads the end of the pipe, then closes its end
 
     # -- the loop ------------------------------------------------------------
     def _loop(self, reaper: Reaper) -> str:
