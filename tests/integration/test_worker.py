@@ -8,8 +8,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from server_process import alive, wait_for
 
 from whirr.events import JobStarted
@@ -17,6 +19,18 @@ from whirr.project import Project
 from whirr.services import Jobs
 
 WORKER = [sys.executable, "-m", "whirr.cli.main", "worker"]
+#: Every worker a test started, so none outlives a failed test.
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_worker_left() -> Iterator[None]:
+    yield
+    while STARTED:
+        worker = STARTED.pop()
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
 
 
 def start_worker(
@@ -25,13 +39,15 @@ def start_worker(
     """A real `whirr worker` process; its output goes to worker-<n>.log in the project."""
     logs = sorted(project.root.glob("worker-*.log"))
     with open(project.root / f"worker-{len(logs)}.log", "wb") as log:
-        return subprocess.Popen(
+        worker = subprocess.Popen(
             [*WORKER, *args],
             cwd=project.root,
             env={**os.environ, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    STARTED.append(worker)
+    return worker
 
 
 def worker_output(project: Project) -> str:
