@@ -23,6 +23,7 @@ from whirr.filemodes import write_private
 from whirr.store.protocol import ConflictError, StoreError
 
 if TYPE_CHECKING:
+    from whirr.store.protocol import EventStore
     from whirr.store.sqlite import SQLiteStore
 
 ID_FILE = "project-id"
@@ -43,20 +44,34 @@ class Project(Protocol):
 
 
 class DataDir:
-    """A ``whirr server`` data dir on SQLite, known the way a project is: ``whirr.db``,
-    ``project-id`` and ``runs/`` lie directly in it."""
+    """A ``whirr server`` data dir, known the way a project is: ``project-id`` and
+    ``runs/`` lie directly in it, and ``whirr.db`` too unless the log is in PostgreSQL
+    (``database_url``: then ``project-id`` names that database's first event)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, database_url: str | None = None) -> None:
         self.root = root
         self.dir = root
         self.db_path = root / "whirr.db"
         self.runs_dir = root / "runs"
+        self.database_url = database_url
 
 
-def _new_history_command(project: Project) -> str:
-    if isinstance(project, DataDir):
-        return f"whirr server -d {project.root} --force-new-history"
-    return "whirr init --force-new-history"
+def _way_out(project: Project) -> str:
+    if isinstance(project, DataDir) and project.database_url:
+        return (
+            "Restore the database from a backup (pg_restore), or adopt this database as "
+            f"the server's history on purpose with `whirr server -d {project.root} "
+            "--database-url URL --force-new-history` (the data dir's project-id is kept aside)"
+        )
+    command = (
+        f"whirr server -d {project.root} --force-new-history"
+        if isinstance(project, DataDir)
+        else "whirr init --force-new-history"
+    )
+    return (
+        "Restore whirr.db together with whirr.db-wal from a backup (`whirr restore`), or "
+        f"start over deliberately with `{command}` (the old files are kept aside)"
+    )
 
 
 class HistoryLost(StoreError):
@@ -64,11 +79,12 @@ class HistoryLost(StoreError):
     its WAL damaged)."""
 
     def __init__(self, project: Project, what: str) -> None:
-        super().__init__(
-            f"{what}: this project's history is not in {project.db_path}. Restore whirr.db "
-            f"together with whirr.db-wal from a backup, or start over deliberately with "
-            f"`{_new_history_command(project)}` (the old files are kept aside)"
+        where = (
+            "the database"
+            if isinstance(project, DataDir) and project.database_url
+            else str(project.db_path)
         )
+        super().__init__(f"{what}: this project's history is not in {where}. {_way_out(project)}")
 
 
 def open_checked(project: Project) -> SQLiteStore:
@@ -116,7 +132,7 @@ def check_files(project: Project) -> None:
         raise HistoryLost(project, damage)
 
 
-def check_store(project: Project, store: SQLiteStore) -> None:
+def check_store(project: Project, store: EventStore) -> None:
     """The opened log holds this project's ``project.created`` where the id file says;
     a project without an id file gets one (and its log the event, when missing)."""
     known = read_project_id(project)
@@ -143,7 +159,7 @@ def check_store(project: Project, store: SQLiteStore) -> None:
         )
 
 
-def _establish(project: Project, store: SQLiteStore, *, replaces_lost: bool = False) -> None:
+def _establish(project: Project, store: EventStore, *, replaces_lost: bool = False) -> None:
     """Give a project without an id file one: a new log begins with ``project.created``;
     an older whirr's log gets it appended; a log that has one (the file was lost) keeps it."""
     first = store.read(limit=1)
@@ -200,6 +216,20 @@ def start_new_history(project: Project) -> Path | None:
         _establish(project, store, replaces_lost=True)
     finally:
         store.close()
+    return aside
+
+
+def adopt_database(place: DataDir, store: EventStore) -> Path | None:
+    """A server on PostgreSQL whose data dir names another history: keep the data dir's
+    ``project-id`` aside (in ``lost-<time>/``) and take the database's history as the
+    server's (giving it a ``project.created`` when it has none). Returns where the old
+    id file went."""
+    aside = None
+    if (place.dir / ID_FILE).exists():
+        aside = place.dir / f"lost-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        aside.mkdir(mode=0o700)
+        os.replace(place.dir / ID_FILE, aside / ID_FILE)
+    _establish(place, store, replaces_lost=True)
     return aside
 
 

@@ -8,10 +8,17 @@ Real servers and the real CLI in subprocesses, real SQLite files."""
 from __future__ import annotations
 
 import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from cli_runner import WHIRR
+from postgres_env import postgres_url_or_skip
+from psycopg import sql
 from server_process import ServerProcess, free_port
 
 from whirr.client import WhirrClient
@@ -84,6 +91,45 @@ def test_force_new_history_numbers_jobs_above_the_old_runs(tmp_path: Path) -> No
     assert list(data_dir.glob("lost-*/project-id"))  # the old id kept aside
 
 
-def test_force_new_history_is_refused_with_postgresql(tmp_path: Path) -> None:
-    result = start(tmp_path, "--force-new-history", "--database-url", "postgresql://x/y")
-    assert result.returncode == 2 and "SQLite history" in result.stderr
+@contextmanager
+def scratch_database(label: str) -> Iterator[str]:
+    """A PostgreSQL database of the test's own, dropped after it."""
+    url = postgres_url_or_skip()
+    name = f"whirr_ident_{label}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_replaced_database_is_loud_and_can_be_adopted(tmp_path: Path) -> None:
+    with scratch_database("a") as first, scratch_database("b") as second:
+        server = ServerProcess(tmp_path / "s", database_url=first)
+        try:
+            with WhirrClient(server.url, token=server.token) as client:
+                client.submit(["true"], "/tmp")
+        finally:
+            server.stop()
+        data_dir = server.data_dir
+        assert (data_dir / "project-id").exists()  # names the database's first event
+
+        # Pointed at another (empty) database: not silently a new history.
+        result = start(data_dir, "--database-url", second)
+        assert_loud(result, "holds no history")
+        assert "pg_restore" in result.stderr
+
+        # On purpose: the other database's history becomes the server's.
+        again = ServerProcess(tmp_path / "s", database_url=second, args=("--force-new-history",))
+        try:
+            assert "Took the database's history" in again.output()
+            with WhirrClient(again.url, token=again.token) as client:
+                assert client.submit(["true"], "/tmp").job_id == 1
+        finally:
+            again.stop()
+        assert list(data_dir.glob("lost-*/project-id"))  # the old id kept aside
+        # And now the first database is the foreign one.
+        assert_loud(start(data_dir, "--database-url", first), "belongs to another")

@@ -102,7 +102,9 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
     "--force-new-history",
     is_flag=True,
     help="The data dir's whirr.db is lost or damaged: move it aside (into DATA_DIR/lost-TIME/) "
-    "and start an empty history; new job ids start above every runs/job-N. SQLite only.",
+    "and start an empty history; new job ids start above every runs/job-N. With "
+    "--database-url: take that database's history as the server's (the data dir's old "
+    "project-id is kept aside).",
 )
 @user_errors
 def server_cmd(
@@ -162,11 +164,6 @@ def server_cmd(
                 f"refusing --no-auth with --public-url {public_url}: a server without a "
                 "token serves this machine only. Keep auth on."
             )
-    if force_new_history and database_url:
-        raise click.UsageError(
-            "--force-new-history starts a new SQLite history in the data dir; a PostgreSQL "
-            "database is restored or recreated with PostgreSQL's own tools"
-        )
     max_artifact_bytes = parse_size(max_artifact_size, "--max-artifact-size")
     if artifact_store and artifact_store != "local":
         from whirr.services.artifact_store import parse_s3_url
@@ -210,13 +207,23 @@ def server_cmd(
         s3_endpoint_url=s3_endpoint_url or None,
         max_artifact_size=max_artifact_bytes,
     )
-    if database_url:
-        open_store(config.store_url).close()  # a bad URL or database fails here, clearly
-    else:
-        # The data dir knows its history as a project does (whirr.identity): a deleted,
-        # emptied, replaced or cut whirr.db is an error here, not a silent new history.
-        from whirr.identity import DataDir, open_checked, start_new_history
+    # The data dir knows its history as a project does (whirr.identity): a deleted,
+    # emptied, replaced or cut whirr.db, or a PostgreSQL database that is not the one the
+    # data dir's project-id names, is an error here, not a silent new history.
+    from whirr.identity import DataDir, adopt_database, check_store, open_checked, start_new_history
 
+    if database_url:
+        place = DataDir(root, database_url)
+        store = open_store(config.store_url)  # a bad URL or database fails here, clearly
+        try:
+            if force_new_history:
+                aside = adopt_database(place, store)
+                where = f"; the data dir's old project-id is in {aside}" if aside else ""
+                click.echo(f"Took the database's history as this server's{where}")
+            check_store(place, store)
+        finally:
+            store.close()
+    else:
         place = DataDir(root)
         if force_new_history:
             aside = start_new_history(place)
