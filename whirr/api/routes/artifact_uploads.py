@@ -24,10 +24,17 @@ from sanic import HTTPResponse, Request
 
 from whirr.api.artifact_access import uploads
 from whirr.api.routes.runs import run_artifact
-from whirr.api.routing import Query, Route, backend, int_schema
+from whirr.api.routing import Route, backend
+from whirr.api.worker_uploads import (
+    ATTEMPT,
+    SCOPES,
+    offset_query,
+    required_attempt,
+    streamed_upload,
+    upload_offset,
+)
 from whirr.services.artifact_uploads import ArtifactTooLarge, Partial
-from whirr.services.errors import InvalidRequest
-from whirr.web.http import body, query_int, respond
+from whirr.web.http import body, respond
 from whirr.wire.artifact_uploads import (
     ArtifactUploadSize,
     CompleteArtifactRequest,
@@ -37,16 +44,6 @@ from whirr.wire.artifact_uploads import (
 #: Bytes gathered from the socket before one write to the partial file (and one sha256
 #: update, beside it); two batches are in memory at most.
 BATCH = 1 << 20
-_ATTEMPT = Query("attempt", int_schema(0, 2**31 - 1), "the job's current attempt (0: direct run)")
-#: Upload routes: a worker's or a user's (direct run's) token; never a run token.
-_SCOPE = ("worker", "submit")
-
-
-def _attempt(request: Request) -> int:
-    value = query_int(request, "attempt", None, 0, 2**31 - 1)
-    if value is None:
-        raise InvalidRequest("query parameter 'attempt' is required")
-    return value
 
 
 def _lock(request: Request, key: tuple[str, str]) -> asyncio.Lock:
@@ -63,8 +60,8 @@ def _lock(request: Request, key: tuple[str, str]) -> asyncio.Lock:
 async def upload_artifact(request: Request, run_id: str, path: str) -> HTTPResponse:
     """Append the body to the partial upload of ``path`` at ``offset``: bytes the server
     has already (a retry) are skipped, a gap is 409 ``offset_gap`` with ``size``."""
-    attempt = _attempt(request)
-    offset = query_int(request, "offset", 0, 0, 2**62) or 0
+    attempt = required_attempt(request)
+    offset = upload_offset(request)
     length_header = request.headers.get("content-length", "")
     length = int(length_header) if length_header.isdigit() else None
     path = unquote(path)
@@ -124,7 +121,7 @@ def _store(b: Any, partial: Partial, batch: list[bytes]) -> asyncio.Future[Any]:
 async def upload_size(request: Request, run_id: str, path: str) -> HTTPResponse:
     """How many bytes of ``path`` the attempt's upload has on the server (where to
     resume), and the largest artifact the server takes."""
-    attempt = _attempt(request)
+    attempt = required_attempt(request)
     up = uploads(request)
     b = backend(request)
     size = await b.read(up.size, run_id, attempt, unquote(path))
@@ -134,7 +131,7 @@ async def upload_size(request: Request, run_id: str, path: str) -> HTTPResponse:
 async def complete_artifact(request: Request, run_id: str, path: str) -> HTTPResponse:
     """Check the upload's size and sha256 (422 and discarded when either differs),
     store it and record ``run.artifact_saved``."""
-    attempt = _attempt(request)
+    attempt = required_attempt(request)
     req = body(request, CompleteArtifactRequest)
     up = uploads(request)
     b = backend(request)
@@ -158,31 +155,21 @@ async def run_artifact_named_complete(request: Request, run_id: str, path: str) 
 
 
 _RUN = "/runs/<run_id:str>"
-_OFFSET = Query("offset", int_schema(0, 2**62, 0), "the body's first byte in the file")
+_OFFSET = offset_query("the body's first byte in the file")
 ROUTES = [
-    Route(
-        "PUT",
+    streamed_upload(
         f"{_RUN}/artifacts/<path:path>",
         upload_artifact,
         "Upload (part of) an artifact, streamed: raw bytes appended at offset.",
-        response=ArtifactUploadSize,
-        query=(_ATTEMPT, _OFFSET),
-        scope=_SCOPE,
-        stream=True,
-        raw_body="application/octet-stream",
-        statuses=(400, 401, 403, 404, 409, 413, 422),
+        ArtifactUploadSize,
+        _OFFSET,
     ),
-    Route(
-        "PUT",
+    streamed_upload(
         f"{_RUN}/artifacts/<path:path>/complete",
         upload_artifact_named_complete,
         "Upload (part of) an artifact whose path ends in /complete.",
-        response=ArtifactUploadSize,
-        query=(_ATTEMPT, _OFFSET),
-        scope=_SCOPE,
-        stream=True,
-        raw_body="application/octet-stream",
-        statuses=(400, 401, 403, 404, 409, 413, 422),
+        ArtifactUploadSize,
+        _OFFSET,
     ),
     Route(
         "GET",
@@ -190,8 +177,8 @@ ROUTES = [
         upload_size,
         "Bytes of an artifact's upload on the server (resume from there).",
         response=ArtifactUploadSize,
-        query=(_ATTEMPT,),
-        scope=_SCOPE,
+        query=(ATTEMPT,),
+        scope=SCOPES,
     ),
     Route(
         "POST",
@@ -200,8 +187,8 @@ ROUTES = [
         "Finish an artifact's upload: check size and sha256, store it, record it.",
         body=CompleteArtifactRequest,
         response=StoredArtifact,
-        query=(_ATTEMPT,),
-        scope=_SCOPE,
+        query=(ATTEMPT,),
+        scope=SCOPES,
         statuses=(400, 401, 403, 404, 409, 413, 422, 503),
     ),
     Route(

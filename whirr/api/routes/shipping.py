@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.routing import Query, Route, backend, int_schema
-from whirr.services.errors import InvalidRequest, NotFound
+from whirr.api.routing import Route, backend
+from whirr.api.worker_uploads import (
+    ATTEMPT,
+    SCOPES,
+    offset_query,
+    required_attempt,
+    streamed_upload,
+    upload_offset,
+)
+from whirr.services.errors import NotFound
 from whirr.services.shipping import Shipping, check_name
-from whirr.web.http import body, query_int, respond
+from whirr.web.http import body, respond
 from whirr.wire.shipping import (
     MAX_UPLOAD,
     MAX_WHOLE_FILE,
@@ -24,8 +32,6 @@ from whirr.wire.shipping import (
 
 #: Room for what an upload carries beside its bytes (headers, chunk framing).
 _SLACK = 64 * 1024
-_SCOPES = ("worker", "submit")
-_ATTEMPT = Query("attempt", int_schema(0, 2**31 - 1), "the job's attempt (0: a direct run)")
 
 
 def shipping(request: Request) -> Shipping:
@@ -50,8 +56,8 @@ async def upload_run_file(request: Request, run_id: str, name: str) -> HTTPRespo
     await request.receive_body()
     data = request.body or b""
     check_name(name)
-    attempt = _attempt(request)
-    offset = query_int(request, "offset", 0, 0, 2**62) or 0
+    attempt = required_attempt(request)
+    offset = upload_offset(request)
     b = backend(request)
     size = await b.read(shipping(request).upload, run_id, name, attempt, offset, data)
     return respond(UploadAnswer(size=size))
@@ -60,16 +66,9 @@ async def upload_run_file(request: Request, run_id: str, name: str) -> HTTPRespo
 async def final_run_files(request: Request, run_id: str) -> HTTPResponse:
     """The attempt's final local sizes, sent after its last upload."""
     req = body(request, FinalFilesRequest)
-    attempt = _attempt(request)
+    attempt = required_attempt(request)
     b = backend(request)
     return respond(await b.read(shipping(request).final, run_id, attempt, req.files))
-
-
-def _attempt(request: Request) -> int:
-    value = query_int(request, "attempt", None, 0, 2**31 - 1)
-    if value is None:
-        raise InvalidRequest("query parameter 'attempt' is required")
-    return value
 
 
 ROUTES = [
@@ -79,19 +78,14 @@ ROUTES = [
         run_files_state,
         "The run's files on the server: mode, sizes and states (shipping).",
         response=RunFiles,
-        scope=_SCOPES,
+        scope=SCOPES,
     ),
-    Route(
-        "PUT",
+    streamed_upload(
         "/runs/<run_id:str>/files/<name:str>",
         upload_run_file,
         "Ship bytes of a run file: append at an attempt-local offset, or replace whole.",
-        response=UploadAnswer,
-        query=(_ATTEMPT, Query("offset", int_schema(0, 2**62, 0), "attempt-local byte offset")),
-        scope=_SCOPES,
-        stream=True,
-        raw_body="application/octet-stream",
-        statuses=(400, 401, 403, 404, 409, 413, 422),
+        UploadAnswer,
+        offset_query("attempt-local byte offset"),
     ),
     Route(
         "POST",
@@ -100,8 +94,8 @@ ROUTES = [
         "The attempt's final sizes of its run files (after the last upload).",
         body=FinalFilesRequest,
         response=RunFiles,
-        query=(_ATTEMPT,),
-        scope=_SCOPES,
+        query=(ATTEMPT,),
+        scope=SCOPES,
     ),
 ]
 
