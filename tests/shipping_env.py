@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from server_process import WHIRR, ServerProcess, rust_worker_binary, stop_process
+from server_process import ServerProcess, stop_process
+from worker_processes import WorkerProcs, worker_command
 
 #: The append streams a worker ships by byte offset.
 STREAMS = ("output.log", "metrics.jsonl", "system.jsonl")
@@ -33,50 +34,12 @@ def file_sha(path: Path) -> str:
     return digest.hexdigest()
 
 
-def worker_command(
-    kind: str, url: str, data_dir: Path, *, lease: float = 30, worker_id: str | None = None
-) -> list[str]:
-    """A ``kind`` (python/rust) worker on ``url`` writing run files to ``data_dir``."""
-    if kind == "python":
-        cmd = [
-            *WHIRR,
-            "worker",
-            "--server",
-            url,
-            "--data-dir",
-            str(data_dir),
-            "--lease-seconds",
-            str(lease),
-            "--heartbeat-interval",
-            "0.5",
-            "--kill-grace-period",
-            "1",
-        ]
-        return cmd + (["--id", worker_id] if worker_id else [])
-    cmd = [
-        str(rust_worker_binary()),
-        "-s",
-        url,
-        "-d",
-        str(data_dir),
-        "--poll-interval",
-        "0.5",
-        "--heartbeat-interval",
-        "0.5",
-        "--lease-seconds",
-        str(lease),
-        "--kill-grace",
-        "1",
-    ]
-    return cmd + (["--worker-id", worker_id] if worker_id else [])
-
-
 class Workers:
     """Worker processes started by a test; ``close`` kills the ones still running."""
 
     def __init__(self, server: ServerProcess) -> None:
         self.server = server
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.procs = WorkerProcs()
 
     def start(
         self,
@@ -90,21 +53,15 @@ class Workers:
         url = url or self.server.url
         data_dir.mkdir(parents=True, exist_ok=True)
         env = {**self.server.env, "WHIRR_SERVER_URL": url}
-        log = self.server.logs_dir / f"{kind}-worker.log"
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                worker_command(kind, url, data_dir, lease=lease, worker_id=worker_id),
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self.procs.append(proc)
-        return proc
+        return self.procs.spawn(
+            worker_command(kind, url, data_dir, lease=lease, worker_id=worker_id),
+            env,
+            self.server.logs_dir / f"{kind}-worker.log",
+        )
 
     def stop_all(self) -> None:
         """SIGTERM every worker still running (SIGKILL past 10 s) and wait for it."""
-        for proc in self.procs:
+        for proc in self.procs.procs:
             stop_process(proc)
 
     def output(self) -> str:
@@ -112,10 +69,7 @@ class Workers:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')}" for p in logs)
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+        self.procs.kill_all()
 
 
 class ServerCopy:

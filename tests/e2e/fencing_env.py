@@ -8,13 +8,13 @@ Its first attempt runs until SIGTERM (at most ~90 s); a later one ends after a s
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from server_process import WHIRR, ServerProcess, rust_worker_binary
+from server_process import ServerProcess
+from worker_processes import WorkerProcs, worker_command
 
 from whirr.client import WhirrClient
 
@@ -80,64 +80,21 @@ def overlap(spans: dict[int, tuple[float, float | None]]) -> float:
     return worst
 
 
-def worker_command(kind: str, url: str, data_dir: Path, worker_id: str) -> list[str]:
-    """A worker of ``kind`` on ``url``: lease ``LEASE``, default heartbeats (a third of
-    it), kill grace 1 s."""
-    if kind == "python":
-        return [
-            *WHIRR,
-            "worker",
-            "--server",
-            url,
-            "--data-dir",
-            str(data_dir),
-            "--lease-seconds",
-            str(LEASE),
-            "--kill-grace-period",
-            "1",
-            "--id",
-            worker_id,
-        ]
-    return [
-        str(rust_worker_binary()),
-        "-s",
-        url,
-        "-d",
-        str(data_dir),
-        "--poll-interval",
-        "0.5",
-        "--lease-seconds",
-        str(LEASE),
-        "--kill-grace",
-        "1",
-        "--worker-id",
-        worker_id,
-    ]
-
-
 def workers(kind: str) -> Iterator[StartWorker]:
     """For a fixture: starts workers of ``kind`` (``start(server, url, worker_id)``); they
     are killed when it ends."""
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = WorkerProcs()
 
     def start(server: ServerProcess, url: str, worker_id: str) -> subprocess.Popen[bytes]:
+        # Lease ``LEASE``, the worker's default heartbeats (a third of it), kill grace 1 s.
+        command = worker_command(
+            kind, url, server.data_dir, lease=LEASE, heartbeat=None, worker_id=worker_id
+        )
         env = {**server.env, "WHIRR_SERVER_URL": url}
-        with open(server.logs_dir / f"{worker_id}.log", "ab") as out:
-            proc = subprocess.Popen(
-                worker_command(kind, url, server.data_dir, worker_id),
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        procs.append(proc)
-        return proc
+        return procs.spawn(command, env, server.logs_dir / f"{worker_id}.log")
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+    procs.kill_all()
 
 
 def logs(server: ServerProcess) -> str:

@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 from hiccup_proxy import HiccupProxy
 from server_process import (
-    WHIRR,
     ServerProcess,
     free_port,
     rust_worker_binary,
     stop_process,
     wait_for,
 )
+from worker_processes import WorkerProcs, worker_command
 
 from whirr.client import WhirrClient
 
@@ -53,67 +53,21 @@ def rust_binary() -> Path:
     return rust_worker_binary()
 
 
-def worker_command(kind: str, url: str, data_dir: Path, binary: Path | None) -> list[str]:
-    """A worker of ``kind`` (python/rust) on ``url`` with a short lease and fast beats."""
-    if kind == "python":
-        return [
-            *WHIRR,
-            "worker",
-            "--server",
-            url,
-            "--data-dir",
-            str(data_dir),
-            "--lease-seconds",
-            str(LEASE),
-            "--heartbeat-interval",
-            "0.5",
-            "--kill-grace-period",
-            "1",
-        ]
-    assert binary is not None
-    return [
-        str(binary),
-        "-s",
-        url,
-        "-d",
-        str(data_dir),
-        "--poll-interval",
-        "0.5",
-        "--heartbeat-interval",
-        "0.5",
-        "--lease-seconds",
-        str(LEASE),
-        "--kill-grace",
-        "1",
-    ]
-
-
 @pytest.fixture(params=["python", "rust"])
 def start_worker(request: pytest.FixtureRequest) -> Iterator[StartWorker]:
     """Starts a worker of the parametrized kind against ``url``; output in the logs dir."""
     kind = str(request.param)
     binary = request.getfixturevalue("rust_binary") if kind == "rust" else None
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = WorkerProcs()
 
     def start(server: ServerProcess, url: str, *extra: str) -> subprocess.Popen[bytes]:
+        # A short lease and fast beats.
+        command = worker_command(kind, url, server.data_dir, lease=LEASE, binary=binary)
         env = {**server.env, "WHIRR_SERVER_URL": url}
-        log = server.logs_dir / f"{kind}-worker.log"
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [*worker_command(kind, url, server.data_dir, binary), *extra],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        procs.append(proc)
-        return proc
+        return procs.spawn([*command, *extra], env, server.logs_dir / f"{kind}-worker.log")
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    procs.kill_all()
 
 
 def worker_log(server: ServerProcess) -> str:

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from server_process import WHIRR, ServerProcess, alive, rust_worker_binary, wait_for
+from server_process import ServerProcess, alive, wait_for
+from worker_processes import WorkerProcs, worker_command
 
 from whirr.client import WhirrClient
 
@@ -37,62 +38,21 @@ CHECKPOINTS = (
 STUBBORN = "trap '' TERM; echo $$ > pid; for i in $(seq 1200); do sleep 0.05; done"
 
 
-def worker_command(kind: str, server: ServerProcess, grace: float) -> list[str]:
+def command(kind: str, server: ServerProcess, grace: float) -> list[str]:
     lease = f"{grace + 30:.0f}"  # workers refuse a lease that cannot cover the grace
-    if kind == "python":
-        return [
-            *WHIRR,
-            "worker",
-            "--server",
-            server.url,
-            "--data-dir",
-            str(server.data_dir),
-            "--lease-seconds",
-            lease,
-            "--heartbeat-interval",
-            "0.5",
-            "--kill-grace-period",
-            f"{grace:g}",
-        ]
-    return [
-        str(rust_worker_binary()),
-        "-s",
-        server.url,
-        "-d",
-        str(server.data_dir),
-        "--poll-interval",
-        "0.5",
-        "--heartbeat-interval",
-        "0.5",
-        "--lease-seconds",
-        lease,
-        "--kill-grace",
-        f"{grace:g}",
-    ]
+    return worker_command(kind, server.url, server.data_dir, lease=lease, grace=f"{grace:g}")
 
 
 @pytest.fixture(params=["python", "rust"])
 def start_worker(request: pytest.FixtureRequest) -> Iterator[StartWorker]:
     kind = str(request.param)
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = WorkerProcs()
 
     def start(server: ServerProcess, grace: float) -> subprocess.Popen[bytes]:
-        with open(server.logs_dir / "worker.log", "ab") as out:
-            proc = subprocess.Popen(
-                worker_command(kind, server, grace),
-                env=server.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        procs.append(proc)
-        return proc
+        return procs.spawn(command(kind, server, grace), server.env, server.logs_dir / "worker.log")
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    procs.kill_all()
 
 
 def log(server: ServerProcess) -> str:
