@@ -117,3 +117,36 @@ def none_left(token: str, timeout: float = 5.0) -> None:
 
 def read_token(path: Path) -> str:
     return wait_for(lambda: path.exists() and path.read_text().strip(), timeout=30)
+
+
+#: A job that prints its cgroup's ``memory.max`` and ``cpu.max`` (read below
+#: ``WHIRR_CG_MOUNT``, see ``limits_env``), then ``done``.
+PRINTS_LIMITS = (
+    'cg=$(sed -n "s/^0:://p" /proc/self/cgroup); '
+    'cat "$WHIRR_CG_MOUNT$cg/memory.max" "$WHIRR_CG_MOUNT$cg/cpu.max" 2>/dev/null; echo done'
+)
+
+
+def limits_env(containment: dict[str, str]) -> dict[str, str]:
+    """The worker's ``containment`` environment plus where ``PRINTS_LIMITS`` finds the
+    cgroup hierarchy (empty without a cgroup)."""
+    cgroup = containment.get("WHIRR_CGROUP_DIR")
+    return {**containment, "WHIRR_CG_MOUNT": str(Path(cgroup).parent) if cgroup else ""}
+
+
+def assert_limits_printed(log: list[str], containment: dict[str, str]) -> None:
+    """``log`` (the lines of a ``PRINTS_LIMITS`` job with 16 GiB and 4 CPUs) shows both
+    limits where the cgroup offers their controllers; for each one it does not, the log's
+    first line says that limit is not enforced."""
+    cgroup = containment.get("WHIRR_CGROUP_DIR")
+    offered = Path(cgroup, "cgroup.controllers").read_text().split() if cgroup else []
+    expected = []
+    if "memory" in offered:
+        expected.append(str(16 * 2**30))
+    if "cpu" in offered:
+        expected.append("400000 100000")
+    missing = [f for c, f in (("memory", "--memory"), ("cpu", "--cpus")) if c not in offered]
+    if missing:
+        assert log[0].startswith(f"whirr: {'/'.join(missing)} not enforced on this worker")
+        log = log[1:]
+    assert log == [*expected, "done"]

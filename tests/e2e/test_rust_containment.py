@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 from containment_env import (  # noqa: F401 - fixtures
+    PRINTS_LIMITS,
+    assert_limits_printed,
     cgroup2_mount_fixture,
     cgroup_dir_fixture,
     containment_fixture,
+    limits_env,
     marked,
     none_left,
     read_token,
@@ -197,25 +200,9 @@ def test_rust_job_limits_reach_its_cgroup_or_its_log_says_why_not(
 ) -> None:
     """`memory_bytes`/`cpus`: memory.max/cpu.max where the controllers are enabled; else
     the job runs unlimited and its log's first line says so."""
-    script = (
-        'cg=$(sed -n "s/^0:://p" /proc/self/cgroup); '
-        'cat "$WHIRR_CG_MOUNT$cg/memory.max" "$WHIRR_CG_MOUNT$cg/cpu.max" 2>/dev/null; echo done'
-    )
-    job = submit(server, tmp_path, script, memory_bytes=16 * 2**30, cpus=4)
-    cgroup = containment.get("WHIRR_CGROUP_DIR")
-    mount = str(Path(cgroup).parent) if cgroup else ""
-    worker = RustWorker(server, {**containment, "WHIRR_CG_MOUNT": mount})
+    job = submit(server, tmp_path, PRINTS_LIMITS, memory_bytes=16 * 2**30, cpus=4)
+    worker = RustWorker(server, limits_env(containment))
     workers.append(worker)
     assert finished(server, job, worker) == "completed"
     log = (server.data_dir / "runs" / f"job-{job}" / "output.log").read_text().splitlines()
-    offered = Path(cgroup, "cgroup.controllers").read_text().split() if cgroup else []
-    expected = []
-    if "memory" in offered:
-        expected.append(str(16 * 2**30))
-    if "cpu" in offered:
-        expected.append("400000 100000")
-    missing = [f for c, f in (("memory", "--memory"), ("cpu", "--cpus")) if c not in offered]
-    if missing:
-        assert log[0].startswith(f"whirr: {'/'.join(missing)} not enforced on this worker")
-        log = log[1:]
-    assert log == [*expected, "done"]
+    assert_limits_printed(log, containment)
