@@ -10,6 +10,8 @@ mod backoff;
 mod cgroup;
 mod cli;
 mod client;
+#[cfg(test)]
+mod fake_files_server;
 mod files_api;
 mod files_mode;
 mod ledger;
@@ -17,6 +19,7 @@ mod process;
 mod protocol;
 mod reaper;
 mod settings;
+mod ship_error;
 mod ship_run;
 mod shipping;
 mod signals;

@@ -13,8 +13,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::client::ApiError;
-use crate::files_api::ShipError;
+use crate::files_api::FilesApi;
 use crate::ledger::{Ledger, LedgerStore, Stamp, StreamState};
+use crate::ship_error::ShipError;
 
 /// Append streams, shipped by byte offset.
 pub const STREAMS: [&str; 3] = ["output.log", "metrics.jsonl", "system.jsonl"];
@@ -42,47 +43,6 @@ const COMPLETE_TRIES: u32 = 3;
 /// Bounds on the artifacts directory walk.
 const MAX_DEPTH: usize = 32;
 const MAX_ARTIFACTS: usize = 10_000;
-
-/// The routes shipping uses ([`crate::client::Client`] in the worker, a fake in tests).
-pub trait FilesApi {
-    fn upload_run_file(
-        &self,
-        run_id: &str,
-        name: &str,
-        attempt: u32,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, ShipError>;
-    fn final_run_files(
-        &self,
-        run_id: &str,
-        attempt: u32,
-        sizes: &BTreeMap<String, u64>,
-    ) -> Result<(), ShipError>;
-    fn artifact_upload_size(
-        &self,
-        run_id: &str,
-        path: &str,
-        attempt: u32,
-    ) -> Result<u64, ShipError>;
-    fn upload_artifact(
-        &self,
-        run_id: &str,
-        path: &str,
-        attempt: u32,
-        offset: u64,
-        reader: &mut dyn Read,
-        len: u64,
-    ) -> Result<u64, ShipError>;
-    fn complete_artifact(
-        &self,
-        run_id: &str,
-        path: &str,
-        attempt: u32,
-        size: u64,
-        sha256: &str,
-    ) -> Result<(), ShipError>;
-}
 
 /// What a round left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,10 +339,7 @@ impl RunShip {
             }
             Err(e) => return Err(e),
         }
-        self.complete_failures = 0;
-        self.ledger.artifacts.insert(path.to_owned(), stamp);
-        self.persist(store)?;
-        Ok(true)
+        self.artifact_done(store, path, stamp)
     }
 
     /// Starts (or resumes) an upload where the server's partial file ends, hashing the
@@ -441,6 +398,17 @@ impl RunShip {
             "{} artifact {path}: refused ({status}: {detail}); not shipped",
             self.ledger.run_id
         );
+        self.artifact_done(store, path, stamp)
+    }
+
+    /// Records an artifact as dealt with (stored, or refused for good): it is not
+    /// uploaded again unless it changes. Always true, for [`Self::ship_artifact`].
+    fn artifact_done(
+        &mut self,
+        store: &LedgerStore,
+        path: &str,
+        stamp: Stamp,
+    ) -> Result<bool, ShipError> {
         self.complete_failures = 0;
         self.ledger.artifacts.insert(path.to_owned(), stamp);
         self.persist(store)?;
@@ -551,7 +519,8 @@ pub fn list_artifacts(root: &Path) -> Vec<(String, Stamp)> {
     found
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex, as the server writes a sha256.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -1,164 +1,14 @@
 //! Shipping against an in-memory server that keeps the protocol's rules (attempt bases,
 //! offsets, idempotent retries, gaps, stale attempts, sha256-checked artifacts), with
-//! failures injected where a real network would drop a request.
+//! failures injected where a real network would drop a request ([`FakeServer`]).
 
-use std::cell::RefCell;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
 use super::*;
+use crate::fake_files_server::FakeServer;
 use crate::testdirs::tempdir;
-
-#[derive(Default)]
-struct Fake {
-    attempt: u32,
-    files: BTreeMap<String, Vec<u8>>,
-    bases: BTreeMap<(u32, String), usize>,
-    partial: BTreeMap<String, Vec<u8>>,
-    artifacts: BTreeMap<String, Vec<u8>>,
-    finals: Option<(u32, BTreeMap<String, u64>)>,
-    /// The next this many calls fail as if the server were unreachable.
-    fail_next: usize,
-    /// After this many more artifact bytes the upload breaks (server keeps them).
-    cut_artifact_after: Option<u64>,
-    calls: usize,
-}
-
-struct FakeServer(RefCell<Fake>);
-
-impl FakeServer {
-    fn new(attempt: u32) -> Self {
-        Self(RefCell::new(Fake {
-            attempt,
-            ..Fake::default()
-        }))
-    }
-
-    fn gate(&self, attempt: u32) -> Result<(), ShipError> {
-        let mut s = self.0.borrow_mut();
-        s.calls += 1;
-        if s.fail_next > 0 {
-            s.fail_next -= 1;
-            return Err(ShipError::Api(ApiError::Transport("refused".into())));
-        }
-        if attempt != s.attempt {
-            return Err(ShipError::Stale(format!(
-                "attempt {} is current",
-                s.attempt
-            )));
-        }
-        Ok(())
-    }
-
-    fn file(&self, name: &str) -> Vec<u8> {
-        self.0.borrow().files.get(name).cloned().unwrap_or_default()
-    }
-}
-
-impl FilesApi for FakeServer {
-    fn upload_run_file(
-        &self,
-        _run: &str,
-        name: &str,
-        attempt: u32,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, ShipError> {
-        self.gate(attempt)?;
-        let mut s = self.0.borrow_mut();
-        if !STREAMS.contains(&name) {
-            assert_eq!(offset, 0, "a whole file goes at offset 0");
-            s.files.insert(name.to_owned(), data.to_vec());
-            return Ok(data.len() as u64);
-        }
-        let len = s.files.get(name).map_or(0, Vec::len);
-        let base = *s.bases.entry((attempt, name.to_owned())).or_insert(len);
-        let local = (len - base) as u64;
-        if offset > local {
-            return Err(ShipError::Gap(local));
-        }
-        let skip = usize::try_from(local - offset).expect("small");
-        let file = s.files.entry(name.to_owned()).or_default();
-        if skip < data.len() {
-            file.extend_from_slice(&data[skip..]);
-        }
-        Ok((file.len() - base) as u64)
-    }
-
-    fn final_run_files(
-        &self,
-        _run: &str,
-        attempt: u32,
-        sizes: &BTreeMap<String, u64>,
-    ) -> Result<(), ShipError> {
-        self.gate(attempt)?;
-        self.0.borrow_mut().finals = Some((attempt, sizes.clone()));
-        Ok(())
-    }
-
-    fn artifact_upload_size(&self, _run: &str, path: &str, attempt: u32) -> Result<u64, ShipError> {
-        self.gate(attempt)?;
-        Ok(self
-            .0
-            .borrow()
-            .partial
-            .get(path)
-            .map_or(0, |p| p.len() as u64))
-    }
-
-    fn upload_artifact(
-        &self,
-        _run: &str,
-        path: &str,
-        attempt: u32,
-        offset: u64,
-        reader: &mut dyn Read,
-        len: u64,
-    ) -> Result<u64, ShipError> {
-        self.gate(attempt)?;
-        let mut body = Vec::new();
-        reader.read_to_end(&mut body).expect("body reads");
-        assert_eq!(body.len() as u64, len, "Content-Length is what is sent");
-        let mut s = self.0.borrow_mut();
-        let cut = s.cut_artifact_after.take();
-        let held = s.partial.get(path).map_or(0, |p| p.len() as u64);
-        if offset > held {
-            return Err(ShipError::Gap(held));
-        }
-        let skip = usize::try_from(held - offset).expect("small");
-        let keep = match cut {
-            Some(n) => usize::try_from(n).expect("small").min(body.len()),
-            None => body.len(),
-        };
-        let partial = s.partial.entry(path.to_owned()).or_default();
-        if skip < keep {
-            partial.extend_from_slice(&body[skip..keep]);
-        }
-        if cut.is_some() {
-            return Err(ShipError::Api(ApiError::Transport("reset mid-body".into())));
-        }
-        Ok(partial.len() as u64)
-    }
-
-    fn complete_artifact(
-        &self,
-        _run: &str,
-        path: &str,
-        attempt: u32,
-        size: u64,
-        sha256: &str,
-    ) -> Result<(), ShipError> {
-        self.gate(attempt)?;
-        let mut s = self.0.borrow_mut();
-        let partial = s.partial.remove(path).unwrap_or_default();
-        if partial.len() as u64 != size || hex(&Sha256::digest(&partial)) != sha256 {
-            return Err(ShipError::Api(ApiError::Rejected(422, "mismatch".into())));
-        }
-        s.artifacts.insert(path.to_owned(), partial);
-        Ok(())
-    }
-}
 
 struct Setup {
     dir: PathBuf,
@@ -227,7 +77,12 @@ fn running_jsonl_ships_whole_lines_and_the_end_ships_the_rest() {
     finish(&mut run, &api, &s.store);
     let local = fs::read(s.run_dir.join("metrics.jsonl")).expect("local");
     assert_eq!(api.file("metrics.jsonl"), local);
-    let (attempt, sizes) = api.0.borrow().finals.clone().expect("final sizes sent");
+    let (attempt, sizes) = api
+        .state()
+        .finals
+        .last()
+        .cloned()
+        .expect("final sizes sent");
     assert_eq!(attempt, 1);
     assert_eq!(sizes["metrics.jsonl"], local.len() as u64);
     assert_eq!(sizes["system.jsonl"], 0);
@@ -248,7 +103,7 @@ fn an_earlier_attempts_bytes_are_not_shipped_again() {
     finish(&mut run, &api, &s.store);
     assert_eq!(api.file("metrics.jsonl"), b"{\"_idx\":42}\n");
     assert_eq!(
-        api.0.borrow().finals.as_ref().expect("sent").1["metrics.jsonl"],
+        api.state().finals.last().expect("sent").1["metrics.jsonl"],
         12
     );
 }
@@ -261,7 +116,7 @@ fn an_unreachable_server_loses_and_doubles_nothing() {
     for i in 0..20 {
         s.append("output.log", format!("line {i}\n").as_bytes());
         if i % 3 == 0 {
-            api.0.borrow_mut().fail_next = 1;
+            api.state().fail_next = 1;
         }
         let _ = run.round(&api, &s.store);
     }
@@ -289,8 +144,7 @@ fn a_resent_piece_is_not_doubled_and_a_gap_resumes_from_the_servers_size() {
     assert_eq!(run.round(&api, &s.store), Ok(Round::Idle));
     assert_eq!(api.file("output.log"), b"0123456789abc");
     // A ledger ahead of the server (the server lost a tail): a gap, then the rest.
-    api.0
-        .borrow_mut()
+    api.state()
         .files
         .insert("output.log".into(), b"0123".to_vec());
     s.append("output.log", b"def");
@@ -333,10 +187,10 @@ fn whole_files_go_again_when_they_change() {
     fs::write(s.run_dir.join("meta.json"), b"{\"a\":1}").expect("write");
     assert_eq!(run.round(&api, &s.store), Ok(Round::Idle));
     assert_eq!(api.file("meta.json"), b"{\"a\":1}");
-    let calls = api.0.borrow().calls;
+    let calls = api.state().calls;
     assert_eq!(run.round(&api, &s.store), Ok(Round::Idle));
     assert_eq!(
-        api.0.borrow().calls,
+        api.state().calls,
         calls,
         "an unchanged file is not sent again"
     );
@@ -345,7 +199,7 @@ fn whole_files_go_again_when_they_change() {
     assert_eq!(api.file("meta.json"), b"{\"a\":1,\"b\":2}");
     // The final sizes carry the whole files too, so the server can say complete.
     finish(&mut run, &api, &s.store);
-    let sizes = api.0.borrow().finals.clone().expect("sent").1;
+    let sizes = api.state().finals.last().cloned().expect("sent").1;
     assert_eq!(sizes["meta.json"], 13);
 }
 
@@ -365,14 +219,14 @@ fn artifacts_go_up_in_pieces_checked_by_sha256_and_resume_after_a_break() {
     // Being written by save_artifact: not shipped.
     fs::write(s.run_dir.join("artifacts/.model.pt.77.tmp"), b"half").expect("write");
     // The connection breaks 1 MiB into the first piece (the server keeps that much).
-    api.0.borrow_mut().cut_artifact_after = Some(1 << 20);
+    api.state().cut_artifact_after = Some(1 << 20);
     assert!(matches!(
         run.round(&api, &s.store),
         Err(ShipError::Api(ApiError::Transport(_)))
     ));
-    assert_eq!(api.0.borrow().partial["ckpt/model.pt"].len(), 1 << 20);
+    assert_eq!(api.state().partial["ckpt/model.pt"].len(), 1 << 20);
     finish(&mut run, &api, &s.store);
-    let server = api.0.borrow();
+    let server = api.state();
     assert!(server.artifacts["ckpt/model.pt"] == big, "bytes differ");
     assert_eq!(server.artifacts["empty.txt"], b"");
     assert_eq!(server.artifacts.len(), 2, "{:?}", server.artifacts.keys());
@@ -386,10 +240,10 @@ fn a_changed_artifact_is_uploaded_again() {
     let path = s.run_dir.join("artifacts/best.txt");
     fs::write(&path, b"epoch 1").expect("write");
     assert_eq!(run.round(&api, &s.store), Ok(Round::Idle));
-    assert_eq!(api.0.borrow().artifacts["best.txt"], b"epoch 1");
+    assert_eq!(api.state().artifacts["best.txt"], b"epoch 1");
     fs::write(&path, b"epoch 2, better").expect("write");
     finish(&mut run, &api, &s.store);
-    assert_eq!(api.0.borrow().artifacts["best.txt"], b"epoch 2, better");
+    assert_eq!(api.state().artifacts["best.txt"], b"epoch 2, better");
 }
 
 #[test]
@@ -403,5 +257,5 @@ fn symlinks_are_not_followed() {
     std::os::unix::fs::symlink(&secret, s.run_dir.join("artifacts/x")).expect("link");
     finish(&mut run, &api, &s.store);
     assert!(api.file("meta.json").is_empty());
-    assert!(api.0.borrow().artifacts.is_empty());
+    assert!(api.state().artifacts.is_empty());
 }

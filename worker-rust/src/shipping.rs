@@ -9,8 +9,8 @@
 //! resumes every ledger a previous one left behind.
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read};
+use std::collections::BTreeSet;
+use std::io;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::client::{ApiError, Client};
-use crate::files_api::ShipError;
+use crate::files_api::FilesApi;
 use crate::ledger::{Ledger, LedgerStore};
-use crate::ship_run::{FilesApi, Round, RunShip};
+use crate::ship_error::ShipError;
+use crate::ship_run::{Round, RunShip};
 
 /// How often live runs are looked at when nothing wakes the thread sooner.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -29,60 +30,6 @@ pub const TICK: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(10);
 /// How often a waiting worker looks at its stop condition.
 const WAIT_CHECK: Duration = Duration::from_millis(50);
-
-impl FilesApi for Client {
-    fn upload_run_file(
-        &self,
-        run_id: &str,
-        name: &str,
-        attempt: u32,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<u64, ShipError> {
-        Client::upload_run_file(self, run_id, name, attempt, offset, data)
-    }
-
-    fn final_run_files(
-        &self,
-        run_id: &str,
-        attempt: u32,
-        sizes: &BTreeMap<String, u64>,
-    ) -> Result<(), ShipError> {
-        Client::final_run_files(self, run_id, attempt, sizes)
-    }
-
-    fn artifact_upload_size(
-        &self,
-        run_id: &str,
-        path: &str,
-        attempt: u32,
-    ) -> Result<u64, ShipError> {
-        Client::artifact_upload_size(self, run_id, path, attempt)
-    }
-
-    fn upload_artifact(
-        &self,
-        run_id: &str,
-        path: &str,
-        attempt: u32,
-        offset: u64,
-        reader: &mut dyn Read,
-        len: u64,
-    ) -> Result<u64, ShipError> {
-        Client::upload_artifact(self, run_id, path, attempt, offset, reader, len)
-    }
-
-    fn complete_artifact(
-        &self,
-        run_id: &str,
-        path: &str,
-        attempt: u32,
-        size: u64,
-        sha256: &str,
-    ) -> Result<(), ShipError> {
-        Client::complete_artifact(self, run_id, path, attempt, size, sha256)
-    }
-}
 
 /// A run, by id and attempt.
 type Key = (String, u32);
@@ -318,102 +265,27 @@ fn step(run: &mut Live, api: &dyn FilesApi, store: &LedgerStore) -> Step {
 #[cfg(test)]
 mod tests {
     use std::fs;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::fake_files_server::FakeServer;
     use crate::ship_run::new_ledger;
     use crate::testdirs::tempdir;
-
-    /// Takes every upload; fails the first `fail` calls as unreachable.
-    #[derive(Clone, Default)]
-    struct Sink {
-        fail: Arc<AtomicUsize>,
-        got: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
-        finals: Arc<AtomicUsize>,
-    }
-
-    impl Sink {
-        fn gate(&self) -> Result<(), ShipError> {
-            let failing = self
-                .fail
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-            match failing {
-                Ok(_) => Err(ShipError::Api(ApiError::Transport("down".into()))),
-                Err(_) => Ok(()),
-            }
-        }
-    }
-
-    impl FilesApi for Sink {
-        fn upload_run_file(
-            &self,
-            _: &str,
-            name: &str,
-            _: u32,
-            offset: u64,
-            data: &[u8],
-        ) -> Result<u64, ShipError> {
-            self.gate()?;
-            let mut got = self.got.lock().expect("lock");
-            let file = got.entry(name.to_owned()).or_default();
-            assert_eq!(file.len() as u64, offset);
-            file.extend_from_slice(data);
-            Ok(file.len() as u64)
-        }
-        fn final_run_files(
-            &self,
-            _: &str,
-            _: u32,
-            _: &BTreeMap<String, u64>,
-        ) -> Result<(), ShipError> {
-            self.gate()?;
-            self.finals.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }
-        fn artifact_upload_size(&self, _: &str, _: &str, _: u32) -> Result<u64, ShipError> {
-            Ok(0)
-        }
-        fn upload_artifact(
-            &self,
-            _: &str,
-            _: &str,
-            _: u32,
-            _: u64,
-            _: &mut dyn Read,
-            _: u64,
-        ) -> Result<u64, ShipError> {
-            unreachable!("no artifacts here")
-        }
-        fn complete_artifact(
-            &self,
-            _: &str,
-            _: &str,
-            _: u32,
-            _: u64,
-            _: &str,
-        ) -> Result<(), ShipError> {
-            unreachable!("no artifacts here")
-        }
-    }
 
     #[test]
     fn the_end_of_a_job_is_flushed_before_finish_returns() {
         let dir = tempdir("shipper-flush");
         let run_dir = dir.join("runs/job-7");
         fs::create_dir_all(&run_dir).expect("dir");
-        let sink = Sink::default();
-        let shipper = Shipper::start_with(sink.clone(), &dir).expect("starts");
+        let server = FakeServer::new(1);
+        let shipper = Shipper::start_with(server.clone(), &dir).expect("starts");
         shipper
             .begin(new_ledger("job-7", 1, &run_dir))
             .expect("begins");
         fs::write(run_dir.join("metrics.jsonl"), b"{\"_idx\":0}\n{\"_idx\":1}").expect("write");
         let deadline = Instant::now() + Duration::from_secs(20);
         assert!(shipper.finish("job-7", 1, deadline, || false));
-        assert_eq!(
-            sink.got.lock().expect("lock")["metrics.jsonl"],
-            b"{\"_idx\":0}\n{\"_idx\":1}"
-        );
-        assert_eq!(sink.finals.load(Ordering::SeqCst), 1);
+        assert_eq!(server.file("metrics.jsonl"), b"{\"_idx\":0}\n{\"_idx\":1}");
+        assert_eq!(server.state().finals.len(), 1);
         assert!(!dir.join("shipping/job-7.json").exists());
     }
 
@@ -429,9 +301,9 @@ mod tests {
         fs::write(run_dir.join("output.log"), b"before the kill\n").expect("write");
         drop(store);
         // The server is down at first: the ledger waits, then everything lands.
-        let sink = Sink::default();
-        sink.fail.store(2, Ordering::SeqCst);
-        let _shipper = Shipper::start_with(sink.clone(), &dir).expect("starts");
+        let server = FakeServer::new(1);
+        server.state().fail_next = 2;
+        let _shipper = Shipper::start_with(server.clone(), &dir).expect("starts");
         let deadline = Instant::now() + Duration::from_secs(20);
         while dir.join("shipping/job-8.json").exists() {
             assert!(
@@ -440,11 +312,8 @@ mod tests {
             );
             thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(
-            sink.got.lock().expect("lock")["output.log"],
-            b"before the kill\n"
-        );
-        assert_eq!(sink.finals.load(Ordering::SeqCst), 1);
+        assert_eq!(server.file("output.log"), b"before the kill\n");
+        assert_eq!(server.state().finals.len(), 1);
     }
 
     #[test]
@@ -453,9 +322,9 @@ mod tests {
         let run_dir = dir.join("runs/job-9");
         fs::create_dir_all(&run_dir).expect("dir");
         fs::write(run_dir.join("output.log"), b"").expect("write");
-        let sink = Sink::default();
-        sink.fail.store(usize::MAX, Ordering::SeqCst);
-        let shipper = Shipper::start_with(sink, &dir).expect("starts");
+        let server = FakeServer::new(1);
+        server.state().fail_next = usize::MAX;
+        let shipper = Shipper::start_with(server, &dir).expect("starts");
         shipper
             .begin(new_ledger("job-9", 1, &run_dir))
             .expect("begins");
