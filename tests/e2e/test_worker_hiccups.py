@@ -320,12 +320,13 @@ def test_a_postgres_restart_keeps_workers_and_their_jobs(
         )
 
         private_postgres.stop("immediate")  # a crash: no shutdown checkpoint
-        # The worker sees the server fail on the next renewals, and keeps the job.
+        # The worker sees the server fail on its next renewal, and keeps the job (one
+        # failure is enough to know; two could take most of the wait on a busy machine).
         wait_for(
             lambda: (
                 worker_log(server).count("heartbeat failed")
                 + worker_log(server).count("renewal failed")
-                >= beats + 2
+                >= beats + 1
             ),
             timeout=LEASE / 2,
         )
