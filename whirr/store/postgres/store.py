@@ -80,6 +80,11 @@ from whirr.store.protocol import ConflictError, Decide, StoreError
 T = TypeVar("T")
 DEFAULT_POOL_SIZE = 8
 CONNECT_TIMEOUT_S = 10
+#: Longest a read waits for a pooled connection. While PostgreSQL is down the pool has
+#: none to give: a read then fails (503, and the caller retries) within this, instead of
+#: holding a worker's heartbeat past the moment it must fence (psycopg_pool's default
+#: is 30 s).
+POOL_WAIT_S = 3.0
 
 
 def describe(url: str) -> str:
@@ -126,6 +131,7 @@ class PostgresStore:
             },
             configure=_configure,
             name="whirr",
+            timeout=POOL_WAIT_S,
             open=True,
         )
         self._listener: Listener | None = None
