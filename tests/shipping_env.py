@@ -96,7 +96,13 @@ class ServerCopy:
         return None if entry is None else str(entry["state"])
 
     def size(self, run_id: str, name: str) -> int:
-        entry = self.files(run_id)["files"].get(name)
+        """The server's size of ``name``; 0 before the run exists there (its worker has
+        not reported the start yet: a 404 naming the run, nothing else)."""
+        resp = self.http.get(f"/runs/{run_id}/files")
+        if resp.status_code == 404 and f"no run '{run_id}'" in resp.text:
+            return 0
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+        entry = resp.json()["files"].get(name)
         return 0 if entry is None else int(entry["size"])
 
     def log(self, job_id: int) -> bytes:
