@@ -94,5 +94,10 @@ def _warm_parser() -> None:
         from whirr.dashboard import fast
 
         fast.warm()
+    except KeyboardInterrupt:
+        # polars checks for signals while it parses, so a Ctrl-C that lands during the
+        # warm-up surfaces in this thread too: the main thread has it as well and stops
+        # the server; a traceback from here would only be noise.
+        pass
     except Exception as exc:  # the first chart then pays for it, nothing worse
         log.warning("could not start the metrics parser: %s", exc)
