@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
+
+#: ``datetime.UTC`` is Python 3.11+; the tracking library (and all it imports) also runs
+#: on 3.10 (docs/python-api.md), so modules it imports take UTC from here.
+UTC = timezone.utc  # noqa: UP017
 
 
 def utc_now() -> datetime:

@@ -14,10 +14,11 @@ import os
 import re
 import struct
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from whirr.clock import UTC
 from whirr.events import PROJECT_STREAM, Pending, ProjectCreated
 from whirr.filemodes import write_private
 from whirr.store.protocol import ConflictError, StoreError

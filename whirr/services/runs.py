@@ -12,11 +12,12 @@ import functools
 import os
 import socket
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from whirr.clock import UTC
 from whirr.events import (
     Pending,
     RunArtifactSaved,

@@ -20,12 +20,13 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from whirr.clock import UTC
 from whirr.project import Project, ProjectNotFound, find_project, init_project
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import operator
 import os
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from whirr.clock import UTC
 from whirr.filemodes import open_private
 
 #: Keys the writer puts first on every line; a user key may not shadow them.

@@ -8,13 +8,14 @@ import socket
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
 
 import msgspec
 
+from whirr.clock import UTC
 from whirr.filemodes import private_dir, write_private
 from whirr.run import read_meta, write_meta
 from whirr.tracking import lifecycle

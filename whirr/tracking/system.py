@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from whirr.clock import UTC
 from whirr.filemodes import open_private
 from whirr.tracking.gpus import GpuReading, NvmlGpus, SmiGpus, open_gpus
 

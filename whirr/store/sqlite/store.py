@@ -12,13 +12,13 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import apsw
 import msgspec
 
-from whirr.clock import utc_now
+from whirr.clock import UTC, utc_now
 from whirr.decoding import LazyDecoder
 from whirr.events import Pending, Recorded, tag_of
 from whirr.filemodes import create_private_file
