@@ -13,17 +13,14 @@ Installing it needs PyPI: without it the tests are skipped locally and fail unde
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from original_whirr import clean_env, original_venv_python
 from server_process import ServerProcess, stop_process
-
-ORIGINAL = "whirr[server]==0.5.3"  # [server]: httpx, which its client and worker need
 
 #: Run by the original's python: the calls SPEC.md's HTTP table promises it, in order.
 CLIENT_SCRIPT = r"""
@@ -73,38 +70,10 @@ print(json.dumps(out))
 """
 
 
-def clean_env(home: Path) -> dict[str, str]:
-    """An environment with nothing of this checkout or its settings in it."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
-
-
 @pytest.fixture(scope="module")
 def original_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The python of a venv with the original whirr 0.5.3 from PyPI."""
-    given = os.environ.get("WHIRR_TEST_ORIGINAL_PYTHON")
-    if given:
-        return Path(given)
-    cache = tmp_path_factory.mktemp("whirr-0.5.3")
-    venv = cache / "venv"
-    python = venv / "bin" / "python"
-    steps = (
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", ORIGINAL],
-    )
-    for step in steps:
-        try:
-            done = subprocess.run(
-                step, cwd=cache, env=clean_env(cache), capture_output=True, text=True, timeout=600
-            )
-            failure = "" if done.returncode == 0 else done.stdout + done.stderr
-        except subprocess.TimeoutExpired:
-            failure = "timed out"
-        if failure:
-            message = f"cannot install {ORIGINAL} from PyPI ({' '.join(step[-3:])}): {failure}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message)
-            pytest.skip(message)
-    return python
+    """The python of a venv with the original whirr 0.5.3 from PyPI (one per session)."""
+    return original_venv_python(tmp_path_factory)
 
 
 @pytest.fixture(params=["no-auth", "token-in-url"])
