@@ -14,6 +14,7 @@ mod client;
 mod fake_files_server;
 mod files_api;
 mod files_mode;
+mod lease_clock;
 mod ledger;
 mod process;
 mod protocol;

@@ -31,6 +31,7 @@ use nix::sys::signal::Signal;
 use crate::backoff::{pause_until, Backoff, ReportPauses};
 use crate::client::{ApiError, Claimed, Client};
 use crate::files_mode::{self, FilesMode};
+use crate::lease_clock::LeaseInstant;
 use crate::process::{JobProcess, JobSpec};
 use crate::protocol::{
     ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, Job,
@@ -501,8 +502,24 @@ impl<'a> Worker<'a> {
     /// is slow to answer never delays noticing the job's exit, a timeout or a signal.
     /// Each renewal that gets through moves `lease_end` on.
     fn supervise(&self, job: &Job, process: &mut JobProcess, lease_end: &mut Instant) -> Outcome {
+        // Fencing reads the lease clock (it counts a suspend, `Instant` does not); the
+        // rest of the worker keeps `Instant`, converted here and back.
+        let mut lease_end_boot =
+            LeaseInstant::now() + lease_end.saturating_duration_since(Instant::now());
+        let outcome = self.supervise_on_lease_clock(job, process, &mut lease_end_boot);
+        *lease_end = Instant::now() + lease_end_boot.saturating_duration_since(LeaseInstant::now());
+        outcome
+    }
+
+    fn supervise_on_lease_clock(
+        &self,
+        job: &Job,
+        process: &mut JobProcess,
+        lease_end: &mut LeaseInstant,
+    ) -> Outcome {
         let s = &self.settings;
         let started = Instant::now();
+        let lease_started = LeaseInstant::now();
         let limit = job
             .timeout_seconds
             .filter(|t| t.is_finite() && *t > 0.0 && *t < 1e9);
@@ -510,8 +527,8 @@ impl<'a> Worker<'a> {
         let mut next_beat = started + s.heartbeat;
         // The claim's lease began after it was asked for: the job stops `fence_after`
         // past that, or past the sending of the last renewal that got through.
-        let mut renewed_at = lease_end.checked_sub(self.lease()).unwrap_or(started);
-        let mut beat_sent = started;
+        let mut renewed_at = lease_end.checked_sub(self.lease()).unwrap_or(lease_started);
+        let mut beat_sent = lease_started;
         let mut pending = Some(self.send_started(job, process.pid()));
         let mut pause = Duration::from_millis(1);
         loop {
@@ -527,6 +544,7 @@ impl<'a> Worker<'a> {
                 return Outcome::ShutDown(self.interrupt(job, process));
             }
             let now = Instant::now();
+            let lease_now = LeaseInstant::now();
             if let (Some(deadline), Some(limit)) = (deadline, limit) {
                 if now >= deadline {
                     say!("job {}: timed out after {limit}s; ending it", job.id);
@@ -571,12 +589,14 @@ impl<'a> Worker<'a> {
                 }
             }
             let fence_at = renewed_at + s.fence_after();
-            if now >= fence_at {
+            if lease_now >= fence_at {
                 say!(
                     "job {}: no renewal acknowledged for {:.1}s (lease {}s - margin {:.1}s); \
                      the server may hand it out again soon, so stopping it here (fenced)",
                     job.id,
-                    now.saturating_duration_since(renewed_at).as_secs_f64(),
+                    lease_now
+                        .saturating_duration_since(renewed_at)
+                        .as_secs_f64(),
                     s.lease_seconds,
                     s.margin().as_secs_f64()
                 );
@@ -586,8 +606,8 @@ impl<'a> Worker<'a> {
             if pending.is_none() && now >= next_beat {
                 // Bounded by the time left before fencing (a renewal answered later would
                 // come too late to keep the job anyway).
-                let left = fence_at.saturating_duration_since(now);
-                beat_sent = now;
+                let left = fence_at.saturating_duration_since(lease_now);
+                beat_sent = lease_now;
                 pending = Some(self.send_heartbeat(job, left.max(Duration::from_millis(500))));
             }
             thread::sleep(pause);
