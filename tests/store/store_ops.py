@@ -16,6 +16,7 @@ from store_support import Clock
 from whirr.events import Pending, RunArtifactSaved, RunSummaryUpdated, run_stream
 from whirr.projections.jobs import Running
 from whirr.services import Jobs, WhirrError, Workers
+from whirr.services.management import Management
 from whirr.services.queue import Queue
 from whirr.store import EventStore
 
@@ -56,7 +57,18 @@ OPERATIONS = st.one_of(
     st.tuples(
         st.just("artifact"), _job, st.sampled_from(["model.pt", "a/b.txt"]), st.integers(0, 10**9)
     ),
+    # Run and job management (issue 19): each goes through the service as the CLI does.
+    st.tuples(st.just("rename"), _job, st.sampled_from(["a", "b-ü"])),
+    st.tuples(st.just("tag"), _job, st.lists(st.sampled_from(["x", "y", "z"]), min_size=1)),
+    st.tuples(st.just("untag"), _job, st.lists(st.sampled_from(["x", "a"]), min_size=1)),
+    st.tuples(st.just("note"), _job, st.sampled_from(["n1", "n2"]), st.booleans()),
+    st.tuples(st.just("archive"), _job, st.booleans()),
+    st.tuples(st.just("config"), _job, st.dictionaries(st.sampled_from(["b", "c"]), _number)),
+    st.tuples(st.just("delete_run"), _job),
+    st.tuples(st.just("clean"), st.sampled_from([None, "failed", "completed"])),
 )
+
+_MANAGE = {"rename", "tag", "untag", "note", "archive", "config", "delete_run"}
 
 
 def apply_op(store: EventStore, jobs: Jobs, clock: Clock, op: tuple[Any, ...]) -> None:
@@ -98,8 +110,12 @@ def apply_op(store: EventStore, jobs: Jobs, clock: Clock, op: tuple[Any, ...]) -
             workers.stopped(op[1], reason="test")
         elif kind == "cancel_all_queued":
             jobs.cancel_all_queued()
+        elif kind == "clean":
+            Management(store).clean(statuses=[op[1]] if op[1] else None, now=clock())
         elif job is None:
             return
+        elif kind in _MANAGE:
+            _manage(Management(store), job.run_id, op)
         elif kind == "cancel":
             jobs.cancel(job.id)
         elif kind == "retry":
@@ -142,3 +158,22 @@ def apply_op(store: EventStore, jobs: Jobs, clock: Clock, op: tuple[Any, ...]) -
                 jobs.finish(job.id, worker, job.attempt - 1, exit_code=0)
     except WhirrError:
         pass
+
+
+def _manage(manage: Management, run_id: str, op: tuple[Any, ...]) -> None:
+    """One run-management operation (a run that does not exist yet is refused)."""
+    kind = op[0]
+    if kind == "rename":
+        manage.rename(run_id, op[2])
+    elif kind == "tag":
+        manage.add_tags(run_id, op[2])
+    elif kind == "untag":
+        manage.remove_tags(run_id, op[2])
+    elif kind == "note":
+        manage.note(run_id, op[2], append=op[3])
+    elif kind == "archive":
+        manage.set_archived(run_id, op[2])
+    elif kind == "config":
+        manage.update_config(run_id, op[2])
+    else:
+        manage.delete(run_id)

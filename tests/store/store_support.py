@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from whirr.events import JobSubmitted, Pending, WorkerSeen, job_stream, worker_stream
 from whirr.projections import QueueView, fold
 from whirr.projections.queue_state import QUEUE_KEY
+from whirr.projections.run_manage import DELETED
 from whirr.store import EventStore
 
 T = TypeVar("T")
@@ -85,8 +86,11 @@ def views(store: EventStore) -> dict[str, Any]:
 def snapshot_matches_fold(store: EventStore) -> bool:
     """True when the store's views equal a pure replay of its own log."""
     folded = fold(store.read())
-    jobs = sorted(folded["jobs"].values(), key=lambda j: -j.id)
-    runs = sorted(folded["runs"].values(), key=lambda r: (r.started_at, r.version), reverse=True)
+    # Cleaned jobs and deleted runs stay in the folded views (a cleaned job keeps its id,
+    # a deleted run its tombstone) but no reader lists them.
+    jobs = sorted((j for j in folded["jobs"].values() if not j.cleaned), key=lambda j: -j.id)
+    live_runs = (r for r in folded["runs"].values() if r.status != DELETED)
+    runs = sorted(live_runs, key=lambda r: (r.started_at, r.version), reverse=True)
     workers = sorted(folded["workers"].values(), key=lambda w: w.id)
     queue = folded["queue"].get(QUEUE_KEY, QueueView())
     return (store.jobs(), store.runs(), store.workers(), store.queue_state()) == (

@@ -35,6 +35,17 @@ from whirr.events.jobs import (
     Outcome,
 )
 from whirr.events.log import LOG_STREAM, EventsVoided, Unreadable
+from whirr.events.manage import (
+    JobCleaned,
+    RunArchived,
+    RunConfigUpdated,
+    RunDeleted,
+    RunNoteSet,
+    RunRenamed,
+    RunTagsAdded,
+    RunTagsRemoved,
+    RunUnarchived,
+)
 from whirr.events.project import PROJECT_STREAM, ProjectCreated, ProjectRestored
 from whirr.events.queue import QUEUE_STREAM, QueuePaused, QueueResumed
 from whirr.events.runs import (
@@ -70,6 +81,7 @@ __all__ = [
     "InvalidEventError",
     "JobCancelRequested",
     "JobClaimed",
+    "JobCleaned",
     "JobDependencyEnded",
     "JobDependentAdded",
     "JobFinished",
@@ -86,11 +98,19 @@ __all__ = [
     "QueuePaused",
     "QueueResumed",
     "Recorded",
+    "RunArchived",
     "RunArtifactSaved",
+    "RunConfigUpdated",
+    "RunDeleted",
     "RunFinished",
+    "RunNoteSet",
     "RunOutcome",
+    "RunRenamed",
     "RunStarted",
     "RunSummaryUpdated",
+    "RunTagsAdded",
+    "RunTagsRemoved",
+    "RunUnarchived",
     "SweepCreated",
     "SweepJobAdded",
     "Unreadable",

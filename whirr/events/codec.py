@@ -36,6 +36,17 @@ from whirr.events.jobs import (
     JobSubmitted,
 )
 from whirr.events.log import UNREADABLE_DATA_CHARS, EventsVoided, Unreadable
+from whirr.events.manage import (
+    JobCleaned,
+    RunArchived,
+    RunConfigUpdated,
+    RunDeleted,
+    RunNoteSet,
+    RunRenamed,
+    RunTagsAdded,
+    RunTagsRemoved,
+    RunUnarchived,
+)
 from whirr.events.project import ProjectCreated, ProjectRestored
 from whirr.events.queue import QueuePaused, QueueResumed
 from whirr.events.runs import RunArtifactSaved, RunFinished, RunStarted, RunSummaryUpdated
@@ -80,6 +91,15 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     EventsVoided,
     ProjectCreated,
     ProjectRestored,
+    RunRenamed,
+    RunTagsAdded,
+    RunTagsRemoved,
+    RunNoteSet,
+    RunArchived,
+    RunUnarchived,
+    RunDeleted,
+    RunConfigUpdated,
+    JobCleaned,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

@@ -9,6 +9,7 @@ from whirr.events import (
     Event,
     JobCancelRequested,
     JobClaimed,
+    JobCleaned,
     JobDependencyEnded,
     JobDependentAdded,
     JobFinished,
@@ -96,6 +97,9 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     snapshot: str | None = None
     memory_bytes: int | None = None
     cpus: float | None = None
+    #: Dropped from the queue's listings and counts by ``whirr clean`` (ended jobs only);
+    #: still readable by id, and its run stays.
+    cleaned: bool = False
 
     @property
     def status(self) -> JobStatus:
@@ -142,6 +146,12 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     def lease_expires_at(self) -> datetime | None:
         """When the running attempt's lease runs out."""
         return self.state.lease_expires_at if isinstance(self.state, Running) else None
+
+
+def status_column(view: JobView) -> str:
+    """The status a store indexes the job under: its status, or ``cleaned`` once
+    ``whirr clean`` dropped it (then no listing or count finds it)."""
+    return "cleaned" if view.cleaned else view.status
 
 
 def key(event: Event) -> int | None:
@@ -225,6 +235,10 @@ def apply(view: JobView | None, rec: Recorded) -> JobView | None:
         changes["waiting_on"] = [j for j in view.waiting_on if j != event.dependency_id]
     elif isinstance(event, JobDependentAdded):
         changes["dependents"] = sorted({*view.dependents, event.dependent_id})
+    elif isinstance(event, JobCleaned):
+        if not isinstance(state, Ended):
+            return view  # only an ended job leaves the queue's views
+        changes["cleaned"] = True
     return msgspec.structs.replace(view, state=new_state, version=rec.position, **changes)
 
 
@@ -241,5 +255,6 @@ _HANDLED = frozenset(
         JobPriorityChanged,
         JobDependencyEnded,
         JobDependentAdded,
+        JobCleaned,
     }
 )

@@ -13,6 +13,7 @@ from whirr.events import (
     RunStarted,
     RunSummaryUpdated,
 )
+from whirr.projections.run_manage import DELETED, MANAGE_EVENTS, changes
 
 
 class Artifact(msgspec.Struct, frozen=True):
@@ -50,6 +51,10 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     files_mode: str | None = None
     #: The run directory on the machine of a worker that ships the files.
     worker_run_dir: str | None = None
+    #: The run's note (``whirr runs note``, ``run.note(...)``); empty: none.
+    notes: str = ""
+    #: Hidden from default listings (``whirr runs archive``); kept with its files.
+    archived: bool = False
 
     @property
     def duration_seconds(self) -> float | None:
@@ -67,6 +72,8 @@ def key(event: Event) -> str | None:
 def apply(view: RunView | None, rec: Recorded) -> RunView | None:
     """Fold one recorded event into the run's view (pure)."""
     event = rec.event
+    if view is not None and view.status == DELETED:
+        view = None  # a deleted run is as unknown as one never started (readers agree)
     if isinstance(event, RunStarted):
         if view is not None:
             # A second start for the same run: a tracked script attaching to its job's run,
@@ -103,6 +110,8 @@ def apply(view: RunView | None, rec: Recorded) -> RunView | None:
         )
     if view is None:
         return None
+    if type(event) in MANAGE_EVENTS:
+        return msgspec.structs.replace(view, version=rec.position, **changes(view, event))
     if isinstance(event, RunSummaryUpdated):
         return msgspec.structs.replace(
             view, summary={**view.summary, **event.summary}, version=rec.position
@@ -133,4 +142,4 @@ def apply(view: RunView | None, rec: Recorded) -> RunView | None:
     return view
 
 
-_HANDLED = frozenset({RunStarted, RunSummaryUpdated, RunArtifactSaved, RunFinished})
+_HANDLED = frozenset({RunStarted, RunSummaryUpdated, RunArtifactSaved, RunFinished, *MANAGE_EVENTS})

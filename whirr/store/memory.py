@@ -13,6 +13,7 @@ from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerVi
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import claim_order
 from whirr.projections.queue_state import QUEUE_KEY
+from whirr.projections.run_manage import DELETED
 from whirr.store.guard import encode_for_append, notice
 from whirr.store.protocol import ConflictError, Decide
 
@@ -113,7 +114,7 @@ class MemoryStore:
             found = [
                 j
                 for j in sorted(self._views["jobs"].values(), key=lambda j: -j.id)
-                if statuses is None or j.status in statuses
+                if (statuses is None or j.status in statuses) and not j.cleaned
             ]
         return found[:limit] if limit is not None else found
 
@@ -140,6 +141,8 @@ class MemoryStore:
         counts: dict[str, int] = {}
         with self._changed:
             for j in self._views["jobs"].values():
+                if j.cleaned:
+                    continue
                 counts[j.status] = counts.get(j.status, 0) + 1
         return counts
 
@@ -151,10 +154,15 @@ class MemoryStore:
 
     def run(self, run_id: str) -> RunView | None:
         with self._changed:
-            return self._views["runs"].get(run_id)
+            view = self._views["runs"].get(run_id)
+        return None if view is None or view.status == DELETED else view
 
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunView]:
         with self._changed:
             found = [
@@ -164,14 +172,17 @@ class MemoryStore:
                     key=lambda r: (r.started_at, r.version),
                     reverse=True,
                 )
-                if (status is None or r.status == status) and (tag is None or tag in r.tags)
+                if (status is None or r.status == status)
+                and (tag is None or tag in r.tags)
+                and (archived is None or r.archived == archived)
+                and r.status != DELETED
             ]
         return found[:limit] if limit is not None else found
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         with self._changed:
             items = sorted(self._views["runs"].items())
-        return [r for k, r in items if k.startswith(prefix)][:limit]
+        return [r for k, r in items if k.startswith(prefix) and r.status != DELETED][:limit]
 
     def worker(self, worker_id: str) -> WorkerView | None:
         with self._changed:

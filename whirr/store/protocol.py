@@ -85,9 +85,15 @@ class ViewReader(Protocol):
         ...
 
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunView]:
-        """Runs, newest first, optionally filtered by status and tag."""
+        """Runs, newest first, optionally filtered by status, tag and ``archived``
+        (None: archived or not). A deleted run (``run.deleted``) is never returned, by
+        this or any other reader."""
         ...
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:

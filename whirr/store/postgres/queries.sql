@@ -173,7 +173,9 @@ COPY queue_state (id, data) FROM STDIN;
 SELECT data::text FROM jobs WHERE id = %s;
 
 -- name: jobs_all
-SELECT data::text FROM jobs ORDER BY id DESC LIMIT %(limit)s;
+-- A job ``whirr clean`` dropped has the status column 'cleaned': left out of listings
+-- and counts, still read by id (see the SQLite store's queries).
+SELECT data::text FROM jobs WHERE status <> 'cleaned' ORDER BY id DESC LIMIT %(limit)s;
 
 -- name: jobs_by_status
 SELECT data::text FROM jobs WHERE status = ANY(%(statuses)s::text[])
@@ -191,7 +193,7 @@ SELECT id, data FROM claimable_jobs_locked(%(limit)s, %(now)s);
 SELECT data::text FROM jobs WHERE status = 'running' AND lease_expires < %s ORDER BY id;
 
 -- name: job_counts
-SELECT status, COUNT(*) FROM jobs GROUP BY status;
+SELECT status, COUNT(*) FROM jobs WHERE status <> 'cleaned' GROUP BY status;
 
 -- name: max_job_id
 -- Above every job view and the queue view's job_id_floor (the ids of job streams whose
@@ -202,17 +204,22 @@ SELECT GREATEST(
 );
 
 -- name: get_run
-SELECT data::text FROM runs WHERE id = %s;
+-- A deleted run's row (status 'deleted', a tombstone) is read by no query.
+SELECT data::text FROM runs WHERE id = %s AND status <> 'deleted';
 
 -- name: runs
 SELECT data::text FROM runs
-WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+WHERE status <> 'deleted'
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
   AND (%(tag)s::text IS NULL OR %(tag)s::text = ANY(tags))
+  AND (%(archived)s::boolean IS NULL
+       OR COALESCE((data->>'archived')::boolean, false) = %(archived)s::boolean)
 ORDER BY started_at DESC, version DESC
 LIMIT %(limit)s;
 
 -- name: runs_by_prefix
-SELECT data::text FROM runs WHERE starts_with(id, %(prefix)s) ORDER BY id LIMIT %(limit)s;
+SELECT data::text FROM runs WHERE starts_with(id, %(prefix)s) AND status <> 'deleted'
+ORDER BY id LIMIT %(limit)s;
 
 -- name: get_worker
 SELECT data::text FROM workers WHERE id = %s;

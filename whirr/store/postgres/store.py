@@ -288,9 +288,13 @@ class PostgresStore:
         return self._read(lambda v: v.run(run_id))
 
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunView]:
-        return self._read(lambda v: v.runs(status, tag, limit))
+        return self._read(lambda v: v.runs(status, tag, limit, archived))
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         return self._read(lambda v: v.runs_by_prefix(prefix, limit))

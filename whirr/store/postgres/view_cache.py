@@ -30,6 +30,7 @@ from typing import Any
 
 from whirr.projections import JobView, QueueView, RunView, WorkerView
 from whirr.projections.queue_state import QUEUE_KEY
+from whirr.projections.run_manage import DELETED
 from whirr.store.postgres.claim_window import ClaimWindow
 from whirr.store.postgres.views import Conn, PgViews, decode_job
 
@@ -106,7 +107,8 @@ class BatchViews(PgViews):
     def run(self, run_id: str) -> RunView | None:
         """One run's view."""
         view: RunView | None = self._point("runs", run_id)
-        return view
+        # The batch may know the tombstone a RunDeleted just wrote; readers never see one.
+        return None if view is None or view.status == DELETED else view
 
     def worker(self, worker_id: str) -> WorkerView | None:
         """One worker's view."""
@@ -148,10 +150,14 @@ class BatchViews(PgViews):
         return self._note("jobs", super().expired_leases(now))
 
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunView]:
-        """Runs, newest first, optionally filtered by status and tag."""
-        return self._note("runs", super().runs(status, tag, limit))
+        """Runs, newest first, optionally filtered by status, tag and archived."""
+        return self._note("runs", super().runs(status, tag, limit, archived))
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         """Runs whose id starts with ``prefix``."""

@@ -16,7 +16,7 @@ import msgspec
 import psycopg
 
 from whirr.projections import JobView, QueueView, RunView, WorkerView
-from whirr.projections.jobs import Queued, Running
+from whirr.projections.jobs import Queued, Running, status_column
 from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store.postgres.schema import Q
 
@@ -39,7 +39,7 @@ def job_row(view: JobView) -> tuple[Any, ...]:
     not_before = state.not_before if isinstance(state, Queued) else None
     return (
         view.id,
-        view.status,
+        status_column(view),
         view.priority,
         lease,
         blocked,
@@ -184,10 +184,14 @@ class PgViews:
         return self._one("get_run", run_id, _decode_run)
 
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunView]:
-        """Runs, newest first, optionally filtered by status and tag."""
-        params = {"status": status, "tag": tag, "limit": limit}
+        """Runs, newest first, optionally filtered by status, tag and archived."""
+        params = {"status": status, "tag": tag, "limit": limit, "archived": archived}
         return self._many("runs", params, _decode_run)
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:

@@ -84,7 +84,9 @@ INSERT OR REPLACE INTO workers (id, data) VALUES (?, ?);
 SELECT data FROM jobs WHERE id = ?;
 
 -- name: jobs_all
-SELECT data FROM jobs ORDER BY id DESC LIMIT :limit;
+-- A job ``whirr clean`` dropped has the status column 'cleaned' (its view keeps its
+-- outcome): it is left out of every listing and count, and still read by id.
+SELECT data FROM jobs WHERE status <> 'cleaned' ORDER BY id DESC LIMIT :limit;
 
 -- name: jobs_by_status
 SELECT data FROM jobs WHERE status IN (SELECT value FROM json_each(:statuses))
@@ -101,7 +103,7 @@ LIMIT :limit;
 SELECT data FROM jobs WHERE lease_expires IS NOT NULL AND lease_expires < ? AND status = 'running';
 
 -- name: job_counts
-SELECT status, COUNT(*) FROM jobs GROUP BY status;
+SELECT status, COUNT(*) FROM jobs WHERE status <> 'cleaned' GROUP BY status;
 
 -- name: max_job_id
 -- New jobs are numbered above every job view and above the queue view's job_id_floor:
@@ -119,17 +121,23 @@ SELECT MAX(
 );
 
 -- name: get_run
-SELECT data FROM runs WHERE id = ?;
+-- A deleted run's view stays as a row with status 'deleted' (a tombstone) that no read
+-- returns: the run is gone from every view, and a rebuild agrees.
+SELECT data FROM runs WHERE id = ? AND status <> 'deleted';
 
 -- name: runs
 SELECT data FROM runs
-WHERE (:status IS NULL OR status = :status)
+WHERE status <> 'deleted'
+  AND (:status IS NULL OR status = :status)
   AND (:tag IS NULL OR EXISTS (SELECT 1 FROM json_each(data, '$.tags') WHERE value = :tag))
+  AND (:archived IS NULL
+       OR COALESCE(json_extract(CAST(data AS TEXT), '$.archived'), 0) = :archived)
 ORDER BY started_us DESC, version DESC
 LIMIT :limit;
 
 -- name: runs_by_prefix
-SELECT data FROM runs WHERE id >= :prefix AND id < :prefix || char(1114111) ORDER BY id LIMIT :limit;
+SELECT data FROM runs WHERE id >= :prefix AND id < :prefix || char(1114111)
+  AND status <> 'deleted' ORDER BY id LIMIT :limit;
 
 -- name: get_worker
 SELECT data FROM workers WHERE id = ?;

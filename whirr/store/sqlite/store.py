@@ -23,7 +23,7 @@ from whirr.decoding import LazyDecoder
 from whirr.events import Pending, Recorded, tag_of
 from whirr.filemodes import create_private_file
 from whirr.projections import JobView, QueueView, RunView, WorkerView, fold, fold_touched
-from whirr.projections.jobs import Queued, Running
+from whirr.projections.jobs import Queued, Running, status_column
 from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store.guard import decode_stored, encode_for_append, notice, typed
 from whirr.store.protocol import ConflictError, Decide, StoreError, StoreWriteError
@@ -218,7 +218,7 @@ class SQLiteStore:
             after_s = to_us(after) / 1e6 if after is not None else None
             conn.execute(
                 _Q["upsert_job"],
-                (view.id, view.status, view.priority, lease_s, blocked, after_s, data),
+                (view.id, status_column(view), view.priority, lease_s, blocked, after_s, data),
             )
         elif name == "runs":
             conn.execute(
@@ -355,9 +355,18 @@ class SQLiteStore:
         return self._one("get_run", run_id, _RUN)
 
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunView]:
-        params = {"status": status, "tag": tag, "limit": _NO_LIMIT if limit is None else limit}
+        params = {
+            "status": status,
+            "tag": tag,
+            "limit": _NO_LIMIT if limit is None else limit,
+            "archived": None if archived is None else int(archived),
+        }
         return self._many("runs", params, _RUN)
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
