@@ -46,7 +46,7 @@ ROOMS: list[tuple[str, set[str]]] = [
     ("reports", {"analytics", "doctor"}),
     # What the two sanic edges share: the async bridge, request parsing, Host checks.
     ("web", {"web"}),
-    ("edges", {"cli", "api", "dashboard", "worker", "tracking", "watch"}),
+    ("edges", {"cli", "api", "dashboard", "worker", "tracking", "watch", "integrations"}),
 ]
 EDGES = ROOMS[-1][1]
 PURE = {"events", "wire"}
