@@ -1,5 +1,6 @@
 """Events in a run's life: started, summary, artifact saved, finished."""
 
+from datetime import datetime
 from typing import Any, Literal
 
 from whirr.events.base import Event
@@ -29,6 +30,12 @@ class RunStarted(Event, frozen=True, tag="run.started"):
     files_mode: FilesMode | None = None
     #: The run directory on the worker's own machine, when it ships its files.
     worker_run_dir: str | None = None
+    #: When the run really began, for a run recorded after the fact (``whirr import``);
+    #: None: when this event was recorded.
+    started_at: datetime | None = None
+    #: The run this one was imported from (``mlflow:<run uuid>``, ``tensorboard:<key>``,
+    #: ``wandb:<run id>``); None: a run whirr saw begin.
+    source: str | None = None
 
 
 class RunSummaryUpdated(Event, frozen=True, tag="run.summary_updated"):
@@ -59,3 +66,6 @@ class RunFinished(Event, frozen=True, tag="run.finished"):
     status: RunOutcome
     exit_code: ExitCode | None = None
     error: str | None = None
+    #: When the run really ended, for a run recorded after the fact (``whirr import``);
+    #: None: when this event was recorded.
+    finished_at: datetime | None = None

@@ -99,7 +99,7 @@ def apply(view: RunView | None, rec: Recorded) -> RunView | None:
             config=event.config,
             tags=event.tags,
             status="running",
-            started_at=rec.recorded_at,
+            started_at=event.started_at or rec.recorded_at,
             hostname=event.hostname,
             pid=event.pid,
             run_dir=event.run_dir,
@@ -134,7 +134,7 @@ def apply(view: RunView | None, rec: Recorded) -> RunView | None:
         return msgspec.structs.replace(
             view,
             status=event.status,
-            finished_at=rec.recorded_at,
+            finished_at=event.finished_at or rec.recorded_at,
             exit_code=event.exit_code,
             error=event.error,
             version=rec.position,
