@@ -39,7 +39,7 @@ ROOMS: list[tuple[str, set[str]]] = [
             "containment",
         },
     ),
-    ("services", {"services", "sweeps", "ablations", "studies", "snapshot"}),
+    ("services", {"services", "sweeps", "ablations", "studies", "snapshot", "importers"}),
     ("remote client", {"client", "client_studies", "_httpx", "shipping"}),
     ("facade", {"facade"}),
     # Libraries the edges share: reports over runs (DuckDB), the health checks.
