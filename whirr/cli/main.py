@@ -31,11 +31,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": ("whirr.cli.analytics", "compare_cmd", "Compare runs side by side."),
     "export": ("whirr.cli.analytics", "export_cmd", "Export runs or metrics to csv/json/parquet."),
     "sql": ("whirr.cli.analytics", "sql_cmd", "Query runs, jobs and metrics with DuckDB SQL."),
+    "import": ("whirr.cli.importing", "import_cmd", "Import runs from MLflow, TensorBoard or W&B."),
     "events": ("whirr.cli.log", "events_cmd", "Print the event log (optionally following it)."),
     "rebuild": ("whirr.cli.log", "rebuild_cmd", "Rebuild the views by replaying the event log."),
     "repair": ("whirr.cli.repair", "repair_cmd", "Void log events that do not decode."),
     "backup": ("whirr.cli.backup", "backup_cmd", "Copy the project consistently into a directory."),
     "restore": ("whirr.cli.backup", "restore_cmd", "Put a backup back as the project's database."),
+    "migrate": ("whirr.cli.migrate", "migrate_cmd", "Convert a whirr 0.5.3 project to this whirr."),
     "sweep": ("whirr.cli.sweep", "sweep_cmd", "Run a parameter sweep (YAML); report on one."),
     "sweeps": ("whirr.cli.sweep", "sweeps_cmd", "List sweeps with their progress."),
     "ablate": ("whirr.cli.ablate", "ablate_cmd", "Ablation studies with paired seeds."),
@@ -82,7 +84,12 @@ class LazyGroup(click.Group):
         except Exception as exc:
             if os.environ.get("WHIRR_TRACEBACK"):
                 raise
-            click.echo(f"Error: internal error: {one_line(exc)} (please report)", err=True)
+            from whirr.cli.extras import missing_extra
+
+            # An optional library the command needs: name the extra to install.
+            message = missing_extra(ctx.invoked_subcommand, exc)
+            message = message or f"internal error: {one_line(exc)} (please report)"
+            click.echo(f"Error: {message}", err=True)
             ctx.exit(1)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -9,29 +9,53 @@ of its own (``app.create_dashboard_app``) over a local project or a remote serve
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sanic import Sanic
 
 from whirr.dashboard.security import Settings
-from whirr.dashboard.source import Source
+
+if TYPE_CHECKING:
+    from whirr.dashboard.source import Source
 
 __all__ = ["Settings", "Source", "mount", "mount_in_server"]
 log = logging.getLogger("whirr.dashboard")
+
+#: What the dashboard cannot serve without (polars only makes it faster). Checked before
+#: any of its modules is imported: ``whirr server`` without them still serves the API.
+NEEDS = ("numpy", "plotly")
+
+
+def __getattr__(name: str) -> Any:
+    # ``Source`` (and numpy with it) is imported on first use only, so that importing this
+    # package to ask whether the dashboard can be served does not need the dashboard extra.
+    if name == "Source":
+        from whirr.dashboard.source import Source
+
+        return Source
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def missing_dependencies() -> list[str]:
+    """The modules of ``NEEDS`` that are not installed."""
+    return [name for name in NEEDS if importlib.util.find_spec(name) is None]
 
 
 def mount_in_server(app: Sanic, token: str | None, public_url: str | None = None) -> None:
     """Mount the dashboard in ``whirr server``'s app, behind the server's token (a sign-in
     page turns it into a session cookie), answering to the server's ``public_url`` too.
-    Without the dashboard extra, log why not."""
-    try:
-        import numpy  # noqa: F401  (the dashboard's downsampling needs it)
-    except ImportError:
-        log.warning("the web dashboard is off: pip install 'whirr[dashboard]' to serve it")
+    Without the dashboard's dependencies, say so in one line and serve the API alone."""
+    missing = missing_dependencies()
+    if missing:
+        log.warning(
+            "the web dashboard is off (%s not installed): pip install 'whirr[dashboard]'",
+            " and ".join(missing),
+        )
         return
     mount(app, Settings(token=token, check_host=token is None, public_url=public_url))
 
