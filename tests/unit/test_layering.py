@@ -37,6 +37,7 @@ ROOMS: list[tuple[str, set[str]]] = [
             "gpus",
             "filemodes",
             "containment",
+            "migrate",
         },
     ),
     ("services", {"services", "sweeps", "ablations", "studies", "snapshot", "importers"}),

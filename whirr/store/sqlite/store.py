@@ -113,6 +113,13 @@ class SQLiteStore:
                     f"{self.path} has schema version {version}, newer than this whirr "
                     f"understands ({SCHEMA_VERSION}); upgrade whirr"
                 )
+            if version == 0:
+                from whirr.migrate.detect import OriginalProject, is_original
+
+                # The original whirr 0.5.3's tables share names with ours: say what to do
+                # (``whirr migrate``) before schema_v1 meets them, and write nothing.
+                if is_original(conn):
+                    raise OriginalProject(self.path)
             if version < SCHEMA_VERSION:
                 with conn:
                     # Each step upgrades from the version before it, in one transaction.
