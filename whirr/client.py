@@ -55,6 +55,16 @@ from whirr.wire.run_events import (
     RunStartRequest,
     RunSummaryRequest,
 )
+from whirr.wire.run_manage import (
+    ArchivedFilter,
+    CleanRequest,
+    CleanResponse,
+    RunConfigRequest,
+    RunDeleteResponse,
+    RunNoteRequest,
+    RunRenameRequest,
+    RunTagsRequest,
+)
 from whirr.wire.shipping import FinalFilesRequest, RunFiles, UploadAnswer
 
 T = TypeVar("T")
@@ -510,11 +520,63 @@ class WhirrClient(StudyCalls):
 
     # -- runs ---------------------------------------------------------------------------
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int = 100
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int = 100,
+        archived: ArchivedFilter = "exclude",
     ) -> list[schemas.Run]:
-        """Runs newest first."""
-        params = {"status": status, "tag": tag, "limit": limit}
+        """Runs newest first; archived runs left out (``exclude``), alone (``only``) or
+        with the rest (``include``)."""
+        params: dict[str, Any] = {"status": status, "tag": tag, "limit": limit}
+        if archived != "exclude":
+            params["archived"] = archived  # an older server knows no such parameter
         return self._call("GET", "/runs", schemas.RunsResponse, params=params).runs
+
+    # -- run and job management (exact run ids: a write never goes by prefix) -----------
+    def _run_path(self, run_id: str, action: str) -> str:
+        return f"/runs/{quote(run_id, safe='')}/{action}"
+
+    def rename_run(self, run_id: str, name: str) -> schemas.Run:
+        """Give the run a new name."""
+        body = RunRenameRequest(name=name)
+        return self._call("POST", self._run_path(run_id, "rename"), schemas.Run, body=body)
+
+    def tag_run(
+        self, run_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> schemas.Run:
+        """Add and remove the run's tags."""
+        body = RunTagsRequest(add=list(add), remove=list(remove))
+        return self._call("POST", self._run_path(run_id, "tags"), schemas.Run, body=body)
+
+    def note_run(self, run_id: str, text: str, *, append: bool = False) -> schemas.Run:
+        """Set the run's note, or append a paragraph to it."""
+        body = RunNoteRequest(text=text, append=append)
+        return self._call("POST", self._run_path(run_id, "note"), schemas.Run, body=body)
+
+    def archive_run(self, run_id: str, archived: bool = True) -> schemas.Run:
+        """Hide the run from default listings (``archived=False``: show it again)."""
+        action = "archive" if archived else "unarchive"
+        return self._call("POST", self._run_path(run_id, action), schemas.Run)
+
+    def update_run_config(self, run_id: str, config: dict[str, Any]) -> schemas.Run:
+        """Merge config values set after the run started."""
+        body = RunConfigRequest(config=config)
+        return self._call("POST", self._run_path(run_id, "config"), schemas.Run, body=body)
+
+    def delete_run(self, run_id: str) -> RunDeleteResponse:
+        """Delete the run and its files on the server (409 while it runs)."""
+        return self._call("POST", self._run_path(run_id, "delete"), RunDeleteResponse)
+
+    def clean(
+        self, older_than_seconds: float | None = None, statuses: Sequence[str] | None = None
+    ) -> CleanResponse:
+        """Drop ended jobs from the queue's views (``whirr clean``); their runs stay."""
+        body = CleanRequest(
+            older_than_seconds=older_than_seconds,
+            statuses=list(statuses) if statuses else None,
+        )
+        return self._call("POST", "/jobs/clean", CleanResponse, body=body)
 
     def get_run(self, run_id: str) -> schemas.Run:
         """One run, by id or unique prefix."""

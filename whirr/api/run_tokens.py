@@ -28,6 +28,9 @@ RUN_ROUTES = frozenset(
     {
         "attach_run",
         "run_summary",
+        "run_tags",
+        "run_note",
+        "run_config",
         "run_artifact_saved",
         "get_run",
         "run_metrics",

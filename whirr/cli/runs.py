@@ -20,10 +20,12 @@ from whirr.cli.common import (
     server_option,
     user_errors,
 )
+from whirr.cli.run_manage import MANAGE_COMMANDS
 from whirr.clock import local_time
 from whirr.facade import open_whirr
 from whirr.facade.where import files_location
 from whirr.wire import schemas
+from whirr.wire.run_manage import ArchivedFilter
 from whirr.wire.files_location import FilesLocation
 
 STATUSES = ["running", "completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
@@ -33,7 +35,7 @@ _SUMMARY_SHOWN = 3
 _SHOW_TAIL = 1000
 
 
-@click.command("runs")
+@click.group("runs", invoke_without_command=True)
 @click.option("-s", "--status", type=StatusChoice(STATUSES), help="Only runs with this status.")
 @click.option("-t", "--tag", help="Only runs with this tag.")
 @click.option(
@@ -58,21 +60,27 @@ _SHOW_TAIL = 1000
     "descending (repeatable).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print {runs: [...]} as JSON.")
+@click.option("--archived", is_flag=True, help="Only archived runs (`whirr runs archive`).")
+@click.option("--all", "all_runs", is_flag=True, help="Every run, archived ones too.")
 # The original whirr's spelling of -n (docs/cli.md, "The original whirr's options").
 @click.option("--last", type=count(), default=None, hidden=True)
 @server_option(short=False)
+@click.pass_context
 @user_errors
 def runs_cmd(
+    ctx: click.Context,
     status: str | None,
     tag: str | None,
     limit: int,
     where: tuple[str, ...],
     sort: tuple[str, ...],
     as_json: bool,
+    archived: bool,
+    all_runs: bool,
     last: int | None,
     server: str | None,
 ) -> None:
-    """List runs, newest first, with full ids.
+    """List runs, newest first, with full ids; or manage one (the commands below).
 
     Direct runs (a script calling whirr.init()) show as soon as they start; one whose
     process died without recording an end shows as `crashed`.
@@ -83,10 +91,17 @@ def runs_cmd(
       whirr runs -s failed -n 5
       whirr runs -t sweep:lr --json
       whirr runs --where 'config.lr < 0.01' --sort summary.best_loss
+      whirr runs --archived           # archived runs only (--all: every run)
+      whirr runs tag job-12 best      # manage: rename, tag, untag, note, archive, delete
     """
+    if ctx.invoked_subcommand is not None:
+        return  # ``whirr runs rename ...``: the subcommand does the work
     limit = last if last is not None else limit
+    which: ArchivedFilter = "include" if all_runs else "only" if archived else "exclude"
     with open_whirr(server) as whirr:
-        runs = whirr.runs(status=status, tag=tag, limit=None if where or sort else limit)
+        runs = whirr.runs(
+            status=status, tag=tag, limit=None if where or sort else limit, archived=which
+        )
     if where or sort:
         from whirr.analytics.filters import filter_runs  # DuckDB: imported only when asked
 
@@ -95,6 +110,10 @@ def runs_cmd(
         emit_json({"runs": runs})
         return
     print_runs(runs, status, tag)
+
+
+for _command in MANAGE_COMMANDS:
+    runs_cmd.add_command(_command)
 
 
 def print_runs(runs: list[schemas.Run], status: str | None, tag: str | None) -> None:
@@ -117,7 +136,7 @@ def print_runs(runs: list[schemas.Run], status: str | None, tag: str | None) -> 
             [
                 r.id,
                 r.name or "-",
-                r.status,
+                r.status + (" (archived)" if r.archived else ""),
                 ago(r.started_at, now),
                 duration(took),
                 ",".join(r.tags) or "-",
@@ -204,6 +223,7 @@ def _print_run(
         ("Duration", duration(took)),
         ("Host", f"{run.hostname or '-'}" + (f" (pid {run.pid})" if run.pid else "")),
         ("Tags", ", ".join(run.tags) or "-"),
+        *([("Archived", "yes (hidden from `whirr runs`)")] if run.archived else []),
         ("Files", location.line),
     ]
     fields.extend(("Warning", warning) for warning in location.warnings)
@@ -212,6 +232,10 @@ def _print_run(
     width = max(len(k) for k, _ in fields)
     for key, value in fields:
         click.echo(f"{key + ':':<{width + 1}} {value}")
+    if run.notes:
+        click.echo("\nNote:")
+        for line in run.notes.splitlines():
+            click.echo(f"  {line}" if line else "")
     _section("Config", run.config)
     _section("Summary", run.summary)
     count = rows[-1].get("_idx", -1) + 1 if rows else 0

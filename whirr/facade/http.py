@@ -17,6 +17,7 @@ from whirr.services.errors import InvalidRequest
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
+from whirr.wire.run_manage import ArchivedFilter, CleanResponse, RunDeleteResponse
 from whirr.wire.schemas import RUN_FILE_PAGE
 from whirr.wire.shipping import RunFiles
 
@@ -84,9 +85,38 @@ class HttpWhirr:
 
     # -- runs -----------------------------------------------------------------------
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = 100
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = 100,
+        archived: ArchivedFilter = "exclude",
     ) -> list[schemas.Run]:
-        return self.client.runs(status=status, tag=tag, limit=limit or 10_000)
+        return self.client.runs(status=status, tag=tag, limit=limit or 10_000, archived=archived)
+
+    # Management: the ref is resolved here (id, prefix, job) and the write names the exact
+    # id, so a write never lands on whichever run a prefix matches on the server.
+    def rename_run(self, ref: str, name: str) -> schemas.Run:
+        return self.client.rename_run(self.run(ref).id, name)
+
+    def tag_run(self, ref: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> schemas.Run:
+        return self.client.tag_run(self.run(ref).id, add=add, remove=remove)
+
+    def note_run(self, ref: str, text: str, *, append: bool = False) -> schemas.Run:
+        return self.client.note_run(self.run(ref).id, text, append=append)
+
+    def archive_run(self, ref: str, archived: bool = True) -> schemas.Run:
+        return self.client.archive_run(self.run(ref).id, archived)
+
+    def update_run_config(self, run_id: str, config: dict[str, Any]) -> schemas.Run:
+        return self.client.update_run_config(run_id, config)
+
+    def delete_run(self, ref: str) -> RunDeleteResponse:
+        return self.client.delete_run(self.run(ref).id)
+
+    def clean(
+        self, older_than_seconds: float | None = None, statuses: Sequence[str] | None = None
+    ) -> CleanResponse:
+        return self.client.clean(older_than_seconds, statuses)
 
     def run(self, ref: str) -> schemas.Run:
         number = job_number(ref)

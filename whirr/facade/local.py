@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +23,22 @@ from whirr.runfiles import RunFile, UnsafePath, read_from
 from whirr.services import run_files
 from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.services.jobs import Jobs
+from whirr.services.management import Management
 from whirr.services.queue import Queue
 from whirr.services.render import job_out, run_out, worker_out
+from whirr.services.run_removal import remove_run_dir
 from whirr.services.waiting import live_workers, waiting_note
 from whirr.services.workers import Workers
 from whirr.store import EventStore
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
+from whirr.wire.run_manage import (
+    ArchivedFilter,
+    CleanResponse,
+    RunDeleteResponse,
+    archived_flag,
+)
 from whirr.wire.schemas import RUN_FILE_PAGE
 from whirr.wire.shipping import RunFiles
 
@@ -287,9 +296,60 @@ class StoreWhirr:
         return Runs(self.store, hostname=self.settings.hostname or None)
 
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = 100
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = 100,
+        archived: ArchivedFilter = "exclude",
     ) -> list[schemas.Run]:
-        return [run_out(r) for r in self._runs().list(status=status, tag=tag, limit=limit)]
+        found = self._runs().list(
+            status=status, tag=tag, limit=limit, archived=archived_flag(archived)
+        )
+        return [run_out(r) for r in found]
+
+    # -- run and job management ---------------------------------------------------------
+    def rename_run(self, ref: str, name: str) -> schemas.Run:
+        return run_out(Management(self.store).rename(self.run(ref).id, name))
+
+    def tag_run(self, ref: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> schemas.Run:
+        if not add and not remove:
+            raise InvalidRequest("give tags to add or to remove")
+        run_id = self.run(ref).id
+        manage = Management(self.store)
+        view = manage.add_tags(run_id, add) if add else None
+        if remove:
+            view = manage.remove_tags(run_id, remove)
+        assert view is not None
+        return run_out(view)
+
+    def note_run(self, ref: str, text: str, *, append: bool = False) -> schemas.Run:
+        return run_out(Management(self.store).note(self.run(ref).id, text, append=append))
+
+    def archive_run(self, ref: str, archived: bool = True) -> schemas.Run:
+        return run_out(Management(self.store).set_archived(self.run(ref).id, archived))
+
+    def update_run_config(self, run_id: str, config: dict[str, Any]) -> schemas.Run:
+        return run_out(Management(self.store).update_config(run_id, config))
+
+    def delete_run(self, ref: str) -> RunDeleteResponse:
+        run = self.run(ref)  # with its live status: a direct run whose process lives runs
+        Management(self.store).delete(run.id, running=run.status == "running")
+        removed = remove_run_dir(self.settings.runs_dir, run.id)
+        where = f"; its files under {self.settings.runs_dir / run.id} removed" if removed else ""
+        return RunDeleteResponse(
+            run_id=run.id, message=f"Deleted run {run.id}{where}", files_removed=removed
+        )
+
+    def clean(
+        self, older_than_seconds: float | None = None, statuses: Sequence[str] | None = None
+    ) -> CleanResponse:
+        older = timedelta(seconds=older_than_seconds) if older_than_seconds is not None else None
+        ids = Management(self.store).clean(older_than=older, statuses=statuses, now=utc_now())
+        return CleanResponse(
+            message=f"Cleaned {len(ids)} ended job(s) from the queue's views (their runs stay)",
+            cleaned=ids,
+            count=len(ids),
+        )
 
     def run(self, ref: str) -> schemas.Run:
         number = job_number(ref)

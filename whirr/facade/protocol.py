@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from whirr.facade.studies import Studies
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact
+from whirr.wire.run_manage import ArchivedFilter, CleanResponse, RunDeleteResponse
 from whirr.wire.schemas import RUN_FILE_PAGE
 from whirr.wire.shipping import RunFiles
 
@@ -83,12 +84,44 @@ class Whirr(Protocol):
 
     # -- runs -----------------------------------------------------------------------
     def runs(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = 100
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = 100,
+        archived: ArchivedFilter = "exclude",
     ) -> list[schemas.Run]:
-        """Runs newest first (live ``crashed`` status), optionally by status and tag."""
+        """Runs newest first (live ``crashed`` status), optionally by status and tag;
+        archived runs left out (``exclude``), alone (``only``) or with the rest
+        (``include``)."""
 
     def run(self, ref: str) -> schemas.Run:
         """A run by exact id, unique prefix, or its job (``1``, ``#1``, ``job-1``)."""
+
+    # -- run and job management (events: whirr.events.manage) ----------------------------
+    def rename_run(self, ref: str, name: str) -> schemas.Run:
+        """Give a run (id, unique prefix or its job) a new name."""
+
+    def tag_run(self, ref: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> schemas.Run:
+        """Add and remove a run's tags."""
+
+    def note_run(self, ref: str, text: str, *, append: bool = False) -> schemas.Run:
+        """Set a run's note (or append a paragraph to it)."""
+
+    def archive_run(self, ref: str, archived: bool = True) -> schemas.Run:
+        """Hide a run from default listings (or show it again)."""
+
+    def update_run_config(self, run_id: str, config: dict[str, Any]) -> schemas.Run:
+        """Merge config values set after the run started (exact run id)."""
+
+    def delete_run(self, ref: str) -> RunDeleteResponse:
+        """Delete a run: its files removed, the run gone from every view. Refused
+        (``InvalidState``) while the run runs or its job may still write to it."""
+
+    def clean(
+        self, older_than_seconds: float | None = None, statuses: Sequence[str] | None = None
+    ) -> CleanResponse:
+        """Drop ended jobs from the queue's views (listings, status counts); their runs
+        stay."""
 
     def metrics(self, run_id: str, since: int = 0, limit: int = 100_000) -> list[dict[str, Any]]:
         """One page of the run's metric rows: ``_idx >= since``, at most ``limit``."""

@@ -81,6 +81,8 @@ def run_out(run: RunView) -> schemas.Run:
         pid=run.pid,
         files_mode=run.files_mode,
         worker_run_dir=run.worker_run_dir,
+        notes=run.notes,
+        archived=run.archived,
     )
 
 

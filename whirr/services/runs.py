@@ -146,15 +146,21 @@ class Runs:
         return self.live(matches[0])
 
     def list(
-        self, status: str | None = None, tag: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        archived: bool | None = None,
     ) -> list[RunView]:
-        """Runs newest first, with live statuses, optionally by status and tag."""
+        """Runs newest first, with live statuses, optionally by status, tag and
+        ``archived`` (None: archived or not)."""
         if status in ("running", "crashed"):
             # Which running runs are really crashed is only known here: filter after.
-            views = [self.live(v) for v in self.store.runs(status="running", tag=tag)]
-            views = [v for v in views if v.status == status]
+            found = self.store.runs(status="running", tag=tag, archived=archived)
+            views = [v for v in map(self.live, found) if v.status == status]
             return views if limit is None else views[:limit]
-        return [self.live(v) for v in self.store.runs(status=status, tag=tag, limit=limit)]
+        found = self.store.runs(status=status, tag=tag, limit=limit, archived=archived)
+        return [self.live(v) for v in found]
 
     def live(self, view: RunView) -> RunView:
         """``view`` with ``crashed`` status when it is a direct run on this host whose

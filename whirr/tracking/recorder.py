@@ -79,6 +79,29 @@ class Recorder:
         if self._runs is not None:
             self._call(self._runs.artifact_saved, run_id, path, size)
 
+    def config(self, run_id: str, values: dict[str, Any]) -> None:
+        """Record a RunConfigUpdated."""
+        if self._runs is not None:
+            self._call(self._manage().update_config, run_id, values)
+
+    def tags(self, run_id: str, add: list[str], remove: list[str]) -> None:
+        """Record RunTagsAdded / RunTagsRemoved."""
+        if self._runs is not None:
+            if add:
+                self._call(self._manage().add_tags, run_id, add)
+            if remove:
+                self._call(self._manage().remove_tags, run_id, remove)
+
+    def note(self, run_id: str, text: str, append: bool) -> None:
+        """Record a RunNoteSet."""
+        if self._runs is not None:
+            self._call(self._manage().note, run_id, text, append=append)
+
+    def _manage(self) -> Any:
+        from whirr.services.management import Management
+
+        return Management(self._store)
+
     def finish(self, run_id: str, status: str, error: str | None) -> None:
         """Record a RunFinished."""
         if self._runs is not None:

@@ -145,6 +145,18 @@ class RemoteRecorder:
             return
         self._put("artifact", run_id, lambda c: c.record_artifact(run_id, path, size))
 
+    def config(self, run_id: str, values: dict[str, Any]) -> None:
+        """Queue config values set after the start."""
+        self._put("config", run_id, lambda c: c.update_run_config(run_id, values))
+
+    def tags(self, run_id: str, add: list[str], remove: list[str]) -> None:
+        """Queue tags added or removed."""
+        self._put("tags", run_id, lambda c: c.tag_run(run_id, add=add, remove=remove))
+
+    def note(self, run_id: str, text: str, append: bool) -> None:
+        """Queue the run's note."""
+        self._put("note", run_id, lambda c: c.note_run(run_id, text, append=append))
+
     def finish(self, run_id: str, status: str, error: str | None) -> None:
         """A direct run's end, sent by ``close`` once its files are shipped (a job's true
         end is its remote worker's to record)."""

@@ -23,6 +23,7 @@ from whirr.tracking.location import Location, locate
 from whirr.tracking.metrics import MetricsWriter, to_json_value
 from whirr.tracking.recorder import OUTCOMES, recorder_for
 from whirr.tracking.repro import GitCapture, requirements
+from whirr.tracking.run_config import RunConfig, plain_tags
 from whirr.tracking.system import DEFAULT_INTERVAL_S, SystemSampler
 
 _encode = msgspec.json.Encoder(enc_hook=to_json_value).encode
@@ -85,6 +86,7 @@ class Run:
             known = self._recorder.job(location.job_id)
 
         self._config = plain(config, "config")
+        self._config_view: RunConfig | None = None
         self._tags = [str(t) for t in (tags or ())]
         self._name = name
         if location.attached:
@@ -150,13 +152,16 @@ class Run:
         return self._name or self.run_id
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The run's configuration (a copy)."""
-        return dict(self._config)
+    def config(self) -> RunConfig:
+        """The run's configuration: a dict whose changes are recorded (``run.config["b"]
+        = 2``, ``run.config.update(...)``: ``config.json`` and the run's view follow)."""
+        if self._config_view is None:
+            self._config_view = RunConfig(self._config, self._config_changed)
+        return self._config_view
 
     @property
     def tags(self) -> list[str]:
-        """The run's tags (a copy)."""
+        """The run's tags (a copy: change them with ``add_tags``/``remove_tags``)."""
         return list(self._tags)
 
     @property
@@ -175,6 +180,46 @@ class Run:
         returns. Values: numbers, bools, strings, numpy scalars, 0-d tensors; NaN/inf are
         written as null. ``step`` must be an int. Raises RuntimeError after ``finish()``."""
         self._writer.write(metrics, step)  # replaced per instance by the writer's method
+
+    def _config_changed(self, changes: dict[str, Any]) -> dict[str, Any]:
+        clean = plain(changes, "config value")
+        with self._lock:
+            self._check_open("config changes")
+            self._config.update(clean)
+            write_private(self._dir / "config.json", _pretty(_encode(self._config), indent=2))
+        self._recorder.config(self.run_id, clean)
+        return clean
+
+    def add_tags(self, *tags: str) -> None:
+        """Add tags to the run (ones it has are kept once); recorded at once."""
+        added = [t for t in plain_tags(tags) if t not in self._tags]
+        with self._lock:
+            self._check_open("add_tags()")
+            if not added:
+                return
+            self._tags.extend(added)
+            self._write_meta()
+        self._recorder.tags(self.run_id, added, [])
+
+    def remove_tags(self, *tags: str) -> None:
+        """Remove tags from the run; recorded at once."""
+        gone = [t for t in plain_tags(tags) if t in self._tags]
+        with self._lock:
+            self._check_open("remove_tags()")
+            if not gone:
+                return
+            self._tags = [t for t in self._tags if t not in gone]
+            self._write_meta()
+        self._recorder.tags(self.run_id, [], gone)
+
+    def note(self, text: str, *, append: bool = False) -> None:
+        """Set the run's note (shown by ``whirr show``), or with ``append`` add ``text``
+        to it as a new paragraph."""
+        if not isinstance(text, str):
+            raise TypeError(f"a note is text, not {type(text).__name__}")
+        with self._lock:
+            self._check_open("note()")
+        self._recorder.note(self.run_id, text, append)
 
     def summary(self, values: dict[str, Any]) -> None:
         """Merge ``values`` into the run's summary (``meta.json`` and the run list)."""

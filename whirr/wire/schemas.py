@@ -365,6 +365,10 @@ class Run(Body):
     files_mode: str | None = None
     #: The run directory on the worker's machine, when it ships the files.
     worker_run_dir: str | None = None
+    #: The run's note (``whirr runs note``); empty: none.
+    notes: str = ""
+    #: Hidden from default listings (``whirr runs archive``).
+    archived: bool = False
 
 
 class RunsResponse(Body):

@@ -11,7 +11,7 @@ from whirr.api.routes.shipping import FILES_HEADER, files_state
 from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.projections import RunView
 from whirr.services import run_files as files
-from whirr.services.errors import NotFound
+from whirr.services.errors import InvalidRequest, NotFound
 from whirr.web.backend import Backend
 from whirr.web.download import send_file, send_reader
 from whirr.web.http import query_int, query_str, respond
@@ -23,8 +23,12 @@ async def list_runs(request: Request) -> HTTPResponse:
     status = query_str(request, "status")
     tag = query_str(request, "tag")
     limit = query_int(request, "limit", 100, 1, 10_000)
+    archived = query_str(request, "archived") or "exclude"
+    if archived not in ("exclude", "only", "include"):
+        raise InvalidRequest(f"archived must be exclude, only or include, not {archived!r}")
     b = backend(request)
-    return respond(schemas.RunsResponse(runs=await b.read(b.whirr.runs, status, tag, limit)))
+    found = await b.read(b.whirr.runs, status, tag, limit, archived)
+    return respond(schemas.RunsResponse(runs=found))
 
 
 async def get_run(request: Request, run_id: str) -> HTTPResponse:
@@ -124,6 +128,11 @@ ROUTES = [
             Query("status", {"type": "string", "maxLength": 200}),
             Query("tag", {"type": "string", "maxLength": 200}),
             Query("limit", int_schema(1, 10_000, 100)),
+            Query(
+                "archived",
+                {"type": "string", "enum": ["exclude", "only", "include"], "default": "exclude"},
+                "archived runs: left out (default), alone, or with the rest",
+            ),
         ),
     ),
     Route("GET", _RUN, get_run, "One run (exact id or unique prefix).", response=schemas.Run),
