@@ -1,5 +1,6 @@
-"""The rebuild part of the store contract: replaying the log gives the views kept
-incrementally, for hand-picked and for random (hypothesis) histories."""
+"""The rebuild part of the store contract: replaying the log, from position 0 or from a
+checkpoint, gives the views kept incrementally, for hand-picked and for random
+(hypothesis) histories."""
 
 from __future__ import annotations
 
@@ -45,15 +46,28 @@ class RebuildContract:
             HealthCheck.differing_executors,
         ],
     )
-    @given(ops=st.lists(OPERATIONS, min_size=1, max_size=30))
-    def test_rebuild_equals_incremental(self, backend: Any, ops: list[tuple[Any, ...]]) -> None:
-        """Random use through the services: views kept incrementally == a replay of the log."""
+    @given(ops=st.lists(OPERATIONS, min_size=1, max_size=30), cut=st.integers(0, 30))
+    def test_rebuild_equals_incremental(
+        self, backend: Any, ops: list[tuple[Any, ...]], cut: int
+    ) -> None:
+        """Random use through the services, with a checkpoint taken after the first
+        ``cut`` operations: the views kept incrementally == the checkpoint plus a replay
+        of the tail == a full replay of the log (and a rebuild from the checkpoint that
+        rebuild left == them too)."""
         with backend.fresh() as store:
             clock = Clock()
             jobs = Jobs(store, clock=clock)
-            for op in ops:
+            for op in ops[:cut]:
+                apply_op(store, jobs, clock, op)
+            at = store.checkpoint()
+            assert at == store.head()
+            for op in ops[cut:]:
                 apply_op(store, jobs, clock, op)
             incremental = views(store)
             assert snapshot_matches_fold(store)
-            assert store.rebuild() == incremental["head"]
+            assert store.rebuild() == incremental["head"] - at  # checkpoint + tail
+            assert views(store) == incremental
+            assert store.rebuild(full=True) == incremental["head"]  # from position 0
+            assert views(store) == incremental
+            assert store.rebuild() == 0  # the checkpoint the full replay left
             assert views(store) == incremental

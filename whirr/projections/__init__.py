@@ -44,15 +44,20 @@ def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
     did not decode are skipped (``projections.replay``) but for the job ids they used."""
     views: dict[str, dict[Any, Any]] = {p.name: {} for p in PROJECTIONS}
     for rec in records:
-        for projection in folding(rec):
-            k = projection.key(rec.event)
-            if k is None:
-                continue
-            table = views[projection.name]
-            new = projection.apply(table.get(k), rec)
-            if new is not None:
-                table[k] = new
+        fold_one(views, rec)
     return views
+
+
+def fold_one(views: dict[str, dict[Any, Any]], rec: Recorded) -> None:
+    """Fold one record into ``views`` (``{projection name: {key: view}}``), in place."""
+    for projection in folding(rec):
+        k = projection.key(rec.event)
+        if k is None:
+            continue
+        table = views[projection.name]
+        new = projection.apply(table.get(k), rec)
+        if new is not None:
+            table[k] = new
 
 
 def fold_touched(
@@ -88,6 +93,7 @@ __all__ = [
     "RunView",
     "WorkerView",
     "fold",
+    "fold_one",
     "fold_touched",
     "folding",
 ]

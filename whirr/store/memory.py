@@ -9,7 +9,7 @@ from typing import Any
 
 from whirr.clock import utc_now
 from whirr.events import Pending, Recorded, tag_of
-from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold, folding
+from whirr.projections import PROJECTIONS, JobView, QueueView, RunView, WorkerView, fold_one
 from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import claim_order
 from whirr.projections.queue_state import QUEUE_KEY
@@ -26,6 +26,8 @@ class MemoryStore:
         self._log: list[Recorded] = []
         self._views: dict[str, dict[Any, Any]] = {p.name: {} for p in PROJECTIONS}
         self._changed = threading.Condition(threading.RLock())
+        #: The checkpoint: a position and the views folded up to it (None: none yet).
+        self._saved: tuple[int, dict[str, dict[Any, Any]] | None] = (0, None)
 
     # -- writing -------------------------------------------------------------
     def append(self, events: Sequence[Pending], expect: int | None = None) -> int:
@@ -55,19 +57,34 @@ class MemoryStore:
             return recorded
 
     def _apply(self, rec: Recorded) -> None:
-        for projection in folding(rec):
-            k = projection.key(rec.event)
-            if k is None:
-                continue
-            table = self._views[projection.name]
-            new = projection.apply(table.get(k), rec)
-            if new is not None:
-                table[k] = new
+        fold_one(self._views, rec)
 
-    def rebuild(self) -> int:
+    def rebuild(self, full: bool = False) -> int:
         with self._changed:
-            self._views = fold(self._log)
+            start = 0 if full else self._saved[0]
+            self._views = self._replay(full)
+            self._saved = (len(self._log), self._copy(self._views))
+            return len(self._log) - start
+
+    def checkpoint(self) -> int:
+        with self._changed:
+            # A fold of the log, never the live views taken on trust: folded forward
+            # from the last checkpoint, as the other backends do.
+            self._saved = (len(self._log), self._replay(full=False))
             return len(self._log)
+
+    def _replay(self, full: bool) -> dict[str, dict[Any, Any]]:
+        """The views at the head: the checkpoint's (none: ``full``) plus the events after it."""
+        start, saved = (0, None) if full else self._saved
+        views = self._copy(saved) if saved is not None else {p.name: {} for p in PROJECTIONS}
+        for rec in self._log[start:]:
+            fold_one(views, rec)
+        return views
+
+    @staticmethod
+    def _copy(views: dict[str, dict[Any, Any]]) -> dict[str, dict[Any, Any]]:
+        # Views are frozen structs: copying the tables copies the views.
+        return {name: dict(table) for name, table in views.items()}
 
     # -- the log -------------------------------------------------------------
     def head(self) -> int:

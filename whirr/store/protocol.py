@@ -145,8 +145,16 @@ class EventStore(ViewReader, Protocol):
         """Block until an event newer than ``after`` exists (True) or ``timeout`` passes."""
         ...
 
-    def rebuild(self) -> int:
-        """Drop the projections and replay the whole log into them; returns events replayed."""
+    def rebuild(self, full: bool = False) -> int:
+        """Replace the views by a replay of the log: from the newest valid checkpoint
+        (``full``: from position 0), streaming; returns the number of events replayed.
+        Writes a checkpoint at the position reached (docs/architecture.md,
+        "Checkpoints")."""
+        ...
+
+    def checkpoint(self) -> int:
+        """Write a checkpoint of the views at the head (folded forward from the newest
+        valid checkpoint, not copied from the live views); returns its position."""
         ...
 
     def close(self) -> None:

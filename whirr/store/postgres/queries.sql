@@ -148,9 +148,6 @@ WHERE stream = %(stream)s AND position > %(after)s
 ORDER BY position
 LIMIT %(limit)s;
 
--- name: all_events
-SELECT position, recorded_at, stream, data::text FROM events ORDER BY position;
-
 -- name: clear_projections
 DELETE FROM jobs;
 DELETE FROM runs;
@@ -276,3 +273,44 @@ WITH new_events AS (
     ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data
 )
 SELECT 1;
+
+-- name: event_stamp
+-- What identifies the event at one position of this log (a checkpoint records it).
+SELECT recorded_at, type, data::text FROM events WHERE position = %s;
+
+-- name: checkpoint_exists
+-- Whether a checkpoint was ever taken in this schema (checkpoint.py).
+SELECT to_regclass('checkpoint_stamp') IS NOT NULL;
+
+-- name: checkpoint_stamp
+SELECT data::text FROM checkpoint_stamp;
+
+-- name: checkpoint_restore
+-- The views at the checkpoint's position, after clear_projections. The checkpoint tables
+-- are made LIKE the view tables, and the stamp's schema version says they still are.
+INSERT INTO jobs SELECT * FROM checkpoint_jobs;
+INSERT INTO runs SELECT * FROM checkpoint_runs;
+INSERT INTO workers SELECT * FROM checkpoint_workers;
+INSERT INTO queue_state SELECT * FROM checkpoint_queue_state;
+
+-- name: checkpoint_write
+-- The views, copied as the checkpoint, inside the rebuild's transaction (all of it or
+-- none). Made afresh each time, LIKE the view tables of this schema version. Every
+-- view table is named here and in checkpoint_restore (a test checks it).
+DROP TABLE IF EXISTS checkpoint_jobs, checkpoint_runs, checkpoint_workers,
+    checkpoint_queue_state, checkpoint_stamp;
+CREATE TABLE checkpoint_jobs (LIKE jobs INCLUDING DEFAULTS);
+CREATE TABLE checkpoint_runs (LIKE runs INCLUDING DEFAULTS);
+CREATE TABLE checkpoint_workers (LIKE workers INCLUDING DEFAULTS);
+CREATE TABLE checkpoint_queue_state (LIKE queue_state INCLUDING DEFAULTS);
+INSERT INTO checkpoint_jobs SELECT * FROM jobs;
+INSERT INTO checkpoint_runs SELECT * FROM runs;
+INSERT INTO checkpoint_workers SELECT * FROM workers;
+INSERT INTO checkpoint_queue_state SELECT * FROM queue_state;
+CREATE TABLE checkpoint_stamp (
+    id   boolean PRIMARY KEY DEFAULT true CHECK (id),
+    data json    NOT NULL
+);
+
+-- name: checkpoint_stamp_put
+INSERT INTO checkpoint_stamp (data) VALUES (%s::json);

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -67,13 +67,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from whirr.clock import utc_now
 from whirr.events import Pending, Recorded
-from whirr.projections import JobView, QueueView, RunView, WorkerView, fold
-from whirr.store.guard import decode_stored, notice, typed
-from whirr.store.postgres import schema
+from whirr.projections import JobView, QueueView, RunView, WorkerView
+from whirr.store.guard import notice
+from whirr.store.postgres import checkpoint, schema
 from whirr.store.postgres.errors import read_error
 from whirr.store.postgres.listener import Listener
+from whirr.store.postgres.records import recorded_rows
 from whirr.store.postgres.schema import Q
-from whirr.store.postgres.views import VIEW_TABLES, Conn, PgViews
+from whirr.store.postgres.views import Conn, PgViews
 from whirr.store.postgres.writer import Writer
 from whirr.store.protocol import ConflictError, Decide, StoreError
 
@@ -214,24 +215,16 @@ class PostgresStore:
         _configure(conn)
         return conn
 
-    def rebuild(self) -> int:
-        def work(conn: Conn) -> int:
-            with conn.transaction():
-                conn.execute(Q["advisory_xact_lock"], {"key": self.names.append_lock})
-                records = _recorded_rows(list(conn.execute(Q["all_events"])))
-                views = fold(records)
-                conn.execute(Q["clear_projections"])
-                # Writers that cache views (view_cache.py) must not trust them after this.
-                conn.execute(Q["bump_views_epoch"])
-                with conn.cursor() as cur:
-                    for name, table in views.items():
-                        _, copy_block, to_row = VIEW_TABLES[name]
-                        with cur.copy(Q[copy_block]) as copy:
-                            for view in table.values():
-                                copy.write_row(to_row(view))
-                return len(records)
+    def rebuild(self, full: bool = False) -> int:
+        return self._with_conn(
+            lambda conn: checkpoint.rebuild(self, conn, self.names.append_lock, full=full)
+        )
 
-        return self._with_conn(work)
+    def checkpoint(self) -> int:
+        """A rebuild from the checkpoint, which writes the next one: the views must be a
+        replay, not the live rows taken on trust (checkpoint.py)."""
+        self.rebuild()
+        return self.head()
 
     # -- the log -------------------------------------------------------------
     def head(self) -> int:
@@ -252,7 +245,7 @@ class PostgresStore:
         }
         query = Q["read_events"] if stream is None else Q["read_stream_events"]
         rows = self._with_conn(lambda conn: list(conn.execute(query, params)))
-        records = _recorded_rows(rows, types)
+        records = recorded_rows(rows, types)
         notice(self, records)
         return records
 
@@ -307,18 +300,3 @@ class PostgresStore:
 
     def queue_state(self) -> QueueView:
         return self._read(PgViews.queue_state)
-
-
-def _recorded_rows(
-    rows: list[tuple[Any, ...]], types: Sequence[str] | None = None
-) -> list[Recorded]:
-    """Event rows as records (an ``Unreadable`` stand-in where one does not decode, left
-    out of a read filtered by ``types``)."""
-    events = decode_stored([row[3] for row in rows])
-    return [
-        Recorded(int(position), recorded_at.astimezone(UTC), stream, event)
-        for (position, recorded_at, stream, _), event, keep in zip(
-            rows, events, typed(events, types), strict=True
-        )
-        if keep
-    ]

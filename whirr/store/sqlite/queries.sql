@@ -144,3 +144,38 @@ SELECT data FROM workers WHERE id = ?;
 
 -- name: workers
 SELECT data FROM workers ORDER BY id;
+
+-- name: event_stamp
+-- What identifies the event at one position of this log (a checkpoint records it).
+SELECT recorded_us, type, data FROM events WHERE position = ?;
+
+-- name: checkpoint_stamp_create
+-- A checkpoint file is a whirr database whose log is empty: its view tables hold the
+-- views at the position its one stamp row names (checkpoint.py).
+CREATE TABLE IF NOT EXISTS checkpoint_stamp (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    data BLOB NOT NULL
+);
+
+-- name: checkpoint_stamp_put
+INSERT OR REPLACE INTO checkpoint_stamp (id, data) VALUES (1, ?);
+
+-- name: checkpoint_stamp_clear
+DELETE FROM checkpoint_stamp;
+
+-- name: checkpoint_stamp_get
+SELECT data FROM checkpoint_stamp WHERE id = 1;
+
+-- name: attach_checkpoint
+ATTACH DATABASE ? AS ck;
+
+-- name: detach_checkpoint
+DETACH DATABASE ck;
+
+-- name: restore_projections
+-- The views of the checkpoint attached as "ck", after drop_projections (one table per
+-- projection: the same tables as drop_projections; a test checks both name them all).
+INSERT INTO main.jobs SELECT * FROM ck.jobs;
+INSERT INTO main.runs SELECT * FROM ck.runs;
+INSERT INTO main.workers SELECT * FROM ck.workers;
+INSERT INTO main.queue_state SELECT * FROM ck.queue_state;

@@ -22,9 +22,11 @@ from whirr.clock import UTC, utc_now
 from whirr.decoding import LazyDecoder
 from whirr.events import Pending, Recorded, tag_of
 from whirr.filemodes import create_private_file
-from whirr.projections import JobView, QueueView, RunView, WorkerView, fold, fold_touched
+from whirr.projections import JobView, QueueView, RunView, WorkerView, fold_touched
 from whirr.projections.jobs import Queued, Running, status_column
 from whirr.projections.queue_state import QUEUE_KEY
+from whirr.store import checkpoints
+from whirr.store.checkpoints import BATCH
 from whirr.store.guard import decode_stored, encode_for_append, notice, typed
 from whirr.store.protocol import ConflictError, Decide, StoreError, StoreWriteError
 from whirr.store.sql import load_queries
@@ -76,6 +78,8 @@ class SQLiteStore:
             if not os.path.exists(self.path):
                 raise StoreWriteError(f"cannot create {self.path}: {exc.strerror}") from exc
         self._migrate(self._conn())
+        #: A checkpoint is taken when an append passes a multiple of this (0: never).
+        self.checkpoint_every = checkpoints.EVERY
 
     # -- connections and schema ---------------------------------------------
     def _conn(self) -> apsw.Connection:
@@ -176,7 +180,19 @@ class SQLiteStore:
             raise
         finally:
             self._local.views = None
+        if recorded and checkpoints.crossed(
+            recorded[0].position, recorded[-1].position, self.checkpoint_every
+        ):
+            self._checkpoint_now()
         return recorded
+
+    def _checkpoint_now(self) -> None:
+        """The automatic checkpoint: the write is committed, so a failure here only
+        costs a longer next rebuild, and is told, not raised."""
+        try:
+            self.checkpoint()
+        except (StoreError, OSError, apsw.Error) as exc:
+            checkpoints.warn(f"could not take a checkpoint of {self.path}: {exc}")
 
     def _abort(self, conn: apsw.Connection, exc: BaseException) -> None:
         """Roll back after ``exc``; raise it as a one-line ``StoreError`` when SQLite's.
@@ -237,24 +253,64 @@ class SQLiteStore:
         else:
             conn.execute(_Q["upsert_worker"], (view.id, data))
 
-    def rebuild(self) -> int:
+    def rebuild(self, full: bool = False) -> int:
+        from whirr.store.sqlite import checkpoint
+
+        return checkpoint.rebuild(self, full=full)
+
+    def checkpoint(self) -> int:
+        from whirr.store.sqlite import checkpoint
+
+        return checkpoint.take(self)
+
+    def sibling(self, path: str) -> SQLiteStore:
+        """Another store of this kind at ``path`` (a checkpoint under construction)."""
+        return SQLiteStore(path, self._clock)
+
+    def fold_batch(self, recorded: Sequence[Recorded]) -> None:
+        """Fold ``recorded`` (already in the log elsewhere) into this store's views, in one
+        transaction: how a checkpoint under construction is brought forward."""
         conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.views = {}
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except apsw.Error as exc:
-            raise write_error(self.path, exc) from exc
-        try:
-            records = self.read()
-            views = fold(records)
-            conn.execute(_Q["drop_projections"])
-            for name, table in views.items():
-                for view in table.values():
-                    self._write_view(conn, name, view)
+            self._project(conn, recorded)
             conn.execute("COMMIT")
         except BaseException as exc:
             self._abort(conn, exc)
             raise
-        return len(records)
+        finally:
+            self._local.views = None
+
+    def swap_views(self, source: str, position: int) -> int:
+        """Under the write lock: replace the views by those of the database at ``source``
+        (a checkpoint's, at ``position``) and fold the events after ``position`` into
+        them, streaming; returns the position the views are then at."""
+        conn = self._conn()
+        try:
+            conn.execute(_Q["attach_checkpoint"], (source,))
+            conn.execute("BEGIN IMMEDIATE")
+        except apsw.Error as exc:
+            with contextlib.suppress(apsw.Error):
+                conn.execute(_Q["detach_checkpoint"])
+            raise write_error(self.path, exc) from exc
+        try:
+            conn.execute(_Q["drop_projections"])
+            conn.execute(_Q["restore_projections"])
+            while batch := self.read(after=position, limit=BATCH):
+                self._local.views = {}
+                self._project(conn, batch)
+                self._local.views = None
+                position = batch[-1].position
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            self._local.views = None
+            self._abort(conn, exc)
+            raise
+        finally:
+            with contextlib.suppress(apsw.Error):
+                conn.execute(_Q["detach_checkpoint"])
+        return position
 
     # -- the log -------------------------------------------------------------
     def head(self) -> int:
