@@ -229,3 +229,34 @@ def test_migrate_keeps_what_the_original_recorded(project: Path) -> None:
     # New jobs are numbered above the original's.
     submitted = whirr(project, "submit", "--", "echo", "new")
     assert submitted.returncode == 0 and "Submitted job #6" in submitted.stdout, submitted.stderr
+
+
+def test_a_job_left_running_by_the_original(project: Path) -> None:
+    """A job 0.5.3 shows running: refused while its worker's heartbeat is recent (nothing
+    written); once the heartbeat is older than heartbeat_timeout, migrated as failed."""
+    db = project / ".whirr" / "whirr.db"
+    conn = sqlite3.connect(db)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with conn:
+        conn.execute(
+            "UPDATE jobs SET status = 'running', started_at = ?, heartbeat_at = ?, "
+            "worker_id = 'elsewhere:default' WHERE id = 4",
+            (stamp, stamp),
+        )
+    conn.close()
+    bytes_before = digest(db)
+    refused = whirr(project, "migrate")
+    assert refused.returncode == 1, refused.stdout
+    assert refused.stderr.startswith("Error: job #4 is running under a whirr 0.5.3 worker")
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert digest(db) == bytes_before
+    assert not list((project / ".whirr").glob("whirr-0.5.3-*"))
+
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE jobs SET heartbeat_at = '2020-01-01T00:00:00Z' WHERE id = 4")
+    conn.close()
+    assert whirr(project, "migrate").returncode == 0
+    job = ok_json(project, "status", "4", "--json")
+    assert job["status"] == "failed" and "worker was gone" in job["error"], job
+    assert ok_json(project, "show", "job-4", "--json")["status"] == "failed"
