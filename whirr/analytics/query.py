@@ -67,7 +67,8 @@ def run_sql(whirr: Whirr, sql: str) -> Result:
     names = referenced(sql)
     with Session(whirr) as session:
         if names - {"jobs"}:
-            runs = whirr.runs(limit=None)  # live statuses, as `whirr runs` shows them
+            # Live statuses, as `whirr runs` shows them; archived runs too (column archived).
+            runs = whirr.runs(limit=None, archived="include")
             if "runs" in names:
                 session.runs_table(runs)
             for kind in ("metrics", "system"):

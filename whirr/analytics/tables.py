@@ -75,6 +75,7 @@ def register_runs(
         "config": sql_type(config),
         "summary": sql_type(summary),
         "git": JSON,
+        "archived": "BOOLEAN",
     }
     path = _write_rows(tmpdir, name, (_encode(run) for run in runs))
     # Whole microseconds, then one division: the same float as Python's total_seconds().
@@ -82,7 +83,7 @@ def register_runs(
     con.execute(
         f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT id, name, job_id, status, "
         f"tags, hostname, pid, started_at, finished_at, {duration} AS duration_seconds, "
-        "exit_code, error, run_dir, config, summary, git "
+        "exit_code, error, run_dir, config, summary, git, archived "
         f"FROM read_json(?, columns=?, {json_options()})",
         [str(path), columns],
     )
