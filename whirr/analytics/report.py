@@ -16,9 +16,11 @@ _BEST_STYLE = {"fg": "green", "bold": True}
 _DIFF_STYLE = {"fg": "yellow"}
 
 
-def comparison_table(comp: Comparison) -> str:
+def comparison_table(comp: Comparison, width: int | None = None) -> str:
     """Runs as columns, fields as rows; differing config keys first and marked ``≠``, the
-    best value of each summary/metric row marked ``*``; a legend below."""
+    best value of each summary/metric row marked ``*``; a legend below. With ``width``
+    (a terminal's columns), runs that do not fit beside each other go into further
+    blocks below, each with the field names again, and overlong cells are cut (``…``)."""
     headers = ["", *(run.id for run in comp.runs)]
     lines: list[list[Cell | str]] = []
     for row in comp.rows:
@@ -37,8 +39,61 @@ def comparison_table(comp: Comparison) -> str:
         legend.append(f"{DIFFERS} config differs between runs")
     if any(r.goal for r in comp.rows):
         legend.append(f"{BEST} best (min for loss/error-like names, max otherwise; --goal)")
-    out = table_text(headers, lines)
-    return out + ("\n\n" + "; ".join(legend) if legend else "")
+    if width is None:
+        out = table_text(headers, lines)
+    else:
+        out = "\n\n".join(table_text(*block) for block in _fit(headers, lines, width))
+    joined = "; ".join(legend)
+    if width is not None and len(joined) > width:
+        joined = "\n".join(legend)  # one note a line, to fit
+    return out + ("\n\n" + joined if legend else "")
+
+
+#: Spaces between table columns (as ``table_text`` joins them).
+_GAP = 2
+#: The narrowest a cut column gets, however narrow the terminal.
+_MIN_COLUMN = 8
+
+
+def _fit(
+    headers: list[str], lines: list[list[Cell | str]], width: int
+) -> list[tuple[list[str], list[list[Cell]]]]:
+    """The table as blocks of run columns that each fit in ``width`` characters."""
+    label_width = max(len(_text(c)) for c in [headers[0], *(line[0] for line in lines)])
+    label_width = min(label_width, max(_MIN_COLUMN, width // 3))
+    room = max(_MIN_COLUMN, width - label_width - _GAP)
+    widths = [
+        min(room, max(len(_text(c)) for c in [headers[i], *(line[i] for line in lines)]))
+        for i in range(1, len(headers))
+    ]
+    groups: list[list[int]] = [[]]
+    used = label_width
+    for i, column_width in enumerate(widths, start=1):
+        if groups[-1] and used + _GAP + column_width > width:
+            groups.append([])
+            used = label_width
+        groups[-1].append(i)
+        used += _GAP + column_width
+    cuts = [label_width, *widths]
+    return [
+        (
+            [_cut(headers[i], cuts[i]).text for i in [0, *group]],
+            [[_cut(line[i], cuts[i]) for i in [0, *group]] for line in lines],
+        )
+        for group in groups
+    ]
+
+
+def _text(cell: Cell | str) -> str:
+    return cell.text if isinstance(cell, Cell) else cell
+
+
+def _cut(cell: Cell | str, width: int) -> Cell:
+    """``cell`` cut to ``width`` characters, its last one ``…`` when anything was cut."""
+    cell = cell if isinstance(cell, Cell) else Cell(cell)
+    if len(cell.text) <= width:
+        return cell
+    return Cell(cell.text[: width - 1] + "…", cell.style)
 
 
 def comparison_csv(comp: Comparison) -> str:

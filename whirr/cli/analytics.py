@@ -5,6 +5,8 @@ user's cache, only what was added since the last command (``whirr.facade.mirror`
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,7 +26,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 @click.command("compare")
-@click.argument("runs", nargs=-1, required=True)
+@click.argument("runs", nargs=-1)
+@click.option("-t", "--tag", "tags", multiple=True, help="Compare the runs with this tag too.")
 @click.option(
     "-m",
     "--metric",
@@ -63,6 +66,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @user_errors
 def compare_cmd(
     runs: tuple[str, ...],
+    tags: tuple[str, ...],
     metrics: tuple[str, ...],
     at: str,
     goals: tuple[str, ...],
@@ -74,13 +78,15 @@ def compare_cmd(
 ) -> None:
     """Compare runs side by side: status, duration, config, summary and metrics.
 
-    RUNS are full ids, prefixes only one run has, or jobs (12, #12, job-12). Config keys
-    that differ between the runs come first, marked ≠; the best value of each summary and
-    metric row is marked *.
+    RUNS are full ids, prefixes only one run has, or jobs (12, #12, job-12); -t TAG adds
+    every run with that tag (oldest first). Config keys that differ between the runs come
+    first, marked ≠; the best value of each summary and metric row is marked *. The table
+    fits the terminal's width (COLUMNS): runs that do not fit go into further blocks.
 
     \b
     Examples:
       whirr compare job-1 job-2 job-3
+      whirr compare -t sweep:lr -m loss
       whirr compare job-1 job-2 -m loss -m acc --at min
       whirr compare job-1 job-2 -m loss --at step=1000 -o csv
       whirr compare job-1 job-2 -m reward --goal reward=min --json
@@ -88,8 +94,11 @@ def compare_cmd(
     from whirr.analytics.compare import compare_runs
     from whirr.analytics.report import comparison_csv, comparison_json, comparison_table
 
+    if not runs and not tags:
+        raise click.UsageError("name the runs to compare, or give -t TAG")
     with open_whirr(server) as whirr:
-        comparison = compare_runs(whirr, runs, _split(metrics), at, goals)
+        refs = [*runs, *_tagged(whirr, tags)]
+        comparison = compare_runs(whirr, list(dict.fromkeys(refs)), _split(metrics), at, goals)
     if not with_config:
         comparison.rows = [row for row in comparison.rows if row.section != "config"]
     output = "json" if as_json else output
@@ -98,7 +107,26 @@ def compare_cmd(
     elif output == "csv":
         click.echo(comparison_csv(comparison), nl=False)
     else:
-        click.echo(comparison_table(comparison))
+        click.echo(comparison_table(comparison, _terminal_width()))
+
+
+def _tagged(whirr: Whirr, tags: tuple[str, ...]) -> list[str]:
+    """The ids of the runs with each tag, oldest first (an Error for a tag none has)."""
+    ids = []
+    for tag in tags:
+        found = whirr.runs(tag=tag, limit=None)
+        if not found:
+            fail(f"no run has tag {tag!r} (see `whirr runs`)")
+        ids += [run.id for run in reversed(found)]
+    return ids
+
+
+def _terminal_width() -> int | None:
+    """Columns to fit a table in: COLUMNS, else the terminal's; None when stdout is no
+    terminal (a file or a pipe takes whole lines)."""
+    if os.environ.get("COLUMNS", "").strip().isdigit() or sys.stdout.isatty():
+        return max(20, shutil.get_terminal_size().columns)
+    return None
 
 
 @click.command("export")
@@ -178,6 +206,12 @@ def export_cmd(
     with open_whirr(server) as whirr, Session(whirr) as session:
         if path is None and refs and _is_output(whirr, refs[-1], SUFFIXES):
             path = refs.pop()  # `whirr export OUTPUT.csv`: the original form
+        elif path is None and refs and _is_unknown_output(whirr, refs[-1]):
+            known = ", ".join(SUFFIXES)
+            fail(
+                f"unknown export format {Path(refs[-1]).suffix!r} ({refs[-1]}): name the "
+                f"file {known}, or give -f {'/'.join(_EXPORT_FORMATS)} with -o FILE"
+            )
         fmt = format_for(path, fmt)
         if path is None and fmt == "parquet" and sys.stdout.isatty():
             fail("Parquet is binary: give -o FILE or redirect stdout")
@@ -211,6 +245,19 @@ def _is_output(whirr: Whirr, arg: str, suffixes: dict[str, str]) -> bool:
         return False
     if "/" in arg or "\\" in arg:
         return True  # a path: no run id has a separator
+    try:
+        whirr.run(arg)
+    except NotFound:
+        return True
+    return False
+
+
+def _is_unknown_output(whirr: Whirr, arg: str) -> bool:
+    """Whether a last argument like ``out.xlsx`` meant an output file of a format export
+    does not write (rather than a run id no run has): "no run matches" would mislead."""
+    suffix = Path(arg).suffix
+    if not suffix[1:].isalnum() or suffix[1:].isdigit():
+        return False  # no suffix, or a run-id-like tail (``.1``)
     try:
         whirr.run(arg)
     except NotFound:

@@ -20,7 +20,8 @@ from whirr.cli.common import (
 )
 from whirr.cli.scheduling import parse_duration, parse_ids, parse_size, scheduling_options
 from whirr.clock import local_time
-from whirr.facade import open_whirr
+from whirr.facade import Whirr, open_whirr
+from whirr.services.errors import NotFound
 from whirr.wire import schemas
 from whirr.wire.leases import status_note
 
@@ -146,7 +147,7 @@ def status_cmd(
             if as_json:
                 emit_json(job)
             else:
-                _print_job(job)
+                _print_job(job, _dependency_statuses(whirr, job))
             return
         if status == "active" or (status is None and not show_all):
             jobs = whirr.jobs(["queued", "running"], None)
@@ -161,6 +162,9 @@ def status_cmd(
         click.echo(f"No jobs{' with status ' + status if status else ''}{queued_hint}.")
     else:
         now = _now()
+        # Why jobs ended, when any did: the exit code and the error, so finding out why
+        # a batch failed is one command, not one `whirr logs` per job.
+        ended = any(j.exit_code is not None or j.error for j in jobs)
         rows = []
         for j in sorted(jobs, key=lambda j: j.id):
             if j.status == "running" and j.started_at is not None:
@@ -173,6 +177,11 @@ def status_cmd(
             status_word += status_note(j.status, j.lease_expires_at, now)
             if j.waiting:
                 status_word += f" ({j.waiting})"
+            why = (
+                [str(j.exit_code) if j.exit_code is not None else "-", _short(j.error or "-", 40)]
+                if ended
+                else []
+            )
             rows.append(
                 [
                     str(j.id),
@@ -181,16 +190,31 @@ def status_cmd(
                     str(j.attempt),
                     j.worker_id or "-",
                     when,
+                    *why,
                     _short(" ".join(j.command_argv)),
                 ]
             )
-        print_table(["ID", "NAME", "STATUS", "TRY", "WORKER", "TIME", "COMMAND"], rows)
+        why_headers = ["EXIT", "ERROR"] if ended else []
+        print_table(
+            ["ID", "NAME", "STATUS", "TRY", "WORKER", "TIME", *why_headers, "COMMAND"], rows
+        )
     words = [(n, getattr(counts, n)) for n in STATUSES[:-1]]
     summary = ", ".join(f"{count} {word}" for word, count in words if count)
     click.echo(f"\n{summary or 'queue empty'}")
 
 
-def _print_job(job: schemas.Job) -> None:
+def _dependency_statuses(whirr: Whirr, job: schemas.Job) -> dict[int, str]:
+    """The status of each job ``job`` runs after (``unknown`` for one not found)."""
+    statuses = {}
+    for dep in job.after:
+        try:
+            statuses[dep] = whirr.job(dep).status
+        except NotFound:
+            statuses[dep] = "unknown"
+    return statuses
+
+
+def _print_job(job: schemas.Job, dep_statuses: dict[int, str]) -> None:
     fields = [
         ("Job", f"#{job.id}" + (f" ({job.name})" if job.name else "")),
         (
@@ -217,7 +241,7 @@ def _print_job(job: schemas.Job) -> None:
         fields.append(("Error", job.error))
     if job.parent_job_id:
         fields.append(("Retry of", f"#{job.parent_job_id}"))
-    fields += _scheduling_fields(job)
+    fields += _scheduling_fields(job, dep_statuses)
     for label, value in fields:
         click.echo(f"{label + ':':<11}{value}")
 
@@ -271,7 +295,7 @@ def _last_attempt(job: schemas.Job) -> int:
     return job.first_attempt + job.max_attempts - 1 + job.failed_attempts
 
 
-def _scheduling_fields(job: schemas.Job) -> list[tuple[str, str]]:
+def _scheduling_fields(job: schemas.Job, dep_statuses: dict[int, str]) -> list[tuple[str, str]]:
     """The scheduling lines of ``whirr status ID`` (only those that say something)."""
     fields = []
     if job.waiting:
@@ -284,8 +308,11 @@ def _scheduling_fields(job: schemas.Job) -> list[tuple[str, str]]:
         held = f", holds {','.join(map(str, gpu_ids))}" if gpu_ids else ""
         fields.append(("GPUs", f"{wanted}{held}"))
     if job.after:
-        kind = "ended" if job.after_any else "completed"
-        fields.append(("After", f"{', '.join(f'#{d}' for d in job.after)} ({kind})"))
+        # The condition and each dependency's own status: "(completed)" alone read as
+        # the dependency's status even when it had timed out.
+        condition = "once each has ended" if job.after_any else "once each has completed"
+        deps = ", ".join(f"#{d} ({dep_statuses.get(d, 'unknown')})" for d in job.after)
+        fields.append(("After", f"{deps}: runs {condition}"))
     if job.retries:
         fields.append(("Retries", f"{job.failed_attempts} of {job.retries} used"))
     if job.timeout_seconds:

@@ -203,6 +203,16 @@ def latest_values(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return latest
 
 
+def _dirty_note(git: dict[str, Any], location: FilesLocation) -> str:
+    """What is known of a dirty checkout's changes: diff.patch only when the run has one
+    (the diff leaves out untracked files; a checkout with no commit has no diff)."""
+    if "diff.patch" in location.files:
+        return " (dirty: see diff.patch)"
+    if not git.get("commit"):
+        return " (dirty: no commit yet, so no diff.patch was saved)"
+    return " (dirty, but no diff.patch was saved: a diff leaves out untracked files)"
+
+
 def _print_run(
     run: schemas.Run,
     location: FilesLocation,
@@ -242,7 +252,7 @@ def _print_run(
     _section(f"Last metrics ({count} rows)" if rows else "Last metrics", latest)
     git = run.git
     if git:
-        dirty = " (dirty: see diff.patch)" if git.get("dirty") else ""
+        dirty = _dirty_note(git, location) if git.get("dirty") else ""
         _section(
             "Git",
             {

@@ -12,7 +12,8 @@ import click
 from whirr.cli.common import count, emit_json, print_table, server_option, user_errors
 from whirr.cli.study_options import collect_submit_options, submit_option_flags, type_error
 from whirr.clock import local_time
-from whirr.facade import open_whirr
+from whirr.facade import Whirr, open_whirr
+from whirr.services.errors import NotFound
 
 if TYPE_CHECKING:
     from whirr.wire.studies import SweepOut, SweepReportOut
@@ -180,13 +181,34 @@ def status_cmd(
     """
     with open_whirr(server) as whirr:
         report = whirr.studies.sweep_report(name, metric, goal)
+        missing = report.metric is not None and (report.best is None or report.best.value is None)
+        seen = _metrics_seen(whirr, report) if missing and not as_json else []
     if as_json:
         emit_json(report)
         return
-    _print_report(report)
+    _print_report(report, seen)
 
 
-def _print_report(report: SweepReportOut) -> None:
+#: Runs ``whirr sweep status`` reads to list the metrics that do exist.
+_RUNS_LOOKED_AT = 20
+
+
+def _metrics_seen(whirr: Whirr, report: SweepReportOut) -> list[str]:
+    """The summary keys and logged metrics of the sweep's runs (the first few that
+    started), for when none reported the metric asked for: a typo shows at once."""
+    names: dict[str, None] = {}
+    runs = [job.run_id for job in report.jobs if job.run_id and job.status != "queued"]
+    for run_id in runs[:_RUNS_LOOKED_AT]:
+        try:
+            names.update(dict.fromkeys(whirr.run(run_id).summary))
+            for row in whirr.tail(run_id, "metrics", 10):
+                names.update(dict.fromkeys(k for k in row if k not in ("_idx", "_timestamp")))
+        except NotFound:
+            continue  # a run not recorded yet
+    return sorted(names)
+
+
+def _print_report(report: SweepReportOut, seen: list[str]) -> None:
     sweep, progress = report.sweep, report.progress
     finished = progress.done + progress.failed + progress.cancelled
     seeded = f", seed {sweep.seed}" if sweep.seed is not None else ""
@@ -228,7 +250,8 @@ def _print_report(report: SweepReportOut) -> None:
     if report.metric is None:
         click.echo("Give -m METRIC to find the best run.")
     elif best is None or best.value is None:
-        click.echo(f"No run has reported {report.metric} yet.")
+        there = f"metrics they did report: {', '.join(seen)}" if seen else "none reported any"
+        click.echo(f"No run has reported {report.metric} yet ({there}).")
     else:
         config = " ".join(f"{k}={_cell(v)}" for k, v in best.config.items())
         click.echo(

@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 
 from whirr.projections.queue import Capacity
 from whirr.wire import schemas
+from whirr.worker.leftovers import Unrunnable
 
 #: How an attempt ended, as the loop reports it: its process exited (the exit status
 #: decides), the loop stopped it for running past its time limit, it never started, or
@@ -78,9 +79,10 @@ class WorkerLink(Protocol):
         """Requeue the jobs of lost workers (whose lease ran out); returns them. A link
         whose queue does this itself (a server) returns []."""
 
-    def nothing_left(self, capacity: Capacity) -> bool:
-        """True when nothing a worker offering ``capacity`` could run is queued and no job
-        runs anywhere (a lost worker's job may still come back to the queue)."""
+    def nothing_left(self, capacity: Capacity) -> list[Unrunnable] | None:
+        """None while a worker offering ``capacity`` may still get work: a job runs
+        anywhere (a lost worker's job may still come back to the queue) or a queued one
+        fits. Otherwise the queued jobs it could never run (empty: the queue is empty)."""
 
     def started(
         self, job: schemas.Job, pid: int, run_dir: Path, timeout: float | None = None

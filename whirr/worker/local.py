@@ -25,6 +25,7 @@ from whirr.services.jobs import CLAIM_WINDOW
 from whirr.services.render import job_out, run_out
 from whirr.store import EventStore, StoreWriteError
 from whirr.wire import schemas
+from whirr.worker.leftovers import Unrunnable
 from whirr.worker.link import Ending, Unreachable
 
 #: How long claims pause after the store could not write (a full or read-only disk).
@@ -151,10 +152,13 @@ class LocalLink:
     def sweep(self) -> list[schemas.Job]:
         return [job_out(job) for job in self.jobs.requeue_expired()]
 
-    def nothing_left(self, capacity: Capacity) -> bool:
+    def nothing_left(self, capacity: Capacity) -> list[Unrunnable] | None:
         if self.store.jobs(["running"], limit=1):
-            return False
-        return not any(fits(job, capacity) for job in self.store.jobs(["queued"]))
+            return None
+        queued = self.store.jobs(["queued"])
+        if any(fits(job, capacity) for job in queued):
+            return None
+        return [Unrunnable(job.id, job.gpus) for job in queued]
 
     # -- one attempt ---------------------------------------------------------
     def started(

@@ -43,6 +43,7 @@ from whirr.services.errors import InvalidRequest, LeaseLost
 from whirr.services.run_files import check_run_id
 from whirr.wire import schemas
 from whirr.worker.attempt import Attempt, Report
+from whirr.worker.leftovers import drained_reason, leftover_note
 from whirr.worker.link import Ending, Unreachable, WorkerLink
 from whirr.worker.notify import Notifier, event_for
 from whirr.worker.runfiles import fail_run_files, finish_run_files, start_run_files
@@ -324,12 +325,15 @@ class WorkerLoop:
             if self._claim_what_fits(reaper):
                 continue  # look again at once: a started job may already have ended
             if not self.running and not self.reports:
-                if (
-                    self.exit_when_empty
-                    and not self.link.claiming
-                    and self.link.nothing_left(self.capacity)
-                ):
-                    return "drained (queue empty)"
+                left = (
+                    self.link.nothing_left(self.capacity)
+                    if self.exit_when_empty and not self.link.claiming
+                    else None
+                )
+                if left is not None:
+                    if left:  # said, not "queue empty": these jobs wait for another worker
+                        self.say(leftover_note(left, self.capacity))
+                    return drained_reason(left)
                 if now >= next_seen:
                     self.link.seen()
                     next_seen = now + self.settings.heartbeat_interval

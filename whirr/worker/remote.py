@@ -35,6 +35,7 @@ from whirr.projections.queue import Capacity, fits_gpus
 from whirr.services.errors import LeaseLost, NotFound, WhirrError
 from whirr.wire import schemas
 from whirr.wire.shipping import WorkerFilesMode
+from whirr.worker.leftovers import Unrunnable
 from whirr.worker.link import Ending, Unreachable
 
 #: Longest a claim long-polls.
@@ -200,17 +201,19 @@ class RemoteLink:
     def sweep(self) -> list[schemas.Job]:
         return []  # the server requeues the jobs of lost workers itself
 
-    def nothing_left(self, capacity: Capacity) -> bool:
+    def nothing_left(self, capacity: Capacity) -> list[Unrunnable] | None:
         try:
             status = self.client.status()
             if status.running:
-                return False
+                return None
             if not status.queued:
-                return True
+                return []
             queued = self.client.list_jobs("queued", limit=10_000)
         except _DOWN:
-            return False
-        return not any(fits_gpus(job.gpus, capacity) for job in queued)
+            return None
+        if any(fits_gpus(job.gpus, capacity) for job in queued):
+            return None
+        return [Unrunnable(job.id, job.gpus) for job in queued]
 
     # -- one attempt ---------------------------------------------------------
     def started(
