@@ -91,16 +91,28 @@ def events_cmd(
 
 
 @click.command("rebuild")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Replay the whole log from position 0, ignoring checkpoints.",
+)
 @server_option()
 @user_errors
-def rebuild_cmd(server: str | None) -> None:
-    """Rebuild the job, run and worker views by replaying the whole event log.
+def rebuild_cmd(full: bool, server: str | None) -> None:
+    """Rebuild the job, run and worker views by replaying the event log.
 
-    Safe at any time: the log is the truth and the views are derived from it. Only
-    where the log is stored: a server's views are rebuilt on the server's machine.
+    Safe at any time: the log is the truth and the views are derived from it. Starts
+    from the newest valid checkpoint (the views at some earlier position, in
+    .whirr/checkpoints/) and replays only the events after it, streaming in batches;
+    --full replays from position 0. A checkpoint written by another version of whirr,
+    for another log, or damaged is ignored with a warning, never trusted. A new
+    checkpoint is written at the end (a project also takes one every 100,000 events by
+    itself), and a project's write lock is held only for the final copy of the views.
+    Only where the log is stored: a server's views are rebuilt on the server's machine.
     """
     with open_whirr(server) as whirr:
         started = time.perf_counter()
-        count = whirr.rebuild()
+        count = whirr.rebuild(full=full)
         elapsed = time.perf_counter() - started
-    click.echo(f"Rebuilt views from {count} events in {elapsed:.2f}s")
+    how = " (a full replay from position 0)" if full else ""
+    click.echo(f"Rebuilt views from {count} events{how} in {elapsed:.2f}s")

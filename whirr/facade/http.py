@@ -164,7 +164,7 @@ class HttpWhirr:
     ) -> Iterator[schemas.EventOut]:
         return self.client.events(after, follow=follow, types=types, stream=stream, last=last)
 
-    def rebuild(self) -> int:
+    def rebuild(self, full: bool = False) -> int:
         raise InvalidRequest(
             "`whirr rebuild` replays an event log where it is stored: a server's views are "
             f"rebuilt on the server's machine ({self.label}). To rebuild the local project "

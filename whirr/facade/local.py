@@ -491,8 +491,8 @@ class StoreWhirr:
                 return 0
             window *= 4
 
-    def rebuild(self) -> int:
-        return self.store.rebuild()
+    def rebuild(self, full: bool = False) -> int:
+        return self.store.rebuild(full=full)
 
     # -- run files for analytics ------------------------------------------------------
     def read_run_file(

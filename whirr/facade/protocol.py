@@ -166,9 +166,10 @@ class Whirr(Protocol):
         ``stream``; with ``last``, the last that many such events instead (``after`` is
         then ignored); with ``follow`` new ones as they happen."""
 
-    def rebuild(self) -> int:
-        """Replay the whole log into fresh views; the number of events replayed. Only
-        where the store is (a project): a server's is rebuilt on its own machine."""
+    def rebuild(self, full: bool = False) -> int:
+        """Replay the log into fresh views, from the newest valid checkpoint (``full``:
+        from position 0); the number of events replayed. Only where the store is (a
+        project): a server's is rebuilt on its own machine."""
 
     # -- run files for analytics ------------------------------------------------------
     #: Where this process keeps derived copies for this installation (Parquet copies of

@@ -26,7 +26,6 @@ from whirr.projections import JobView, QueueView, RunView, WorkerView, fold_touc
 from whirr.projections.jobs import Queued, Running, status_column
 from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store import checkpoints
-from whirr.store.checkpoints import BATCH
 from whirr.store.guard import decode_stored, encode_for_append, notice, typed
 from whirr.store.protocol import ConflictError, Decide, StoreError, StoreWriteError
 from whirr.store.sql import load_queries
@@ -297,7 +296,7 @@ class SQLiteStore:
         try:
             conn.execute(_Q["drop_projections"])
             conn.execute(_Q["restore_projections"])
-            while batch := self.read(after=position, limit=BATCH):
+            while batch := self.read(after=position, limit=checkpoints.BATCH):
                 self._local.views = {}
                 self._project(conn, batch)
                 self._local.views = None
