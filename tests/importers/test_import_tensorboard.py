@@ -4,11 +4,14 @@ of ``simple_value`` scalars (tensorboardX, PyTorch, TF1) and one of scalar tenso
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import WHIRR
 from import_sources import import_into, metric_rows, new_project, runs_by_name, write_tensorboard
 
 
@@ -66,3 +69,39 @@ def test_a_folder_without_event_files_is_one_error_line(tmp_path: Path) -> None:
     done = import_into(project, "tensorboard", str(tmp_path / "empty"))
     assert done.returncode == 1
     assert done.stderr.startswith("Error: no TensorBoard event files")
+
+
+def test_a_torn_event_file_gives_the_records_before_the_tear(logdir: Path, tmp_path: Path) -> None:
+    torn = tmp_path / "torn"
+    shutil.copytree(logdir, torn)
+    (event_file,) = (torn / "seed1").glob("events.out.tfevents.*")
+    data = event_file.read_bytes()
+    event_file.write_bytes(data[: len(data) * 2 // 3])  # a writer killed mid-record
+    project = new_project(tmp_path / "proj")
+    done = import_into(project, "tensorboard", str(torn))
+    assert done.returncode == 0, done.stderr
+    losses = _steps(runs_by_name(project)["seed1"], "train/loss")
+    full = [(0, 1.0), (1, 0.5), (2, 0.33333334), (3, 0.25)]
+    assert losses and losses == full[: len(losses)]
+
+
+def test_two_imports_at_once_add_each_run_once(logdir: Path, tmp_path: Path) -> None:
+    project = new_project(tmp_path / "proj")
+    procs = [
+        subprocess.Popen(
+            [*WHIRR, "import", "tensorboard", str(logdir), "--json"],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert sum(json.loads(out)["new"] for out, _ in outs) == 2
+    assert set(runs_by_name(project)) == {"seed1", "seed2"}
+    # One folder per run, no scratch folder left behind.
+    assert sorted(p.name for p in (project / ".whirr" / "runs").iterdir()) == sorted(
+        r["id"] for r in runs_by_name(project).values()
+    )

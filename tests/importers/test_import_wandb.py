@@ -51,3 +51,20 @@ def test_offline_runs_come_in_with_config_history_and_summary(
     again = import_into(project, "wandb", str(directory))  # the folder above wandb/
     assert again.stdout.strip() == "Imported from wandb: 0 new, 2 already imported"
     assert event_count(project) == events
+
+
+def test_a_run_file_cut_short_is_a_crashed_run_with_what_it_holds(
+    wandb_dir: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    directory, written = wandb_dir
+    (source,) = (directory / "wandb").glob(f"offline-run-*-{written['wide']}/run-*.wandb")
+    torn = tmp_path / "torn" / "offline-run-x" / source.name
+    torn.parent.mkdir(parents=True)
+    data = source.read_bytes()
+    torn.write_bytes(data[: len(data) * 2 // 3])  # the process killed before its exit record
+    project = new_project(tmp_path / "proj")
+    done = import_into(project, "wandb", str(tmp_path / "torn"))
+    assert done.returncode == 0, done.stderr
+    run = runs_by_name(project)["wide"]
+    assert run["status"] == "crashed" and run["error"] == "the W&B run recorded no exit"
+    assert run["config"] == {"lr": 0.1, "model": {"depth": 3}}

@@ -5,13 +5,15 @@ transaction, so an imported run is an ordinary run (``runs``, ``show``, ``compar
 Idempotent by construction: a source run always gets the same run id
 (``<source>-<its id>``), and the events are appended only if the log has no run of that
 id, decided under the store's write lock (two imports at once add it once). Files come
-first: an import stopped between the two leaves a folder the log does not know, which the
-next import of that run writes again from scratch.
+first, written in a scratch folder beside the runs and renamed into place under that lock
+just before the events are appended; a folder left by an import stopped between the two
+is one the log does not know, which the next import of that run replaces.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,24 +70,41 @@ class Importer:
         if self.known(run.run_id):
             return Outcome(run.run_id, False, 0, 0)
         run_dir = self.runs_dir / run.run_id
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # files of an import stopped before its events
-        private_dir(run_dir / "artifacts")
-        rows = metric_rows(run.points)
-        write_private(run_dir / "metrics.jsonl", b"".join(_encode(r) + b"\n" for r in rows))
-        write_private(run_dir / "config.json", _encode(finite(run.config)))
-        saved = [
-            (artifact.path, *_copy(artifact.source, run_dir / "artifacts" / artifact.path))
-            for artifact in run.artifacts
-        ]
-        write_meta(run_dir, _meta(run))
-        events = _events(run, str(run_dir), saved)
+        # Written aside, moved into place under the log's write lock: two imports of the
+        # same run at once never write into one folder, and the loser's copy is dropped.
+        scratch = Path(tempfile.mkdtemp(prefix=f".import-{run.run_id}-", dir=self.runs_dir))
+        try:
+            rows, saved = _write_files(run, scratch)
+            events = _events(run, str(run_dir), saved)
 
-        def decide(reader: ViewReader) -> list[Pending]:
-            return [] if reader.run(run.run_id) is not None else events
+            def decide(reader: ViewReader) -> list[Pending]:
+                if reader.run(run.run_id) is not None:
+                    return []
+                if run_dir.exists():
+                    shutil.rmtree(run_dir)  # files of an import stopped before its events
+                scratch.rename(run_dir)
+                return events
 
-        added = bool(self.store.transact(decide))
-        return Outcome(run.run_id, added, len(rows), len(saved))
+            added = bool(self.store.transact(decide))
+        finally:
+            if scratch.exists():
+                shutil.rmtree(scratch)
+        return Outcome(run.run_id, added, len(rows) if added else 0, len(saved) if added else 0)
+
+
+def _write_files(run: ImportedRun, run_dir: Path) -> tuple[list[Any], list[tuple[str, int, str]]]:
+    """The run's ``metrics.jsonl``, ``config.json``, ``meta.json`` and ``artifacts/`` in
+    ``run_dir``: (the metric rows, (path, size, sha256) of each artifact)."""
+    private_dir(run_dir / "artifacts")
+    rows = metric_rows(run.points)
+    write_private(run_dir / "metrics.jsonl", b"".join(_encode(r) + b"\n" for r in rows))
+    write_private(run_dir / "config.json", _encode(finite(run.config)))
+    saved = [
+        (artifact.path, *_copy(artifact.source, run_dir / "artifacts" / artifact.path))
+        for artifact in run.artifacts
+    ]
+    write_meta(run_dir, _meta(run))
+    return rows, saved
 
 
 def tags_of(run: ImportedRun) -> list[str]:
