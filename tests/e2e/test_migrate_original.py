@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from original_whirr import clean_env, original_venv_python
 from server_process import WHIRR
@@ -260,3 +261,32 @@ def test_a_job_left_running_by_the_original(project: Path) -> None:
     job = ok_json(project, "status", "4", "--json")
     assert job["status"] == "failed" and "worker was gone" in job["error"], job
     assert ok_json(project, "show", "job-4", "--json")["status"] == "failed"
+
+
+def test_a_data_dir_of_the_original_server(project: Path, tmp_path: Path) -> None:
+    """0.5.3's `whirr server -d DIR` on SQLite keeps DIR/whirr.db (the same tables) and
+    DIR/runs: `whirr migrate -d DIR`, then this whirr's server serves what it held."""
+    from server_process import ServerProcess
+
+    root = tmp_path / "server"
+    data = root / "data"
+    data.mkdir(parents=True)
+    shutil.copy2(project / ".whirr" / "whirr.db", data / "whirr.db")
+    shutil.copytree(project / ".whirr" / "runs", data / "runs")
+    refused = whirr(tmp_path, "server", "-d", str(data), "--no-auth", "-p", "0")
+    assert refused.returncode == 1, refused.stderr
+    assert f"run `whirr migrate -d {data}`" in refused.stderr, refused.stderr
+    done = ok_json(tmp_path, "migrate", "-d", str(data), "--json")
+    assert done["jobs"] == 5 and done["runs"] == 4 and Path(done["backup"]).parent == data
+    assert "nothing to do" in whirr(tmp_path, "migrate", "-d", str(data)).stdout
+    server = ServerProcess(root)
+    try:
+        headers = {"Authorization": f"Bearer {server.token}"}
+        answer = httpx.get(f"{server.url}/api/v1/runs", headers=headers, timeout=10).json()
+        assert {r["id"] for r in answer["runs"]} >= {"job-1", "job-2", "job-3"}
+        job = httpx.get(f"{server.url}/api/v1/jobs/1", headers=headers, timeout=10).json()
+        assert job["name"] == "good" and job["status"] == "completed"
+        metrics = httpx.get(f"{server.url}/api/v1/runs/job-1/metrics", headers=headers, timeout=10)
+        assert metrics.json()["count"] == 5
+    finally:
+        server.stop()

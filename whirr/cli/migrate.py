@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from whirr.cli.common import emit_json, user_errors
@@ -13,9 +15,17 @@ def _counts(counts: dict[str, int]) -> str:
 
 @click.command("migrate")
 @click.option("-n", "--dry-run", is_flag=True, help="Say what would be migrated; change nothing.")
+@click.option(
+    "-d",
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A data dir of whirr 0.5.3's server on SQLite (whirr.db, runs/) instead of the "
+    "enclosing project.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was (or would be) done as JSON.")
 @user_errors
-def migrate_cmd(dry_run: bool, as_json: bool) -> None:
+def migrate_cmd(dry_run: bool, data_dir: Path | None, as_json: bool) -> None:
     """Convert a project made by the original whirr (0.5.3) to this whirr.
 
     The original database is copied beside it first (.whirr/whirr-0.5.3-TIME.db); its
@@ -29,13 +39,22 @@ def migrate_cmd(dry_run: bool, as_json: bool) -> None:
     Examples:
       whirr migrate --dry-run
       whirr migrate
+      whirr migrate -d /srv/whirr     # the data dir of 0.5.3's `whirr server`
     """
+    from whirr.config import Config
+    from whirr.identity import DataDir
+    from whirr.identity import Project as Place
     from whirr.migrate.convert import migrate
     from whirr.project import find_project
 
-    project = find_project()
+    place: Place
+    if data_dir is not None:
+        place, timeout = DataDir(data_dir.expanduser().resolve()), Config().heartbeat_timeout
+    else:
+        project = find_project()
+        place, timeout = project, project.config.heartbeat_timeout
     say = (lambda message: None) if as_json else click.echo
-    done = migrate(project, dry_run=dry_run, say=say)
+    done = migrate(place, heartbeat_timeout=timeout, dry_run=dry_run, say=say)
     if as_json:
         emit_json(done)
         return

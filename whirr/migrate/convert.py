@@ -7,7 +7,7 @@
    checkpointed into one file.
 4. The original is checkpointed out of WAL mode (which needs it unused: a 0.5.3 process
    holding it makes this fail, nothing replaced), and the new log takes its name.
-5. ``.whirr/`` becomes the owner's only (0700); opening the project gives it its
+5. A project's ``.whirr/`` becomes the owner's only (0700); opening it gives it its
    ``project-id``.
 Run folders stay where they are: their files (metrics.jsonl, output.log, artifacts/) are
 read as this whirr writes them. Running it again finds this whirr's log: nothing to do.
@@ -25,7 +25,8 @@ import apsw
 import msgspec
 
 from whirr.events import PROJECT_STREAM, Pending, ProjectCreated
-from whirr.identity import highest_job_dir
+from whirr.identity import Project as Place
+from whirr.identity import highest_job_dir, open_checked
 from whirr.migrate.detect import is_original
 from whirr.migrate.original import NotOriginal, Original, read_original
 from whirr.migrate.timeline import Timed, timeline
@@ -86,9 +87,16 @@ def check_running(original: Original, timeout_s: float, now: datetime) -> None:
 
 
 def migrate(
-    project: Project, *, dry_run: bool = False, say: Callable[[str], None] = print
+    project: Place,
+    *,
+    heartbeat_timeout: float,
+    dry_run: bool = False,
+    say: Callable[[str], None] = print,
 ) -> Migration:
-    """Convert ``project``'s 0.5.3 database into this whirr's log (see the module doc)."""
+    """Convert the 0.5.3 database of ``project`` (a project, or a ``whirr server`` data dir
+    as 0.5.3's server left it: ``whirr.db`` and ``runs/``) into this whirr's log (see the
+    module doc). A job whose heartbeat is newer than ``heartbeat_timeout`` seconds is
+    taken for one a 0.5.3 worker still runs."""
     db = project.db_path
     state = state_of(db)
     if state == "missing":
@@ -99,7 +107,7 @@ def migrate(
         raise NotOriginal(f"{db} is neither this whirr's log nor a whirr 0.5.3 database")
     now = datetime.now(UTC)
     original = read_original(db, now)
-    check_running(original, project.config.heartbeat_timeout, now)
+    check_running(original, heartbeat_timeout, now)
     events, run_count = timeline(original, project.runs_dir, now)
     floor = max([0, highest_job_dir(project.runs_dir), *(job.id for job in original.jobs)])
     plan = Migration(
@@ -124,10 +132,11 @@ def migrate(
         os.replace(building, db)
     finally:
         _remove(building)
-    # 0.5.3 left .whirr/ 0755; this whirr keeps it the owner's only (the log holds every
-    # job's command, config and environment).
-    os.chmod(project.dir, 0o700)
-    project.open_store().close()  # gives the project its project-id
+    if isinstance(project, Project):
+        # 0.5.3 left .whirr/ 0755; this whirr keeps it the owner's only (the log holds
+        # every job's command, config and environment). A data dir is the operator's.
+        os.chmod(project.dir, 0o700)
+    open_checked(project).close()  # gives the project its project-id
     return msgspec.structs.replace(plan, backup=str(backup))
 
 

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from whirr.store.protocol import StoreError
 from whirr.store.sql import load_queries
-
-#: The command that converts such a project (said by every other command that meets one).
-HINT = "run `whirr migrate` to convert it (the original database is backed up first)"
 
 
 class OriginalProject(StoreError):
     """The database is the original whirr 0.5.3's: nothing but ``whirr migrate`` uses it."""
 
     def __init__(self, path: str) -> None:
-        super().__init__(f"{path} was written by the original whirr 0.5.3: {HINT}")
+        folder = os.path.dirname(path)
+        # A project's is .whirr/whirr.db; a server's data dir holds whirr.db itself.
+        command = (
+            "whirr migrate"
+            if os.path.basename(folder) == ".whirr"
+            else (f"whirr migrate -d {folder}")
+        )
+        super().__init__(
+            f"{path} was written by the original whirr 0.5.3: run `{command}` to convert it "
+            "(the original database is backed up first)"
+        )
 
 
 def queries() -> dict[str, str]:
