@@ -67,7 +67,13 @@ class WhirrLogger(Logger):
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:
-        """The whirr run (started now if it has not yet)."""
+        """The whirr run; before the first metric, a stand-in that starts it when used
+        (Lightning reads ``experiment`` at setup, before it logs the hyperparameters
+        that make the run's config)."""
+        return self._handle.run or _RunOnFirstUse(self)
+
+    def start(self) -> Any:
+        """Start the run now (with the hyperparameters logged so far) if it has not."""
         return self._handle.start(self._hparams)
 
     @property
@@ -80,19 +86,22 @@ class WhirrLogger(Logger):
         if params is not None and not isinstance(params, Mapping):
             params = vars(params)  # argparse.Namespace
         flat = scalars(flatten(params or {}))
-        if self._handle.run is not None and self._handle.run.status == "running":
-            # A run's config is set when it starts; say so rather than drop them quietly.
+        if self._handle.run is None:
+            self._hparams.update(flat)
+            return
+        # Lightning logs them again at each fit/test; only new values are news. A run's
+        # config is set when it starts: say so rather than drop them quietly.
+        late = sorted(k for k, v in flat.items() if k not in self._hparams or self._hparams[k] != v)
+        if late:
             warnings.warn(
                 "whirr: hyperparameters logged after the run started are not in its config: "
-                f"{sorted(flat)}",
+                f"{late}",
                 stacklevel=2,
             )
-            return
-        self._hparams.update(flat)
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        self._handle.start(self._hparams)
+        self.start()
         self._handle.log(metrics, step=None if step is None else int(step))
 
     @rank_zero_only
@@ -103,6 +112,16 @@ class WhirrLogger(Logger):
         """Write the summary and finish the run, when this logger started it."""
         self._handle.summarize()
         self._handle.finish()
+
+
+class _RunOnFirstUse:
+    """Stands for the logger's run until it starts: using it starts it."""
+
+    def __init__(self, logger: WhirrLogger) -> None:
+        self._logger = logger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger.start(), name)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -12,10 +12,11 @@ trainer.evaluate()  # logged to the same run
 
 Every ``Trainer`` log (``loss``, ``learning_rate``, ``grad_norm``, ``epoch``, ``eval_*``,
 the final ``train_runtime``/``train_loss``) is one row at ``step=state.global_step``;
-its numbers only. The config is ``TrainingArguments.to_sanitized_dict()``, then the model
+its numbers only. The config is ``TrainingArguments.to_dict()`` (objects as text), then the model
 config's plain values under ``model/``, then the ``config`` given. When training ends the
 summary gets the last value of each logged number, ``global_step`` and, when the Trainer
-tracks one, ``best_metric``. Only the main process (``is_world_process_zero``) logs.
+tracks one, ``best_metric``; a log after training (``evaluate()``) updates it. Only the
+main process (``is_world_process_zero``) logs.
 
 The run the callback starts stays open after ``train()`` (a ``Trainer`` often evaluates
 or predicts next, and those logs belong to the same run): it ends when the process exits
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from whirr.integrations._common import RunHandle, require
+from whirr.integrations._common import RunHandle, require, scalars
 
 transformers = require("transformers", "transformers", "transformers")
 #: Typed Any: mypy does not see into a module imported by name.
@@ -47,6 +48,7 @@ class WhirrCallback(_TrainerCallback):
 
     def __init__(self, run: Any = None, config: Any = None, **init_kwargs: Any) -> None:
         self._handle = RunHandle(run, config, init_kwargs)
+        self._trained = False  # after train(): each log (evaluate, predict) updates the summary
 
     @property
     def run(self) -> Any:
@@ -64,6 +66,8 @@ class WhirrCallback(_TrainerCallback):
             if self._handle.run is None:  # evaluate() or predict() without train()
                 self._handle.start(_config(args, kwargs.get("model")))
             self._handle.log(logs, step=int(state.global_step))
+            if self._trained:
+                self._handle.summarize({"global_step": state.global_step})
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
@@ -71,6 +75,7 @@ class WhirrCallback(_TrainerCallback):
             if state.best_metric is not None:
                 extra["best_metric"] = state.best_metric
             self._handle.summarize(extra)
+            self._trained = True
 
     def finish(self) -> None:
         """Write the summary and finish the run, when this callback started it."""
@@ -80,7 +85,7 @@ class WhirrCallback(_TrainerCallback):
 
 def _config(args: Any, model: Any) -> dict[str, Any]:
     """The training arguments, then the model config's plain values under ``model/``."""
-    config = dict(args.to_sanitized_dict())
+    config = scalars(args.to_dict())  # tokens come masked: "<HUB_TOKEN>"
     model_config = getattr(model, "config", None)
     if model_config is not None and hasattr(model_config, "to_dict"):
         for key, value in model_config.to_dict().items():
