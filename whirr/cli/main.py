@@ -39,7 +39,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "backup": ("whirr.cli.backup", "backup_cmd", "Copy the project consistently into a directory."),
     "restore": ("whirr.cli.backup", "restore_cmd", "Put a backup back as the project's database."),
     "migrate": ("whirr.cli.migrate", "migrate_cmd", "Convert a whirr 0.5.3 project to this whirr."),
-    "migrate": ("whirr.cli.migrate", "migrate_cmd", "Convert a whirr 0.5.3 project to this whirr."),
     "sweep": ("whirr.cli.sweep", "sweep_cmd", "Run a parameter sweep (YAML); report on one."),
     "sweeps": ("whirr.cli.sweep", "sweeps_cmd", "List sweeps with their progress."),
     "ablate": ("whirr.cli.ablate", "ablate_cmd", "Ablation studies with paired seeds."),
