@@ -65,3 +65,23 @@ def test_early_stopping_logs_the_round_it_stops_at_and_end_adds_the_best(
         "best_score/valid/l2": best["valid"]["l2"],
     }
     assert json.loads((run_dir / "config.json").read_text())["num_iterations"] == 20
+
+
+def test_cv_logs_means_and_standard_deviations(
+    project: Project, train: Callable[..., dict[str, Any]]
+) -> None:
+    out = train("train_lightgbm.py", "cv")
+    run_dir = project.run_dir(out["run_id"])
+    rows = read_metrics(run_dir)
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    for i, row in enumerate(rows):
+        assert set(row) == {"_idx", "_timestamp", "step", "valid/l2", "valid/l2/std"}
+        assert row["valid/l2"] == out["valid l2-mean"][i]
+        assert row["valid/l2/std"] == out["valid l2-stdv"][i]
+    meta = read_meta(run_dir) or {}
+    assert out["status"] == meta["status"] == "completed"
+    assert meta["summary"] == {
+        "valid/l2": out["valid l2-mean"][-1],
+        "valid/l2/std": out["valid l2-stdv"][-1],
+        "rounds": 3,
+    }

@@ -4,7 +4,7 @@ One module per framework, each importing its framework when imported itself (so
 ``import whirr.integrations`` costs nothing and needs none of them):
 
 - ``whirr.integrations.keras``: ``WhirrCallback`` for ``model.fit`` (Keras 3, any backend);
-- ``whirr.integrations.xgboost``: ``WhirrCallback`` for ``xgboost.train`` and the sklearn API;
+- ``whirr.integrations.xgboost``: ``WhirrCallback`` for ``xgboost.train`` and ``xgboost.cv``;
 - ``whirr.integrations.lightgbm``: ``WhirrCallback`` for ``lightgbm.train``;
 - ``whirr.integrations.transformers``: ``WhirrCallback``, a Hugging Face ``TrainerCallback``;
 - ``whirr.integrations.lightning``: ``WhirrLogger``, a PyTorch Lightning logger.

@@ -34,7 +34,7 @@ __all__ = ["WhirrCallback"]
 
 
 class WhirrCallback:
-    """Log each boosting round of ``lightgbm.train`` / ``lightgbm.cv`` to a whirr run.
+    """Log each boosting round of ``lightgbm.train`` to a whirr run.
 
     ``run``: a run from ``whirr.init()`` to log to (``end()`` leaves it open). Without
     it, the callback starts a run at the first round (``init_kwargs`` go to

@@ -2,7 +2,8 @@
 id and LightGBM's own record of the evaluations, for the test to compare with.
 
 Modes: ``plain`` (every scheduled round, no ``end()``: the run ends with the process),
-``early`` (a validation set that early stopping gives up on, then ``end(booster)``)."""
+``early`` (a validation set that early stopping gives up on, then ``end(booster)``),
+``cv`` (lightgbm.cv: means and standard deviations, then ``end()``)."""
 
 import json
 import sys
@@ -22,6 +23,12 @@ valid = lightgbm.Dataset(x[150:], noise if mode == "early" else y[150:], referen
 params = {"objective": "regression", "num_leaves": 4, "learning_rate": 0.3, "verbose": -1}
 params["num_threads"] = 1
 callback = WhirrCallback(config={"data": "tiny"}, name=f"lgb-{mode}", system_metrics=False)
+if mode == "cv":
+    folds = lightgbm.Dataset(x, y)
+    result = lightgbm.cv(params, folds, 3, nfold=3, stratified=False, callbacks=[callback])
+    callback.end()
+    print(json.dumps({"run_id": callback.run.run_id, "status": callback.run.status, **result}))
+    sys.exit(0)
 record: dict = {}
 callbacks = [callback, lightgbm.record_evaluation(record)]
 if mode == "early":
