@@ -807,9 +807,12 @@ class WhirrClient(StudyCalls):
         taken; with ``req.resume``, ``NotFound`` when the server does not know it)."""
         return self._call("POST", "/runs", schemas.Run, body=req)
 
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> schemas.Run:
+    def finish_run(
+        self, run_id: str, status: str, error: str | None = None, *, exit_code: int | None = None
+    ) -> schemas.Run:
         """Record how a direct run ended (``InvalidState`` for a job's run)."""
-        req = msgspec.convert({"status": status, "error": error}, RunFinishRequest)
+        fields = {"status": status, "error": error, "exit_code": exit_code}
+        req = msgspec.convert(fields, RunFinishRequest)
         return self._call("POST", f"/runs/{run_id}/finish", schemas.Run, body=req)
 
     def update_summary(self, run_id: str, summary: dict[str, Any]) -> None:

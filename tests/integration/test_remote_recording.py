@@ -204,12 +204,13 @@ def test_a_direct_run_with_a_server_url_records_on_the_server(
             store.close()
         rows = (project.run_dir(run.id) / "metrics.jsonl").read_text().splitlines()
         assert len(rows) == 3
-        # A script that fails says so, and init(server=) names the server explicitly.
+        # A script that fails says so (with its exit code), and init(server=) names the
+        # server explicitly.
         failing = textwrap.dedent(f"""\
-            import whirr
+            import sys, whirr
             run = whirr.init(server={server.url!r}, system_metrics=False, capture_git=False,
                              capture_pip=False)
-            raise RuntimeError("boom")
+            sys.exit(3)
         """)
         (tmp_path / "alone").mkdir()
         (tmp_path / "alone" / "fail.py").write_text(failing)
@@ -223,11 +224,11 @@ def test_a_direct_run_with_a_server_url_records_on_the_server(
             text=True,
             timeout=120,
         )
-        assert done.returncode == 1 and WARNING not in done.stderr, done.stderr
+        assert done.returncode == 3 and WARNING not in done.stderr, done.stderr
         assert not (tmp_path / "alone" / ".whirr").exists()  # no project made for it
         with WhirrClient(server.url, token=server.token) as client:
             ended = [r for r in client.runs() if r.id != run.id]
-        assert [r.status for r in ended] == ["failed"]
+        assert [(r.status, r.exit_code) for r in ended] == [("failed", 3)]
         assert (tmp_path / "home" / ".whirr" / "runs" / ended[0].id / "meta.json").exists()
     finally:
         server.stop()

@@ -212,7 +212,21 @@ def test_sys_exit_outside_with_ends_the_run_with_its_code(
     assert view.status == status, view.error
     if error is not None:
         assert view.error == error
+    # The exit code the script asked for is the run's, as a job's would be (a thread's
+    # SystemExit is no exit of the script: none then).
+    assert view.exit_code == (None if "threading" in ending else code)
     assert (read_meta(view.run_dir) or {})["status"] == status
+
+
+@pytest.mark.parametrize(("ending", "code"), [("sys.exit(9)", 9), ("sys.exit('no data')", 1)])
+def test_sys_exit_inside_with_records_its_exit_code(
+    project: Project, ending: str, code: int
+) -> None:
+    body = "with whirr.init(system_metrics=False, capture_pip=False):\n    " + ending + "\n"
+    result = run_child(script(body), project.root)
+    assert result.returncode == code, result.stderr
+    view = only_run(project)
+    assert (view.status, view.exit_code) == ("failed", code)
 
 
 def test_log_after_finish_raises_and_finish_is_idempotent(project: Project) -> None:

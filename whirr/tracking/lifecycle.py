@@ -8,7 +8,8 @@
 - ``sys.exit(n)`` (or the ``exit``/``quit`` builtins) from the main thread: SystemExit
   never reaches ``sys.excepthook``, so those functions are wrapped to note the status,
   and the exit hook ends open runs ``failed`` ("exited with SystemExit(n)") for a
-  non-zero or string status, ``completed`` for 0/None. What this cannot see: a bare
+  non-zero or string status, ``completed`` for 0/None, with the exit code the process
+  exits with (1 for a string). What this cannot see: a bare
   ``raise SystemExit(n)`` (recorded ``completed``), and a SystemExit the script catches
   and then ends normally without another ``sys.exit`` (recorded ``failed``: the last
   status asked for); a ``with whirr.init()`` block sees the exception itself and is
@@ -40,7 +41,14 @@ from typing import Any, NoReturn, Protocol
 class Finishable(Protocol):
     """What this module needs from a run."""
 
-    def _end(self, status: Any, error: str | None, *, in_signal: bool = False) -> None: ...
+    def _end(
+        self,
+        status: Any,
+        error: str | None,
+        *,
+        in_signal: bool = False,
+        exit_code: int | None = None,
+    ) -> None: ...
 
 
 _lock = threading.RLock()
@@ -143,12 +151,14 @@ def _after_fork_in_child() -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _end_all(status: str, error: str | None, *, in_signal: bool = False) -> None:
+def _end_all(
+    status: str, error: str | None, *, in_signal: bool = False, exit_code: int | None = None
+) -> None:
     with _lock:
         runs = list(reversed(_open))
     for run in runs:
         try:
-            run._end(status, error, in_signal=in_signal)
+            run._end(status, error, in_signal=in_signal, exit_code=exit_code)
         except Exception as exc:  # never let one run's failure hide the others' ends
             print(f"whirr: could not record the end of a run: {exc}", file=sys.stderr)
 
@@ -187,6 +197,20 @@ def outcome_of(exc: BaseException | None) -> tuple[str, str | None]:
     return "failed", f"{type(exc).__name__}: {exc}"
 
 
+def exit_code_of(exc: BaseException | None) -> int | None:
+    """The exit status a SystemExit makes the interpreter exit with (0 for None, 1 for a
+    message, the low 8 bits of a number, as the OS keeps them); None for anything else."""
+    if not isinstance(exc, SystemExit):
+        return None
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    return 1
+
+
 def _at_exit() -> None:
-    status, error = outcome_of(_uncaught if _uncaught is not None else _exit_request)
-    _end_all(status, error)
+    ending = _uncaught if _uncaught is not None else _exit_request
+    status, error = outcome_of(ending)
+    _end_all(status, error, exit_code=exit_code_of(ending))

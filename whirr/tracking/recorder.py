@@ -102,10 +102,12 @@ class Recorder:
 
         return Management(self._store)
 
-    def finish(self, run_id: str, status: str, error: str | None) -> None:
+    def finish(
+        self, run_id: str, status: str, error: str | None, exit_code: int | None = None
+    ) -> None:
         """Record a RunFinished."""
         if self._runs is not None:
-            self._call(self._runs.finish, run_id, status, error=error)
+            self._call(self._runs.finish, run_id, status, error=error, exit_code=exit_code)
 
     def close(self, *, in_signal: bool = False) -> None:
         """Release the store."""

@@ -157,11 +157,17 @@ class RemoteRecorder:
         """Queue the run's note."""
         self._put("note", run_id, lambda c: c.note_run(run_id, text, append=append))
 
-    def finish(self, run_id: str, status: str, error: str | None) -> None:
+    def finish(
+        self, run_id: str, status: str, error: str | None, exit_code: int | None = None
+    ) -> None:
         """A direct run's end, sent by ``close`` once its files are shipped (a job's true
         end is its remote worker's to record)."""
         if self._direct:
-            self._finish = ("finish", run_id, lambda c: c.finish_run(run_id, status, error))
+            self._finish = (
+                "finish",
+                run_id,
+                lambda c: c.finish_run(run_id, status, error, exit_code=exit_code),
+            )
 
     def close(self, *, in_signal: bool = False) -> None:
         """Ship a direct run's files and send what is queued (each for a bounded time),

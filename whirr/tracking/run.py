@@ -267,7 +267,14 @@ class Run:
         self._end(status, error)
 
     # -- ending --------------------------------------------------------------------
-    def _end(self, status: str, error: str | None, *, in_signal: bool = False) -> None:
+    def _end(
+        self,
+        status: str,
+        error: str | None,
+        *,
+        in_signal: bool = False,
+        exit_code: int | None = None,
+    ) -> None:
         if os.getpid() != self._pid:
             return  # a forked child (DataLoader worker): the run belongs to its parent
         with self._lock:
@@ -287,7 +294,7 @@ class Run:
         lifecycle.untrack(self)
         if not self._loc.attached:
             # Inside a job the worker records the true end (exit code, cancel, timeout).
-            self._recorder.finish(self.run_id, status, error)
+            self._recorder.finish(self.run_id, status, error, exit_code)
         self._recorder.close(in_signal=in_signal)
 
     def _check_open(self, what: str) -> None:
@@ -327,7 +334,8 @@ class Run:
         tb: TracebackType | None,
     ) -> None:
         status, error = lifecycle.outcome_of(exc)
-        self._end(status, error)  # the exception, if any, propagates
+        # the exception, if any, propagates
+        self._end(status, error, exit_code=lifecycle.exit_code_of(exc))
 
     def __repr__(self) -> str:
         return f"<whirr.Run {self.run_id} {self._status}>"

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta
 
-from whirr.wire.schemas import Body, Pid, ShortText, Tag
+from whirr.wire.schemas import Body, Int32, Pid, ShortText, Tag
 
 #: An artifact's path below the run's ``artifacts/`` (checked again against the disk).
 ArtifactPath = Annotated[str, Meta(min_length=1, max_length=4096)]
@@ -79,3 +79,5 @@ class RunFinishRequest(Body):
 
     status: DirectRunOutcome
     error: Annotated[str, Meta(max_length=100_000)] | None = None
+    #: The exit status the script asked for (``sys.exit(n)``); older clients send none.
+    exit_code: Int32 | None = None

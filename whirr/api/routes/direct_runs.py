@@ -63,7 +63,7 @@ def finish_direct(store: EventStore, run_id: str, req: RunFinishRequest) -> RunV
     run = known_run(store, run_id)
     if run.job_id is not None:
         raise InvalidState(f"run {run_id} is job #{run.job_id}'s: its worker records its end")
-    Runs(store, hostname="").finish(run_id, req.status, error=req.error)
+    Runs(store, hostname="").finish(run_id, req.status, error=req.error, exit_code=req.exit_code)
     return known_run(store, run_id)
 
 
