@@ -18,6 +18,7 @@ from whirr.services import Jobs
 from whirr.store import checkpoints
 from whirr.store.sql import load_queries
 from whirr.store.sqlite import SQLiteStore
+from whirr.store.sqlite.checkpoint import Scratch
 
 
 @pytest.fixture
@@ -174,9 +175,11 @@ def test_a_checkpoint_is_taken_every_n_events(tmp_path: Path) -> None:
 
 
 def test_rebuild_reads_the_log_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never the whole log at once: each read is bounded by the batch size."""
+    """Never the whole log at once: each read is bounded by the batch size (and the
+    views cached between batches by ``Scratch.CACHE``, written back when it fills)."""
     store = project(tmp_path, jobs=20)
     monkeypatch.setattr(checkpoints, "BATCH", 7)
+    monkeypatch.setattr(Scratch, "CACHE", 5)
     limits: list[int | None] = []
     read = store.read
 

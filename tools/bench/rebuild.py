@@ -11,7 +11,9 @@ peak RSS from ``ru_maxrss``):
 - read: the reference: every event read in batches, as a replay reads them (decoded);
 - raw: every row of the log fetched, undecoded (SQLite's own floor);
 - checkpoint: ``rebuild()``: the checkpoint ``--tail`` events behind the head + the tail;
-- full: ``rebuild(full=True)``: a replay from position 0.
+- full: ``rebuild(full=True)``: a replay from position 0;
+- in-memory: what rebuild did before checkpoints, for comparison: the whole log read,
+  then folded in memory (the views not even written).
 
 Targets at 1M events / 100k tail: checkpoint <= 3 s and <= 150 MB, full <= 10 s and
 <= 300 MB. Ratios are against ``read`` of the same run (same machine, same load).
@@ -53,12 +55,14 @@ from whirr.events import (  # noqa: E402
     tag_of,
     worker_stream,
 )
+from whirr.projections import fold  # noqa: E402
 from whirr.store.checkpoints import BATCH  # noqa: E402
 from whirr.store.guard import encode_for_append  # noqa: E402
 from whirr.store.sqlite import SQLiteStore  # noqa: E402
 from whirr.store.sqlite.store import to_us  # noqa: E402
 
 WORKERS = 80
+KINDS = ["raw", "read", "checkpoint", "full"]
 START = datetime(2030, 1, 1, tzinfo=UTC)
 
 
@@ -196,6 +200,10 @@ def child(kind: str, db: str) -> None:
         while batch := store.read(after=after, limit=BATCH):
             count += len(batch)
             after = batch[-1].position
+    elif kind == "in-memory":
+        records = store.read()  # what rebuild did before checkpoints: the whole log,
+        count = len(records)  # and every view, in memory (the rows not even written)
+        fold(records)
     else:
         count = store.rebuild(full=kind == "full")
     seconds = time.perf_counter() - started
@@ -211,6 +219,8 @@ def measure(kind: str, db: Path) -> dict[str, float]:
         capture_output=True,
         text=True,
     )
+    if out.stderr:  # a checkpoint ignored (and why) says so here
+        print(out.stderr.strip(), file=sys.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -218,7 +228,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--tail", type=int, default=100_000)
-    parser.add_argument("--child", choices=["raw", "read", "checkpoint", "full"])
+    parser.add_argument("--child", choices=[*KINDS, "in-memory"])
+    parser.add_argument(
+        "--in-memory", action="store_true", help="also measure the pre-checkpoint rebuild"
+    )
     parser.add_argument("--db", help="(child) the database; (parent) reuse/keep one here")
     args = parser.parse_args()
     if args.child:
@@ -231,12 +244,14 @@ def main() -> None:
             started = time.perf_counter()
             generate(db, args.events, args.tail)
             print(f"  generated in {time.perf_counter() - started:.1f}s")
-        print(f"  log {db.stat().st_size / 2**20:.0f} MB on disk")
+        size = sum(p.stat().st_size for p in db.parent.glob(f"{db.name}*"))
+        print(f"  log {size / 2**20:.0f} MB on disk (the database and its WAL)")
         # A kept database: back to one checkpoint ``--tail`` events behind the head.
         for old in (db.parent / "checkpoints").glob("views-*.db"):
             if int(old.stem.removeprefix("views-")) > args.events - args.tail:
                 old.unlink()
-        results = {kind: measure(kind, db) for kind in ("raw", "read", "checkpoint", "full")}
+        kinds = [*KINDS, "in-memory"] if args.in_memory else KINDS
+        results = {kind: measure(kind, db) for kind in kinds}
         reference = results["read"]["seconds"]
         print(f"{'':12}{'events':>10}{'seconds':>10}{'peak MB':>10}{'x read':>9}")
         for kind, r in results.items():

@@ -31,6 +31,7 @@ import apsw
 import msgspec
 
 from whirr.events import Recorded
+from whirr.projections import fold_touched
 from whirr.store import checkpoints
 from whirr.store.checkpoints import Stamp
 from whirr.store.protocol import StoreError
@@ -56,7 +57,8 @@ class SQLiteStore(Protocol):
     def read(self, after: int = 0, limit: int | None = None) -> list[Recorded]: ...
     def schema_version(self) -> int: ...
     def sibling(self, path: str) -> SQLiteStore: ...
-    def fold_batch(self, recorded: list[Recorded]) -> None: ...
+    def view(self, name: str, key: Any) -> Any: ...
+    def write_views(self, views: dict[tuple[str, Any], Any]) -> None: ...
     def swap_views(self, source: str, position: int) -> int: ...
     def close(self) -> None: ...
 
@@ -129,7 +131,15 @@ def why_invalid(store: SQLiteStore, path: Path, head: int) -> str | None:
 
 class Scratch:
     """A checkpoint under construction: a private copy of a database of views that the
-    log's events are folded into, sealed into a checkpoint at the position it reached."""
+    log's events are folded into, sealed into a checkpoint at the position it reached.
+
+    The views it folds are cached (up to ``CACHE`` of them) and written back when the
+    cache is full and before anything reads the file: most views are touched by events
+    close together (a job's life), some by events all along the log (a worker's), and
+    either way each is then read and written about once instead of once per batch."""
+
+    #: Views kept in memory between batches (tens of MB at most).
+    CACHE = 50_000
 
     def __init__(self, owner: SQLiteStore, path: Path, position: int) -> None:
         self.owner = owner
@@ -143,20 +153,53 @@ class Scratch:
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute(_Q["checkpoint_stamp_create"])
         conn.execute(_Q["checkpoint_stamp_clear"])
+        self._cache: dict[tuple[str, Any], Any] = {}
+        self._dirty: dict[tuple[str, Any], Any] = {}
+        #: Started empty: a view never written is known to be absent without a query.
+        self._empty = position == 0
+        self._written: set[tuple[str, Any]] = set()
 
     def catch_up(self, lag: int = 0, upto: int | None = None) -> None:
         """Fold the owner's events after ``position`` until at most ``lag`` are left
-        before the head (or, with ``upto``, up to that position)."""
+        before the head (or, with ``upto``, up to that position); then write the views."""
         while (upto if upto is not None else self.owner.head() - lag) > self.position:
-            limit = (
-                checkpoints.BATCH if upto is None else min(checkpoints.BATCH, upto - self.position)
-            )
+            limit = checkpoints.BATCH
+            if upto is not None:
+                limit = min(limit, upto - self.position)
             batch = self.owner.read(after=self.position, limit=limit)
             if not batch:
-                return
-            self.views.fold_batch(batch)
+                break
+            self._fold(batch)
             self.position = batch[-1].position
             self.replayed += len(batch)
+        self.flush()
+
+    def _fold(self, batch: list[Recorded]) -> None:
+        changed = fold_touched(batch, self._current)
+        self._cache.update(changed)
+        self._dirty.update(changed)
+        if len(self._cache) > self.CACHE:
+            self.flush()
+            self._cache.clear()
+
+    def _current(self, name: str, key: Any) -> Any:
+        slot = (name, key)
+        if slot in self._cache:
+            return self._cache[slot]
+        if self._empty and slot not in self._written and name != "queue":
+            view = None
+        else:
+            view = self.views.view(name, key)
+        self._cache[slot] = view
+        return view
+
+    def flush(self) -> None:
+        """Write the views changed since the last flush."""
+        if self._dirty:
+            self.views.write_views(self._dirty)
+            if self._empty:
+                self._written.update(self._dirty)
+            self._dirty = {}
 
     def seal(self) -> int:
         """Make this the owner's newest checkpoint; returns its position."""

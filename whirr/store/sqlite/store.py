@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -218,15 +218,19 @@ class SQLiteStore:
 
     def _project(self, conn: apsw.Connection, recorded: Sequence[Recorded]) -> None:
         """Fold ``recorded`` into the view rows they touch (read, apply, write back)."""
-        getters: dict[str, Callable[[Any], Any]] = {
-            "jobs": self.job,
-            "runs": self.run,
-            "workers": self.worker,
-            "queue": lambda _key: self.queue_state(),
-        }
-        changed = fold_touched(recorded, lambda name, key: getters[name](key))
+        changed = fold_touched(recorded, self.view)
         for (name, _), view in changed.items():
             self._write_view(conn, name, view)
+
+    def view(self, name: str, key: Any) -> Any:
+        """The view of projection ``name`` under ``key``, as the projection step reads it."""
+        if name == "jobs":
+            return self.job(key)
+        if name == "runs":
+            return self.run(key)
+        if name == "workers":
+            return self.worker(key)
+        return self.queue_state()
 
     @staticmethod
     def _write_view(conn: apsw.Connection, name: str, view: Any) -> None:
@@ -266,20 +270,18 @@ class SQLiteStore:
         """Another store of this kind at ``path`` (a checkpoint under construction)."""
         return SQLiteStore(path, self._clock)
 
-    def fold_batch(self, recorded: Sequence[Recorded]) -> None:
-        """Fold ``recorded`` (already in the log elsewhere) into this store's views, in one
-        transaction: how a checkpoint under construction is brought forward."""
+    def write_views(self, views: Mapping[tuple[str, Any], Any]) -> None:
+        """Write ``views`` (by ``(projection name, key)``) in one transaction: how a
+        checkpoint under construction is brought forward."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
-        self._local.views = {}
         try:
-            self._project(conn, recorded)
+            for (name, _), view in views.items():
+                self._write_view(conn, name, view)
             conn.execute("COMMIT")
         except BaseException as exc:
             self._abort(conn, exc)
             raise
-        finally:
-            self._local.views = None
 
     def swap_views(self, source: str, position: int) -> int:
         """Under the write lock: replace the views by those of the database at ``source``
