@@ -113,8 +113,12 @@ const W = (() => {
     if (!resp.ok) throw new Error((data && data.detail) || `${resp.status} ${resp.statusText}`);
     return data;
   }
-  async function post(path) {
-    return api(path, { method: "POST", headers: { "X-CSRF-Token": csrf, Accept: "application/json" } });
+  // A write: the page's CSRF token in its header; `body`, when given, sent as JSON.
+  async function post(path, body) {
+    const headers = { "X-CSRF-Token": csrf, Accept: "application/json" };
+    if (body === undefined) return api(path, { method: "POST", headers });
+    headers["Content-Type"] = "application/json";
+    return api(path, { method: "POST", headers, body: JSON.stringify(body) });
   }
   let toastTimer = null;
   function toast(message, kind) {
