@@ -62,12 +62,10 @@ STATE = WatchState(
 
 
 def test_a_known_state_renders_to_the_expected_text() -> None:
-    text = render_text(STATE, width=100, log_lines=3)
+    text = render_text(STATE, width=100, log_lines=3, keys=True)
     lines = text.splitlines()
-    assert lines[0] == (
-        "whirr watch  /home/ada/proj  1 running · 1 queued · 1 failed  ·  "
-        "workers 1/2 online  ·  12:30:00"
-    )
+    assert lines[0] == "whirr watch  /home/ada/proj  ·  12:30:00"
+    assert lines[1] == "Jobs  1 running · 1 queued · 1 failed"
     row = next(line for line in lines if "lr-1" in line)
     assert row.split() == [
         "▶",
@@ -88,7 +86,7 @@ def test_a_known_state_renders_to_the_expected_text() -> None:
         "queued",
         "1",
     ]
-    assert "1m30s ago" in next(line for line in lines if "lr-0" in line)
+    assert "1m ago" in next(line for line in lines if "lr-0" in line)
     assert next(line for line in lines if line.strip().startswith("gpu0")).split() == [
         "gpu0",
         "box",
@@ -98,12 +96,13 @@ def test_a_known_state_renders_to_the_expected_text() -> None:
         "2s",
         "ago",
     ]
+    assert "Workers 1/2 online" in text
     assert "old  " in text and "offline" in text
     assert "╭─ Job #3 lr-1 · running" in text
     assert "│ loss █▆▄▃▁  last 0.2  min 0.2  max 1  (5 points)" in text
     # Only the last three log lines of the selected job.
     assert "epoch 9" in text and "epoch 11" in text and "epoch 8" not in text
-    assert lines[-1] == "q quit · ↑/↓ or j/k select a job"
+    assert lines[-1] == "q quit · ↑/↓ or j/k select a job · PgUp/PgDn page · g/G first/last"
 
 
 def test_empty_state_says_what_to_do() -> None:

@@ -28,7 +28,8 @@ def test_server_view_follows_the_event_stream(tmp_path: Path) -> None:
                 (job.job_id, "remote-one", "queued")
             ]
             text = render_text(watcher.state, width=100)
-            assert f"whirr watch  server {server.url}  1 queued" in text
+            assert f"whirr watch  server {server.url}  ·  " in text
+            assert "\nJobs  1 queued\n" in text
             assert "Job #1 remote-one · queued" in text
             time.sleep(0.2)
             assert not watcher.poll()  # quiet server: nothing to redraw

@@ -44,7 +44,7 @@ def test_view_updates_on_a_new_event(project: Project, store: Any) -> None:
         "1",
         "w1",
     ]
-    assert "workers 1/1 online" in text
+    assert "Workers 1/1 online" in text
 
 
 def test_selected_job_shows_its_log_tail_and_metric_sparkline(project: Project, store: Any) -> None:
@@ -87,8 +87,14 @@ def test_a_named_metric_is_charted(project: Project, store: Any) -> None:
 def test_watch_once_prints_a_frame(project: Project, store: Any) -> None:
     Jobs(store).submit(["python", "x.py"], str(project.root), name="solo", check=False)
     result = run_cli("watch", "--once", cwd=project.root, env={"COLUMNS": "100"}, check=True)
-    assert result.stdout.startswith(f"whirr watch  project {project.root}  1 queued")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("whirr watch  project …") and lines[0].endswith(
+        project.root.name + "  ·  " + lines[0][-8:]
+    )
+    assert lines[1] == "Jobs  1 queued"
     assert "solo" in result.stdout and "Job #1 solo · queued" in result.stdout
+    # A printed frame is not interactive: no key help (issue 21).
+    assert "q quit" not in result.stdout and lines[-1].startswith("╰")
 
 
 def test_a_long_log_is_read_from_its_tail_then_followed(project: Project, store: Any) -> None:

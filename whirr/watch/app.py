@@ -10,7 +10,11 @@ import time
 from types import TracebackType
 from typing import Any
 
-from whirr.watch.model import WatchState
+from rich.console import RenderableType
+
+from whirr.watch.layout import plan, window
+from whirr.watch.model import ACTIVE, WatchState
+from whirr.watch.render import render
 from whirr.watch.sources import WhirrSource
 
 #: Seconds between looks at the log's head (one small ``status`` question each); a key
@@ -18,7 +22,15 @@ from whirr.watch.sources import WhirrSource
 POLL = 0.25
 UP = ("k", "\x1b[A", "\x1bOA")
 DOWN = ("j", "\x1b[B", "\x1bOB")
+PAGE_UP = ("\x1b[5~", "b")
+PAGE_DOWN = ("\x1b[6~", " ")
+FIRST = ("g", "\x1b[H", "\x1b[1~", "\x1bOH")
+LAST = ("G", "\x1b[F", "\x1b[4~", "\x1bOF")
 QUIT = ("q", "Q", "\x03")
+#: Finished jobs read at a time once the selection walks past the ones listed.
+MORE_FINISHED = 50
+#: Most finished jobs ever listed (the rest are ``whirr status``'s).
+FINISHED_CAP = 5000
 
 
 class Watcher:
@@ -27,6 +39,9 @@ class Watcher:
     def __init__(self, source: WhirrSource, selected: int | None = None) -> None:
         self.source = source
         self.selected = selected
+        #: The first job row on screen, and how many rows show (set by each drawing).
+        self.top = 0
+        self.page = 10
         self.state: WatchState = self.refresh()
 
     @property
@@ -47,12 +62,25 @@ class Watcher:
         self.refresh()
         return True
 
+    def _more_finished(self) -> bool:
+        """Whether finished jobs exist beyond the ones listed."""
+        finished = sum(n for s, n in self.state.counts.items() if s not in ACTIVE)
+        listed = sum(1 for j in self.state.jobs if j.status not in ACTIVE)
+        return listed < finished and self.source.finished_limit < FINISHED_CAP
+
     def move(self, step: int) -> None:
-        """Select the job ``step`` rows below (negative: above) the selected one."""
+        """Select the job ``step`` rows below (negative: above) the selected one; going
+        past the last finished job listed lists older ones."""
         ids = [j.id for j in self.state.jobs]
         if not ids:
             return
         index = ids.index(self.selected) if self.selected in ids else 0
+        if index + step >= len(ids) and self._more_finished():
+            wanted = index + step - len(ids) + 1
+            grown = self.source.finished_limit + max(MORE_FINISHED, wanted)
+            self.source.finished_limit = min(FINISHED_CAP, grown)
+            self.refresh()
+            ids = [j.id for j in self.state.jobs]
         self.selected = ids[max(0, min(len(ids) - 1, index + step))]
         self.refresh()
 
@@ -64,7 +92,26 @@ class Watcher:
             self.move(-1)
         elif key in DOWN:
             self.move(1)
+        elif key in PAGE_UP:
+            self.move(-self.page)
+        elif key in PAGE_DOWN:
+            self.move(self.page)
+        elif key in FIRST:
+            self.move(-len(self.state.jobs))
+        elif key in LAST:
+            self.move(len(self.state.jobs))
         return True
+
+    def frame(self, width: int, height: int, log_lines: int) -> RenderableType:
+        """The frame for a ``width`` x ``height`` screen, scrolled (as little as it
+        takes) to keep the selected job on it."""
+        layout = plan(self.state, height, log_lines)
+        ids = [j.id for j in self.state.jobs]
+        rows = layout.job_rows or max(1, len(ids))
+        index = ids.index(self.selected) if self.selected in ids else 0
+        self.top = window(self.top, index, rows, len(ids))
+        self.page = max(1, rows - 1)
+        return render(self.state, log_lines, width=width, height=height, top=self.top)
 
 
 class Keys:
@@ -101,25 +148,28 @@ class Keys:
         if not ready:
             return None
         key = os.read(self.fd, 1).decode(errors="replace")
-        if key == "\x1b":  # an escape sequence arrives in one burst
+        if key == "\x1b":  # an escape sequence arrives in one burst: ESC [ 6 ~, ESC O A
             while select.select([self.fd], [], [], 0.01)[0]:
                 key += os.read(self.fd, 1).decode(errors="replace")
-                if len(key) >= 3:
+                if (len(key) >= 3 and (key[-1].isalpha() or key[-1] == "~")) or len(key) >= 6:
                     break
         return key
 
 
 def run(watcher: Watcher, console: Any, interval: float, log_lines: int = 10) -> None:
-    """Show the live view until ``q`` or Ctrl+C."""
+    """Show the live view until ``q`` or Ctrl+C; a resized terminal is redrawn."""
     from rich.live import Live
 
-    from whirr.watch.render import render
+    def draw() -> RenderableType:
+        width, height = console.size
+        return watcher.frame(width, height, log_lines)
 
+    size = console.size
     next_full = time.monotonic() + interval
     with (
         Keys() as keys,
         Live(
-            render(watcher.state, log_lines),
+            draw(),
             console=console,
             screen=True,
             auto_refresh=False,
@@ -139,5 +189,7 @@ def run(watcher: Watcher, console: Any, interval: float, log_lines: int = 10) ->
                 changed = True
             elif watcher.poll():
                 changed = True
+            if console.size != size:
+                size, changed = console.size, True
             if changed:
-                live.update(render(watcher.state, log_lines), refresh=True)
+                live.update(draw(), refresh=True)
