@@ -60,6 +60,9 @@ def test_rebuild_starts_from_the_checkpoint_and_leaves_one_at_the_head(tmp_path:
     assert store.rebuild(full=True) == store.head()
     assert views(store) == live
     assert len(saved(store)) == 2  # the newest and the one before it
+    # Views hold every job's command and environment: the owner's only, as whirr.db.
+    assert {p.stat().st_mode & 0o777 for p in saved(store)} == {0o600}
+    assert (tmp_path / "checkpoints").stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize(

@@ -153,8 +153,9 @@ class EventStore(ViewReader, Protocol):
         ...
 
     def checkpoint(self) -> int:
-        """Write a checkpoint of the views at the head (folded forward from the newest
-        valid checkpoint, not copied from the live views); returns its position."""
+        """Write a checkpoint of the views at the head, itself a replay (the newest valid
+        checkpoint and the events since, never the live views copied on trust; on
+        PostgreSQL, a rebuild); returns its position."""
         ...
 
     def close(self) -> None:

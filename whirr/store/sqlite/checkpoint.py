@@ -31,6 +31,7 @@ import apsw
 import msgspec
 
 from whirr.events import Recorded
+from whirr.filemodes import create_private_file
 from whirr.projections import fold_touched
 from whirr.store import checkpoints
 from whirr.store.checkpoints import Stamp
@@ -241,11 +242,18 @@ def scratch(owner: SQLiteStore, *, full: bool) -> Iterator[Scratch]:
     if not full:
         head = owner.head()
         for position, candidate in saved(owner):
-            why = why_invalid(owner, candidate, head)
-            if why is None:
+            # Checked in the private copy, which no other process replaces or prunes.
+            create_private_file(path)  # 0600 before a byte is copied: views hold commands
+            try:
                 shutil.copyfile(candidate, path)
+            except OSError as exc:
+                why: str | None = f"it cannot be read ({exc.strerror})"
+            else:
+                why = why_invalid(owner, path, head)
+            if why is None:
                 start = position
                 break
+            path.unlink(missing_ok=True)
             checkpoints.warn(
                 f"ignored the checkpoint at position {position} ({candidate}): {why}; "
                 "replaying from an older one or from the start"
