@@ -1,4 +1,6 @@
-# whirr server: the HTTP API (/api/v1) over PostgreSQL (or SQLite in /data).
+# whirr server: the HTTP API (/api/v1) over PostgreSQL (or SQLite in /data), and the web
+# dashboard at / (whirr[server] brings its libraries). tests/packaging/test_dockerfile.py
+# replays the pip lines below in a clean venv and starts the ENTRYPOINT.
 #   docker build -t whirr .
 #   docker run -p 8080:8080 -v whirr-data:/data whirr      # token printed on first start
 # See docs/server-setup.md; docker-compose.yml adds PostgreSQL.
