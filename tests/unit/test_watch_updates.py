@@ -131,3 +131,26 @@ def test_watch_once_takes_a_job_ref(project: Project, store: Any) -> None:
         "watch", "--once", "-j", "job-2", cwd=project.root, env={"COLUMNS": "100"}, check=True
     )
     assert "Job #2 two · queued" in result.stdout
+
+
+def test_moving_past_the_last_listed_job_lists_older_finished_ones(
+    project: Project, store: Any
+) -> None:
+    jobs = Jobs(store)
+    for n in range(30):
+        jobs.submit(["python", "x.py"], str(project.root), name=f"j{n}", check=False)
+    jobs.cancel_all_queued()
+    watcher = watcher_for(project, store)  # lists the newest 10 finished jobs at first
+    assert [j.id for j in watcher.state.jobs] == list(range(30, 20, -1))
+    for _ in range(13):
+        assert watcher.handle("j")
+    assert watcher.selected == 17  # the 14th row: past the ten first listed
+    assert len(watcher.state.jobs) == 30
+    assert watcher.handle("G")  # the last
+    assert watcher.selected == 1
+    watcher.frame(80, 24, 10)  # a drawing sets the page to the rows on screen, less one
+    assert watcher.page == 15 - 1 and watcher.top == 15
+    assert watcher.handle("\x1b[5~")  # PgUp
+    assert watcher.selected == 15
+    assert watcher.handle("g")
+    assert watcher.selected == 30
