@@ -45,7 +45,11 @@ if TYPE_CHECKING:
     help="Log lines shown for the selected job.",
 )
 @server_option()
-@click.option("--once", is_flag=True, help="Print one frame and exit (no full screen).")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Print one frame, every job listed, and exit (no full screen, no keys).",
+)
 @user_errors
 def watch_cmd(
     interval: float,
@@ -57,7 +61,9 @@ def watch_cmd(
 ) -> None:
     """Live full-screen view of jobs and workers, with the selected job's last log
     lines and a sparkline of its main metric. Redraws as soon as something
-    happens. Keys: q quits, ↑/↓ (or k/j) select a job. Works over SSH.
+    happens, and fits the terminal (80x24 and up). Keys: q quits, ↑/↓ (or k/j)
+    select a job, PgUp/PgDn a page, g/G the first/last (the list scrolls, and
+    lists older finished jobs past the last). Works over SSH.
 
     \b
     Examples:
