@@ -135,6 +135,7 @@ def test_rename_tag_untag_note_archive_delete_and_rebuild(project: Project) -> N
     assert "Deleted run job-3" in ok(project, "runs", "delete", "job-3", "--yes")
     assert not (project.root / ".whirr/runs/job-3").exists()
     assert listed(project, "--all") == ["job-2", "job-1"]
+    assert [j["id"] for j in as_json(project, "status", "--all")["jobs"]] == [2, 1]
     one_error(cli(project, "show", "job-3"), "job #3 has no run")
     one_error(cli(project, "runs", "delete", "job-3", "--yes"), "job #3 has no run")
     sql = ok(project, "sql", "SELECT id, archived FROM runs ORDER BY id", "-o", "csv")

@@ -83,7 +83,8 @@ class Management:
         return self._record(run_id, RunConfigUpdated(run_id=run_id, config=dict(config)))
 
     def delete(self, run_id: str, *, running: bool = False) -> RunView:
-        """Record that the run is deleted; its view before. Refused while the run is
+        """Record that the run is deleted (and its ended job cleaned out of the queue's
+        views, ``clean``); its view before. Refused while the run is
         running (``running``: the caller's live view says so, e.g. a direct run whose
         process lives) or its job may still write to it (queued or running again)."""
 
@@ -105,7 +106,12 @@ class Management:
                     "delete it once it has ended"
                 )
             found.append(view)
-            return [Pending(run_stream(run_id), RunDeleted(run_id=run_id))]
+            deleted = [Pending(run_stream(run_id), RunDeleted(run_id=run_id))]
+            if job is not None and not job.cleaned:
+                # Its job (ended) leaves the queue's views too: nothing shows a run that
+                # is gone; the job keeps its id, and `whirr status ID` still finds it.
+                deleted.append(Pending(job_stream(job.id), JobCleaned(job_id=job.id)))
+            return deleted
 
         self.store.transact(decide)
         return found[0]
