@@ -6,6 +6,8 @@ A frame that differs from its snapshot fails the test. After a deliberate change
 view, regenerate them and review the diff:
 
     WHIRR_UPDATE_SNAPSHOTS=1 .venv/bin/pytest -p no:cacheprovider tests/unit/test_watch_layout.py
+
+docs/watch.md shows ``80x24.txt`` verbatim (checked below): paste the new one there too.
 """
 
 from __future__ import annotations
@@ -244,3 +246,9 @@ def test_a_printed_frame_has_no_key_help() -> None:
     assert "q quit" not in text
     assert len(text.splitlines()) > 24  # unbounded: every job, every listed worker
     assert all(f"sweep-lr-0.{i:02d}" in text for i in range(7, 21))
+
+
+def test_the_docs_show_the_80x24_snapshot() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "watch.md"
+    frame = (SNAPSHOTS / "80x24.txt").read_text(encoding="utf-8")
+    assert "$ whirr watch\n" + frame + "```" in docs.read_text(encoding="utf-8")
