@@ -35,6 +35,7 @@ PAGE_SCRIPTS = {
     "run": "run.js",
     "compare": "compare.js",
 }
+LOADING = '<div class="loading" aria-busy="true">Loading…</div>'
 SHORTCUTS = [
     ("/", "Search (runs page) or filter"),
     ("g o", "Overview"),
@@ -62,8 +63,11 @@ def page(
     auth: bool,
     subject: str = "",
     title: str | None = None,
+    first: str = "",
 ) -> str:
-    """The HTML of page ``name``; ``subject`` is the run id on a run's page."""
+    """The HTML of page ``name``; ``subject`` is the run id on a run's page. ``first``:
+    the page's first view rendered on the server (``first_view``; safe HTML), shown until
+    the page's script draws it live; without it the page says it is loading."""
     heading, _, plotly = PAGES[name]
     v = assets.version()
     current = ' aria-current="page"'
@@ -120,7 +124,7 @@ def page(
     {logout}
   </div>
 </header>
-<main id="main" tabindex="-1"><div class="loading" aria-busy="true">Loading…</div></main>
+<main id="main" tabindex="-1">{first or LOADING}</main>
 <div id="toast" class="toast" role="status" aria-live="polite"></div>
 <dialog id="help"><h2>Keyboard shortcuts</h2><table>{help_rows}</table>
 <form method="dialog"><button>Close</button></form></dialog>

@@ -12,7 +12,7 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import redirect
 
-from whirr.dashboard import assets, pages, views
+from whirr.dashboard import assets, first_view, pages, views
 from whirr.dashboard.security import (
     Settings,
     check_csrf,
@@ -81,7 +81,12 @@ async def add_headers(request: Request, response: HTTPResponse) -> None:
 
 
 def _render(
-    request: Request, name: str, subject: str = "", title: str | None = None, head: int = 0
+    request: Request,
+    name: str,
+    subject: str = "",
+    title: str | None = None,
+    head: int = 0,
+    first: str = "",
 ) -> HTTPResponse:
     settings = settings_of(request)
     source = views.source_of(request)
@@ -95,6 +100,7 @@ def _render(
         auth=settings.token is not None,
         subject=subject,
         title=title,
+        first=first,
     )
     headers = {"Cache-Control": "no-store"}
     if name == "compare":
@@ -109,10 +115,28 @@ def _render(
 
 def _page(name: str) -> Callable[[Request], Awaitable[HTTPResponse]]:
     async def handler(request: Request) -> HTTPResponse:
-        return _render(request, name, head=await views.source_of(request).head())
+        source = views.source_of(request)
+        head = await source.head()
+        return _render(request, name, head=head, first=await _first_view(request, name))
 
     handler.__name__ = f"page_{name}"
     return handler
+
+
+async def _first_view(request: Request, name: str) -> str:
+    """The page's first view rendered here (queue, compare), so it is useful before its
+    script runs; other pages draw theirs with their script."""
+    source = views.source_of(request)
+    if name == "queue":
+        return first_view.queue(await views.queue_data(source, 200))
+    if name == "compare":
+        try:
+            ids = views.run_ids(request)
+        except WhirrError:  # a bad address: the script says what is wrong with it
+            return ""
+        metric = query_str(request, "metric", 1000)
+        return await first_view.compare(source, ids, metric, query_str(request, "x") or "step")
+    return ""
 
 
 async def run_page(request: Request, run_id: str) -> HTTPResponse:

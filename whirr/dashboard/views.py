@@ -72,13 +72,17 @@ async def overview(request: Request) -> HTTPResponse:
 async def queue(request: Request) -> HTTPResponse:
     """Active jobs (running first, then queued in claim order) and recently ended ones."""
     limit = query_int(request, "limit", 100, 1, 1000) or 100
-    src = source_of(request)
+    return reply(request, await queue_data(source_of(request), limit))
+
+
+async def queue_data(src: Source, limit: int) -> dict[str, Any]:
+    """What the queue page shows (the JSON endpoint and the server-rendered first view)."""
     head = await src.head()
     active = await src.jobs(["queued", "running"], 1000)
     # What runs now first, then what a worker will take next (priority, then age).
     active.sort(key=lambda j: (j.status != "running", -_priority(j), j.id))
     ended = await src.jobs(list(FINISHED_STATUSES), limit)
-    return reply(request, {"active": active, "ended": ended, "now": utc_now(), "head": head})
+    return {"active": active, "ended": ended, "now": utc_now(), "head": head}
 
 
 def _priority(job: schemas.Job) -> int:
@@ -211,7 +215,8 @@ async def run_artifact(request: Request, run_id: str, path: str) -> HTTPResponse
     return await src.artifact(request, run.id, unquote(path))
 
 
-def _run_ids(request: Request) -> list[str]:
+def run_ids(request: Request) -> list[str]:
+    """The ``runs`` the address names (ids or unique prefixes, at most ``MAX_COMPARE``)."""
     raw = query_str(request, "runs", 20_000) or ""
     ids = list(dict.fromkeys(r for r in raw.split(",") if r))
     if len(ids) > MAX_COMPARE:
@@ -221,35 +226,37 @@ def _run_ids(request: Request) -> list[str]:
 
 async def compare(request: Request) -> HTTPResponse:
     """The chosen runs side by side: config differences, summaries, shared metrics."""
-    src = source_of(request)
-    runs = [await src.run(r) for r in _run_ids(request)]
+    return reply(request, await compare_data(source_of(request), run_ids(request)))
+
+
+async def compare_data(src: Source, ids: list[str]) -> dict[str, Any]:
+    """What the compare page shows of the runs ``ids`` (the JSON endpoint and the first
+    view)."""
+    runs = [await src.run(r) for r in ids]
     metric_keys: set[str] = set()
     for run in runs:
         metric_keys.update((await src.columns(run.id, "metrics")).keys)
     configs = [flatten(r.config) for r in runs]
     summaries = [flatten(r.summary) for r in runs]
-    return reply(
-        request,
-        {
-            "runs": [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "status": r.status,
-                    "tags": r.tags,
-                    "started_at": r.started_at,
-                    "duration": r.duration_seconds,
-                    "config": c,
-                    "summary": s,
-                }
-                for r, c, s in zip(runs, configs, summaries, strict=True)
-            ],
-            "config_diff": diff_table(configs),
-            "summary_keys": _keys(summaries),
-            "metric_keys": sorted(metric_keys),
-            "head": await src.head(),
-        },
-    )
+    return {
+        "runs": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "status": r.status,
+                "tags": r.tags,
+                "started_at": r.started_at,
+                "duration": r.duration_seconds,
+                "config": c,
+                "summary": s,
+            }
+            for r, c, s in zip(runs, configs, summaries, strict=True)
+        ],
+        "config_diff": diff_table(configs),
+        "summary_keys": _keys(summaries),
+        "metric_keys": sorted(metric_keys),
+        "head": await src.head(),
+    }
 
 
 def diff_table(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -276,7 +283,7 @@ async def compare_series(request: Request) -> HTTPResponse:
         raise InvalidRequest("query parameter 'key' (the metric) is required")
     src = source_of(request)
     out = []
-    for run_id in _run_ids(request):
+    for run_id in run_ids(request):
         run = await src.run(run_id)
         columns = await src.columns(run.id, "metrics")
 

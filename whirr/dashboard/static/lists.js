@@ -10,7 +10,11 @@
     h("div", { class: "run-id" }, job.run_id));
   const jobLink = id => id === null || id === undefined ? "–"
     : h("a", { href: `/queue#job-${id}` }, `#${id}`);
-  const SUBMIT_HINT = ["Queue one with ", h("code", {}, "whirr submit -- python train.py")];
+  // A function, not one array: a DOM node is in one place at a time, so a hint built once
+  // and shown in two cards (running and queue, both empty) moved to the second and left
+  // the first reading "Queue one with" and then nothing.
+  const submitHint = () => ["Queue one with ", h("code", {}, "whirr submit -- python train.py")];
+  const plural = (n, word, many) => `${n.toLocaleString()} ${n === 1 ? word : (many || word + "s")}`;
 
   function cancelButton(job, refresh) {
     if (job.cancel_requested) return h("span", { class: "faint" }, "stopping…");
@@ -25,6 +29,15 @@
   }
 
   // -- overview ------------------------------------------------------------------------
+  // What is going on, in words: "2 jobs running, 1 waiting" / "Nothing running or queued".
+  function activity(s) {
+    if (!s.running && !s.queued) return "Nothing running or queued";
+    const parts = [];
+    if (s.running) parts.push(`${plural(s.running, "job")} running`);
+    if (s.queued) parts.push(s.running ? `${s.queued.toLocaleString()} waiting` : `${plural(s.queued, "job")} waiting`);
+    return parts.join(", ");
+  }
+
   const overview = {
     async init(main) { this.main = main; await this.refresh(); W.live.start({ onChange: () => this.refresh() }); },
     async refresh() {
@@ -50,7 +63,7 @@
         { label: "Attempt", cell: j => String(j.attempt), class: "num" },
         { label: "Runtime", cell: j => runtime(j.started_at || j.created_at), class: "num" },
         { label: "", cell: j => cancelButton(j, () => this.refresh()) },
-      ], d.running) : empty("Nothing is running", d.status.queued ? "Jobs are waiting for a worker: start one with " : SUBMIT_HINT,
+      ], d.running) : empty("Nothing is running", d.status.queued ? "Jobs are waiting for a worker: start one with " : submitHint(),
                              d.status.queued ? h("code", {}, "whirr worker") : null);
 
       const workers = d.workers.length ? table([
@@ -66,7 +79,7 @@
         { label: "Job", cell: j => jobLink(j.id), class: "mono" },
         { label: "Name", cell: j => jobName(j) },
         { label: "Waiting", cell: j => runtime(j.created_at), class: "num" },
-      ], d.queued) : empty("The queue is empty", SUBMIT_HINT);
+      ], d.queued) : empty("The queue is empty", submitHint());
 
       const recent = d.recent_runs.length ? table([
         { label: "Status", cell: r => badge(r.status) },
@@ -78,7 +91,7 @@
 
       replace(this.main,
         h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Overview"),
-          h("div", { class: "sub" }, `${(s.queued + s.running).toLocaleString()} active jobs · log position ${d.head.toLocaleString()}`))),
+          h("div", { class: "sub", title: `Event log position ${d.head.toLocaleString()}` }, activity(s)))),
         stats,
         h("div", { class: "grid two" },
           card("Running now", d.running.length, running),
@@ -119,7 +132,7 @@
         { label: "Runtime", cell: j => j.status === "running" ? runtime(j.started_at || j.created_at) : "–", class: "num" },
         { label: "", cell: j => cancelButton(j, refresh) },
       ], active, { rowData: j => ({ job: j.id, status: j.status }) })
-        : empty(this.filter ? "No active job matches" : "No active jobs", this.filter ? "" : SUBMIT_HINT);
+        : empty(this.filter ? "No active job matches" : "No active jobs", this.filter ? "" : submitHint());
       const endedTable = ended.length ? table([
         idCol,
         { label: "Status", cell: j => badge(j.status, j.error) },

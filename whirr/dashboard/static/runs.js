@@ -105,7 +105,8 @@
         : `${d.matched.toLocaleString()} of ${d.total.toLocaleString()} runs match`;
       this.compareBtn.textContent = `Compare${state.selected.size ? ` (${state.selected.size})` : ""}`;
       this.compareBtn.disabled = state.selected.size < 1;
-      const extra = this.chosen().map(col => {
+      // Config columns before summary ones, so each group is one block under its heading.
+      const extra = this.chosen().sort((a, b) => (a.startsWith("summary.") - b.startsWith("summary."))).map(col => {
         const [group, ...rest] = col.split(".");
         const key = rest.join(".");
         return { label: key, sort: col, class: "num", thClass: `group-${group}`, title: `${group}: ${key}`,
@@ -123,8 +124,9 @@
         ...extra,
       ];
       const content = d.rows.length
-        ? table(cols, d.rows, { nav: true, sort: { key: state.sort, desc: state.order === "desc" },
-                                onSort: key => this.sortBy(key), rowData: r => ({ run: r.id }) })
+        ? groupHeads(table(cols, d.rows, { nav: true, sort: { key: state.sort, desc: state.order === "desc" },
+                                           onSort: key => this.sortBy(key), rowData: r => ({ run: r.id }) }),
+                     cols.length - extra.length, extra.map(c => c.thClass))
         : d.total ? empty("No run matches these filters", "Clear the search or pick another status or tag.")
           : empty("No runs yet", "Track one from Python: ", h("code", {}, "with whirr.init(config={...}) as run: run.log({\"loss\": l})"));
       const last = Math.min(state.offset + PAGE, d.matched);
@@ -137,5 +139,20 @@
       replace(this.tableCard, h("section", { class: "card" }, content, pager));
     },
   };
+  // A row above the headers naming each block of columns ("Config", "Summary"): the
+  // colour of a header's top border alone did not say which is which.
+  function groupHeads(wrap, base, groups) {
+    if (!groups.length) return wrap;
+    const cells = [h("th", { colspan: base, class: "col-group-none" })];
+    for (const group of groups) {
+      const last = cells[cells.length - 1];
+      if (last.dataset.group === group) { last.colSpan += 1; continue; }
+      const name = group.replace("group-", "");
+      cells.push(h("th", { colspan: 1, scope: "colgroup", class: `col-group ${group}`, dataset: { group } },
+        name === "config" ? "Config" : "Summary"));
+    }
+    wrap.querySelector("thead").prepend(h("tr", { class: "col-groups" }, cells));
+    return wrap;
+  }
   W.boot(page);
 })();
