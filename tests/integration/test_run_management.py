@@ -119,7 +119,11 @@ def test_rename_tag_untag_note_archive_delete_and_rebuild(project: Project) -> N
     assert listed(project, "--all") == ["job-3", "job-2", "job-1"]
     assert "(archived)" in ok(project, "runs", "--all")
     assert listed(project, "-t", "keep") == ["job-2"]  # filters still apply
-    ok(project, "runs", "unarchive", "job-3")
+    hidden = ok(project, "runs", "-t", "nosuch")
+    assert "archived runs are hidden" not in hidden  # none of them is tagged so
+    ok(project, "runs", "archive", "job-2")
+    assert "archived runs are hidden: whirr runs --archived" in ok(project, "runs")
+    ok(project, "runs", "unarchive", "job-2", "job-3")
     assert listed(project) == ["job-3", "job-2"]
 
     # Delete: asks first (no answer: nothing happens), then removes files and the run.

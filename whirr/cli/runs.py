@@ -102,6 +102,9 @@ def runs_cmd(
         runs = whirr.runs(
             status=status, tag=tag, limit=None if where or sort else limit, archived=which
         )
+        # Nothing to list but archived runs: say so, rather than "No runs." alone.
+        hidden = not runs and which == "exclude" and not as_json
+        hidden = hidden and bool(whirr.runs(status=status, tag=tag, limit=1, archived="only"))
     if where or sort:
         from whirr.analytics.filters import filter_runs  # DuckDB: imported only when asked
 
@@ -110,6 +113,8 @@ def runs_cmd(
         emit_json({"runs": runs})
         return
     print_runs(runs, status, tag)
+    if hidden and not runs:
+        click.echo("(archived runs are hidden: whirr runs --archived lists them)")
 
 
 for _command in MANAGE_COMMANDS:
