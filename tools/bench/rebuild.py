@@ -233,12 +233,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--tail", type=int, default=100_000)
-    parser.add_argument("--child", choices=[*KINDS, "in-memory"])
+    parser.add_argument("--child", choices=[*KINDS, "in-memory", "generate"])
     parser.add_argument(
         "--in-memory", action="store_true", help="also measure the pre-checkpoint rebuild"
     )
     parser.add_argument("--db", help="(child) the database; (parent) reuse/keep one here")
     args = parser.parse_args()
+    if args.child == "generate":
+        generate(Path(args.db), args.events, args.tail)
+        return
     if args.child:
         child(args.child, args.db)
         return
@@ -247,7 +250,23 @@ def main() -> None:
         if not db.exists():
             print(f"generating {args.events:,} events ({args.tail:,} after the checkpoint)")
             started = time.perf_counter()
-            generate(db, args.events, args.tail)
+            # In a child too: Linux hands a parent's peak RSS (ru_maxrss) down to the
+            # children it forks, so this process must stay small for theirs to be true.
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "generate",
+                    "--db",
+                    str(db),
+                    "--events",
+                    str(args.events),
+                    "--tail",
+                    str(args.tail),
+                ],
+                check=True,
+            )
             print(f"  generated in {time.perf_counter() - started:.1f}s")
         size = sum(p.stat().st_size for p in db.parent.glob(f"{db.name}*"))
         print(f"  log {size / 2**20:.0f} MB on disk (the database and its WAL)")

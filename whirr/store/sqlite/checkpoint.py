@@ -139,8 +139,8 @@ class Scratch:
     close together (a job's life), some by events all along the log (a worker's), and
     either way each is then read and written about once instead of once per batch."""
 
-    #: Views kept in memory between batches (tens of MB at most).
-    CACHE = 50_000
+    #: Views kept in memory between batches (~40 MB of typical job and run views).
+    CACHE = 20_000
 
     def __init__(self, owner: SQLiteStore, path: Path, position: int) -> None:
         self.owner = owner
