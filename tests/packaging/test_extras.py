@@ -150,6 +150,9 @@ def test_server_install_serves_the_api_and_the_dashboard_to_a_plain_client(
     assert "Traceback" not in served.output()
 
     assert_needs(server.run("compare", "1", "--server", url), "analytics")
+    # S3 artifacts are an extra of their own: refused at start, not at the first upload.
+    s3 = ("--artifact-store", "s3://bucket/prefix")
+    assert_needs(server.run("server", "-d", tmp_path / "s3", "--no-auth", *s3), "s3")
 
 
 def test_dashboard_install_serves_a_project(

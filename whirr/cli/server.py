@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -172,6 +173,9 @@ def server_cmd(
             parse_s3_url(artifact_store)
         except InvalidRequest as exc:
             raise click.BadParameter(str(exc), param_hint="'--artifact-store'") from None
+        if importlib.util.find_spec("boto3") is None:  # else the first upload would fail
+            fail("--artifact-store needs boto3, which is not installed: pip install 'whirr[s3]'")
+            return
     root = Path(data_dir).expanduser().resolve()
     try:
         private_dir(root)  # created 0700 (an existing one is kept as it is): docs/security.md
