@@ -482,14 +482,17 @@ class WhirrClient(StudyCalls):
         *,
         run_id: str | None = None,
         error_message: str | None = None,
+        usage: schemas.JobUsage | None = None,
     ) -> schemas.Ack:
-        """The job's process exited with ``exit_code`` (``LeaseLost`` for a stale attempt)."""
+        """The job's process exited with ``exit_code`` (``LeaseLost`` for a stale attempt);
+        ``usage``: what it used, where the worker accounted it."""
         req = schemas.CompleteRequest(
             worker_id=worker_id,
             exit_code=exit_code,
             run_id=run_id,
             error_message=error_message,
             attempt=attempt,
+            usage=usage,
         )
         return self._call(
             "POST", f"/jobs/{job_id}/complete", schemas.Ack, body=req, conflict=LeaseLost
@@ -505,6 +508,7 @@ class WhirrClient(StudyCalls):
         *,
         timed_out: bool = False,
         interrupted: bool = False,
+        usage: schemas.JobUsage | None = None,
     ) -> schemas.Ack:
         """The job could not start, or (``timed_out``) was stopped for running too long, or
         (``interrupted``) its worker's operator stopped it (it ends ``cancelled``)."""
@@ -515,6 +519,7 @@ class WhirrClient(StudyCalls):
             exit_code=exit_code,
             timed_out=timed_out,
             interrupted=interrupted,
+            usage=usage,
         )
         return self._call("POST", f"/jobs/{job_id}/fail", schemas.Ack, body=req, conflict=LeaseLost)
 

@@ -34,9 +34,10 @@ import secrets
 import signal
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from whirr.config import ConfigError
+from whirr.events.usage import JobUsage
 
 MARKER = "WHIRR_JOB_TOKEN"
 MODE_ENV = "WHIRR_CONTAINMENT"
@@ -210,6 +211,7 @@ class WorkerBox:
     def start(self) -> None:
         if self.plan.kind == "cgroup":
             assert self.plan.cgroup_dir is not None
+            remove_stale_worker_cgroups(self.plan.cgroup_dir)
             path = os.path.join(self.plan.cgroup_dir, f"whirr-worker-{os.getpid()}")
             os.makedirs(path, exist_ok=True)
             for name in self.plan.controllers:
@@ -262,7 +264,8 @@ class JobBox:
     token: str
     cgroup: str | None
     pgid: int = 0
-    usage: dict[str, int] = field(default_factory=dict)
+    #: What the whole job used, read from its cgroup as it ends (None without one).
+    usage: JobUsage | None = None
 
     def env(self) -> dict[str, str]:
         return {MARKER: self.token}
@@ -467,17 +470,69 @@ def remove_tree(cgroup: str, deadline: float | None = None) -> None:
         os.rmdir(cgroup)
 
 
-def read_usage(cgroup: str) -> dict[str, int]:
-    """What the job used: CPU microseconds, and peak memory where accounted."""
-    usage: dict[str, int] = {}
+def remove_stale_worker_cgroups(base: str) -> list[str]:
+    """Remove the empty ``whirr-worker-<pid>`` cgroups in ``base`` whose worker is gone
+    (killed -9 with its reaper, it never removed its own); returns those removed. One of
+    a live worker, or still holding a process, stays: rmdir refuses a populated cgroup
+    and this never waits for one to empty."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            pid = entry.name.removeprefix("whirr-worker-")
+            if pid == entry.name or not pid.isdigit() or not entry.is_dir(follow_symlinks=False):
+                continue
+            if int(pid) == os.getpid() or _alive(int(pid)):
+                continue
+            if _remove_if_empty(entry.path):
+                removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _remove_if_empty(cgroup: str) -> bool:
+    """rmdir ``cgroup`` and its child cgroups, bottom-up, those with no process (now)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(cgroup):
+            if entry.is_dir(follow_symlinks=False):
+                _remove_if_empty(entry.path)
+    try:
+        os.rmdir(cgroup)
+    except OSError:
+        return False
+    return True
+
+
+def read_usage(cgroup: str) -> JobUsage | None:
+    """What the job used: CPU time (``cpu.stat``, every cgroup v2 has it), and its memory
+    peak where the memory controller accounts it (``memory.peak``, Linux 5.19+). None
+    when the cgroup could not be read."""
+    micros: dict[str, int] = {}
     for line in _read(cgroup, "cpu.stat").splitlines():
         key, _, value = line.partition(" ")
         if key in ("usage_usec", "user_usec", "system_usec") and value.strip().isdigit():
-            usage[f"cpu_{key}"] = int(value)
+            micros[key] = int(value)
+    if "usage_usec" not in micros:
+        return None
     peak = _read(cgroup, "memory.peak").strip()
-    if peak.isdigit():
-        usage["memory_peak_bytes"] = int(peak)
-    return usage
+
+    def seconds(key: str) -> float | None:
+        return micros[key] / 1e6 if key in micros else None
+
+    return JobUsage(
+        cpu_seconds=micros["usage_usec"] / 1e6,
+        cpu_user_seconds=seconds("user_usec"),
+        cpu_system_seconds=seconds("system_usec"),
+        memory_peak_bytes=int(peak) if peak.isdigit() else None,
+    )
 
 
 def _safe(text: str) -> str:

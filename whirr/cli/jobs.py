@@ -19,6 +19,7 @@ from whirr.cli.common import (
     user_errors,
 )
 from whirr.cli.scheduling import parse_duration, parse_ids, parse_size, scheduling_options
+from whirr.cli.usage import usage_line
 from whirr.clock import local_time
 from whirr.facade import Whirr, open_whirr
 from whirr.services.errors import NotFound
@@ -237,6 +238,8 @@ def _print_job(job: schemas.Job, dep_statuses: dict[int, str]) -> None:
         fields.append(("Duration", duration((job.finished_at - job.started_at).total_seconds())))
     if job.exit_code is not None:
         fields.append(("Exit code", str(job.exit_code)))
+    if job.usage is not None:
+        fields.append(("Used", usage_line(job.usage)))
     if job.error:
         fields.append(("Error", job.error))
     if job.parent_job_id:

@@ -21,12 +21,14 @@ from whirr.cli.common import (
     user_errors,
 )
 from whirr.cli.run_manage import MANAGE_COMMANDS
+from whirr.cli.usage import usage_line
 from whirr.clock import local_time
-from whirr.facade import open_whirr
+from whirr.facade import Whirr, open_whirr
 from whirr.facade.where import files_location
+from whirr.services.errors import NotFound
 from whirr.wire import schemas
-from whirr.wire.run_manage import ArchivedFilter
 from whirr.wire.files_location import FilesLocation
+from whirr.wire.run_manage import ArchivedFilter
 
 STATUSES = ["running", "completed", "failed", "cancelled", "timed_out", "killed", "crashed"]
 #: Summary values shown in the runs table, at most.
@@ -177,6 +179,7 @@ def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
         rows = whirr.tail(run.id, "metrics", _SHOW_TAIL)
         samples = whirr.tail(run.id, "system", 1)
         artifacts = whirr.artifacts(run.id)
+        usage = _job_usage(whirr, run)
     for warning in skipped:  # a damaged line of the run's files: said, never hidden
         click.echo(f"Warning: {warning.message}", err=True)
     latest = latest_values(rows)
@@ -190,12 +193,23 @@ def show_cmd(run_id: str, as_json: bool, server: str | None) -> None:
                 "last_metrics": latest,
                 "metrics_rows": rows[-1]["_idx"] + 1 if rows and "_idx" in rows[-1] else 0,
                 "last_system": system,
+                "usage": None if usage is None else msgspec.to_builtins(usage),
             }
         )
         return
-    _print_run(run, location, latest, rows, artifacts)
+    _print_run(run, location, latest, rows, artifacts, usage)
     if system:
         _section(f"System (sampled {system.pop('_timestamp', '?')})", system)
+
+
+def _job_usage(whirr: Whirr, run: schemas.Run) -> schemas.JobUsage | None:
+    """What the run's job used, where its worker accounted it (a direct run: None)."""
+    if run.job_id is None:
+        return None
+    try:
+        return whirr.job(run.job_id).usage
+    except NotFound:
+        return None
 
 
 def latest_values(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -224,6 +238,7 @@ def _print_run(
     latest: dict[str, Any],
     rows: list[dict[str, Any]],
     files: list[schemas.ArtifactOut],
+    usage: schemas.JobUsage | None = None,
 ) -> None:
     took = run.duration_seconds
     if took is None and run.status == "running":
@@ -236,6 +251,7 @@ def _print_run(
         ("Started", f"{local_time(run.started_at)} ({ago(run.started_at)})"),
         ("Finished", local_time(run.finished_at)),
         ("Duration", duration(took)),
+        *([("Used", usage_line(usage))] if usage is not None else []),
         ("Host", f"{run.hostname or '-'}" + (f" (pid {run.pid})" if run.pid else "")),
         ("Tags", ", ".join(run.tags) or "-"),
         *([("Archived", "yes (hidden from `whirr runs`)")] if run.archived else []),

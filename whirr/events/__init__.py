@@ -56,6 +56,7 @@ from whirr.events.runs import (
     RunSummaryUpdated,
 )
 from whirr.events.sweeps import Goal, SweepCreated, SweepJobAdded
+from whirr.events.usage import JobUsage
 from whirr.events.workers import (
     WorkerDrainRequested,
     WorkerRegistered,
@@ -91,6 +92,7 @@ __all__ = [
     "JobRetryScheduled",
     "JobStarted",
     "JobSubmitted",
+    "JobUsage",
     "Outcome",
     "Pending",
     "ProjectCreated",

@@ -49,6 +49,8 @@ KillGraceSeconds = Annotated[float, Meta(ge=0, le=3_600)]
 Slots = Annotated[int, Meta(ge=0, le=10_000)]
 #: A file's size in bytes.
 ByteSize = Annotated[int, Meta(ge=0, le=INT64_MAX)]
+#: CPU time a job used, in seconds (a million CPUs busy for a year is below the bound).
+CpuSeconds = Annotated[float, Meta(ge=0, le=1e14)]
 #: A seed (a sweep's random seed, an ablation's base seed and its replicates' seeds).
 Seed = Int64
 #: How many points a sweep plans (or may run at most).

@@ -20,6 +20,7 @@ from whirr.events.bounds import (
     RetryDelay,
     TimeoutSeconds,
 )
+from whirr.events.usage import JobUsage
 
 #: How a job attempt can end.
 Outcome = Literal["completed", "failed", "cancelled", "timed_out"]
@@ -98,7 +99,11 @@ class JobCancelRequested(Event, frozen=True, tag="job.cancel_requested"):
 
 
 class JobFinished(Event, frozen=True, tag="job.finished"):
-    """An attempt ended, or a queued job was cancelled (``worker_id`` empty then)."""
+    """An attempt ended, or a queued job was cancelled (``worker_id`` empty then).
+
+    ``usage``, where the worker held the job in a cgroup: ``cpu_seconds`` (user + system,
+    every process of the job), ``cpu_user_seconds``, ``cpu_system_seconds`` and
+    ``memory_peak_bytes`` (only with the memory controller), each possibly null."""
 
     job_id: JobId
     attempt: Attempt
@@ -106,6 +111,8 @@ class JobFinished(Event, frozen=True, tag="job.finished"):
     worker_id: str = ""
     exit_code: ExitCode | None = None
     error: str | None = None
+    #: What the attempt used (its cgroup's accounting); None where the worker had none.
+    usage: JobUsage | None = None
 
 
 class JobRequeued(Event, frozen=True, tag="job.requeued"):
@@ -127,6 +134,8 @@ class JobRetryScheduled(Event, frozen=True, tag="job.retry_scheduled"):
     not_before: datetime
     exit_code: ExitCode | None = None
     error: str | None = None
+    #: What the failed attempt used (its cgroup's accounting), where known.
+    usage: JobUsage | None = None
 
 
 class JobPriorityChanged(Event, frozen=True, tag="job.priority_changed"):

@@ -19,6 +19,7 @@ from whirr.events import (
     JobRetryScheduled,
     JobStarted,
     JobSubmitted,
+    JobUsage,
     Outcome,
     Recorded,
 )
@@ -55,6 +56,8 @@ class Ended(msgspec.Struct, frozen=True, tag="ended"):
     started_at: datetime | None = None
     exit_code: int | None = None
     error: str | None = None
+    #: What the last attempt used (its cgroup's accounting), where its worker knew.
+    usage: JobUsage | None = None
 
 
 JobState = Queued | Running | Ended
@@ -136,6 +139,11 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     def exit_code(self) -> int | None:
         """The exit code of the last attempt (minus the signal number when signalled)."""
         return self.state.exit_code if isinstance(self.state, Ended) else None
+
+    @property
+    def usage(self) -> JobUsage | None:
+        """What the ended job's last attempt used, where its worker could account it."""
+        return self.state.usage if isinstance(self.state, Ended) else None
 
     @property
     def error(self) -> str | None:
@@ -221,6 +229,7 @@ def apply(view: JobView | None, rec: Recorded) -> JobView | None:
             started_at=state.started_at if isinstance(state, Running) else None,
             exit_code=event.exit_code,
             error=event.error,
+            usage=event.usage,
         )
     elif isinstance(event, JobRequeued):
         new_state = Queued(since=at)

@@ -20,6 +20,7 @@ from whirr.events import (
     JobRequeued,
     JobStarted,
     JobSubmitted,
+    JobUsage,
     Outcome,
     Pending,
     Recorded,
@@ -305,11 +306,13 @@ class Jobs:
         *,
         error: str | None = None,
         outcome: Outcome | None = None,
+        usage: JobUsage | None = None,
     ) -> JobView:
         """End the attempt ``worker_id`` holds. The outcome follows from the exit code and a
         pending cancel unless given (``timed_out``, or ``failed`` for a job that could not
         start). A failed exit with retries left queues the job again (same id, next
-        attempt) after a backoff. A stale attempt raises ``LeaseLost`` and changes nothing."""
+        attempt) after a backoff. A stale attempt raises ``LeaseLost`` and changes nothing.
+        ``usage``: what the attempt used, recorded with its end."""
 
         held: list[JobView] = []
 
@@ -321,9 +324,22 @@ class Jobs:
             # failed exit is retried while the job has retries left.
             if outcome is None and retry_due(job, final):
                 return schedule_retry(
-                    job, self.clock(), worker_id=worker_id, exit_code=exit_code, error=error
+                    job,
+                    self.clock(),
+                    worker_id=worker_id,
+                    exit_code=exit_code,
+                    error=error,
+                    usage=usage,
                 )
-            return end(reader, job, final, worker_id=worker_id, exit_code=exit_code, error=error)
+            return end(
+                reader,
+                job,
+                final,
+                worker_id=worker_id,
+                exit_code=exit_code,
+                error=error,
+                usage=usage,
+            )
 
         recorded = self.store.transact(decide)
         return as_written(held[0], recorded)

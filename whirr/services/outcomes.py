@@ -12,6 +12,7 @@ from whirr.events import (
     JobDependentAdded,
     JobFinished,
     JobRetryScheduled,
+    JobUsage,
     Outcome,
     Pending,
     RunFinished,
@@ -49,7 +50,13 @@ def run_ended(
 
 
 def schedule_retry(
-    job: JobView, now: datetime, *, worker_id: str, exit_code: int | None, error: str | None
+    job: JobView,
+    now: datetime,
+    *,
+    worker_id: str,
+    exit_code: int | None,
+    error: str | None,
+    usage: JobUsage | None = None,
 ) -> list[Pending]:
     """The events that requeue ``job`` for its next attempt after the backoff."""
     not_before = now + timedelta(seconds=retry_delay(job))
@@ -63,6 +70,7 @@ def schedule_retry(
                 not_before=not_before,
                 exit_code=exit_code,
                 error=error,
+                usage=usage,
             ),
         )
     ]
@@ -78,6 +86,7 @@ def end(
     exit_code: int | None = None,
     error: str | None = None,
     ended: set[int] | None = None,
+    usage: JobUsage | None = None,
 ) -> list[Pending]:
     """The events that end ``job`` with ``outcome`` (and its run, if it started), and tell
     the jobs waiting on it; those that needed it to complete are cancelled, transitively.
@@ -98,6 +107,7 @@ def end(
                 worker_id=worker_id,
                 exit_code=exit_code,
                 error=error,
+                usage=usage,
             ),
         )
     ]

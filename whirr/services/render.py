@@ -47,6 +47,7 @@ def job_out(job: JobView) -> schemas.Job:
         failed_attempts=job.failed_attempts,
         not_before=job.state.not_before if isinstance(job.state, Queued) else None,
         snapshot=job.snapshot,
+        usage=job.usage,
     )
 
 

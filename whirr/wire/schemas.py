@@ -3,8 +3,9 @@
 These Structs are the protocol: the server decodes requests and encodes responses with
 them, ``whirr.client`` decodes responses with them, the OpenAPI document is generated
 from them, and ``tests/fixtures/protocol/`` (shared with the Rust worker) must decode with
-them. Imports nothing but msgspec (and the bounds in ``whirr.events.bounds``, shared with the
-events), so the client stays light.
+them. Imports nothing but msgspec (and the bounds in ``whirr.events.bounds`` and the
+``JobUsage`` struct of ``whirr.events.usage``, shared with the events), so the client stays
+light.
 
 Evolution rules: requests ignore unknown keys and new fields get defaults (old clients
 keep working); responses only gain keys.
@@ -36,6 +37,7 @@ from whirr.events.bounds import (
     Slots,
     TimeoutSeconds,
 )
+from whirr.events.usage import JobUsage
 
 LeaseSeconds = Annotated[float, Meta(ge=10, le=600)]
 WaitSeconds = Annotated[float, Meta(ge=0, le=60)]
@@ -203,6 +205,9 @@ class Job(Body):
     #: Only in a claim's answer: the token the worker gives the job as ``WHIRR_TOKEN``,
     #: good for recording its own run during this attempt (``whirr.api.run_tokens``).
     run_token: str | None = None
+    #: What the ended job's last attempt used (CPU seconds, memory peak), where its
+    #: worker held it in a cgroup; None otherwise.
+    usage: JobUsage | None = None
 
 
 class JobsResponse(Body):
@@ -281,6 +286,9 @@ class CompleteRequest(Body):
     run_id: ShortText | None = None
     error_message: Text | None = None
     attempt: Attempt | None = None
+    #: What the job used (its cgroup's accounting); absent from workers without one and
+    #: from older workers.
+    usage: JobUsage | None = None
 
 
 class FailRequest(Body):
@@ -296,6 +304,8 @@ class FailRequest(Body):
     #: The worker's operator stopped it (a second Ctrl+C): it ends ``cancelled``, and no
     #: retry is scheduled. Older workers never send it (False).
     interrupted: bool = False
+    #: What the job used (its cgroup's accounting), where known.
+    usage: JobUsage | None = None
 
 
 class CancelResponse(Body):

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from whirr.events.usage import JobUsage
 from whirr.wire import schemas
 from whirr.worker.link import Ending
 from whirr.worker.supervisor import JobProcess
@@ -87,6 +88,7 @@ class Report:
         exit_code: int | None,
         error: str | None,
         give_up_at: float,
+        usage: JobUsage | None = None,
     ) -> None:
         self.job = job
         self.run_dir = run_dir
@@ -94,6 +96,8 @@ class Report:
         self.exit_code = exit_code
         self.error = error
         self.give_up_at = give_up_at
+        #: What the attempt used (cgroup accounting), sent with its end.
+        self.usage = usage
         self.next_try = 0.0
         #: Set once the attempt's files are on the server (a worker that ships them);
         #: the end is reported after that. None: nothing to wait for.

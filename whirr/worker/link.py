@@ -99,10 +99,16 @@ class WorkerLink(Protocol):
         heartbeats (else the empty set: heartbeats carry cancels too)."""
 
     def finish(
-        self, job: schemas.Job, ending: Ending, exit_code: int | None, error: str | None
+        self,
+        job: schemas.Job,
+        ending: Ending,
+        exit_code: int | None,
+        error: str | None,
+        usage: schemas.JobUsage | None = None,
     ) -> schemas.Job | None:
-        """Report how the attempt ended; returns the job as it is now (None when the link
-        cannot tell). Raises ``LeaseLost`` or ``Unreachable``."""
+        """Report how the attempt ended (and what it used, where its containment accounted
+        it); returns the job as it is now (None when the link cannot tell). Raises
+        ``LeaseLost`` or ``Unreachable``."""
 
     def run(self, run_id: str) -> schemas.Run | None:
         """The run, as recorded (for its final ``meta.json``), or None."""

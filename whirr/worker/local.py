@@ -185,23 +185,34 @@ class LocalLink:
         return {job.id for job in found if job is not None and job.cancel_requested}
 
     def finish(
-        self, job: schemas.Job, ending: Ending, exit_code: int | None, error: str | None
+        self,
+        job: schemas.Job,
+        ending: Ending,
+        exit_code: int | None,
+        error: str | None,
+        usage: schemas.JobUsage | None = None,
     ) -> schemas.Job | None:
         with _retryable():
-            return self._finish(job, ending, exit_code, error)
+            return self._finish(job, ending, exit_code, error, usage)
 
     def _finish(
-        self, job: schemas.Job, ending: Ending, exit_code: int | None, error: str | None
+        self,
+        job: schemas.Job,
+        ending: Ending,
+        exit_code: int | None,
+        error: str | None,
+        usage: schemas.JobUsage | None,
     ) -> schemas.Job | None:
+        wid, attempt = self.worker_id, job.attempt
         if ending == "exited":
-            view = self.jobs.finish(job.id, self.worker_id, job.attempt, exit_code)
+            view = self.jobs.finish(job.id, wid, attempt, exit_code, usage=usage)
         elif ending == "timed_out":
             view = self.jobs.finish(
-                job.id, self.worker_id, job.attempt, exit_code, error=error, outcome="timed_out"
+                job.id, wid, attempt, exit_code, error=error, outcome="timed_out", usage=usage
             )
         elif ending == "interrupted":
             view = self.jobs.finish(
-                job.id, self.worker_id, job.attempt, exit_code, error=error, outcome="cancelled"
+                job.id, wid, attempt, exit_code, error=error, outcome="cancelled", usage=usage
             )
         else:
             view = self.jobs.finish(

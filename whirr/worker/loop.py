@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from whirr.config import NotifyConfig
+from whirr.events.usage import JobUsage
 from whirr.filemodes import private_dir
 from whirr.projections.queue import Capacity
 from whirr.services.errors import InvalidRequest, LeaseLost
@@ -537,13 +538,14 @@ class WorkerLoop:
             return
         reaper.forget(attempt.process.pgid)
         del self.running[attempt.id]
+        job, run_dir, usage = attempt.job, attempt.run_dir, attempt.process.usage
         if attempt.timed_out:
-            error = f"timed out after {attempt.job.timeout_seconds:g}s"
-            self._report(attempt.job, attempt.run_dir, "timed_out", code, error)
+            error = f"timed out after {job.timeout_seconds:g}s"
+            self._report(job, run_dir, "timed_out", code, error, usage)
         elif attempt.interrupted and not attempt.cancel_requested:
-            self._report(attempt.job, attempt.run_dir, "interrupted", code, INTERRUPTED)
+            self._report(job, run_dir, "interrupted", code, INTERRUPTED, usage)
         else:
-            self._report(attempt.job, attempt.run_dir, "exited", code, None)
+            self._report(job, run_dir, "exited", code, None, usage)
 
     def _stop(self, attempt: Attempt, reaper: Reaper, *, kill: bool, report: bool = True) -> None:
         if kill:
@@ -574,9 +576,10 @@ class WorkerLoop:
         ending: Ending,
         exit_code: int | None,
         error: str | None,
+        usage: JobUsage | None = None,
     ) -> None:
         give_up_at = time.monotonic() + self.settings.lease_seconds
-        report = Report(job, run_dir, ending, exit_code, error, give_up_at)
+        report = Report(job, run_dir, ending, exit_code, error, give_up_at, usage)
         self.reports.append(report)
         if self.shipping is not None:
             # The end is reported once the files are on the server (bounded), so whoever
@@ -629,7 +632,7 @@ class WorkerLoop:
     def _send(self, report: Report) -> None:
         job, code = report.job, report.exit_code
         try:
-            now_job = self.link.finish(job, report.ending, code, report.error)
+            now_job = self.link.finish(job, report.ending, code, report.error, report.usage)
         except LeaseLost as exc:
             self.reports.remove(report)
             self.say(f"Job #{job.id} exited {code} but its lease was lost: {exc}")

@@ -249,17 +249,26 @@ class RemoteLink:
         return set()  # heartbeats carry cancel requests
 
     def finish(
-        self, job: schemas.Job, ending: Ending, exit_code: int | None, error: str | None
+        self,
+        job: schemas.Job,
+        ending: Ending,
+        exit_code: int | None,
+        error: str | None,
+        usage: schemas.JobUsage | None = None,
     ) -> schemas.Job | None:
         c, wid = self.client, self.worker_id
         try:
             if ending == "exited":
                 code = -1 if exit_code is None else exit_code
-                c.complete(job.id, wid, job.attempt, code, run_id=job.run_id)
+                c.complete(job.id, wid, job.attempt, code, run_id=job.run_id, usage=usage)
             elif ending == "timed_out":
-                c.fail(job.id, wid, job.attempt, error or "", exit_code, timed_out=True)
+                c.fail(
+                    job.id, wid, job.attempt, error or "", exit_code, timed_out=True, usage=usage
+                )
             elif ending == "interrupted":
-                c.fail(job.id, wid, job.attempt, error or "", exit_code, interrupted=True)
+                c.fail(
+                    job.id, wid, job.attempt, error or "", exit_code, interrupted=True, usage=usage
+                )
             else:
                 c.fail(job.id, wid, job.attempt, f"could not start: {error}")
         except NotFound as exc:

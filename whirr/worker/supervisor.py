@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from whirr.containment import ContainmentError, JobBox, WorkerBox
+from whirr.events.usage import JobUsage
 from whirr.filemodes import open_private
 
 _PR_SET_PDEATHSIG = 1
@@ -107,8 +108,8 @@ class JobProcess:
         return self.popen.returncode if self.ended.is_set() else None
 
     @property
-    def usage(self) -> dict[str, int]:
-        """What the whole job used (cgroup accounting), once ended; empty without."""
+    def usage(self) -> JobUsage | None:
+        """What the whole job used (cgroup accounting), once ended; None without."""
         return self.box.usage
 
     def signal_group(self, sig: int) -> None:

@@ -29,6 +29,8 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+use crate::protocol::JobUsage;
+
 pub const MARKER: &str = "WHIRR_JOB_TOKEN";
 const MODE_ENV: &str = "WHIRR_CONTAINMENT";
 const DIR_ENV: &str = "WHIRR_CGROUP_DIR";
@@ -102,6 +104,7 @@ impl WorkerBox {
             return pgroup(why);
         }
         let base = base.expect("checked usable");
+        remove_stale_worker_cgroups(&base);
         let (controllers, missing) = controllers(&base);
         let dir = base.join(format!("whirr-worker-{}", std::process::id()));
         fs::create_dir_all(&dir)
@@ -168,6 +171,7 @@ impl WorkerBox {
             token,
             cgroup,
             pgid: 0,
+            usage: None,
         })
     }
 }
@@ -195,6 +199,8 @@ pub struct JobBox {
     pub token: String,
     pub cgroup: Option<PathBuf>,
     pub pgid: i32,
+    /// What the whole job used, read from its cgroup as it ended (None without one).
+    pub usage: Option<JobUsage>,
 }
 
 impl JobBox {
@@ -262,7 +268,7 @@ impl JobBox {
     }
 
     /// The job is over: kill what is left of it, wait (bounded) until nothing is, reap
-    /// the orphans the worker adopted, remove the cgroup.
+    /// the orphans the worker adopted, record what it used, remove the cgroup.
     pub fn finish(&mut self) {
         let deadline = Instant::now() + END_WAIT;
         if self.pgid > 1 {
@@ -271,6 +277,8 @@ impl JobBox {
         match self.cgroup.take() {
             Some(cgroup) => {
                 let _ = write(&cgroup, "cgroup.kill", "1");
+                wait_empty(&cgroup, deadline);
+                self.usage = read_usage(&cgroup);
                 remove_tree(&cgroup, deadline);
             }
             None => kill_marked(&self.token, false, deadline, self.pgid),
@@ -464,6 +472,78 @@ pub fn kill_marked(token: &str, prefix: bool, deadline: Instant, pgid: i32) {
     }
 }
 
+/// What the job of `cgroup` used: CPU time (`cpu.stat`, in every cgroup v2) and its
+/// memory peak where the memory controller accounts it (`memory.peak`, Linux 5.19+).
+/// None when `cpu.stat` cannot be read.
+pub fn read_usage(cgroup: &Path) -> Option<JobUsage> {
+    let stat = read(cgroup, "cpu.stat");
+    let micros = |key: &str| {
+        stat.lines()
+            .filter_map(|line| line.split_once(' '))
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+    };
+    let seconds = |key: &str| micros(key).map(|us| us as f64 / 1e6);
+    Some(JobUsage {
+        cpu_seconds: seconds("usage_usec")?,
+        cpu_user_seconds: seconds("user_usec"),
+        cpu_system_seconds: seconds("system_usec"),
+        memory_peak_bytes: read(cgroup, "memory.peak").trim().parse().ok(),
+    })
+}
+
+/// Removes the empty `whirr-worker-<pid>` cgroups in `base` whose worker is gone (one
+/// killed -9 with its reaper never removed its own). One of a live worker, or still
+/// holding a process, stays: rmdir refuses a populated cgroup, and this never waits.
+pub fn remove_stale_worker_cgroups(base: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(base) else {
+        return removed;
+    };
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("whirr-worker-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || pid == own || pid_alive(pid) {
+            continue;
+        }
+        if remove_if_empty(&entry.path()) {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+/// Whether a process `pid` exists (another user's counts: EPERM).
+fn pid_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    !matches!(
+        kill(Pid::from_raw(raw), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+/// rmdir `cgroup` and its child cgroups, bottom-up, those with no process now.
+fn remove_if_empty(cgroup: &Path) -> bool {
+    if let Ok(entries) = fs::read_dir(cgroup) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_if_empty(&entry.path());
+            }
+        }
+    }
+    fs::remove_dir(cgroup).is_ok()
+}
+
 fn read(dir: &Path, name: &str) -> String {
     fs::read_to_string(dir.join(name)).unwrap_or_default()
 }
@@ -531,6 +611,44 @@ mod tests {
     fn random_markers_differ() {
         assert_ne!(random_hex(8), random_hex(8));
         assert_eq!(random_hex(8).len(), 16);
+    }
+
+    #[test]
+    fn usage_is_read_from_cpu_stat_and_memory_peak() {
+        let dir = crate::testdirs::tempdir("usage");
+        fs::write(
+            dir.join("cpu.stat"),
+            "usage_usec 1500000\nuser_usec 1250000\nsystem_usec 250000\nnr_periods 0\n",
+        )
+        .unwrap();
+        let usage = read_usage(&dir).expect("usage");
+        assert_eq!(usage.cpu_seconds, 1.5);
+        assert_eq!(usage.cpu_user_seconds, Some(1.25));
+        assert_eq!(usage.cpu_system_seconds, Some(0.25));
+        assert_eq!(usage.memory_peak_bytes, None); // no memory controller
+        fs::write(dir.join("memory.peak"), "67108864\n").unwrap();
+        assert_eq!(read_usage(&dir).unwrap().memory_peak_bytes, Some(64 << 20));
+        fs::remove_file(dir.join("cpu.stat")).unwrap();
+        assert_eq!(read_usage(&dir), None);
+    }
+
+    #[test]
+    fn only_empty_cgroups_of_gone_workers_are_removed() {
+        let base = crate::testdirs::tempdir("stale");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let live = std::process::id(); // this test process: alive
+        let stale = base.join(format!("whirr-worker-{gone}"));
+        fs::create_dir_all(stale.join("job-1-1")).unwrap();
+        let busy = base.join("whirr-worker-1"); // init: alive
+        fs::create_dir(&busy).unwrap();
+        let own = base.join(format!("whirr-worker-{live}"));
+        fs::create_dir(&own).unwrap();
+        let other = base.join("whirr-probe-1");
+        fs::create_dir(&other).unwrap();
+        assert_eq!(remove_stale_worker_cgroups(&base), vec![stale.clone()]);
+        assert!(!stale.exists() && busy.exists() && own.exists() && other.exists());
     }
 
     #[test]

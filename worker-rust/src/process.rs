@@ -19,6 +19,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use crate::cgroup::{self, JobBox};
+use crate::protocol::JobUsage;
 use crate::sys;
 
 /// In a cgroup, the job's first process is a shell that waits for one line on stdin (the
@@ -218,6 +219,12 @@ impl JobProcess {
             job_box,
             finished: false,
         })
+    }
+
+    /// What the whole job used (its cgroup's accounting), once it is over; None without
+    /// a cgroup.
+    pub fn usage(&self) -> Option<JobUsage> {
+        self.job_box.usage.clone()
     }
 
     /// The leader's pid (also the process group id).

@@ -157,6 +157,21 @@ pub struct HeartbeatResponse {
     pub cancel_requested: bool,
 }
 
+/// What a job used, read from its cgroup as it ended (sent with `complete`/`fail`
+/// where the worker held the job in one; older servers ignore it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobUsage {
+    /// User plus system CPU time of every process of the job, in seconds.
+    pub cpu_seconds: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_user_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_system_seconds: Option<f64>,
+    /// Only where the memory controller accounts the job (`memory.peak`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_peak_bytes: Option<u64>,
+}
+
 /// `POST /jobs/{id}/complete`: the process ended; `exit_code` is negative (minus the
 /// signal number) when a signal ended it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +181,9 @@ pub struct CompleteRequest {
     pub run_id: Option<String>,
     pub error_message: Option<String>,
     pub attempt: u32,
+    /// Sent only when known (no cgroup: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<JobUsage>,
 }
 
 /// `POST /jobs/{id}/fail`: the job could not start, it ran past its time limit, or the
@@ -183,6 +201,9 @@ pub struct FailRequest {
     /// `cancelled` and schedules no retry. Sent only when true (older servers ignore it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// What the job used, when known (sent only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<JobUsage>,
 }
 
 /// `GET /health` (no auth). The worker reads `server_id` to tell whether its data dir

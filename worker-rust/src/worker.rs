@@ -34,7 +34,7 @@ use crate::files_mode::{self, FilesMode};
 use crate::lease_clock::LeaseInstant;
 use crate::process::{JobProcess, JobSpec};
 use crate::protocol::{
-    ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, Job,
+    ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, Job, JobUsage,
     RegisterRequest, StartedRequest,
 };
 use crate::reaper::Reaper;
@@ -462,7 +462,8 @@ impl<'a> Worker<'a> {
         // attempt makes the server refuse them; until then they go on in the background).
         let wait = outcome != Outcome::LeaseLost;
         self.flush_files(job, &run_id, lease_end, wait);
-        self.report(job, &run_id, outcome, lease_end);
+        let usage = process.usage();
+        self.report(job, &run_id, outcome, usage, lease_end);
     }
 
     /// Sends the start report (on a thread of its own).
@@ -675,7 +676,14 @@ impl<'a> Worker<'a> {
     }
 
     /// Tells the server how the job ended (retried until `lease_end`).
-    fn report(&self, job: &Job, run_id: &str, outcome: Outcome, lease_end: Instant) {
+    fn report(
+        &self,
+        job: &Job,
+        run_id: &str,
+        outcome: Outcome,
+        usage: Option<JobUsage>,
+        lease_end: Instant,
+    ) {
         let complete = |exit_code: i32, error_message: Option<&str>| {
             let body = CompleteRequest {
                 worker_id: self.settings.worker_id.clone(),
@@ -683,6 +691,7 @@ impl<'a> Worker<'a> {
                 run_id: Some(run_id.to_owned()),
                 error_message: error_message.map(str::to_owned),
                 attempt: job.attempt,
+                usage: usage.clone(),
             };
             say!("job {}: exit code {exit_code}", job.id);
             let (client, id) = (self.client.clone(), job.id);
@@ -702,6 +711,7 @@ impl<'a> Worker<'a> {
                     exit_code: Some(code),
                     timed_out: false,
                     interrupted: true,
+                    usage: usage.clone(),
                 };
                 let (client, id) = (self.client.clone(), job.id);
                 self.deliver(id, "fail", lease_end, move || client.fail(id, &body));
@@ -710,8 +720,17 @@ impl<'a> Worker<'a> {
                 code,
                 limit_seconds,
             } => {
-                let error = format!("timed out after {limit_seconds}s");
-                self.report_fail(job.id, job.attempt, error, Some(code), true, lease_end);
+                let body = FailRequest {
+                    worker_id: self.settings.worker_id.clone(),
+                    error_message: format!("timed out after {limit_seconds}s"),
+                    attempt: job.attempt,
+                    exit_code: Some(code),
+                    timed_out: true,
+                    interrupted: false,
+                    usage,
+                };
+                let (client, id) = (self.client.clone(), job.id);
+                self.deliver(id, "fail", lease_end, move || client.fail(id, &body));
             }
             Outcome::Lost(error) => {
                 self.report_fail(job.id, job.attempt, error, None, false, lease_end);
@@ -737,6 +756,7 @@ impl<'a> Worker<'a> {
             exit_code,
             timed_out,
             interrupted: false,
+            usage: None,
         };
         let client = self.client.clone();
         self.deliver(job_id, "fail", lease_end, move || {

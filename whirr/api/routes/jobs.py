@@ -19,7 +19,7 @@ from sanic import HTTPResponse, Request
 from whirr.api import run_tokens
 from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.clock import utc_now
-from whirr.events import Outcome
+from whirr.events import JobUsage, Outcome
 from whirr.projections import JobView
 from whirr.projections.jobs import ACTIVE_STATUSES, FINISHED_STATUSES, Running
 from whirr.projections.queue import Capacity
@@ -276,7 +276,9 @@ async def complete_job(request: Request, job_id: int) -> HTTPResponse:
         attempt = req.attempt
         if attempt is None:
             attempt = _current_attempt(b, job_id, req.worker_id)
-        return _finish(b, job_id, req.worker_id, attempt, req.exit_code, req.error_message)
+        return _finish(
+            b, job_id, req.worker_id, attempt, req.exit_code, req.error_message, usage=req.usage
+        )
 
     job = await b.write_and_wake(complete)
     return respond(schemas.Ack(message=f"Job #{job.id} {job.status}", success=True))
@@ -305,6 +307,7 @@ async def fail_job(request: Request, job_id: int) -> HTTPResponse:
             exit_code,
             req.error_message or "the worker reported a failure",
             outcome,
+            usage=req.usage,
         )
 
     job = await b.write_and_wake(fail)
@@ -328,9 +331,13 @@ def _finish(
     exit_code: int | None,
     error: str | None,
     outcome: Outcome | None = None,
+    *,
+    usage: JobUsage | None = None,
 ) -> JobView:
     try:
-        return b.jobs.finish(job_id, worker_id, attempt, exit_code, error=error, outcome=outcome)
+        return b.jobs.finish(
+            job_id, worker_id, attempt, exit_code, error=error, outcome=outcome, usage=usage
+        )
     except LeaseLost:
         # A report sent twice (the first answer got lost on the network) is not an error;
         # a report for an attempt someone else ended (the lease reaper, which records no
