@@ -14,8 +14,10 @@ from whirr.projections.jobs import Queued, Running
 from whirr.projections.queue import claim_order
 from whirr.projections.queue_state import QUEUE_KEY
 from whirr.projections.run_manage import DELETED
+from whirr.store import runs_page
 from whirr.store.guard import encode_for_append, notice
 from whirr.store.protocol import ConflictError, Decide
+from whirr.store.runs_page import RunsPage, RunsPageResult
 
 
 class MemoryStore:
@@ -195,6 +197,11 @@ class MemoryStore:
                 and r.status != DELETED
             ]
         return found[:limit] if limit is not None else found
+
+    def runs_page(self, page: RunsPage) -> RunsPageResult:
+        with self._changed:
+            runs = list(self._views["runs"].values())
+        return runs_page.in_memory(runs, page)
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         with self._changed:

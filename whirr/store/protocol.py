@@ -10,6 +10,7 @@ from typing import Protocol
 
 from whirr.events import Pending, Recorded
 from whirr.projections import JobView, QueueView, RunView, WorkerView
+from whirr.store.runs_page import RunsPage, RunsPageResult
 
 
 class StoreError(Exception):
@@ -98,6 +99,12 @@ class ViewReader(Protocol):
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         """Runs whose id starts with ``prefix``."""
+        ...
+
+    def runs_page(self, page: RunsPage) -> RunsPageResult:
+        """One page of runs filtered and sorted by the store (``whirr.store.runs_page``
+        says how), and how many match: a reader shows a hundred runs of a hundred
+        thousand without holding them all."""
         ...
 
     def worker(self, worker_id: str) -> WorkerView | None:

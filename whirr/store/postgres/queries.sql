@@ -214,6 +214,55 @@ WHERE status <> 'deleted'
 ORDER BY started_at DESC, version DESC
 LIMIT %(limit)s;
 
+-- name: runs_page
+-- One page of the runs table, filtered and sorted here (whirr/store/runs_page.py says the
+-- order: missing values last, numbers before text, ties newest first); the window count
+-- is how many runs match in all. Text compares by code point, as on SQLite.
+WITH found AS (
+  SELECT data, started_at, id,
+    CASE %(sort)s::text
+      WHEN 'started_at' THEN to_jsonb(extract(epoch FROM started_at))
+      WHEN 'duration' THEN to_jsonb(extract(epoch FROM
+                                    (data->>'finished_at')::timestamptz - started_at))
+      WHEN 'tags' THEN to_jsonb(array_to_string(tags, ','))
+      ELSE (data #> %(path)s::text[])::jsonb
+    END AS v
+  FROM runs
+  WHERE status <> 'deleted'
+    AND (%(status)s::text IS NULL OR status = %(status)s::text)
+    AND (%(tag)s::text IS NULL OR %(tag)s::text = ANY(tags))
+    AND (%(archived)s::boolean IS NULL
+         OR COALESCE((data->>'archived')::boolean, false) = %(archived)s::boolean)
+    AND NOT EXISTS (
+      SELECT 1 FROM unnest(%(words)s::text[]) AS w
+      WHERE strpos(lower(id || ' ' || COALESCE(data->>'name', '') || ' '
+                         || array_to_string(tags, ' ') || ' ' || status), w) = 0)
+), flagged AS (
+  SELECT data, started_at, id, v,
+    v IS NULL OR v = 'null'::jsonb OR v = '""'::jsonb AS missing
+  FROM found
+), keyed AS (
+  SELECT data, started_at, id, missing,
+    NOT missing AND jsonb_typeof(v) NOT IN ('number', 'boolean') AS is_text,
+    CASE WHEN missing THEN NULL
+         WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::float8
+         WHEN jsonb_typeof(v) = 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 1 ELSE 0 END
+    END AS num,
+    CASE WHEN missing THEN NULL
+         WHEN jsonb_typeof(v) = 'string' THEN lower(v #>> '{}') COLLATE "C"
+         WHEN jsonb_typeof(v) IN ('array', 'object') THEN v::text COLLATE "C"
+    END AS txt
+  FROM flagged
+)
+SELECT data::text, count(*) OVER () FROM keyed
+ORDER BY missing, is_text,
+  CASE WHEN %(descending)s THEN NULL ELSE num END ASC,
+  CASE WHEN %(descending)s THEN num END DESC,
+  CASE WHEN %(descending)s THEN NULL ELSE txt END ASC,
+  CASE WHEN %(descending)s THEN txt END DESC,
+  started_at DESC, id DESC
+LIMIT %(limit)s OFFSET %(offset)s;
+
 -- name: runs_by_prefix
 SELECT data::text FROM runs WHERE starts_with(id, %(prefix)s) AND status <> 'deleted'
 ORDER BY id LIMIT %(limit)s;

@@ -77,6 +77,7 @@ from whirr.store.postgres.schema import Q
 from whirr.store.postgres.views import Conn, PgViews
 from whirr.store.postgres.writer import Writer
 from whirr.store.protocol import ConflictError, Decide, StoreError
+from whirr.store.runs_page import RunsPage, RunsPageResult
 
 T = TypeVar("T")
 DEFAULT_POOL_SIZE = 8
@@ -291,6 +292,9 @@ class PostgresStore:
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         return self._read(lambda v: v.runs_by_prefix(prefix, limit))
+
+    def runs_page(self, page: RunsPage) -> RunsPageResult:
+        return self._read(lambda v: v.runs_page(page))
 
     def worker(self, worker_id: str) -> WorkerView | None:
         return self._read(lambda v: v.worker(worker_id))

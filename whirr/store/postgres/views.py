@@ -9,6 +9,7 @@ own uncommitted writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from whirr.projections import JobView, QueueView, RunView, WorkerView
 from whirr.projections.jobs import Queued, Running, status_column
 from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store.postgres.schema import Q
+from whirr.store.runs_page import RunsPage, RunsPageResult
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -197,6 +199,25 @@ class PgViews:
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         """Runs whose id starts with ``prefix``."""
         return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _decode_run)
+
+    def runs_page(self, page: RunsPage) -> RunsPageResult:
+        """One page of runs, filtered and sorted by the database."""
+        params = {
+            "status": page.status,
+            "tag": page.tag,
+            "archived": page.archived,
+            "sort": page.sort,
+            "path": page.path,
+            "words": page.words,
+            "descending": page.descending,
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+        rows = self.conn.execute(Q["runs_page"], params).fetchall()
+        matched = int(rows[0][1]) if rows else 0
+        if not rows and page.offset:  # past the end: the count still says how many match
+            matched = self.runs_page(replace(page, offset=0, limit=1)).matched
+        return RunsPageResult([_decode_run(row[0]) for row in rows], matched)
 
     def worker(self, worker_id: str) -> WorkerView | None:
         """One worker's view."""

@@ -135,6 +135,65 @@ WHERE status <> 'deleted'
 ORDER BY started_us DESC, version DESC
 LIMIT :limit;
 
+-- name: runs_page
+-- One page of the runs table, filtered and sorted here (whirr/store/runs_page.py says the
+-- order: missing values last, numbers before text, ties newest first); the window count
+-- is how many runs match in all. :words is a JSON array of lowercased words that the id,
+-- name, tags and status must all hold.
+WITH found AS (
+  SELECT data, started_us, id,
+    CASE :sort
+      WHEN 'started_at' THEN started_us
+      -- In whole microseconds, as exact as the views' times ("...T12:00:00.123456Z").
+      WHEN 'duration' THEN (
+        SELECT CAST(strftime('%s', substr(f, 1, 19)) AS INTEGER) * 1000000
+               + CASE WHEN substr(f, 20, 1) = '.'
+                      THEN CAST(substr(rtrim(substr(f, 21), 'Z') || '000000', 1, 6) AS INTEGER)
+                      ELSE 0 END
+               - started_us
+        FROM (SELECT json_extract(j, '$.finished_at') AS f) WHERE f IS NOT NULL)
+      WHEN 'tags' THEN (SELECT group_concat(value, ',') FROM json_each(j, '$.tags'))
+      ELSE json_extract(j, :path)
+    END AS v
+  FROM (SELECT data, started_us, id, status, CAST(data AS TEXT) AS j FROM runs) AS r
+  WHERE status <> 'deleted'
+    AND (:status IS NULL OR status = :status)
+    AND (:tag IS NULL OR EXISTS (SELECT 1 FROM json_each(j, '$.tags') WHERE value = :tag))
+    AND (:archived IS NULL OR COALESCE(json_extract(j, '$.archived'), 0) = :archived)
+    AND NOT EXISTS (
+      SELECT 1 FROM json_each(:words) AS w
+      -- r.id, not id: json_each has a column of that name.
+      WHERE instr(lower(r.id || ' ' || COALESCE(json_extract(j, '$.name'), '') || ' '
+                        || COALESCE((SELECT group_concat(t.value, ' ')
+                                     FROM json_each(j, '$.tags') AS t), '')
+                        || ' ' || r.status), w.value) = 0)
+), flagged AS (
+  SELECT data, started_us, id, v, v IS NULL OR v = '' AS missing FROM found
+), keyed AS (
+  SELECT data, started_us, id, missing,
+    NOT missing AND typeof(v) = 'text' AS is_text,
+    CASE WHEN missing THEN NULL WHEN typeof(v) = 'text' THEN lower(v) ELSE v END AS k
+  FROM flagged
+)
+SELECT data, count(*) OVER () FROM keyed
+ORDER BY missing, is_text,
+  CASE WHEN :descending THEN NULL ELSE k END ASC,
+  CASE WHEN :descending THEN k END DESC,
+  started_us DESC, id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: runs_tagged
+-- The runs query for one tag, led by run_tags: as fast for a tag no run has as for a
+-- tag few have, whatever the number of runs (the plan is checked in a test).
+SELECT r.data FROM run_tags t JOIN runs r ON r.id = t.run_id
+WHERE t.tag = :tag
+  AND r.status <> 'deleted'
+  AND (:status IS NULL OR r.status = :status)
+  AND (:archived IS NULL
+       OR COALESCE(json_extract(CAST(r.data AS TEXT), '$.archived'), 0) = :archived)
+ORDER BY r.started_us DESC, r.version DESC
+LIMIT :limit;
+
 -- name: runs_by_prefix
 SELECT data FROM runs WHERE id >= :prefix AND id < :prefix || char(1114111)
   AND status <> 'deleted' ORDER BY id LIMIT :limit;

@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store import checkpoints
 from whirr.store.guard import decode_stored, encode_for_append, notice, typed
 from whirr.store.protocol import ConflictError, Decide, StoreError, StoreWriteError
+from whirr.store.runs_page import RunsPage, RunsPageResult
 from whirr.store.sql import load_queries
 from whirr.store.sqlite.notify import DirectoryWatcher
 
@@ -435,6 +437,24 @@ class SQLiteStore:
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _RUN)
+
+    def runs_page(self, page: RunsPage) -> RunsPageResult:
+        params = {
+            "status": page.status,
+            "tag": page.tag,
+            "archived": None if page.archived is None else int(page.archived),
+            "sort": page.sort,
+            "path": page.sqlite_path(),
+            "words": _encode_view(page.words).decode(),
+            "descending": int(page.descending),
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+        rows = self._query(_Q["runs_page"], params)
+        matched = int(rows[0][1]) if rows else 0
+        if not rows and page.offset:  # past the end: the count still says how many match
+            matched = self.runs_page(replace(page, offset=0, limit=1)).matched
+        return RunsPageResult(_RUN.many([row[0] for row in rows]), matched)
 
     def worker(self, worker_id: str) -> WorkerView | None:
         return self._one("get_worker", worker_id, _WORKER)
