@@ -119,7 +119,8 @@ def test_analytics_install_compares_exports_and_queries(
     counted = ok(venv.run("sql", "select count(*) as n from metrics", "-o", "csv", cwd=project))
     assert counted.split() == ["n", "10"], counted
 
-    assert_needs(venv.run("server", "-d", tmp_path / "data", "--no-auth"), "server")
+    port = str(free_port())  # were it to start after all, not on 8080
+    assert_needs(venv.run("server", "-d", tmp_path / "data", "--no-auth", "-p", port), "server")
     assert_needs(venv.run("dashboard", cwd=project), "dashboard")
 
 
@@ -151,7 +152,7 @@ def test_server_install_serves_the_api_and_the_dashboard_to_a_plain_client(
 
     assert_needs(server.run("compare", "1", "--server", url), "analytics")
     # S3 artifacts are an extra of their own: refused at start, not at the first upload.
-    s3 = ("--artifact-store", "s3://bucket/prefix")
+    s3 = ("--artifact-store", "s3://bucket/prefix", "-p", str(free_port()))
     assert_needs(server.run("server", "-d", tmp_path / "s3", "--no-auth", *s3), "s3")
 
 
@@ -172,7 +173,8 @@ def test_dashboard_install_serves_a_project(
 
     assert_needs(venv.run("compare", "job-1", "job-2", cwd=project), "analytics")
     pg = "postgresql://whirr@127.0.0.1:1/whirr"
-    assert_needs(venv.run("server", "-d", tmp_path / "data", "--database-url", pg), "server")
+    pg_server = ("server", "-d", tmp_path / "data", "--database-url", pg, "-p", str(free_port()))
+    assert_needs(venv.run(*pg_server), "server")
 
 
 def test_server_without_the_dashboards_libraries_serves_the_api_and_says_so(
