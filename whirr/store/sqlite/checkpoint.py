@@ -12,7 +12,8 @@ for a full replay), folds the log's tail into it in batches of ``checkpoints.BAT
 events *without* the project's write lock, and only then takes the lock to replace the
 live views by the scratch's (one INSERT ... SELECT per table) and fold the few events
 appended meanwhile. The scratch file then becomes the next checkpoint. Memory is one
-batch of events plus SQLite's page caches, whatever the log's length.
+batch of events, at most ``Scratch.CACHE`` views and SQLite's page caches, whatever the
+log's length.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from whirr.projections import fold_touched
 from whirr.store import checkpoints
 from whirr.store.checkpoints import Stamp
 from whirr.store.protocol import StoreError
+from whirr.store.retention_history import History
 from whirr.store.sql import load_queries
 
 _Q = load_queries("whirr.store.sqlite", "queries.sql")
@@ -147,6 +149,8 @@ class Scratch:
         self.path = path
         self.position = position
         self.replayed = 0
+        # The log as written: live rows and archived liveness events (retention), merged.
+        self._history = History(owner)
         self.views = owner.sibling(str(path))
         self.views.checkpoint_every = 0
         conn = self.views._conn()
@@ -167,7 +171,7 @@ class Scratch:
             limit = checkpoints.BATCH
             if upto is not None:
                 limit = min(limit, upto - self.position)
-            batch = self.owner.read(after=self.position, limit=limit)
+            batch = self._history.read(self.position, limit)
             if not batch:
                 break
             self._fold(batch)
