@@ -217,9 +217,10 @@ LIMIT %(limit)s;
 -- name: runs_page
 -- One page of the runs table, filtered and sorted here (whirr/store/runs_page.py says the
 -- order: missing values last, numbers before text, ties newest first); the window count
--- is how many runs match in all. Text compares by code point, as on SQLite.
+-- is how many runs match in all. Text compares by code point, as on SQLite. Ids only:
+-- runs_by_ids reads the page's views.
 WITH found AS (
-  SELECT data, started_at, id,
+  SELECT started_at, id,
     CASE %(sort)s::text
       WHEN 'started_at' THEN to_jsonb(extract(epoch FROM started_at))
       WHEN 'duration' THEN to_jsonb(extract(epoch FROM
@@ -238,11 +239,11 @@ WITH found AS (
       WHERE strpos(lower(id || ' ' || COALESCE(data->>'name', '') || ' '
                          || array_to_string(tags, ' ') || ' ' || status), w) = 0)
 ), flagged AS (
-  SELECT data, started_at, id, v,
+  SELECT started_at, id, v,
     v IS NULL OR v = 'null'::jsonb OR v = '""'::jsonb AS missing
   FROM found
 ), keyed AS (
-  SELECT data, started_at, id, missing,
+  SELECT started_at, id, missing,
     NOT missing AND jsonb_typeof(v) NOT IN ('number', 'boolean') AS is_text,
     CASE WHEN missing THEN NULL
          WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::float8
@@ -254,7 +255,7 @@ WITH found AS (
     END AS txt
   FROM flagged
 )
-SELECT data::text, count(*) OVER () FROM keyed
+SELECT id, count(*) OVER () FROM keyed
 ORDER BY missing, is_text,
   CASE WHEN %(descending)s THEN NULL ELSE num END ASC,
   CASE WHEN %(descending)s THEN num END DESC,
@@ -262,6 +263,21 @@ ORDER BY missing, is_text,
   CASE WHEN %(descending)s THEN txt END DESC,
   started_at DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: runs_by_ids
+SELECT id, data::text FROM runs WHERE id = ANY(%(ids)s::text[]) AND status <> 'deleted';
+
+-- name: runs_tagged
+-- The runs query for one tag: ``@>`` is what the GIN index on tags answers (``= ANY``
+-- would read every run); the plan is checked in a test.
+SELECT data::text FROM runs
+WHERE tags @> ARRAY[%(tag)s::text]
+  AND status <> 'deleted'
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(archived)s::boolean IS NULL
+       OR COALESCE((data->>'archived')::boolean, false) = %(archived)s::boolean)
+ORDER BY started_at DESC, version DESC
+LIMIT %(limit)s;
 
 -- name: runs_by_prefix
 SELECT data::text FROM runs WHERE starts_with(id, %(prefix)s) AND status <> 'deleted'

@@ -217,7 +217,10 @@ class PgViews:
         matched = int(rows[0][1]) if rows else 0
         if not rows and page.offset:  # past the end: the count still says how many match
             matched = self.runs_page(replace(page, offset=0, limit=1)).matched
-        return RunsPageResult([_decode_run(row[0]) for row in rows], matched)
+        ids = [row[0] for row in rows]
+        data = dict(self.conn.execute(Q["runs_by_ids"], {"ids": ids}).fetchall())
+        # A run deleted between the two reads is left out of the page.
+        return RunsPageResult([_decode_run(data[i]) for i in ids if i in data], matched)
 
     def worker(self, worker_id: str) -> WorkerView | None:
         """One worker's view."""

@@ -139,9 +139,10 @@ LIMIT :limit;
 -- One page of the runs table, filtered and sorted here (whirr/store/runs_page.py says the
 -- order: missing values last, numbers before text, ties newest first); the window count
 -- is how many runs match in all. :words is a JSON array of lowercased words that the id,
--- name, tags and status must all hold.
+-- name, tags and status must all hold. Ids only: the sort holds no run's whole view, and
+-- runs_by_ids reads the page's.
 WITH found AS (
-  SELECT data, started_us, id,
+  SELECT started_us, id,
     CASE :sort
       WHEN 'started_at' THEN started_us
       -- In whole microseconds, as exact as the views' times ("...T12:00:00.123456Z").
@@ -155,7 +156,7 @@ WITH found AS (
       WHEN 'tags' THEN (SELECT group_concat(value, ',') FROM json_each(j, '$.tags'))
       ELSE json_extract(j, :path)
     END AS v
-  FROM (SELECT data, started_us, id, status, CAST(data AS TEXT) AS j FROM runs) AS r
+  FROM (SELECT started_us, id, status, CAST(data AS TEXT) AS j FROM runs) AS r
   WHERE status <> 'deleted'
     AND (:status IS NULL OR status = :status)
     AND (:tag IS NULL OR EXISTS (SELECT 1 FROM json_each(j, '$.tags') WHERE value = :tag))
@@ -168,14 +169,14 @@ WITH found AS (
                                      FROM json_each(j, '$.tags') AS t), '')
                         || ' ' || r.status), w.value) = 0)
 ), flagged AS (
-  SELECT data, started_us, id, v, v IS NULL OR v = '' AS missing FROM found
+  SELECT started_us, id, v, v IS NULL OR v = '' AS missing FROM found
 ), keyed AS (
-  SELECT data, started_us, id, missing,
+  SELECT started_us, id, missing,
     NOT missing AND typeof(v) = 'text' AS is_text,
     CASE WHEN missing THEN NULL WHEN typeof(v) = 'text' THEN lower(v) ELSE v END AS k
   FROM flagged
 )
-SELECT data, count(*) OVER () FROM keyed
+SELECT id, count(*) OVER () FROM keyed
 ORDER BY missing, is_text,
   CASE WHEN :descending THEN NULL ELSE k END ASC,
   CASE WHEN :descending THEN k END DESC,
@@ -193,6 +194,10 @@ WHERE t.tag = :tag
        OR COALESCE(json_extract(CAST(r.data AS TEXT), '$.archived'), 0) = :archived)
 ORDER BY r.started_us DESC, r.version DESC
 LIMIT :limit;
+
+-- name: runs_by_ids
+SELECT id, data FROM runs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status <> 'deleted';
 
 -- name: runs_by_prefix
 SELECT data FROM runs WHERE id >= :prefix AND id < :prefix || char(1114111)

@@ -454,7 +454,10 @@ class SQLiteStore:
         matched = int(rows[0][1]) if rows else 0
         if not rows and page.offset:  # past the end: the count still says how many match
             matched = self.runs_page(replace(page, offset=0, limit=1)).matched
-        return RunsPageResult(_RUN.many([row[0] for row in rows]), matched)
+        ids = [row[0] for row in rows]
+        data = dict(self._query(_Q["runs_by_ids"], (_encode_view(ids).decode(),)))
+        # A run deleted between the two reads is left out of the page.
+        return RunsPageResult(_RUN.many([data[i] for i in ids if i in data]), matched)
 
     def worker(self, worker_id: str) -> WorkerView | None:
         return self._one("get_worker", worker_id, _WORKER)
