@@ -34,11 +34,19 @@ class StudyCalls:
         seed: int | None = None,
         source: str = "",
         options: dict[str, Any] | None = None,
+        fail_fast: int | None = None,
     ) -> schemas.SweepQueuedResponse:
         """Record a sweep (``spec``: the file's YAML text, or its keys) and queue its jobs
-        to run in ``workdir`` on the workers; ``options``: submit options for every job."""
+        to run in ``workdir`` on the workers; ``options``: submit options for every job;
+        ``fail_fast``: N identical first failures pause it (0: off; None: the file's)."""
         req = schemas.SweepCreateRequest(
-            spec=spec, workdir=workdir, name=name, seed=seed, source=source, options=options or {}
+            spec=spec,
+            workdir=workdir,
+            name=name,
+            seed=seed,
+            source=source,
+            options=options or {},
+            fail_fast=fail_fast,
         )
         return self._call("POST", "/sweeps", schemas.SweepQueuedResponse, body=req)
 

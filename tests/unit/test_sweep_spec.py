@@ -36,8 +36,8 @@ def test_a_full_file_is_read() -> None:
         (
             "program: python t.py\nparamters: {x: [1]}\n",
             "sweep.yaml, line 2: paramters: unknown key (expected one of: name, program, method, "
-            "max_runs, seed, metric, tags, submit, parameters, description); did you mean "
-            "'parameters'?",
+            "max_runs, seed, metric, tags, submit, parameters, description, fail_fast); "
+            "did you mean 'parameters'?",
         ),
         (
             "program: python t.py\nparameters:\n  x: [1]\n  x: [2]\n",

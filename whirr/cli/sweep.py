@@ -63,6 +63,22 @@ def sweep_cmd() -> None:
     help="Seed of a random sweep (default: `seed` in the file, else a new one, "
     "which is printed and recorded).",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Run `program --help` once (in this directory) and refuse flags the sweep would "
+    "pass that it does not list (--batch_size for --batch-size); with -n, only check.",
+)
+@click.option(
+    "--fail-fast",
+    "fail_fast",
+    type=count(1, 100_000),
+    default=None,
+    metavar="N",
+    help="Pause the sweep (hold its queued jobs) when its first N jobs to end all fail "
+    "with one exit code and log no metric (default: `fail_fast` in the file, else 3).",
+)
+@click.option("--no-fail-fast", is_flag=True, help="Never pause the sweep, however its jobs fail.")
 @submit_option_flags
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep's jobs as JSON.")
 @server_option()
@@ -72,19 +88,25 @@ def run_cmd(
     prefix: str | None,
     dry_run: bool,
     seed: int | None,
+    check: bool,
+    fail_fast: int | None,
+    no_fail_fast: bool,
     as_json: bool,
     server: str | None,
 ) -> None:
     """Queue one job per point of the sweep in FILE.
 
     Each job runs `program --key value ...`, is named <name>-<i>, is tagged
-    sweep:<name>, and has the point as its config.
+    sweep:<name>, and has the point as its config. When its first 3 jobs to end
+    all fail with one exit code and log no metric, the sweep pauses: its queued
+    jobs are held until `whirr sweep resume NAME`.
 
     \b
     Examples:
       whirr sweep sweep.yaml
       whirr sweep sweep.yaml -p lr-v2 --priority 5
       whirr sweep sweep.yaml --seed 7 -n
+      whirr sweep sweep.yaml -n --check   check the flags against `program --help`
       whirr sweep sweep.yaml --server http://head-node:8080
     """
     from whirr.studies.linking import submit_option_names
@@ -112,8 +134,14 @@ def run_cmd(
     problem = type_error(spec.submit)  # a dry run checks them too
     if problem is not None:
         raise SweepFileError(f"{file}: submit: {problem}")
+    if fail_fast is not None and no_fail_fast:
+        raise click.UsageError("give --fail-fast N or --no-fail-fast, not both")
+    if no_fail_fast:
+        fail_fast = 0
     if spec.method == "random" and seed is None:
         seed = spec.seed if spec.seed is not None else new_seed()
+    if check:
+        _check_flags(spec.argv, [f"--{p.name}" for p in spec.parameters], quiet=as_json)
     if dry_run:
         planned = expand.plan(spec, name, seed)
         if as_json:
@@ -136,6 +164,7 @@ def run_cmd(
         seed=seed,
         source=str(file),
         options=submit_options,
+        fail_fast=fail_fast,
     )
     with open_whirr(server) as whirr:
         queued = whirr.studies.create_sweep(req)
@@ -227,6 +256,11 @@ def _print_report(report: SweepReportOut, seen: list[str]) -> None:
             else ""
         )
     )
+    if sweep.paused is not None:
+        click.echo(
+            f"Paused (fail-fast): {sweep.paused}; its queued jobs are held: fix the cause, "
+            f"then `whirr sweep resume {sweep.name}`"
+        )
     keys = list(sweep.parameters)
     headers = ["#", "JOB", "STATUS", *keys] + ([report.metric.upper()] if report.metric else [])
     best = report.best
@@ -266,14 +300,20 @@ def _print_report(report: SweepReportOut, seen: list[str]) -> None:
 @server_option()
 @user_errors
 def resume_cmd(name: str, server: str | None) -> None:
-    """Queue the jobs of an interrupted sweep that were never queued."""
+    """Release the jobs a paused sweep holds, and queue the jobs of an interrupted
+    sweep that were never queued.
+
+    A sweep pauses when its first jobs to end all fail the same way (see
+    `whirr sweep run --fail-fast`); fix the cause, then resume it."""
     with open_whirr(server) as whirr:
-        jobs = whirr.studies.resume_sweep(name).jobs
-    click.echo(
-        f"Sweep {name}: queued {len(jobs)} more job(s)"
-        if jobs
-        else f"Sweep {name}: every job was already queued"
-    )
+        resumed = whirr.studies.resume_sweep(name)
+    jobs, released = resumed.jobs, resumed.released
+    if released:
+        click.echo(f"Sweep {name}: released {len(released)} held job(s)")
+    if jobs:
+        click.echo(f"Sweep {name}: queued {len(jobs)} more job(s)")
+    elif not released:
+        click.echo(f"Sweep {name}: every job was already queued")
 
 
 @sweep_cmd.command("cancel")
@@ -350,6 +390,30 @@ def _listed_json(sweep: SweepOut) -> dict[str, Any]:
         "state": sweep.state,
         "progress": sweep.progress,
     }
+
+
+def _check_flags(argv: list[str], flags: list[str], *, quiet: bool) -> None:
+    """``--check``: run ``program --help`` once here and refuse the sweep when a flag it
+    would pass is not listed, or when the help cannot be read (so nothing is checked)."""
+    from whirr.sweeps.flags import check_flags
+
+    result = check_flags(argv, flags, os.getcwd())
+    shown = shlex.join(result.command)
+    if result.problem is not None:
+        raise click.ClickException(
+            f"cannot check the sweep's flags: ran `{shown}`; {result.problem}"
+        )
+    for unknown in result.unknown:
+        hint = f" (did you mean {unknown.suggestion}?)" if unknown.suggestion else ""
+        click.echo(f"Warning: {unknown.flag} is not an option `{shown}` lists{hint}", err=True)
+    if result.unknown:
+        names = ", ".join(u.flag for u in result.unknown)
+        raise click.ClickException(
+            f"{len(result.unknown)} of the {len(flags)} flag(s) the sweep passes are not "
+            f"listed by `{shown}`: {names}"
+        )
+    if not quiet:
+        click.echo(f"Check: `{shown}` lists every flag the sweep passes ({', '.join(flags)})")
 
 
 def _cell(value: Any) -> str:

@@ -20,6 +20,7 @@ from whirr.events.codec import (
     encode_valid,
     tag_of,
 )
+from whirr.events.holds import JobHeld, JobReleased
 from whirr.events.jobs import (
     JobCancelRequested,
     JobClaimed,
@@ -55,7 +56,14 @@ from whirr.events.runs import (
     RunStarted,
     RunSummaryUpdated,
 )
-from whirr.events.sweeps import Goal, SweepCreated, SweepJobAdded
+from whirr.events.sweeps import (
+    Goal,
+    SweepCreated,
+    SweepFailFastCleared,
+    SweepJobAdded,
+    SweepPaused,
+    SweepResumed,
+)
 from whirr.events.usage import JobUsage
 from whirr.events.workers import (
     WorkerDrainRequested,
@@ -87,7 +95,9 @@ __all__ = [
     "JobDependentAdded",
     "JobFinished",
     "JobHeartbeat",
+    "JobHeld",
     "JobPriorityChanged",
+    "JobReleased",
     "JobRequeued",
     "JobRetryScheduled",
     "JobStarted",
@@ -114,7 +124,10 @@ __all__ = [
     "RunTagsRemoved",
     "RunUnarchived",
     "SweepCreated",
+    "SweepFailFastCleared",
     "SweepJobAdded",
+    "SweepPaused",
+    "SweepResumed",
     "Unreadable",
     "WorkerDrainRequested",
     "WorkerRegistered",

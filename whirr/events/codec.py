@@ -22,6 +22,7 @@ from whirr.events.ablations import (
     AblationLaunched,
 )
 from whirr.events.base import Event
+from whirr.events.holds import JobHeld, JobReleased
 from whirr.events.jobs import (
     JobCancelRequested,
     JobClaimed,
@@ -50,7 +51,13 @@ from whirr.events.manage import (
 from whirr.events.project import ProjectCreated, ProjectRestored
 from whirr.events.queue import QueuePaused, QueueResumed
 from whirr.events.runs import RunArtifactSaved, RunFinished, RunStarted, RunSummaryUpdated
-from whirr.events.sweeps import SweepCreated, SweepJobAdded
+from whirr.events.sweeps import (
+    SweepCreated,
+    SweepFailFastCleared,
+    SweepJobAdded,
+    SweepPaused,
+    SweepResumed,
+)
 from whirr.events.workers import (
     WorkerDrainRequested,
     WorkerRegistered,
@@ -100,6 +107,11 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RunDeleted,
     RunConfigUpdated,
     JobCleaned,
+    JobHeld,
+    JobReleased,
+    SweepPaused,
+    SweepFailFastCleared,
+    SweepResumed,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

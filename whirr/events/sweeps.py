@@ -1,9 +1,10 @@
-"""Events of a sweep: created (with its plan's inputs), and each job it queued."""
+"""Events of a sweep: created (with its plan's inputs), each job it queued, and the
+fail-fast rule's outcome (paused with its held jobs, or cleared) and resume."""
 
 from typing import Any, Literal
 
 from whirr.events.base import Event
-from whirr.events.bounds import Index, JobId, Seed, SweepPoints
+from whirr.events.bounds import ExitCode, Index, JobId, Seed, SweepPoints
 
 #: Which way a sweep's metric is better.
 Goal = Literal["minimize", "maximize"]
@@ -28,6 +29,9 @@ class SweepCreated(Event, frozen=True, tag="sweep.created"):
     submit_options: dict[str, Any] = {}
     #: Tags every job gets besides ``sweep:<sweep>``.
     tags: list[str] = []
+    #: Fail fast: when the first ``fail_fast`` jobs to end all failed with the same exit
+    #: code and logged no metric, the sweep pauses (``sweep.paused``); 0 turns it off.
+    fail_fast: SweepPoints = 3
 
 
 class SweepJobAdded(Event, frozen=True, tag="sweep.job_added"):
@@ -37,6 +41,34 @@ class SweepJobAdded(Event, frozen=True, tag="sweep.job_added"):
     index: Index
     job_id: JobId
     config: dict[str, Any] = {}
+
+
+class SweepPaused(Event, frozen=True, tag="sweep.paused"):
+    """The sweep's remaining queued jobs were held (``job.held``, same transaction).
+
+    ``failed``: the jobs whose ends paused it (the first ``fail_fast`` to end, all failed
+    with ``exit_code`` and no metric logged); ``held``: the jobs held."""
+
+    sweep: str
+    reason: str
+    failed: list[JobId] = []
+    exit_code: ExitCode | None = None
+    held: list[JobId] = []
+
+
+class SweepFailFastCleared(Event, frozen=True, tag="sweep.fail_fast_cleared"):
+    """The first ``fail_fast`` jobs of the sweep to end (``ended``) were not identical
+    failures: the rule is settled and will not pause the sweep."""
+
+    sweep: str
+    ended: list[JobId] = []
+
+
+class SweepResumed(Event, frozen=True, tag="sweep.resumed"):
+    """A paused sweep goes on: its held jobs were released (``job.released``)."""
+
+    sweep: str
+    released: list[JobId] = []
 
 
 def sweep_stream(name: str) -> str:

@@ -26,6 +26,7 @@ class HttpStudies:
             seed=req.seed,
             source=req.source,
             options=req.options,
+            fail_fast=req.fail_fast,
         )
 
     def sweeps(self) -> list[wire.SweepOut]:

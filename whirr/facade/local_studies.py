@@ -83,6 +83,7 @@ class StoreStudies:
             source=req.source,
             options=options,
             check=self.check_commands,
+            fail_fast=req.fail_fast,
         )
         return self._queued(record, jobs)
 
@@ -110,8 +111,15 @@ class StoreStudies:
         )
 
     def resume_sweep(self, name: str) -> wire.SweepQueuedResponse:
+        released = self._sweeps.release(name)
         record, jobs = self._sweeps.resume(name)
-        return self._queued(record, jobs)
+        queued = self._queued(record, jobs)
+        if not released:
+            return queued
+        message = f"Sweep {name}: released {len(released)} held job(s); " + (
+            f"queued {len(jobs)} more" if jobs else "every job was already queued"
+        )
+        return msgspec.structs.replace(queued, released=released, message=message)
 
     def cancel_sweep(self, name: str) -> wire.SweepCancelResponse:
         ids = self._sweeps.cancel(name)
@@ -163,6 +171,10 @@ class StoreStudies:
             source=created.source,
             submit_options=created.submit_options,
             tags=created.tags,
+            fail_fast=created.fail_fast,
+            fail_fast_state=record.fail_fast,
+            paused=record.paused.reason if record.paused is not None else None,
+            paused_after=record.paused.failed if record.paused is not None else [],
         )
 
     # -- ablation studies ---------------------------------------------------------------

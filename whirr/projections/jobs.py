@@ -14,7 +14,9 @@ from whirr.events import (
     JobDependentAdded,
     JobFinished,
     JobHeartbeat,
+    JobHeld,
     JobPriorityChanged,
+    JobReleased,
     JobRequeued,
     JobRetryScheduled,
     JobStarted,
@@ -103,6 +105,9 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     #: Dropped from the queue's listings and counts by ``whirr clean`` (ended jobs only);
     #: still readable by id, and its run stays.
     cleaned: bool = False
+    #: Why a queued job is kept from workers (``job.held``, e.g. its sweep paused);
+    #: None: not held. No worker claims it until ``job.released``.
+    held: str | None = None
 
     @property
     def status(self) -> JobStatus:
@@ -231,6 +236,12 @@ def apply(view: JobView | None, rec: Recorded) -> JobView | None:
             error=event.error,
             usage=event.usage,
         )
+    elif isinstance(event, JobHeld):
+        if not isinstance(state, Queued):
+            return view  # only a queued job can be held (no decision holds another)
+        changes["held"] = event.reason
+    elif isinstance(event, JobReleased):
+        changes["held"] = None
     elif isinstance(event, JobRequeued):
         new_state = Queued(since=at)
         changes["attempt"] = event.attempt + 1
@@ -248,6 +259,8 @@ def apply(view: JobView | None, rec: Recorded) -> JobView | None:
         if not isinstance(state, Ended):
             return view  # only an ended job leaves the queue's views
         changes["cleaned"] = True
+    if isinstance(new_state, Ended):
+        changes["held"] = None  # an ended job is kept from nobody
     return msgspec.structs.replace(view, state=new_state, version=rec.position, **changes)
 
 
@@ -265,5 +278,7 @@ _HANDLED = frozenset(
         JobDependencyEnded,
         JobDependentAdded,
         JobCleaned,
+        JobHeld,
+        JobReleased,
     }
 )

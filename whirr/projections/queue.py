@@ -74,11 +74,12 @@ def fits_gpus(gpus: int | None, capacity: Capacity) -> bool:
 
 
 def is_ready(job: JobView, now: datetime | None) -> bool:
-    """Queued, not being cancelled, no dependency pending and past any retry backoff.
+    """Queued, not held, not being cancelled, no dependency pending and past any retry
+    backoff.
 
     ``now`` None ignores the backoff (used for cheap "anything to do?" checks)."""
     state = job.state
-    if not isinstance(state, Queued) or job.cancel_requested or job.waiting_on:
+    if not isinstance(state, Queued) or job.cancel_requested or job.waiting_on or job.held:
         return False
     return now is None or state.not_before is None or state.not_before <= now
 

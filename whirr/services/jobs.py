@@ -43,6 +43,7 @@ from whirr.services.outcomes import (
     schedule_retry,
 )
 from whirr.store import EventStore, ViewReader
+from whirr.sweeps import failfast
 
 #: How many ready jobs the claim policy looks at (the head of the claim order). Jobs
 #: waiting on a dependency or a retry backoff are left out by the store's query, so they
@@ -312,7 +313,8 @@ class Jobs:
         pending cancel unless given (``timed_out``, or ``failed`` for a job that could not
         start). A failed exit with retries left queues the job again (same id, next
         attempt) after a backoff. A stale attempt raises ``LeaseLost`` and changes nothing.
-        ``usage``: what the attempt used, recorded with its end."""
+        ``usage``: what the attempt used, recorded with its end. The end of a sweep's
+        job applies its fail-fast rule in the same transaction (``whirr.sweeps.failfast``)."""
 
         held: list[JobView] = []
 
@@ -341,7 +343,7 @@ class Jobs:
                 usage=usage,
             )
 
-        recorded = self.store.transact(decide)
+        recorded = self.store.transact(failfast.around(self.store, job_id, decide))
         return as_written(held[0], recorded)
 
     # -- the user side ------------------------------------------------------

@@ -23,11 +23,14 @@ def waiting_note(
     job: JobView, now: datetime, live: Callable[[], Sequence[WorkerView]]
 ) -> str | None:
     """Why a queued job is not running yet (None when nothing but a free worker is
-    missing): a dependency, a retry delay, or no live worker able to run it. ``live``
-    gives the live workers, asked only when the first two say nothing (a read)."""
+    missing): held (its sweep paused), a dependency, a retry delay, or no live worker
+    able to run it. ``live`` gives the live workers, asked only when the others say
+    nothing (a read)."""
     state = job.state
     if not isinstance(state, Queued):
         return None
+    if job.held:
+        return f"held: {job.held}"
     if job.waiting_on:
         return "waiting on " + ",".join(f"#{j}" for j in job.waiting_on)
     if state.not_before is not None and state.not_before > now:

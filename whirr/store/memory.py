@@ -144,6 +144,7 @@ class MemoryStore:
                 for j in self._views["jobs"].values()
                 if isinstance(j.state, Queued)
                 and not j.waiting_on
+                and not j.held
                 and (now is None or j.state.not_before is None or j.state.not_before <= now)
             ]
         return sorted(queued, key=claim_order)[:limit]

@@ -8,7 +8,14 @@ from typing import Any
 
 import msgspec
 
-from whirr.events import Recorded, SweepCreated, SweepJobAdded
+from whirr.events import (
+    Recorded,
+    SweepCreated,
+    SweepFailFastCleared,
+    SweepJobAdded,
+    SweepPaused,
+    SweepResumed,
+)
 
 #: Job status -> the progress column it counts in.
 COLUMNS = {
@@ -36,6 +43,12 @@ class SweepRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     position: int
     members: list[Member] = []
+    #: Why the sweep is paused (fail-fast held its queued jobs); None: not paused.
+    paused: SweepPaused | None = None
+    #: The fail-fast rule: ``watching`` (not decided yet), ``cleared`` (the first ends
+    #: were not identical failures), ``paused``, ``resumed`` (paused once, then resumed)
+    #: or ``off``.
+    fail_fast: str = "watching"
 
     @property
     def name(self) -> str:
@@ -53,6 +66,8 @@ class Progress(msgspec.Struct, frozen=True):
     done: int = 0
     failed: int = 0
     cancelled: int = 0
+    #: Fail-fast paused the sweep: its queued jobs are held until it is resumed.
+    paused: bool = False
 
     @property
     def finished(self) -> int:
@@ -62,10 +77,13 @@ class Progress(msgspec.Struct, frozen=True):
     @property
     def state(self) -> str:
         """One word: ``incomplete`` (not every job queued: still submitting, or
-        interrupted; ``whirr sweep resume`` finishes it), ``active`` or ``finished``."""
+        interrupted; ``whirr sweep resume`` finishes it), ``paused`` (fail-fast held its
+        jobs; ``whirr sweep resume`` releases them), ``active`` or ``finished``."""
         if self.submitted < self.planned:
             return "incomplete"
-        return "finished" if self.finished == self.planned else "active"
+        if self.finished == self.planned:
+            return "finished"
+        return "paused" if self.paused else "active"
 
 
 def fold(records: Sequence[Recorded]) -> SweepRecord | None:
@@ -74,10 +92,23 @@ def fold(records: Sequence[Recorded]) -> SweepRecord | None:
     for rec in records:
         event = rec.event
         if isinstance(event, SweepCreated):
-            record = SweepRecord(created=event, created_at=rec.recorded_at, position=rec.position)
-        elif isinstance(event, SweepJobAdded) and record is not None:
+            record = SweepRecord(
+                created=event,
+                created_at=rec.recorded_at,
+                position=rec.position,
+                fail_fast="watching" if event.fail_fast > 0 else "off",
+            )
+        elif record is None:
+            continue
+        elif isinstance(event, SweepJobAdded):
             member = Member(event.index, event.job_id, event.config)
             record = msgspec.structs.replace(record, members=[*record.members, member])
+        elif isinstance(event, SweepPaused):
+            record = msgspec.structs.replace(record, paused=event, fail_fast="paused")
+        elif isinstance(event, SweepFailFastCleared):
+            record = msgspec.structs.replace(record, fail_fast="cleared")
+        elif isinstance(event, SweepResumed) and record.paused is not None:
+            record = msgspec.structs.replace(record, paused=None, fail_fast="resumed")
     return record
 
 
@@ -88,7 +119,12 @@ def progress(record: SweepRecord, statuses: Mapping[int, str]) -> Progress:
         column = COLUMNS.get(statuses.get(member.job_id, ""))
         if column is not None:
             counts[column] += 1
-    return Progress(planned=record.created.planned, submitted=len(record.members), **counts)
+    return Progress(
+        planned=record.created.planned,
+        submitted=len(record.members),
+        paused=record.paused is not None,
+        **counts,
+    )
 
 
 def best(values: Sequence[tuple[Member, float | None]], goal: str) -> tuple[Member, float] | None:

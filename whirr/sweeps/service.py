@@ -12,12 +12,21 @@ from typing import Any
 
 import msgspec
 
-from whirr.events import JobSubmitted, Pending, SweepCreated, SweepJobAdded
+from whirr.events import (
+    JobReleased,
+    JobSubmitted,
+    Pending,
+    SweepCreated,
+    SweepJobAdded,
+    SweepResumed,
+    job_stream,
+)
 from whirr.events.sweeps import sweep_stream
 from whirr.projections import JobView
+from whirr.projections.jobs import Queued
 from whirr.services.errors import InvalidRequest, InvalidState, NotFound
 from whirr.services.jobs import Jobs, check_runnable
-from whirr.store import EventStore
+from whirr.store import EventStore, ViewReader
 from whirr.studies.linking import check_submit_options, submit_linked
 from whirr.studies.results import JobOutcome, Results
 from whirr.studies.streams import create_stream
@@ -78,8 +87,10 @@ class Sweeps:
         source: str = "",
         options: dict[str, Any] | None = None,
         check: bool = True,
+        fail_fast: int | None = None,
     ) -> tuple[SweepRecord, list[JobView]]:
         """Record sweep ``name`` and queue its jobs. A random sweep without a seed gets one.
+        ``fail_fast`` (N jobs; 0: off) wins over the file's (``whirr.sweeps.failfast``).
 
         The name must be new: its jobs are ``<name>-<i>`` and tagged ``sweep:<name>``."""
         if spec.method == "random" and seed is None:
@@ -102,6 +113,7 @@ class Sweeps:
             source=source,
             submit_options=submit_options,
             tags=spec.tags,
+            fail_fast=spec.fail_fast if fail_fast is None else fail_fast,
         )
         create_stream(
             self.store,
@@ -113,11 +125,34 @@ class Sweeps:
         return self._submit(self.get(name), planned)
 
     def resume(self, name: str) -> tuple[SweepRecord, list[JobView]]:
-        """Queue the jobs of an interrupted sweep that were never queued (same plan)."""
+        """Queue the jobs of an interrupted sweep that were never queued (same plan).
+        A paused sweep's held jobs are given back by ``release``."""
         record = self.get(name)
         return self._submit(
             record, expand.plan(_spec_of(record.created), name, record.created.seed)
         )
+
+    def release(self, name: str) -> list[int]:
+        """Give a paused sweep's held jobs back to the workers (``sweep.resumed``); the
+        ids released (none when the sweep is not paused)."""
+        record = self.get(name)
+        if record.paused is None:
+            return []
+        members = [m.job_id for m in record.members]
+
+        def decide(reader: ViewReader) -> list[Pending]:
+            held = []
+            for job_id in members:
+                job = reader.job(job_id)
+                if job is not None and job.held is not None and isinstance(job.state, Queued):
+                    held.append(job_id)
+            return [
+                *(Pending(job_stream(j), JobReleased(job_id=j)) for j in held),
+                Pending(sweep_stream(name), SweepResumed(sweep=name, released=held)),
+            ]
+
+        recorded = self.store.transact(decide)
+        return [r.event.job_id for r in recorded if isinstance(r.event, JobReleased)]
 
     def report(
         self, name: str, results: Results, metric: str | None = None, goal: str | None = None

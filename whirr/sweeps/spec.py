@@ -10,6 +10,7 @@ seed: 0                            # random sweeps: same seed, same runs
 metric: {name: val_loss, goal: minimize}   # what `whirr sweep status` ranks by
 tags: [lr]                         # added to every job (besides sweep:<name>)
 submit: {priority: 5}              # passed through to submit
+fail_fast: 3                       # pause after 3 identical failures (false: never)
 parameters:
   lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-1}
   batch_size: {values: [32, 64]}
@@ -46,6 +47,7 @@ TOP_KEYS = (
     "submit",
     "parameters",
     "description",
+    "fail_fast",
 )
 PARAM_KEYS = ("values", "value", "distribution", "min", "max")
 GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
@@ -82,6 +84,8 @@ class SweepSpec(msgspec.Struct, frozen=True, kw_only=True):
     goal: Literal["minimize", "maximize"] = "minimize"
     tags: list[str] = []
     submit: dict[str, Any] = {}
+    #: Pause after this many identical first failures (``whirr.sweeps.failfast``); 0: off.
+    fail_fast: int = 3
 
 
 class _Reader:
@@ -283,6 +287,19 @@ def _metric(reader: _Reader, node: yaml.Node) -> tuple[str, str]:
     return name, goal
 
 
+def _fail_fast(reader: _Reader, node: yaml.Node) -> int:
+    """``fail_fast: N`` (jobs), ``false`` (off, like 0) or ``true`` (the default, 3)."""
+    value = reader.value(node, "fail_fast")
+    if value is True:
+        return 3
+    if value is False:
+        return 0
+    count = _int(reader, node, "fail_fast", 0)
+    if count > 100_000:
+        raise reader.error(node, "fail_fast", f"must be at most 100000, not {count}")
+    return count
+
+
 def parse_spec(
     text: str, source: str = "<sweep>", submit_options: Collection[str] | None = None
 ) -> SweepSpec:
@@ -321,6 +338,8 @@ def _parse(reader: _Reader, submit_options: Collection[str] | None) -> SweepSpec
         fields["seed"] = _int(reader, top["seed"][1], "seed", 0)
     if "metric" in top:
         fields["metric"], fields["goal"] = _metric(reader, top["metric"][1])
+    if "fail_fast" in top:
+        fields["fail_fast"] = _fail_fast(reader, top["fail_fast"][1])
     if "tags" in top:
         tags = reader.value(top["tags"][1], "tags")
         tags = [tags] if isinstance(tags, str) else tags

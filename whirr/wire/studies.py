@@ -58,6 +58,8 @@ class SweepCreateRequest(Body):
     source: Annotated[str, Meta(max_length=4096)] = ""
     #: Submit options for every job; they win over the file's ``submit`` section.
     options: dict[str, Any] = {}
+    #: Fail fast after this many identical first failures (0: off); None: the file's.
+    fail_fast: Annotated[int, Meta(ge=0, le=100_000)] | None = None
 
 
 class SweepProgressOut(Body):
@@ -70,6 +72,8 @@ class SweepProgressOut(Body):
     done: int = 0
     failed: int = 0
     cancelled: int = 0
+    #: Fail-fast paused the sweep (its queued jobs are held).
+    paused: bool = False
 
 
 class SweepJobOut(Body):
@@ -86,7 +90,8 @@ class SweepJobOut(Body):
 
 class SweepOut(Body):
     """A sweep: what it was planned from, its progress, its jobs. ``state`` is
-    ``incomplete`` (not every job queued), ``active`` or ``finished``."""
+    ``incomplete`` (not every job queued), ``paused`` (fail-fast holds its jobs),
+    ``active`` or ``finished``."""
 
     name: str
     program: str
@@ -105,6 +110,14 @@ class SweepOut(Body):
     source: str = ""
     submit_options: dict[str, Any] = {}
     tags: list[str] = []
+    #: Fail fast after this many identical first failures (0: off).
+    fail_fast: int = 3
+    #: The fail-fast rule: watching, cleared, paused, resumed or off.
+    fail_fast_state: str = "watching"
+    #: Why the sweep is paused (None: it is not).
+    paused: str | None = None
+    #: The jobs whose ends paused it (its first ``fail_fast`` to end).
+    paused_after: list[int] = []
 
 
 class SweepsResponse(Body):
@@ -120,6 +133,8 @@ class SweepQueuedResponse(Body):
     sweep: SweepOut
     jobs: list[Job]
     message: str
+    #: Resume only: the held jobs it released.
+    released: list[int] = []
 
 
 class SweepCancelResponse(Body):

@@ -24,6 +24,7 @@ from whirr.services import Jobs, Workers
 from whirr.services.jobs import CLAIM_WINDOW
 from whirr.services.render import job_out, run_out
 from whirr.store import EventStore, StoreWriteError
+from whirr.sweeps import failfast
 from whirr.wire import schemas
 from whirr.worker.leftovers import Unrunnable
 from whirr.worker.link import Ending, Unreachable
@@ -193,7 +194,12 @@ class LocalLink:
         usage: schemas.JobUsage | None = None,
     ) -> schemas.Job | None:
         with _retryable():
-            return self._finish(job, ending, exit_code, error, usage)
+            done = self._finish(job, ending, exit_code, error, usage)
+        if done is not None and done.status == "failed":  # did it pause its sweep?
+            note = failfast.paused_by(self.store, job.id, job.tags)
+            if note is not None:
+                self._say(note)
+        return done
 
     def _finish(
         self,

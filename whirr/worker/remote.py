@@ -33,6 +33,7 @@ import msgspec
 from whirr.client import ServerError, ServerUnreachable, WhirrClient
 from whirr.projections.queue import Capacity, fits_gpus
 from whirr.services.errors import LeaseLost, NotFound, WhirrError
+from whirr.sweeps import failfast
 from whirr.wire import schemas
 from whirr.wire.shipping import WorkerFilesMode
 from whirr.worker.leftovers import Unrunnable
@@ -275,10 +276,22 @@ class RemoteLink:
             raise LeaseLost(str(exc)) from exc
         except _DOWN as exc:
             raise Unreachable(str(exc)) from exc
+        if ending == "exited" and exit_code != 0:
+            self._tell_paused(job)
         try:
             return c.get_job(job.id)
         except WhirrError:
             return None
+
+    def _tell_paused(self, job: schemas.Job) -> None:
+        """Say so when the failed end just recorded paused the job's sweep (fail-fast)."""
+        for name in failfast.sweeps_of(job.tags):
+            try:
+                sweep = self.client.get_sweep(name)
+            except (WhirrError, *_DOWN):
+                continue  # a hand-made tag, or the server went away: nothing to tell
+            if sweep.paused is not None and job.id in sweep.paused_after:
+                self.say(failfast.worker_note(name, sweep.paused))
 
     def run(self, run_id: str) -> schemas.Run | None:
         try:

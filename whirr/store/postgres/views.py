@@ -35,9 +35,9 @@ def job_row(view: JobView) -> tuple[Any, ...]:
     """The ``jobs`` row of a job view: the columns queries filter on, then the whole view."""
     state = view.state
     lease = state.lease_expires_at if isinstance(state, Running) else None
-    # Blocked (waiting on a dependency) and backing off (not_before) are columns so that
+    # Blocked (waiting on a dependency, or held) and backing off (not_before) are columns so that
     # the claim query leaves such jobs out rather than letting them fill the claim window.
-    blocked = isinstance(state, Queued) and bool(view.waiting_on)
+    blocked = isinstance(state, Queued) and bool(view.waiting_on or view.held)
     not_before = state.not_before if isinstance(state, Queued) else None
     return (
         view.id,

@@ -241,7 +241,7 @@ class SQLiteStore:
             lease = view.state.lease_expires_at if isinstance(view.state, Running) else None
             lease_s = to_us(lease) / 1e6 if lease is not None else None
             state = view.state
-            blocked = 1 if isinstance(state, Queued) and view.waiting_on else 0
+            blocked = 1 if isinstance(state, Queued) and (view.waiting_on or view.held) else 0
             after = state.not_before if isinstance(state, Queued) else None
             after_s = to_us(after) / 1e6 if after is not None else None
             conn.execute(
