@@ -34,7 +34,8 @@ MIN_BYTES = 8 * 1024 * 1024
 SAVE_AFTER_S = 2.0
 #: Bytes at the end of the cached prefix compared with the file.
 CHECK = 256
-FORMAT = 1
+#: 2: columns kept in the order the run first logged them (1 sorted them).
+FORMAT = 2
 
 
 def cache_dir(runs_dir: Path) -> Path:
@@ -109,7 +110,7 @@ def save(
     project, a full disk) only costs the next start a parse."""
     try:
         private_dir(cache.parent)  # 0700 (whirr.filemodes); mkstemp makes the file 0600
-        names = sorted(data)
+        names = list(data)  # the columns' own order: the order the run first logged them
         matrix = np.stack([data[n] for n in names]) if names else np.empty((0, rows))
         check = np.frombuffer(_prefix_check(source, offset), dtype=np.uint8)
         fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp")

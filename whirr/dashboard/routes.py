@@ -284,6 +284,12 @@ def blueprint() -> Blueprint:
         ("GET", "/ui/compare", views.compare),
         ("GET", "/ui/compare/series", views.compare_series),
         ("GET", "/ui/stream", stream),
+        ("POST", "/ui/runs/<run_id:str>/rename", views.rename_run),
+        ("POST", "/ui/runs/<run_id:str>/tags", views.tag_run),
+        ("POST", "/ui/runs/<run_id:str>/note", views.note_run),
+        ("POST", "/ui/runs/<run_id:str>/archive", views.archive_run),
+        ("POST", "/ui/runs/<run_id:str>/unarchive", views.unarchive_run),
+        ("POST", "/ui/runs/<run_id:str>/delete", views.delete_run),
         ("POST", "/ui/jobs/<job_id:int>/cancel", views.cancel_job),
         ("POST", "/ui/jobs/<job_id:int>/retry", views.retry_job),
     ]

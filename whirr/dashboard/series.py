@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +54,20 @@ class Columns:
     @property
     def keys(self) -> list[str]:
         """Metric names with at least one numeric value, sorted (meta keys excluded)."""
-        return sorted(k for k in self._chunks if k not in META_KEYS and k != "_time")
+        return sorted(self.logged_keys)
+
+    @property
+    def logged_keys(self) -> list[str]:
+        """The metric names in the order the run first logged them (the order a person
+        reads a run's charts in: ``train/loss`` before ``train/acc`` when it came first)."""
+        return [k for k in self._chunks if k not in META_KEYS and k != "_time"]
 
     def extend(self, rows: list[dict[str, Any]]) -> None:
         """Append decoded rows; a key missing from a row is NaN there."""
         if not rows:
             return
-        keys: set[str] = set().union(*rows)
+        # First-seen order (not a set's): columns keep the order the run logged keys in.
+        keys = dict.fromkeys(chain.from_iterable(rows))
         found: dict[str, Chunk] = {}
         for key in keys:
             values = list(map(dict.get, rows, repeat(key)))

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,16 +28,20 @@ from typing import Any, TypeVar
 from sanic import HTTPResponse, Request
 
 from whirr.dashboard import column_cache
-from whirr.dashboard.runs_index import RUN_EVENT_TYPES, RunsIndex
+from whirr.dashboard.runs_index import RUN_EVENT_TYPES, Query, RunsIndex, facts_of, make_row
 from whirr.dashboard.series import Columns, SeriesCache, read_new_lines
 from whirr.facade import Whirr
 from whirr.facade.where import files_location
 from whirr.services import run_files as files
 from whirr.services.errors import NotFound
+from whirr.services.render import run_out
+from whirr.store.protocol import EventStore
+from whirr.store.runs_page import RunsPage
 from whirr.web.backend import Backend
 from whirr.web.download import send_file
 from whirr.wire import schemas
 from whirr.wire.files_location import FilesLocation
+from whirr.wire.run_manage import RunDeleteResponse
 
 T = TypeVar("T")
 log = logging.getLogger("whirr.dashboard")
@@ -44,8 +50,14 @@ LOG_TAIL = 64 * 1024
 FILES = {"metrics": "metrics.jsonl", "system": "system.jsonl"}
 #: Events a change batch carries at most (pages refetch what they show anyway).
 CHANGES_BATCH = 500
+#: The facade's run management calls the dashboard makes (``Source.change_run``).
+RUN_CHANGES = frozenset({"rename_run", "tag_run", "note_run", "archive_run"})
 #: More run events than this since the index's head: reading every run is cheaper.
 INDEX_FLOOD = 2000
+#: The runs whose config and summary keys and tags the runs table offers (the newest).
+FACTS_SAMPLE = 2000
+#: Seconds the runs table's facts are kept while the log moves.
+FACTS_TTL = 10.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,18 @@ class Source(ABC):
                 await self.call(refresh_index, self.whirr, self._index, head)
         return self._index
 
+    async def runs_table(self, query: Query) -> dict[str, Any]:
+        """One page of the runs table with the facts its filters need. Here: from the
+        runs index (every run in memory, as a remote server's API offers no paging);
+        ``StoreSource`` asks the store for the page instead."""
+        return (await self.runs_index()).query(query)
+
+    async def recent_runs(self, limit: int) -> list[dict[str, Any]]:
+        """The newest runs, as table rows."""
+        return [
+            make_row(run).to_json() for run in await self.call(self.whirr.runs, None, None, limit)
+        ]
+
     async def artifacts(self, run_id: str) -> list[schemas.ArtifactOut]:
         """The run's artifact files."""
         return await self.call(self.whirr.artifacts, run_id)
@@ -159,6 +183,19 @@ class Source(ABC):
     async def retry(self, job_id: int) -> int:
         """Queue a failed/cancelled job again; returns the new job's id."""
         return (await self.change(self.whirr.retry, job_id)).id
+
+    async def change_run(self, method: str, ref: str, *args: Any, **kwargs: Any) -> schemas.Run:
+        """One of the facade's run management calls (``rename_run``, ``tag_run``,
+        ``note_run``, ``archive_run``) on the run ``ref``; the run as it is after."""
+        if method not in RUN_CHANGES:
+            raise ValueError(f"not a run management call: {method}")
+        call = functools.partial(getattr(self.whirr, method), ref, *args, **kwargs)
+        run: schemas.Run = await self.change(call)
+        return run
+
+    async def delete_run(self, ref: str) -> RunDeleteResponse:
+        """Delete a run (refused while it runs or its job may still write to it)."""
+        return await self.change(self.whirr.delete_run, ref)
 
     async def changes(self, after: int, timeout: float) -> list[Change]:
         """Events after ``after``, waiting up to ``timeout`` for the first one."""
@@ -230,6 +267,7 @@ class StoreSource(Source):
         self.b = backend
         self.kind = kind
         self.label = label
+        self._facts_cache: tuple[int, float, dict[str, Any]] | None = None
 
     @property
     def runs_dir(self) -> Path:
@@ -248,6 +286,41 @@ class StoreSource(Source):
 
     async def head(self) -> int:
         return self.b.heads.head
+
+    async def runs_table(self, query: Query) -> dict[str, Any]:
+        # The store filters, sorts and pages: nothing here grows with the runs.
+        head = await self.head()
+        page = RunsPage(
+            text=query.text,
+            status=query.status,
+            tag=query.tag,
+            sort=query.sort,
+            descending=query.descending,
+            offset=query.offset,
+            limit=query.limit,
+        )
+        found = await self.b.read(self.b.store.runs_page, page)
+        facts = await self._facts(head)
+        return {
+            "total": sum(facts["statuses"].values()),
+            "matched": found.matched,
+            "offset": query.offset,
+            "rows": [make_row(run_out(view)).to_json() for view in found.runs],
+            "head": head,
+            **facts,
+        }
+
+    async def _facts(self, head: int) -> dict[str, Any]:
+        """Status counts (exact) and the keys and tags of the newest ``FACTS_SAMPLE``
+        runs; read again once the log moved and ``FACTS_TTL`` seconds passed (a busy
+        log would otherwise have every page load count every run again)."""
+        cached = self._facts_cache
+        now = time.monotonic()
+        if cached is not None and (cached[0] == head or now - cached[1] < FACTS_TTL):
+            return cached[2]
+        facts = await self.b.read(_store_facts, self.b.store)
+        self._facts_cache = (head, now, facts)
+        return facts
 
     async def wait_beyond(self, after: int, timeout: float) -> bool:
         return await self.b.heads.wait_beyond(after, timeout)
@@ -306,6 +379,15 @@ class StoreSource(Source):
         # Streamed from the file that passed the checks, not read whole into memory.
         fh = await self.b.read(files.open_artifact, self.runs_dir, run_id, path)
         return await send_file(request, self.b, fh, path.rsplit("/", 1)[-1])
+
+
+def _store_facts(store: EventStore) -> dict[str, Any]:
+    """The runs table's facts from the store: exact status counts, and the config and
+    summary keys and the tags of the newest ``FACTS_SAMPLE`` runs (a key or tag only
+    older runs have is still sortable and filterable by its address)."""
+    statuses = store.run_status_counts()
+    newest = store.runs(limit=FACTS_SAMPLE, archived=False)
+    return facts_of((make_row(run_out(view)) for view in newest), statuses)
 
 
 def _finished_runs(whirr: Whirr, after: int) -> tuple[list[str], int]:

@@ -19,8 +19,9 @@ from whirr.dashboard.source import Source
 from whirr.projections.jobs import FINISHED_STATUSES
 from whirr.services import run_files as files
 from whirr.services.errors import InvalidRequest
-from whirr.web.http import checked_id, query_int, query_str
+from whirr.web.http import body, checked_id, query_int, query_str
 from whirr.wire import schemas
+from whirr.wire.run_manage import RunNoteRequest, RunRenameRequest, RunTagsRequest
 
 _json = msgspec.json.Encoder()
 #: Answers larger than this are gzipped when the browser accepts it.
@@ -53,8 +54,7 @@ async def overview(request: Request) -> HTTPResponse:
     workers = await src.workers()
     running = await src.jobs(["running"], 200)
     queued = await src.jobs(["queued"], 10)
-    index = await src.runs_index()
-    recent = [row.to_json() for row in index.ordered()[:12]]
+    recent = await src.recent_runs(12)
     return reply(
         request,
         {
@@ -103,8 +103,7 @@ async def runs_table(request: Request) -> HTTPResponse:
         offset=query_int(request, "offset", 0, 0, 10**9) or 0,
         limit=query_int(request, "limit", 100, 1, 1000) or 100,
     )
-    index = await source_of(request).runs_index()
-    return reply(request, index.query(query))
+    return reply(request, await source_of(request).runs_table(query))
 
 
 async def run_detail(request: Request, run_id: str) -> HTTPResponse:
@@ -154,17 +153,22 @@ async def run_series(request: Request, run_id: str) -> HTTPResponse:
     src = source_of(request)
     run = await src.run(run_id)
     columns = await src.columns(run.id, kind)
-    keys = columns.keys if wanted is None else [k for k in wanted.split(",") if k]
 
-    def draw() -> list[dict[str, Any]]:
+    def draw() -> dict[str, Any]:
+        # Everything in one answer is read under one hold of the lock, so its row count,
+        # its series and its last values describe the same rows (the page shows the
+        # count in two places; read apart, they disagreed while the run was writing).
         with columns.lock:
-            return [columns.series(k, x, points, method) for k in keys]
+            keys = columns.logged_keys if wanted is None else [k for k in wanted.split(",") if k]
+            return {
+                "rows": columns.rows,
+                "series": [columns.series(k, x, points, method) for k in keys],
+                "last": columns.last() if wanted is None else {},
+            }
 
     # Downsampling a million points takes tens of milliseconds: not on the event loop.
-    series = await asyncio.get_running_loop().run_in_executor(None, draw)
-    return reply(
-        request, {"run": run.id, "kind": kind, "x": x, "rows": columns.rows, "series": series}
-    )
+    drawn = await asyncio.get_running_loop().run_in_executor(None, draw)
+    return reply(request, {"run": run.id, "kind": kind, "x": x, **drawn})
 
 
 async def run_log(request: Request, run_id: str) -> HTTPResponse:
@@ -294,6 +298,50 @@ async def compare_series(request: Request) -> HTTPResponse:
         series = await asyncio.get_running_loop().run_in_executor(None, draw)
         out.append({**series, "run": run.id, "name": run.name, "status": run.status})
     return reply(request, {"key": key, "x": x, "series": out})
+
+
+async def rename_run(request: Request, run_id: str) -> HTTPResponse:
+    """Give a run a new name (``{name}``, as ``POST /api/v1/runs/{id}/rename``)."""
+    given = body(request, RunRenameRequest)
+    run = await source_of(request).change_run("rename_run", run_id, given.name)
+    return reply(request, {"message": f"Renamed {run.id} to {run.name}", "run": run})
+
+
+async def tag_run(request: Request, run_id: str) -> HTTPResponse:
+    """Add and remove a run's tags (``{add, remove}``)."""
+    given = body(request, RunTagsRequest)
+    if not given.add and not given.remove:
+        raise InvalidRequest("give tags to add or to remove")
+    run = await source_of(request).change_run("tag_run", run_id, given.add, given.remove)
+    return reply(
+        request, {"message": f"Tags of {run.id}: {', '.join(run.tags) or 'none'}", "run": run}
+    )
+
+
+async def note_run(request: Request, run_id: str) -> HTTPResponse:
+    """Set a run's note (``{text, append}``)."""
+    given = body(request, RunNoteRequest)
+    run = await source_of(request).change_run("note_run", run_id, given.text, append=given.append)
+    return reply(request, {"message": "Note saved" if run.notes else "Note cleared", "run": run})
+
+
+async def archive_run(request: Request, run_id: str) -> HTTPResponse:
+    """Hide a run from default listings."""
+    run = await source_of(request).change_run("archive_run", run_id, True)
+    return reply(request, {"message": f"Archived {run.id}", "run": run})
+
+
+async def unarchive_run(request: Request, run_id: str) -> HTTPResponse:
+    """Show an archived run in default listings again."""
+    run = await source_of(request).change_run("archive_run", run_id, False)
+    return reply(request, {"message": f"Unarchived {run.id}", "run": run})
+
+
+async def delete_run(request: Request, run_id: str) -> HTTPResponse:
+    """Delete a run for good (files removed); refused while it runs. The page asks for a
+    confirmation first; this route is a POST with the CSRF token like every write."""
+    done = await source_of(request).delete_run(run_id)
+    return reply(request, {"message": done.message, "run_id": done.run_id})
 
 
 async def cancel_job(request: Request, job_id: int) -> HTTPResponse:

@@ -26,7 +26,11 @@ const Charts = (() => {
       xaxis: { title: opts.xTitle ? { text: literal(opts.xTitle), standoff: 6 } : undefined,
                gridcolor: grid, zerolinecolor: grid, linecolor: grid, automargin: true },
       yaxis: { type: opts.log ? "log" : "linear", gridcolor: grid, zerolinecolor: grid,
-               linecolor: grid, automargin: true, exponentformat: "e" },
+               linecolor: grid, automargin: true, exponentformat: "e",
+               // A percentage reads against its whole scale (99.9-100 autoscaled looks
+               // like a swing); an amount of memory against nothing (not -0.5 GB).
+               range: opts.yRange || undefined, autorange: opts.yRange ? false : undefined,
+               rangemode: opts.yFromZero ? "tozero" : undefined },
       showlegend: !!opts.legend,
       legend: { orientation: "h", y: -0.18, font: { size: 11 } },
       hovermode: "x unified",
@@ -116,6 +120,7 @@ const Charts = (() => {
     previewed.set(el, [data, opts]);
     const look = layout(opts);
     Preview.draw(el, data, { margin: look.margin, log: !!opts.log, xTitle: opts.xTitle, text: look.font.color,
+                             yRange: opts.yRange, yFromZero: opts.yFromZero,
                              grid: css("--border"), font: look.font.family });
     if (plotly === "missing") unavailable();
     else if (first) loadAfterPaint();
@@ -145,5 +150,12 @@ const Charts = (() => {
   }
   W.onTheme(redrawAll);
 
-  return { colour, layout, smooth, traces, draw, whenReady, literal, CONFIG, PALETTE };
+  // How a system sample's axis is scaled, from its name: percentages 0-100, memory from 0.
+  function yScale(key) {
+    if (/(^|_)(percent|pct|util|utilization)$/.test(key)) return { yRange: [0, 100] };
+    if (/(_gb|_mb|_kb|_bytes)$|mem|rss/.test(key)) return { yFromZero: true };
+    return {};
+  }
+
+  return { colour, layout, smooth, traces, draw, whenReady, literal, yScale, CONFIG, PALETTE };
 })();

@@ -58,11 +58,17 @@ const Preview = (() => {
     const width = el.clientWidth, height = el.clientHeight;
     const m = style.margin;
     const w = width - m.l - m.r, hgt = height - m.t - m.b;
-    const xr = extent(traces, "x", false), yr = extent(traces, "y", style.log);
+    const xr = extent(traces, "x", false);
+    let yr = extent(traces, "y", style.log);
     if (w <= 0 || hgt <= 0 || !xr || !yr) { el.replaceChildren(); return; }
-    // Plotly pads a line chart's y range by about 5% so the line clears the frame.
-    const pad = (yr[1] - yr[0]) * 0.05;
-    yr[0] -= pad; yr[1] += pad;
+    if (style.yRange) yr = style.yRange.slice();   // as plotly's fixed range (charts.js)
+    else {
+      if (style.yFromZero) { yr[0] = Math.min(0, yr[0]); yr[1] = Math.max(0, yr[1]); }
+      // Plotly pads a line chart's y range by about 5% so the line clears the frame.
+      const pad = (yr[1] - yr[0]) * 0.05;
+      if (!style.yFromZero || yr[0] < 0) yr[0] -= pad;
+      yr[1] += pad;
+    }
     const X = v => m.l + ((v - xr[0]) / (xr[1] - xr[0])) * w;
     const Y = v => m.t + hgt - (((style.log ? Math.log10(v) : v) - yr[0]) / (yr[1] - yr[0])) * hgt;
     const root = svg("svg", { class: "chart-preview", width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
