@@ -137,3 +137,14 @@ def test_the_order_reads_as_documented(memory_backend: Backend) -> None:
     assert present == sorted(present, key=str.lower)
     ties = [r for r in names.runs if r.config["opt"]["name"].lower() == "sgd"]
     assert [r.started_at for r in ties] == sorted((r.started_at for r in ties), reverse=True)
+
+
+def test_status_counts(store: Any) -> None:
+    every = store.runs(archived=None)
+    for archived in (False, True, None):
+        want: dict[str, int] = {}
+        for run in every:
+            if archived is None or run.archived == archived:
+                want[run.status] = want.get(run.status, 0) + 1
+        assert store.run_status_counts(archived) == want
+    assert store.run_status_counts() == {"completed": 15, "failed": 3, "running": 10}

@@ -204,6 +204,11 @@ class MemoryStore:
             runs = list(self._views["runs"].values())
         return runs_page.in_memory(runs, page)
 
+    def run_status_counts(self, archived: bool | None = False) -> dict[str, int]:
+        with self._changed:
+            runs = list(self._views["runs"].values())
+        return runs_page.status_counts(runs, archived)
+
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         with self._changed:
             items = sorted(self._views["runs"].items())

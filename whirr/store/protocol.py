@@ -107,6 +107,11 @@ class ViewReader(Protocol):
         thousand without holding them all."""
         ...
 
+    def run_status_counts(self, archived: bool | None = False) -> dict[str, int]:
+        """How many runs have each status (statuses of no run left out), archived ones
+        or not (None: both); deleted runs never count."""
+        ...
+
     def worker(self, worker_id: str) -> WorkerView | None:
         """One worker's view."""
         ...

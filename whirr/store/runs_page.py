@@ -120,3 +120,12 @@ def in_memory(runs: Iterable[RunView], q: RunsPage) -> RunsPageResult:
     texts.sort(key=lambda pair: pair[0], reverse=q.descending)
     ordered = [r for _, r in numbers] + [r for _, r in texts] + missing
     return RunsPageResult(ordered[q.offset : q.offset + q.limit], len(ordered))
+
+
+def status_counts(runs: Iterable[RunView], archived: bool | None = False) -> dict[str, int]:
+    """How many of ``runs`` have each status (the memory store's ``run_status_counts``)."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        if run.status != "deleted" and (archived is None or run.archived == archived):
+            counts[run.status] = counts.get(run.status, 0) + 1
+    return counts

@@ -264,6 +264,13 @@ ORDER BY missing, is_text,
   started_at DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s;
 
+-- name: run_status_counts
+SELECT status, COUNT(*) FROM runs
+WHERE status <> 'deleted'
+  AND (%(archived)s::boolean IS NULL
+       OR COALESCE((data->>'archived')::boolean, false) = %(archived)s::boolean)
+GROUP BY status;
+
 -- name: runs_by_ids
 SELECT id, data::text FROM runs WHERE id = ANY(%(ids)s::text[]) AND status <> 'deleted';
 

@@ -296,6 +296,9 @@ class PostgresStore:
     def runs_page(self, page: RunsPage) -> RunsPageResult:
         return self._read(lambda v: v.runs_page(page))
 
+    def run_status_counts(self, archived: bool | None = False) -> dict[str, int]:
+        return self._read(lambda v: v.run_status_counts(archived))
+
     def worker(self, worker_id: str) -> WorkerView | None:
         return self._read(lambda v: v.worker(worker_id))
 

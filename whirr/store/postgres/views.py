@@ -222,6 +222,11 @@ class PgViews:
         # A run deleted between the two reads is left out of the page.
         return RunsPageResult([_decode_run(data[i]) for i in ids if i in data], matched)
 
+    def run_status_counts(self, archived: bool | None = False) -> dict[str, int]:
+        """How many runs have each status."""
+        rows = self.conn.execute(Q["run_status_counts"], {"archived": archived}).fetchall()
+        return {status: int(n) for status, n in rows}
+
     def worker(self, worker_id: str) -> WorkerView | None:
         """One worker's view."""
         return self._one("get_worker", worker_id, _decode_worker)

@@ -195,6 +195,13 @@ WHERE t.tag = :tag
 ORDER BY r.started_us DESC, r.version DESC
 LIMIT :limit;
 
+-- name: run_status_counts
+SELECT status, COUNT(*) FROM runs
+WHERE status <> 'deleted'
+  AND (:archived IS NULL
+       OR COALESCE(json_extract(CAST(data AS TEXT), '$.archived'), 0) = :archived)
+GROUP BY status;
+
 -- name: runs_by_ids
 SELECT id, data FROM runs
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status <> 'deleted';

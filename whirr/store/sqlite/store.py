@@ -459,6 +459,10 @@ class SQLiteStore:
         # A run deleted between the two reads is left out of the page.
         return RunsPageResult(_RUN.many([data[i] for i in ids if i in data]), matched)
 
+    def run_status_counts(self, archived: bool | None = False) -> dict[str, int]:
+        flag = None if archived is None else int(archived)
+        return dict(self._query(_Q["run_status_counts"], {"archived": flag}))
+
     def worker(self, worker_id: str) -> WorkerView | None:
         return self._one("get_worker", worker_id, _WORKER)
 
