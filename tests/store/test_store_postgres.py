@@ -86,7 +86,7 @@ def test_an_older_schema_is_migrated_in_place(url: str) -> None:
         )
     store = PostgresStore(url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         assert store.head() == 1
         assert store.append([seen("b")]) == 2
         assert store.queue_state().paused is False

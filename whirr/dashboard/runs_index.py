@@ -1,14 +1,17 @@
-"""Every run in memory, flattened for the runs table: filter by status, tag and text, sort
+"""The runs table's rows (runs flattened: ``config.<key>``, ``summary.<key>``) and, for a
+dashboard of a remote server, every run in memory: filter by status, tag and text, sort
 by any column (config and summary keys included), one page at a time.
 
-Ten thousand runs are a few megabytes; holding them lets each table request filter and
-sort in milliseconds instead of decoding every run again. The store-backed source keeps
-the index current by re-reading only the runs that run events touched since its head.
+A dashboard beside the store (a project, ``whirr server``) holds none of this: it asks the
+store for each page (``ViewReader.runs_page``, issue 19: its memory does not grow with
+the runs). A remote dashboard has only the server's API, so it keeps every run here and
+refreshes only the runs that run events touched since its head.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,20 +133,7 @@ class RunsIndex:
         """Config and summary keys (most common first), tags and status counts, cached
         until the next change."""
         if self._facts is None:
-            config: Counter[str] = Counter()
-            summary: Counter[str] = Counter()
-            tags: Counter[str] = Counter()
-            statuses: Counter[str] = Counter()
-            for row in self.rows.values():
-                config.update(row.config.keys())
-                summary.update(row.summary.keys())
-                tags.update(row.run.tags)
-                statuses[row.run.status] += 1
-            self._facts = {
-                "columns": {"config": _by_count(config), "summary": _by_count(summary)},
-                "tags": sorted(tags),
-                "statuses": dict(statuses),
-            }
+            self._facts = facts_of(self.rows.values())
         return self._facts
 
     def query(self, q: Query) -> dict[str, Any]:
@@ -166,6 +156,25 @@ class RunsIndex:
             "head": self.head,
             **self.facts(),
         }
+
+
+def facts_of(rows: Iterable[Row], statuses: dict[str, int] | None = None) -> dict[str, Any]:
+    """What the table's filters and column menu offer: config and summary keys (most
+    common first) and tags among ``rows``; status counts (of ``rows`` unless given)."""
+    config: Counter[str] = Counter()
+    summary: Counter[str] = Counter()
+    tags: Counter[str] = Counter()
+    counted: Counter[str] = Counter()
+    for row in rows:
+        config.update(row.config.keys())
+        summary.update(row.summary.keys())
+        tags.update(row.run.tags)
+        counted[row.run.status] += 1
+    return {
+        "columns": {"config": _by_count(config), "summary": _by_count(summary)},
+        "tags": sorted(tags),
+        "statuses": dict(counted) if statuses is None else statuses,
+    }
 
 
 def sort_rows(rows: list[Row], column: str, descending: bool) -> list[Row]:

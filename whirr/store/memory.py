@@ -218,9 +218,10 @@ class MemoryStore:
         with self._changed:
             return self._views["workers"].get(worker_id)
 
-    def workers(self) -> list[WorkerView]:
+    def workers(self, heard_since: datetime | None = None) -> list[WorkerView]:
         with self._changed:
-            return sorted(self._views["workers"].values(), key=lambda w: w.id)
+            found = sorted(self._views["workers"].values(), key=lambda w: w.id)
+        return [w for w in found if heard_since is None or w.heartbeat_at >= heard_since]
 
     def queue_state(self) -> QueueView:
         view: QueueView | None = self._views["queue"].get(QUEUE_KEY)

@@ -116,8 +116,11 @@ class ViewReader(Protocol):
         """One worker's view."""
         ...
 
-    def workers(self) -> list[WorkerView]:
-        """Every worker ever registered."""
+    def workers(self, heard_since: datetime | None = None) -> list[WorkerView]:
+        """The workers last heard from (``heartbeat_at``) at or after ``heard_since``;
+        None: every worker ever registered. Listings pass a cutoff, so that workers long
+        gone (restarted ones leave their old ids behind) are read through an index and
+        never scanned."""
         ...
 
     def queue_state(self) -> QueueView:

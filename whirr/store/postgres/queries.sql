@@ -117,6 +117,21 @@ RETURNS TABLE (id bigint, data text) LANGUAGE sql VOLATILE SET enable_sort = off
     FOR UPDATE SKIP LOCKED
 $$;
 
+-- name: migrate_v4
+-- Reads that do not grow with history (issue 19; see the SQLite store's schema_v3).
+-- job_counts: the jobs per status column, kept by write_decision in the same statement
+-- as the jobs. The tag filter uses a GIN index on runs.tags (runs_tagged). heard_at: when
+-- a worker was last heard from, so that listings leave out the ones long gone.
+CREATE TABLE job_counts (
+    status text   PRIMARY KEY,
+    n      bigint NOT NULL
+);
+INSERT INTO job_counts (status, n) SELECT status, COUNT(*) FROM jobs GROUP BY status;
+CREATE INDEX runs_tags ON runs USING gin (tags);
+ALTER TABLE workers ADD COLUMN heard_at timestamptz NOT NULL DEFAULT 'epoch';
+UPDATE workers SET heard_at = (data->>'heartbeat_at')::timestamptz;
+CREATE INDEX workers_heard ON workers (heard_at);
+
 -- name: head
 SELECT COALESCE(MAX(position), 0) FROM events;
 
@@ -153,6 +168,7 @@ DELETE FROM jobs;
 DELETE FROM runs;
 DELETE FROM workers;
 DELETE FROM queue_state;
+DELETE FROM job_counts;
 
 -- name: copy_jobs
 COPY jobs (id, status, priority, lease_expires, blocked, not_before, data) FROM STDIN;
@@ -161,7 +177,7 @@ COPY jobs (id, status, priority, lease_expires, blocked, not_before, data) FROM 
 COPY runs (id, status, started_at, version, tags, data) FROM STDIN;
 
 -- name: copy_workers
-COPY workers (id, data) FROM STDIN;
+COPY workers (id, heard_at, data) FROM STDIN;
 
 -- name: copy_queue_state
 COPY queue_state (id, data) FROM STDIN;
@@ -190,6 +206,11 @@ SELECT id, data FROM claimable_jobs_locked(%(limit)s, %(now)s);
 SELECT data::text FROM jobs WHERE status = 'running' AND lease_expires < %s ORDER BY id;
 
 -- name: job_counts
+-- From the counts view (a row per status ever seen), not by counting the jobs.
+SELECT status, n FROM job_counts WHERE n > 0 AND status <> 'cleaned';
+
+-- name: job_counts_counted
+-- What job_counts must always equal (tests compare them).
 SELECT status, COUNT(*) FROM jobs WHERE status <> 'cleaned' GROUP BY status;
 
 -- name: max_job_id
@@ -205,10 +226,10 @@ SELECT GREATEST(
 SELECT data::text FROM runs WHERE id = %s AND status <> 'deleted';
 
 -- name: runs
+-- Without a tag (runs_tagged filters by one).
 SELECT data::text FROM runs
 WHERE status <> 'deleted'
   AND (%(status)s::text IS NULL OR status = %(status)s::text)
-  AND (%(tag)s::text IS NULL OR %(tag)s::text = ANY(tags))
   AND (%(archived)s::boolean IS NULL
        OR COALESCE((data->>'archived')::boolean, false) = %(archived)s::boolean)
 ORDER BY started_at DESC, version DESC
@@ -294,7 +315,10 @@ ORDER BY id LIMIT %(limit)s;
 SELECT data::text FROM workers WHERE id = %s;
 
 -- name: workers
-SELECT data::text FROM workers ORDER BY id;
+-- Workers heard from at or after %(since)s (NULL: all of them).
+SELECT data::text FROM workers
+WHERE %(since)s::timestamptz IS NULL OR heard_at >= %(since)s::timestamptz
+ORDER BY id;
 
 -- name: get_queue_state
 SELECT data::text FROM queue_state WHERE id = %s;
@@ -313,17 +337,30 @@ SELECT 1;
 -- needs no savepoint: it wrote all of this or nothing (writer.py says why that matters).
 -- Event and view bodies travel as JSON strings and are cast to json here, so the text
 -- stored is exactly the text encoded.
+-- job_counts moves by the statuses the written jobs leave (their rows as this statement
+-- found them: every part of one statement sees the same snapshot) and enter.
 WITH new_events AS (
     INSERT INTO events (position, stream, type, recorded_at, data)
     SELECT position, stream, type, recorded_at, data::json
     FROM json_to_recordset(%(events)s::json)
          AS e(position bigint, stream text, type text, recorded_at timestamptz, data text)
+), written_jobs AS (
+    SELECT * FROM json_to_recordset(%(jobs)s::json)
+         AS j(id bigint, status text, priority bigint, lease_expires timestamptz,
+              blocked boolean, not_before timestamptz, data text)
+), new_job_counts AS (
+    INSERT INTO job_counts (status, n)
+    SELECT status, SUM(d) FROM (
+        SELECT status, 1 AS d FROM written_jobs
+        UNION ALL
+        SELECT old.status, -1 FROM jobs old JOIN written_jobs w ON w.id = old.id
+    ) moves
+    GROUP BY status HAVING SUM(d) <> 0
+    ON CONFLICT (status) DO UPDATE SET n = job_counts.n + EXCLUDED.n
 ), new_jobs AS (
     INSERT INTO jobs (id, status, priority, lease_expires, blocked, not_before, data)
     SELECT id, status, priority, lease_expires, blocked, not_before, data::json
-    FROM json_to_recordset(%(jobs)s::json)
-         AS j(id bigint, status text, priority bigint, lease_expires timestamptz,
-              blocked boolean, not_before timestamptz, data text)
+    FROM written_jobs
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
         lease_expires = EXCLUDED.lease_expires, blocked = EXCLUDED.blocked,
         not_before = EXCLUDED.not_before, data = EXCLUDED.data
@@ -336,9 +373,10 @@ WITH new_events AS (
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at,
         version = EXCLUDED.version, tags = EXCLUDED.tags, data = EXCLUDED.data
 ), new_workers AS (
-    INSERT INTO workers (id, data)
-    SELECT id, data::json FROM json_to_recordset(%(workers)s::json) AS w(id text, data text)
-    ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data
+    INSERT INTO workers (id, heard_at, data)
+    SELECT id, heard_at, data::json FROM json_to_recordset(%(workers)s::json)
+         AS w(id text, heard_at timestamptz, data text)
+    ON CONFLICT (id) DO UPDATE SET heard_at = EXCLUDED.heard_at, data = EXCLUDED.data
 ), new_queue_state AS (
     INSERT INTO queue_state (id, data)
     SELECT id, data::json FROM json_to_recordset(%(queue)s::json) AS q(id text, data text)
@@ -364,21 +402,24 @@ INSERT INTO jobs SELECT * FROM checkpoint_jobs;
 INSERT INTO runs SELECT * FROM checkpoint_runs;
 INSERT INTO workers SELECT * FROM checkpoint_workers;
 INSERT INTO queue_state SELECT * FROM checkpoint_queue_state;
+INSERT INTO job_counts SELECT * FROM checkpoint_job_counts;
 
 -- name: checkpoint_write
 -- The views, copied as the checkpoint, inside the rebuild's transaction (all of it or
 -- none). Made afresh each time, LIKE the view tables of this schema version. Every
 -- view table is named here and in checkpoint_restore (a test checks it).
 DROP TABLE IF EXISTS checkpoint_jobs, checkpoint_runs, checkpoint_workers,
-    checkpoint_queue_state, checkpoint_stamp;
+    checkpoint_queue_state, checkpoint_job_counts, checkpoint_stamp;
 CREATE TABLE checkpoint_jobs (LIKE jobs INCLUDING DEFAULTS);
 CREATE TABLE checkpoint_runs (LIKE runs INCLUDING DEFAULTS);
 CREATE TABLE checkpoint_workers (LIKE workers INCLUDING DEFAULTS);
 CREATE TABLE checkpoint_queue_state (LIKE queue_state INCLUDING DEFAULTS);
+CREATE TABLE checkpoint_job_counts (LIKE job_counts INCLUDING DEFAULTS);
 INSERT INTO checkpoint_jobs SELECT * FROM jobs;
 INSERT INTO checkpoint_runs SELECT * FROM runs;
 INSERT INTO checkpoint_workers SELECT * FROM workers;
 INSERT INTO checkpoint_queue_state SELECT * FROM queue_state;
+INSERT INTO checkpoint_job_counts SELECT * FROM job_counts;
 CREATE TABLE checkpoint_stamp (
     id   boolean PRIMARY KEY DEFAULT true CHECK (id),
     data json    NOT NULL

@@ -15,7 +15,7 @@ import psycopg
 from whirr.store.protocol import StoreError
 from whirr.store.sql import load_queries
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 Q = load_queries("whirr.store.postgres", "queries.sql")
 
 

@@ -302,8 +302,8 @@ class PostgresStore:
     def worker(self, worker_id: str) -> WorkerView | None:
         return self._read(lambda v: v.worker(worker_id))
 
-    def workers(self) -> list[WorkerView]:
-        return self._read(PgViews.workers)
+    def workers(self, heard_since: datetime | None = None) -> list[WorkerView]:
+        return self._read(lambda views: views.workers(heard_since))
 
     def queue_state(self) -> QueueView:
         return self._read(PgViews.queue_state)

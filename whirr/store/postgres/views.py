@@ -64,7 +64,7 @@ def run_row(view: RunView) -> tuple[Any, ...]:
 
 def worker_row(view: WorkerView) -> tuple[Any, ...]:
     """The ``workers`` row of a worker view."""
-    return (view.id, _encode_view(view).decode())
+    return (view.id, view.heartbeat_at, _encode_view(view).decode())
 
 
 def queue_row(view: QueueView) -> tuple[Any, ...]:
@@ -81,7 +81,7 @@ VIEW_TABLES: dict[str, tuple[tuple[str, ...], str, Callable[[Any], tuple[Any, ..
         job_row,
     ),
     "runs": (("id", "status", "started_at", "version", "tags", "data"), "copy_runs", run_row),
-    "workers": (("id", "data"), "copy_workers", worker_row),
+    "workers": (("id", "heard_at", "data"), "copy_workers", worker_row),
     "queue": (("id", "data"), "copy_queue_state", queue_row),
 }
 
@@ -193,8 +193,10 @@ class PgViews:
         archived: bool | None = None,
     ) -> list[RunView]:
         """Runs, newest first, optionally filtered by status, tag and archived."""
-        params = {"status": status, "tag": tag, "limit": limit, "archived": archived}
-        return self._many("runs", params, _decode_run)
+        params = {"status": status, "limit": limit, "archived": archived}
+        if tag is None:
+            return self._many("runs", params, _decode_run)
+        return self._many("runs_tagged", {**params, "tag": tag}, _decode_run)
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         """Runs whose id starts with ``prefix``."""
@@ -231,9 +233,9 @@ class PgViews:
         """One worker's view."""
         return self._one("get_worker", worker_id, _decode_worker)
 
-    def workers(self) -> list[WorkerView]:
-        """Every worker ever registered."""
-        return self._many("workers", (), _decode_worker)
+    def workers(self, heard_since: datetime | None = None) -> list[WorkerView]:
+        """The workers heard from since ``heard_since`` (None: every one registered)."""
+        return self._many("workers", {"since": heard_since}, _decode_worker)
 
     def queue_state(self) -> QueueView:
         """The queue's one view (``QueueView()`` before any pause or resume)."""

@@ -44,11 +44,39 @@ CREATE TABLE IF NOT EXISTS queue_state (
     data BLOB NOT NULL
 );
 
+-- name: schema_v3
+-- Reads that do not grow with history (issue 19). job_counts: the jobs per status column,
+-- kept by every job write (upsert_job), so that a status count reads a handful of rows
+-- instead of counting the jobs. run_tags: a run's tags, one row each, kept by every run
+-- write (upsert_run), so that a tag filter is an index lookup instead of reading every
+-- run's JSON. heard_us: when a worker was last heard from (registered, seen, a job's
+-- heartbeat, stopped), so that listings leave out the ones long gone with an index range.
+CREATE TABLE IF NOT EXISTS job_counts (
+    status TEXT    PRIMARY KEY,
+    n      INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO job_counts (status, n) SELECT status, COUNT(*) FROM jobs GROUP BY status;
+CREATE TABLE IF NOT EXISTS run_tags (
+    tag    TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (tag, run_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_tags_run ON run_tags (run_id);
+INSERT OR IGNORE INTO run_tags (tag, run_id)
+SELECT t.value, r.id FROM runs r, json_each(CAST(r.data AS TEXT), '$.tags') t;
+ALTER TABLE workers ADD COLUMN heard_us INTEGER NOT NULL DEFAULT 0;
+UPDATE workers SET heard_us = CAST(
+    (julianday(json_extract(CAST(data AS TEXT), '$.heartbeat_at')) - 2440587.5)
+    * 86400000000 AS INTEGER);
+CREATE INDEX IF NOT EXISTS workers_heard ON workers (heard_us);
+
 -- name: drop_projections
 DELETE FROM jobs;
 DELETE FROM runs;
 DELETE FROM workers;
 DELETE FROM queue_state;
+DELETE FROM job_counts;
+DELETE FROM run_tags;
 
 -- name: head
 SELECT COALESCE(MAX(position), 0) FROM events;
@@ -65,8 +93,12 @@ ORDER BY position
 LIMIT :limit;
 
 -- name: upsert_job
+-- The job's old status column counted one less and its new one one more (job_counts).
+UPDATE job_counts SET n = n - 1 WHERE status = (SELECT status FROM jobs WHERE id = :id);
 INSERT OR REPLACE INTO jobs (id, status, priority, lease_expires, blocked, not_before, data)
-VALUES (?, ?, ?, ?, ?, ?, ?);
+VALUES (:id, :status, :priority, :lease_expires, :blocked, :not_before, :data);
+INSERT INTO job_counts (status, n) VALUES (:status, 1)
+ON CONFLICT (status) DO UPDATE SET n = n + 1;
 
 -- name: upsert_queue_state
 INSERT OR REPLACE INTO queue_state (id, data) VALUES (?, ?);
@@ -75,10 +107,15 @@ INSERT OR REPLACE INTO queue_state (id, data) VALUES (?, ?);
 SELECT data FROM queue_state WHERE id = ?;
 
 -- name: upsert_run
-INSERT OR REPLACE INTO runs (id, status, started_us, version, data) VALUES (?, ?, ?, ?, ?);
+-- run_tags follows the run's tags (:tags, a JSON list): the rows of tags it lost go.
+DELETE FROM run_tags
+WHERE run_id = :id AND tag NOT IN (SELECT value FROM json_each(:tags));
+INSERT OR IGNORE INTO run_tags (tag, run_id) SELECT value, :id FROM json_each(:tags);
+INSERT OR REPLACE INTO runs (id, status, started_us, version, data)
+VALUES (:id, :status, :started_us, :version, :data);
 
 -- name: upsert_worker
-INSERT OR REPLACE INTO workers (id, data) VALUES (?, ?);
+INSERT OR REPLACE INTO workers (id, heard_us, data) VALUES (?, ?, ?);
 
 -- name: get_job
 SELECT data FROM jobs WHERE id = ?;
@@ -103,6 +140,11 @@ LIMIT :limit;
 SELECT data FROM jobs WHERE lease_expires IS NOT NULL AND lease_expires < ? AND status = 'running';
 
 -- name: job_counts
+-- From the counts view (a row per status ever seen), not by counting the jobs.
+SELECT status, n FROM job_counts WHERE n > 0 AND status <> 'cleaned';
+
+-- name: job_counts_counted
+-- What job_counts must always equal (tests compare them).
 SELECT status, COUNT(*) FROM jobs WHERE status <> 'cleaned' GROUP BY status;
 
 -- name: max_job_id
@@ -126,10 +168,10 @@ SELECT MAX(
 SELECT data FROM runs WHERE id = ? AND status <> 'deleted';
 
 -- name: runs
+-- Without a tag (runs_tagged filters by one).
 SELECT data FROM runs
 WHERE status <> 'deleted'
   AND (:status IS NULL OR status = :status)
-  AND (:tag IS NULL OR EXISTS (SELECT 1 FROM json_each(data, '$.tags') WHERE value = :tag))
   AND (:archived IS NULL
        OR COALESCE(json_extract(CAST(data AS TEXT), '$.archived'), 0) = :archived)
 ORDER BY started_us DESC, version DESC
@@ -214,7 +256,9 @@ SELECT data FROM runs WHERE id >= :prefix AND id < :prefix || char(1114111)
 SELECT data FROM workers WHERE id = ?;
 
 -- name: workers
-SELECT data FROM workers ORDER BY id;
+-- Workers heard from at or after :since_us (0: all of them). INDEXED BY: without
+-- statistics SQLite would rather walk the id index to skip the sort, reading every worker.
+SELECT data FROM workers INDEXED BY workers_heard WHERE heard_us >= :since_us ORDER BY id;
 
 -- name: event_stamp
 -- What identifies the event at one position of this log (a checkpoint records it).
@@ -250,3 +294,5 @@ INSERT INTO main.jobs SELECT * FROM ck.jobs;
 INSERT INTO main.runs SELECT * FROM ck.runs;
 INSERT INTO main.workers SELECT * FROM ck.workers;
 INSERT INTO main.queue_state SELECT * FROM ck.queue_state;
+INSERT INTO main.job_counts SELECT * FROM ck.job_counts;
+INSERT INTO main.run_tags SELECT * FROM ck.run_tags;

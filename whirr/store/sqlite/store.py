@@ -33,7 +33,7 @@ from whirr.store.runs_page import RunsPage, RunsPageResult
 from whirr.store.sql import load_queries
 from whirr.store.sqlite.notify import DirectoryWatcher
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 _Q = load_queries("whirr.store.sqlite", "queries.sql")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -133,6 +133,8 @@ class SQLiteStore:
                     if version < 2:
                         conn.execute(_Q["schema_v2"])
                     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    if version < 3:
+                        conn.execute(_Q["schema_v3"])
         except apsw.Error as exc:
             raise StoreError(f"cannot use {self.path}: {_reason(exc)}") from exc
 
@@ -244,19 +246,30 @@ class SQLiteStore:
             blocked = 1 if isinstance(state, Queued) and (view.waiting_on or view.held) else 0
             after = state.not_before if isinstance(state, Queued) else None
             after_s = to_us(after) / 1e6 if after is not None else None
-            conn.execute(
-                _Q["upsert_job"],
-                (view.id, status_column(view), view.priority, lease_s, blocked, after_s, data),
-            )
+            row = {
+                "id": view.id,
+                "status": status_column(view),
+                "priority": view.priority,
+                "lease_expires": lease_s,
+                "blocked": blocked,
+                "not_before": after_s,
+                "data": data,
+            }
+            conn.execute(_Q["upsert_job"], row)
         elif name == "runs":
-            conn.execute(
-                _Q["upsert_run"],
-                (view.id, view.status, to_us(view.started_at), view.version, data),
-            )
+            run = {
+                "id": view.id,
+                "status": view.status,
+                "started_us": to_us(view.started_at),
+                "version": view.version,
+                "tags": _encode_view(view.tags),
+                "data": data,
+            }
+            conn.execute(_Q["upsert_run"], run)
         elif name == "queue":
             conn.execute(_Q["upsert_queue_state"], (view.id, data))
         else:
-            conn.execute(_Q["upsert_worker"], (view.id, data))
+            conn.execute(_Q["upsert_worker"], (view.id, to_us(view.heartbeat_at), data))
 
     def rebuild(self, full: bool = False) -> int:
         from whirr.store.sqlite import checkpoint
@@ -429,11 +442,12 @@ class SQLiteStore:
     ) -> list[RunView]:
         params = {
             "status": status,
-            "tag": tag,
             "limit": _NO_LIMIT if limit is None else limit,
             "archived": None if archived is None else int(archived),
         }
-        return self._many("runs", params, _RUN)
+        if tag is None:
+            return self._many("runs", params, _RUN)
+        return self._many("runs_tagged", {**params, "tag": tag}, _RUN)
 
     def runs_by_prefix(self, prefix: str, limit: int = 10) -> list[RunView]:
         return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _RUN)
@@ -466,8 +480,9 @@ class SQLiteStore:
     def worker(self, worker_id: str) -> WorkerView | None:
         return self._one("get_worker", worker_id, _WORKER)
 
-    def workers(self) -> list[WorkerView]:
-        return self._many("workers", (), _WORKER)
+    def workers(self, heard_since: datetime | None = None) -> list[WorkerView]:
+        since_us = 0 if heard_since is None else to_us(heard_since)
+        return self._many("workers", {"since_us": since_us}, _WORKER)
 
     def queue_state(self) -> QueueView:
         view: QueueView | None = self._one("get_queue_state", QUEUE_KEY, _QUEUE)
