@@ -29,6 +29,7 @@ from whirr.projections.queue_state import QUEUE_KEY
 from whirr.store import checkpoints
 from whirr.store.guard import decode_stored, encode_for_append, notice, typed
 from whirr.store.protocol import ConflictError, Decide, StoreError, StoreWriteError
+from whirr.store.retention_history import History
 from whirr.store.runs_page import RunsPage, RunsPageResult
 from whirr.store.sql import load_queries
 from whirr.store.sqlite.notify import DirectoryWatcher
@@ -313,7 +314,9 @@ class SQLiteStore:
         try:
             conn.execute(_Q["drop_projections"])
             conn.execute(_Q["restore_projections"])
-            while batch := self.read(after=position, limit=checkpoints.BATCH):
+            # Archived events (retention) merged back in, should the tail reach them.
+            history = History(self)
+            while batch := history.read(position, checkpoints.BATCH):
                 self._local.views = {}
                 self._project(conn, batch)
                 self._local.views = None

@@ -1,0 +1,218 @@
+"""A retention pass over a SQLite project: liveness events the policy lets go
+(``whirr.store.retention``) move from the live log into archive segments
+(``retention_segments``), below a checkpoint that covers them.
+
+The order of a pass, each step safe to be interrupted:
+
+1. finish what a killed pass left (a pending segment: its rows leave the live table, if
+   still there, and it is sealed);
+2. take a checkpoint at the head (a replay, as every checkpoint): position P. Only events
+   below P may go, so a rebuild from that checkpoint, or any later one, never needs them;
+   the events at the positions of the checkpoints kept stay too (their stamps name them);
+3. walk the live log below P along its primary key, choosing the liveness events old
+   enough (and, for heartbeats, of an ended attempt), ``chunk`` events per segment: write
+   the segment (fsynced), delete its rows in one short write transaction, seal it.
+
+Positions do not change: rows are deleted, never renumbered, and the head (the newest
+event) never goes, so SQLite's next position stays max + 1 and is never one given out
+before. A full replay merges the segments back by position (``retention_history``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from whirr.clock import utc_now
+from whirr.projections import JobView
+from whirr.store import retention_segments as files
+from whirr.store.protocol import StoreError
+from whirr.store.retention import (
+    DEFAULT_OLDER_THAN,
+    attempt_ended,
+    cutoff,
+    heartbeat_attempt,
+)
+from whirr.store.sql import load_queries
+from whirr.store.sqlite.checkpoint import saved
+from whirr.store.sqlite.store import SQLiteStore, to_us, write_error
+
+_Q = load_queries("whirr.store", "retention.sql")
+#: Events per segment file (~2-4 MB compressed); also the most deleted in one transaction.
+CHUNK = 100_000
+#: Candidate rows read per query while walking the log.
+PAGE = 20_000
+
+#: Told ``(scanned up to position, of positions below, events archived so far)``.
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class Report:
+    """What a pass did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool
+    #: The checkpoint covering the archived events (the head, for a dry run).
+    checkpoint: int
+    cutoff: datetime
+    archived: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    segments: list[str] = field(default_factory=list)
+    #: Compressed bytes written.
+    bytes: int = 0
+    #: Segments a killed pass left pending, finished first.
+    finished: int = 0
+    #: Live events left, and of them liveness events.
+    live: int = 0
+    live_liveness: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = msgspec.to_builtins(self.__dict__)
+        return out
+
+
+class Busy(StoreError):
+    """Another retention pass holds the project's archive."""
+
+
+@contextlib.contextmanager
+def _exclusive(store: SQLiteStore) -> Iterator[None]:
+    """One pass at a time per project (a server's schedule and a CLI run): two passes
+    would write the same events into two segments."""
+    where = files.private_dir_for(store.path)
+    fd = os.open(where / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(f"another retention pass is archiving {where}; try again later") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def archive(
+    store: SQLiteStore,
+    *,
+    older_than: timedelta = DEFAULT_OLDER_THAN,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    chunk: int = CHUNK,
+    progress: Progress | None = None,
+) -> Report:
+    """Move the liveness events the policy lets go into archive segments (``dry_run``:
+    count them, change nothing, take no checkpoint); returns what was done."""
+    until = cutoff(now or utc_now(), older_than)
+    with _exclusive(store):
+        files.remove_scratches(store.path)
+        finished = 0 if dry_run else _finish_pending(store)
+        below = store.head() if dry_run else store.checkpoint()
+        report = Report(dry_run=dry_run, checkpoint=below, cutoff=until, finished=finished)
+        kept = {position for position, _ in saved(store)} | {1}
+        lines: list[files.Line] = []
+        for line in _candidates(store, below, until, kept, progress, report):
+            report.archived += 1
+            report.by_type[line.type] = report.by_type.get(line.type, 0) + 1
+            if dry_run:
+                continue
+            lines.append(line)
+            if len(lines) >= chunk:
+                _move(store, lines, report)
+                lines = []
+        if lines:
+            _move(store, lines, report)
+    report.live, report.live_liveness = live_counts(store)
+    return report
+
+
+def _candidates(
+    store: SQLiteStore,
+    below: int,
+    until: datetime,
+    kept: set[int],
+    progress: Progress | None,
+    report: Report,
+) -> Iterator[files.Line]:
+    """The events below ``below`` that may go, in position order."""
+    ended: dict[tuple[int, int], bool] = {}
+    views: dict[int, JobView | None] = {}
+    after = 0
+    cut = to_us(until)
+    while True:
+        params = {"after": after, "below": below, "cutoff": cut, "limit": PAGE}
+        rows = store._query(_Q["liveness_candidates"], params)
+        if not rows:
+            break
+        for position, us, stream, kind, data in rows:
+            raw = data if isinstance(data, bytes) else data.encode()
+            if position in kept:
+                continue
+            if kind == "job.heartbeat":
+                found = heartbeat_attempt(raw)
+                if found is None:
+                    continue
+                if found not in ended:
+                    job_id = found[0]
+                    if job_id not in views:
+                        views[job_id] = store.job(job_id)
+                    ended[found] = attempt_ended(views[job_id], found[1])
+                if not ended[found]:
+                    continue
+            yield files.Line(position, us, stream, kind, msgspec.Raw(raw))
+        after = rows[-1][0]
+        if progress is not None:
+            progress(after, below, report.archived)
+    if progress is not None:
+        progress(below, below, report.archived)
+
+
+def _move(store: SQLiteStore, lines: list[files.Line], report: Report) -> None:
+    """One segment: written and on disk, then its rows out of the live log, then sealed."""
+    segment = files.write(store.path, lines)
+    _remove_live(store, [line.position for line in lines])
+    sealed = files.seal(segment)
+    report.segments.append(sealed.name)
+    report.bytes += sealed.path.stat().st_size
+
+
+def _remove_live(store: SQLiteStore, positions: list[int]) -> None:
+    conn = store._conn()
+    encoded = msgspec.json.encode(positions).decode()
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(_Q["remove_archived"], {"positions": encoded})
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        import apsw
+
+        if isinstance(exc, apsw.Error):
+            raise write_error(store.path, exc) from exc
+        raise
+
+
+def _finish_pending(store: SQLiteStore) -> int:
+    """Segments a killed pass wrote but did not seal: their rows leave the live table
+    (those still there) and they are sealed."""
+    done = 0
+    for segment in files.segments(store.path):
+        if segment.pending:
+            _remove_live(store, files.positions(segment))
+            files.seal(segment)
+            done += 1
+    return done
+
+
+def live_counts(store: SQLiteStore) -> tuple[int, int]:
+    """Events in the live log, and how many of them are liveness events."""
+    counts = {bool(liveness): n for liveness, n in store._query(_Q["live_counts"])}
+    return counts.get(False, 0) + counts.get(True, 0), counts.get(True, 0)
