@@ -307,10 +307,14 @@ TIME_KEYS = re.compile(
 POSITION_KEYS = {"position", "head", "version", "offset", "after", "since", "cursor"}
 HOST_KEYS = {"hostname", "host"}
 PID_KEYS = {"pid", "pgid"}
+#: What a job used (its cgroup's accounting): measured, so never equal twice.
+USAGE_KEYS = {"cpu_seconds", "cpu_user_seconds", "cpu_system_seconds", "memory_peak_bytes"}
 #: Where a place keeps a run's files (local, shared with a server, shipped), by design.
 PLACE_KEYS = {"files_mode", "worker_run_dir", "files_location"}
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
 CLOCK_TEXT = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h)\b( ago)?")
+#: The figures of a ``Used:`` line (``status N``, ``show``), measured as well.
+USAGE_TEXT = re.compile(r"\d+(\.\d+)? (user|system|KiB|MiB|GiB|TiB|B)\b")
 
 
 def scrub_text(text: str, place: Place) -> str:
@@ -341,6 +345,8 @@ def scrub(value: JSONValue, place: Place, key: str = "") -> JSONValue:
         return "<host>"
     if key in PID_KEYS:
         return "<pid>"
+    if key in USAGE_KEYS:
+        return "<measured>"
     if isinstance(value, str):
         return scrub_text(value, place)
     return value
@@ -367,7 +373,11 @@ def as_json_lines(outcome: Outcome, place: Place) -> JSONValue:
 def as_text(outcome: Outcome, place: Place) -> JSONValue:
     """Plain output (commands without ``--json``): lines, scrubbed, durations too."""
     out = CLOCK_TEXT.sub("<dur>", scrub_text(outcome.stdout, place))
-    return {"rc": outcome.rc, "stdout": out.splitlines()}
+    lines = [
+        USAGE_TEXT.sub(r"<n> \2", line) if line.startswith("Used:") else line
+        for line in out.splitlines()
+    ]
+    return {"rc": outcome.rc, "stdout": lines}
 
 
 def as_error(outcome: Outcome, place: Place) -> JSONValue:
