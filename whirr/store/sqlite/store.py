@@ -133,9 +133,9 @@ class SQLiteStore:
                         conn.execute(_Q["schema_v1"])
                     if version < 2:
                         conn.execute(_Q["schema_v2"])
-                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                     if version < 3:
                         conn.execute(_Q["schema_v3"])
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except apsw.Error as exc:
             raise StoreError(f"cannot use {self.path}: {_reason(exc)}") from exc
 
@@ -231,8 +231,8 @@ class SQLiteStore:
         """The view of projection ``name`` under ``key``, as the projection step reads it."""
         if name == "jobs":
             return self.job(key)
-        if name == "runs":
-            return self.run(key)
+        if name == "runs":  # the tombstone of a deleted run too: the projection keeps it
+            return self._one("get_run_view", key, _RUN)
         if name == "workers":
             return self.worker(key)
         return self.queue_state()
