@@ -167,6 +167,11 @@ SELECT MAX(
 -- returns: the run is gone from every view, and a rebuild agrees.
 SELECT data FROM runs WHERE id = ? AND status <> 'deleted';
 
+-- name: get_run_view
+-- The projection's own read of a run's row, the tombstone included: it stays a tombstone
+-- whatever comes after (a deleted run's id is never started again).
+SELECT data FROM runs WHERE id = ?;
+
 -- name: runs
 -- Without a tag (runs_tagged filters by one).
 SELECT data FROM runs
