@@ -128,7 +128,9 @@ class Columns:
 
     def x_axis(self, kind: str) -> Array:
         """The x values: ``step`` (falling back to ``_idx``), ``time`` (seconds since the
-        first row) or ``index``."""
+        first row), ``wall`` (the rows' epoch seconds) or ``index``."""
+        if kind == "wall" and "_time" in self._chunks:
+            return self.column("_time")
         if kind == "time":
             t = self.column("_time")
             first = t[np.isfinite(t)]

@@ -27,7 +27,7 @@ _json = msgspec.json.Encoder()
 #: Answers larger than this are gzipped when the browser accepts it.
 GZIP_OVER = 2048
 MAX_COMPARE = 50
-X_AXES = ("step", "time", "index")
+X_AXES = ("step", "time", "wall", "index")
 
 
 def source_of(request: Request) -> Source:

@@ -24,6 +24,7 @@ const Charts = (() => {
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       font: { family: css("--font") || "sans-serif", size: 11, color: text },
       xaxis: { title: opts.xTitle ? { text: literal(opts.xTitle), standoff: 6 } : undefined,
+               type: opts.xDate ? "date" : undefined,   // x in epoch milliseconds
                gridcolor: grid, zerolinecolor: grid, linecolor: grid, automargin: true },
       yaxis: { type: opts.log ? "log" : "linear", gridcolor: grid, zerolinecolor: grid,
                linecolor: grid, automargin: true, exponentformat: "e",

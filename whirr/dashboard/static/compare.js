@@ -1,5 +1,6 @@
-// Compare runs: overlay a metric (smoothing, log scale, step or time axis), the config
-// diff, and a parallel-coordinates view of config against a summary metric.
+// Compare runs: overlay a metric (smoothing, log scale; x: step, time, relative time or
+// row), or its mean ± std over runs that differ only in ignored config keys (seeds); the
+// config diff, and a parallel-coordinates view of config against a summary metric.
 "use strict";
 
 (() => {
@@ -10,7 +11,11 @@
     metric: params.get("metric") || "", x: params.get("x") || "step",
     smoothing: Number(params.get("smooth") || 0), log: params.get("log") === "1",
     target: params.get("target") || "", onlyDiff: true,
+    // Group runs whose config is the same but for these keys (seeds): one mean line and a
+    // ± one standard deviation band per group. null: every run drawn on its own.
+    group: params.has("group") ? params.get("group").split(",").map(k => k.trim()).filter(Boolean) : null,
   };
+  const X_LABELS = { step: "step", time: "relative time (s)", wall: "time", index: "row" };
 
   const page = {
     async init(main) {
@@ -33,7 +38,12 @@
       this.chips = h("div", { class: "picked", id: "picked" });
       this.metricSel = h("select", { "aria-label": "Metric", id: "metric", onchange: () => { state.metric = this.metricSel.value; this.sync(); this.loadSeries(); } });
       const xSel = h("select", { "aria-label": "x axis", id: "x-axis", onchange: () => { state.x = xSel.value; this.sync(); this.loadSeries(); } },
-        ["step", "time", "index"].map(v => h("option", { value: v, selected: v === state.x }, `x: ${v === "time" ? "time (s)" : v === "index" ? "row" : v}`)));
+        Object.entries(X_LABELS).map(([v, label]) => h("option", { value: v, selected: v === state.x }, `x: ${label}`)));
+      const groupBox = h("input", { type: "checkbox", id: "group-runs", checked: state.group !== null,
+                                    onchange: () => { state.group = groupBox.checked ? keysOf(ignore.value) : null; this.sync(); this.drawSeries(); } });
+      const ignore = h("input", { type: "text", id: "group-ignore", size: 10, value: (state.group || ["seed"]).join(","),
+                                  "aria-label": "Config keys that may differ within a group", title: "Config keys that may differ within a group (comma-separated)",
+                                  onchange: () => { if (state.group !== null) { state.group = keysOf(ignore.value); this.sync(); this.drawSeries(); } } });
       const smooth = h("input", { type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: state.smoothing, "aria-label": "Smoothing",
                                   oninput: () => { state.smoothing = Number(smooth.value); out.textContent = smooth.value; this.sync(); this.drawSeries(); } });
       const out = h("output", { class: "mono" }, String(state.smoothing));
@@ -47,7 +57,9 @@
         h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Compare"), this.sub = h("div", { class: "sub" }))),
         h("div", { class: "toolbar" }, this.picker, options, this.chips),
         card("Metric", null, h("div", { class: "card-body" }, this.chart),
-          [this.metricSel, xSel, h("label", { class: "inline" }, "smoothing", smooth, out), h("label", { class: "inline" }, logBox, "log y")]),
+          [this.metricSel, xSel, h("label", { class: "inline" }, "smoothing", smooth, out), h("label", { class: "inline" }, logBox, "log y"),
+           h("label", { class: "inline", title: "One mean line and a ± std band per group of runs that differ only in these config keys" },
+             groupBox, "mean ± std over", ignore)]),
         card("Config and summary", null, this.diff, h("label", { class: "inline" }, this.onlyDiffBox, "only differences")),
         card("Config against a result", null, h("div", { class: "card-body" }, this.parcoords), this.targetSel));
     },
@@ -59,6 +71,7 @@
       if (state.smoothing) q.set("smooth", state.smoothing);
       if (state.log) q.set("log", "1");
       if (state.target) q.set("target", state.target);
+      if (state.group !== null) q.set("group", state.group.join(","));
       history.replaceState(null, "", `/compare${q.toString() ? "?" + q : ""}`);
     },
     add(value) {
@@ -110,10 +123,48 @@
     drawSeries() {
       if (!this.series) return;
       if (this.chart.querySelector(".empty")) this.chart.replaceChildren();
-      const series = this.series.series.map(s => ({ x: s.x, y: s.y, name: s.name || s.run, colour: this.colours[s.run] }));
-      const opts = { smoothing: state.smoothing, log: state.log, legend: true,
-                     xTitle: state.x === "time" ? "seconds" : state.x, uirevision: state.metric + state.x };
-      Charts.draw(this.chart, Charts.traces(series, opts), opts);
+      // Wall-clock time comes as epoch seconds: plotly's date axis takes milliseconds.
+      const xs = s => (state.x === "wall" ? s.x.map(v => v * 1000) : s.x);
+      const series = this.series.series.map(s => ({ x: xs(s), y: s.y, name: s.name || s.run, colour: this.colours[s.run], run: s.run }));
+      const opts = { smoothing: state.smoothing, log: state.log, legend: true, xDate: state.x === "wall",
+                     xTitle: X_LABELS[state.x], uirevision: state.metric + state.x + (state.group || "") };
+      const traces = state.group !== null && this.data ? this.groupTraces(series, opts) : Charts.traces(series, opts);
+      Charts.draw(this.chart, traces, opts);
+    },
+    // Runs grouped by their config without the ignored keys: a group of two or more is
+    // drawn as its mean (each run smoothed first) with a band of ± one standard deviation
+    // over the runs that have a point at that x; a run alone is drawn as it is.
+    groupTraces(series, opts) {
+      const ignored = new Set(state.group);
+      const runs = Object.fromEntries(this.data.runs.map(r => [r.id, r]));
+      const differing = this.data.config_diff.filter(r => r.differs && !ignored.has(r.key)).map(r => r.key);
+      const groups = new Map();
+      for (const s of series) {
+        const config = (runs[s.run] || {}).config || {};
+        const key = JSON.stringify(Object.keys(config).filter(k => !ignored.has(k)).sort().map(k => [k, config[k]]));
+        if (!groups.has(key)) groups.set(key, { config, members: [] });
+        groups.get(key).members.push(s);
+      }
+      const out = [];
+      [...groups.values()].forEach((g, i) => {
+        const colour = Charts.colour(i);
+        const label = differing.map(k => `${k}=${W.value(g.config[k])}`).join(" ") || "all runs";
+        if (g.members.length === 1) {
+          const s = g.members[0];
+          out.push(...Charts.traces([{ ...s, colour, name: `${label} (${s.name})` }], opts));
+          return;
+        }
+        const band = meanStd(g.members.map(s => ({ x: s.x, y: Charts.smooth(s.y, opts.smoothing) })));
+        const name = `${label} (mean of ${g.members.length})`;
+        out.push({ x: band.x, y: band.mean.map((m, j) => m + band.std[j]), type: "scatter", mode: "lines",
+                   line: { width: 0, color: colour }, hoverinfo: "skip", showlegend: false, name: `${name} +std`, meta: { band: "upper" } });
+        out.push({ x: band.x, y: band.mean.map((m, j) => m - band.std[j]), type: "scatter", mode: "lines",
+                   line: { width: 0, color: colour }, fill: "tonexty", fillcolor: fade(colour), hoverinfo: "skip",
+                   showlegend: false, name: `${name} -std`, meta: { band: "lower" } });
+        out.push({ x: band.x, y: band.mean, type: "scatter", mode: "lines", name, line: { color: colour, width: 2 },
+                   meta: { group: g.members.map(s => s.run) } });
+      });
+      return out;
     },
     drawDiff() {
       const d = this.data;
@@ -175,6 +226,39 @@
     return { label, values: values.map(v => names.indexOf(W.value(v))), tickvals: names.map((_, i) => i),
              ticktext: names, range: [0, Math.max(1, names.length - 1)] };
   }
+  // Mean and standard deviation of several series at common x values: the union of
+  // their x, at most 600 points, each series read by linear interpolation, and only where
+  // it has points around (no extrapolation past its first or last x).
+  function meanStd(series) {
+    const MAX = 600;
+    let xs = [...new Set(series.flatMap(s => s.x.filter((x, j) => x !== null && s.y[j] !== null && isFinite(s.y[j]))))].sort((a, b) => a - b);
+    if (xs.length > MAX) xs = Array.from({ length: MAX }, (_, j) => xs[Math.round(j * (xs.length - 1) / (MAX - 1))]);
+    const clean = series.map(s => {
+      const pts = s.x.map((x, j) => [x, s.y[j]]).filter(([x, y]) => x !== null && y !== null && isFinite(y));
+      return pts.sort((a, b) => a[0] - b[0]);
+    });
+    const at = (pts, x) => {
+      if (!pts.length || x < pts[0][0] || x > pts[pts.length - 1][0]) return null;
+      let lo = 0, hi = pts.length - 1;
+      while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (pts[mid][0] <= x) lo = mid; else hi = mid; }
+      const [x0, y0] = pts[lo], [x1, y1] = pts[hi];
+      return x1 === x0 ? y0 : y0 + (y1 - y0) * (x - x0) / (x1 - x0);
+    };
+    const mean = [], std = [], keep = [];
+    for (const x of xs) {
+      const ys = clean.map(p => at(p, x)).filter(v => v !== null);
+      if (!ys.length) continue;
+      const m = ys.reduce((a, b) => a + b, 0) / ys.length;
+      keep.push(x); mean.push(m);
+      std.push(Math.sqrt(ys.reduce((a, b) => a + (b - m) * (b - m), 0) / ys.length));
+    }
+    return { x: keep, mean, std };
+  }
+  function fade(hex) {
+    const n = parseInt(hex.slice(1), 16);
+    return `rgba(${n >> 16},${(n >> 8) & 255},${n & 255},0.2)`;
+  }
+  const keysOf = text => text.split(",").map(k => k.trim()).filter(Boolean);
   function hasWebGL() {
     try { return !!document.createElement("canvas").getContext("webgl"); } catch (e) { return false; }
   }
