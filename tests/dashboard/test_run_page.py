@@ -29,7 +29,7 @@ CSS = "css selector"
 Ids = dict[str, Any]
 
 SECTIONS = """return [...document.querySelectorAll('#metric-charts .chart-group')].map(g =>
-  [g.dataset.group, [...g.querySelectorAll('.chart-box')].map(b => b.dataset.key)]);"""
+  [g.dataset.group, [...g.querySelectorAll('.chart-box')].map(b => b.dataset.chart)]);"""
 HIDDEN = """return [...document.querySelectorAll('#hidden-charts [data-show]')]
   .map(b => b.dataset.show);"""
 
@@ -109,11 +109,11 @@ def test_charts_are_grouped_in_logged_order_and_the_view_is_kept_in_the_address(
     click(browser, "#show-steps")
     wait_for(browser, lambda d: len(sections(d)) == 3)
 
-    pin = "#metric-charts .chart-box[data-key='val/loss'] [data-act=pin]"
+    pin = "#metric-charts .chart-box[data-chart='val/loss'] [data-act=pin]"
     click(browser, pin)
     wait_for(browser, lambda d: sections(d)[0] == ["Pinned", ["val/loss"]])
     assert browser.find_element(CSS, pin).get_attribute("aria-pressed") == "true"
-    hide = "#metric-charts .chart-box[data-key='lr'] [data-act=hide]"
+    hide = "#metric-charts .chart-box[data-chart='lr'] [data-act=hide]"
     click(browser, hide)
     wait_for(browser, lambda d: browser.execute_script(HIDDEN) == ["lr"])
     expected = [["Pinned", ["val/loss"]], ["train", ["train/loss", "train/acc"]]]

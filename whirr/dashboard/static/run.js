@@ -293,7 +293,7 @@
         h("button", { type: "button", class: "small ghost", dataset: { act: "pin" }, onclick: () => this.togglePin(key) }, "Pin"),
         h("button", { type: "button", class: "small ghost", dataset: { act: "hide" }, title: "Hide this chart",
                       onclick: () => this.setHidden(key, true) }, "Hide")) : null;
-      box = this.boxes[kind][key] = { el: h("div", { class: "chart-box", dataset: { key } }, h("h3", {}, h("span", {}, key), title, buttons), chart),
+      box = this.boxes[kind][key] = { el: h("div", { class: "chart-box", dataset: { chart: key } }, h("h3", {}, h("span", {}, key), title, buttons), chart),
                                       chart, title, pin: buttons && buttons.firstChild };
       return box;
     },
