@@ -40,7 +40,8 @@ def dashboard_cmd(port: int, host: str, server: str | None, token: str | None) -
 
     \b
     Without --server it shows the project around the current directory, reading its
-    database and run files directly (it writes only when you cancel or retry a job).
+    database and run files directly (it writes only when you cancel or retry a job,
+    or rename, tag, annotate, archive or delete a run).
     With --server it shows a whirr server through its HTTP API, using WHIRR_TOKEN.
     A `whirr server` also serves the dashboard itself at its own address.
 

@@ -2,8 +2,8 @@
 project's, the server's it is mounted in, or a remote server's, asked the same questions.
 
 ``Source`` asks the facade everything it shows and changes (status, jobs, runs, the runs
-index, logs, events, cancel and retry), off the event loop. Two things depend on where
-the dashboard runs, and are all a subclass adds:
+index, logs, events, cancel and retry, run management), off the event loop. Two things
+depend on where the dashboard runs, and are all a subclass adds:
 
 - how it runs blocking calls and hears of new events: ``StoreSource`` (this module) sits
   beside the store, on a ``Backend``'s thread pools and its ``HeadWatcher``;
