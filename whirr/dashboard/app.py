@@ -71,8 +71,8 @@ def create_local_app(
     whirr_dir: Path, settings: Settings, worker_timeout: float = 120.0, label: str | None = None
 ) -> Sanic:
     """The dashboard of the project whose ``.whirr`` directory is ``whirr_dir``: its
-    SQLite log and run files, read-only but for cancel and retry and run management (rename, tags, note, archive,
-    delete)."""
+    SQLite log and run files, read-only but for cancel and retry and run management
+    (rename, tags, note, archive, delete)."""
     config = ServerConfig(data_dir=str(whirr_dir), worker_timeout=worker_timeout, project=True)
     app = _app(settings)
 
