@@ -65,7 +65,7 @@ async def sweep_report(request: Request, name: str) -> HTTPResponse:
 
 
 async def resume_sweep(request: Request, name: str) -> HTTPResponse:
-    """Queue the jobs of an interrupted sweep that were never queued."""
+    """Release the jobs a paused sweep holds; queue those an interrupted one never did."""
     b = backend(request)
     return respond(await b.write_and_wake(b.whirr.studies.resume_sweep, name))
 
