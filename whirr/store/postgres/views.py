@@ -220,7 +220,7 @@ class PgViews:
         if not rows and page.offset:  # past the end: the count still says how many match
             matched = self.runs_page(replace(page, offset=0, limit=1)).matched
         ids = [row[0] for row in rows]
-        data = dict(self.conn.execute(Q["runs_by_ids"], {"ids": ids}).fetchall())
+        data: dict[str, str] = dict(self.conn.execute(Q["runs_by_ids"], {"ids": ids}).fetchall())
         # A run deleted between the two reads is left out of the page.
         return RunsPageResult([_decode_run(data[i]) for i in ids if i in data], matched)
 
