@@ -375,9 +375,10 @@ class WhirrClient(StudyCalls):
         req = schemas.UnregisterRequest(worker_id=worker_id)
         return self._call("POST", "/workers/unregister", schemas.Ack, body=req)
 
-    def list_workers(self) -> list[schemas.WorkerOut]:
-        """Every registered worker."""
-        return self._call("GET", "/workers", schemas.WorkersResponse).workers
+    def list_workers(self, forgotten: bool = False) -> list[schemas.WorkerOut]:
+        """The workers heard from lately (``forgotten``: every one ever registered)."""
+        params = {"forgotten": "true"} if forgotten else None
+        return self._call("GET", "/workers", schemas.WorkersResponse, params=params).workers
 
     def claim(
         self,

@@ -120,7 +120,7 @@ def submit_cmd(
     type=count(),
     default=50,
     show_default=True,
-    help="At most this many jobs (newest first) with --all/--status.",
+    help="At most this many jobs (running ones first, then the newest).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option(short=False)
@@ -150,10 +150,16 @@ def status_cmd(
             else:
                 _print_job(job, _dependency_statuses(whirr, job))
             return
+        # Bounded by what is printed: the store reads at most ``limit`` jobs (a LIMIT in
+        # its query), and the footer's counts come from its counts view.
         if status == "active" or (status is None and not show_all):
-            jobs = whirr.jobs(["queued", "running"], None)
+            wanted: list[str] | None = ["queued", "running"]
+            jobs = whirr.jobs(["running"], limit)
+            if len(jobs) < limit:
+                jobs += whirr.jobs(["queued"], limit - len(jobs))
         else:
-            jobs = whirr.jobs([status] if status else None, limit)
+            wanted = [status] if status else None
+            jobs = whirr.jobs(wanted, limit)
         counts = whirr.status()
     if as_json:
         emit_json({"jobs": jobs})
@@ -200,6 +206,9 @@ def status_cmd(
             ["ID", "NAME", "STATUS", "TRY", "WORKER", "TIME", *why_headers, "COMMAND"], rows
         )
     words = [(n, getattr(counts, n)) for n in STATUSES[:-1]]
+    matching = sum(n for word, n in words if wanted is None or word in wanted)
+    if jobs and matching > len(jobs):
+        click.echo(f"({matching - len(jobs)} more not shown; -n/--limit shows more)")
     summary = ", ".join(f"{count} {word}" for word, count in words if count)
     click.echo(f"\n{summary or 'queue empty'}")
 

@@ -9,14 +9,22 @@ from whirr.facade import open_whirr
 
 
 @click.command("workers")
-@click.option("-a", "--all", "show_all", is_flag=True, help="Include stopped workers.")
+@click.option(
+    "-a",
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Include stopped workers and those not heard from for 7 days.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option()
 @user_errors
 def workers_cmd(show_all: bool, as_json: bool, server: str | None) -> None:
     """List workers: their GPUs, CPU slots, running jobs and whether they are alive.
 
-    A worker not heard from within heartbeat_timeout shows as offline.
+    A worker not heard from within heartbeat_timeout shows as offline; one not heard
+    from for 7 days is forgotten (listed by --all only), so the ids of restarted
+    workers do not pile up.
 
     \b
     Examples:
@@ -26,7 +34,7 @@ def workers_cmd(show_all: bool, as_json: bool, server: str | None) -> None:
     from whirr.clock import utc_now
 
     with open_whirr(server) as whirr:
-        workers = whirr.workers()
+        workers = whirr.workers(forgotten=show_all)
         if not show_all:
             workers = [w for w in workers if w.status != "stopped"]
         held = {j: whirr.job(j).gpu_ids for w in workers for j in w.current_job_ids}

@@ -147,8 +147,8 @@ class HttpWhirr:
         return self.client.fetch_artifact(run.id, path, target, recorded_sha256(run, path))
 
     # -- workers and the log ----------------------------------------------------------
-    def workers(self) -> list[schemas.WorkerOut]:
-        return self.client.list_workers()
+    def workers(self, forgotten: bool = False) -> list[schemas.WorkerOut]:
+        return self.client.list_workers(forgotten=forgotten)
 
     def drain(self, worker_id: str) -> schemas.WorkerOut:
         return self.client.drain_worker(worker_id)

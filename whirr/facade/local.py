@@ -28,7 +28,7 @@ from whirr.services.queue import Queue
 from whirr.services.render import job_out, run_out, worker_out
 from whirr.services.run_removal import remove_run_dir
 from whirr.services.waiting import live_workers, waiting_note
-from whirr.services.workers import Workers
+from whirr.services.workers import Workers, remembered_since
 from whirr.store import EventStore
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
@@ -121,9 +121,9 @@ class StoreWhirr:
 
     # -- the queue ------------------------------------------------------------------
     def status(self) -> schemas.StatusResponse:
-        counts = self.store.job_counts()
-        workers = self.store.workers()
+        counts = self.store.job_counts()  # the counts view: O(1) in the number of jobs
         now = utc_now()
+        workers = self.store.workers(heard_since=remembered_since(now))
         online = sum(1 for w in workers if w.is_online(now, self.settings.worker_timeout))
         return schemas.StatusResponse(
             queued=counts.get("queued", 0),
@@ -197,7 +197,9 @@ class StoreWhirr:
         def workers() -> list[WorkerView]:
             nonlocal live
             if live is None:
-                live = live_workers(self.store.workers(), self.settings.worker_timeout, now)
+                timeout = self.settings.worker_timeout
+                heard = self.store.workers(heard_since=now - timedelta(seconds=timeout))
+                live = live_workers(heard, timeout, now)
             return live
 
         out = []
@@ -431,9 +433,10 @@ class StoreWhirr:
         )
 
     # -- workers and the log ----------------------------------------------------------
-    def workers(self) -> list[schemas.WorkerOut]:
+    def workers(self, forgotten: bool = False) -> list[schemas.WorkerOut]:
         now = utc_now()
-        return [worker_out(w, now, self.settings.worker_timeout) for w in self.store.workers()]
+        found = self.store.workers(heard_since=None if forgotten else remembered_since(now))
+        return [worker_out(w, now, self.settings.worker_timeout) for w in found]
 
     def drain(self, worker_id: str) -> schemas.WorkerOut:
         view = Workers(self.store).drain(worker_id)

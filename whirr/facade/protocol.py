@@ -147,8 +147,9 @@ class Whirr(Protocol):
         checked against the sha256 the run recorded when it has one."""
 
     # -- workers and the log ----------------------------------------------------------
-    def workers(self) -> list[schemas.WorkerOut]:
-        """Every known worker (``online`` as this installation's timeout says)."""
+    def workers(self, forgotten: bool = False) -> list[schemas.WorkerOut]:
+        """The workers heard from within ``FORGET_WORKERS_AFTER`` (``forgotten``: every
+        worker ever registered), ``online`` as this installation's timeout says."""
 
     def drain(self, worker_id: str) -> schemas.WorkerOut:
         """Ask a worker to finish its jobs, claim nothing new, and exit."""

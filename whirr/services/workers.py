@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from whirr.events import (
     Pending,
@@ -15,6 +16,18 @@ from whirr.events import (
 from whirr.projections import WorkerView
 from whirr.services.errors import InvalidState, NotFound
 from whirr.store import EventStore, ViewReader
+
+#: A worker not heard from (seen, a heartbeat, registered or stopped) for this long is
+#: forgotten: left out of ``whirr workers``, ``GET /workers`` and the status counts
+#: unless all are asked for. Its view stays (a rebuild gives the same views); listings
+#: read workers through an index on when each was last heard from, so the ids restarted
+#: workers leave behind do not slow them down.
+FORGET_WORKERS_AFTER = timedelta(days=7)
+
+
+def remembered_since(now: datetime) -> datetime:
+    """The cutoff of the workers listings show by default at ``now``."""
+    return now - FORGET_WORKERS_AFTER
 
 
 class Workers:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from whirr.api.routing import Route, backend
-from whirr.web.http import body, respond
+from whirr.api.routing import Query, Route, backend
+from whirr.web.http import body, query_bool, respond
 from whirr.wire import schemas
 
 
@@ -41,9 +41,11 @@ async def unregister_worker(request: Request) -> HTTPResponse:
 
 
 async def list_workers(request: Request) -> HTTPResponse:
-    """Every worker ever registered, with whether it is online now."""
+    """The workers heard from lately (``forgotten=true``: every one ever registered),
+    with whether each is online now."""
+    forgotten = query_bool(request, "forgotten", False)
     b = backend(request)
-    return respond(schemas.WorkersResponse(workers=await b.read(b.whirr.workers)))
+    return respond(schemas.WorkersResponse(workers=await b.read(b.whirr.workers, forgotten)))
 
 
 async def drain_worker(request: Request, worker_id: str) -> HTTPResponse:
@@ -71,7 +73,20 @@ ROUTES = [
         response=schemas.Ack,
         scope="worker",
     ),
-    Route("GET", "/workers", list_workers, "List workers.", response=schemas.WorkersResponse),
+    Route(
+        "GET",
+        "/workers",
+        list_workers,
+        "List workers.",
+        response=schemas.WorkersResponse,
+        query=(
+            Query(
+                "forgotten",
+                {"type": "boolean", "default": False},
+                "also the workers not heard from for 7 days (left out by default)",
+            ),
+        ),
+    ),
     Route(
         "POST",
         "/workers/<worker_id:str>/drain",

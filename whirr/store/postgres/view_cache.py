@@ -163,9 +163,9 @@ class BatchViews(PgViews):
         """Runs whose id starts with ``prefix``."""
         return self._note("runs", super().runs_by_prefix(prefix, limit))
 
-    def workers(self) -> list[WorkerView]:
-        """Every worker ever registered."""
-        return self._note("workers", super().workers())
+    def workers(self, heard_since: datetime | None = None) -> list[WorkerView]:
+        """The workers heard from since ``heard_since`` (None: every one registered)."""
+        return self._note("workers", super().workers(heard_since))
 
     def views_by_keys(self, slots: Sequence[Slot]) -> dict[Slot, Any]:
         """The current views under ``slots`` (absent ones left out); only the ones not
