@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from whirr.events import JobHeld, SweepFailFastCleared, SweepPaused
+from whirr.events import JobHeld, Pending, SweepFailFastCleared, SweepPaused
 from whirr.projections.jobs import Queued
 from whirr.services import Jobs
 from whirr.services.waiting import waiting_note
@@ -228,3 +228,26 @@ def test_check_flags_runs_the_program_once_in_the_workdir_with_a_timeout(tmp_pat
     assert slow.problem == "it did not finish within 0.5s"
     missing = check_flags(["./no-such-program"], ["--x"], str(tmp_path))
     assert missing.problem is not None and missing.problem.startswith("it could not start")
+
+
+def test_jobs_queued_after_the_pause_are_held_as_they_are_queued(tmp_path: Path) -> None:
+    """A sweep still being submitted (here: interrupted, then resumed) can pause first:
+    the jobs it queues from then on are held with the others."""
+    full = MemoryStore()
+    make_sweep(full, tmp_path / "full", points=6)
+    store = MemoryStore()
+    # The log of a submission interrupted after four jobs: created, then per job
+    # job.submitted and sweep.job_added.
+    for rec in full.read()[: 1 + 2 * 4]:
+        store.append([Pending(rec.stream, rec.event)])
+    for _ in range(3):
+        run_next(store, tmp_path, 2)
+    (paused,) = sweep_events(store, SweepPaused)
+    assert paused.held == [4]
+    _, queued = Sweeps(store).resume("s")
+    assert [j.id for j in queued] == [5, 6]
+    assert all(
+        j.held is not None and j.held.startswith("sweep s paused: #1, #2, #3") for j in queued
+    )
+    assert Jobs(store).claim(WORKER, 60) is None
+    assert Sweeps(store).release("s") == [4, 5, 6]

@@ -87,11 +87,10 @@ def paused_reason(ends: Sequence[End]) -> str | None:
     )
 
 
-def held_reason(sweep: str, ends: Sequence[End]) -> str:
+def held_reason(sweep: str, failed: Sequence[int], code: int | None) -> str:
     """What a held job of a paused sweep says beside its status (short: it is a column
     of ``whirr status``; ``whirr sweep status`` has the whole reason)."""
-    ids = ", ".join(f"#{e.job_id}" for e in ends)
-    code = ends[0].exit_code if ends else None
+    ids = ", ".join(f"#{job_id}" for job_id in failed)
     return (
         f"sweep {sweep} paused: {ids} failed with exit {code}, no metric; "
         f"`whirr sweep resume {sweep}`"
@@ -118,6 +117,17 @@ def paused_by(store: EventStore, job_id: int, tags: Sequence[str]) -> str | None
             event = rec.event
             if isinstance(event, SweepPaused) and job_id in event.failed:
                 return worker_note(name, event.reason)
+    return None
+
+
+def holding(store: EventStore, sweep: str) -> str | None:
+    """Before queuing another job of ``sweep``: the reason to hold it, when the sweep
+    is paused (a sweep still being submitted can pause meanwhile: its later jobs are
+    held as they are queued, not run)."""
+    found = store.read(stream=sweep_stream(sweep), types=["sweep.paused", "sweep.resumed"])
+    last = found[-1].event if found else None
+    if isinstance(last, SweepPaused):
+        return held_reason(sweep, last.failed, last.exit_code)
     return None
 
 
@@ -214,7 +224,7 @@ def decide(
         cleared = SweepFailFastCleared(sweep=watched.sweep, ended=[e.job_id for e in firsts])
         return [Pending(stream, cleared)]
     held = [v for v in views.values() if v is not None and _holdable(v) and v.id not in now_ending]
-    why = held_reason(watched.sweep, firsts)
+    why = held_reason(watched.sweep, [e.job_id for e in firsts], firsts[0].exit_code)
     paused = SweepPaused(
         sweep=watched.sweep,
         reason=reason,

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from whirr.events import (
+    JobHeld,
     JobReleased,
     JobSubmitted,
     Pending,
@@ -30,7 +31,7 @@ from whirr.store import EventStore, ViewReader
 from whirr.studies.linking import check_submit_options, submit_linked
 from whirr.studies.results import JobOutcome, Results
 from whirr.studies.streams import create_stream
-from whirr.sweeps import expand
+from whirr.sweeps import expand, failfast
 from whirr.sweeps.progress import Member, Progress, SweepRecord, best, fold, progress
 from whirr.sweeps.spec import SweepSpec
 
@@ -187,12 +188,19 @@ class Sweeps:
         for job in planned:
             if job.index in done:
                 continue
+            hold = failfast.holding(self.store, created.sweep) if created.fail_fast else None
 
-            def link(event: JobSubmitted, job: expand.PlannedJob = job) -> list[Pending]:
+            def link(
+                event: JobSubmitted, job: expand.PlannedJob = job, hold: str | None = hold
+            ) -> list[Pending]:
                 added = SweepJobAdded(
                     sweep=created.sweep, index=job.index, job_id=event.job_id, config=job.config
                 )
-                return [Pending(stream, added)]
+                pending = [Pending(stream, added)]
+                if hold is not None:
+                    held = JobHeld(job_id=event.job_id, reason=hold)
+                    pending.append(Pending(job_stream(event.job_id), held))
+                return pending
 
             queued.append(
                 submit_linked(
