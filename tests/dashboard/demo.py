@@ -30,6 +30,14 @@ GIT = {
     "remote": "git@github.com:lab/resnet-sweeps.git",
 }
 
+OOM_TRACEBACK = """Traceback (most recent call last):
+  File "train.py", line 88, in <module>
+    main(args)
+  File "train.py", line 61, in main
+    loss = model(x).cross_entropy(y)
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total)
+"""
+
 
 def stamp(at: datetime) -> str:
     """The ``_timestamp`` format of metrics.jsonl."""
@@ -156,6 +164,9 @@ def _fill(project: Project, store: Any, sweep: int, steps: int) -> dict[str, Any
             },
         )
         failed = i == 3
+        if failed:  # what a run that ran out of GPU memory prints last
+            with (run_dir / "output.log").open("a") as fh:
+                fh.write(OOM_TRACEBACK)
         runs.finish(job.run_id, "failed" if failed else "completed", exit_code=1 if failed else 0)
         jobs.finish(
             job.id,

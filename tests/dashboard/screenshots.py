@@ -1,6 +1,8 @@
 """Take the dashboard screenshots of docs/img/ from the demo project:
 
-.venv/bin/python tests/dashboard/screenshots.py docs/img
+.venv/bin/python tests/dashboard/screenshots.py docs/img [NAME ...]
+
+(names such as ``run run-dark`` take only those.)
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ SHOTS = [
     ("overview", "/", "light", 1000),
     ("queue", "/queue", "light", 900),
     ("runs", "/runs", "light", 760),
-    ("run", "/runs/job-5", "light", 1300),
+    ("run", "/runs/job-5", "light", 1560),
     ("compare", "/compare?runs=job-1,job-2,job-3,job-5&metric=train/loss&smooth=0.6", "dark", 1780),
-    ("run-dark", "/runs/job-6", "dark", 1000),
+    # A failed run: why it ended, at the top.
+    ("run-dark", "/runs/job-4", "dark", 1300),
 ]
 
 
-def main(out: Path) -> None:
-    """Build the demo project, serve it, and save one PNG per page."""
+def main(out: Path, only: list[str]) -> None:
+    """Build the demo project, serve it, and save one PNG per page (or those in ``only``)."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "resnet-sweeps"
@@ -36,6 +39,8 @@ def main(out: Path) -> None:
         dash = DashboardProcess(root)
         try:
             for name, path, theme, height in SHOTS:
+                if only and name not in only:
+                    continue
                 with chromium(width=1400, height=height, webgl=True) as driver:
                     driver.get(dash.url + "/static/theme.js")
                     driver.execute_script(f"localStorage.setItem('whirr-theme', '{theme}')")
@@ -55,4 +60,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img"))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img"), sys.argv[2:])
