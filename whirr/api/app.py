@@ -158,9 +158,19 @@ def create_app(config: ServerConfig) -> Sanic:
             _reap_expired_leases(app.ctx.backend, config.requeue_interval), name="whirr-reaper"
         )
 
+        if config.retention is not None:  # docs/architecture.md, "Retention"
+            from whirr.api.retention import keep_the_log_small
+
+            app.add_task(
+                keep_the_log_small(app.ctx.backend.store, config.retention, config.retention_every),
+                name="whirr-retention",
+            )
+
     @app.before_server_stop
     async def stop_reaper(app: Sanic, loop: Any = None) -> None:
         await app.cancel_task("whirr-reaper", raise_exception=False)
+        if config.retention is not None:
+            await app.cancel_task("whirr-retention", raise_exception=False)
 
     @app.after_server_stop
     async def close_backend(app: Sanic, loop: Any = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import Any
 
 import click
 import msgspec
@@ -37,6 +38,12 @@ from whirr.facade import open_whirr
     is_flag=True,
     help="One JSON object per line: {position, recorded_at, stream, type, event}.",
 )
+@click.option(
+    "--archived",
+    is_flag=True,
+    help="Read the log as written, the liveness events `whirr log archive` moved out "
+    "included (this project only): --limit events from --after (default 0).",
+)
 @server_option()
 @user_errors
 def events_cmd(
@@ -46,6 +53,7 @@ def events_cmd(
     after: int | None,
     limit: int,
     as_json: bool,
+    archived: bool,
     server: str | None,
 ) -> None:
     """Print the event log: every state change whirr recorded, in order.
@@ -56,6 +64,7 @@ def events_cmd(
       whirr events --stream job-3  # everything that happened to job 3
       whirr events -f --json       # follow as JSON lines
       whirr events --server http://head:8080 --type job.finished
+      whirr events --archived --after 1000 -n 20  # archived liveness events too
     """
     from whirr.events import TAGS
 
@@ -66,6 +75,15 @@ def events_cmd(
             param_hint="--type",
         )
     encoder = msgspec.json.Encoder()
+    if archived:
+        if server:
+            raise click.UsageError(
+                "--archived reads a project's archive; on a server, run it on the server's "
+                "machine: whirr log segments --data-dir DIR lists the segment files"
+            )
+        _print(_as_written(after or 0, limit, stream, list(types) or None), as_json)
+        return
+    positions: list[int] = []
     with open_whirr(server) as whirr:
         found = whirr.events(
             after or 0,
@@ -78,6 +96,8 @@ def events_cmd(
         shown = found if follow or after is None else itertools.islice(found, limit)
         try:
             for event in shown:
+                if not positions:
+                    positions.append(event.position)
                 if as_json:
                     click.echo(encoder.encode(event).decode())
                 else:
@@ -88,6 +108,70 @@ def events_cmd(
                     )
         except KeyboardInterrupt:
             return
+    if not server and not as_json and positions:
+        _say_where_archived(positions[0])
+
+
+def _as_written(after: int, limit: int, stream: str | None, types: list[str] | None) -> list[Any]:
+    """Up to ``limit`` events after ``after`` of the log as written (live and archived
+    merged by position), filtered by ``stream`` and ``types``."""
+    from whirr.events import tag_of
+    from whirr.project import find_project
+    from whirr.store.retention_history import History
+    from whirr.wire import schemas
+
+    store = find_project().open_store()
+    try:
+        history = History(store)
+        found: list[Any] = []
+        while len(found) < limit and (batch := history.read(after, 5_000)):
+            after = batch[-1].position
+            found += [
+                rec
+                for rec in batch
+                if (stream is None or rec.stream == stream)
+                and (types is None or tag_of(rec.event) in types)
+            ]
+        return [
+            schemas.EventOut(
+                position=rec.position,
+                recorded_at=rec.recorded_at,
+                stream=rec.stream,
+                type=tag_of(rec.event),
+                event=msgspec.to_builtins(rec.event),
+            )
+            for rec in found[:limit]
+        ]
+    finally:
+        store.close()
+
+
+def _print(found: list[Any], as_json: bool) -> None:
+    encoder = msgspec.json.Encoder()
+    for event in found:
+        if as_json:
+            click.echo(encoder.encode(event).decode())
+        else:
+            fields = encoder.encode(event.event).decode()
+            click.echo(
+                f"{event.position:>7}  {local_time(event.recorded_at)}  {event.stream:<16} {fields}"
+            )
+
+
+def _say_where_archived(first: int) -> None:
+    """Tell (stderr) where the liveness events archived at or after ``first`` went."""
+    from whirr.project import find_project
+    from whirr.store.retention_segments import directory, segments
+
+    db = find_project().db_path
+    found = [s for s in segments(db) if s.last >= first]
+    if found:
+        click.echo(
+            f"Note: old liveness events (worker.seen, heartbeats of ended attempts) between "
+            f"positions {found[0].first} and {found[-1].last} are archived in "
+            f"{len(found)} segment(s) in {directory(db)}; whirr events --archived shows them",
+            err=True,
+        )
 
 
 @click.command("rebuild")

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("whirr.cli.importing", "import_cmd", "Import runs from MLflow, TensorBoard or W&B."),
     "events": ("whirr.cli.log", "events_cmd", "Print the event log (optionally following it)."),
     "rebuild": ("whirr.cli.log", "rebuild_cmd", "Rebuild the views by replaying the event log."),
+    "log": ("whirr.cli.retention", "log_cmd", "Archive old liveness events of the log."),
     "repair": ("whirr.cli.repair", "repair_cmd", "Void log events that do not decode."),
     "backup": ("whirr.cli.backup", "backup_cmd", "Copy the project consistently into a directory."),
     "restore": ("whirr.cli.backup", "restore_cmd", "Put a backup back as the project's database."),

@@ -100,6 +100,23 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
     help="Largest artifact a worker may upload (bytes, or with KiB/MiB/GiB/TiB).",
 )
 @click.option(
+    "--retention",
+    metavar="DURATION",
+    envvar="WHIRR_RETENTION",
+    show_envvar=True,
+    default=None,
+    help="Archive liveness events older than this (7d, 30d) every hour, as `whirr log "
+    "archive` does (SQLite logs only); default: never.",
+)
+@click.option(
+    "--retention-every",
+    type=Seconds(0.1, 604800),
+    default=3600.0,
+    show_default=True,
+    hidden=True,
+    help="Seconds between two retention passes.",
+)
+@click.option(
     "--force-new-history",
     is_flag=True,
     help="The data dir's whirr.db is lost or damaged: move it aside (into DATA_DIR/lost-TIME/) "
@@ -121,6 +138,8 @@ def server_cmd(
     artifact_store: str | None,
     s3_endpoint_url: str | None,
     max_artifact_size: str,
+    retention: str | None,
+    retention_every: float,
     force_new_history: bool,
 ) -> None:
     """Serve the HTTP API (/api/v1) for remote workers, clients and dashboards.
@@ -166,6 +185,15 @@ def server_cmd(
                 "token serves this machine only. Keep auth on."
             )
     max_artifact_bytes = parse_size(max_artifact_size, "--max-artifact-size")
+    retention_s: float | None = None
+    if retention:
+        from whirr.cli.scheduling import parse_duration
+
+        retention_s = parse_duration(retention, "--retention")
+        if database_url:
+            raise click.UsageError(
+                "--retention archives a SQLite log; a PostgreSQL log has no archive yet"
+            )
     if artifact_store and artifact_store != "local":
         from whirr.services.artifact_store import parse_s3_url
 
@@ -210,6 +238,8 @@ def server_cmd(
         artifact_store=artifact_store or None,
         s3_endpoint_url=s3_endpoint_url or None,
         max_artifact_size=max_artifact_bytes,
+        retention=retention_s,
+        retention_every=retention_every,
     )
     # The data dir knows its history as a project does (whirr.identity): a deleted,
     # emptied, replaced or cut whirr.db, or a PostgreSQL database that is not the one the
@@ -241,6 +271,8 @@ def server_cmd(
         click.echo(f"answering to {public_url} (and localhost names) only")
     if artifact_store and artifact_store != "local":
         click.echo(f"uploaded artifacts go to {artifact_store}")
+    if retention_s is not None:
+        click.echo(f"archiving liveness events older than {retention} ({root / 'archive'})")
     from whirr.api.app import serve
 
     try:

@@ -45,6 +45,11 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     s3_endpoint_url: str | None = None
     #: The largest artifact an upload may make (bytes); bigger ones get 413.
     max_artifact_size: int = 20 << 30
+    #: Archive liveness events older than this many seconds on a schedule (``--retention``;
+    #: SQLite logs only); None: never.
+    retention: float | None = None
+    #: Seconds between two retention passes.
+    retention_every: float = 3600.0
 
     @property
     def data_path(self) -> Path:
