@@ -204,3 +204,51 @@ def test_show_says_when_the_run_files_were_removed_by_hand(project: Project) -> 
     assert "the run's files are missing from" in shown.stdout
     data = as_json(project, "show", "job-1")
     assert any("missing" in w for w in data["files_location"]["warnings"])
+
+
+# A direct run whose process dies without recording an end (a crash, a kill -9).
+CRASHING = """\
+import os, whirr
+run = whirr.init(name="crashing", system_metrics=False, capture_git=False, capture_pip=False)
+print(run.run_id, flush=True)
+os._exit(3)
+"""
+
+RESUMING = """\
+import sys, whirr
+try:
+    whirr.init(resume=sys.argv[1], system_metrics=False, capture_git=False, capture_pip=False)
+except ValueError as exc:
+    print(exc)
+"""
+
+
+def test_a_crashed_direct_run_can_be_deleted_and_its_id_stays_deleted(project: Project) -> None:
+    (project.root / "crash.py").write_text(CRASHING)
+    done = subprocess.run(
+        [sys.executable, "crash.py"], cwd=project.root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3, done.stderr
+    run_id = done.stdout.split()[0]
+    assert as_json(project, "show", run_id)["status"] == "crashed"
+    assert "Deleted run" in ok(project, "runs", "delete", run_id, "--yes")
+    assert not (project.root / ".whirr/runs" / run_id).exists()
+
+    # Resuming it is refused with a reason, even with its directory back (restored
+    # from a backup, say), and nothing is recorded or created for it.
+    (project.root / "resume.py").write_text(RESUMING)
+    for with_dir in (False, True):
+        if with_dir:
+            (project.root / ".whirr/runs" / run_id).mkdir()
+        done = subprocess.run(
+            [sys.executable, "resume.py", run_id],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"cannot resume {run_id!r}: it was deleted" in done.stdout, done.stdout
+    assert sorted(p.name for p in (project.root / ".whirr/runs" / run_id).iterdir()) == []
+    ok(project, "rebuild")
+    assert run_id not in listed(project, "--all")

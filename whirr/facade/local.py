@@ -334,8 +334,9 @@ class StoreWhirr:
         return run_out(Management(self.store).update_config(run_id, config))
 
     def delete_run(self, ref: str) -> RunDeleteResponse:
-        run = self.run(ref)  # with its live status: a direct run whose process lives runs
-        Management(self.store).delete(run.id, running=run.status == "running")
+        run = self.run(ref)
+        # A direct run whose process lives still writes its files; a crashed one may go.
+        Management(self.store).delete(run.id, live=self._runs().live)
         removed = remove_run_dir(self.settings.runs_dir, run.id)
         where = f"; its files under {self.settings.runs_dir / run.id} removed" if removed else ""
         return RunDeleteResponse(

@@ -73,7 +73,10 @@ def apply(view: RunView | None, rec: Recorded) -> RunView | None:
     """Fold one recorded event into the run's view (pure)."""
     event = rec.event
     if view is not None and view.status == DELETED:
-        view = None  # a deleted run is as unknown as one never started (readers agree)
+        # The tombstone stays whatever comes after: readers never return it, and a later
+        # start with its id (refused by ``Runs.start``; an older client's, or one that
+        # raced the delete) must not bring the run back, live or in a rebuild.
+        return view
     if isinstance(event, RunStarted):
         if view is not None:
             # A second start for the same run: a tracked script attaching to its job's run,

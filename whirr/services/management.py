@@ -9,7 +9,7 @@ facade knows where the files are).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,11 +82,13 @@ class Management:
         """Merge ``config`` into the run's config (values set after it started)."""
         return self._record(run_id, RunConfigUpdated(run_id=run_id, config=dict(config)))
 
-    def delete(self, run_id: str, *, running: bool = False) -> RunView:
+    def delete(self, run_id: str, *, live: Callable[[RunView], RunView] | None = None) -> RunView:
         """Record that the run is deleted (and its ended job cleaned out of the queue's
-        views, ``clean``); its view before. Refused while the run is
-        running (``running``: the caller's live view says so, e.g. a direct run whose
-        process lives) or its job may still write to it (queued or running again)."""
+        views, ``clean``); its view before. Refused while its files may still be written:
+        its job is queued or running (again), or it is a direct run still ``running``.
+        ``live`` gives a direct run's status as this host sees it (``Runs.live``: a run
+        whose process is gone is ``crashed``, and may go); without it, or for another
+        host's run, the recorded status decides. Both are asked under the write lock."""
 
         found: list[RunView] = []
 
@@ -100,7 +102,8 @@ class Management:
                     f"run {run_id} is still in use: its job #{job.id} is {job.status} "
                     f"(cancel it first: whirr cancel {job.id})"
                 )
-            if running or (view.status == "running" and job is None and view.job_id is None):
+            seen = live(view) if live is not None and view.job_id is None else view
+            if view.job_id is None and seen.status == "running":
                 raise InvalidState(
                     f"run {run_id} is still running and writing its files; "
                     "delete it once it has ended"

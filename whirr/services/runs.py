@@ -30,7 +30,8 @@ from whirr.events import (
 from whirr.events.runs import FilesMode
 from whirr.projections import RunView
 from whirr.services.errors import InvalidRequest, NotFound
-from whirr.store import EventStore
+from whirr.services.run_removal import missing_run, was_deleted
+from whirr.store import EventStore, ViewReader
 
 #: How many candidates an ambiguous prefix error lists.
 _AMBIGUOUS_SHOWN = 5
@@ -75,7 +76,15 @@ class Runs:
             files_mode=files_mode,
             worker_run_dir=worker_run_dir,
         )
-        self.store.append([Pending(run_stream(run_id), event)])
+
+        def decide(reader: ViewReader) -> list[Pending]:
+            # A deleted run's id stays deleted (``whirr.services.run_removal``): asked
+            # under the write lock, so a start cannot slip in after the delete.
+            if reader.run(run_id) is None and was_deleted(self.store, run_id):
+                raise missing_run(self.store, run_id)
+            return [Pending(run_stream(run_id), event)]
+
+        self.store.transact(decide)
         return self.get(run_id)
 
     def update_summary(self, run_id: str, summary: dict[str, Any]) -> None:

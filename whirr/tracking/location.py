@@ -90,12 +90,16 @@ def locate(
     project = _project(cwd)
     if resume is not None:
         runs_dir = project.runs_dir if project else _home_runs()
-        return Location(
-            run_id=resume,
-            run_dir=_resumed_dir(runs_dir, resume),
-            store=project.open_store() if project else None,
-            resumed=True,
-        )
+        store = project.open_store() if project else None
+        try:
+            if store is not None:
+                _refuse_deleted(store, resume)
+            run_dir = _resumed_dir(runs_dir, resume)
+        except BaseException:
+            if store is not None:
+                store.close()
+            raise
+        return Location(run_id=resume, run_dir=run_dir, store=store, resumed=True)
     run_id = new_run_id()
     if project is None:
         return Location(run_id=run_id, run_dir=_home_runs() / run_id)
@@ -114,6 +118,18 @@ def _on_server(url: str, token: str | None, resume: str | None, cwd: Path | None
         return Location(run_id=resume, run_dir=run_dir, server_url=url, token=token, resumed=True)
     run_id = new_run_id()
     return Location(run_id=run_id, run_dir=runs_dir / run_id, server_url=url, token=token)
+
+
+def _refuse_deleted(store: Any, resume: str) -> None:
+    """A deleted run's id stays deleted (``whirr runs delete``): resuming it is refused
+    before anything is written (a server refuses it too, 410)."""
+    from whirr.services.run_removal import was_deleted
+
+    if store.run(resume) is None and was_deleted(store, resume):
+        raise ValueError(
+            f"cannot resume {resume!r}: it was deleted (whirr runs delete), and its id is "
+            "not used again; start a new run"
+        )
 
 
 def _resumed_dir(runs_dir: Path, resume: str) -> Path:

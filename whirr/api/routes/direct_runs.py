@@ -24,6 +24,7 @@ from whirr.projections import RunView
 from whirr.services import run_files as files
 from whirr.services.errors import InvalidState, NotFound
 from whirr.services.render import run_out
+from whirr.services.run_removal import missing_run, was_deleted
 from whirr.services.runs import Runs
 from whirr.store import EventStore
 from whirr.web.http import body, respond
@@ -39,6 +40,8 @@ def start_direct(store: EventStore, req: RunStartRequest, runs_dir: Path) -> Run
     known = store.run(req.run_id)
     if req.resume:
         if known is None:
+            if was_deleted(store, req.run_id):
+                raise missing_run(store, req.run_id)  # 410: its id stays deleted
             raise NotFound(f"no run {req.run_id!r} to resume")
         if known.job_id is not None:
             raise InvalidState(f"run {req.run_id} is a job's run: it cannot be resumed")

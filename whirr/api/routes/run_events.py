@@ -19,8 +19,9 @@ from sanic import HTTPResponse, Request
 from whirr.api.routing import Route, backend
 from whirr.projections import RunView
 from whirr.services import run_files as files
-from whirr.services.errors import InvalidState, NotFound
+from whirr.services.errors import InvalidState
 from whirr.services.render import run_out
+from whirr.services.run_removal import missing_run
 from whirr.services.runs import Runs
 from whirr.store import EventStore
 from whirr.web.http import body, respond
@@ -29,11 +30,12 @@ from whirr.wire.run_events import RunArtifactRequest, RunAttachRequest, RunSumma
 
 
 def known_run(store: EventStore, run_id: str) -> RunView:
-    """The run with exactly this id (422 for a malformed id, 404 for an unknown one)."""
+    """The run with exactly this id (422 for a malformed id, 404 for an unknown one,
+    410 for a deleted one)."""
     files.check_run_id(run_id)
     run = store.run(run_id)
     if run is None:
-        raise NotFound(f"no run {run_id!r}")
+        raise missing_run(store, run_id)  # 410 for a deleted run, saying so
     return run
 
 

@@ -225,6 +225,11 @@ SELECT GREATEST(
 -- A deleted run's row (status 'deleted', a tombstone) is read by no query.
 SELECT data::text FROM runs WHERE id = %s AND status <> 'deleted';
 
+-- name: get_run_view
+-- The projection's own read of a run's row, the tombstone included: it stays a tombstone
+-- whatever comes after (a deleted run's id is never started again).
+SELECT data::text FROM runs WHERE id = %s;
+
 -- name: runs
 -- Without a tag (runs_tagged filters by one).
 SELECT data::text FROM runs

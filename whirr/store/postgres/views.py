@@ -261,7 +261,7 @@ class PgViews:
 #: Per projection: the query that reads one view by key, and its decoder.
 _GET_VIEW: dict[str, tuple[str, Callable[[str], Any]]] = {
     "jobs": ("get_job", decode_job),
-    "runs": ("get_run", _decode_run),
+    "runs": ("get_run_view", _decode_run),  # the tombstone too: the projection keeps it
     "workers": ("get_worker", _decode_worker),
     "queue": ("get_queue_state", _decode_queue),
 }
