@@ -40,6 +40,8 @@ def fill(store: Any) -> None:
         mixed = i if i % 3 else f"v{i}"  # numbers and text in one column
         config["mixed"] = mixed
         config["layers"] = [i % 2, 1]
+        if i == 4:
+            config["archived"] = True  # a config key, not the run's flag: still listed
         run_id = f"run-{i:02d}"
         tags = ["sweep"] if i % 2 else ["sweep", "best"] if i % 3 == 0 else []
         runs.start(run_id, f"/runs/{run_id}", name=f"Trial {i % 10}", config=config, tags=tags)
@@ -117,6 +119,8 @@ def test_filters_and_offsets(store: Any) -> None:
         got = store.runs_page(q)
         assert (ids(got), got.matched) == (ids(want), want.matched), q
     assert store.runs_page(RunsPage(archived=True)).matched == 1
+    assert "run-04" in ids(store.runs_page(RunsPage(limit=100)))
+    assert "run-04" in ids(store.runs_page(RunsPage(sort="config.lr", limit=100)))
     assert store.runs_page(RunsPage(offset=500)).matched == 28
 
 

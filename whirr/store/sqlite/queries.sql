@@ -207,7 +207,11 @@ WITH found AS (
   WHERE status <> 'deleted'
     AND (:status IS NULL OR status = :status)
     AND (:tag IS NULL OR EXISTS (SELECT 1 FROM json_each(j, '$.tags') WHERE value = :tag))
-    AND (:archived IS NULL OR COALESCE(json_extract(j, '$.archived'), 0) = :archived)
+    -- Not archived, quickly: a view (msgspec's compact JSON) without the text
+    -- "archived":true anywhere is not archived, and reading its JSON is what costs here.
+    AND (:archived IS NULL
+         OR (:archived = 0 AND instr(j, '"archived":true') = 0)
+         OR COALESCE(json_extract(j, '$.archived'), 0) = :archived)
     AND NOT EXISTS (
       SELECT 1 FROM json_each(:words) AS w
       -- r.id, not id: json_each has a column of that name.
@@ -242,10 +246,23 @@ WHERE t.tag = :tag
 ORDER BY r.started_us DESC, r.version DESC
 LIMIT :limit;
 
+-- name: runs_page_newest
+-- runs_page's most asked page (newest first, no tag or words), read along runs_newest:
+-- only the rows up to the page's end are looked at.
+SELECT id FROM runs
+WHERE status <> 'deleted'
+  AND (:status IS NULL OR status = :status)
+  AND (:archived IS NULL
+       OR (:archived = 0 AND instr(CAST(data AS TEXT), '"archived":true') = 0)
+       OR COALESCE(json_extract(CAST(data AS TEXT), '$.archived'), 0) = :archived)
+ORDER BY started_us DESC, id DESC
+LIMIT :limit OFFSET :offset;
+
 -- name: run_status_counts
 SELECT status, COUNT(*) FROM runs
 WHERE status <> 'deleted'
   AND (:archived IS NULL
+       OR (:archived = 0 AND instr(CAST(data AS TEXT), '"archived":true') = 0)
        OR COALESCE(json_extract(CAST(data AS TEXT), '$.archived'), 0) = :archived)
 GROUP BY status;
 

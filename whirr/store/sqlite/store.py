@@ -456,6 +456,8 @@ class SQLiteStore:
         return self._many("runs_by_prefix", {"prefix": prefix, "limit": limit}, _RUN)
 
     def runs_page(self, page: RunsPage) -> RunsPageResult:
+        if page.sort == "started_at" and page.descending and page.tag is None and not page.words:
+            return self._newest_page(page)
         params = {
             "status": page.status,
             "tag": page.tag,
@@ -474,6 +476,20 @@ class SQLiteStore:
         ids = [row[0] for row in rows]
         data = dict(self._query(_Q["runs_by_ids"], (_encode_view(ids).decode(),)))
         # A run deleted between the two reads is left out of the page.
+        return RunsPageResult(_RUN.many([data[i] for i in ids if i in data]), matched)
+
+    def _newest_page(self, page: RunsPage) -> RunsPageResult:
+        """The newest runs (by status or not) along the index, counted by status."""
+        params = {
+            "status": page.status,
+            "archived": None if page.archived is None else int(page.archived),
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+        ids = [row[0] for row in self._query(_Q["runs_page_newest"], params)]
+        counts = self.run_status_counts(page.archived)
+        matched = counts.get(page.status, 0) if page.status else sum(counts.values())
+        data = dict(self._query(_Q["runs_by_ids"], (_encode_view(ids).decode(),)))
         return RunsPageResult(_RUN.many([data[i] for i in ids if i in data]), matched)
 
     def run_status_counts(self, archived: bool | None = False) -> dict[str, int]:
