@@ -33,6 +33,8 @@ KEEPALIVE = 15.0
 #: How often the stream looks for new metric rows of the runs a page watches.
 METRICS_POLL = 1.0
 MAX_WATCHED = 20
+#: Seconds a page waits for its server-rendered first view before it is sent without.
+FIRST_VIEW_WAIT = 0.8
 _json = msgspec.json.Encoder()
 SECURITY_HEADERS = {
     # plotly.js sets inline styles on its SVG, so styles may be inline; scripts may not.
@@ -135,7 +137,16 @@ async def _first_view(request: Request, name: str) -> str:
         except WhirrError:  # a bad address: the script says what is wrong with it
             return ""
         metric = query_str(request, "metric", 1000)
-        return await first_view.compare(source, ids, metric, query_str(request, "x") or "step")
+        x = query_str(request, "x") or "step"
+        try:
+            # A run never looked at before may take a second or more to parse (millions
+            # of rows): then the page comes at once, saying it is loading, and its script
+            # draws it (the parse goes on meanwhile, for the script's request).
+            return await asyncio.wait_for(
+                first_view.compare(source, ids, metric, x), FIRST_VIEW_WAIT
+            )
+        except TimeoutError:
+            return ""
     return ""
 
 
