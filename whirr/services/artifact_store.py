@@ -30,6 +30,8 @@ from typing import Any, BinaryIO, NamedTuple, Protocol
 from whirr.filemodes import DIR_MODE, FILE_MODE
 from whirr.runfiles import check_name
 from whirr.services.errors import InvalidRequest, InvalidState, WhirrError
+from whirr.services.run_files import check_run_id
+from whirr.services.run_removal import remove_run_dir
 
 #: Parts of a multipart upload to S3 (the file is read from disk one part at a time).
 S3_PART_SIZE = 16 << 20
@@ -59,6 +61,16 @@ class ArtifactStore(Protocol):
         the artifact ``parts`` of the run; its location (None: the run directory)."""
         ...
 
+    def remove_run(self, run_id: str) -> int:
+        """Remove what this store holds of a deleted run outside its run directory (the
+        delete removes that); how many objects."""
+        ...
+
+    def remove_stored(self, run_id: str, location: str | None) -> None:
+        """Take back an artifact ``put`` just stored at ``location`` for a run deleted
+        meanwhile."""
+        ...
+
 
 class LocalArtifactStore:
     """Artifacts under the server's ``runs/<run_id>/artifacts/``."""
@@ -85,6 +97,12 @@ class LocalArtifactStore:
         finally:
             os.close(parent)
         return None
+
+    def remove_run(self, run_id: str) -> int:
+        return 0  # its artifacts are in its run directory, which the delete removes
+
+    def remove_stored(self, run_id: str, location: str | None) -> None:
+        remove_run_dir(self.runs_dir, run_id)  # ``put`` made it again: all of it goes
 
 
 def make_dirs(base: Path, parts: tuple[str, ...]) -> int:
@@ -172,6 +190,52 @@ class S3ArtifactStore:
             raise ArtifactStoreUnavailable(f"cannot store s3://{self.bucket}/{key}: {exc}") from exc
         source.unlink()
         return f"s3://{self.bucket}/{key}"
+
+    def remove_run(self, run_id: str) -> int:
+        """Remove every object under ``<prefix>/<run_id>/``: recorded or not (a ``put``
+        whose record never came), never another run's (the key ends with ``/``)."""
+        run_prefix = self.key(check_run_id(run_id), ()) + "/"
+        removed = 0
+        try:
+            pages = self.client().get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=run_prefix):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:  # a listing page holds at most 1,000: one delete_objects each
+                    answer = self.client().delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                    )
+                    failed = answer.get("Errors") or []
+                    if failed:
+                        raise ArtifactStoreUnavailable(
+                            f"cannot remove s3://{self.bucket}/{failed[0].get('Key')}: "
+                            f"{failed[0].get('Message')}"
+                        )
+                    removed += len(keys)
+        except WhirrError:
+            raise
+        except Exception as exc:  # botocore's errors: no connection, denied, no bucket
+            raise ArtifactStoreUnavailable(
+                f"cannot remove s3://{self.bucket}/{run_prefix}: {exc}"
+            ) from exc
+        return removed
+
+    def remove_stored(self, run_id: str, location: str | None) -> None:
+        if location is not None:
+            self.remove(location)
+
+    def remove(self, location: str) -> None:
+        """Remove the object at ``location`` (an ``s3://`` URL; gone already is fine)."""
+        bucket, key = parse_s3_url(location)
+        try:
+            self.client().delete_object(Bucket=bucket, Key=key)
+        except WhirrError:
+            raise
+        except Exception as exc:
+            raise ArtifactStoreUnavailable(f"cannot remove {location}: {exc}") from exc
+
+    def run_url(self, run_id: str) -> str:
+        """Where the run's objects are: ``s3://bucket/prefix/<run_id>/``."""
+        return f"s3://{self.bucket}/{self.key(run_id, ())}/"
 
     def open(self, location: str) -> StoredFile:
         """The object at ``location`` (an ``s3://`` URL this store wrote), streamed."""

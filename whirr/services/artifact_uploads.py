@@ -40,6 +40,7 @@ from whirr.services.errors import (
     StaleAttempt,
     WhirrError,
 )
+from whirr.services.run_removal import missing_run, remove_tree
 from whirr.services.runs import Runs
 from whirr.store import EventStore
 from whirr.wire.artifact_uploads import StoredArtifact
@@ -58,12 +59,13 @@ class ArtifactTooLarge(WhirrError):
 
 
 def current_attempt(store: EventStore, run_id: str) -> tuple[RunView, int]:
-    """The run (422 for a malformed id, 404 for an unknown one) and the attempt that may
+    """The run (422 for a malformed id, 404 for an unknown one, 410 for a deleted one) and
+    the attempt that may
     upload to it: its job's current attempt, 0 for a direct run."""
     run_files.check_run_id(run_id)
     run = store.run(run_id)
     if run is None:
-        raise NotFound(f"no run {run_id!r}")
+        raise missing_run(store, run_id)  # 410 for a deleted run
     if run.job_id is None:
         return run, 0
     job = store.job(run.job_id)
@@ -185,8 +187,10 @@ class ArtifactUploads:
         return Partial(fd, size, None if hashed is None else hashed[0])
 
     def finish_write(self, run_id: str, attempt: int, rel: str, partial: Partial) -> None:
-        """Close ``partial`` and note how far its running sha256 goes."""
+        """Close ``partial`` and note how far its running sha256 goes; when the run was
+        deleted while it arrived, remove it (410)."""
         partial.close()
+        self._unless_deleted(run_id)
         key = (run_id, attempt, "/".join(run_files.artifact_parts(rel)))
         with self._lock:
             hashed = self._hashes.get(key)
@@ -194,6 +198,28 @@ class ArtifactUploads:
                 self._hashes[key] = (hashed[0], partial.size)
             elif hashed is not None:  # the hash and the file parted ways: re-read at the end
                 self._hashes.pop(key, None)
+
+    def forget(self, run_id: str) -> bool:
+        """Remove a deleted run's partial uploads; whether there were any."""
+        base = self.partial_dir / run_files.check_run_id(run_id)
+        if not base.is_dir():
+            return False
+        remove_tree(base)
+        return True
+
+    def _unless_deleted(
+        self, run_id: str, *, stored: bool = False, location: str | None = None
+    ) -> None:
+        """After a write: when the run was deleted meanwhile, take back what was written
+        (its partial uploads; with ``stored``, what the artifact store made, at
+        ``location``) and refuse (410). A delete removes files only after
+        ``run.deleted`` is in the log, so whichever of the two comes second removes them."""
+        if self.store.run(run_id) is not None:
+            return
+        self.forget(run_id)
+        if stored:
+            self.artifacts.remove_stored(run_id, location)
+        raise missing_run(self.store, run_id)
 
     def _drop_older_attempts(self, run_id: str, attempt: int) -> None:
         base = self.partial_dir / run_id
@@ -240,13 +266,22 @@ class ArtifactUploads:
                 f"artifact {rel!r}: sha256 {digest} of what arrived is not {sha256} "
                 "(upload discarded)"
             )
-        location = self.artifacts.put(run_id, parts, path)
+        try:
+            location = self.artifacts.put(run_id, parts, path)
+        except Exception:
+            # A delete that removed the partial file under it: say so (410), and take
+            # back the directories the store made on the way.
+            self._unless_deleted(run_id, stored=True)
+            raise
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # the attempt's last partial file: tidy up
+        self._unless_deleted(run_id, stored=True, location=location)
         return Ready(rel, size, sha256, location)
 
     def record(self, run_id: str, ready: Ready) -> StoredArtifact:
-        """Append ``run.artifact_saved`` for a stored artifact (unless already recorded)."""
+        """Append ``run.artifact_saved`` for a stored artifact (unless already recorded;
+        410 when the run was deleted since: the delete removes the file)."""
+        current_attempt(self.store, run_id)
         if not ready.recorded:
             Runs(self.store, hostname="").artifact_saved(
                 run_id, ready.path, ready.size, sha256=ready.sha256, location=ready.location

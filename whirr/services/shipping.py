@@ -36,6 +36,7 @@ from whirr.projections import JobView, RunView
 from whirr.runfiles import UnsafePath, open_dir
 from whirr.services.errors import InvalidRequest, InvalidState, NotFound, OffsetGap, StaleAttempt
 from whirr.services.run_files import check_run_id
+from whirr.services.run_removal import missing_run, remove_run_dir
 from whirr.store import EventStore
 from whirr.wire.shipping import (
     APPEND_STREAMS,
@@ -113,13 +114,15 @@ class Shipping:
     def upload(self, run_id: str, name: str, attempt: int, offset: int, data: bytes) -> int:
         """Store an upload; the attempt-local size after it."""
         kind = check_name(name)
-        ctx = self._context(run_id)
-        if ctx.said_mode == "shared":
-            raise InvalidState(
-                f"run {run_id}'s worker writes its files in place on the server's "
-                "filesystem: nothing to upload"
-            )
         with self._lock(run_id):
+            # Asked under the run's lock, which ``forget`` takes after a delete: an upload
+            # either lands before the files are removed or finds the run deleted (410).
+            ctx = self._context(run_id)
+            if ctx.said_mode == "shared":
+                raise InvalidState(
+                    f"run {run_id}'s worker writes its files in place on the server's "
+                    "filesystem: nothing to upload"
+                )
             index = self._load(run_id)
             self._check_attempt(ctx, index, attempt)
             if kind == "whole":
@@ -130,8 +133,8 @@ class Shipping:
         """Record the attempt's final local sizes; the run's files after."""
         for name in sizes:
             check_name(name)
-        ctx = self._context(run_id)
         with self._lock(run_id):
+            ctx = self._context(run_id)
             index = self._load(run_id)
             self._check_attempt(ctx, index, attempt)
             entry = index.attempts.setdefault(attempt, AttemptIndex())
@@ -139,12 +142,25 @@ class Shipping:
             self._save(run_id, index)
             return self._describe(ctx, index)
 
+    def forget(self, run_id: str) -> bool:
+        """Remove what the server holds of a deleted run's shipped files: its directory
+        and its index (once ``run.deleted`` is in the log: uploads after it are refused);
+        whether there was any."""
+        check_run_id(run_id)
+        with self._lock(run_id):
+            removed = remove_run_dir(self.runs_dir, run_id)
+            try:
+                self._index_path(run_id).unlink()
+            except FileNotFoundError:
+                return removed
+            return True
+
     # -- the parts ----------------------------------------------------------------------
     def _context(self, run_id: str) -> RunContext:
         check_run_id(run_id)
         run = self.store.run(run_id)
         if run is None:
-            raise NotFound(f"no run {run_id!r}")
+            raise missing_run(self.store, run_id)
         if run.job_id is None:  # a direct run: one attempt, numbered 0
             return RunContext(run, None, 0, run.status != "running")
         job = self.store.job(run.job_id)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
+from whirr.api.artifact_access import s3_store, uploads
 from whirr.api.routes.run_events import known_run
 from whirr.api.routing import Route, backend
 from whirr.services.errors import InvalidRequest
+from whirr.services.server_removal import remove_server_files
 from whirr.web.http import body, respond
 from whirr.wire import schemas
 from whirr.wire.run_manage import (
@@ -78,11 +80,25 @@ async def unarchive_run(request: Request, run_id: str) -> HTTPResponse:
 
 
 async def delete_run(request: Request, run_id: str) -> HTTPResponse:
-    """Delete a run: its directory on the server removed, the run gone from every view
-    (409 while it runs or its job may still write to it)."""
+    """Delete a run: gone from every view, its directory, shipping index, partial
+    uploads and S3 objects removed (409 while it runs or its job may still write to
+    it; 410 ``run_deleted`` once deleted, for this and every upload or start)."""
     b = backend(request)
-    await b.read(known_run, b.store, run_id)
-    return respond(await b.write_and_wake(b.whirr.delete_run, run_id))
+    run = await b.read(known_run, b.store, run_id)
+    deleted = await b.write_and_wake(b.whirr.delete_run, run_id)
+    # Then what the server holds beside the run directory (shipping index, partial
+    # uploads, S3 objects): after run.deleted, so a later upload is refused (410).
+    found, more = await b.read(
+        remove_server_files,
+        run,
+        request.app.ctx.shipping,
+        uploads(request),
+        lambda: s3_store(request),
+    )
+    if found:
+        message = f"{deleted.message}; {more}" if more else deleted.message
+        deleted = RunDeleteResponse(run_id=run_id, message=message, files_removed=True)
+    return respond(deleted)
 
 
 async def clean_jobs(request: Request) -> HTTPResponse:
