@@ -18,12 +18,13 @@ import re
 import warnings
 from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import msgspec
 
+from whirr.clock import UTC
 from whirr.run import SkippedLine as SkippedLine  # where the CLI and tests find it
 from whirr.runfiles import RunFile, UnsafePath, open_dir, open_file, walk_files
 from whirr.services.errors import InvalidRequest, NotFound
