@@ -85,7 +85,10 @@ class Runs:
             return [Pending(run_stream(run_id), event)]
 
         self.store.transact(decide)
-        return self.get(run_id)
+        view = self.store.run(run_id)
+        if view is None:  # deleted by a decision batched just before this one (PostgreSQL)
+            raise missing_run(self.store, run_id)
+        return self.live(view)
 
     def update_summary(self, run_id: str, summary: dict[str, Any]) -> None:
         """Merge ``summary`` into the run's summary."""
