@@ -66,7 +66,9 @@ class RunUnarchived(Event, frozen=True, tag="run.unarchived"):
 
 class RunDeleted(Event, frozen=True, tag="run.deleted"):
     """The run was deleted: its files removed, the run gone from every view. Its earlier
-    events stay in the log (history is never rewritten); replay drops the run here."""
+    events stay in the log (history is never rewritten); replay drops the run here, and
+    its id stays deleted: a later ``run.started`` with it is refused, and one that is in
+    the log anyway leaves the run deleted."""
 
     run_id: str
 
