@@ -80,7 +80,8 @@ def test_an_untrustworthy_checkpoint_is_ignored(
 
 def test_the_checkpoint_names_every_view_table() -> None:
     tables = {"queue_state" if name == "queue" else name for name in VIEW_TABLES}
-    tables.add("job_counts")  # kept by write_decision beside the jobs (no projection of its own)
+    # Kept by write_decision beside the jobs and runs (no projection of their own).
+    tables |= {"job_counts", "run_tags"}
     cleared = set(re.findall(r"DELETE FROM (\w+);", Q["clear_projections"]))
     restored = re.findall(
         r"INSERT INTO (\w+) SELECT \* FROM checkpoint_\1;", Q["checkpoint_restore"]

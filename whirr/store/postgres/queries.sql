@@ -119,15 +119,25 @@ $$;
 
 -- name: migrate_v4
 -- Reads that do not grow with history (issue 19; see the SQLite store's schema_v3).
--- job_counts: the jobs per status column, kept by write_decision in the same statement
--- as the jobs. The tag filter uses a GIN index on runs.tags (runs_tagged). heard_at: when
--- a worker was last heard from, so that listings leave out the ones long gone.
+-- job_counts: the jobs per status column; run_tags: a run's tags, a row each (a table
+-- rather than a GIN index on runs.tags: the planner has no estimate for a tag absent from
+-- its statistics, guessed a few percent of the runs and walked the runs newest first to
+-- find a page of them, reading all 100k for a tag no run has). Both are kept by
+-- write_decision in the same statement as the jobs and runs. heard_at: when a worker was
+-- last heard from, so that listings leave out the ones long gone.
 CREATE TABLE job_counts (
     status text   PRIMARY KEY,
     n      bigint NOT NULL
 );
 INSERT INTO job_counts (status, n) SELECT status, COUNT(*) FROM jobs GROUP BY status;
-CREATE INDEX runs_tags ON runs USING gin (tags);
+CREATE TABLE run_tags (
+    tag    text COLLATE "C" NOT NULL,
+    run_id text COLLATE "C" NOT NULL,
+    PRIMARY KEY (tag, run_id)
+);
+CREATE INDEX run_tags_run ON run_tags (run_id);
+INSERT INTO run_tags (tag, run_id)
+SELECT DISTINCT t.tag, r.id FROM runs r, unnest(r.tags) AS t(tag);
 ALTER TABLE workers ADD COLUMN heard_at timestamptz NOT NULL DEFAULT 'epoch';
 UPDATE workers SET heard_at = (data->>'heartbeat_at')::timestamptz;
 CREATE INDEX workers_heard ON workers (heard_at);
@@ -169,6 +179,7 @@ DELETE FROM runs;
 DELETE FROM workers;
 DELETE FROM queue_state;
 DELETE FROM job_counts;
+DELETE FROM run_tags;
 
 -- name: copy_jobs
 COPY jobs (id, status, priority, lease_expires, blocked, not_before, data) FROM STDIN;
@@ -301,15 +312,14 @@ GROUP BY status;
 SELECT id, data::text FROM runs WHERE id = ANY(%(ids)s::text[]) AND status <> 'deleted';
 
 -- name: runs_tagged
--- The runs query for one tag: ``@>`` is what the GIN index on tags answers (``= ANY``
--- would read every run); the plan is checked in a test.
-SELECT data::text FROM runs
-WHERE tags @> ARRAY[%(tag)s::text]
-  AND status <> 'deleted'
-  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+-- The runs query for one tag, led by run_tags (the plan is checked in a test).
+SELECT r.data::text FROM run_tags t JOIN runs r ON r.id = t.run_id
+WHERE t.tag = %(tag)s::text
+  AND r.status <> 'deleted'
+  AND (%(status)s::text IS NULL OR r.status = %(status)s::text)
   AND (%(archived)s::boolean IS NULL
-       OR COALESCE((data->>'archived')::boolean, false) = %(archived)s::boolean)
-ORDER BY started_at DESC, version DESC
+       OR COALESCE((r.data->>'archived')::boolean, false) = %(archived)s::boolean)
+ORDER BY r.started_at DESC, r.version DESC
 LIMIT %(limit)s;
 
 -- name: runs_by_prefix
@@ -369,12 +379,23 @@ WITH new_events AS (
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
         lease_expires = EXCLUDED.lease_expires, blocked = EXCLUDED.blocked,
         not_before = EXCLUDED.not_before, data = EXCLUDED.data
+), written_runs AS (
+    SELECT * FROM json_to_recordset(%(runs)s::json)
+         AS r(id text, status text, started_at timestamptz, version bigint, tags text[],
+              data text)
+), lost_run_tags AS (
+    -- The rows of the tags a run lost; those it keeps or gains are inserted below (the
+    -- two touch different rows, as one statement must).
+    DELETE FROM run_tags t USING written_runs w
+    WHERE t.run_id = w.id AND NOT (t.tag = ANY(w.tags))
+), new_run_tags AS (
+    INSERT INTO run_tags (tag, run_id)
+    SELECT DISTINCT t.tag, w.id FROM written_runs w, unnest(w.tags) AS t(tag)
+    ON CONFLICT DO NOTHING
 ), new_runs AS (
     INSERT INTO runs (id, status, started_at, version, tags, data)
     SELECT id, status, started_at, version, tags, data::json
-    FROM json_to_recordset(%(runs)s::json)
-         AS r(id text, status text, started_at timestamptz, version bigint, tags text[],
-              data text)
+    FROM written_runs
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at,
         version = EXCLUDED.version, tags = EXCLUDED.tags, data = EXCLUDED.data
 ), new_workers AS (
@@ -408,23 +429,26 @@ INSERT INTO runs SELECT * FROM checkpoint_runs;
 INSERT INTO workers SELECT * FROM checkpoint_workers;
 INSERT INTO queue_state SELECT * FROM checkpoint_queue_state;
 INSERT INTO job_counts SELECT * FROM checkpoint_job_counts;
+INSERT INTO run_tags SELECT * FROM checkpoint_run_tags;
 
 -- name: checkpoint_write
 -- The views, copied as the checkpoint, inside the rebuild's transaction (all of it or
 -- none). Made afresh each time, LIKE the view tables of this schema version. Every
 -- view table is named here and in checkpoint_restore (a test checks it).
 DROP TABLE IF EXISTS checkpoint_jobs, checkpoint_runs, checkpoint_workers,
-    checkpoint_queue_state, checkpoint_job_counts, checkpoint_stamp;
+    checkpoint_queue_state, checkpoint_job_counts, checkpoint_run_tags, checkpoint_stamp;
 CREATE TABLE checkpoint_jobs (LIKE jobs INCLUDING DEFAULTS);
 CREATE TABLE checkpoint_runs (LIKE runs INCLUDING DEFAULTS);
 CREATE TABLE checkpoint_workers (LIKE workers INCLUDING DEFAULTS);
 CREATE TABLE checkpoint_queue_state (LIKE queue_state INCLUDING DEFAULTS);
 CREATE TABLE checkpoint_job_counts (LIKE job_counts INCLUDING DEFAULTS);
+CREATE TABLE checkpoint_run_tags (LIKE run_tags INCLUDING DEFAULTS);
 INSERT INTO checkpoint_jobs SELECT * FROM jobs;
 INSERT INTO checkpoint_runs SELECT * FROM runs;
 INSERT INTO checkpoint_workers SELECT * FROM workers;
 INSERT INTO checkpoint_queue_state SELECT * FROM queue_state;
 INSERT INTO checkpoint_job_counts SELECT * FROM job_counts;
+INSERT INTO checkpoint_run_tags SELECT * FROM run_tags;
 CREATE TABLE checkpoint_stamp (
     id   boolean PRIMARY KEY DEFAULT true CHECK (id),
     data json    NOT NULL
