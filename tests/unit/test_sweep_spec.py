@@ -36,8 +36,8 @@ def test_a_full_file_is_read() -> None:
         (
             "program: python t.py\nparamters: {x: [1]}\n",
             "sweep.yaml, line 2: paramters: unknown key (expected one of: name, program, method, "
-            "max_runs, seed, metric, tags, submit, parameters, description, fail_fast); "
-            "did you mean 'parameters'?",
+            "max_runs, seed, metric, tags, submit, parameters, description, fail_fast, "
+            "early_terminate, max_concurrent); did you mean 'parameters'?",
         ),
         (
             "program: python t.py\nparameters:\n  x: [1]\n  x: [2]\n",
@@ -48,8 +48,9 @@ def test_a_full_file_is_read() -> None:
             "sweep.yaml, line 1: program: cannot split into arguments: No closing quotation",
         ),
         (
-            "program: python t.py\nmethod: bayes\nparameters: {x: [1]}\n",
-            "sweep.yaml, line 2: method: unknown method 'bayes' (expected one of: grid, random)",
+            "program: python t.py\nmethod: anneal\nparameters: {x: [1]}\n",
+            "sweep.yaml, line 2: method: unknown method 'anneal' "
+            "(expected one of: grid, random, bayes)",
         ),
         (
             "program: python t.py\nmethod: random\nparameters: {x: [1]}\n",
@@ -76,7 +77,7 @@ def test_a_full_file_is_read() -> None:
             "program: python t.py\nmethod: random\nmax_runs: 2\nparameters:\n  lr:\n"
             "    distribution: normal\n    min: 0\n    max: 1\n",
             "sweep.yaml, line 6: parameters.lr.distribution: unknown distribution 'normal' "
-            "(expected one of: uniform, log_uniform, int_uniform)",
+            "(expected one of: uniform, log_uniform, int_uniform, categorical)",
         ),
         (
             "program: python t.py\nmethod: random\nmax_runs: 2\nparameters:\n  n:\n"

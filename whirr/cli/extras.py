@@ -16,6 +16,7 @@ PROVIDED_BY: dict[str, tuple[str, ...]] = {
     "psycopg_pool": ("server",),
     "boto3": ("s3",),
     "pynvml": ("gpu",),
+    "optuna": ("sweeps",),
 }
 
 #: The extra a command is for: named when it brings the missing library.
@@ -26,6 +27,7 @@ COMMAND_EXTRA: dict[str, str] = {
     "runs": "analytics",  # its --filter is DuckDB SQL
     "server": "server",
     "dashboard": "dashboard",
+    "sweep": "sweeps",
 }
 
 

@@ -16,6 +16,7 @@ from whirr.facade import Whirr, open_whirr
 from whirr.services.errors import NotFound
 
 if TYPE_CHECKING:
+    from whirr.sweeps import PlannedJob, SweepSpec
     from whirr.wire.studies import SweepOut, SweepReportOut
 
 
@@ -60,8 +61,9 @@ def sweep_cmd() -> None:
     "--seed",
     type=count(0),
     default=None,
-    help="Seed of a random sweep (default: `seed` in the file, else a new one, "
-    "which is printed and recorded).",
+    help="Seed of a random or bayes sweep (default: `seed` in the file, else a new one, "
+    "which is printed and recorded); a bayes sweep proposes the same points given the "
+    "same seed and the same order of ends.",
 )
 @click.option(
     "--check",
@@ -110,7 +112,6 @@ def run_cmd(
       whirr sweep sweep.yaml --server http://head-node:8080
     """
     from whirr.studies.linking import submit_option_names
-    from whirr.sweeps import expand
     from whirr.sweeps.service import new_seed
     from whirr.sweeps.spec import NAME_PATTERN, SweepFileError, parse_spec
     from whirr.wire.studies import SweepCreateRequest
@@ -138,12 +139,16 @@ def run_cmd(
         raise click.UsageError("give --fail-fast N or --no-fail-fast, not both")
     if no_fail_fast:
         fail_fast = 0
-    if spec.method == "random" and seed is None:
+    if spec.method in ("random", "bayes") and seed is None:
         seed = spec.seed if spec.seed is not None else new_seed()
+    if spec.method == "bayes":
+        from whirr.sweeps import optuna_study
+
+        optuna_study.require()  # before anything is queued: the one-line "install" error
     if check:
         _check_flags(spec.argv, [f"--{p.name}" for p in spec.parameters], quiet=as_json)
     if dry_run:
-        planned = expand.plan(spec, name, seed)
+        planned = _first_jobs(spec, name, seed)
         if as_json:
             emit_json({"sweep": name, "seed": seed, "jobs": planned})
             return
@@ -155,6 +160,11 @@ def run_cmd(
             f"\nDry run: {len(planned)} job(s) of sweep {name} ({spec.method}{seeded}); "
             "nothing queued."
         )
+        if spec.method == "bayes":
+            click.echo(
+                f"Then each job that ends proposes the next point (TPE), up to {spec.max_runs} "
+                f"jobs, {spec.max_concurrent} queued or running at once."
+            )
         return
     # The jobs run in this directory (on a server's workers, in the same path there).
     req = SweepCreateRequest(
@@ -184,7 +194,33 @@ def run_cmd(
     span = f"#{ids[0]}-#{ids[-1]}" if len(ids) > 1 else f"#{ids[0]}"
     seeded = f", seed {record.seed}" if record.seed is not None else ""
     click.echo(f"Sweep {name}: queued {len(ids)} job(s) {span} ({spec.method}{seeded})")
+    if spec.method == "bayes":
+        click.echo(
+            f"Each job that ends proposes the next point, up to {spec.max_runs} jobs "
+            f"({spec.max_concurrent} queued or running at once)."
+        )
     click.echo(f"Progress: whirr sweep status {name}")
+
+
+def _first_jobs(spec: SweepSpec, name: str, seed: int | None) -> list[PlannedJob]:
+    """The jobs queued at once: every planned one, or a bayes sweep's first points."""
+    from whirr.sweeps import expand
+
+    if spec.method != "bayes":
+        return expand.plan(spec, name, seed)
+    from whirr.sweeps import optuna_study
+
+    assert spec.max_runs is not None and spec.max_concurrent is not None
+    configs = optuna_study.first_points(
+        spec.parameters,
+        min(spec.max_concurrent, spec.max_runs),
+        goal=spec.goal,
+        seed=seed or 0,
+    )
+    return [
+        expand.PlannedJob(i, f"{name}-{i}", expand.command(spec.argv, config), config)
+        for i, config in enumerate(configs)
+    ]
 
 
 @sweep_cmd.command("status")

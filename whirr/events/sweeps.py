@@ -17,7 +17,10 @@ class SweepCreated(Event, frozen=True, tag="sweep.created"):
 
     sweep: str
     program: str
-    method: Literal["grid", "random"]
+    #: ``bayes``: only the first ``max_concurrent`` points are planned up front; each later
+    #: point is proposed as a job ends (``whirr.sweeps.bayes``), recorded as its
+    #: ``sweep.job_added`` (config = the point), and ``planned`` is ``max_runs``.
+    method: Literal["grid", "random", "bayes"]
     parameters: dict[str, Any]
     planned: SweepPoints
     workdir: str
@@ -32,6 +35,11 @@ class SweepCreated(Event, frozen=True, tag="sweep.created"):
     #: Fail fast: when the first ``fail_fast`` jobs to end all failed with the same exit
     #: code and logged no metric, the sweep pauses (``sweep.paused``); 0 turns it off.
     fail_fast: SweepPoints = 3
+    #: W&B's ``early_terminate`` (``{type: median|hyperband, min_iter, ...}``): a running
+    #: job whose ``metric`` lags is cancelled with reason ``pruned``; None: never.
+    early_terminate: dict[str, Any] | None = None
+    #: bayes: how many of its jobs are queued or running at once.
+    max_concurrent: SweepPoints | None = None
 
 
 class SweepJobAdded(Event, frozen=True, tag="sweep.job_added"):

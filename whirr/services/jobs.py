@@ -43,7 +43,7 @@ from whirr.services.outcomes import (
     schedule_retry,
 )
 from whirr.store import EventStore, ViewReader
-from whirr.sweeps import failfast
+from whirr.sweeps import bayes, failfast
 
 #: How many ready jobs the claim policy looks at (the head of the claim order). Jobs
 #: waiting on a dependency or a retry backoff are left out by the store's query, so they
@@ -283,17 +283,25 @@ class Jobs:
         return as_written(held[0], recorded)
 
     def heartbeat(self, job_id: int, worker_id: str, attempt: int, lease_seconds: float) -> JobView:
-        """Renew the lease; the returned view tells whether a cancel was requested."""
+        """Renew the lease; the returned view tells whether a cancel was requested. A job
+        of a sweep with ``early_terminate`` whose metric the pruner stops gets its cancel
+        request (reason ``pruned``) with this heartbeat (``whirr.sweeps.bayes``)."""
 
         held: list[JobView] = []
+        prune = bayes.prune_check(self.store, job_id)
 
         def decide(reader: ViewReader) -> list[Pending]:
-            held[:] = [self._held(reader, job_id, worker_id, attempt)]
+            job = self._held(reader, job_id, worker_id, attempt)
+            held[:] = [job]
             expires = self.clock() + timedelta(seconds=lease_seconds)
             event = JobHeartbeat(
                 job_id=job_id, worker_id=worker_id, attempt=attempt, lease_expires_at=expires
             )
-            return [Pending(job_stream(job_id), event)]
+            pending = [Pending(job_stream(job_id), event)]
+            if prune and not job.cancel_requested:
+                cancel = JobCancelRequested(job_id=job_id, reason=bayes.PRUNED)
+                pending.append(Pending(job_stream(job_id), cancel))
+            return pending
 
         recorded = self.store.transact(decide)
         return as_written(held[0], recorded)
@@ -314,9 +322,13 @@ class Jobs:
         start). A failed exit with retries left queues the job again (same id, next
         attempt) after a backoff. A stale attempt raises ``LeaseLost`` and changes nothing.
         ``usage``: what the attempt used, recorded with its end. The end of a sweep's
-        job applies its fail-fast rule in the same transaction (``whirr.sweeps.failfast``)."""
+        job applies its fail-fast rule in the same transaction (``whirr.sweeps.failfast``),
+        and a bayes sweep's proposes its next point there (``whirr.sweeps.bayes``); a
+        pruned job's end records ``pruned`` as its error."""
 
         held: list[JobView] = []
+        if error is None:
+            error = bayes.cancel_reason(self.store, job_id)
 
         def decide(reader: ViewReader) -> list[Pending]:
             job = self._held(reader, job_id, worker_id, attempt)
@@ -343,7 +355,8 @@ class Jobs:
                 usage=usage,
             )
 
-        recorded = self.store.transact(failfast.around(self.store, job_id, decide))
+        decision = failfast.around(self.store, job_id, decide)
+        recorded = self.store.transact(bayes.around(self.store, job_id, decision))
         return as_written(held[0], recorded)
 
     # -- the user side ------------------------------------------------------

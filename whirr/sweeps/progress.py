@@ -68,6 +68,9 @@ class Progress(msgspec.Struct, frozen=True):
     cancelled: int = 0
     #: Fail-fast paused the sweep: its queued jobs are held until it is resumed.
     paused: bool = False
+    #: A bayes sweep: its points are queued as its jobs end, so fewer queued than
+    #: planned is its normal state while some run.
+    proposes: bool = False
 
     @property
     def finished(self) -> int:
@@ -77,8 +80,13 @@ class Progress(msgspec.Struct, frozen=True):
     @property
     def state(self) -> str:
         """One word: ``incomplete`` (not every job queued: still submitting, or
-        interrupted; ``whirr sweep resume`` finishes it), ``paused`` (fail-fast held its
+        interrupted, or a bayes sweep with nothing running that stopped proposing;
+        ``whirr sweep resume`` finishes it), ``paused`` (fail-fast held its
         jobs; ``whirr sweep resume`` releases them), ``active`` or ``finished``."""
+        if self.proposes and self.paused and self.finished < self.planned:
+            return "paused"
+        if self.proposes and self.submitted < self.planned and self.queued + self.running:
+            return "active"  # each end proposes the next point
         if self.submitted < self.planned:
             return "incomplete"
         if self.finished == self.planned:
@@ -123,6 +131,7 @@ def progress(record: SweepRecord, statuses: Mapping[int, str]) -> Progress:
         planned=record.created.planned,
         submitted=len(record.members),
         paused=record.paused is not None,
+        proposes=record.created.method == "bayes",
         **counts,
     )
 

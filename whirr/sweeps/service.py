@@ -31,7 +31,7 @@ from whirr.store import EventStore, ViewReader
 from whirr.studies.linking import check_submit_options, submit_linked
 from whirr.studies.results import JobOutcome, Results
 from whirr.studies.streams import create_stream
-from whirr.sweeps import expand, failfast
+from whirr.sweeps import bayes, expand, failfast, optuna_study
 from whirr.sweeps.progress import Member, Progress, SweepRecord, best, fold, progress
 from whirr.sweeps.spec import SweepSpec
 
@@ -94,20 +94,24 @@ class Sweeps:
         ``fail_fast`` (N jobs; 0: off) wins over the file's (``whirr.sweeps.failfast``).
 
         The name must be new: its jobs are ``<name>-<i>`` and tagged ``sweep:<name>``."""
-        if spec.method == "random" and seed is None:
+        if spec.method in ("random", "bayes") and seed is None:
             seed = spec.seed if spec.seed is not None else new_seed()
-        planned = expand.plan(spec, name, seed)
+        if spec.method == "bayes":
+            optuna_study.require()
+            assert spec.max_runs is not None
+            expand.check_size(spec)
+        planned = [] if spec.method == "bayes" else expand.plan(spec, name, seed)
         submit_options = check_submit_options({**spec.submit, **(options or {})})
-        if check and planned:
-            check_runnable(planned[0].argv, workdir)
+        if check and (planned or spec.method == "bayes"):
+            check_runnable(planned[0].argv if planned else spec.argv, workdir)
         created = SweepCreated(
             sweep=name,
             program=spec.program,
             method=spec.method,
             parameters=spec.raw_parameters,
-            planned=len(planned),
+            planned=spec.max_runs if spec.method == "bayes" else len(planned),  # type: ignore[arg-type]
             workdir=workdir,
-            seed=seed if spec.method == "random" else None,
+            seed=seed if spec.method in ("random", "bayes") else None,
             max_runs=spec.max_runs,
             metric=spec.metric,
             goal=spec.goal,
@@ -115,6 +119,8 @@ class Sweeps:
             submit_options=submit_options,
             tags=spec.tags,
             fail_fast=spec.fail_fast if fail_fast is None else fail_fast,
+            early_terminate=spec.early_terminate,
+            max_concurrent=spec.max_concurrent,
         )
         create_stream(
             self.store,
@@ -123,12 +129,19 @@ class Sweeps:
             taken=f"a sweep named {name!r} already exists; give this one another name with "
             "-p/--prefix (or `name:` in the file)",
         )
+        if spec.method == "bayes":
+            return self._propose(self.get(name))
         return self._submit(self.get(name), planned)
 
     def resume(self, name: str) -> tuple[SweepRecord, list[JobView]]:
-        """Queue the jobs of an interrupted sweep that were never queued (same plan).
+        """Queue the jobs of an interrupted sweep that were never queued (same plan; a
+        bayes sweep: its next points, up to ``max_concurrent`` queued or running).
         A paused sweep's held jobs are given back by ``release``."""
         record = self.get(name)
+        if record.created.method == "bayes":
+            if record.paused is not None:
+                return record, []  # ``release`` first; the next ends propose again
+            return self._propose(record)
         return self._submit(
             record, expand.plan(_spec_of(record.created), name, record.created.seed)
         )
@@ -177,6 +190,22 @@ class Sweeps:
         return cancelled
 
     # -- internals ------------------------------------------------------------
+    def _propose(self, record: SweepRecord) -> tuple[SweepRecord, list[JobView]]:
+        """Queue a bayes sweep's next points (``whirr.sweeps.bayes``), in one transaction
+        so that an end recorded meanwhile never proposes the same room twice."""
+        name = record.created.sweep
+        watched = bayes.read_watch(self.store, name)
+        if watched is None:
+            return record, []
+
+        def decide(reader: ViewReader) -> list[Pending]:
+            return bayes.fill(reader, watched)
+
+        recorded = self.store.transact(decide)
+        ids = [r.event.job_id for r in recorded if isinstance(r.event, JobSubmitted)]
+        jobs = [job for job in (self.store.job(i) for i in ids) if job is not None]
+        return self.get(name), jobs
+
     def _submit(
         self, record: SweepRecord, planned: Sequence[expand.PlannedJob]
     ) -> tuple[SweepRecord, list[JobView]]:

@@ -4,9 +4,11 @@ the line (from YAML node marks). Pure: it parses text, the caller reads the file
 ```yaml
 name: lr-sweep                     # optional; default: the file's name
 program: python train.py --epochs 3
-method: random                     # grid (default) or random
-max_runs: 8                        # required for random, caps a grid
-seed: 0                            # random sweeps: same seed, same runs
+method: random                     # grid (default), random or bayes (Optuna's TPE)
+max_runs: 8                        # required for random and bayes, caps a grid
+seed: 0                            # random and bayes sweeps: same seed, same runs
+max_concurrent: 2                  # bayes: how many of its jobs are queued or running at once
+early_terminate: {type: median, min_iter: 3}   # prune runs whose metric lags (any method)
 metric: {name: val_loss, goal: minimize}   # what `whirr sweep status` ranks by
 tags: [lr]                         # added to every job (besides sweep:<name>)
 submit: {priority: 5}              # passed through to submit
@@ -33,9 +35,17 @@ import yaml
 
 from whirr.services.errors import InvalidRequest
 
-Method = Literal["grid", "random"]
-METHODS = ("grid", "random")
-DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
+Method = Literal["grid", "random", "bayes"]
+METHODS = ("grid", "random", "bayes")
+DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "categorical")
+#: ``early_terminate`` types and the keys each takes (W&B's names; see
+#: ``whirr.sweeps.optuna_study.pruner`` for what they become in Optuna).
+EARLY_TERMINATE = {
+    "median": ("type", "min_iter", "min_trials"),
+    "hyperband": ("type", "min_iter", "max_iter", "eta"),
+}
+#: A bayes sweep's default ``max_concurrent``.
+DEFAULT_MAX_CONCURRENT = 2
 TOP_KEYS = (
     "name",
     "program",
@@ -48,6 +58,8 @@ TOP_KEYS = (
     "parameters",
     "description",
     "fail_fast",
+    "early_terminate",
+    "max_concurrent",
 )
 PARAM_KEYS = ("values", "value", "distribution", "min", "max")
 GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
@@ -86,6 +98,11 @@ class SweepSpec(msgspec.Struct, frozen=True, kw_only=True):
     submit: dict[str, Any] = {}
     #: Pause after this many identical first failures (``whirr.sweeps.failfast``); 0: off.
     fail_fast: int = 3
+    #: ``{type: median|hyperband, min_iter, ...}``: prune runs whose metric lags
+    #: (``whirr.sweeps.bayes``); None: never.
+    early_terminate: dict[str, Any] | None = None
+    #: bayes: how many of its jobs are queued or running at once (each end proposes the next).
+    max_concurrent: int | None = None
 
 
 class _Reader:
@@ -182,6 +199,14 @@ def _parameter(reader: _Reader, name: str, node: yaml.Node) -> Parameter:
     given = set(entries)
     if "value" in given and "values" in given:
         raise reader.error(node, path, "give `value` or `values`, not both")
+    if (
+        "distribution" in entries
+        and reader.value(entries["distribution"][1], f"{path}.distribution") == "categorical"
+    ):
+        if "values" not in entries or given & {"min", "max", "value"}:
+            raise reader.error(node, path, "a categorical distribution takes `values` (a list)")
+        given.discard("distribution")
+        entries = {k: v for k, v in entries.items() if k != "distribution"}
     if given & {"values", "value"}:
         if given & {"distribution", "min", "max"}:
             raise reader.error(node, path, "give `values` or a `distribution`, not both")
@@ -300,6 +325,36 @@ def _fail_fast(reader: _Reader, node: yaml.Node) -> int:
     return count
 
 
+def _early_terminate(reader: _Reader, node: yaml.Node) -> dict[str, Any]:
+    """``{type: median|hyperband, ...}`` with its keys checked (integers >= 1)."""
+    entries = reader.mapping(node, "early_terminate")
+    if "type" not in entries:
+        raise reader.error(node, "early_terminate", "needs `type` (median or hyperband)")
+    type_node = entries["type"][1]
+    kind = reader.value(type_node, "early_terminate.type")
+    if kind not in EARLY_TERMINATE:
+        raise reader.error(
+            type_node,
+            "early_terminate.type",
+            f"unknown type {kind!r}{_suggest(str(kind), list(EARLY_TERMINATE))}",
+        )
+    allowed = EARLY_TERMINATE[kind]
+    found: dict[str, Any] = {"type": kind}
+    for key, (key_node, value_node) in entries.items():
+        if key == "type":
+            continue
+        if key not in allowed:
+            raise reader.error(
+                key_node,
+                f"early_terminate.{key}",
+                f"unknown key for {kind}{_suggest(key, allowed)}",
+            )
+        found[key] = _int(reader, value_node, f"early_terminate.{key}", 2 if key == "eta" else 1)
+    if "max_iter" in found and found["max_iter"] < found.get("min_iter", 1):
+        raise reader.error(node, "early_terminate.max_iter", "must be at least min_iter")
+    return found
+
+
 def parse_spec(
     text: str, source: str = "<sweep>", submit_options: Collection[str] | None = None
 ) -> SweepSpec:
@@ -340,6 +395,14 @@ def _parse(reader: _Reader, submit_options: Collection[str] | None) -> SweepSpec
         fields["metric"], fields["goal"] = _metric(reader, top["metric"][1])
     if "fail_fast" in top:
         fields["fail_fast"] = _fail_fast(reader, top["fail_fast"][1])
+    if "early_terminate" in top:
+        fields["early_terminate"] = _early_terminate(reader, top["early_terminate"][1])
+        if "metric" not in fields:
+            raise reader.error(
+                top["early_terminate"][0], "early_terminate", "needs `metric` (what it reads)"
+            )
+    if "max_concurrent" in top:
+        fields["max_concurrent"] = _int(reader, top["max_concurrent"][1], "max_concurrent", 1)
     if "tags" in top:
         tags = reader.value(top["tags"][1], "tags")
         tags = [tags] if isinstance(tags, str) else tags
@@ -362,8 +425,19 @@ def _parse(reader: _Reader, submit_options: Collection[str] | None) -> SweepSpec
         parameters.append(_parameter(reader, name, value_node))
     fields["parameters"] = parameters
     fields["raw_parameters"] = reader.value(params_node, "parameters")
-    if fields.get("method", "grid") == "random" and "max_runs" not in fields:
-        raise reader.error(method_node, "method", "random sweeps need `max_runs`")
+    method = fields.get("method", "grid")
+    if method in ("random", "bayes") and "max_runs" not in fields:
+        raise reader.error(method_node, "method", f"{method} sweeps need `max_runs`")
+    if method == "bayes" and "metric" not in fields:
+        raise reader.error(method_node, "method", "bayes sweeps need `metric` (what they optimise)")
+    if method == "bayes" and "max_concurrent" not in fields:
+        fields["max_concurrent"] = DEFAULT_MAX_CONCURRENT
+    if method != "bayes" and "max_concurrent" in fields:
+        raise reader.error(
+            top["max_concurrent"][0],
+            "max_concurrent",
+            "only a bayes sweep proposes jobs as others end",
+        )
     if fields.get("method", "grid") == "grid":
         for param, (_, value_node) in zip(parameters, entries.values(), strict=True):
             if param.distribution is not None:

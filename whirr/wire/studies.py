@@ -74,6 +74,8 @@ class SweepProgressOut(Body):
     cancelled: int = 0
     #: Fail-fast paused the sweep (its queued jobs are held).
     paused: bool = False
+    #: A bayes sweep: each job that ends queues the next point (fewer queued than planned).
+    proposes: bool = False
 
 
 class SweepJobOut(Body):
