@@ -16,6 +16,7 @@ from server_process import ServerProcess
 from test_artifacts_s3 import AWS_ENV, BUCKET, moto_url, s3
 
 from whirr.client import WhirrClient
+from whirr.facade.http import HttpWhirr
 from whirr.shipping.artifacts import upload_artifact_file
 from whirr.wire.run_events import RunStartRequest
 
@@ -146,13 +147,19 @@ def test_a_deleted_run_leaves_nothing_on_the_server_and_takes_no_uploads(
     assert keys_of(moto_url, run_id) == []
 
 
-def test_a_deleted_direct_run_id_is_never_started_again(server: ServerProcess) -> None:
+def test_a_deleted_direct_run_id_is_never_started_again(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     """On SQLite and PostgreSQL: a start with a deleted id (new or ``resume``) is refused
-    under the write lock."""
+    under the write lock. The deleting machine's copies of the run's files go too."""
     with WhirrClient(server.url, token=server.token) as client:
         client.start_run(RunStartRequest(run_id="local-gone", hostname="elsewhere", pid=1))
         client.finish_run("local-gone", "completed")
-        client.delete_run("local-gone")
+        mirror = tmp_path / "cache" / "runs" / "local-gone"
+        mirror.mkdir(parents=True)
+        (mirror / "metrics.jsonl").write_text("{}\n")
+        HttpWhirr(client, cache_dir=tmp_path / "cache").delete_run("local-gone")
+        assert not mirror.exists()
     with api(server) as http:
         for resume in (False, True):
             answer = http.post(

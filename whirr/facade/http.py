@@ -14,6 +14,7 @@ from whirr.client import WhirrClient
 from whirr.facade.http_studies import HttpStudies
 from whirr.facade.mirror import RunFileMirror, cache_root
 from whirr.services.errors import InvalidRequest
+from whirr.services.run_removal import remove_cached_copies
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
@@ -111,7 +112,9 @@ class HttpWhirr:
         return self.client.update_run_config(run_id, config)
 
     def delete_run(self, ref: str) -> RunDeleteResponse:
-        return self.client.delete_run(self.run(ref).id)
+        deleted = self.client.delete_run(self.run(ref).id)
+        remove_cached_copies(self.cache_dir, deleted.run_id)  # this machine's copies of it
+        return deleted
 
     def clean(
         self, older_than_seconds: float | None = None, statuses: Sequence[str] | None = None

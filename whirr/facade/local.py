@@ -26,7 +26,7 @@ from whirr.services.jobs import Jobs
 from whirr.services.management import Management
 from whirr.services.queue import Queue
 from whirr.services.render import job_out, run_out, worker_out
-from whirr.services.run_removal import remove_run_dir
+from whirr.services.run_removal import remove_cached_copies, remove_run_dir
 from whirr.services.waiting import live_workers, waiting_note
 from whirr.services.workers import Workers, remembered_since
 from whirr.store import EventStore
@@ -338,6 +338,7 @@ class StoreWhirr:
         # A direct run whose process lives still writes its files; a crashed one may go.
         Management(self.store).delete(run.id, live=self._runs().live)
         removed = remove_run_dir(self.settings.runs_dir, run.id)
+        remove_cached_copies(self.cache_dir, run.id)
         where = f"; its files under {self.settings.runs_dir / run.id} removed" if removed else ""
         return RunDeleteResponse(
             run_id=run.id, message=f"Deleted run {run.id}{where}", files_removed=removed

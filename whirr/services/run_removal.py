@@ -65,6 +65,31 @@ def remove_run_dir(runs_dir: Path, run_id: str) -> bool:
     return True
 
 
+def remove_cached_copies(cache_dir: Path | None, run_id: str) -> bool:
+    """Remove the derived copies of a deleted run under ``cache_dir`` (whether there were
+    any): the Parquet copies of its segments (``<kind>/<run_id>.<size>.<mtime>.parquet``,
+    ``whirr.analytics.cache``) and a client's mirror of a server's run files
+    (``runs/<run_id>/``, ``whirr.facade.mirror``). Copies of nothing, they would only
+    linger: nothing reads a deleted run."""
+    if cache_dir is None:
+        return False
+    check_run_id(run_id)
+    found = False
+    try:
+        kinds = [k for k in cache_dir.iterdir() if k.is_dir() and not k.is_symlink()]
+    except OSError:
+        return False
+    for kind in kinds:
+        if kind.name == "runs":
+            found = remove_run_dir(kind, run_id) or found
+            continue
+        for copy in kind.glob(f"{run_id}.*.parquet"):
+            if copy.name.rsplit(".", 3)[0] == run_id:  # not another id that starts so
+                copy.unlink(missing_ok=True)
+                found = True
+    return found
+
+
 def remove_tree(path: Path) -> None:
     """``rmtree`` that lets a racing remover (a writer taking back what it wrote) take
     some of the entries first; any other error is raised."""
