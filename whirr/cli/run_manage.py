@@ -137,8 +137,11 @@ def unarchive_cmd(run_refs: tuple[str, ...], server: str | None) -> None:
 def delete_cmd(run_refs: tuple[str, ...], yes: bool, server: str | None) -> None:
     """Delete runs: their files are removed and the runs are gone from every view.
 
-    Refused while a run is still running (or its job may still write to it). The
-    events that recorded the runs stay in the log (history is never rewritten).
+    Refused while a run is still running (or its job may still write to it); a
+    direct run whose process is gone (crashed) may go. On a server its shipped files,
+    partial uploads and artifacts in S3 go too, and this machine's cached copies of
+    it. The events that recorded the runs stay in the log (history is never
+    rewritten), and a deleted run's id is never used again.
 
     \b
     Examples:
