@@ -19,8 +19,10 @@ from store_backends import Backend, new_schema
 from store_ops import OPERATIONS, apply_op
 from store_support import Clock
 
+from whirr.events import Pending, RunFinished, RunStarted, run_stream
 from whirr.projections.jobs import status_column
 from whirr.services import Jobs
+from whirr.services.management import Management
 from whirr.services.workers import Workers
 from whirr.store import EventStore
 from whirr.store.memory import MemoryStore
@@ -102,6 +104,26 @@ class ReadViewsContract:
             assert store.job_counts() == {"queued": 2, "running": 1, "cancelled": 1}
             store.rebuild(full=True)
             assert store.job_counts() == {"queued": 2, "running": 1, "cancelled": 1}
+
+    def test_tags_follow_tag_untag_and_delete(self, backend: Backend) -> None:
+        """A run's tag rows follow its tags as they change (random histories may not
+        untag a run that has the tag; this one does)."""
+        with backend.fresh() as store:
+            for run_id, tags in (("r1", ["a"]), ("r2", ["a", "b"]), ("r3", [])):
+                started = RunStarted(run_id=run_id, run_dir=f"/runs/{run_id}", tags=tags)
+                store.append([Pending(run_stream(run_id), started)])
+            manage = Management(store)
+            manage.add_tags("r3", ["b", "c"])
+            manage.remove_tags("r2", ["a"])
+            ended = RunFinished(run_id="r1", status="completed", exit_code=0)
+            store.append([Pending(run_stream("r1"), ended)])
+            manage.delete("r1")
+            check_reads(store)
+            assert {r.id for r in store.runs(tag="b")} == {"r2", "r3"}
+            assert store.runs(tag="a") == []
+            store.rebuild(full=True)
+            check_reads(store)
+            assert {r.id for r in store.runs(tag="b")} == {"r2", "r3"}
 
     def test_forgotten_workers_are_left_out_after_the_cutoff(self, make_store: MakeStore) -> None:
         clock = Clock()
