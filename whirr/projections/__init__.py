@@ -12,31 +12,49 @@ from whirr.events import Event, Recorded
 from whirr.projections import jobs, queue_state, runs, workers
 from whirr.projections.jobs import JobView
 from whirr.projections.queue_state import QueueView
-from whirr.projections.replay import replayable
 from whirr.projections.runs import RunView
 from whirr.projections.workers import WorkerView
 
 
 class Projection(msgspec.Struct, frozen=True):
-    """One projection: its name, the key an event belongs to, and the fold."""
+    """One projection: its name, the key an event belongs to, the fold, and the event
+    types it folds (a fold hands it no other type)."""
 
     name: str
     view_type: type
     key: Callable[[Event], Hashable | None]
     apply: Callable[[Any, Recorded], Any]
+    handles: frozenset[type[Event]]
 
 
-JOBS = Projection("jobs", JobView, jobs.key, jobs.apply)
-RUNS = Projection("runs", RunView, runs.key, runs.apply)
-WORKERS = Projection("workers", WorkerView, workers.key, workers.apply)
-QUEUE = Projection("queue", QueueView, queue_state.key, queue_state.apply)
+JOBS = Projection("jobs", JobView, jobs.key, jobs.apply, jobs.HANDLES)
+RUNS = Projection("runs", RunView, runs.key, runs.apply, runs.HANDLES)
+WORKERS = Projection("workers", WorkerView, workers.key, workers.apply, workers.HANDLES)
+QUEUE = Projection("queue", QueueView, queue_state.key, queue_state.apply, queue_state.HANDLES)
 PROJECTIONS: tuple[Projection, ...] = (JOBS, RUNS, WORKERS, QUEUE)
+
+#: What a fold does with one event type: (projection name, key, apply) of each projection
+#: that folds it, in ``PROJECTIONS`` order. Looked up once per event by its type, so an
+#: event costs only the projections it concerns (most touch one or two of the four).
+Route = tuple[tuple[str, Callable[[Event], Hashable | None], Callable[[Any, Recorded], Any]], ...]
+_routes: dict[type, Route] = {}
+#: Not a view: a slot not looked up yet (a view may be None).
+_ABSENT: Any = object()
+
+
+def _route(kind: type) -> Route:
+    found = _routes.get(kind)
+    if found is None:
+        found = tuple((p.name, p.key, p.apply) for p in PROJECTIONS if kind in p.handles)
+        _routes[kind] = found
+    return found
 
 
 def folding(rec: Recorded) -> tuple[Projection, ...]:
-    """The projections that fold ``rec``: all of them, or for an event that did not decode
-    (``projections.replay``) only the queue's, which keeps the job ids it used."""
-    return PROJECTIONS if replayable(rec) else (QUEUE,)
+    """The projections that fold ``rec``: those that handle its type. An event that did
+    not decode (``projections.replay``) is handled by the queue's only, which keeps the
+    job ids it used."""
+    return tuple(p for p in PROJECTIONS if type(rec.event) in p.handles)
 
 
 def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
@@ -50,12 +68,16 @@ def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
 
 def fold_one(views: dict[str, dict[Any, Any]], rec: Recorded) -> None:
     """Fold one record into ``views`` (``{projection name: {key: view}}``), in place."""
-    for projection in folding(rec):
-        k = projection.key(rec.event)
+    kind = type(rec.event)
+    route = _routes.get(kind)
+    if route is None:
+        route = _route(kind)
+    for name, key, apply in route:
+        k = key(rec.event)
         if k is None:
             continue
-        table = views[projection.name]
-        new = projection.apply(table.get(k), rec)
+        table = views[name]
+        new = apply(table.get(k), rec)
         if new is not None:
             table[k] = new
 
@@ -65,17 +87,26 @@ def fold_touched(
 ) -> dict[tuple[str, Any], Any]:
     """Fold ``recorded`` into the views they touch, each read once with
     ``current(projection name, key)`` (None: no view yet); returns the views that changed,
-    by ``(projection name, key)``. How a store materialises a transaction's events."""
+    by ``(projection name, key)``. How a store materialises a transaction's events, and
+    how a replay folds a batch (the hot loop of ``rebuild``: kept flat on purpose)."""
     touched: dict[tuple[str, Any], Any] = {}
     changed: dict[tuple[str, Any], Any] = {}
+    routes = _routes
     for rec in recorded:
-        for projection in folding(rec):
-            k = projection.key(rec.event)
+        event = rec.event
+        kind = type(event)
+        route = routes.get(kind)
+        if route is None:
+            route = _route(kind)
+        for name, key, apply in route:
+            k = key(event)
             if k is None:
                 continue
-            slot = (projection.name, k)
-            view = touched[slot] if slot in touched else current(projection.name, k)
-            new = projection.apply(view, rec)
+            slot = (name, k)
+            view = touched.get(slot, _ABSENT)
+            if view is _ABSENT:
+                view = current(name, k)
+            new = apply(view, rec)
             if new is not None:
                 touched[slot] = changed[slot] = new
     return changed

@@ -42,8 +42,7 @@ _JOB_STREAM = re.compile(r"job-(\d{1,18})")
 def key(event: Event) -> str | None:
     """``"queue"`` for queue-wide events (and those that raise the job id floor), else
     None. An ``Unreadable`` is seen only here: the other projections skip it."""
-    queue_wide = QueuePaused | QueueResumed | ProjectCreated | ProjectRestored | Unreadable
-    return QUEUE_KEY if isinstance(event, queue_wide) else None
+    return QUEUE_KEY if type(event) in HANDLES else None
 
 
 def apply(view: QueueView | None, rec: Recorded) -> QueueView | None:
@@ -70,3 +69,9 @@ def apply(view: QueueView | None, rec: Recorded) -> QueueView | None:
     if used > floor:
         return msgspec.structs.replace(view or QueueView(), job_id_floor=used)
     return view
+
+
+#: The event types this projection folds (a fold routes no other type to it).
+HANDLES: frozenset[type[Event]] = frozenset(
+    {QueuePaused, QueueResumed, ProjectCreated, ProjectRestored, Unreadable}
+)

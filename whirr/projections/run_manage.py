@@ -21,7 +21,7 @@ from whirr.events import (
 #: leaves out (so a deleted run is gone from every listing, and a rebuild agrees).
 DELETED = "deleted"
 
-MANAGE_EVENTS = frozenset(
+MANAGE_EVENTS: frozenset[type[Event]] = frozenset(
     {
         RunRenamed,
         RunTagsAdded,

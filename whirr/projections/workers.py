@@ -1,6 +1,8 @@
 """The workers projection: one ``WorkerView`` per worker, from worker and job events."""
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -52,7 +54,7 @@ class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
 
 def key(event: Event) -> str | None:
     """The worker an event concerns, or None."""
-    if type(event) in _HANDLED:
+    if type(event) in HANDLES:
         return getattr(event, "worker_id", None) or None
     return None
 
@@ -60,53 +62,90 @@ def key(event: Event) -> str | None:
 def apply(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
     """Fold one recorded event into the worker's view (pure)."""
     event = rec.event
-    at = rec.recorded_at
-    if isinstance(event, WorkerRegistered):
-        return WorkerView(
-            id=event.worker_id,
-            hostname=event.hostname,
-            pid=event.pid,
-            gpu_ids=event.gpu_ids,
-            slots=event.slots,
-            stopped=False,
-            registered_at=at,
-            heartbeat_at=at,
-            version=rec.position,
-        )
+    kind = type(event)
+    if kind is WorkerRegistered:
+        return _registered(event, rec)  # type: ignore[arg-type]
     if view is None:
         return None
-    jobs = view.current_job_ids
-    if isinstance(event, JobClaimed) and event.job_id not in jobs:
-        jobs = [*jobs, event.job_id]
-    elif isinstance(event, JobFinished | JobRequeued | JobRetryScheduled):
-        jobs = [j for j in jobs if j != event.job_id]
-    stopped = isinstance(event, WorkerStopped) or (
-        view.stopped and not isinstance(event, WorkerSeen | JobClaimed | JobHeartbeat)
+    step = _STEPS.get(kind)
+    if step is None:
+        return view  # not a worker event (``key`` gives it no worker: never asked)
+    return step(view, event, rec)
+
+
+# One step per event type, chosen by the event's type once (``_STEPS``): the liveness
+# events (``worker.seen``, ``job.heartbeat``) are most of a long log.
+def _registered(event: WorkerRegistered, rec: Recorded) -> WorkerView:
+    at = rec.recorded_at
+    return WorkerView(
+        id=event.worker_id,
+        hostname=event.hostname,
+        pid=event.pid,
+        gpu_ids=event.gpu_ids,
+        slots=event.slots,
+        stopped=False,
+        registered_at=at,
+        heartbeat_at=at,
+        version=rec.position,
     )
+
+
+def _alive(view: WorkerView, event: Event, rec: Recorded) -> WorkerView:
+    """``worker.seen``, ``job.heartbeat``: heard from now, so not stopped."""
+    return msgspec.structs.replace(
+        view, heartbeat_at=rec.recorded_at, stopped=False, version=rec.position
+    )
+
+
+def _claimed(view: WorkerView, event: JobClaimed, rec: Recorded) -> WorkerView:
+    jobs = view.current_job_ids
+    if event.job_id not in jobs:
+        jobs = [*jobs, event.job_id]
     return msgspec.structs.replace(
         view,
-        # A requeue is recorded by whoever noticed the lost lease, a drain request by the
-        # user: neither says the worker is alive.
-        heartbeat_at=(
-            view.heartbeat_at if isinstance(event, JobRequeued | WorkerDrainRequested) else at
-        ),
-        current_job_ids=[] if isinstance(event, WorkerStopped) else jobs,
-        stopped=stopped,
+        heartbeat_at=rec.recorded_at,
+        current_job_ids=jobs,
+        stopped=False,
         version=rec.position,
-        draining=view.draining or isinstance(event, WorkerDrainRequested),
     )
 
 
-_HANDLED = frozenset(
-    {
-        WorkerRegistered,
-        WorkerSeen,
-        WorkerStopped,
-        JobClaimed,
-        JobHeartbeat,
-        JobFinished,
-        JobRequeued,
-        JobRetryScheduled,
-        WorkerDrainRequested,
-    }
-)
+def _job_left(
+    view: WorkerView, event: JobFinished | JobRetryScheduled, rec: Recorded
+) -> WorkerView:
+    """A job of the worker's ended or backs off: it no longer holds it."""
+    jobs = [j for j in view.current_job_ids if j != event.job_id]
+    return msgspec.structs.replace(
+        view, heartbeat_at=rec.recorded_at, current_job_ids=jobs, version=rec.position
+    )
+
+
+def _requeued(view: WorkerView, event: JobRequeued, rec: Recorded) -> WorkerView:
+    # Recorded by whoever noticed the lost lease: it does not say the worker is alive.
+    jobs = [j for j in view.current_job_ids if j != event.job_id]
+    return msgspec.structs.replace(view, current_job_ids=jobs, version=rec.position)
+
+
+def _stopped(view: WorkerView, event: WorkerStopped, rec: Recorded) -> WorkerView:
+    return msgspec.structs.replace(
+        view, heartbeat_at=rec.recorded_at, current_job_ids=[], stopped=True, version=rec.position
+    )
+
+
+def _drain_requested(view: WorkerView, event: WorkerDrainRequested, rec: Recorded) -> WorkerView:
+    # Asked by the user: it does not say the worker is alive.
+    return msgspec.structs.replace(view, draining=True, version=rec.position)
+
+
+_STEPS: dict[type[Event], Callable[[WorkerView, Any, Recorded], WorkerView]] = {
+    WorkerSeen: _alive,
+    JobHeartbeat: _alive,
+    JobClaimed: _claimed,
+    JobFinished: _job_left,
+    JobRetryScheduled: _job_left,
+    JobRequeued: _requeued,
+    WorkerStopped: _stopped,
+    WorkerDrainRequested: _drain_requested,
+}
+#: The event types this projection folds (a fold routes no other type to it).
+HANDLES: frozenset[type[Event]] = frozenset({WorkerRegistered, *_STEPS})
