@@ -101,7 +101,10 @@ def run_cmd(
     Each job runs `program --key value ...`, is named <name>-<i>, is tagged
     sweep:<name>, and has the point as its config. When its first 3 jobs to end
     all fail with one exit code and log no metric, the sweep pauses: its queued
-    jobs are held until `whirr sweep resume NAME`.
+    jobs are held until `whirr sweep resume NAME`. A bayes sweep (method: bayes,
+    needs whirr[sweeps]) queues its first max_concurrent points; each job that
+    ends proposes the next one (Optuna's TPE), and early_terminate cancels runs
+    whose metric lags (reason pruned).
 
     \b
     Examples:

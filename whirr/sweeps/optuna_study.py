@@ -141,8 +141,8 @@ def pruner(early_terminate: Mapping[str, Any] | None) -> optuna.pruners.BasePrun
     the finished trials' values at that step, after ``min_iter`` steps (default 1) and
     once ``min_trials`` trials finished (default 3). ``hyperband``: Optuna's Hyperband
     with ``min_resource = min_iter`` (default 1), ``max_resource = max_iter`` (default:
-    the longest finished trial) and ``reduction_factor = eta`` (default 3); steps are
-    the resource."""
+    Optuna's estimate from the first trial to finish) and ``reduction_factor = eta``
+    (default 3); steps are the resource."""
     import optuna
 
     if early_terminate is None:
