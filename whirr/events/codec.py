@@ -187,7 +187,13 @@ def decode_lenient(datas: list[bytes | str]) -> list[Event]:
     stand-in: one bad event must not make the rest of the log unreadable. All at once
     while every one decodes (the common case), one by one otherwise."""
     try:
-        return _decoder.many([d.encode() if isinstance(d, str) else d for d in datas])
+        try:
+            events = _decoder.many(datas)  # type: ignore[arg-type]  # bytes: the usual case
+        except TypeError:  # some stored as text: encoded first
+            events = _decoder.many([d.encode() if isinstance(d, str) else d for d in datas])
+        # Joined, stored data such as ``{...},{...}`` reads as two events: one each, then.
+        if len(events) == len(datas):
+            return events
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
     out: list[Event] = []

@@ -12,6 +12,7 @@ positions and the way out (``whirr doctor``, ``whirr repair``).
 
 from __future__ import annotations
 
+import operator
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,7 @@ from whirr.store.protocol import InvalidEvent
 if TYPE_CHECKING:
     from whirr.store.protocol import EventStore
 
+_event_of = operator.attrgetter("event")
 #: Called with the undecodable, not yet voided events a read came across.
 Listener = Callable[[list[Recorded]], None]
 
@@ -113,8 +115,11 @@ def quiet() -> Iterator[None]:
 def notice(store: EventStore, records: Sequence[Recorded]) -> None:
     """Tell the listeners about the undecodable events among ``records`` that no
     ``EventsVoided`` covers (looked up only when there are such events: rare)."""
+    # The common case (nothing undecodable) decided in C: a replay reads millions.
+    if Unreadable not in map(type, map(_event_of, records)):
+        return
     found = [r for r in records if isinstance(r.event, Unreadable)]
-    if not found or not _listeners or getattr(_noticing, "busy", False):
+    if not _listeners or getattr(_noticing, "busy", False):
         return
     _noticing.busy = True  # the look-up below reads the log too
     try:

@@ -167,17 +167,18 @@ class Scratch:
     def catch_up(self, lag: int = 0, upto: int | None = None) -> None:
         """Fold the owner's events after ``position`` until at most ``lag`` are left
         before the head (or, with ``upto``, up to that position); then write the views."""
-        while (upto if upto is not None else self.owner.head() - lag) > self.position:
-            limit = checkpoints.BATCH
-            if upto is not None:
-                limit = min(limit, upto - self.position)
-            batch = self._history.read(self.position, limit)
-            if not batch:
-                break
-            self._fold(batch)
-            self.position = batch[-1].position
-            self.replayed += len(batch)
-        self.flush()
+        with checkpoints.fewer_collections():
+            while (upto if upto is not None else self.owner.head() - lag) > self.position:
+                limit = checkpoints.BATCH
+                if upto is not None:
+                    limit = min(limit, upto - self.position)
+                batch = self._history.read(self.position, limit)
+                if not batch:
+                    break
+                self._fold(batch)
+                self.position = batch[-1].position
+                self.replayed += len(batch)
+            self.flush()
 
     def _fold(self, batch: list[Recorded]) -> None:
         changed = fold_touched(batch, self._current)
