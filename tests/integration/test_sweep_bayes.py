@@ -12,14 +12,24 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from whirr.events import JobFinished, JobSubmitted, SweepJobAdded
+import pytest
+
+from whirr.events import (
+    JobCancelRequested,
+    JobFinished,
+    JobSubmitted,
+    Pending,
+    SweepJobAdded,
+    job_stream,
+)
 from whirr.project import init_project
 from whirr.projections.queue import Capacity
 from whirr.services import Jobs
 from whirr.store import EventStore
-from whirr.sweeps import expand, optuna_study, parse_spec
+from whirr.sweeps import SweepFileError, expand, optuna_study, parse_spec
 from whirr.sweeps.bayes import parameters_of
 from whirr.sweeps.optuna_study import Trial
+from whirr.sweeps.progress import progress
 from whirr.sweeps.service import Sweeps
 
 SPEC = """\
@@ -147,5 +157,60 @@ def test_every_proposal_is_made_again_from_the_log_and_the_files(tmp_path: Path)
                 # max_concurrent: never more than 2 of its jobs queued or running.
                 assert sum(status[job_id] == "running" for job_id, _ in points) <= 2
         assert checked == 9
+    finally:
+        store.close()
+
+
+def test_a_job_cancelled_by_hand_is_not_replaced_a_pruned_one_is(tmp_path: Path) -> None:
+    project, _ = init_project(tmp_path / "p")
+    store = project.open_store()
+    try:
+        sweeps, jobs = Sweeps(store), Jobs(store)
+        sweeps.create(parse_spec(SPEC.format(runs=6)), "bowl", str(tmp_path), seed=2, check=False)
+
+        def start() -> Any:
+            job = jobs.claim("w", 60, capacity=Capacity((), 1))
+            assert job is not None
+            run_dir = tmp_path / job.run_id
+            run_dir.mkdir()
+            jobs.started(job.id, "w", job.attempt, os.getpid(), run_dir=str(run_dir), hostname="h")
+            return job
+
+        running = start()
+        jobs.cancel(running.id)  # by hand: its worker stops it
+        assert jobs.finish(running.id, "w", running.attempt, -15).status == "cancelled"
+        jobs.cancel(2)  # a queued one ends at once
+        assert len(sweeps.get("bowl").members) == 2  # neither replaced
+        listed = sweeps.get("bowl")
+        statuses = {m.job_id: jobs.get(m.job_id).status for m in listed.members}
+        assert progress(listed, statuses).state == "incomplete"
+        # resume proposes up to max_concurrent again.
+        _, queued = sweeps.resume("bowl")
+        assert [j.name for j in queued] == ["bowl-2", "bowl-3"]
+        assert progress(sweeps.get("bowl"), {j.id: "queued" for j in queued}).state == "active"
+
+        # A job the pruner cancelled ends with error pruned, and is replaced.
+        pruned = start()
+
+        def prune(_: Any) -> list[Pending]:
+            cancel = JobCancelRequested(job_id=pruned.id, reason="pruned")
+            return [Pending(job_stream(pruned.id), cancel)]
+
+        store.transact(prune)
+        ended = jobs.finish(pruned.id, "w", pruned.attempt, -15)
+        assert (ended.status, ended.state.error) == ("cancelled", "pruned")
+        assert [m.index for m in sweeps.get("bowl").members] == [0, 1, 2, 3, 4]
+    finally:
+        store.close()
+
+
+def test_a_bayes_sweep_plans_at_most_max_jobs(tmp_path: Path) -> None:
+    spec = parse_spec(SPEC.format(runs=expand.MAX_JOBS + 1))
+    project, _ = init_project(tmp_path / "p")
+    store = project.open_store()
+    try:
+        with pytest.raises(SweepFileError, match="max_runs plans 100001 jobs"):
+            Sweeps(store).create(spec, "bowl", str(tmp_path), check=False)
+        assert store.jobs() == []
     finally:
         store.close()

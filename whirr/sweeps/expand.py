@@ -79,7 +79,7 @@ def random_points(parameters: list[Parameter], count: int, seed: int) -> list[di
 
 def size(spec: SweepSpec) -> int:
     """How many jobs the sweep plans, without expanding it."""
-    if spec.method == "random":
+    if spec.method in ("random", "bayes"):
         assert spec.max_runs is not None
         return spec.max_runs
     combos = math.prod(len(p.values or []) for p in spec.parameters)
@@ -90,7 +90,7 @@ def check_size(spec: SweepSpec) -> int:
     """The number of jobs the sweep plans; ``SweepFileError`` over ``MAX_JOBS``."""
     planned = size(spec)
     if planned > MAX_JOBS:
-        what = "max_runs" if spec.method == "random" else "the grid (after max_runs)"
+        what = "the grid (after max_runs)" if spec.method == "grid" else "max_runs"
         raise SweepFileError(
             f"{what} plans {planned} jobs; one sweep plans at most {MAX_JOBS} "
             "(lower max_runs, or split the sweep)"

@@ -97,10 +97,16 @@ class Sweeps:
         if spec.method in ("random", "bayes") and seed is None:
             seed = spec.seed if spec.seed is not None else new_seed()
         if spec.method == "bayes":
-            optuna_study.require()
-            assert spec.max_runs is not None
-            expand.check_size(spec)
+            try:
+                optuna_study.require()
+            except ModuleNotFoundError:  # a server without it: say so, not a 500
+                raise InvalidRequest(
+                    "method: bayes needs optuna where the sweep is recorded, which is not "
+                    "installed there: pip install 'whirr[sweeps]'"
+                ) from None
         planned = [] if spec.method == "bayes" else expand.plan(spec, name, seed)
+        # A bayes sweep plans max_runs points but proposes them one by one.
+        count = expand.check_size(spec) if spec.method == "bayes" else len(planned)
         submit_options = check_submit_options({**spec.submit, **(options or {})})
         if check and (planned or spec.method == "bayes"):
             check_runnable(planned[0].argv if planned else spec.argv, workdir)
@@ -109,7 +115,7 @@ class Sweeps:
             program=spec.program,
             method=spec.method,
             parameters=spec.raw_parameters,
-            planned=spec.max_runs if spec.method == "bayes" else len(planned),  # type: ignore[arg-type]
+            planned=count,
             workdir=workdir,
             seed=seed if spec.method in ("random", "bayes") else None,
             max_runs=spec.max_runs,
