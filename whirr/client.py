@@ -539,6 +539,39 @@ class WhirrClient(StudyCalls):
             params["archived"] = archived  # an older server knows no such parameter
         return self._call("GET", "/runs", schemas.RunsResponse, params=params).runs
 
+    def runs_page(
+        self,
+        *,
+        text: str = "",
+        status: str | None = None,
+        tag: str | None = None,
+        sort: str = "started_at",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+        archived: ArchivedFilter = "exclude",
+        counts: bool = False,
+    ) -> schemas.RunsResponse:
+        """One page of runs filtered, sorted and counted by the server's store: ``runs``,
+        ``matched`` (how many match in all) and, with ``counts``, ``statuses``. Needs a
+        server that pages ``GET /runs`` (an older one answers without ``matched``:
+        ``InvalidRequest``)."""
+        params: dict[str, Any] = {
+            "q": text or None,
+            "status": status,
+            "tag": tag,
+            "sort": sort,
+            "order": "desc" if descending else "asc",
+            "offset": offset,
+            "limit": limit,
+            "archived": archived,
+            "counts": "true" if counts else None,
+        }
+        answer = self._call("GET", "/runs", schemas.RunsResponse, params=params)
+        if answer.matched is None:
+            raise InvalidRequest("this server cannot page runs (GET /runs has no sort/offset)")
+        return answer
+
     # -- run and job management (exact run ids: a write never goes by prefix) -----------
     def _run_path(self, run_id: str, action: str) -> str:
         return f"/runs/{quote(run_id, safe='')}/{action}"

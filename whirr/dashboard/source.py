@@ -28,14 +28,11 @@ from typing import Any, TypeVar
 from sanic import HTTPResponse, Request
 
 from whirr.dashboard import column_cache
-from whirr.dashboard.runs_index import RUN_EVENT_TYPES, Query, RunsIndex, facts_of, make_row
+from whirr.dashboard.runs_index import Query, facts_of, make_row
 from whirr.dashboard.series import Columns, SeriesCache, read_new_lines
 from whirr.facade import Whirr
 from whirr.facade.where import files_location
 from whirr.services import run_files as files
-from whirr.services.errors import NotFound
-from whirr.services.render import run_out
-from whirr.store.protocol import EventStore
 from whirr.store.runs_page import RunsPage
 from whirr.web.backend import Backend
 from whirr.web.download import send_file
@@ -52,8 +49,6 @@ FILES = {"metrics": "metrics.jsonl", "system": "system.jsonl"}
 CHANGES_BATCH = 500
 #: The facade's run management calls the dashboard makes (``Source.change_run``).
 RUN_CHANGES = frozenset({"rename_run", "tag_run", "note_run", "archive_run"})
-#: More run events than this since the index's head: reading every run is cheaper.
-INDEX_FLOOD = 2000
 #: The runs whose config and summary keys and tags the runs table offers (the newest).
 FACTS_SAMPLE = 2000
 #: Seconds the runs table's facts are kept while the log moves.
@@ -81,8 +76,8 @@ class Source(ABC):
         self.whirr = whirr
         self.series = SeriesCache()
         self._prefetching: set[asyncio.Task[None]] = set()
-        self._index = RunsIndex()
-        self._index_lock = asyncio.Lock()
+        #: The runs table's facts per ``archived`` filter: (head, when read, facts).
+        self._facts_cache: dict[bool | None, tuple[int, float, dict[str, Any]]] = {}
 
     # -- what a subclass decides ----------------------------------------------------
     @abstractmethod
@@ -126,20 +121,33 @@ class Source(ABC):
         """One run by id or unique prefix (NotFound when absent)."""
         return await self.call(self.whirr.run, run_id)
 
-    async def runs_index(self) -> RunsIndex:
-        """Every run, kept current: only runs that run events touched are read again."""
-        # One refresh at a time: concurrent page loads share it instead of racing.
-        async with self._index_lock:
-            head = await self.head()
-            if not self._index.loaded or self._index.head != head:
-                await self.call(refresh_index, self.whirr, self._index, head)
-        return self._index
-
     async def runs_table(self, query: Query) -> dict[str, Any]:
-        """One page of the runs table with the facts its filters need. Here: from the
-        runs index (every run in memory, as a remote server's API offers no paging);
-        ``StoreSource`` asks the store for the page instead."""
-        return (await self.runs_index()).query(query)
+        """One page of the runs table with the facts its filters need: the store
+        filters, sorts and pages (through the server's API for a remote dashboard), so
+        nothing here grows with the runs."""
+        head = await self.head()
+        found = await self.call(self.whirr.runs_page, query.page())
+        facts = await self._facts(head, query.archived)
+        return {
+            "total": sum(facts["statuses"].values()),
+            "matched": found.matched,
+            "offset": query.offset,
+            "rows": [make_row(run).to_json() for run in found.runs],
+            "head": head,
+            **facts,
+        }
+
+    async def _facts(self, head: int, archived: bool | None) -> dict[str, Any]:
+        """Status counts (exact) and the keys and tags of the newest ``FACTS_SAMPLE``
+        runs; read again once the log moved and ``FACTS_TTL`` seconds passed (a busy
+        log would otherwise have every page load count every run again)."""
+        cached = self._facts_cache.get(archived)
+        now = time.monotonic()
+        if cached is not None and (cached[0] == head or now - cached[1] < FACTS_TTL):
+            return cached[2]
+        facts = await self.call(read_facts, self.whirr, archived)
+        self._facts_cache[archived] = (head, now, facts)
+        return facts
 
     async def recent_runs(self, limit: int) -> list[dict[str, Any]]:
         """The newest runs, as table rows."""
@@ -234,27 +242,12 @@ def read_changes(whirr: Whirr, after: int) -> list[Change]:
     return out
 
 
-def refresh_index(whirr: Whirr, index: RunsIndex, head: int) -> None:
-    """Bring ``index`` up to ``head`` (or beyond), reading again only the runs that run
-    events touched since the index's own head."""
-    if not index.loaded:
-        index.load(whirr.runs(None, None, None), head)
-        return
-    changed: dict[str, None] = {}
-    position = index.head
-    for seen, event in enumerate(whirr.events(index.head, types=RUN_EVENT_TYPES)):
-        if seen >= INDEX_FLOOD:  # a flood (a sweep finishing): reading everything is cheaper
-            index.load(whirr.runs(None, None, None), max(head, position))
-            return
-        run_id = event.event.get("run_id")
-        if isinstance(run_id, str):
-            changed[run_id] = None
-        position = event.position
-    runs = []
-    for run_id in changed:
-        with contextlib.suppress(NotFound):
-            runs.append(whirr.run(run_id))
-    index.update(runs, max(head, position))
+def read_facts(whirr: Whirr, archived: bool | None) -> dict[str, Any]:
+    """The runs table's facts, in one question: exact status counts, and the config and
+    summary keys and the tags of the newest ``FACTS_SAMPLE`` runs (a key or tag only
+    older runs have is still sortable and filterable by its address)."""
+    newest = whirr.runs_page(RunsPage(limit=FACTS_SAMPLE, archived=archived), counts=True)
+    return facts_of((make_row(run) for run in newest.runs), newest.statuses or {})
 
 
 class StoreSource(Source):
@@ -267,7 +260,6 @@ class StoreSource(Source):
         self.b = backend
         self.kind = kind
         self.label = label
-        self._facts_cache: tuple[int, float, dict[str, Any]] | None = None
 
     @property
     def runs_dir(self) -> Path:
@@ -286,41 +278,6 @@ class StoreSource(Source):
 
     async def head(self) -> int:
         return self.b.heads.head
-
-    async def runs_table(self, query: Query) -> dict[str, Any]:
-        # The store filters, sorts and pages: nothing here grows with the runs.
-        head = await self.head()
-        page = RunsPage(
-            text=query.text,
-            status=query.status,
-            tag=query.tag,
-            sort=query.sort,
-            descending=query.descending,
-            offset=query.offset,
-            limit=query.limit,
-        )
-        found = await self.b.read(self.b.store.runs_page, page)
-        facts = await self._facts(head)
-        return {
-            "total": sum(facts["statuses"].values()),
-            "matched": found.matched,
-            "offset": query.offset,
-            "rows": [make_row(run_out(view)).to_json() for view in found.runs],
-            "head": head,
-            **facts,
-        }
-
-    async def _facts(self, head: int) -> dict[str, Any]:
-        """Status counts (exact) and the keys and tags of the newest ``FACTS_SAMPLE``
-        runs; read again once the log moved and ``FACTS_TTL`` seconds passed (a busy
-        log would otherwise have every page load count every run again)."""
-        cached = self._facts_cache
-        now = time.monotonic()
-        if cached is not None and (cached[0] == head or now - cached[1] < FACTS_TTL):
-            return cached[2]
-        facts = await self.b.read(_store_facts, self.b.store)
-        self._facts_cache = (head, now, facts)
-        return facts
 
     async def wait_beyond(self, after: int, timeout: float) -> bool:
         return await self.b.heads.wait_beyond(after, timeout)
@@ -379,15 +336,6 @@ class StoreSource(Source):
         # Streamed from the file that passed the checks, not read whole into memory.
         fh = await self.b.read(files.open_artifact, self.runs_dir, run_id, path)
         return await send_file(request, self.b, fh, path.rsplit("/", 1)[-1])
-
-
-def _store_facts(store: EventStore) -> dict[str, Any]:
-    """The runs table's facts from the store: exact status counts, and the config and
-    summary keys and the tags of the newest ``FACTS_SAMPLE`` runs (a key or tag only
-    older runs have is still sortable and filterable by its address)."""
-    statuses = store.run_status_counts()
-    newest = store.runs(limit=FACTS_SAMPLE, archived=False)
-    return facts_of((make_row(run_out(view)) for view in newest), statuses)
 
 
 def _finished_runs(whirr: Whirr, after: int) -> tuple[list[str], int]:

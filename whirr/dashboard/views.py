@@ -21,7 +21,12 @@ from whirr.services import run_files as files
 from whirr.services.errors import InvalidRequest
 from whirr.web.http import body, checked_id, query_int, query_str
 from whirr.wire import schemas
-from whirr.wire.run_manage import RunNoteRequest, RunRenameRequest, RunTagsRequest
+from whirr.wire.run_manage import (
+    RunNoteRequest,
+    RunRenameRequest,
+    RunTagsRequest,
+    archived_flag,
+)
 
 _json = msgspec.json.Encoder()
 #: Answers larger than this are gzipped when the browser accepts it.
@@ -94,6 +99,9 @@ async def runs_table(request: Request) -> HTTPResponse:
     order = query_str(request, "order") or "desc"
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be asc or desc")
+    archived = query_str(request, "archived") or "exclude"
+    if archived not in ("exclude", "only", "include"):
+        raise InvalidRequest("archived must be exclude, only or include")
     query = Query(
         text=query_str(request, "q") or "",
         status=query_str(request, "status"),
@@ -102,6 +110,7 @@ async def runs_table(request: Request) -> HTTPResponse:
         descending=order == "desc",
         offset=query_int(request, "offset", 0, 0, 10**9) or 0,
         limit=query_int(request, "limit", 100, 1, 1000) or 100,
+        archived=archived_flag(archived),
     )
     return reply(request, await source_of(request).runs_table(query))
 

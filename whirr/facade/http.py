@@ -15,10 +15,16 @@ from whirr.facade.http_studies import HttpStudies
 from whirr.facade.mirror import RunFileMirror, cache_root
 from whirr.services.errors import InvalidRequest
 from whirr.services.run_removal import remove_cached_copies
+from whirr.store.runs_page import RunsPage
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
-from whirr.wire.run_manage import ArchivedFilter, CleanResponse, RunDeleteResponse
+from whirr.wire.run_manage import (
+    ArchivedFilter,
+    CleanResponse,
+    RunDeleteResponse,
+    archived_filter,
+)
 from whirr.wire.schemas import RUN_FILE_PAGE
 from whirr.wire.shipping import RunFiles
 
@@ -93,6 +99,19 @@ class HttpWhirr:
         archived: ArchivedFilter = "exclude",
     ) -> list[schemas.Run]:
         return self.client.runs(status=status, tag=tag, limit=limit or 10_000, archived=archived)
+
+    def runs_page(self, page: RunsPage, counts: bool = False) -> schemas.RunsResponse:
+        return self.client.runs_page(
+            text=page.text,
+            status=page.status,
+            tag=page.tag,
+            sort=page.sort,
+            descending=page.descending,
+            offset=page.offset,
+            limit=page.limit,
+            archived=archived_filter(page.archived),
+            counts=counts,
+        )
 
     # Management: the ref is resolved here (id, prefix, job) and the write names the exact
     # id, so a write never lands on whichever run a prefix matches on the server.

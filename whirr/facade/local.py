@@ -30,6 +30,7 @@ from whirr.services.run_removal import remove_cached_copies, remove_run_dir
 from whirr.services.waiting import live_workers, waiting_note
 from whirr.services.workers import Workers, remembered_since
 from whirr.store import EventStore
+from whirr.store.runs_page import RunsPage
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact, recorded_sha256
 from whirr.wire.refs import job_number
@@ -308,6 +309,16 @@ class StoreWhirr:
             status=status, tag=tag, limit=limit, archived=archived_flag(archived)
         )
         return [run_out(r) for r in found]
+
+    def runs_page(self, page: RunsPage, counts: bool = False) -> schemas.RunsResponse:
+        found = self.store.runs_page(page)
+        live = self._runs().live
+        statuses = self.store.run_status_counts(page.archived) if counts else None
+        return schemas.RunsResponse(
+            runs=[run_out(live(view)) for view in found.runs],
+            matched=found.matched,
+            statuses=statuses,
+        )
 
     # -- run and job management ---------------------------------------------------------
     def rename_run(self, ref: str, name: str) -> schemas.Run:

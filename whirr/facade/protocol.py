@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from whirr.facade.studies import Studies
+from whirr.store.runs_page import RunsPage
 from whirr.wire import schemas
 from whirr.wire.artifact_uploads import DownloadedArtifact
 from whirr.wire.run_manage import ArchivedFilter, CleanResponse, RunDeleteResponse
@@ -93,6 +94,11 @@ class Whirr(Protocol):
         """Runs newest first (live ``crashed`` status), optionally by status and tag;
         archived runs left out (``exclude``), alone (``only``) or with the rest
         (``include``)."""
+
+    def runs_page(self, page: RunsPage, counts: bool = False) -> schemas.RunsResponse:
+        """One page of runs filtered, sorted and counted by the store (``matched``: how
+        many match in all; with ``counts``, ``statuses``: runs per status). Filters go
+        by the recorded status; a page's runs carry their live one."""
 
     def run(self, ref: str) -> schemas.Run:
         """A run by exact id, unique prefix, or its job (``1``, ``#1``, ``job-1``)."""

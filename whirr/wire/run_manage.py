@@ -70,6 +70,14 @@ class CleanResponse(Body):
     count: int
 
 
+def archived_filter(flag: bool | None) -> ArchivedFilter:
+    """A listing's filter for the store's ``archived`` argument (``archived_flag``'s
+    inverse)."""
+    if flag is None:
+        return "include"
+    return "only" if flag else "exclude"
+
+
 def archived_flag(which: ArchivedFilter | str | None) -> bool | None:
     """The store's ``archived`` argument for a listing's filter (None: every run)."""
     if which in (None, "", "exclude"):

@@ -381,10 +381,16 @@ class Run(Body):
     archived: bool = False
 
 
-class RunsResponse(Body):
-    """``GET /runs``."""
+class RunsResponse(Body, omit_defaults=True):
+    """``GET /runs``. Asked for a page (``sort``, ``order``, ``offset``, ``q`` or
+    ``counts``), it also says how many runs match and, with ``counts``, how many runs
+    have each status; a plain listing's answer is ``{"runs": [...]}`` alone, as ever."""
 
     runs: list[Run]
+    #: How many runs match the filters in all (a page's answer only).
+    matched: int | None = None
+    #: Runs per status, archived ones as the ``archived`` filter says (``counts=true``).
+    statuses: dict[str, int] | None = None
 
 
 class MetricsResponse(Body):

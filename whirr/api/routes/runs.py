@@ -12,23 +12,46 @@ from whirr.api.routing import Query, Route, backend, int_schema
 from whirr.projections import RunView
 from whirr.services import run_files as files
 from whirr.services.errors import InvalidRequest, NotFound
+from whirr.store.runs_page import RunsPage
 from whirr.web.backend import Backend
 from whirr.web.download import send_file, send_reader
-from whirr.web.http import query_int, query_str, respond
+from whirr.web.http import query_bool, query_int, query_str, respond
 from whirr.wire import schemas
+from whirr.wire.run_manage import archived_flag
+
+#: Parameters that ask ``GET /runs`` for a page of the store's ``runs_page`` (any one).
+PAGE_PARAMS = ("sort", "order", "offset", "q", "counts")
 
 
 async def list_runs(request: Request) -> HTTPResponse:
-    """Runs newest first, optionally by status and tag."""
+    """Runs newest first, optionally by status and tag; or, asked with any of
+    ``PAGE_PARAMS``, one page filtered, sorted and counted by the store."""
     status = query_str(request, "status")
     tag = query_str(request, "tag")
-    limit = query_int(request, "limit", 100, 1, 10_000)
+    limit = query_int(request, "limit", 100, 1, 10_000) or 100
     archived = query_str(request, "archived") or "exclude"
     if archived not in ("exclude", "only", "include"):
         raise InvalidRequest(f"archived must be exclude, only or include, not {archived!r}")
     b = backend(request)
-    found = await b.read(b.whirr.runs, status, tag, limit, archived)
-    return respond(schemas.RunsResponse(runs=found))
+    if not any(request.args.get(name) not in (None, "") for name in PAGE_PARAMS):
+        # The listing as it always was (the original client asks nothing more).
+        found = await b.read(b.whirr.runs, status, tag, limit, archived)
+        return respond(schemas.RunsResponse(runs=found))
+    order = query_str(request, "order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest(f"order must be asc or desc, not {order!r}")
+    page = RunsPage(
+        text=query_str(request, "q", 500) or "",
+        status=status,
+        tag=tag,
+        sort=query_str(request, "sort", 500) or "started_at",
+        descending=order == "desc",
+        offset=query_int(request, "offset", 0, 0, 10**9) or 0,
+        limit=limit,
+        archived=archived_flag(archived),
+    )
+    counts = query_bool(request, "counts", False)
+    return respond(await b.read(b.whirr.runs_page, page, counts))
 
 
 async def get_run(request: Request, run_id: str) -> HTTPResponse:
@@ -122,7 +145,8 @@ ROUTES = [
         "GET",
         "/runs",
         list_runs,
-        "List runs, newest first.",
+        "List runs, newest first; with sort, order, offset, q or counts: one page of "
+        "them, with how many match.",
         response=schemas.RunsResponse,
         query=(
             Query("status", {"type": "string", "maxLength": 200}),
@@ -132,6 +156,24 @@ ROUTES = [
                 "archived",
                 {"type": "string", "enum": ["exclude", "only", "include"], "default": "exclude"},
                 "archived runs: left out (default), alone, or with the rest",
+            ),
+            Query(
+                "sort",
+                {"type": "string", "maxLength": 500, "default": "started_at"},
+                "a page sorted by started_at, duration, tags, name, status or a dotted "
+                "key (config.lr, summary.val/loss); runs without a value last",
+            ),
+            Query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}),
+            Query("offset", int_schema(0, 10**9, 0), "runs of the page's order to skip"),
+            Query(
+                "q",
+                {"type": "string", "maxLength": 500},
+                "words that id, name, tags and status must all hold (any case)",
+            ),
+            Query(
+                "counts",
+                {"type": "boolean", "default": False},
+                "with the page, how many runs have each status",
             ),
         ),
     ),
