@@ -54,9 +54,6 @@ if TYPE_CHECKING:
 
 #: The cancel reason (and the ended job's error) of a pruned job.
 PRUNED = "pruned"
-#: How many sweeps' ``sweep.created`` a process keeps (they never change).
-_CACHE_SIZE = 256
-_created: dict[str, SweepCreated | None] = {}
 
 
 class Watch(msgspec.Struct, frozen=True):
@@ -121,14 +118,10 @@ def parameters_of(created: SweepCreated) -> list[Parameter]:
 
 
 def _created_of(store: EventStore, name: str) -> SweepCreated | None:
-    """The sweep's ``sweep.created`` (kept: it never changes once written)."""
-    if name not in _created:
-        if len(_created) >= _CACHE_SIZE:
-            _created.clear()
-        found = store.read(stream=sweep_stream(name), types=["sweep.created"])
-        event = found[0].event if found else None
-        _created[name] = event if isinstance(event, SweepCreated) else None
-    return _created[name]
+    """The sweep's ``sweep.created`` (one indexed read of its stream)."""
+    found = store.read(stream=sweep_stream(name), types=["sweep.created"])
+    event = found[0].event if found else None
+    return event if isinstance(event, SweepCreated) else None
 
 
 # -- reading a point's metric ---------------------------------------------------
@@ -305,8 +298,12 @@ def proposals(reader: ViewReader, watched: Watch, pending: Sequence[Pending]) ->
         return []
     try:
         return fill(reader, watched, ending)
-    except ImportError:
-        return []  # no Optuna where this end is recorded: `whirr sweep resume` proposes
+    except Exception:
+        # The end must be recorded whatever the search does. No Optuna where this end
+        # is recorded, or a point Optuna refuses: the sweep stops proposing
+        # (``incomplete``), and `whirr sweep resume` proposes again, saying why if it
+        # fails the same way.
+        return []
 
 
 def around(
@@ -383,8 +380,6 @@ def _grew(run: RunView) -> bool:
 
 def _pruned(store: EventStore, record: SweepRecord, member: Member, created: SweepCreated) -> bool:
     assert created.metric is not None and created.early_terminate is not None
-    from whirr.sweeps.spec import SweepFileError
-
     try:
         from whirr.sweeps import optuna_study
 
@@ -401,5 +396,5 @@ def _pruned(store: EventStore, record: SweepRecord, member: Member, created: Swe
             goal=created.goal,
             early_terminate=created.early_terminate,
         )
-    except (ImportError, SweepFileError):
+    except Exception:  # a heartbeat must renew the lease whatever the pruner does
         return False
