@@ -28,7 +28,7 @@ def open_server_store(server: ServerProcess) -> Iterator[Callable[..., EventStor
     opened: list[EventStore] = []
 
     def open_store(clock: Callable[[], datetime] = utc_now) -> EventStore:
-        args = list(server.proc.args)  # type: ignore[arg-type]
+        args = [str(arg) for arg in server.proc.args]
         url = args[args.index("--database-url") + 1] if "--database-url" in args else None
         store: EventStore
         if url:

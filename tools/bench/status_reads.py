@@ -23,6 +23,7 @@ weighs on both alike. PostgreSQL needs
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # This directory holds a benchmark named queue.py, which would shadow the standard
@@ -68,9 +70,10 @@ WHIRR = [sys.executable, "-m", "whirr.cli.main"]
 TOKEN = "bench-token"
 JOBS_PER_APPEND = 1000
 RUNNING, QUEUED, WORKERS = 10, 30, 80
+State = Literal["queued", "running", "completed", "failed"]
 
 
-def job_events(job_id: int, state: str, at: datetime) -> list[Pending]:
+def job_events(job_id: int, state: State, at: datetime) -> list[Pending]:
     """A job's events up to ``state`` (queued, running or an end)."""
     run_id, stream = f"job-{job_id}", job_stream(job_id)
     worker = f"gpu-{job_id % WORKERS:02d}"
@@ -139,7 +142,7 @@ def generate(open_store: Callable[[Callable[[], datetime]], EventStore], jobs: i
             events: list[Pending] = []
             for job_id in range(first, min(jobs, first + JOBS_PER_APPEND - 1) + 1):
                 newest = jobs - job_id
-                state = (
+                state: State = (
                     "running"
                     if newest < RUNNING
                     else "queued"
@@ -276,7 +279,7 @@ def measure_sqlite(sizes: list[int], repeat: int) -> dict[int, dict[str, float]]
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="whirr-bench-")))
             project, _ = init_project(root / "proj")
             db = str(project.db_path)
-            took = generate(lambda clock, db=db: SQLiteStore(db, clock), jobs)
+            took = generate(functools.partial(SQLiteStore, db), jobs)
             print(f"  sqlite: {jobs:,} jobs written in {took:.1f} s", flush=True)
             (root / "data").mkdir()  # the server's data dir: a copy of the same log
             for suffix in ("", "-wal"):
@@ -285,7 +288,7 @@ def measure_sqlite(sizes: list[int], repeat: int) -> dict[int, dict[str, float]]
                     (root / "data" / f"whirr.db{suffix}").write_bytes(source.read_bytes())
             local = CliRunner(env={"WHIRR_SERVER_URL": "", "WHIRR_TOKEN": ""})
             by_size[jobs] = {
-                "whirr status": lambda local=local, at=project.root: cli_status(local, [], at),
+                "whirr status": functools.partial(cli_status, local, [], project.root),
                 **server_reads(stack, root, None),
             }
         return interleaved(by_size, repeat)
@@ -299,7 +302,7 @@ def measure_postgres(base: str, sizes: list[int], repeat: int) -> dict[int, dict
         by_size: dict[int, Reads] = {}
         for jobs in sizes:
             url = stack.enter_context(schema_url(base))
-            took = generate(lambda clock, url=url: PostgresStore(url, clock), jobs)
+            took = generate(functools.partial(PostgresStore, url), jobs)
             print(f"  postgres: {jobs:,} jobs written in {took:.1f} s", flush=True)
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("ANALYZE")  # as autovacuum would soon after such a load
