@@ -56,6 +56,7 @@ class Row:
             "tags": run.tags,
             "job_id": run.job_id,
             "archived": run.archived,
+            "notes": run.notes,
             "started_at": run.started_at,
             "finished_at": run.finished_at,
             "duration": run.duration_seconds,

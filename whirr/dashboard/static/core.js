@@ -143,6 +143,30 @@ const W = (() => {
     return btn;
   }
 
+  // A small modal form in the <dialog> `dlg` (the run page's and the runs list's run
+  // management): resolves to the text typed (or "" for a confirmation), or null when
+  // dismissed. opts: title, text, label (no field without one), value, multiline,
+  // confirm (the button's word), danger.
+  function ask(dlg, opts) {
+    return new Promise(resolve => {
+      const field = opts.label === undefined ? null
+        : h(opts.multiline ? "textarea" : "input", { id: "run-dialog-input", "aria-label": opts.label, rows: opts.multiline ? 6 : null,
+                                                    type: opts.multiline ? null : "text", value: opts.value });
+      if (field && opts.multiline) field.value = opts.value;
+      let answered = false;
+      const finish = value => { if (answered) return; answered = true; dlg.close(); resolve(value); };
+      const form = h("form", { method: "dialog", onsubmit: ev => { ev.preventDefault(); finish(field ? field.value : ""); } },
+        field ? h("label", { class: "dialog-field" }, opts.label, field) : null,
+        h("div", { class: "dialog-buttons" },
+          h("button", { type: "button", id: "run-dialog-cancel", onclick: () => finish(null) }, "Cancel"),
+          h("button", { type: "submit", id: "run-dialog-ok", class: opts.danger ? "danger" : "primary" }, opts.confirm)));
+      replace(dlg, h("h2", {}, opts.title), opts.text ? h("p", { class: "dialog-text" }, opts.text) : null, form);
+      dlg.onclose = () => finish(null);
+      dlg.showModal();
+      if (field) { field.focus(); if (field.select) field.select(); }
+    });
+  }
+
   // -- live updates --------------------------------------------------------------------
   // One EventSource per page. "change" batches say the log moved (pages refetch, coalesced);
   // "metrics"/"system" say a watched run's files grew. If the stream fails, poll every
@@ -285,6 +309,6 @@ const W = (() => {
   }
 
   return { h, append, replace, $, badge, glyph: s => GLYPHS[s] || "•", seconds, ago, since, when, value, timeEl, empty,
-           runLink, chips, api, post, toast, action, live, keys, table, card, boot, setNow,
+           runLink, chips, api, post, toast, action, ask, live, keys, table, card, boot, setNow,
            onTheme: fn => themeListeners.push(fn), body };
 })();

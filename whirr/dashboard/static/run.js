@@ -180,28 +180,7 @@
         location.href = "/runs";
       } catch (e) { this.deleted = false; W.toast(e.message, "error"); }
     },
-    // A small modal form: resolves to the text typed (or "" for a confirmation), or null
-    // when dismissed.
-    ask(opts) {
-      return new Promise(resolve => {
-        const dlg = this.dialog;
-        const field = opts.label === undefined ? null
-          : h(opts.multiline ? "textarea" : "input", { id: "run-dialog-input", "aria-label": opts.label, rows: opts.multiline ? 6 : null,
-                                                      type: opts.multiline ? null : "text", value: opts.value });
-        if (field && opts.multiline) field.value = opts.value;
-        let answered = false;
-        const finish = value => { if (answered) return; answered = true; dlg.close(); resolve(value); };
-        const form = h("form", { method: "dialog", onsubmit: ev => { ev.preventDefault(); finish(field ? field.value : ""); } },
-          field ? h("label", { class: "dialog-field" }, opts.label, field) : null,
-          h("div", { class: "dialog-buttons" },
-            h("button", { type: "button", id: "run-dialog-cancel", onclick: () => finish(null) }, "Cancel"),
-            h("button", { type: "submit", id: "run-dialog-ok", class: opts.danger ? "danger" : "primary" }, opts.confirm)));
-        replace(dlg, h("h2", {}, opts.title), opts.text ? h("p", { class: "dialog-text" }, opts.text) : null, form);
-        dlg.onclose = () => finish(null);
-        dlg.showModal();
-        if (field) { field.focus(); if (field.select) field.select(); }
-      });
-    },
+    ask(opts) { return W.ask(this.dialog, opts); },
     // Where the run's files really are (as `whirr show` says it), and what is missing.
     renderFiles() {
       const where = this.detail.files_location;

@@ -1,15 +1,17 @@
 // The runs page: filter, sort by any column (config and summary included), page through
-// thousands of runs; pick runs to compare. The server filters, sorts and pages.
+// thousands of runs; pick runs to compare; manage a run from its row's menu (rename, tags,
+// note, archive, delete). The server filters, sorts and pages.
 "use strict";
 
 (() => {
-  const { h, replace, badge, timeEl, empty, runLink, chips, api, table, card } = W;
+  const { h, replace, badge, timeEl, empty, runLink, chips, api, post, toast, ask, table } = W;
   const PAGE = 100, DEFAULT_COLS = 4;
   const params = new URLSearchParams(location.search);
   const state = {
     q: params.get("q") || "", status: params.get("status") || "", tag: params.get("tag") || "",
     sort: params.get("sort") || "started_at", order: params.get("order") || "desc",
     offset: Number(params.get("offset") || 0),
+    archived: params.get("archived") === "only" ? "only" : "",   // "only": the archived runs alone
     columns: null,                     // chosen config/summary columns (null: the defaults)
     selected: new Set((params.get("selected") || "").split(",").filter(Boolean)),
   };
@@ -25,12 +27,19 @@
       this.compareBtn = h("button", { class: "primary", type: "button", onclick: () => this.compare(),
                                       title: "Compare the selected runs (c)" });
       this.columnsMenu = h("details", { class: "columns" }, h("summary", {}, "Columns"), h("div", { class: "menu" }));
+      this.archivedBox = h("input", { type: "checkbox", id: "show-archived", checked: state.archived === "only",
+                                      onchange: () => { state.archived = this.archivedBox.checked ? "only" : ""; this.reload(); } });
       this.tableCard = h("div");
+      // Run management: a menu per run, then a form or a confirmation (two dialogs: one
+      // closing must not dismiss the next one opening).
+      this.menu = h("dialog", { id: "run-menu", class: "run-menu" });
+      this.dialog = h("dialog", { id: "run-dialog" });
       replace(main,
         h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Runs"), this.sub = h("div", { class: "sub" })),
           h("div", { class: "actions" }, this.compareBtn)),
-        h("div", { class: "toolbar" }, this.search, this.statusSel, this.tagSel, this.columnsMenu),
-        this.tableCard);
+        h("div", { class: "toolbar" }, this.search, this.statusSel, this.tagSel, this.columnsMenu,
+          h("label", { class: "toggle", title: "List the archived runs (hidden from this list by default)" }, this.archivedBox, "Archived")),
+        this.tableCard, this.menu, this.dialog);
       W.keys.c = () => this.compare();
       W.keys.x = () => { const row = document.querySelector("tr.focused"); if (row) this.toggle(row.dataset.run); };
       await this.load();
@@ -41,7 +50,7 @@
     reload() { state.offset = 0; this.load(); },
     url() {
       const q = new URLSearchParams();
-      for (const k of ["q", "status", "tag", "sort", "order"]) if (state[k]) q.set(k, state[k]);
+      for (const k of ["q", "status", "tag", "sort", "order", "archived"]) if (state[k]) q.set(k, state[k]);
       q.set("offset", state.offset); q.set("limit", PAGE);
       return q;
     },
@@ -122,11 +131,15 @@
         { label: "Duration", sort: "duration", class: "num",
           cell: r => r.duration === null ? (r.status === "running" ? h("span", { dataset: { since: r.started_at } }, W.seconds(W.since(r.started_at))) : "–") : W.seconds(r.duration) },
         ...extra,
+        { label: "", class: "row-actions", cell: r => h("button", {
+            type: "button", class: "small ghost", title: "Rename, tag, note, archive or delete",
+            "aria-label": `Manage ${r.name || r.id}`, dataset: { manageRun: r.id }, onclick: () => this.manage(r) }, "⋯") },
       ];
       const content = d.rows.length
         ? groupHeads(table(cols, d.rows, { nav: true, sort: { key: state.sort, desc: state.order === "desc" },
                                            onSort: key => this.sortBy(key), rowData: r => ({ run: r.id }) }),
                      cols.length - extra.length, extra.map(c => c.thClass))
+        : state.archived ? empty("No archived run matches", "Archive a run from its ⋯ menu to hide it from the runs list.")
         : d.total ? empty("No run matches these filters", "Clear the search or pick another status or tag.")
           : empty("No runs yet", "Track one from Python: ", h("code", {}, "with whirr.init(config={...}) as run: run.log({\"loss\": l})"));
       const last = Math.min(state.offset + PAGE, d.matched);
@@ -137,6 +150,57 @@
         h("button", { type: "button", disabled: state.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE); this.load(); } }, "← Newer"),
         h("button", { type: "button", disabled: last >= d.matched, onclick: () => { state.offset += PAGE; this.load(); } }, "Older →"));
       replace(this.tableCard, h("section", { class: "card" }, content, pager));
+    },
+    // -- run management: the dashboard's POST /ui/runs/<id>/... with the page's CSRF token
+    // (as on the run page; see docs/security.md) ------------------------------------------
+    manage(run) {
+      const dlg = this.menu;
+      const item = (label, act, opts) => h("button", {
+        type: "button", class: (opts && opts.kind) || "", dataset: { act }, disabled: !!(opts && opts.disabled),
+        title: (opts && opts.title) || null, onclick: () => { dlg.close(); this.act(act, run); } }, label);
+      const running = run.status === "running";
+      replace(dlg, h("h2", {}, run.name || run.id), h("div", { class: "mono faint" }, run.id),
+        h("div", { class: "menu-items", role: "group", "aria-label": `Manage ${run.id}` },
+          item("Rename…", "rename"), item("Tags…", "tags"), item(run.notes ? "Edit note…" : "Add note…", "note"),
+          run.archived ? item("Unarchive", "unarchive") : item("Archive", "archive",
+            { title: "Hide the run from the runs list (it is kept; Archived lists it)" }),
+          item("Delete…", "delete", { kind: "danger", disabled: running,
+                                      title: running ? "A run cannot be deleted while it runs" : null })),
+        h("div", { class: "dialog-buttons" }, h("button", { type: "button", id: "run-menu-close", onclick: () => dlg.close() }, "Close")));
+      dlg.showModal();
+    },
+    async act(act, run) {
+      const name = run.name || run.id;
+      if (act === "rename") {
+        const given = await ask(this.dialog, { title: `Rename ${name}`, label: "Name", value: run.name || "", confirm: "Rename" });
+        if (given !== null && given.trim()) await this.write(run, "rename", { name: given.trim() });
+      } else if (act === "tags") {
+        const given = await ask(this.dialog, { title: `Tags of ${name}`, label: "Tags (separated by commas)",
+                                               value: run.tags.join(", "), confirm: "Save" });
+        if (given === null) return;
+        const now = given.split(",").map(t => t.trim()).filter(Boolean);
+        const add = now.filter(t => !run.tags.includes(t)), remove = run.tags.filter(t => !now.includes(t));
+        if (add.length || remove.length) await this.write(run, "tags", { add, remove });
+      } else if (act === "note") {
+        const given = await ask(this.dialog, { title: `Note of ${name}`, label: "Note (empty clears it)", value: run.notes || "",
+                                               multiline: true, confirm: "Save" });
+        if (given !== null) await this.write(run, "note", { text: given });
+      } else if (act === "archive" || act === "unarchive") {
+        await this.write(run, act);
+      } else if (act === "delete") {
+        const ok = await ask(this.dialog, { title: `Delete ${name}?`, confirm: "Delete", danger: true,
+          text: `The run ${run.id} and its files (metrics, output, artifacts) are removed for good; it leaves every view. This cannot be undone.` });
+        if (ok === null) return;
+        if (await this.write(run, "delete")) state.selected.delete(run.id);
+      }
+    },
+    async write(run, what, body) {
+      try {
+        const res = await post(`/ui/runs/${encodeURIComponent(run.id)}/${what}`, body);
+        toast(res.message);
+        await this.load();
+        return true;
+      } catch (e) { toast(e.message, "error"); return false; }
     },
   };
   // A row above the headers naming each block of columns ("Config", "Summary"): the
