@@ -5,6 +5,10 @@ WAL's contents included, made by SQLite's ``VACUUM INTO`` inside one read transa
 writers carry on meanwhile), ``project-id``, ``config.yaml`` when there is one, the run
 directories (``runs/``, unless left out) and ``backup.json``, a manifest saying what it
 holds.
+The archive segments (``archive/``, the liveness events retention moved out of the live
+log) come too, copied under the archive's lock with the log, so the backup's full replay
+(``rebuild --full``) is the original's. Checkpoints (``checkpoints/``) do not: they are
+derived, and the restored project's first rebuild makes one again.
 
 Restoring checks the copy (SQLite's integrity check, and that its first event is the
 project named by its ``project-id``) before anything is replaced; the database that was
@@ -17,6 +21,7 @@ into a run directory made after the backup.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -30,11 +35,12 @@ import msgspec
 from whirr.events import PROJECT_STREAM, Pending, ProjectCreated, ProjectRestored
 from whirr.filemodes import private_dir, write_private
 from whirr.identity import ID_FILE, Project, highest_job_dir, read_project_id
+from whirr.store import retention_segments as segments
 from whirr.store.protocol import StoreError
 
 MANIFEST = "backup.json"
 #: The files of a project's database that a restore moves aside.
-_DB_FILES = ("whirr.db", "whirr.db-wal", "whirr.db-shm", ID_FILE)
+_DB_FILES = ("whirr.db", "whirr.db-wal", "whirr.db-shm", ID_FILE, segments.DIRECTORY)
 
 
 class BackupError(StoreError):
@@ -52,6 +58,8 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     whirr_version: str
     runs: bool
     source: str
+    #: The archive segments copied (``archive/<name>``); a full replay needs every one.
+    archive: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -78,16 +86,15 @@ def backup(
         )
     _new_dir(dest)
     db_copy = dest / "whirr.db"
-    source = apsw.Connection(str(project.db_path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        source.setbusytimeout(30_000)
-        # VACUUM INTO reads in one transaction: the copy is the log as of one moment,
-        # the WAL's contents included, while writers carry on.
-        source.execute("VACUUM INTO ?", (str(db_copy),))
-    except apsw.Error as exc:
-        raise BackupError(f"could not copy {project.db_path}: {exc}") from None
-    finally:
-        source.close()
+    # No retention pass moves rows while the log and its segments are copied: the copy's
+    # live rows and segments are then the same cut of the history (a pass waits).
+    # (A project on a read-only disk has no lock to take, and no pass can run there.)
+    writable = os.access(project.dir, os.W_OK)
+    with segments.held(project.db_path, wait=True) if writable else contextlib.nullcontext():
+        _copy_db(project.db_path, db_copy)
+        archived = _copy_archive(segments.directory(project.db_path), dest / segments.DIRECTORY)
+    if archived:
+        say(f"Copied {len(archived)} archive segment(s)")
     position = _last_position(db_copy)
     os.chmod(db_copy, 0o600)
     write_private(dest / ID_FILE, (project.dir / ID_FILE).read_bytes())
@@ -106,6 +113,7 @@ def backup(
         whirr_version=__version__,
         runs=runs and project.runs_dir.is_dir(),
         source=str(project.dir),
+        archive=archived,
     )
     write_private(dest / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest)))
     return manifest
@@ -139,6 +147,12 @@ def read_manifest(src: Path) -> Manifest:
     event = decode_lenient([data])[0] if isinstance(data, bytes | str) else None
     if not isinstance(event, ProjectCreated) or event.project_id != manifest.project_id:
         raise BackupError(f"{db} does not begin with project {manifest.project_id}'s history")
+    missing = [n for n in manifest.archive if not (src / segments.DIRECTORY / n).is_file()]
+    if missing:
+        raise BackupError(
+            f"{src} lacks {len(missing)} archive segment(s) its log needs "
+            f"({segments.DIRECTORY}/{missing[0]}): its full replay would miss events"
+        )
     return manifest
 
 
@@ -161,6 +175,7 @@ def restore(
     os.chmod(copy, 0o600)
     os.replace(copy, project.db_path)
     write_private(project.dir / ID_FILE, (src / ID_FILE).read_bytes())
+    _copy_archive(src / segments.DIRECTORY, segments.directory(project.db_path))
     config = project.dir / "config.yaml"
     if (src / "config.yaml").is_file() and not config.exists():  # the project's own wins
         write_private(config, (src / "config.yaml").read_bytes())
@@ -181,6 +196,38 @@ def restore(
     finally:
         store.close()
     return Restored(manifest=manifest, moved_aside=aside, runs_added=added, position=position)
+
+
+def _copy_db(db: Path, copy: Path) -> None:
+    source = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        source.setbusytimeout(30_000)
+        # VACUUM INTO reads in one transaction: the copy is the log as of one moment,
+        # the WAL's contents included, while writers carry on.
+        source.execute("VACUUM INTO ?", (str(copy),))
+    except apsw.Error as exc:
+        raise BackupError(f"could not copy {db}: {exc}") from None
+    finally:
+        source.close()
+
+
+def _copy_archive(src: Path, dest: Path) -> list[str]:
+    """Copy the segments in ``src`` (pending ones too: their rows may still be live, and
+    the next retention pass finishes them) into ``dest``, read-only as they were; returns
+    their names. Nothing when ``src`` holds none."""
+    names = [s.name for s in segments.segments_in(src)]
+    if not names:
+        return []
+    private_dir(dest)
+    for name in names:
+        target = dest / name
+        scratch = dest / f".copying-{name}"
+        shutil.copyfile(src / name, scratch)
+        with open(scratch, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(scratch, 0o600 if name.endswith(segments.PENDING) else 0o400)
+        os.replace(scratch, target)
+    return names
 
 
 def _last_position(db: Path) -> int:

@@ -20,6 +20,7 @@ same position in a segment) and the next pass finishes it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import os
 import re
@@ -75,7 +76,11 @@ def directory(db_path: str | os.PathLike[str]) -> Path:
 
 def segments(db_path: str | os.PathLike[str]) -> list[Segment]:
     """The segments of the database at ``db_path``, by first position (pending ones too)."""
-    where = directory(db_path)
+    return segments_in(directory(db_path))
+
+
+def segments_in(where: Path) -> list[Segment]:
+    """The segments in the folder ``where`` (a backup's ``archive/``, too)."""
     try:
         names = os.listdir(where)
     except (FileNotFoundError, NotADirectoryError):
@@ -164,3 +169,25 @@ def _fsync_dir(path: Path) -> None:
 def private_dir_for(db_path: str | os.PathLike[str]) -> Path:
     """The segment folder of the database at ``db_path``, created (0700) if missing."""
     return private_dir(directory(db_path))
+
+
+class Held(Exception):
+    """``held(wait=False)`` found the archive taken by someone else."""
+
+
+@contextlib.contextmanager
+def held(db_path: str | os.PathLike[str], *, wait: bool) -> Iterator[Path]:
+    """The archive of the database at ``db_path``, held exclusively (a lock file in it):
+    a retention pass holds it while it moves rows, a backup while it copies the log and
+    the segments, so a backup never holds a segment without its rows gone from its copy
+    of the log, nor the reverse. ``wait=False`` raises :class:`Held` instead of waiting."""
+    where = private_dir_for(db_path)
+    fd = os.open(where / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise Held(str(where)) from None
+        yield where
+    finally:
+        os.close(fd)

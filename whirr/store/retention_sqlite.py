@@ -21,8 +21,6 @@ before. A full replay merges the segments back by position (``retention_history`
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -85,17 +83,12 @@ class Busy(StoreError):
 @contextlib.contextmanager
 def _exclusive(store: SQLiteStore) -> Iterator[None]:
     """One pass at a time per project (a server's schedule and a CLI run): two passes
-    would write the same events into two segments."""
-    where = files.private_dir_for(store.path)
-    fd = os.open(where / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    would write the same events into two segments. A backup holds the same lock."""
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Busy(f"another retention pass is archiving {where}; try again later") from None
-        yield
-    finally:
-        os.close(fd)
+        with files.held(store.path, wait=False):
+            yield
+    except files.Held as held:
+        raise Busy(f"another retention pass or a backup holds {held}; try again later") from None
 
 
 def archive(
