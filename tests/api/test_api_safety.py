@@ -3,6 +3,7 @@ with ``{"detail": ...}``, nothing outside the data dir is ever served."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 
@@ -90,7 +91,19 @@ def test_oversized_bodies_are_refused(server: ServerProcess) -> None:
     big = msgspec.json.encode(
         {"command_argv": ["x"], "workdir": "/tmp", "config": {"blob": "a" * 2_000_000}}
     )
-    status, _ = server.raw("POST", "/api/v1/jobs", body=big)
+    # Only the headers go out: the server refuses on the declared length, before any body.
+    # Sending the body too raced the refusal (the server closes the connection while 2 MB
+    # are still in flight: a broken pipe, or a reset that can drop the 413 itself).
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.putrequest("POST", "/api/v1/jobs")
+        for name, value in {**server.headers(), "Content-Type": "application/json"}.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(big)))
+        conn.endheaders()
+        status = conn.getresponse().status
+    finally:
+        conn.close()
     assert status == 413
 
 
