@@ -3,7 +3,7 @@ views from the log. Stores materialise them; nothing here does I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -17,25 +17,38 @@ from whirr.projections.workers import WorkerView
 
 
 class Projection(msgspec.Struct, frozen=True):
-    """One projection: its name, the key an event belongs to, the fold, and the event
-    types it folds (a fold hands it no other type)."""
+    """One projection: its name, the key an event belongs to (None: not its event) and
+    the fold, and the same by event type for a fold's hot loop: ``steps``, the fold of
+    each type it handles (it is handed no other), and ``key_of``, the key of an event of
+    such a type."""
 
     name: str
     view_type: type
     key: Callable[[Event], Hashable | None]
     apply: Callable[[Any, Recorded], Any]
-    handles: frozenset[type[Event]]
+    steps: Mapping[type[Event], Callable[[Any, Recorded], Any]]
+    key_of: Callable[[Event], Hashable | None]
+
+    @property
+    def handles(self) -> frozenset[type[Event]]:
+        """The event types this projection folds."""
+        return frozenset(self.steps)
 
 
-JOBS = Projection("jobs", JobView, jobs.key, jobs.apply, jobs.HANDLES)
-RUNS = Projection("runs", RunView, runs.key, runs.apply, runs.HANDLES)
-WORKERS = Projection("workers", WorkerView, workers.key, workers.apply, workers.HANDLES)
-QUEUE = Projection("queue", QueueView, queue_state.key, queue_state.apply, queue_state.HANDLES)
+JOBS = Projection("jobs", JobView, jobs.key, jobs.apply, jobs.STEPS, jobs.key_of)
+RUNS = Projection("runs", RunView, runs.key, runs.apply, runs.STEPS, runs.key_of)
+WORKERS = Projection(
+    "workers", WorkerView, workers.key, workers.apply, workers.STEPS, workers.key_of
+)
+QUEUE = Projection(
+    "queue", QueueView, queue_state.key, queue_state.apply, queue_state.STEPS, queue_state.key_of
+)
 PROJECTIONS: tuple[Projection, ...] = (JOBS, RUNS, WORKERS, QUEUE)
 
-#: What a fold does with one event type: (projection name, key, apply) of each projection
+#: What a fold does with one event type: (projection name, key, step) of each projection
 #: that folds it, in ``PROJECTIONS`` order. Looked up once per event by its type, so an
-#: event costs only the projections it concerns (most touch one or two of the four).
+#: event costs only the projections it concerns (most touch one or two of the four), and
+#: each of them one call into Python: its step (the key is mostly read in C).
 Route = tuple[tuple[str, Callable[[Event], Hashable | None], Callable[[Any, Recorded], Any]], ...]
 _routes: dict[type, Route] = {}
 #: Not a view: a slot not looked up yet (a view may be None).
@@ -45,7 +58,7 @@ _ABSENT: Any = object()
 def _route(kind: type) -> Route:
     found = _routes.get(kind)
     if found is None:
-        found = tuple((p.name, p.key, p.apply) for p in PROJECTIONS if kind in p.handles)
+        found = tuple((p.name, p.key_of, p.steps[kind]) for p in PROJECTIONS if kind in p.steps)
         _routes[kind] = found
     return found
 
@@ -54,7 +67,7 @@ def folding(rec: Recorded) -> tuple[Projection, ...]:
     """The projections that fold ``rec``: those that handle its type. An event that did
     not decode (``projections.replay``) is handled by the queue's only, which keeps the
     job ids it used."""
-    return tuple(p for p in PROJECTIONS if type(rec.event) in p.handles)
+    return tuple(p for p in PROJECTIONS if type(rec.event) in p.steps)
 
 
 def fold(records: list[Recorded]) -> dict[str, dict[Any, Any]]:
@@ -72,12 +85,12 @@ def fold_one(views: dict[str, dict[Any, Any]], rec: Recorded) -> None:
     route = _routes.get(kind)
     if route is None:
         route = _route(kind)
-    for name, key, apply in route:
+    for name, key, step in route:
         k = key(rec.event)
         if k is None:
             continue
         table = views[name]
-        new = apply(table.get(k), rec)
+        new = step(table.get(k), rec)
         if new is not None:
             table[k] = new
 
@@ -98,7 +111,7 @@ def fold_touched(
         route = routes.get(kind)
         if route is None:
             route = _route(kind)
-        for name, key, apply in route:
+        for name, key, step in route:
             k = key(event)
             if k is None:
                 continue
@@ -106,7 +119,7 @@ def fold_touched(
             view = touched.get(slot, _ABSENT)
             if view is _ABSENT:
                 view = current(name, k)
-            new = apply(view, rec)
+            new = step(view, rec)
             if new is not None:
                 touched[slot] = changed[slot] = new
     return changed

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 import msgspec
@@ -175,21 +176,16 @@ def key(event: Event) -> int | None:
 
 def apply(view: JobView | None, rec: Recorded) -> JobView | None:
     """Fold one recorded event into the job's view (pure)."""
-    event = rec.event
-    kind = type(event)
-    if kind is JobSubmitted:
-        return _submitted(event, rec)  # type: ignore[arg-type]
-    if view is None:
-        return None  # an event for a job we never saw submitted: ignore, never crash
-    step = _STEPS.get(kind)
-    if step is None:
-        return view  # not a job event (``key`` gives it no job, so a fold never asks)
-    return step(view, event, rec)
+    step = STEPS.get(type(rec.event))
+    return view if step is None else step(view, rec)
 
 
-# One step per event type, chosen by the event's type once (``_STEPS``) rather than by a
-# chain of isinstance tests: a replay folds millions of events, mostly heartbeats.
-def _submitted(event: JobSubmitted, rec: Recorded) -> JobView:
+# One step per event type (``STEPS``), which a fold looks up once by the event's type
+# and calls directly (``whirr.projections``): a replay folds millions of events, mostly
+# heartbeats, and a chain of isinstance tests cost more than the fold itself. Every step
+# but the submit's ignores a job never submitted (None: no view), never crashing on one.
+def _submitted(view: JobView | None, rec: Recorded) -> JobView:
+    event: JobSubmitted = rec.event  # type: ignore[assignment]
     at = rec.recorded_at
     return JobView(
         id=event.job_id,
@@ -228,7 +224,10 @@ def _changed(view: JobView, state: JobState, rec: Recorded, **changes: Any) -> J
     return msgspec.structs.replace(view, state=state, version=rec.position, **changes)
 
 
-def _claimed(view: JobView, event: JobClaimed, rec: Recorded) -> JobView:
+def _claimed(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobClaimed = rec.event  # type: ignore[assignment]
     running = Running(
         worker_id=event.worker_id,
         claimed_at=rec.recorded_at,
@@ -238,7 +237,10 @@ def _claimed(view: JobView, event: JobClaimed, rec: Recorded) -> JobView:
     return _changed(view, running, rec, attempt=event.attempt)
 
 
-def _started(view: JobView, event: JobStarted, rec: Recorded) -> JobView:
+def _started(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobStarted = rec.event  # type: ignore[assignment]
     state = view.state
     if isinstance(state, Running) and event.attempt == view.attempt:
         started = msgspec.structs.replace(state, started_at=rec.recorded_at, pid=event.pid)
@@ -246,7 +248,10 @@ def _started(view: JobView, event: JobStarted, rec: Recorded) -> JobView:
     return _changed(view, state, rec)
 
 
-def _heartbeat(view: JobView, event: JobHeartbeat, rec: Recorded) -> JobView:
+def _heartbeat(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobHeartbeat = rec.event  # type: ignore[assignment]
     state = view.state
     if isinstance(state, Running) and event.attempt == view.attempt:
         renewed = msgspec.structs.replace(state, lease_expires_at=event.lease_expires_at)
@@ -254,11 +259,16 @@ def _heartbeat(view: JobView, event: JobHeartbeat, rec: Recorded) -> JobView:
     return _changed(view, state, rec)
 
 
-def _cancel_requested(view: JobView, event: JobCancelRequested, rec: Recorded) -> JobView:
+def _cancel_requested(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
     return _changed(view, view.state, rec, cancel_requested=True)
 
 
-def _finished(view: JobView, event: JobFinished, rec: Recorded) -> JobView:
+def _finished(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobFinished = rec.event  # type: ignore[assignment]
     state = view.state
     ended = Ended(
         outcome=event.outcome,
@@ -272,21 +282,32 @@ def _finished(view: JobView, event: JobFinished, rec: Recorded) -> JobView:
     return _changed(view, ended, rec)
 
 
-def _held(view: JobView, event: JobHeld, rec: Recorded) -> JobView:
+def _held(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
     if not isinstance(view.state, Queued):
         return view  # only a queued job can be held (no decision holds another)
+    event: JobHeld = rec.event  # type: ignore[assignment]
     return _changed(view, view.state, rec, held=event.reason)
 
 
-def _released(view: JobView, event: JobReleased, rec: Recorded) -> JobView:
+def _released(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
     return _changed(view, view.state, rec, held=None)
 
 
-def _requeued(view: JobView, event: JobRequeued, rec: Recorded) -> JobView:
+def _requeued(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobRequeued = rec.event  # type: ignore[assignment]
     return _changed(view, Queued(since=rec.recorded_at), rec, attempt=event.attempt + 1)
 
 
-def _retry_scheduled(view: JobView, event: JobRetryScheduled, rec: Recorded) -> JobView:
+def _retry_scheduled(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobRetryScheduled = rec.event  # type: ignore[assignment]
     return _changed(
         view,
         Queued(since=rec.recorded_at, not_before=event.not_before),
@@ -296,27 +317,40 @@ def _retry_scheduled(view: JobView, event: JobRetryScheduled, rec: Recorded) -> 
     )
 
 
-def _priority_changed(view: JobView, event: JobPriorityChanged, rec: Recorded) -> JobView:
+def _priority_changed(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobPriorityChanged = rec.event  # type: ignore[assignment]
     return _changed(view, view.state, rec, priority=event.priority)
 
 
-def _dependency_ended(view: JobView, event: JobDependencyEnded, rec: Recorded) -> JobView:
+def _dependency_ended(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobDependencyEnded = rec.event  # type: ignore[assignment]
     waiting = [j for j in view.waiting_on if j != event.dependency_id]
     return _changed(view, view.state, rec, waiting_on=waiting)
 
 
-def _dependent_added(view: JobView, event: JobDependentAdded, rec: Recorded) -> JobView:
+def _dependent_added(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
+    event: JobDependentAdded = rec.event  # type: ignore[assignment]
     dependents = sorted({*view.dependents, event.dependent_id})
     return _changed(view, view.state, rec, dependents=dependents)
 
 
-def _cleaned(view: JobView, event: JobCleaned, rec: Recorded) -> JobView:
+def _cleaned(view: JobView | None, rec: Recorded) -> JobView | None:
+    if view is None:
+        return None
     if not isinstance(view.state, Ended):
         return view  # only an ended job leaves the queue's views
     return _changed(view, view.state, rec, cleaned=True)
 
 
-_STEPS: dict[type[Event], Callable[[JobView, Any, Recorded], JobView]] = {
+#: The fold of each event type this projection handles: ``step(view, rec) -> view``.
+STEPS: dict[type[Event], Callable[[JobView | None, Recorded], JobView | None]] = {
+    JobSubmitted: _submitted,
     JobClaimed: _claimed,
     JobStarted: _started,
     JobHeartbeat: _heartbeat,
@@ -332,4 +366,6 @@ _STEPS: dict[type[Event], Callable[[JobView, Any, Recorded], JobView]] = {
     JobCleaned: _cleaned,
 }
 #: The event types this projection folds (a fold routes no other type to it).
-HANDLES: frozenset[type[Event]] = frozenset({JobSubmitted, *_STEPS})
+HANDLES: frozenset[type[Event]] = frozenset(STEPS)
+#: The key of an event of a type in ``HANDLES`` (``key`` without the type test).
+key_of = attrgetter("job_id")

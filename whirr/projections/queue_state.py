@@ -2,6 +2,7 @@
 out that no job view shows (one view, key ``"queue"``)."""
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -71,7 +72,14 @@ def apply(view: QueueView | None, rec: Recorded) -> QueueView | None:
     return view
 
 
-#: The event types this projection folds (a fold routes no other type to it).
-HANDLES: frozenset[type[Event]] = frozenset(
-    {QueuePaused, QueueResumed, ProjectCreated, ProjectRestored, Unreadable}
+#: The fold of each event type this projection handles: ``step(view, rec) -> view``.
+STEPS: dict[type[Event], Callable[[QueueView | None, Recorded], QueueView | None]] = dict.fromkeys(
+    (QueuePaused, QueueResumed, ProjectCreated, ProjectRestored, Unreadable), apply
 )
+#: The event types this projection folds (a fold routes no other type to it).
+HANDLES: frozenset[type[Event]] = frozenset(STEPS)
+
+
+def key_of(event: Event) -> str:
+    """The key of an event of a type in ``HANDLES``: the one view's."""
+    return QUEUE_KEY

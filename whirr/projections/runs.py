@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -11,6 +12,7 @@ from whirr.events import (
     Recorded,
     RunArtifactSaved,
     RunFinished,
+    RunSizeWarning,
     RunStarted,
     RunSummaryUpdated,
 )
@@ -26,6 +28,14 @@ class Artifact(msgspec.Struct, frozen=True):
     sha256: str | None = None
     #: ``s3://bucket/key`` when stored in an artifact store; None: the run directory.
     location: str | None = None
+
+
+class SizeWarning(msgspec.Struct, frozen=True, kw_only=True):
+    """The run's directory passed the size its worker warns at (``run.size_warning``)."""
+
+    size: int
+    limit: int
+    at: datetime
 
 
 class RunView(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +66,8 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     notes: str = ""
     #: Hidden from default listings (``whirr runs archive``); kept with its files.
     archived: bool = False
+    #: The latest crossing of the worker's run-directory size warning; None: none.
+    size_warning: SizeWarning | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -72,27 +84,21 @@ def key(event: Event) -> str | None:
 
 def apply(view: RunView | None, rec: Recorded) -> RunView | None:
     """Fold one recorded event into the run's view (pure)."""
-    event = rec.event
-    if view is not None and view.status == DELETED:
-        # The tombstone stays whatever comes after: readers never return it, and a later
-        # start with its id (refused by ``Runs.start``; an older client's, or one that
-        # raced the delete) must not bring the run back, live or in a rebuild.
-        return view
-    kind = type(event)
-    if kind is RunStarted:
-        return _started(view, event, rec)  # type: ignore[arg-type]
-    if view is None:
-        return None
-    if kind in MANAGE_EVENTS:
-        return msgspec.structs.replace(view, version=rec.position, **changes(view, event))
-    step = _STEPS.get(kind)
-    return view if step is None else step(view, event, rec)
+    step = STEPS.get(type(rec.event))
+    return view if step is None else step(view, rec)
 
 
-# One step per event type, chosen by the event's type once (``_STEPS``) rather than by a
-# chain of isinstance tests.
-def _started(view: RunView | None, event: RunStarted, rec: Recorded) -> RunView:
+# One step per event type (``STEPS``), which a fold looks up once by the event's type
+# and calls directly (``whirr.projections``). Every step keeps a deleted run's tombstone
+# as it is, whatever comes after: readers never return it, and a later start with its id
+# (refused by ``Runs.start``; an older client's, or one that raced the delete) must not
+# bring the run back, live or in a rebuild. Every step but the start's ignores a run
+# never started (None: no view).
+def _started(view: RunView | None, rec: Recorded) -> RunView:
+    event: RunStarted = rec.event  # type: ignore[assignment]
     if view is not None:
+        if view.status == DELETED:
+            return view
         # A second start for the same run: a tracked script attaching to its job's run,
         # or a resumed run. Keep what we had; fill in what the new start knows.
         return msgspec.structs.replace(
@@ -127,13 +133,26 @@ def _started(view: RunView | None, event: RunStarted, rec: Recorded) -> RunView:
     )
 
 
-def _summary_updated(view: RunView, event: RunSummaryUpdated, rec: Recorded) -> RunView:
+def _managed(view: RunView | None, rec: Recorded) -> RunView | None:
+    """A rename, tags, a note, an archive, a config update or the delete."""
+    if view is None or view.status == DELETED:
+        return view
+    return msgspec.structs.replace(view, version=rec.position, **changes(view, rec.event))
+
+
+def _summary_updated(view: RunView | None, rec: Recorded) -> RunView | None:
+    if view is None or view.status == DELETED:
+        return view
+    event: RunSummaryUpdated = rec.event  # type: ignore[assignment]
     return msgspec.structs.replace(
         view, summary={**view.summary, **event.summary}, version=rec.position
     )
 
 
-def _artifact_saved(view: RunView, event: RunArtifactSaved, rec: Recorded) -> RunView:
+def _artifact_saved(view: RunView | None, rec: Recorded) -> RunView | None:
+    if view is None or view.status == DELETED:
+        return view
+    event: RunArtifactSaved = rec.event  # type: ignore[assignment]
     kept = [a for a in view.artifacts if a.path != event.path]
     kept.append(
         Artifact(
@@ -147,9 +166,12 @@ def _artifact_saved(view: RunView, event: RunArtifactSaved, rec: Recorded) -> Ru
     return msgspec.structs.replace(view, artifacts=kept, version=rec.position)
 
 
-def _finished(view: RunView, event: RunFinished, rec: Recorded) -> RunView:
+def _finished(view: RunView | None, rec: Recorded) -> RunView | None:
+    if view is None or view.status == DELETED:
+        return view
     if view.finished_at is not None and view.status != "running":
         return view  # the first true end wins (a worker and the script may both report)
+    event: RunFinished = rec.event  # type: ignore[assignment]
     return msgspec.structs.replace(
         view,
         status=event.status,
@@ -160,10 +182,24 @@ def _finished(view: RunView, event: RunFinished, rec: Recorded) -> RunView:
     )
 
 
-_STEPS: dict[type[Event], Callable[[RunView, Any, Recorded], RunView]] = {
+def _size_warning(view: RunView | None, rec: Recorded) -> RunView | None:
+    if view is None or view.status == DELETED:
+        return view
+    event: RunSizeWarning = rec.event  # type: ignore[assignment]
+    warning = SizeWarning(size=event.size, limit=event.limit, at=rec.recorded_at)
+    return msgspec.structs.replace(view, size_warning=warning, version=rec.position)
+
+
+#: The fold of each event type this projection handles: ``step(view, rec) -> view``.
+STEPS: dict[type[Event], Callable[[RunView | None, Recorded], RunView | None]] = {
+    RunStarted: _started,
     RunSummaryUpdated: _summary_updated,
     RunArtifactSaved: _artifact_saved,
     RunFinished: _finished,
+    RunSizeWarning: _size_warning,
+    **dict.fromkeys(MANAGE_EVENTS, _managed),
 }
 #: The event types this projection folds (a fold routes no other type to it).
-HANDLES: frozenset[type[Event]] = frozenset({RunStarted, *_STEPS, *MANAGE_EVENTS})
+HANDLES: frozenset[type[Event]] = frozenset(STEPS)
+#: The key of an event of a type in ``HANDLES`` (``key`` without the type test).
+key_of = attrgetter("run_id")

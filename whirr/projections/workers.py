@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
@@ -54,28 +53,26 @@ class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
 
 def key(event: Event) -> str | None:
     """The worker an event concerns, or None."""
-    if type(event) in HANDLES:
-        return getattr(event, "worker_id", None) or None
-    return None
+    return key_of(event) if type(event) in HANDLES else None
+
+
+def key_of(event: Event) -> str | None:
+    """The worker an event of a type in ``HANDLES`` concerns (None: it names none)."""
+    return event.worker_id or None  # type: ignore[attr-defined]
 
 
 def apply(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
     """Fold one recorded event into the worker's view (pure)."""
-    event = rec.event
-    kind = type(event)
-    if kind is WorkerRegistered:
-        return _registered(event, rec)  # type: ignore[arg-type]
-    if view is None:
-        return None
-    step = _STEPS.get(kind)
-    if step is None:
-        return view  # not a worker event (``key`` gives it no worker: never asked)
-    return step(view, event, rec)
+    step = STEPS.get(type(rec.event))
+    return view if step is None else step(view, rec)
 
 
-# One step per event type, chosen by the event's type once (``_STEPS``): the liveness
-# events (``worker.seen``, ``job.heartbeat``) are most of a long log.
-def _registered(event: WorkerRegistered, rec: Recorded) -> WorkerView:
+# One step per event type (``STEPS``), which a fold looks up once by the event's type
+# and calls directly (``whirr.projections``): the liveness events (``worker.seen``,
+# ``job.heartbeat``) are most of a long log. Every step but the registration's ignores
+# a worker never registered (None: no view).
+def _registered(view: WorkerView | None, rec: Recorded) -> WorkerView:
+    event: WorkerRegistered = rec.event  # type: ignore[assignment]
     at = rec.recorded_at
     return WorkerView(
         id=event.worker_id,
@@ -90,14 +87,19 @@ def _registered(event: WorkerRegistered, rec: Recorded) -> WorkerView:
     )
 
 
-def _alive(view: WorkerView, event: Event, rec: Recorded) -> WorkerView:
+def _alive(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
     """``worker.seen``, ``job.heartbeat``: heard from now, so not stopped."""
+    if view is None:
+        return None
     return msgspec.structs.replace(
         view, heartbeat_at=rec.recorded_at, stopped=False, version=rec.position
     )
 
 
-def _claimed(view: WorkerView, event: JobClaimed, rec: Recorded) -> WorkerView:
+def _claimed(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
+    if view is None:
+        return None
+    event: JobClaimed = rec.event  # type: ignore[assignment]
     jobs = view.current_job_ids
     if event.job_id not in jobs:
         jobs = [*jobs, event.job_id]
@@ -110,34 +112,44 @@ def _claimed(view: WorkerView, event: JobClaimed, rec: Recorded) -> WorkerView:
     )
 
 
-def _job_left(
-    view: WorkerView, event: JobFinished | JobRetryScheduled, rec: Recorded
-) -> WorkerView:
+def _job_left(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
     """A job of the worker's ended or backs off: it no longer holds it."""
+    if view is None:
+        return None
+    event: JobFinished | JobRetryScheduled = rec.event  # type: ignore[assignment]
     jobs = [j for j in view.current_job_ids if j != event.job_id]
     return msgspec.structs.replace(
         view, heartbeat_at=rec.recorded_at, current_job_ids=jobs, version=rec.position
     )
 
 
-def _requeued(view: WorkerView, event: JobRequeued, rec: Recorded) -> WorkerView:
+def _requeued(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
     # Recorded by whoever noticed the lost lease: it does not say the worker is alive.
+    if view is None:
+        return None
+    event: JobRequeued = rec.event  # type: ignore[assignment]
     jobs = [j for j in view.current_job_ids if j != event.job_id]
     return msgspec.structs.replace(view, current_job_ids=jobs, version=rec.position)
 
 
-def _stopped(view: WorkerView, event: WorkerStopped, rec: Recorded) -> WorkerView:
+def _stopped(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
+    if view is None:
+        return None
     return msgspec.structs.replace(
         view, heartbeat_at=rec.recorded_at, current_job_ids=[], stopped=True, version=rec.position
     )
 
 
-def _drain_requested(view: WorkerView, event: WorkerDrainRequested, rec: Recorded) -> WorkerView:
+def _drain_requested(view: WorkerView | None, rec: Recorded) -> WorkerView | None:
     # Asked by the user: it does not say the worker is alive.
+    if view is None:
+        return None
     return msgspec.structs.replace(view, draining=True, version=rec.position)
 
 
-_STEPS: dict[type[Event], Callable[[WorkerView, Any, Recorded], WorkerView]] = {
+#: The fold of each event type this projection handles: ``step(view, rec) -> view``.
+STEPS: dict[type[Event], Callable[[WorkerView | None, Recorded], WorkerView | None]] = {
+    WorkerRegistered: _registered,
     WorkerSeen: _alive,
     JobHeartbeat: _alive,
     JobClaimed: _claimed,
@@ -148,4 +160,4 @@ _STEPS: dict[type[Event], Callable[[WorkerView, Any, Recorded], WorkerView]] = {
     WorkerDrainRequested: _drain_requested,
 }
 #: The event types this projection folds (a fold routes no other type to it).
-HANDLES: frozenset[type[Event]] = frozenset({WorkerRegistered, *_STEPS})
+HANDLES: frozenset[type[Event]] = frozenset(STEPS)
