@@ -91,13 +91,13 @@ def test_workers_long_gone_are_forgotten(
 
 def test_a_project_status_and_workers_are_bounded_too(project: Project) -> None:
     store = project.open_store()
+    old = SQLiteStore(str(project.db_path), lambda: utc_now() - timedelta(days=9))
     try:
         queue_seven_jobs_two_running(store)
-        Workers(SQLiteStore(str(project.db_path), lambda: utc_now() - timedelta(days=9))).register(
-            "gone", "h", pid=1, gpu_ids=[], slots=1
-        )
+        Workers(old).register("gone", "h", pid=1, gpu_ids=[], slots=1)
     finally:
         store.close()
+        old.close()
     out = run_local_cli("status", "-n", "2", cwd=project.root)
     assert [line.split()[0] for line in out.stdout.splitlines()[1:3]] == ["1", "2"]
     assert "(5 more not shown; -n/--limit shows more)" in out.stdout
