@@ -451,6 +451,18 @@ class WhirrClient(StudyCalls):
             timeout=timeout,
         )
 
+    def run_size_warning(
+        self, job_id: int, worker_id: str, attempt: int, size: int, limit: int
+    ) -> schemas.Run:
+        """Record that the job's run directory passed the worker's warning size
+        (``LeaseLost`` when the worker no longer runs that attempt)."""
+        req = schemas.SizeWarningRequest(
+            worker_id=worker_id, attempt=attempt, size=size, limit=limit
+        )
+        return self._call(
+            "POST", f"/jobs/{job_id}/size_warning", schemas.Run, body=req, conflict=LeaseLost
+        )
+
     def heartbeat(
         self,
         job_id: int,

@@ -15,6 +15,7 @@ import msgspec
 from dashboard.demo import stamp, write_metrics
 from whirr.project import Project, init_project
 from whirr.services.jobs import Jobs
+from whirr.services.management import Management
 from whirr.services.runs import Runs
 from whirr.services.workers import Workers
 
@@ -110,6 +111,8 @@ def _fill(project: Project, store: Any) -> dict[str, Any]:
     ids["failed"] = run_id
 
     job_id, run_id, attempt, _ = _job_run(project, jobs, runs, "too-slow", "epoch 1\nepoch 2\n")
+    # Its directory passed the worker's warning size (--warn-run-dir-size) on the way.
+    Management(store).size_warning(run_id, 11 * 2**30, 10 * 2**30)
     runs.finish(run_id, "timed_out", error="timed out after 60s")
     jobs.finish(job_id, WORKER, attempt, None, error="timed out after 60s", outcome="timed_out")
     ids["timed_out"] = run_id

@@ -200,6 +200,17 @@ def test_a_completed_run_has_no_failure_banner(
     assert not browser.find_element(CSS, "#run-failure").is_displayed()
 
 
+def test_a_size_warning_is_one_line_under_the_tags(
+    browser: Any, dash: DashboardProcess, ids: tuple[Path, Ids]
+) -> None:
+    browser.get(f"{dash.url}/runs/{ids[1]['timed_out']}")  # (a run with no metrics)
+    wait_for(browser, lambda d: d.find_elements(CSS, "#size-warning"))
+    line = text(browser, "#size-warning") or ""
+    assert line.startswith("⚠ run directory past 10.0 GB: 11.0 GB measured"), line
+    open_run(browser, f"{dash.url}/runs/{ids[1]['ordered']}")
+    assert not browser.find_elements(CSS, "#size-warning")
+
+
 def test_the_row_counts_agree_while_the_run_is_written_to(
     browser: Any, dash: DashboardProcess, ids: tuple[Path, Ids]
 ) -> None:

@@ -35,6 +35,7 @@ from whirr.events import (
     Recorded,
     RunArtifactSaved,
     RunFinished,
+    RunSizeWarning,
     RunStarted,
     RunSummaryUpdated,
     Unreadable,
@@ -46,7 +47,7 @@ from whirr.events import (
 from whirr.projections.jobs import Ended, JobState, JobView, Queued, Running
 from whirr.projections.queue_state import QUEUE_KEY, QueueView
 from whirr.projections.run_manage import DELETED, MANAGE_EVENTS, changes
-from whirr.projections.runs import Artifact, RunView
+from whirr.projections.runs import Artifact, RunView, SizeWarning
 from whirr.projections.workers import WorkerView
 
 
@@ -247,11 +248,14 @@ def runs_apply(view: RunView | None, rec: Recorded) -> RunView | None:
             error=event.error,
             version=rec.position,
         )
+    if isinstance(event, RunSizeWarning):  # added with the event (issue 19 item 3)
+        warning = SizeWarning(size=event.size, limit=event.limit, at=rec.recorded_at)
+        return msgspec.structs.replace(view, size_warning=warning, version=rec.position)
     return view
 
 
 _RUNS_HANDLED = frozenset(
-    {RunStarted, RunSummaryUpdated, RunArtifactSaved, RunFinished, *MANAGE_EVENTS}
+    {RunStarted, RunSummaryUpdated, RunArtifactSaved, RunFinished, RunSizeWarning, *MANAGE_EVENTS}
 )
 
 

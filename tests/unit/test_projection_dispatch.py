@@ -49,6 +49,7 @@ from whirr.events import (
     RunFinished,
     RunNoteSet,
     RunRenamed,
+    RunSizeWarning,
     RunStarted,
     RunSummaryUpdated,
     RunTagsAdded,
@@ -153,6 +154,7 @@ EVENTS = st.one_of(
     st.builds(RunUnarchived, run_id=_run),
     st.builds(RunDeleted, run_id=_run),
     st.builds(RunConfigUpdated, run_id=_run, config=_dict),
+    st.builds(RunSizeWarning, run_id=_run, size=st.integers(0, 9), limit=st.integers(0, 9)),
     st.builds(
         WorkerRegistered,
         worker_id=_worker,

@@ -19,7 +19,7 @@ from whirr.cli.common import (
     user_errors,
 )
 from whirr.cli.scheduling import parse_duration, parse_ids, parse_size, scheduling_options
-from whirr.cli.usage import usage_line
+from whirr.cli.usage import size_warning_line, usage_line
 from whirr.clock import local_time
 from whirr.facade import Whirr, open_whirr
 from whirr.services.errors import NotFound
@@ -148,7 +148,7 @@ def status_cmd(
             if as_json:
                 emit_json(job)
             else:
-                _print_job(job, _dependency_statuses(whirr, job))
+                _print_job(job, _dependency_statuses(whirr, job), _size_warning(whirr, job))
             return
         # Bounded by what is printed: the store reads at most ``limit`` jobs (a LIMIT in
         # its query), and the footer's counts come from its counts view.
@@ -224,7 +224,19 @@ def _dependency_statuses(whirr: Whirr, job: schemas.Job) -> dict[int, str]:
     return statuses
 
 
-def _print_job(job: schemas.Job, dep_statuses: dict[int, str]) -> None:
+def _size_warning(whirr: Whirr, job: schemas.Job) -> schemas.SizeWarning | None:
+    """The job's run's size warning, if its run exists and has one."""
+    if job.started_at is None:
+        return None
+    try:
+        return whirr.run(job.run_id).size_warning
+    except NotFound:
+        return None
+
+
+def _print_job(
+    job: schemas.Job, dep_statuses: dict[int, str], size: schemas.SizeWarning | None = None
+) -> None:
     fields = [
         ("Job", f"#{job.id}" + (f" ({job.name})" if job.name else "")),
         (
@@ -251,6 +263,8 @@ def _print_job(job: schemas.Job, dep_statuses: dict[int, str]) -> None:
         fields.append(("Used", usage_line(job.usage)))
     if job.error:
         fields.append(("Error", job.error))
+    if size is not None:
+        fields.append(("Warning", size_warning_line(size)))
     if job.parent_job_id:
         fields.append(("Retry of", f"#{job.parent_job_id}"))
     fields += _scheduling_fields(job, dep_statuses)

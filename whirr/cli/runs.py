@@ -21,7 +21,7 @@ from whirr.cli.common import (
     user_errors,
 )
 from whirr.cli.run_manage import MANAGE_COMMANDS
-from whirr.cli.usage import usage_line
+from whirr.cli.usage import size_warning_line, usage_line
 from whirr.clock import local_time
 from whirr.facade import Whirr, open_whirr
 from whirr.facade.where import files_location
@@ -258,6 +258,8 @@ def _print_run(
         ("Files", location.line),
     ]
     fields.extend(("Warning", warning) for warning in location.warnings)
+    if run.size_warning is not None:
+        fields.append(("Warning", size_warning_line(run.size_warning)))
     if run.error:
         fields.append(("Error", run.error))
     width = max(len(k) for k, _ in fields)

@@ -1,8 +1,10 @@
-"""How ``whirr status N`` and ``whirr show`` put what a job used: one line."""
+"""How ``whirr status N`` and ``whirr show`` put what a job used, and a run directory's
+size warning: one line each."""
 
 from __future__ import annotations
 
-from whirr.wire.schemas import JobUsage
+from whirr.clock import local_time
+from whirr.wire.schemas import JobUsage, SizeWarning
 
 
 def usage_line(usage: JobUsage) -> str:
@@ -24,3 +26,12 @@ def _bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TiB"
+
+
+def size_warning_line(warning: SizeWarning) -> str:
+    """``run directory past 10.0 GiB: 10.3 GiB measured 2026-12-06 05:40`` (the worker's
+    ``--warn-run-dir-size``)."""
+    return (
+        f"run directory past {_bytes(warning.limit)}: {_bytes(warning.size)} measured "
+        f"{local_time(warning.at)} (worker's --warn-run-dir-size)"
+    )

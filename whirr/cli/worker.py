@@ -64,6 +64,17 @@ from whirr.cli.common import Seconds, count, server_option, user_errors
     show_default=True,
     help="With --server: SIGTERM -> SIGKILL delay.",
 )
+@click.option(
+    "--warn-run-dir-size",
+    "warn_run_dir_size",
+    default="10GiB",
+    show_default=True,
+    envvar="WHIRR_WARN_RUN_DIR_SIZE",
+    show_envvar=True,
+    metavar="SIZE|off",
+    help="Warn once (logged, and recorded on the run: whirr show) when a running job's "
+    "run directory passes this size; `off`: never.",
+)
 @user_errors
 def worker_cmd(
     gpu: int | None,
@@ -77,6 +88,7 @@ def worker_cmd(
     lease_seconds: float,
     heartbeat_interval: float | None,
     kill_grace_period: float,
+    warn_run_dir_size: str,
 ) -> None:
     """Claim queued jobs and run them until stopped: one at a time by default,
     several at once with --gpus (one job per free GPU set, each job sees only
@@ -113,6 +125,11 @@ def worker_cmd(
     if gpu is not None and gpu not in gpu_ids:
         gpu_ids.append(gpu)
     capacity = Capacity(tuple(gpu_ids), slots)
+    warn_bytes = None
+    if warn_run_dir_size.strip().lower() != "off":
+        from whirr.cli.server import parse_size
+
+        warn_bytes = parse_size(warn_run_dir_size, "--warn-run-dir-size")
 
     def say(message: str) -> None:
         if not quiet:
@@ -129,6 +146,7 @@ def worker_cmd(
         lease_seconds=lease_seconds,
         heartbeat_interval=heartbeat_interval,
         kill_grace_period=kill_grace_period,
+        warn_run_dir_bytes=warn_bytes,
         say=say,
     ) as loop:
         code = loop.run()

@@ -53,6 +53,7 @@ from whirr.events.runs import (
     RunArtifactSaved,
     RunFinished,
     RunOutcome,
+    RunSizeWarning,
     RunStarted,
     RunSummaryUpdated,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "RunNoteSet",
     "RunOutcome",
     "RunRenamed",
+    "RunSizeWarning",
     "RunStarted",
     "RunSummaryUpdated",
     "RunTagsAdded",

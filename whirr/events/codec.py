@@ -50,7 +50,13 @@ from whirr.events.manage import (
 )
 from whirr.events.project import ProjectCreated, ProjectRestored
 from whirr.events.queue import QueuePaused, QueueResumed
-from whirr.events.runs import RunArtifactSaved, RunFinished, RunStarted, RunSummaryUpdated
+from whirr.events.runs import (
+    RunArtifactSaved,
+    RunFinished,
+    RunSizeWarning,
+    RunStarted,
+    RunSummaryUpdated,
+)
 from whirr.events.sweeps import (
     SweepCreated,
     SweepFailFastCleared,
@@ -112,6 +118,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SweepPaused,
     SweepFailFastCleared,
     SweepResumed,
+    RunSizeWarning,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

@@ -1,4 +1,4 @@
-"""Events in a run's life: started, summary, artifact saved, finished."""
+"""Events in a run's life: started, summary, artifact saved, size warning, finished."""
 
 from datetime import datetime
 from typing import Any, Literal
@@ -69,3 +69,16 @@ class RunFinished(Event, frozen=True, tag="run.finished"):
     #: When the run really ended, for a run recorded after the fact (``whirr import``);
     #: None: when this event was recorded.
     finished_at: datetime | None = None
+
+
+class RunSizeWarning(Event, frozen=True, tag="run.size_warning"):
+    """The run's directory grew past the size its worker warns at (``whirr worker
+    --warn-run-dir-size``): recorded once per crossing, by the worker that measured it;
+    again only after it fell below and passed it once more. A warning, nothing stopped."""
+
+    run_id: str
+    #: What the worker measured (bytes; a lower bound when the directory held more
+    #: entries than one measurement reads).
+    size: ByteSize
+    #: The size it warns at.
+    limit: ByteSize

@@ -22,6 +22,7 @@ from whirr.events import (
     RunDeleted,
     RunNoteSet,
     RunRenamed,
+    RunSizeWarning,
     RunTagsAdded,
     RunTagsRemoved,
     RunUnarchived,
@@ -81,6 +82,11 @@ class Management:
     def update_config(self, run_id: str, config: dict[str, Any]) -> RunView:
         """Merge ``config`` into the run's config (values set after it started)."""
         return self._record(run_id, RunConfigUpdated(run_id=run_id, config=dict(config)))
+
+    def size_warning(self, run_id: str, size: int, limit: int) -> RunView:
+        """Record that the run's directory measured ``size`` bytes, past ``limit`` (its
+        worker's ``--warn-run-dir-size``); the worker says it once per crossing."""
+        return self._record(run_id, RunSizeWarning(run_id=run_id, size=size, limit=limit))
 
     def delete(self, run_id: str, *, live: Callable[[RunView], RunView] | None = None) -> RunView:
         """Record that the run is deleted (and its ended job cleaned out of the queue's

@@ -84,6 +84,11 @@ def run_out(run: RunView) -> schemas.Run:
         worker_run_dir=run.worker_run_dir,
         notes=run.notes,
         archived=run.archived,
+        size_warning=None
+        if run.size_warning is None
+        else schemas.SizeWarning(
+            size=run.size_warning.size, limit=run.size_warning.limit, at=run.size_warning.at
+        ),
     )
 
 

@@ -269,6 +269,16 @@ class HeartbeatRequest(Body):
     attempt: Attempt | None = None
 
 
+class SizeWarningRequest(Body):
+    """``POST /jobs/{id}/size_warning``: the worker running this attempt measured its run
+    directory at ``size`` bytes, past its warning size ``limit``."""
+
+    worker_id: WorkerId
+    attempt: Attempt
+    size: Annotated[int, Meta(ge=0, le=2**63 - 1)]
+    limit: Annotated[int, Meta(ge=0, le=2**63 - 1)]
+
+
 class HeartbeatResponse(Body):
     """Answer to a heartbeat; a lost lease is a 409 ``ErrorBody`` instead."""
 
@@ -347,6 +357,15 @@ class SavedArtifact(Body):
     stored_in: str | None = None
 
 
+class SizeWarning(Body):
+    """The run's directory passed the size its worker warns at (``run.size_warning``):
+    the size measured, the limit, and when."""
+
+    size: int
+    limit: int
+    at: datetime
+
+
 class Run(Body):
     """A run as the API shows it."""
 
@@ -379,6 +398,8 @@ class Run(Body):
     notes: str = ""
     #: Hidden from default listings (``whirr runs archive``).
     archived: bool = False
+    #: The latest crossing of the worker's run-directory size warning; None: none.
+    size_warning: SizeWarning | None = None
 
 
 class RunsResponse(Body, omit_defaults=True):

@@ -15,6 +15,7 @@ from pathlib import Path
 from whirr.events.usage import JobUsage
 from whirr.wire import schemas
 from whirr.worker.link import Ending
+from whirr.worker.run_size import SizeWatch
 from whirr.worker.supervisor import JobProcess
 
 
@@ -28,6 +29,7 @@ class Attempt:
         run_dir: Path,
         heartbeat_interval: float,
         renewed: float,
+        size_watch: SizeWatch | None = None,
     ) -> None:
         self.job = job
         self.process = process
@@ -46,6 +48,8 @@ class Attempt:
         #: The worker's operator stopped it (second Ctrl+C): it ends ``cancelled``.
         self.interrupted = False
         self.stuck_reported = False
+        #: The run directory against the worker's warning size (None: not watched).
+        self.size_watch = size_watch
         # (size of metrics.jsonl, when it last changed); rows are only ever appended.
         self._metrics_seen = (-1, now)
 

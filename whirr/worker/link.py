@@ -110,6 +110,10 @@ class WorkerLink(Protocol):
         it); returns the job as it is now (None when the link cannot tell). Raises
         ``LeaseLost`` or ``Unreachable``."""
 
+    def size_warning(self, job: schemas.Job, size: int, limit: int) -> None:
+        """Record that the job's run directory measured ``size`` bytes, past ``limit``
+        (``run.size_warning``). Raises ``Unreachable`` (the loop tries again later)."""
+
     def run(self, run_id: str) -> schemas.Run | None:
         """The run, as recorded (for its final ``meta.json``), or None."""
 

@@ -22,6 +22,7 @@ from whirr.clock import utc_now
 from whirr.projections.queue import Capacity, fits, pick
 from whirr.services import Jobs, Workers
 from whirr.services.jobs import CLAIM_WINDOW
+from whirr.services.management import Management
 from whirr.services.render import job_out, run_out
 from whirr.store import EventStore, StoreWriteError
 from whirr.sweeps import failfast
@@ -225,6 +226,10 @@ class LocalLink:
                 job.id, self.worker_id, job.attempt, None, error=error, outcome="failed"
             )
         return job_out(view)
+
+    def size_warning(self, job: schemas.Job, size: int, limit: int) -> None:
+        with _retryable():
+            Management(self.store).size_warning(job.run_id, size, limit)
 
     def run(self, run_id: str) -> schemas.Run | None:
         view = self.store.run(run_id)

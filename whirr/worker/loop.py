@@ -47,6 +47,7 @@ from whirr.worker.attempt import Attempt, Report
 from whirr.worker.leftovers import drained_reason, leftover_note
 from whirr.worker.link import Ending, Unreachable, WorkerLink
 from whirr.worker.notify import Notifier, event_for
+from whirr.worker.run_size import SizeWatch, check_every, human_bytes
 from whirr.worker.runfiles import fail_run_files, finish_run_files, start_run_files
 from whirr.worker.supervisor import Reaper, SpawnError, spawn
 
@@ -87,6 +88,9 @@ class LoopSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: this worker's when judging a lease (another machine's clock: 1 s; a project's own
     #: workers share this machine's clock, so less).
     clock_skew: float = 1.0
+    #: A running job's directory past this many bytes is logged and recorded once
+    #: (``run.size_warning``; ``whirr.worker.run_size``); None: not watched.
+    warn_run_dir_bytes: int | None = None
 
     def __post_init__(self) -> None:
         check_lease(self)
@@ -434,8 +438,14 @@ class WorkerLoop:
             shipping.begin(job, run_dir, local_start)
         # The claim's lease began when the queue decided, just before its answer came:
         # counted from the start here (milliseconds later, on a healthy link).
+        limit = self.settings.warn_run_dir_bytes
+        watch = (
+            None
+            if limit is None
+            else SizeWatch(limit, check_every(self.settings.heartbeat_interval))
+        )
         self.running[job.id] = Attempt(
-            job, process, run_dir, self.settings.heartbeat_interval, claimed
+            job, process, run_dir, self.settings.heartbeat_interval, claimed, watch
         )
         gpus = job.gpu_ids
         where = f" on GPU {','.join(map(str, gpus))}" if gpus else ""
@@ -515,6 +525,9 @@ class WorkerLoop:
             attempt.timed_out = True
             process.terminate()
         waits = [attempt.next_heartbeat - now, settings.fence_after - unrenewed]
+        if attempt.size_watch is not None:
+            self._watch_size(attempt, attempt.size_watch, now)
+            waits.append(attempt.size_watch.next_check - now)
         until_kill = process.escalate(settings.kill_grace_period)
         if until_kill is not None:
             waits.append(until_kill)
@@ -530,6 +543,23 @@ class WorkerLoop:
                 self.notifier.fire("stuck", attempt.job, str(attempt.run_dir), detail)
             waits.append(stuck_after - quiet if quiet < stuck_after else stuck_after)
         return max(0.0, min(waits))
+
+    def _watch_size(self, attempt: Attempt, watch: SizeWatch, now: float) -> None:
+        """Measure the job's run directory when due; a new crossing of the warning size
+        is logged and recorded (a failed record is tried at the next measurement)."""
+        size = watch.crossed(attempt.run_dir, now)
+        if size is None:
+            return
+        self.say(
+            f"Job #{attempt.id}: its run directory {attempt.run_dir} holds {human_bytes(size)}, "
+            f"past {human_bytes(watch.limit)} (--warn-run-dir-size)."
+        )
+        try:
+            self.link.size_warning(attempt.job, size, watch.limit)
+        except Exception as exc:  # a warning never stops the loop, whatever went wrong
+            self.say(f"Job #{attempt.id}: could not record the size warning ({exc}).")
+            return
+        watch.recorded()
 
     def _ended(self, attempt: Attempt, code: int, reaper: Reaper) -> None:
         if attempt.fenced:  # the queue hands it out again: nothing to report

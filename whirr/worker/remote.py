@@ -293,6 +293,12 @@ class RemoteLink:
             if sweep.paused is not None and job.id in sweep.paused_after:
                 self.say(failfast.worker_note(name, sweep.paused))
 
+    def size_warning(self, job: schemas.Job, size: int, limit: int) -> None:
+        try:
+            self.client.run_size_warning(job.id, self.worker_id, job.attempt, size, limit)
+        except _DOWN as exc:
+            raise Unreachable(str(exc)) from exc
+
     def run(self, run_id: str) -> schemas.Run | None:
         try:
             return self.client.get_run(run_id)

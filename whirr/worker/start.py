@@ -20,6 +20,7 @@ from whirr.services.errors import InvalidRequest
 from whirr.services.server_id import read_server_id
 from whirr.wire.shipping import WorkerFilesMode
 from whirr.worker.loop import LOCAL_CLOCK_SKEW, LoopSettings, WorkerLoop
+from whirr.worker.run_size import DEFAULT_WARN_BYTES
 
 if TYPE_CHECKING:
     from whirr.client import WhirrClient
@@ -38,11 +39,14 @@ def open_worker(
     lease_seconds: float = 60.0,
     heartbeat_interval: float | None = None,
     kill_grace_period: float = 10.0,
+    warn_run_dir_bytes: int | None = DEFAULT_WARN_BYTES,
     say: Callable[[str], None] = lambda message: None,
 ) -> Iterator[WorkerLoop]:
     """The worker loop for ``server`` (a URL) or, when None, the enclosing project.
     ``lease_seconds``, ``heartbeat_interval`` and ``kill_grace_period`` are a remote
-    worker's; a project's worker takes them from the project's config."""
+    worker's; a project's worker takes them from the project's config.
+    ``warn_run_dir_bytes``: a running job's directory past this size is logged and
+    recorded once (``whirr.worker.run_size``; None: not watched)."""
     if server:
         with _remote(
             server,
@@ -53,12 +57,17 @@ def open_worker(
             lease_seconds=lease_seconds,
             heartbeat_interval=heartbeat_interval,
             kill_grace_period=kill_grace_period,
+            warn_run_dir_bytes=warn_run_dir_bytes,
             say=say,
         ) as loop:
             yield loop
     else:
         with _local(
-            capacity, worker_id=worker_id, exit_when_empty=exit_when_empty, say=say
+            capacity,
+            worker_id=worker_id,
+            exit_when_empty=exit_when_empty,
+            warn_run_dir_bytes=warn_run_dir_bytes,
+            say=say,
         ) as loop:
             yield loop
 
@@ -69,6 +78,7 @@ def _local(
     *,
     worker_id: str | None,
     exit_when_empty: bool,
+    warn_run_dir_bytes: int | None,
     say: Callable[[str], None],
 ) -> Iterator[WorkerLoop]:
     from whirr.project import find_project
@@ -91,6 +101,7 @@ def _local(
             kill_grace_period=config.kill_grace_period,
             recheck=min(1.0, config.poll_interval),
             clock_skew=LOCAL_CLOCK_SKEW,
+            warn_run_dir_bytes=warn_run_dir_bytes,
         )
         yield WorkerLoop(
             link,
@@ -116,6 +127,7 @@ def _remote(
     lease_seconds: float,
     heartbeat_interval: float | None,
     kill_grace_period: float,
+    warn_run_dir_bytes: int | None,
     say: Callable[[str], None],
 ) -> Iterator[WorkerLoop]:
     from whirr.client import ServerError, WhirrClient
@@ -133,6 +145,7 @@ def _remote(
         lease_seconds=lease_seconds,
         heartbeat_interval=interval,
         kill_grace_period=kill_grace_period,
+        warn_run_dir_bytes=warn_run_dir_bytes,
     )
     data = Path(data_dir).expanduser().resolve()
     with WhirrClient(server) as client:

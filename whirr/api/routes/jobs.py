@@ -25,7 +25,8 @@ from whirr.projections.jobs import ACTIVE_STATUSES, FINISHED_STATUSES, Running
 from whirr.projections.queue import Capacity
 from whirr.services import run_files as files
 from whirr.services.errors import InvalidRequest, LeaseLost
-from whirr.services.render import job_out
+from whirr.services.management import Management
+from whirr.services.render import job_out, run_out
 from whirr.web.backend import Backend
 from whirr.web.http import body, checked_id, query_int, query_str, respond
 from whirr.web.stopping import close_after, stopping_event, unless_stopping
@@ -243,6 +244,27 @@ def _current_attempt(b: Backend, job_id: int, worker_id: str) -> int:
     return job.attempt
 
 
+async def job_size_warning(request: Request, job_id: int) -> HTTPResponse:
+    """Record that a running job's run directory passed its worker's warning size
+    (``run.size_warning`` on its run); 409 unless the worker runs that attempt."""
+    req = body(request, schemas.SizeWarningRequest)
+    b = backend(request)
+    checked_id(job_id)
+
+    def record() -> schemas.Run:
+        job = b.store.job(job_id)
+        state = None if job is None else job.state
+        if job is None or not (
+            isinstance(state, Running)
+            and state.worker_id == req.worker_id
+            and job.attempt == req.attempt
+        ):
+            raise LeaseLost(f"job {job_id} attempt {req.attempt} is not run by {req.worker_id}")
+        return run_out(Management(b.store).size_warning(job.run_id, req.size, req.limit))
+
+    return respond(await b.write(record))
+
+
 async def heartbeat_job(request: Request, job_id: int) -> HTTPResponse:
     """Renew the lease; 409 when the worker lost it (it must then kill the job)."""
     req = body(request, schemas.HeartbeatRequest)
@@ -405,6 +427,15 @@ ROUTES = [
         "The worker spawned the job's process.",
         body=schemas.StartedRequest,
         response=schemas.StartedResponse,
+        scope="worker",
+    ),
+    Route(
+        "POST",
+        f"{_JOB}/size_warning",
+        job_size_warning,
+        "The job's run directory passed the worker's warning size.",
+        body=schemas.SizeWarningRequest,
+        response=schemas.Run,
         scope="worker",
     ),
     Route(

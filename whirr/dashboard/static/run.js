@@ -113,6 +113,8 @@
             h("span", {}, "started ", timeEl(run.started_at)), h("span", {}, run.duration_seconds !== null ? "took " : "running for ", dur),
             run.hostname ? h("span", { class: "mono" }, run.hostname) : null),
           h("div", { class: "sub tags-line", id: "run-tags" }, this.renderTags(run.tags)),
+          run.size_warning ? h("div", { class: "sub faint", id: "size-warning", title: "whirr worker --warn-run-dir-size" },
+            `⚠ run directory past ${bytes(run.size_warning.limit)}: ${bytes(run.size_warning.size)} measured `, timeEl(run.size_warning.at)) : null,
           this.renderFiles()),
         h("div", { class: "actions" }, actions, this.manageMenu()));
       this.renderNote();
