@@ -41,8 +41,10 @@ def _warned(client: WhirrClient, run_id: str) -> schemas.Run | None:
     return run if run.size_warning is not None else None
 
 
-def test_a_remote_worker_records_the_warning_on_the_server(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path)
+def test_a_remote_worker_records_the_warning_on_the_server(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """On a server over SQLite and over PostgreSQL."""
     worker = None
     try:
         with WhirrClient(server.url, token=server.token) as client:
@@ -75,4 +77,3 @@ def test_a_remote_worker_records_the_warning_on_the_server(tmp_path: Path) -> No
     finally:
         if worker is not None:
             stop_process(worker)
-        server.stop()
