@@ -1,94 +1,89 @@
-"""A retention pass over a SQLite project: liveness events the policy lets go
-(``whirr.store.retention``) move from the live log into archive segments
-(``retention_segments``), below a checkpoint that covers them.
-
-The order of a pass, each step safe to be interrupted:
-
-1. finish what a killed pass left (a pending segment: its rows leave the live table, if
-   still there, and it is sealed);
-2. take a checkpoint at the head (a replay, as every checkpoint): position P. Only events
-   below P may go, so a rebuild from that checkpoint, or any later one, never needs them;
-   the events at the positions of the checkpoints kept stay too (their stamps name them);
-3. walk the live log below P along its primary key, choosing the liveness events old
-   enough (and, for heartbeats, of an ended attempt), ``chunk`` events per segment: write
-   the segment (fsynced), delete its rows in one short write transaction, seal it.
-
-Positions do not change: rows are deleted, never renumbered, and the head (the newest
-event) never goes, so SQLite's next position stays max + 1 and is never one given out
-before. A full replay merges the segments back by position (``retention_history``).
-"""
+"""A retention pass over a SQLite project (``retention_pass``, the order and why it is
+safe): the live log is the ``events`` table of ``whirr.db``, segments go to
+``archive/`` beside it, and a segment's rows leave in one short ``BEGIN IMMEDIATE``
+transaction. The checkpoints kept are files (``checkpoints/``), and the events at their
+positions stay live."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 import msgspec
 
-from whirr.clock import utc_now
 from whirr.projections import JobView
 from whirr.store import retention_segments as files
-from whirr.store.protocol import StoreError
-from whirr.store.retention import (
-    DEFAULT_OLDER_THAN,
-    attempt_ended,
-    cutoff,
-    heartbeat_attempt,
+from whirr.store.retention import DEFAULT_OLDER_THAN
+from whirr.store.retention_pass import (
+    CHUNK,
+    PAGE,
+    Busy,
+    Progress,
+    Report,
+    Row,
+    exclusive,
+    run_pass,
 )
 from whirr.store.sql import load_queries
 from whirr.store.sqlite.checkpoint import saved
-from whirr.store.sqlite.store import SQLiteStore, to_us, write_error
+from whirr.store.sqlite.store import SQLiteStore, write_error
+
+__all__ = ["CHUNK", "PAGE", "Busy", "Progress", "Report", "archive", "live_counts"]
 
 _Q = load_queries("whirr.store", "retention.sql")
-#: Events per segment file (~2-4 MB compressed); also the most deleted in one transaction.
-CHUNK = 100_000
-#: Candidate rows read per query while walking the log.
-PAGE = 20_000
-
-#: Told ``(scanned up to position, of positions below, events archived so far)``.
-Progress = Callable[[int, int, int], None]
 
 
-@dataclass
-class Report:
-    """What a pass did (or, with ``dry_run``, would do)."""
+class _Log:
+    """A SQLite store's log, as a pass sees it."""
 
-    dry_run: bool
-    #: The checkpoint covering the archived events (the head, for a dry run).
-    checkpoint: int
-    cutoff: datetime
-    archived: int = 0
-    by_type: dict[str, int] = field(default_factory=dict)
-    segments: list[str] = field(default_factory=list)
-    #: Compressed bytes written.
-    bytes: int = 0
-    #: Segments a killed pass left pending, finished first.
-    finished: int = 0
-    #: Live events left, and of them liveness events.
-    live: int = 0
-    live_liveness: int = 0
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.path = store.path
 
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = msgspec.to_builtins(self.__dict__)
-        return out
+    def head(self) -> int:
+        return self.store.head()
 
+    def checkpoint(self) -> int:
+        return self.store.checkpoint()
 
-class Busy(StoreError):
-    """Another retention pass holds the project's archive."""
+    def kept(self) -> set[int]:
+        return {position for position, _ in saved(self.store)}
+
+    def candidates(self, after: int, below: int, cutoff_us: int, limit: int) -> list[Row]:
+        params = {"after": after, "below": below, "cutoff": cutoff_us, "limit": limit}
+        return self.store._query(_Q["liveness_candidates"], params)  # type: ignore[no-any-return]
+
+    def job(self, job_id: int) -> JobView | None:
+        return self.store.job(job_id)
+
+    def remove(self, segment: files.Segment, positions: list[int]) -> None:
+        store = self.store
+        conn = store._conn()
+        encoded = msgspec.json.encode(positions).decode()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(_Q["remove_archived"], {"positions": encoded})
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            import apsw
+
+            if isinstance(exc, apsw.Error):
+                raise write_error(store.path, exc) from exc
+            raise
+
+    def live_counts(self) -> tuple[int, int]:
+        return live_counts(self.store)
 
 
 @contextlib.contextmanager
 def _exclusive(store: SQLiteStore) -> Iterator[None]:
-    """One pass at a time per project (a server's schedule and a CLI run): two passes
-    would write the same events into two segments. A backup holds the same lock."""
-    try:
-        with files.held(store.path, wait=False):
-            yield
-    except files.Held as held:
-        raise Busy(f"another retention pass or a backup holds {held}; try again later") from None
+    """The pass's lock on ``store``'s archive (a test holds it to see a pass refused)."""
+    with exclusive(store.path):
+        yield
 
 
 def archive(
@@ -102,107 +97,14 @@ def archive(
 ) -> Report:
     """Move the liveness events the policy lets go into archive segments (``dry_run``:
     count them, change nothing, take no checkpoint); returns what was done."""
-    until = cutoff(now or utc_now(), older_than)
-    with _exclusive(store):
-        files.remove_scratches(store.path)
-        finished = 0 if dry_run else _finish_pending(store)
-        below = store.head() if dry_run else store.checkpoint()
-        report = Report(dry_run=dry_run, checkpoint=below, cutoff=until, finished=finished)
-        kept = {position for position, _ in saved(store)} | {1}
-        lines: list[files.Line] = []
-        for line in _candidates(store, below, until, kept, progress, report):
-            report.archived += 1
-            report.by_type[line.type] = report.by_type.get(line.type, 0) + 1
-            if dry_run:
-                continue
-            lines.append(line)
-            if len(lines) >= chunk:
-                _move(store, lines, report)
-                lines = []
-        if lines:
-            _move(store, lines, report)
-    report.live, report.live_liveness = live_counts(store)
-    return report
-
-
-def _candidates(
-    store: SQLiteStore,
-    below: int,
-    until: datetime,
-    kept: set[int],
-    progress: Progress | None,
-    report: Report,
-) -> Iterator[files.Line]:
-    """The events below ``below`` that may go, in position order."""
-    ended: dict[tuple[int, int], bool] = {}
-    views: dict[int, JobView | None] = {}
-    after = 0
-    cut = to_us(until)
-    while True:
-        params = {"after": after, "below": below, "cutoff": cut, "limit": PAGE}
-        rows = store._query(_Q["liveness_candidates"], params)
-        if not rows:
-            break
-        for position, us, stream, kind, data in rows:
-            raw = data if isinstance(data, bytes) else data.encode()
-            if position in kept:
-                continue
-            if kind == "job.heartbeat":
-                found = heartbeat_attempt(raw)
-                if found is None:
-                    continue
-                if found not in ended:
-                    job_id = found[0]
-                    if job_id not in views:
-                        views[job_id] = store.job(job_id)
-                    ended[found] = attempt_ended(views[job_id], found[1])
-                if not ended[found]:
-                    continue
-            yield files.Line(position, us, stream, kind, msgspec.Raw(raw))
-        after = rows[-1][0]
-        if progress is not None:
-            progress(after, below, report.archived)
-    if progress is not None:
-        progress(below, below, report.archived)
-
-
-def _move(store: SQLiteStore, lines: list[files.Line], report: Report) -> None:
-    """One segment: written and on disk, then its rows out of the live log, then sealed."""
-    segment = files.write(store.path, lines)
-    _remove_live(store, [line.position for line in lines])
-    sealed = files.seal(segment)
-    report.segments.append(sealed.name)
-    report.bytes += sealed.path.stat().st_size
-
-
-def _remove_live(store: SQLiteStore, positions: list[int]) -> None:
-    conn = store._conn()
-    encoded = msgspec.json.encode(positions).decode()
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(_Q["remove_archived"], {"positions": encoded})
-        conn.execute("COMMIT")
-    except BaseException as exc:
-        with contextlib.suppress(Exception):
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-        import apsw
-
-        if isinstance(exc, apsw.Error):
-            raise write_error(store.path, exc) from exc
-        raise
-
-
-def _finish_pending(store: SQLiteStore) -> int:
-    """Segments a killed pass wrote but did not seal: their rows leave the live table
-    (those still there) and they are sealed."""
-    done = 0
-    for segment in files.segments(store.path):
-        if segment.pending:
-            _remove_live(store, files.positions(segment))
-            files.seal(segment)
-            done += 1
-    return done
+    return run_pass(
+        _Log(store),
+        older_than=older_than,
+        now=now,
+        dry_run=dry_run,
+        chunk=chunk,
+        progress=progress,
+    )
 
 
 def live_counts(store: SQLiteStore) -> tuple[int, int]:
