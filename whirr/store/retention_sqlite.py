@@ -52,7 +52,7 @@ class _Log:
 
     def candidates(self, after: int, below: int, cutoff_us: int, limit: int) -> list[Row]:
         params = {"after": after, "below": below, "cutoff": cutoff_us, "limit": limit}
-        return self.store._query(_Q["liveness_candidates"], params)  # type: ignore[no-any-return]
+        return self.store._query(_Q["liveness_candidates"], params)
 
     def job(self, job_id: int) -> JobView | None:
         return self.store.job(job_id)
