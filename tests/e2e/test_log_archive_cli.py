@@ -113,17 +113,3 @@ def test_a_server_with_retention_archives_on_its_schedule(tmp_path: Path) -> Non
     listed = run_cli("log", "segments", "--json", "-d", str(first.data_dir), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)["path"] == str(segment)
-
-
-def test_retention_refuses_a_postgresql_log(tmp_path: Path) -> None:
-    refused = run_cli(
-        "server",
-        "--retention",
-        "7d",
-        "--database-url",
-        "postgresql://x@127.0.0.1:9/x",
-        "-d",
-        str(tmp_path / "data"),
-        cwd=tmp_path,
-    )
-    assert refused.returncode == 2 and "a PostgreSQL log has no archive yet" in refused.stderr

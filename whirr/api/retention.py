@@ -1,6 +1,7 @@
 """A server's retention schedule (``whirr server --retention``): every ``every`` seconds,
-``whirr log archive`` of its SQLite log, in a thread of its own so that requests go on
-(the pass takes the write lock only for one short delete per segment)."""
+a retention pass over its log (SQLite or PostgreSQL; the segments in ``DATA_DIR/archive``),
+in a thread of its own so that requests go on (the pass takes the write lock only for
+one short delete per segment)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ async def keep_the_log_small(
     """Archive the liveness events older than ``older_than`` seconds, every ``every``
     seconds (the first time after ``first_after``); a failed pass is logged, not fatal."""
     from whirr.store.protocol import StoreError
-    from whirr.store.retention_sqlite import archive
+    from whirr.store.retention_archive import archive
 
     await asyncio.sleep(min(first_after, every))
     while True:

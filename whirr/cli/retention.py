@@ -15,7 +15,7 @@ from whirr.cli.common import emit_json, user_errors
 
 _DATA_DIR_HELP = (
     "A `whirr server` data dir whose log is SQLite (DATA_DIR/whirr.db) instead of this "
-    "project; a PostgreSQL log has no archive yet."
+    "project; a PostgreSQL log is archived by its server (whirr server --retention)."
 )
 
 

@@ -106,7 +106,7 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
     show_envvar=True,
     default=None,
     help="Archive liveness events older than this (7d, 30d) every hour, as `whirr log "
-    "archive` does (SQLite logs only); default: never.",
+    "archive` does, into DATA_DIR/archive (a PostgreSQL log too); default: never.",
 )
 @click.option(
     "--retention-every",
@@ -190,10 +190,6 @@ def server_cmd(
         from whirr.cli.scheduling import parse_duration
 
         retention_s = parse_duration(retention, "--retention")
-        if database_url:
-            raise click.UsageError(
-                "--retention archives a SQLite log; a PostgreSQL log has no archive yet"
-            )
     if artifact_store and artifact_store != "local":
         from whirr.services.artifact_store import parse_s3_url
 

@@ -94,6 +94,11 @@ class History:
             return live
         taken = {rec.position for rec in live}
         archived = sorted((a for a in archived if a.position not in taken), key=_position)
+        # Two segments may hold one event (a pass finishing a segment a backup copied
+        # before its rows left, then writing it again): read once.
+        archived = [
+            a for i, a in enumerate(archived) if i == 0 or a.position != archived[i - 1].position
+        ]
         merged = sorted([*live, *_recorded(archived)], key=lambda r: r.position)
         return merged[:limit]
 

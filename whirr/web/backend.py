@@ -87,6 +87,8 @@ class Backend:
         self.config = config
         config.runs_dir.mkdir(parents=True, exist_ok=True)
         self.store: EventStore = open_store(config.store_url)
+        if config.database_url:  # a PostgreSQL log keeps its archive in the data dir
+            self.store.archive_anchor = str(config.data_path.resolve() / "whirr.db")  # type: ignore[attr-defined]
         self.jobs = Jobs(self.store)
         self.workers = Workers(self.store)
         #: The same facade a local project's commands use, over the server's store.

@@ -25,7 +25,7 @@ from whirr.projections import PROJECTIONS, fold_touched
 from whirr.store import checkpoints
 from whirr.store.checkpoints import Stamp
 from whirr.store.guard import notice
-from whirr.store.postgres.records import recorded_rows
+from whirr.store.postgres.replay import replay_reader
 from whirr.store.postgres.schema import SCHEMA_VERSION, Q
 from whirr.store.postgres.views import VIEW_TABLES, Conn, PgViews, json_rows
 from whirr.store.protocol import EventStore
@@ -86,9 +86,11 @@ def rebuild(store: EventStore, conn: Conn, append_lock: int, *, full: bool) -> i
         if start is not None:
             conn.execute(Q["checkpoint_restore"])
         position = start or 0
+        # The live rows, merged with the archive segments where retention moved some of
+        # the events to replay (postgres/retention.py).
+        read = replay_reader(conn, store_anchor(store), position, checkpoints.BATCH)
         while position < head:
-            rows = list(conn.execute(Q["read_events"], _after(position)))
-            records = recorded_rows(rows)
+            records = read(position)
             notice(store, records)
             _fold(views, records)
             position = records[-1].position
@@ -100,8 +102,10 @@ def rebuild(store: EventStore, conn: Conn, append_lock: int, *, full: bool) -> i
         return head - (start or 0)
 
 
-def _after(position: int) -> dict[str, Any]:
-    return {"after": position, "limit": checkpoints.BATCH, "types": None}
+def store_anchor(store: EventStore) -> str | None:
+    """Where the store's archive segments live (``archive/`` beside it), if known."""
+    anchor = getattr(store, "archive_anchor", None)
+    return anchor if isinstance(anchor, str) else None
 
 
 def _fold(views: PgViews, records: list[Any]) -> None:

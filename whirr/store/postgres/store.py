@@ -143,6 +143,9 @@ class PostgresStore:
         self._writer: Writer | None = None
         self._writer_lock = threading.Lock()
         self._closed = False
+        #: ``DATA_DIR/whirr.db`` of the server whose log this is: its retention segments
+        #: live in ``DATA_DIR/archive/`` (postgres/retention.py); None: not known here.
+        self.archive_anchor: str | None = None
 
     # -- connections and schema ---------------------------------------------
     def _with_conn(self, work: Callable[[Conn], T]) -> T:
