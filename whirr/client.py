@@ -452,15 +452,28 @@ class WhirrClient(StudyCalls):
         )
 
     def run_size_warning(
-        self, job_id: int, worker_id: str, attempt: int, size: int, limit: int
+        self,
+        job_id: int,
+        worker_id: str,
+        attempt: int,
+        size: int,
+        limit: int,
+        *,
+        timeout: float | None = None,
     ) -> schemas.Run:
         """Record that the job's run directory passed the worker's warning size
-        (``LeaseLost`` when the worker no longer runs that attempt)."""
+        (``LeaseLost`` when the worker no longer runs that attempt). ``timeout`` bounds
+        this request."""
         req = schemas.SizeWarningRequest(
             worker_id=worker_id, attempt=attempt, size=size, limit=limit
         )
         return self._call(
-            "POST", f"/jobs/{job_id}/size_warning", schemas.Run, body=req, conflict=LeaseLost
+            "POST",
+            f"/jobs/{job_id}/size_warning",
+            schemas.Run,
+            body=req,
+            conflict=LeaseLost,
+            timeout=timeout,
         )
 
     def heartbeat(

@@ -110,9 +110,12 @@ class WorkerLink(Protocol):
         it); returns the job as it is now (None when the link cannot tell). Raises
         ``LeaseLost`` or ``Unreachable``."""
 
-    def size_warning(self, job: schemas.Job, size: int, limit: int) -> None:
+    def size_warning(
+        self, job: schemas.Job, size: int, limit: int, timeout: float | None = None
+    ) -> None:
         """Record that the job's run directory measured ``size`` bytes, past ``limit``
-        (``run.size_warning``). Raises ``Unreachable`` (the loop tries again later)."""
+        (``run.size_warning``). Raises ``Unreachable`` (also when no answer came within
+        ``timeout`` seconds; the loop tries again at the next measurement)."""
 
     def run(self, run_id: str) -> schemas.Run | None:
         """The run, as recorded (for its final ``meta.json``), or None."""

@@ -227,7 +227,9 @@ class LocalLink:
             )
         return job_out(view)
 
-    def size_warning(self, job: schemas.Job, size: int, limit: int) -> None:
+    def size_warning(
+        self, job: schemas.Job, size: int, limit: int, timeout: float | None = None
+    ) -> None:
         with _retryable():
             Management(self.store).size_warning(job.run_id, size, limit)
 

@@ -436,14 +436,14 @@ class WorkerLoop:
             self.say(f"Job #{job.id}: could not report its start ({exc}); running it anyway.")
         if shipping is not None:
             shipping.begin(job, run_dir, local_start)
-        # The claim's lease began when the queue decided, just before its answer came:
-        # counted from the start here (milliseconds later, on a healthy link).
         limit = self.settings.warn_run_dir_bytes
         watch = (
             None
             if limit is None
             else SizeWatch(limit, check_every(self.settings.heartbeat_interval))
         )
+        # The claim's lease began when the queue decided, just before its answer came:
+        # counted from the start here (milliseconds later, on a healthy link).
         self.running[job.id] = Attempt(
             job, process, run_dir, self.settings.heartbeat_interval, claimed, watch
         )
@@ -555,7 +555,9 @@ class WorkerLoop:
             f"past {human_bytes(watch.limit)} (--warn-run-dir-size)."
         )
         try:
-            self.link.size_warning(attempt.job, size, watch.limit)
+            # Bounded like a heartbeat: the loop must be free when a job is to be fenced.
+            timeout = max(0.5, min(self._fence_left(), self.settings.heartbeat_interval))
+            self.link.size_warning(attempt.job, size, watch.limit, timeout=timeout)
         except Exception as exc:  # a warning never stops the loop, whatever went wrong
             self.say(f"Job #{attempt.id}: could not record the size warning ({exc}).")
             return

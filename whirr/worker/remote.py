@@ -293,9 +293,13 @@ class RemoteLink:
             if sweep.paused is not None and job.id in sweep.paused_after:
                 self.say(failfast.worker_note(name, sweep.paused))
 
-    def size_warning(self, job: schemas.Job, size: int, limit: int) -> None:
+    def size_warning(
+        self, job: schemas.Job, size: int, limit: int, timeout: float | None = None
+    ) -> None:
         try:
-            self.client.run_size_warning(job.id, self.worker_id, job.attempt, size, limit)
+            self.client.run_size_warning(
+                job.id, self.worker_id, job.attempt, size, limit, timeout=timeout
+            )
         except _DOWN as exc:
             raise Unreachable(str(exc)) from exc
 
