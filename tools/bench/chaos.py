@@ -131,7 +131,8 @@ def run_trial(
                     {**FAULTS, **BENCH_FAULTS}[fault](chaos)
             except AssertionError as exc:  # the fault itself found a breach (no requeue...)
                 broke = str(exc).splitlines()[0]
-            report = chaos.finish(timeout=args.lease + 60)
+            # A worker that outlives its fault (SIGHUP) runs its job (three leases) to the end.
+            report = chaos.finish(timeout=3 * args.lease + 60)
             if broke:
                 report.add("fault", broke)
     finally:
