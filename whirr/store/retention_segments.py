@@ -31,6 +31,7 @@ from pathlib import Path
 import msgspec
 
 from whirr.filemodes import create_private_file, private_dir
+from whirr.store.scratch_files import fsync_path, remove_stale_scratches
 
 DIRECTORY = "archive"
 SUFFIX = ".jsonl.gz"
@@ -113,7 +114,7 @@ def write(db_path: str | os.PathLike[str], lines: Sequence[Line]) -> Segment:
     except BaseException:
         scratch.unlink(missing_ok=True)
         raise
-    _fsync_dir(where)
+    fsync_path(where)
     return Segment(first, last, pending, True)
 
 
@@ -123,7 +124,7 @@ def seal(segment: Segment) -> Segment:
     final = segment.path.with_name(segment.name.removesuffix(PENDING))
     os.chmod(segment.path, 0o400)
     os.replace(segment.path, final)
-    _fsync_dir(final.parent)
+    fsync_path(final.parent)
     return Segment(segment.first, segment.last, final, False)
 
 
@@ -141,29 +142,7 @@ def positions(segment: Segment) -> list[int]:
 
 def remove_scratches(db_path: str | os.PathLike[str]) -> None:
     """Remove scratch files a killed pass left (never a pending or sealed segment)."""
-    for path in directory(db_path).glob(".scratch-*"):
-        pid = path.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    remove_stale_scratches(directory(db_path))
 
 
 def private_dir_for(db_path: str | os.PathLike[str]) -> Path:

@@ -38,6 +38,7 @@ from whirr.store import checkpoints
 from whirr.store.checkpoints import Stamp
 from whirr.store.protocol import StoreError
 from whirr.store.retention_history import History
+from whirr.store.scratch_files import fsync_path, remove_stale_scratches
 from whirr.store.sql import load_queries
 
 _Q = load_queries("whirr.store.sqlite", "queries.sql")
@@ -215,10 +216,10 @@ class Scratch:
         # One self-contained file (no -wal beside it), then on disk before its name.
         conn.execute("PRAGMA journal_mode=DELETE")
         self.views.close()
-        _fsync(self.path)
+        fsync_path(self.path)
         target = self.path.parent / f"views-{self.position:012d}.db"
         os.replace(self.path, target)
-        _fsync(self.path.parent)
+        fsync_path(self.path.parent)
         for _, old in saved(self.owner)[KEEP:]:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
@@ -241,7 +242,7 @@ def scratch(owner: SQLiteStore, *, full: bool) -> Iterator[Scratch]:
         where.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create {where}: {exc.strerror}") from exc
-    _remove_stale_scratches(where)
+    remove_stale_scratches(where)
     path = where / f".scratch-{os.getpid()}-{uuid.uuid4().hex[:8]}.db"
     start = 0
     if not full:
@@ -271,33 +272,6 @@ def scratch(owner: SQLiteStore, *, full: bool) -> Iterator[Scratch]:
         raise
     if path.exists():  # not sealed: nothing to keep
         made.discard()
-
-
-def _remove_stale_scratches(where: Path) -> None:
-    """Remove scratch files whose process is gone (a rebuild killed half-way)."""
-    for path in where.glob(".scratch-*"):
-        pid = path.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def take(owner: SQLiteStore) -> int:
