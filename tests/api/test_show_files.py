@@ -88,6 +88,10 @@ def test_a_shared_run_says_shared_and_its_server_dir(
     server: ServerProcess, client: WhirrClient, tmp_path: Path
 ) -> None:
     run_id, _ = started(client, "w-show-shared", files="shared")
+    # A worker on the shared mount writes the run's meta.json as it starts the job.
+    run_dir = server.data_dir / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "meta.json").write_text("{}")
     shown = show(server, tmp_path, run_id)
     assert f"Files:    shared ({server.data_dir / 'runs' / run_id})" in shown, shown
     assert "Warning" not in shown
