@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from whirr.project import Project, init_project
+
+
+def _signal_defaults_for_children() -> None:
+    """Tests send SIGINT and SIGHUP to the workers, servers and commands they start, and
+    judge what those do with them. An ignored signal stays ignored across exec, so a
+    pytest run under ``nohup`` (SIGHUP) or in the background of a non-interactive shell
+    (SIGINT: tools/test.sh's fault lane) would start every process deaf to them and fail
+    or, worse, pass without testing anything. A handled signal resets to the default on
+    exec: handle them here instead (SIGHUP with a no-op, so this run still outlives a
+    hangup as ``nohup`` asked)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda signum, frame: None)
+
+
+_signal_defaults_for_children()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from server_process import (
 )
 from worker_processes import WorkerProcs, worker_command
 
-from whirr.client import WhirrClient
+from whirr.client import ServerError, WhirrClient
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the workers are Linux-only")
 
@@ -89,6 +89,16 @@ def job_history(server: ServerProcess, job_id: int) -> list[tuple[str, int]]:
 def running(server: ServerProcess, job_id: int) -> bool:
     with WhirrClient(server.url, token=server.token) as client:
         return client.get_job(job_id).status == "running"
+
+
+def store_answers(server: ServerProcess) -> bool:
+    """Whether the server reads its store again (no 503 ``store unavailable``)."""
+    try:
+        with WhirrClient(server.url, token=server.token) as client:
+            client.status()
+    except ServerError:
+        return False
+    return True
 
 
 def assert_finished_once(
@@ -340,6 +350,9 @@ def test_a_postgres_restart_keeps_workers_and_their_jobs(
         )
         assert worker.poll() is None, worker_log(server)
         private_postgres.start()  # crash recovery, then the worker's report lands
+        # The server answers 503 until its pool has a connection again (it waits 3 s for
+        # one per request): what we ask next must come after that, as the worker's does.
+        wait_for(lambda: store_answers(server), timeout=30)
 
         assert_finished_once(server, job_id, worker)
         stop_worker(worker, server)
