@@ -99,7 +99,8 @@ def test_the_script_takes_over_the_first_view(
         wait_for(
             browser,
             lambda d: d.execute_script(
-                "const el = document.getElementById('compare-chart'); return el.data && el.data.length;"
+                "const el = document.getElementById('compare-chart');"
+                " return el.data && el.data.length;"
             ),
             message="the chart drawn by the script",
         )
