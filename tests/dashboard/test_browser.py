@@ -95,7 +95,8 @@ def test_compare_draws_one_trace_per_run_and_the_config_diff(
     wait_for(
         browser,
         lambda d: d.execute_script(
-            "const el = document.getElementById('compare-chart'); return el.data && el.data.length;"
+            "const el = document.getElementById('compare-chart');"
+            " return el && el.data && el.data.length;"
         ),
     )
     names = browser.execute_script(
@@ -186,6 +187,7 @@ def test_a_new_metric_point_appears_live(
     wait_for(browser, lambda d: d.find_element(CSS, "#live").get_attribute("data-state") == "live")
     last_x = (
         f'const el = document.querySelector("{chart}");'
+        "if (!(el && el.data && el.data.length)) return null;"
         "const x = el.data[0].x; return x[x.length - 1];"
     )
     before = browser.execute_script(last_x)

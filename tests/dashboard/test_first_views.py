@@ -100,7 +100,7 @@ def test_the_script_takes_over_the_first_view(
             browser,
             lambda d: d.execute_script(
                 "const el = document.getElementById('compare-chart');"
-                " return el.data && el.data.length;"
+                " return el && el.data && el.data.length;"
             ),
             message="the chart drawn by the script",
         )
