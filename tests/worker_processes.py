@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from server_process import WHIRR, rust_worker_binary
+from server_process import WHIRR, ServerProcess, rust_worker_binary
 
 
 def worker_command(
@@ -54,6 +54,24 @@ def worker_command(
         str(grace),
     ]
     return cmd + (["--worker-id", worker_id] if worker_id else [])
+
+
+def spawn_rust_worker(
+    server: ServerProcess, env: dict[str, str], log: Path, *, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """The Rust worker on ``server``'s own data dir (lease 30 s, kill grace 1 s), with the
+    server's environment plus ``env``: its stderr appended to ``log``, stdout dropped; in a
+    session of its own with ``new_session`` (so a test can signal its whole group)."""
+    command = worker_command("rust", server.url, server.data_dir, lease=30, grace=1)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            env={**server.env, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=new_session,
+        )
 
 
 class WorkerProcs:

@@ -20,13 +20,8 @@ from containment_env import (  # noqa: F401 - fixtures
     cgroup_dir_fixture,
     containment_fixture,
 )
-from server_process import (
-    WHIRR,
-    ServerProcess,
-    rust_worker_binary,
-    stop_process,
-    wait_for,
-)
+from server_process import WHIRR, ServerProcess, stop_process, wait_for
+from worker_processes import spawn_rust_worker
 
 from whirr.project import Project
 from whirr.services import Jobs
@@ -122,31 +117,6 @@ def ended(server: ServerProcess, job_id: int, log: Path) -> dict[str, object]:
         raise AssertionError(f"job {job_id} did not end:\n{log.read_text()}") from None
 
 
-def rust_worker(server: ServerProcess, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                str(rust_worker_binary()),
-                "-s",
-                server.url,
-                "-d",
-                str(server.data_dir),
-                "--poll-interval",
-                "0.5",
-                "--heartbeat-interval",
-                "0.5",
-                "--lease-seconds",
-                "30",
-                "--kill-grace",
-                "1",
-            ],
-            env={**server.env, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-        )
-
-
 @pytest.mark.parametrize("kind", ["python", "rust"])
 def test_a_remote_workers_job_records_what_it_used(
     server: ServerProcess, tmp_path: Path, cgroup_dir: Path, kind: str
@@ -163,7 +133,7 @@ def test_a_remote_workers_job_records_what_it_used(
                 stderr=subprocess.STDOUT,
             )
     else:
-        worker = rust_worker(server, env, log)
+        worker = spawn_rust_worker(server, env, log)
     try:
         job = ended(server, job_id, log)
     finally:
@@ -226,7 +196,7 @@ def test_a_starting_worker_removes_empty_cgroups_of_dead_workers(
                 return subprocess.Popen(
                     [*WHIRR, "worker"], cwd=project.root, env=env, stdout=log, stderr=log
                 )
-        return rust_worker(server, env, tmp_path / "rust-worker.log")
+        return spawn_rust_worker(server, env, tmp_path / "rust-worker.log")
 
     try:
         first = start()

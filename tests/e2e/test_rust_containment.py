@@ -24,7 +24,8 @@ from containment_env import (  # noqa: F401 - fixtures
     none_left,
     read_token,
 )
-from server_process import ServerProcess, rust_worker_binary, wait_for
+from server_process import ServerProcess, wait_for
+from worker_processes import spawn_rust_worker
 
 FINISHED = {"completed", "failed", "cancelled", "timed_out"}
 
@@ -41,29 +42,7 @@ class RustWorker:
         self, server: ServerProcess, env: dict[str, str], *, session: bool = False
     ) -> None:
         self.log_path = server.logs_dir / f"rust-worker-{len(list(server.logs_dir.iterdir()))}.log"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(rust_worker_binary()),
-                    "-s",
-                    server.url,
-                    "-d",
-                    str(server.data_dir),
-                    "--poll-interval",
-                    "0.5",
-                    "--heartbeat-interval",
-                    "0.5",
-                    "--lease-seconds",
-                    "30",
-                    "--kill-grace",
-                    "1",
-                ],
-                env={**server.env, **env},
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                start_new_session=session,
-            )
+        self.proc = spawn_rust_worker(server, env, self.log_path, new_session=session)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
