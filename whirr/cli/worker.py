@@ -75,6 +75,18 @@ from whirr.cli.common import Seconds, count, server_option, user_errors
     help="Warn once (logged, and recorded on the run: whirr show) when a running job's "
     "run directory passes this size; `off`: never.",
 )
+@click.option(
+    "--max-output-size",
+    "max_output_size",
+    default="1GiB",
+    show_default=True,
+    envvar="WHIRR_MAX_OUTPUT_SIZE",
+    show_envvar=True,
+    metavar="SIZE|off",
+    help="Cap on each job's output.log: past it the log keeps the first SIZE minus 1 MiB "
+    "and the last 1 MiB (a quarter of SIZE below 4 MiB), with a line saying what was "
+    "dropped; `off`: keep all of it.",
+)
 @user_errors
 def worker_cmd(
     gpu: int | None,
@@ -89,6 +101,7 @@ def worker_cmd(
     heartbeat_interval: float | None,
     kill_grace_period: float,
     warn_run_dir_size: str,
+    max_output_size: str,
 ) -> None:
     """Claim queued jobs and run them until stopped: one at a time by default,
     several at once with --gpus (one job per free GPU set, each job sees only
@@ -99,7 +112,8 @@ def worker_cmd(
     limits) as a local worker; run files go to --data-dir.
 
     Each job runs in its own process group with its output in
-    .whirr/runs/job-N/output.log. Ctrl+C (or SIGTERM, or `whirr drain ID`)
+    .whirr/runs/job-N/output.log; past --max-output-size (1 GiB) the log
+    keeps the first 1023 MiB and the last 1 MiB of it. Ctrl+C (or SIGTERM, or `whirr drain ID`)
     once: finish the running jobs and exit; twice: stop them (SIGTERM, SIGKILL
     after the kill grace; they end cancelled, "worker interrupted", never
     retried) and exit; three times: SIGKILL them now.
@@ -125,11 +139,8 @@ def worker_cmd(
     if gpu is not None and gpu not in gpu_ids:
         gpu_ids.append(gpu)
     capacity = Capacity(tuple(gpu_ids), slots)
-    warn_bytes = None
-    if warn_run_dir_size.strip().lower() != "off":
-        from whirr.cli.server import parse_size
-
-        warn_bytes = parse_size(warn_run_dir_size, "--warn-run-dir-size")
+    warn_bytes = _size_or_off(warn_run_dir_size, "--warn-run-dir-size")
+    max_output_bytes = _size_or_off(max_output_size, "--max-output-size")
 
     def say(message: str) -> None:
         if not quiet:
@@ -147,7 +158,17 @@ def worker_cmd(
         heartbeat_interval=heartbeat_interval,
         kill_grace_period=kill_grace_period,
         warn_run_dir_bytes=warn_bytes,
+        max_output_bytes=max_output_bytes,
         say=say,
     ) as loop:
         code = loop.run()
     raise SystemExit(code)
+
+
+def _size_or_off(text: str, option: str) -> int | None:
+    """A size option's bytes, or None for ``off``."""
+    if text.strip().lower() == "off":
+        return None
+    from whirr.cli.server import parse_size
+
+    return parse_size(text, option)

@@ -91,6 +91,9 @@ class LoopSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: A running job's directory past this many bytes is logged and recorded once
     #: (``run.size_warning``; ``whirr.worker.run_size``); None: not watched.
     warn_run_dir_bytes: int | None = None
+    #: A job's output past this many bytes keeps its head and tail in output.log, the
+    #: middle dropped (``whirr.worker.output_cap``); None: all of it.
+    max_output_bytes: int | None = None
 
     def __post_init__(self) -> None:
         check_lease(self)
@@ -412,6 +415,7 @@ class WorkerLoop:
                 on_exit=self.wake.set,
                 memory_bytes=job.memory_bytes,
                 cpus=job.cpus,
+                max_output_bytes=self.settings.max_output_bytes,
             )
         except SpawnError as exc:
             self.say(f"Job #{job.id} could not start: {exc}")

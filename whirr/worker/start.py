@@ -20,6 +20,7 @@ from whirr.services.errors import InvalidRequest
 from whirr.services.server_id import read_server_id
 from whirr.wire.shipping import WorkerFilesMode
 from whirr.worker.loop import LOCAL_CLOCK_SKEW, LoopSettings, WorkerLoop
+from whirr.worker.output_cap import DEFAULT_MAX_OUTPUT_BYTES
 from whirr.worker.run_size import DEFAULT_WARN_BYTES
 
 if TYPE_CHECKING:
@@ -40,13 +41,15 @@ def open_worker(
     heartbeat_interval: float | None = None,
     kill_grace_period: float = 10.0,
     warn_run_dir_bytes: int | None = DEFAULT_WARN_BYTES,
+    max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
     say: Callable[[str], None] = lambda message: None,
 ) -> Iterator[WorkerLoop]:
     """The worker loop for ``server`` (a URL) or, when None, the enclosing project.
     ``lease_seconds``, ``heartbeat_interval`` and ``kill_grace_period`` are a remote
     worker's; a project's worker takes them from the project's config.
     ``warn_run_dir_bytes``: a running job's directory past this size is logged and
-    recorded once (``whirr.worker.run_size``; None: not watched)."""
+    recorded once (``whirr.worker.run_size``; None: not watched). ``max_output_bytes``:
+    each job's cap on its output.log (``whirr.worker.output_cap``; None: no cap)."""
     if server:
         with _remote(
             server,
@@ -58,6 +61,7 @@ def open_worker(
             heartbeat_interval=heartbeat_interval,
             kill_grace_period=kill_grace_period,
             warn_run_dir_bytes=warn_run_dir_bytes,
+            max_output_bytes=max_output_bytes,
             say=say,
         ) as loop:
             yield loop
@@ -67,6 +71,7 @@ def open_worker(
             worker_id=worker_id,
             exit_when_empty=exit_when_empty,
             warn_run_dir_bytes=warn_run_dir_bytes,
+            max_output_bytes=max_output_bytes,
             say=say,
         ) as loop:
             yield loop
@@ -79,6 +84,7 @@ def _local(
     worker_id: str | None,
     exit_when_empty: bool,
     warn_run_dir_bytes: int | None,
+    max_output_bytes: int | None,
     say: Callable[[str], None],
 ) -> Iterator[WorkerLoop]:
     from whirr.project import find_project
@@ -102,6 +108,7 @@ def _local(
             recheck=min(1.0, config.poll_interval),
             clock_skew=LOCAL_CLOCK_SKEW,
             warn_run_dir_bytes=warn_run_dir_bytes,
+            max_output_bytes=max_output_bytes,
         )
         yield WorkerLoop(
             link,
@@ -128,6 +135,7 @@ def _remote(
     heartbeat_interval: float | None,
     kill_grace_period: float,
     warn_run_dir_bytes: int | None,
+    max_output_bytes: int | None,
     say: Callable[[str], None],
 ) -> Iterator[WorkerLoop]:
     from whirr.client import ServerError, WhirrClient
@@ -146,6 +154,7 @@ def _remote(
         heartbeat_interval=interval,
         kill_grace_period=kill_grace_period,
         warn_run_dir_bytes=warn_run_dir_bytes,
+        max_output_bytes=max_output_bytes,
     )
     data = Path(data_dir).expanduser().resolve()
     with WhirrClient(server) as client:

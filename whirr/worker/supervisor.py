@@ -19,6 +19,9 @@ Used by every Python worker (local and remote). The guarantees:
   was killed) it kills every listed group and every process of the worker's jobs (their
   cgroups, or the processes carrying the worker's marker), and removes the cgroups.
 * Stops are SIGTERM to every process of the job, a grace period, then SIGKILL to all.
+* The job's stdout and stderr are one pipe that the worker copies into ``output.log``
+  (``whirr.worker.output_cap``: within the cap). A job has ended once its output is
+  complete there too, so whoever reads the log after its end reads all of it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from whirr.containment import ContainmentError, JobBox, WorkerBox
 from whirr.events.usage import JobUsage
 from whirr.filemodes import open_private
+from whirr.worker.output_cap import OutputCopier
 
 _PR_SET_PDEATHSIG = 1
 
@@ -88,7 +92,11 @@ class JobProcess:
     """A running job: its leader process, its process group and its containment."""
 
     def __init__(
-        self, popen: subprocess.Popen[bytes], box: JobBox, on_exit: Callable[[], None]
+        self,
+        popen: subprocess.Popen[bytes],
+        box: JobBox,
+        on_exit: Callable[[], None],
+        output: OutputCopier,
     ) -> None:
         self.popen = popen
         self.pid = popen.pid
@@ -98,7 +106,9 @@ class JobProcess:
         self.term_sent_at: float | None = None
         self.killed = False
         self.on_exit = on_exit
-        #: Set once the leader has exited and nothing of the job is left running.
+        self.output = output
+        #: Set once the leader has exited, nothing of the job is left running and its
+        #: output is complete in output.log.
         self.ended = threading.Event()
         _exits.watch(self)
 
@@ -149,12 +159,17 @@ class JobProcess:
         return self.popen.returncode if self.ended.wait(left) else None
 
     def _leader_exited(self) -> None:
-        """After the leader was reaped: end what it left, then tell the loop."""
+        """After the leader was reaped: end what it left, let the output copier finish
+        (on its own thread: a slow drain must not delay the exits of other jobs), then
+        tell the loop."""
         try:
             self.box.end()
         finally:
-            self.ended.set()
-            self.on_exit()
+            self.output.job_gone(self._output_complete)
+
+    def _output_complete(self) -> None:
+        self.ended.set()
+        self.on_exit()
 
 
 class _ExitWatcher:
@@ -219,9 +234,11 @@ def spawn(
     *,
     memory_bytes: int | None = None,
     cpus: float | None = None,
+    max_output_bytes: int | None = None,
 ) -> JobProcess:
-    """Start ``argv`` in ``workdir`` with stdout+stderr appended to ``log_path``, in a
-    containment of its own (limited to ``memory_bytes``/``cpus`` where it can be).
+    """Start ``argv`` in ``workdir`` with stdout+stderr appended to ``log_path`` (at
+    most ``max_output_bytes`` of it, head and tail; None: all), in a containment of its
+    own (limited to ``memory_bytes``/``cpus`` where it can be).
 
     Raises ``SpawnError`` with a clear reason when it cannot start."""
     if not argv or not argv[0]:
@@ -255,7 +272,8 @@ def spawn(
         box.end()
         raise SpawnError(f"cannot limit the job: {exc.strerror or exc}") from None
     try:
-        return _start(argv[0], command, setup, workdir, env, log_path, box, on_exit)
+        output = (log_path, max_output_bytes)
+        return _start(argv[0], command, setup, workdir, env, output, box, on_exit)
     except BaseException:
         box.end()  # nothing started in it: remove its cgroup
         raise
@@ -267,28 +285,37 @@ def _start(
     setup: Callable[[], None] | None,
     workdir: str,
     env: Mapping[str, str],
-    log_path: str,
+    output: tuple[str, int | None],
     box: JobBox,
     on_exit: Callable[[], None],
 ) -> JobProcess:
-    """Spawn ``command`` in ``box`` (through the handshake where ``box`` is a cgroup)."""
+    """Spawn ``command`` in ``box`` (through the handshake where ``box`` is a cgroup),
+    its output copied into ``output``: (the log's path, the cap)."""
     handshake = box.cgroup is not None
     stdin_r, stdin_w = os.pipe() if handshake else (subprocess.DEVNULL, -1)
     if handshake:
         command = [*_HANDSHAKE, *command]
-    log_fd = open_private(log_path, os.O_WRONLY | os.O_APPEND)  # 0600: the job's output
+    read_fd, write_fd = os.pipe()  # close-on-exec: no other job inherits them
+    try:
+        copier = OutputCopier(read_fd, *output)  # owns read_fd from here
+    except BaseException:
+        for fd in (read_fd, write_fd, stdin_r, stdin_w) if handshake else (read_fd, write_fd):
+            os.close(fd)
+        raise
+    started = False
     try:
         popen = subprocess.Popen(
             command,
             cwd=workdir,
             env={**env, **box.env()},
             stdin=stdin_r,
-            stdout=log_fd,
+            stdout=write_fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=setup,
             close_fds=True,
         )
+        started = True
     except FileNotFoundError:
         raise SpawnError(f"command not found: {program!r}") from None
     except PermissionError:
@@ -296,19 +323,26 @@ def _start(
     except OSError as exc:
         raise SpawnError(f"cannot start {program!r}: {exc.strerror or exc}") from None
     finally:
-        os.close(log_fd)
+        # From here the job's processes hold the only write ends: EOF once all are gone.
+        os.close(write_fd)
         if handshake:
             os.close(stdin_r)
+            if not started:
+                os.close(stdin_w)
+        if not started:
+            copier.wait()  # the end of an empty output: at once
     try:
         box.adopt(popen.pid)
     except ContainmentError as exc:
         os.close(stdin_w)  # the shell reads end of input and exits, the job unrun
         popen.wait()
+        copier.job_gone(lambda: None)
+        copier.wait()
         raise SpawnError(str(exc)) from None
     if handshake:
         os.write(stdin_w, b"go\n")
         os.close(stdin_w)
-    return JobProcess(popen, box, on_exit)
+    return JobProcess(popen, box, on_exit, copier)
 
 
 def _note(log_path: str, line: str) -> None:
