@@ -79,7 +79,8 @@ def events_cmd(
         if server:
             raise click.UsageError(
                 "--archived reads a project's archive; on a server, run it on the server's "
-                "machine: whirr log segments --data-dir DIR lists the segment files"
+                "machine: whirr log segments --data-dir DIR (--database-url URL for a PostgreSQL "
+                "log) lists the segment files"
             )
         _print(_as_written(after or 0, limit, stream, list(types) or None), as_json)
         return
