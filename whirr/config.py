@@ -19,6 +19,7 @@ max_attempts: 3           # attempts a job may use when its worker is lost
 retry_delay: 10           # backoff before the first retry of `submit --retries`; doubles each time
 snapshot: false           # `submit` runs jobs from a snapshot of the code (see docs/scheduling.md)
 reserve_after: 300        # a job that does not fit waits this long, then keeps GPUs free for itself
+forget_workers_after: 604800  # 7 days: `whirr workers` and status leave out workers silent longer
 # notify:                 # hooks when jobs finish, fail or get stuck (see docs/scheduling.md)
 #   command: 'notify-send whirr "$WHIRR_JOB_NAME $WHIRR_EVENT"'
 #   webhook: https://hooks.example.com/whirr
@@ -42,6 +43,8 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "max_attempts": (1, 100, False),
     "retry_delay": (0, 86_400, False),
     "reserve_after": (0, 604_800, False),
+    # As `whirr server --forget-workers-after` (whirr.cli.scheduling.MAX_DURATION).
+    "forget_workers_after": (0, 10_000_000, True),
     "notify.stuck_after": (0, 604_800, False),
 }
 NOTIFY_EVENTS = ("finished", "failed", "stuck")
@@ -87,12 +90,18 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     retry_delay: float = 10.0
     snapshot: bool = False
     reserve_after: float = 300.0
+    #: Workers not heard from for this long are left out of the workers listings and the
+    #: status counts (``whirr.services.workers.FORGET_WORKERS_AFTER``: 7 days).
+    forget_workers_after: float = 604_800.0
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
 
     def __post_init__(self) -> None:
         _check_bounds(self)
         if self.heartbeat_interval >= self.heartbeat_timeout:
             raise ValueError("heartbeat_interval must be shorter than heartbeat_timeout")
+        if self.forget_workers_after < self.heartbeat_timeout:
+            # Else a worker still online would drop out of `whirr workers`.
+            raise ValueError("forget_workers_after must be at least heartbeat_timeout")
 
 
 def load_config(path: Path) -> Config:

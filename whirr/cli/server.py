@@ -79,6 +79,17 @@ DEFAULT_DATA_DIR = "~/.whirr/server"
     help="Seconds of silence after which a worker is offline.",
 )
 @click.option(
+    "--forget-workers-after",
+    metavar="DURATION",
+    envvar="WHIRR_FORGET_WORKERS_AFTER",
+    show_envvar=True,
+    default="7d",
+    show_default=True,
+    help="Leave workers not heard from for this long (12h, 7d, 30d; at least "
+    "--worker-timeout) out of /workers, `whirr workers` and the status counts; "
+    "?forgotten=true and --all still list them.",
+)
+@click.option(
     "--artifact-store",
     metavar="URL",
     envvar="WHIRR_ARTIFACT_STORE",
@@ -135,6 +146,7 @@ def server_cmd(
     public_url: str | None,
     requeue_interval: float,
     worker_timeout: float,
+    forget_workers_after: str,
     artifact_store: str | None,
     s3_endpoint_url: str | None,
     max_artifact_size: str,
@@ -185,6 +197,7 @@ def server_cmd(
                 "token serves this machine only. Keep auth on."
             )
     max_artifact_bytes = parse_size(max_artifact_size, "--max-artifact-size")
+    forget_after_s = _forget_after(forget_workers_after, worker_timeout)
     retention_s: float | None = None
     if retention:
         from whirr.cli.scheduling import parse_duration
@@ -231,6 +244,7 @@ def server_cmd(
         public_url=public_url or None,
         requeue_interval=requeue_interval,
         worker_timeout=worker_timeout,
+        forget_workers_after=forget_after_s,
         artifact_store=artifact_store or None,
         s3_endpoint_url=s3_endpoint_url or None,
         max_artifact_size=max_artifact_bytes,
@@ -275,6 +289,21 @@ def server_cmd(
         serve(config, host, port)
     except OSError as exc:
         fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
+
+
+def _forget_after(text: str, worker_timeout: float) -> float:
+    """``--forget-workers-after`` in seconds: a duration no shorter than the worker
+    timeout (else a worker still online would drop out of the listings)."""
+    from whirr.cli.scheduling import parse_duration
+
+    seconds = parse_duration(text, "--forget-workers-after")
+    if seconds < worker_timeout:
+        raise click.BadParameter(
+            f"{text!r} is shorter than --worker-timeout ({worker_timeout:g}s): a worker "
+            "still online would be left out",
+            param_hint="'--forget-workers-after'",
+        )
+    return seconds
 
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MIB": 1 << 20}

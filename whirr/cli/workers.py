@@ -14,7 +14,8 @@ from whirr.facade import open_whirr
     "--all",
     "show_all",
     is_flag=True,
-    help="Include stopped workers and those not heard from for 7 days.",
+    help="Include stopped workers and those not heard from for forget_workers_after "
+    "(default 7 days).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @server_option()
@@ -23,7 +24,8 @@ def workers_cmd(show_all: bool, as_json: bool, server: str | None) -> None:
     """List workers: their GPUs, CPU slots, running jobs and whether they are alive.
 
     A worker not heard from within heartbeat_timeout shows as offline; one not heard
-    from for 7 days is forgotten (listed by --all only), so the ids of restarted
+    from for forget_workers_after (config.yaml; a server's --forget-workers-after;
+    default 7 days) is forgotten (listed by --all only), so the ids of restarted
     workers do not pile up.
 
     \b

@@ -21,6 +21,7 @@ from whirr.dashboard.security import Settings
 from whirr.dashboard.source import Source, StoreSource
 from whirr.facade import Whirr
 from whirr.services.errors import WhirrError
+from whirr.services.workers import FORGET_WORKERS_AFTER
 from whirr.store.protocol import StoreError
 from whirr.web.backend import Backend
 from whirr.web.config import ServerConfig
@@ -62,18 +63,31 @@ def create_app(whirr: Whirr, settings: Settings) -> Sanic:
         # The project's layout is a server data dir's: whirr.db and runs/ side by side.
         whirr_dir = whirr.settings.runs_dir.parent
         return create_local_app(
-            whirr_dir, settings, whirr.settings.worker_timeout, label=whirr.label
+            whirr_dir,
+            settings,
+            whirr.settings.worker_timeout,
+            label=whirr.label,
+            forget_workers_after=whirr.settings.forget_workers_after,
         )
     return create_remote_app(lambda: RemoteSource(whirr), settings)
 
 
 def create_local_app(
-    whirr_dir: Path, settings: Settings, worker_timeout: float = 120.0, label: str | None = None
+    whirr_dir: Path,
+    settings: Settings,
+    worker_timeout: float = 120.0,
+    label: str | None = None,
+    forget_workers_after: float = FORGET_WORKERS_AFTER.total_seconds(),
 ) -> Sanic:
     """The dashboard of the project whose ``.whirr`` directory is ``whirr_dir``: its
     SQLite log and run files, read-only but for cancel and retry and run management
     (rename, tags, note, archive, delete)."""
-    config = ServerConfig(data_dir=str(whirr_dir), worker_timeout=worker_timeout, project=True)
+    config = ServerConfig(
+        data_dir=str(whirr_dir),
+        worker_timeout=worker_timeout,
+        forget_workers_after=forget_workers_after,
+        project=True,
+    )
     app = _app(settings)
 
     @app.before_server_start

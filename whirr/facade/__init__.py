@@ -67,6 +67,7 @@ def open_project(cwd: Path | None = None) -> Whirr:
     settings = StoreSettings(
         runs_dir=project.runs_dir,
         worker_timeout=config.heartbeat_timeout,
+        forget_workers_after=config.forget_workers_after,
         check_commands=True,
         max_attempts=config.max_attempts,
         retry_delay=config.retry_delay,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from whirr.services.queue import Queue
 from whirr.services.render import job_out, run_out, worker_out
 from whirr.services.run_removal import remove_cached_copies, remove_run_dir
 from whirr.services.waiting import live_workers, waiting_note
-from whirr.services.workers import Workers, remembered_since
+from whirr.services.workers import FORGET_WORKERS_AFTER, Workers, remembered_since
 from whirr.store import EventStore
 from whirr.store.runs_page import RunsPage
 from whirr.wire import schemas
@@ -63,6 +63,9 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     runs_dir: Path
     #: A worker not heard from for this long is offline (seconds).
     worker_timeout: float = 120.0
+    #: A worker not heard from for this long is left out of the workers listings and
+    #: the status counts unless all are asked for (seconds; ``FORGET_WORKERS_AFTER``).
+    forget_workers_after: float = FORGET_WORKERS_AFTER.total_seconds()
     #: Check at submit time that the command can start here (a project: yes; a server:
     #: no, the command runs on a worker's machine).
     check_commands: bool = True
@@ -124,7 +127,7 @@ class StoreWhirr:
     def status(self) -> schemas.StatusResponse:
         counts = self.store.job_counts()  # the counts view: O(1) in the number of jobs
         now = utc_now()
-        workers = self.store.workers(heard_since=remembered_since(now))
+        workers = self.store.workers(heard_since=self._remembered_since(now))
         online = sum(1 for w in workers if w.is_online(now, self.settings.worker_timeout))
         return schemas.StatusResponse(
             queued=counts.get("queued", 0),
@@ -448,8 +451,11 @@ class StoreWhirr:
     # -- workers and the log ----------------------------------------------------------
     def workers(self, forgotten: bool = False) -> list[schemas.WorkerOut]:
         now = utc_now()
-        found = self.store.workers(heard_since=None if forgotten else remembered_since(now))
+        found = self.store.workers(heard_since=None if forgotten else self._remembered_since(now))
         return [worker_out(w, now, self.settings.worker_timeout) for w in found]
+
+    def _remembered_since(self, now: datetime) -> datetime:
+        return remembered_since(now, self.settings.forget_workers_after)
 
     def drain(self, worker_id: str) -> schemas.WorkerOut:
         view = Workers(self.store).drain(worker_id)

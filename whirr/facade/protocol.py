@@ -154,7 +154,7 @@ class Whirr(Protocol):
 
     # -- workers and the log ----------------------------------------------------------
     def workers(self, forgotten: bool = False) -> list[schemas.WorkerOut]:
-        """The workers heard from within ``FORGET_WORKERS_AFTER`` (``forgotten``: every
+        """The workers heard from within ``forget_workers_after`` (``forgotten``: every
         worker ever registered), ``online`` as this installation's timeout says."""
 
     def drain(self, worker_id: str) -> schemas.WorkerOut:

@@ -21,13 +21,17 @@ from whirr.store import EventStore, ViewReader
 #: forgotten: left out of ``whirr workers``, ``GET /workers`` and the status counts
 #: unless all are asked for. Its view stays (a rebuild gives the same views); listings
 #: read workers through an index on when each was last heard from, so the ids restarted
-#: workers leave behind do not slow them down.
+#: workers leave behind do not slow them down. The default of the setting (a project's
+#: ``forget_workers_after``, ``whirr server --forget-workers-after``).
 FORGET_WORKERS_AFTER = timedelta(days=7)
 
 
-def remembered_since(now: datetime) -> datetime:
-    """The cutoff of the workers listings show by default at ``now``."""
-    return now - FORGET_WORKERS_AFTER
+def remembered_since(now: datetime, forget_after: float | None = None) -> datetime:
+    """The cutoff of the workers listings show by default at ``now``: workers heard
+    from within ``forget_after`` seconds (None: ``FORGET_WORKERS_AFTER``)."""
+    if forget_after is None:
+        return now - FORGET_WORKERS_AFTER
+    return now - timedelta(seconds=forget_after)
 
 
 class Workers:

@@ -97,6 +97,7 @@ class Backend:
             StoreSettings(
                 runs_dir=config.runs_dir,
                 worker_timeout=config.worker_timeout,
+                forget_workers_after=config.forget_workers_after,
                 check_commands=False,  # the command runs on a worker's machine
                 max_attempts=config.max_attempts,
                 retry_delay=DEFAULT_RETRY_DELAY,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import msgspec
 
+from whirr.services.workers import FORGET_WORKERS_AFTER
+
 #: Largest request body accepted (bytes); bigger ones get 413 before any handler runs.
 REQUEST_MAX_SIZE = 1024 * 1024
 
@@ -25,6 +27,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     requeue_interval: float = 2.0
     #: A worker not heard from for this long counts as offline (seconds).
     worker_timeout: float = 120.0
+    #: A worker not heard from for this long is left out of ``GET /workers`` and the
+    #: status counts unless all are asked for (seconds; ``--forget-workers-after``).
+    forget_workers_after: float = FORGET_WORKERS_AFTER.total_seconds()
     #: Attempts a submitted job may use when its workers are lost.
     max_attempts: int = 3
     request_max_size: int = REQUEST_MAX_SIZE
