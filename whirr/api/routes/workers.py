@@ -83,7 +83,8 @@ ROUTES = [
             Query(
                 "forgotten",
                 {"type": "boolean", "default": False},
-                "also the workers not heard from for 7 days (left out by default)",
+                "also the workers not heard from for the server's --forget-workers-after (7 days "
+                "by default), left out otherwise",
             ),
         ),
     ),
