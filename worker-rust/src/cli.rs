@@ -50,6 +50,33 @@ pub struct Args {
     /// Worker id to register (default: <hostname>-gpu<N>, or <hostname>-<pid>)
     #[arg(long, env = "WHIRR_WORKER_ID")]
     pub worker_id: Option<String>,
+
+    /// Most of a job's output kept in its output.log: past it the log keeps the first
+    /// SIZE minus the tail, then a marker line, and at the job's end the last
+    /// min(1 MiB, SIZE/4) (binary units: 512M, 1GiB; at least 1M); `off`: keep all
+    #[arg(
+        long,
+        env = "WHIRR_MAX_OUTPUT_SIZE",
+        default_value = "1GiB",
+        value_name = "SIZE|off",
+        value_parser = parse_output_cap
+    )]
+    pub max_output_size: SizeLimit,
+}
+
+/// A size option that `off` switches off (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimit(pub Option<u64>);
+
+/// The smallest output cap: its tail (a quarter) still holds a traceback or two.
+const MIN_OUTPUT_CAP: u64 = 1 << 20;
+
+fn parse_output_cap(text: &str) -> Result<SizeLimit, String> {
+    let cap = crate::sizes::parse_size_or_off(text)?;
+    if cap.is_some_and(|c| c < MIN_OUTPUT_CAP) {
+        return Err(format!("{text} is less than the smallest cap, 1M"));
+    }
+    Ok(SizeLimit(cap))
 }
 
 impl Args {
@@ -138,6 +165,9 @@ mod tests {
         assert_eq!(args.heartbeat_interval, None);
         assert_eq!(args.lease_seconds, 60);
         assert_eq!(args.kill_grace, 10.0);
+        if std::env::var_os("WHIRR_MAX_OUTPUT_SIZE").is_none() {
+            assert_eq!(args.max_output_size, SizeLimit(Some(1 << 30)));
+        }
         // A third of the lease by default.
         assert_eq!(args.heartbeat(), Duration::from_secs(20));
         // 30 s asked, but a 60 s lease allows at most 20 s.
@@ -166,6 +196,8 @@ mod tests {
             " secret ",
             "--worker-id",
             "w1",
+            "--max-output-size",
+            "512M",
         ])
         .expect("parses");
         assert_eq!(args.gpu, Some(3));
@@ -174,6 +206,9 @@ mod tests {
         assert_eq!(args.grace(), Duration::ZERO);
         assert_eq!(args.token(), Some("secret"));
         assert_eq!(args.worker_id.as_deref(), Some("w1"));
+        assert_eq!(args.max_output_size, SizeLimit(Some(512 << 20)));
+        let off = parse(&["-s", "x", "-d", "y", "--max-output-size", "OFF"]).expect("parses");
+        assert_eq!(off.max_output_size, SizeLimit(None));
         let short = parse(&["-s", "x", "-d", "y", "-g", "0"]).expect("parses");
         assert_eq!(short.gpu, Some(0));
     }
@@ -197,7 +232,10 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_usage_errors() {
-        let bad: [&[&str]; 8] = [
+        let bad: [&[&str]; 11] = [
+            &["--max-output-size", "1.5G"],
+            &["--max-output-size", "0"],
+            &["--max-output-size", "512K"],
             &["--lease-seconds", "9"],
             &["--lease-seconds", "601"],
             &["--poll-interval", "61"],

@@ -16,6 +16,7 @@ mod files_api;
 mod files_mode;
 mod lease_clock;
 mod ledger;
+mod output_cap;
 mod process;
 mod protocol;
 mod reaper;
@@ -24,6 +25,7 @@ mod ship_error;
 mod ship_run;
 mod shipping;
 mod signals;
+mod sizes;
 mod sys;
 #[cfg(test)]
 mod testdirs;

@@ -1,6 +1,7 @@
 //! A job's process: spawning it in its own session and containment (`crate::cgroup`: a
 //! cgroup v2 of its own, or its process group plus a marker), waiting for it, and ending
-//! every process of it (SIGTERM, a grace period, then SIGKILL).
+//! every process of it (SIGTERM, a grace period, then SIGKILL). Its stdout and stderr
+//! are one pipe that `crate::output_cap` copies into its `output.log`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -19,6 +20,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use crate::cgroup::{self, JobBox};
+use crate::output_cap::{OutputCopier, DRAIN_LIMIT};
 use crate::protocol::JobUsage;
 use crate::sys;
 
@@ -45,8 +47,10 @@ pub struct JobSpec {
     pub env: Vec<(String, String)>,
     /// Removed from the inherited environment (e.g. the worker's own token).
     pub env_remove: Vec<String>,
-    /// stdout and stderr both go here (appended).
+    /// stdout and stderr both go here (appended, through the output cap).
     pub log_path: PathBuf,
+    /// `--max-output-size` in bytes; `None`: no cap.
+    pub max_output: Option<u64>,
     /// Limits of the whole job, where its cgroup can hold them (`submit --memory/--cpus`).
     pub memory_bytes: Option<u64>,
     pub cpus: Option<f64>,
@@ -102,6 +106,8 @@ pub struct JobProcess {
     code: Option<i32>,
     job_box: JobBox,
     finished: bool,
+    /// Copies the job's output into its log until [`Self::end_output`].
+    output: Option<OutputCopier>,
 }
 
 impl JobProcess {
@@ -117,9 +123,13 @@ impl JobProcess {
             return Err(SpawnError::MissingWorkdir(spec.workdir.clone()));
         }
         let log = open_log(&spec.log_path)?;
-        let log_err = log
+        // One pipe for both streams (they interleave as in one file); close-on-exec, so
+        // only this job gets its ends.
+        let (pipe_out, pipe_in) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| SpawnError::Other(program.clone(), io::Error::from(e)))?;
+        let pipe_err = pipe_in
             .try_clone()
-            .map_err(|e| SpawnError::Log(spec.log_path.clone(), e))?;
+            .map_err(|e| SpawnError::Other(program.clone(), e))?;
         let job_id = spec
             .env
             .iter()
@@ -178,7 +188,9 @@ impl JobProcess {
             cmd.args(&spec.argv[1..]).stdin(Stdio::null());
             cmd
         };
-        cmd.current_dir(&spec.workdir).stdout(log).stderr(log_err);
+        cmd.current_dir(&spec.workdir)
+            .stdout(Stdio::from(pipe_in))
+            .stderr(Stdio::from(pipe_err));
         for key in &spec.env_remove {
             cmd.env_remove(key);
         }
@@ -187,6 +199,9 @@ impl JobProcess {
         sys::isolate_job(&mut cmd);
 
         let spawned = cmd.spawn();
+        // The worker's copies of the pipe's write end: closed, so that the end of the
+        // job's output is the end of input.
+        drop(cmd);
         if spawned.is_err() {
             job_box.finish();
         }
@@ -209,16 +224,39 @@ impl JobProcess {
             note_in_log(&spec.log_path, &err);
             return Err(err);
         }
-        if let Some(mut stdin) = stdin {
-            let _ = stdin.write_all(b"go\n");
-        }
-        Ok(Self {
+        let mut job = Self {
             child,
             pgid,
             code: None,
             job_box,
             finished: false,
-        })
+            output: None,
+        };
+        match OutputCopier::start(pipe_out, log, spec.max_output) {
+            Ok(copier) => job.output = Some(copier),
+            Err(e) => {
+                // Nothing would read its output: the job would block on a full pipe.
+                drop(stdin);
+                let _ = job.kill();
+                job.finish();
+                let err = SpawnError::Other(program.clone(), e);
+                note_in_log(&spec.log_path, &err);
+                return Err(err);
+            }
+        }
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(b"go\n");
+        }
+        Ok(job)
+    }
+
+    /// Once the job's processes are gone ([`Self::end_leftovers`], [`Self::kill`]):
+    /// copies what is left of its output (until end of input, at most [`DRAIN_LIMIT`]),
+    /// writes the capped tail and closes the pipe. `output.log` is complete after it.
+    pub fn end_output(&mut self) {
+        if let Some(mut copier) = self.output.take() {
+            copier.finish(DRAIN_LIMIT);
+        }
     }
 
     /// What the whole job used (its cgroup's accounting), once it is over; None without
@@ -346,6 +384,7 @@ impl Drop for JobProcess {
             let _ = self.kill();
         }
         self.finish();
+        self.end_output();
     }
 }
 
@@ -459,6 +498,7 @@ mod tests {
             env: vec![("WHIRR_TEST_VAR".into(), "hello".into())],
             env_remove: vec![],
             log_path: dir.join("runs/job-1/output.log"),
+            max_output: None,
             memory_bytes: None,
             cpus: None,
         }
@@ -482,9 +522,23 @@ mod tests {
             .wait_for(Duration::from_secs(20))
             .expect("waits")
             .expect("exits");
+        job.end_output();
         let log = fs::read_to_string(&s.log_path).expect("log");
         let _ = fs::remove_dir_all(&dir);
         (code, log)
+    }
+
+    /// The log's first line once the copier has written it (bounded wait).
+    fn first_log_line(path: &Path) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = fs::read_to_string(path).unwrap_or_default();
+            if let Some((line, _)) = log.split_once('\n') {
+                return line.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no line in the log: {log:?}");
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn pid_alive(pid: i32) -> bool {
@@ -594,15 +648,8 @@ mod tests {
         };
         let s = spec(dir, &["sh", "-c", script]);
         let job = JobProcess::spawn(&s).expect("spawns");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let log = fs::read_to_string(&s.log_path).unwrap_or_default();
-            if let Some(pid) = log.lines().next().and_then(|l| l.trim().parse().ok()) {
-                return (job, pid);
-            }
-            assert!(Instant::now() < deadline, "no grandchild pid in log");
-            thread::sleep(Duration::from_millis(10));
-        }
+        let pid = first_log_line(&s.log_path).trim().parse().expect("a pid");
+        (job, pid)
     }
 
     #[test]
@@ -646,8 +693,7 @@ mod tests {
             .expect("waits")
             .expect("leader exits");
         assert_eq!(code, 0);
-        let log = fs::read_to_string(&s.log_path).expect("log");
-        let grandchild: i32 = log.trim().parse().expect("pid");
+        let grandchild: i32 = first_log_line(&s.log_path).trim().parse().expect("pid");
         assert!(pid_alive(grandchild));
         job.end_leftovers(Duration::from_secs(5)).expect("ends");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -670,6 +716,65 @@ mod tests {
             thread::sleep(Duration::from_millis(10));
         }
         assert!(!pid_alive(grandchild));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stdout_and_stderr_interleave_in_the_log_in_order() {
+        let (code, log) = run(&[
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo out$i; echo err$i >&2; done",
+        ]);
+        assert_eq!(code, 0);
+        assert_eq!(log, "out1\nerr1\nout2\nerr2\nout3\nerr3\n");
+    }
+
+    #[test]
+    fn output_past_the_cap_keeps_its_head_and_tail() {
+        let dir = tempdir("cap");
+        let mut s = spec(
+            &dir,
+            &["sh", "-c", "head -c 3000000 /dev/zero; echo; echo last"],
+        );
+        s.max_output = Some(1 << 20);
+        let mut job = JobProcess::spawn(&s).expect("spawns");
+        job.wait_for(Duration::from_secs(20))
+            .expect("waits")
+            .expect("exits");
+        job.end_leftovers(Duration::from_secs(5)).expect("ends");
+        job.end_output();
+        let log = fs::read(&s.log_path).expect("log");
+        // Head, newline, two marker lines, tail.
+        let markers = log.iter().filter(|&&b| b == b'[').count();
+        assert_eq!(markers, 2, "{}", String::from_utf8_lossy(&log[..100]));
+        assert!(log[..768 * 1024].iter().all(|&b| b == 0));
+        assert!(log.ends_with(b"\nlast\n"));
+        let text = String::from_utf8_lossy(&log);
+        assert!(text.contains("(1951430 bytes) of output dropped; its last 256.0 KiB follow.\n"));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_leftover_holding_the_pipe_does_not_hold_the_job_end() {
+        // The leader leaves a child that holds the pipe open: ending the leftovers
+        // ends it, and with it the output (not the copier's limit, nor 300 s).
+        let dir = tempdir("held");
+        let s = spec(&dir, &["sh", "-c", "echo started; sleep 300 & echo done"]);
+        let mut job = JobProcess::spawn(&s).expect("spawns");
+        job.wait_for(Duration::from_secs(10))
+            .expect("waits")
+            .expect("exits");
+        let started = Instant::now();
+        job.end_leftovers(Duration::from_secs(1)).expect("ends");
+        job.end_output();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let log = fs::read_to_string(&s.log_path).expect("log");
+        assert_eq!(log, "started\ndone\n");
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -23,6 +23,8 @@ pub struct Settings {
     pub lease_seconds: u32,
     pub heartbeat: Duration,
     pub grace: Duration,
+    /// `--max-output-size` in bytes; `None`: off.
+    pub max_output: Option<u64>,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl Settings {
             lease_seconds: args.lease_seconds,
             heartbeat: args.heartbeat(),
             grace: args.grace(),
+            max_output: args.max_output_size.0,
         })
     }
 }

@@ -426,6 +426,7 @@ impl<'a> Worker<'a> {
             env: self.job_env(job, &run_id, &run_dir),
             env_remove: vec!["WHIRR_TOKEN".to_owned()],
             log_path: run_dir.join("output.log"),
+            max_output: s.max_output,
             memory_bytes: job.memory_bytes,
             cpus: job.cpus,
         };
@@ -458,6 +459,10 @@ impl<'a> Worker<'a> {
         if let Some(reaper) = self.reaper {
             reaper.forget(pgid);
         }
+        // The job's processes are gone: the rest of its output (and the tail a cap kept)
+        // goes into output.log before its end is shipped and reported, so `whirr logs`
+        // right after the end is complete.
+        process.end_output();
         // A lost lease's end is not reported: nothing waits on its files (a newer
         // attempt makes the server refuse them; until then they go on in the background).
         let wait = outcome != Outcome::LeaseLost;
