@@ -380,6 +380,10 @@ class WhirrClient(StudyCalls):
         params = {"forgotten": "true"} if forgotten else None
         return self._call("GET", "/workers", schemas.WorkersResponse, params=params).workers
 
+    def log_archive(self) -> schemas.LogArchiveResponse:
+        """Where the server's retention moved old liveness events (``GET /log/archive``)."""
+        return self._call("GET", "/log/archive", schemas.LogArchiveResponse)
+
     def claim(
         self,
         worker_id: str,

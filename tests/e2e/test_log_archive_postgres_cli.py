@@ -1,8 +1,9 @@
 """``whirr log archive -d DATA_DIR`` and ``whirr log segments -d DATA_DIR`` where the
 data dir's server keeps its log in PostgreSQL: with the server's database URL
 (``--database-url`` or ``WHIRR_DATABASE_URL``, as ``whirr server`` takes it) they archive
-into and list ``DATA_DIR/archive``, as the server's ``--retention`` does; without it, a
-one-line error that names the option (not "whirr.db is missing, start over")."""
+into and list ``DATA_DIR/archive``, as the server's ``--retention`` does, and ``whirr
+events --server`` says where the archived range went; without the URL, a one-line error
+that names the option (not "whirr.db is missing, start over")."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cli_runner import run_cli
 from postgres_env import postgres_url_or_skip
 from psycopg import sql
 from server_process import ServerProcess
+from server_process import run_cli as run_server_cli
 
 from whirr.clock import utc_now
 from whirr.services import Workers
@@ -131,6 +133,21 @@ def test_log_archive_and_segments_on_a_postgresql_data_dir(
         env={"WHIRR_DATABASE_URL": url}, check=True,
     )  # fmt: skip
     assert json.loads(again.stdout)["archived"] == 0
+
+    # The server says where the archived range went, as a project's `whirr events` does.
+    server = ServerProcess(tmp_path, database_url=url)
+    try:
+        with server.http() as http:
+            archive = http.get("/log/archive").json()
+        assert archive["directory"] == str(data.resolve() / "archive")
+        assert [s["path"] for s in archive["segments"]] == [str(segment.resolve())]
+        listed = run_server_cli("events", "-n", "1000", server=server, cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        assert "worker.seen" in listed.stdout
+        assert f"are archived in 1 segment(s) in {data.resolve() / 'archive'}" in listed.stderr
+        assert "whirr log segments -d DATA_DIR" in listed.stderr
+    finally:
+        server.stop()
 
 
 def test_database_url_without_a_data_dir_is_a_usage_error(tmp_path: Path) -> None:

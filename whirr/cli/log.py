@@ -85,6 +85,7 @@ def events_cmd(
         _print(_as_written(after or 0, limit, stream, list(types) or None), as_json)
         return
     positions: list[int] = []
+    note: str | None = None
     with open_whirr(server) as whirr:
         found = whirr.events(
             after or 0,
@@ -109,8 +110,10 @@ def events_cmd(
                     )
         except KeyboardInterrupt:
             return
-    if not server and not as_json and positions:
-        _say_where_archived(positions[0])
+        if not as_json and positions:
+            note = _where_archived(whirr, positions[0], remote=server is not None)
+    if note:
+        click.echo(note, err=True)
 
 
 def _as_written(after: int, limit: int, stream: str | None, types: list[str] | None) -> list[Any]:
@@ -159,20 +162,29 @@ def _print(found: list[Any], as_json: bool) -> None:
             )
 
 
-def _say_where_archived(first: int) -> None:
-    """Tell (stderr) where the liveness events archived at or after ``first`` went."""
-    from whirr.project import find_project
-    from whirr.store.retention_segments import directory, segments
+def _where_archived(whirr: Any, first: int, *, remote: bool) -> str | None:
+    """Where the liveness events archived at or after ``first`` went (a line for
+    stderr), or None. A server that does not answer ``GET /log/archive`` (an older
+    one) or cannot read its archive is not worth failing the listing for."""
+    from whirr.services.errors import WhirrError
 
-    db = find_project().db_path
-    found = [s for s in segments(db) if s.last >= first]
-    if found:
-        click.echo(
-            f"Note: old liveness events (worker.seen, heartbeats of ended attempts) between "
-            f"positions {found[0].first} and {found[-1].last} are archived in "
-            f"{len(found)} segment(s) in {directory(db)}; whirr events --archived shows them",
-            err=True,
-        )
+    try:
+        archive = whirr.log_archive()
+    except (WhirrError, OSError):
+        return None
+    found = [s for s in archive.segments if s.last >= first]
+    if not found:
+        return None
+    how = (
+        "on the server's machine, `whirr log segments -d DATA_DIR` lists them"
+        if remote
+        else "whirr events --archived shows them"
+    )
+    return (
+        f"Note: old liveness events (worker.seen, heartbeats of ended attempts) between "
+        f"positions {found[0].first} and {found[-1].last} are archived in "
+        f"{len(found)} segment(s) in {archive.directory}; {how}"
+    )
 
 
 @click.command("rebuild")

@@ -84,10 +84,12 @@ def _open_postgres(root: Path, database_url: str) -> Any:
 
 
 def archive_anchor(store: Any) -> str:
-    """Where ``store``'s segments live (``archive/`` beside it): a SQLite store's file, or
-    the anchor a PostgreSQL store was given."""
-    anchor = getattr(store, "archive_anchor", None)
-    return anchor if isinstance(anchor, str) else str(store.path)
+    """Where ``store``'s segments live (``archive/`` beside it)."""
+    from whirr.store.retention_segments import anchor_of
+
+    anchor = anchor_of(store)
+    assert anchor is not None  # a project's or a data dir's store: both have one
+    return anchor
 
 
 def _given_on_command_line(name: str) -> bool:

@@ -175,6 +175,9 @@ class HttpWhirr:
     def drain(self, worker_id: str) -> schemas.WorkerOut:
         return self.client.drain_worker(worker_id)
 
+    def log_archive(self) -> schemas.LogArchiveResponse:
+        return self.client.log_archive()
+
     def events(
         self,
         after: int = 0,

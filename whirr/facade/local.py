@@ -454,6 +454,18 @@ class StoreWhirr:
         found = self.store.workers(heard_since=None if forgotten else self._remembered_since(now))
         return [worker_out(w, now, self.settings.worker_timeout) for w in found]
 
+    def log_archive(self) -> schemas.LogArchiveResponse:
+        from whirr.store import retention_segments as files
+
+        anchor = files.anchor_of(self.store)
+        if anchor is None:
+            return schemas.LogArchiveResponse(directory=None, segments=[])
+        found = [
+            schemas.ArchivedSegment(first=s.first, last=s.last, path=str(s.path), pending=s.pending)
+            for s in files.segments(anchor)
+        ]
+        return schemas.LogArchiveResponse(directory=str(files.directory(anchor)), segments=found)
+
     def _remembered_since(self, now: datetime) -> datetime:
         return remembered_since(now, self.settings.forget_workers_after)
 

@@ -160,6 +160,10 @@ class Whirr(Protocol):
     def drain(self, worker_id: str) -> schemas.WorkerOut:
         """Ask a worker to finish its jobs, claim nothing new, and exit."""
 
+    def log_archive(self) -> schemas.LogArchiveResponse:
+        """Where retention moved old liveness events of the log (the segment files, on
+        the machine that keeps the log)."""
+
     def events(
         self,
         after: int = 0,

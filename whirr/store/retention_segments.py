@@ -75,6 +75,17 @@ def directory(db_path: str | os.PathLike[str]) -> Path:
     return Path(db_path).parent / DIRECTORY
 
 
+def anchor_of(store: object) -> str | None:
+    """The path ``store``'s segments live beside (``archive/`` next to it): a PostgreSQL
+    store's ``archive_anchor`` (a server's ``DATA_DIR/whirr.db``), a SQLite store's
+    file; None for a store with neither (memory, or PostgreSQL outside a server)."""
+    for name in ("archive_anchor", "path"):
+        value = getattr(store, name, None)
+        if isinstance(value, str) and os.path.isabs(value):
+            return value
+    return None
+
+
 def segments(db_path: str | os.PathLike[str]) -> list[Segment]:
     """The segments of the database at ``db_path``, by first position (pending ones too)."""
     return segments_in(directory(db_path))

@@ -485,6 +485,25 @@ class EventOut(Body):
     event: dict[str, Any]
 
 
+class ArchivedSegment(Body):
+    """One archive segment of the log (``whirr log segments``): the positions of its
+    first and last events, and its file on the machine that keeps the log."""
+
+    first: int
+    last: int
+    path: str
+    pending: bool = False
+
+
+class LogArchiveResponse(Body):
+    """``GET /log/archive``: where retention moved old liveness events of the log
+    (``directory``: None when the log has no archive place, a server's PostgreSQL log
+    without its data dir)."""
+
+    directory: str | None
+    segments: list[ArchivedSegment]
+
+
 class ErrorBody(Body):
     """Every 4xx/5xx answer. ``detail`` is normally a string."""
 

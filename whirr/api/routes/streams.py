@@ -19,7 +19,7 @@ import asyncio
 from typing import TypeVar
 
 import msgspec
-from sanic import Request
+from sanic import HTTPResponse, Request
 
 from whirr.api.routes.shipping import FILES_HEADER, files_state
 from whirr.api.routing import BOOL, Query, Route, backend, int_schema
@@ -27,7 +27,7 @@ from whirr.events import tag_of
 from whirr.runfiles import RunFile, UnsafePath, read_from
 from whirr.services import run_files as files
 from whirr.services.errors import NotFound
-from whirr.web.http import checked_id, query_bool, query_int, query_str
+from whirr.web.http import checked_id, query_bool, query_int, query_str, respond
 from whirr.web.stopping import close_after, stopping_event, unless_stopping
 from whirr.wire import schemas
 
@@ -153,6 +153,12 @@ async def event_stream(request: Request) -> None:
     await response.eof()
 
 
+async def log_archive(request: Request) -> HTTPResponse:
+    """The archive segments of the server's log, and the folder they are in."""
+    b = backend(request)
+    return respond(await b.read(b.whirr.log_archive))
+
+
 def _closing(request: Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -194,5 +200,12 @@ ROUTES = [
                 "start at the last N (matching) events instead of after `after`",
             ),
         ),
+    ),
+    Route(
+        "GET",
+        "/log/archive",
+        log_archive,
+        "Where retention moved old liveness events (the segment files).",
+        response=schemas.LogArchiveResponse,
     ),
 ]
