@@ -2,7 +2,7 @@
 then one virtual environment per extra, each holding only what that extra brings.
 
 Built with uv, which resolves an extra from the wheel's metadata as pip does and installs
-from its cache by hard links: the four venvs take seconds instead of a minute of
+from its cache by hard links: the venvs take seconds instead of a minute of
 unpacking (pip itself is exercised by the Dockerfile's test, which runs its pip lines).
 """
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: What the wheel is built from (what the Dockerfile copies too).
 SOURCES = ("pyproject.toml", "README.md", "whirr")
 #: The extras a user installs (``none``: plain ``pip install whirr``).
-EXTRAS = ("none", "analytics", "server", "dashboard")
+EXTRAS = ("none", "analytics", "server", "dashboard", "sweeps")
 #: Beside them, an install by hand: whirr and sanic, none of the dashboard's libraries.
 BY_HAND = {"sanic-only": ("sanic",)}
 

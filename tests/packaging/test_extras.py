@@ -8,6 +8,7 @@ missing says in one line which one to install (no traceback).
     analytics  compare, export, sql
     server     the server: the API and the dashboard it serves at /
     dashboard  whirr dashboard: pages, chart series, plotly.js
+    sweeps     whirr sweep of a bayes sweep file (Optuna's TPE proposes its points)
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ for step in range(5):
 run.summary({"best_loss": lr / 5})
 run.finish()
 """
+
+BAYES = """\
+program: python train.py
+method: bayes
+max_runs: 4
+max_concurrent: 2
+metric: {name: loss, goal: minimize}
+parameters:
+  lr: {distribution: log_uniform, min: 0.0001, max: 0.1}
+"""
+
+#: Libraries of the table that come along with an extra's own (optuna needs numpy).
+PULLED_IN = {"sweeps": {"numpy"}}
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -86,6 +100,7 @@ def test_each_extra_installs_exactly_the_libraries_its_error_messages_name(
             timeout=60,
         )
         expected = {module for module, extras in PROVIDED_BY.items() if extra in extras}
+        expected |= PULLED_IN.get(extra, set())
         assert set(json.loads(found.stdout)) == expected, extra
 
 
@@ -105,6 +120,8 @@ def test_plain_install_runs_a_project_and_names_the_extra_of_each_other_command(
     assert_needs(venv.run("export", "-o", tmp_path / "runs.csv", cwd=project), "analytics")
     assert_needs(venv.run("sql", "select count(*) from runs", cwd=project), "analytics")
     assert_needs(venv.run("runs", "--where", "config.lr < 0.05", cwd=project), "analytics")
+    (tmp_path / "bayes.yaml").write_text(BAYES)
+    assert_needs(venv.run("sweep", tmp_path / "bayes.yaml", "-n", cwd=project), "sweeps")
 
 
 def test_analytics_install_compares_exports_and_queries(
@@ -122,6 +139,17 @@ def test_analytics_install_compares_exports_and_queries(
     port = str(free_port())  # were it to start after all, not on 8080
     assert_needs(venv.run("server", "-d", tmp_path / "data", "--no-auth", "-p", port), "server")
     assert_needs(venv.run("dashboard", cwd=project), "dashboard")
+
+
+def test_sweeps_install_proposes_a_bayes_sweeps_first_points(
+    installs: dict[str, Venv], tmp_path: Path
+) -> None:
+    venv = installs["sweeps"]
+    (tmp_path / "bayes.yaml").write_text(BAYES)
+    planned = ok(venv.run("sweep", "bayes.yaml", "-n", "--seed", "7", "--json", cwd=tmp_path))
+    jobs = json.loads(planned)["jobs"]
+    assert len(jobs) == 2, planned  # max_concurrent of them, queued at once
+    assert all(0.0001 <= job["config"]["lr"] <= 0.1 for job in jobs), planned
 
 
 def test_server_install_serves_the_api_and_the_dashboard_to_a_plain_client(
