@@ -31,6 +31,7 @@ SERVER_TYPES = {
     "RunStartRequest": RunStartRequest,
     "RunFiles": RunFiles,
     "FinalFilesRequest": FinalFilesRequest,
+    "SizeWarningRequest": schemas.SizeWarningRequest,
     "CompleteArtifactRequest": CompleteArtifactRequest,
     "StoredArtifact": StoredArtifact,
 }

@@ -51,32 +51,28 @@ pub struct Args {
     #[arg(long, env = "WHIRR_WORKER_ID")]
     pub worker_id: Option<String>,
 
-    /// Most of a job's output kept in its output.log: past it the log keeps the first
-    /// SIZE minus the tail, then a marker line, and at the job's end the last
-    /// min(1 MiB, SIZE/4) (binary units: 512M, 1GiB; at least 1M); `off`: keep all
+    /// Cap on each job's output.log: past it the log keeps the first SIZE minus 1 MiB
+    /// and the last 1 MiB (a quarter of SIZE below 4 MiB), with a line saying what was
+    /// dropped (binary units: 512M, 1GiB); `off`: keep all of it
     #[arg(
         long,
         env = "WHIRR_MAX_OUTPUT_SIZE",
         default_value = "1GiB",
         value_name = "SIZE|off",
-        value_parser = parse_output_cap
+        value_parser = parse_size_limit
     )]
     pub max_output_size: SizeLimit,
-}
 
-/// A size option that `off` switches off (`None`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SizeLimit(pub Option<u64>);
-
-/// The smallest output cap: its tail (a quarter) still holds a traceback or two.
-const MIN_OUTPUT_CAP: u64 = 1 << 20;
-
-fn parse_output_cap(text: &str) -> Result<SizeLimit, String> {
-    let cap = crate::sizes::parse_size_or_off(text)?;
-    if cap.is_some_and(|c| c < MIN_OUTPUT_CAP) {
-        return Err(format!("{text} is less than the smallest cap, 1M"));
-    }
-    Ok(SizeLimit(cap))
+    /// Warn once (logged, and recorded on the run: whirr show) when a running job's run
+    /// directory passes this size; `off`: never
+    #[arg(
+        long,
+        env = "WHIRR_WARN_RUN_DIR_SIZE",
+        default_value = "10GiB",
+        value_name = "SIZE|off",
+        value_parser = parse_size_limit
+    )]
+    pub warn_run_dir_size: SizeLimit,
 }
 
 impl Args {
@@ -110,6 +106,15 @@ impl Args {
     pub fn grace(&self) -> Duration {
         Duration::from_secs_f64(self.kill_grace)
     }
+}
+
+/// A size option that `off` switches off (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimit(pub Option<u64>);
+
+/// A size, or `off` (as `whirr worker --max-output-size` and `--warn-run-dir-size` read it).
+fn parse_size_limit(text: &str) -> Result<SizeLimit, String> {
+    crate::sizes::parse_size_or_off(text).map(SizeLimit)
 }
 
 /// A non-negative, finite number of seconds.
@@ -168,6 +173,9 @@ mod tests {
         if std::env::var_os("WHIRR_MAX_OUTPUT_SIZE").is_none() {
             assert_eq!(args.max_output_size, SizeLimit(Some(1 << 30)));
         }
+        if std::env::var_os("WHIRR_WARN_RUN_DIR_SIZE").is_none() {
+            assert_eq!(args.warn_run_dir_size, SizeLimit(Some(10 << 30)));
+        }
         // A third of the lease by default.
         assert_eq!(args.heartbeat(), Duration::from_secs(20));
         // 30 s asked, but a 60 s lease allows at most 20 s.
@@ -198,6 +206,8 @@ mod tests {
             "w1",
             "--max-output-size",
             "512M",
+            "--warn-run-dir-size",
+            "64K",
         ])
         .expect("parses");
         assert_eq!(args.gpu, Some(3));
@@ -209,6 +219,9 @@ mod tests {
         assert_eq!(args.max_output_size, SizeLimit(Some(512 << 20)));
         let off = parse(&["-s", "x", "-d", "y", "--max-output-size", "OFF"]).expect("parses");
         assert_eq!(off.max_output_size, SizeLimit(None));
+        assert_eq!(args.warn_run_dir_size, SizeLimit(Some(64 << 10)));
+        let off = parse(&["-s", "x", "-d", "y", "--warn-run-dir-size", "off"]).expect("parses");
+        assert_eq!(off.warn_run_dir_size, SizeLimit(None));
         let short = parse(&["-s", "x", "-d", "y", "-g", "0"]).expect("parses");
         assert_eq!(short.gpu, Some(0));
     }
@@ -233,9 +246,9 @@ mod tests {
     #[test]
     fn out_of_range_values_are_usage_errors() {
         let bad: [&[&str]; 11] = [
+            &["--warn-run-dir-size", "10GB"],
             &["--max-output-size", "1.5G"],
             &["--max-output-size", "0"],
-            &["--max-output-size", "512K"],
             &["--lease-seconds", "9"],
             &["--lease-seconds", "601"],
             &["--poll-interval", "61"],

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::protocol::{
     Ack, ClaimRequest, ClaimResponse, CompleteRequest, ErrorBody, FailRequest, HeartbeatRequest,
-    HeartbeatResponse, Job, RegisterRequest, StartedRequest, UnregisterRequest,
+    HeartbeatResponse, Job, RegisterRequest, SizeWarningRequest, StartedRequest, UnregisterRequest,
 };
 
 /// Time to open a TCP connection to the server.
@@ -184,6 +184,23 @@ impl Client {
     ) -> Result<HeartbeatResponse, ApiError> {
         let timeout = timeout.clamp(Duration::from_secs(1), REQUEST_TIMEOUT);
         self.post(&format!("/jobs/{job_id}/heartbeat"), body, timeout)
+    }
+
+    /// `POST /jobs/{id}/size_warning` (its answer, the run, is not read), given up after
+    /// `timeout` like a heartbeat: the worker's loop must be free to fence the job.
+    pub fn size_warning(
+        &self,
+        job_id: i64,
+        body: &SizeWarningRequest,
+        timeout: Duration,
+    ) -> Result<(), ApiError> {
+        let timeout = timeout.clamp(Duration::from_secs(1), REQUEST_TIMEOUT);
+        self.post::<_, serde::de::IgnoredAny>(
+            &format!("/jobs/{job_id}/size_warning"),
+            body,
+            timeout,
+        )
+        .map(|_| ())
     }
 
     pub fn complete(&self, job_id: i64, body: &CompleteRequest) -> Result<Ack, ApiError> {

@@ -20,6 +20,7 @@ mod output_cap;
 mod process;
 mod protocol;
 mod reaper;
+mod run_size;
 mod settings;
 mod ship_error;
 mod ship_run;

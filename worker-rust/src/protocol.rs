@@ -146,6 +146,16 @@ pub struct HeartbeatRequest {
     pub attempt: u32,
 }
 
+/// `POST /jobs/{id}/size_warning`: the run directory of the attempt this worker runs
+/// measured `size` bytes, past its warning size `limit` (`--warn-run-dir-size`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizeWarningRequest {
+    pub worker_id: String,
+    pub attempt: u32,
+    pub size: u64,
+    pub limit: u64,
+}
+
 /// Answer to a heartbeat; a `409` (lease lost) arrives as an [`ErrorBody`] instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatResponse {
@@ -312,6 +322,7 @@ mod tests {
             "StartedRequest" => check::<StartedRequest>(name, &value, exact),
             "HeartbeatRequest" => check::<HeartbeatRequest>(name, &value, exact),
             "HeartbeatResponse" => check::<HeartbeatResponse>(name, &value, exact),
+            "SizeWarningRequest" => check::<SizeWarningRequest>(name, &value, exact),
             "CompleteRequest" => check::<CompleteRequest>(name, &value, exact),
             "FailRequest" => check::<FailRequest>(name, &value, exact),
             "HealthResponse" => check::<HealthResponse>(name, &value, exact),

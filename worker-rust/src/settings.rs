@@ -25,6 +25,8 @@ pub struct Settings {
     pub grace: Duration,
     /// `--max-output-size` in bytes; `None`: off.
     pub max_output: Option<u64>,
+    /// `--warn-run-dir-size` in bytes; `None`: off.
+    pub warn_run_dir: Option<u64>,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl Settings {
             heartbeat: args.heartbeat(),
             grace: args.grace(),
             max_output: args.max_output_size.0,
+            warn_run_dir: args.warn_run_dir_size.0,
         })
     }
 }

@@ -35,13 +35,15 @@ use crate::lease_clock::LeaseInstant;
 use crate::process::{JobProcess, JobSpec};
 use crate::protocol::{
     ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, HeartbeatResponse, Job, JobUsage,
-    RegisterRequest, StartedRequest,
+    RegisterRequest, SizeWarningRequest, StartedRequest,
 };
 use crate::reaper::Reaper;
+use crate::run_size::{check_every, SizeWatch};
 use crate::settings::Settings;
 use crate::ship_run::new_ledger;
 use crate::shipping::Shipper;
 use crate::signals::Shutdown;
+use crate::sizes::human_bytes;
 
 /// Longest pause between two looks at a running job (exit, cancel flag, deadlines).
 const MAX_POLL: Duration = Duration::from_millis(50);
@@ -56,6 +58,9 @@ pub const REPORT_WHEN_STOPPING: Duration = Duration::from_secs(2);
 const FLUSH_LIMIT: Duration = Duration::from_secs(60);
 /// Shortest such wait, even late in a lease.
 const FLUSH_MIN: Duration = Duration::from_secs(1);
+
+/// A size warning on its way to the server.
+type PendingWarning = Receiver<Result<(), ApiError>>;
 
 /// How a running job ended, as far as the worker is concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -536,6 +541,11 @@ impl<'a> Worker<'a> {
         let mut renewed_at = lease_end.checked_sub(self.lease()).unwrap_or(lease_started);
         let mut beat_sent = lease_started;
         let mut pending = Some(self.send_started(job, process.pid()));
+        let run_dir = s.data_dir.join("runs").join(job.effective_run_id());
+        let mut size_watch = s
+            .warn_run_dir
+            .map(|limit| SizeWatch::new(limit, check_every(s.heartbeat), started));
+        let mut warning: Option<PendingWarning> = None;
         let mut pause = Duration::from_millis(1);
         loop {
             match process.poll() {
@@ -616,9 +626,67 @@ impl<'a> Worker<'a> {
                 beat_sent = lease_now;
                 pending = Some(self.send_heartbeat(job, left.max(Duration::from_millis(500))));
             }
+            if let Some(watch) = size_watch.as_mut() {
+                let left = fence_at.saturating_duration_since(lease_now);
+                self.watch_size(job, &run_dir, watch, &mut warning, left, now);
+            }
             thread::sleep(pause);
             pause = (pause * 2).min(MAX_POLL);
         }
+    }
+
+    /// Measures the job's run directory when due; a new crossing of the warning size is
+    /// logged and recorded on the server (on a thread of its own, bounded like a
+    /// heartbeat: the loop must be free to fence the job). A record that failed is tried
+    /// at the next measurement; none is measured while one is on its way.
+    fn watch_size(
+        &self,
+        job: &Job,
+        run_dir: &Path,
+        watch: &mut SizeWatch,
+        warning: &mut Option<PendingWarning>,
+        fence_left: Duration,
+        now: Instant,
+    ) {
+        if let Some(rx) = warning.as_ref() {
+            let failed = match rx.try_recv() {
+                Err(TryRecvError::Empty) => return,
+                Ok(Ok(())) => {
+                    watch.recorded();
+                    None
+                }
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(TryRecvError::Disconnected) => Some("no thread to send it on".to_owned()),
+            };
+            if let Some(why) = failed {
+                say!(
+                    "Job #{}: could not record the size warning ({why}).",
+                    job.id
+                );
+            }
+            *warning = None;
+        }
+        let Some(size) = watch.crossed(run_dir, now) else {
+            return;
+        };
+        say!(
+            "Job #{}: its run directory {} holds {}, past {} (--warn-run-dir-size).",
+            job.id,
+            run_dir.display(),
+            human_bytes(size),
+            human_bytes(watch.limit)
+        );
+        let body = SizeWarningRequest {
+            worker_id: self.settings.worker_id.clone(),
+            attempt: job.attempt,
+            size,
+            limit: watch.limit,
+        };
+        let timeout = fence_left
+            .min(self.settings.heartbeat)
+            .max(Duration::from_millis(500));
+        let (client, id) = (self.client.clone(), job.id);
+        *warning = Some(spawn_call(move || client.size_warning(id, &body, timeout)));
     }
 
     /// The operator's stop: SIGTERM to the job's group (it may checkpoint), SIGKILL once
