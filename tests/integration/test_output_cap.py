@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from server_process import wait_for
@@ -18,6 +20,7 @@ from whirr.project import Project
 from whirr.services import Jobs
 from whirr.store import EventStore
 from whirr.worker.output_cap import first_marker, last_marker
+from whirr.worker.supervisor import Reaper, spawn
 
 #: 3 MiB of numbered lines (written 4 KiB at a time), then a last line on stderr.
 _BIG = """
@@ -172,3 +175,28 @@ def test_the_output_cap_option(project: Project) -> None:
     assert "the last 1 MiB" in helped
     zero = run_cli("worker", "--max-output-size", "0", cwd=project.root)
     assert zero.returncode == 2 and "--max-output-size" in zero.stderr
+
+
+def test_short_jobs_one_after_another_all_end_with_their_output(tmp_path: Path) -> None:
+    # A job's leader exits as its pipe closes: the exit watcher hands the end to the
+    # copier while the copier finishes. Every order of the two must end the job (once)
+    # with its output in the log, and leave the exit watcher alive for the next job.
+    reaper = Reaper()
+    try:
+        for i in range(100):
+            log = tmp_path / f"output-{i}.log"
+            log.touch()
+            ended = threading.Event()
+            job = spawn(
+                ["sh", "-c", f"echo job {i}"],
+                str(tmp_path),
+                dict(os.environ),
+                str(log),
+                ended.set,
+                max_output_bytes=2**20,
+            )
+            assert job.wait(30) == 0, f"job {i} never ended"
+            assert ended.is_set()
+            assert log.read_bytes() == b"job %d\n" % i
+    finally:
+        reaper.close()

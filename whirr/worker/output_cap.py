@@ -159,9 +159,10 @@ class OutputCopier:
             self._copy()
             self._write(self._cap.end())
         finally:
-            for fd in (self._read_fd, self._log_fd, self._wake_r, self._wake_w):
-                os.close(fd)
+            # Under the lock: job_gone writes to the wake pipe only while it is open.
             with self._lock:
+                for fd in (self._read_fd, self._log_fd, self._wake_r, self._wake_w):
+                    os.close(fd)
                 self.done.set()
                 then, self._then = self._then, None
             if then is not None:
